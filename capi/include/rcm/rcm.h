@@ -1,0 +1,332 @@
+/*
+ * rcm.h — the C API of rcm, a Redis/Valkey connection manager.
+ *
+ * This header is the manual. It compiles as C99 on its own and is the only public
+ * header of librcm.
+ *
+ * Conventions (they hold for every function below):
+ *  - Every public symbol is rcm_<object>_<verb>; every macro is RCM_*.
+ *  - Handles are opaque. Each has one constructor (_new/_open/_acquire) and one
+ *    destructor (_free/_close/_release) that accepts NULL.
+ *  - Functions that can fail return rcm_status: RCM_OK (0) or a negative code whose
+ *    value never changes meaning. Results come back through an `out` pointer; on
+ *    failure *out is set to NULL (or 0). rcm_last_error() then describes the failure
+ *    of this thread in words (it never contains a password).
+ *  - A server's error reply (-ERR ...) is not a failure of the call: the call returns
+ *    RCM_OK and the reply is of type RCM_REPLY_ERROR.
+ *  - What comes back through `out` belongs to the caller and has exactly one free
+ *    function. What is returned directly is borrowed, with the lifetime stated.
+ *  - Arguments are binary safe: pointer + length, never NUL-terminated unless stated.
+ *  - Thread safety is stated per function: "thread-safe", "one thread per handle", or
+ *    "callable from a callback".
+ */
+#ifndef RCM_RCM_H
+#define RCM_RCM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RCM_VERSION_MAJOR 0
+#define RCM_VERSION_MINOR 1
+#define RCM_VERSION_PATCH 0
+
+#if defined(RCM_BUILDING_LIBRARY)
+#define RCM_API __attribute__((visibility("default")))
+#else
+#define RCM_API
+#endif
+
+/* ---------------------------------------------------------------------------------
+ * Status codes. The values are pinned: they never change meaning.
+ * ------------------------------------------------------------------------------ */
+typedef enum rcm_status {
+    RCM_OK = 0,
+    RCM_ERR_ARG = -1,          /* a bad argument from the caller (NULL, argc <= 0, ...) */
+    RCM_ERR_CONFIG = -2,       /* unknown config key, bad value, malformed URL */
+    RCM_ERR_NOMEM = -3,        /* out of memory */
+    RCM_ERR_CONNECTION = -4,   /* could not connect, or the connection broke before sending */
+    RCM_ERR_TIMEOUT = -5,      /* the request's deadline passed (connect or command) */
+    RCM_ERR_AUTH = -6,         /* the server refused the credentials */
+    RCM_ERR_PROTOCOL = -7,     /* the server sent something that is not valid RESP */
+    RCM_ERR_UNCERTAIN = -8,    /* sent, outcome unknown: the connection broke before the reply */
+    RCM_ERR_POOL_TIMEOUT = -9, /* no lease became free within pool.lease_timeout_ms */
+    RCM_ERR_BACKPRESSURE = -10,/* a node's queue is full (pool.max_pending) */
+    RCM_ERR_CLOSED = -11,      /* the client is closing or closed */
+    RCM_ERR_UNSUPPORTED = -12, /* a feature or mode this build does not provide yet */
+    RCM_ERR_CROSSSLOT = -13,   /* keys of one command hash to different cluster slots */
+    RCM_ERR_CLUSTERDOWN = -14, /* the cluster (or Raft group) has no usable owner */
+    RCM_ERR_TLS = -15,         /* TLS setup or handshake failed (certificate, CA, key) */
+    RCM_ERR_REDIRECT = -16,    /* too many MOVED/ASK redirects */
+    RCM_ERR_STATE = -17,       /* the handle is not in a state for this call */
+    RCM_ERR_FORK = -18,        /* the client was created in another process (fork) */
+    RCM_ERR_NO_LEADER = -19,   /* no Raft leader / Sentinel master could be found */
+    RCM_ERR_INTERNAL = -99     /* a bug in rcm; the message says where */
+} rcm_status;
+
+/** The status's symbolic name ("RCM_ERR_TIMEOUT"); "RCM_ERR_UNKNOWN" for any other value.
+ *  Returns a static string. Thread-safe, callable from a callback. */
+RCM_API const char *rcm_status_name(rcm_status status);
+
+/** This thread's last failure in words. Never NULL ("" when there was none). The string
+ *  is valid until this thread's next rcm call. Thread-safe (per thread). */
+RCM_API const char *rcm_last_error(void);
+
+/** The library's version as "MAJOR.MINOR.PATCH" (static string). Thread-safe. */
+RCM_API const char *rcm_version(void);
+
+/** Frees a string or array the library allocated and handed to the caller (the JSON of
+ *  rcm_client_stats_json, the reply array of rcm_pipeline_exec). NULL is a no-op.
+ *  Thread-safe. */
+RCM_API void rcm_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------
+ * Configuration.
+ *
+ * Keys (rcm_config_set) and URLs share one vocabulary:
+ *   mode                 standalone | cluster | raft | sentinel | auto   (default auto)
+ *   seeds                "host:port[,host:port...]" ([v6]:port accepted; default 127.0.0.1:6379)
+ *   username, password   credentials for AUTH (password alone: AUTH password)
+ *   db                   SELECT index (default 0)
+ *   client_name          CLIENT SETNAME value (default "rcm")
+ *   io_threads           event-loop threads (default 1)
+ *   pool.size            multiplexed connections per server (default 2)
+ *   pool.max_leases      exclusive connections per server for rcm_lease_* (default 8)
+ *   pool.lease_timeout_ms  wait for a free lease, then RCM_ERR_POOL_TIMEOUT (default 1000)
+ *   pool.max_pending     requests queued per server before RCM_ERR_BACKPRESSURE (default 65536)
+ *   pool.health_check_ms PING idle connections after this long (default 5000; 0 = off)
+ *   connect_timeout_ms   TCP + TLS + handshake (default 1000)
+ *   command_timeout_ms   a request's deadline, from submission (default 1000; 0 = none)
+ *   retry.max_attempts   how many times one request may be sent or reconnected for (default 3)
+ *   retry.backoff_ms     first reconnect delay (default 10)
+ *   retry.backoff_max_ms reconnect delay cap (default 1000); delays grow x2 with jitter
+ *   retry.unsafe         true: also resend writes whose outcome is unknown (default false)
+ *   read_from            primary | prefer_replica | replica | nearest (default primary)
+ *   topology.refresh_ms  periodic topology refresh (default 30000)
+ *   cluster.max_redirects  MOVED/ASK hops per request (default 5)
+ *   sentinel.master      master name for mode=sentinel
+ *   sentinel.username, sentinel.password   credentials for the sentinels themselves
+ *   tls                  true | false (rediss:// sets it)
+ *   tls.ca               CA bundle file (PEM) used to verify the server
+ *   tls.cert, tls.key    client certificate and key (PEM) for mutual TLS
+ *   tls.server_name      name to verify and send as SNI (default: the host of the address)
+ *   tls.verify           true | false (default true)
+ * Booleans accept true/false/1/0/yes/no. An unknown key or a bad value is RCM_ERR_CONFIG
+ * naming the key.
+ *
+ * URLs: redis://[[user]:password@]host[:port][,host:port...][/db][?key=value&...]
+ *       rediss://... (TLS), redis+cluster://, redis+raft://, redis+sentinel://.../mastername
+ *       or a bare "host:port[,host:port...]". Query parameters are config keys.
+ * ------------------------------------------------------------------------------ */
+typedef struct rcm_config rcm_config;
+
+/** A new configuration with every key at its default. NULL only when out of memory.
+ *  Free with rcm_config_free. One thread per handle. */
+RCM_API rcm_config *rcm_config_new(void);
+
+/** Frees a configuration; NULL is a no-op. */
+RCM_API void rcm_config_free(rcm_config *config);
+
+/** Sets one key (see the list above). key and value are NUL-terminated strings and are
+ *  copied. RCM_ERR_ARG for NULL, RCM_ERR_CONFIG for an unknown key or a bad value; the
+ *  message names the key. Does not block. One thread per handle. */
+RCM_API rcm_status rcm_config_set(rcm_config *config, const char *key, const char *value);
+
+/** Applies a URL (see above) on top of the current values. RCM_ERR_CONFIG names what is
+ *  wrong with the URL. Does not block. One thread per handle. */
+RCM_API rcm_status rcm_config_from_url(rcm_config *config, const char *url);
+
+/* ---------------------------------------------------------------------------------
+ * Events. Topology and health changes, delivered on a dedicated thread of the client
+ * (never on an I/O thread, never while rcm holds a lock): the callback may block
+ * briefly and may call rcm functions, except rcm_client_close on its own client.
+ * ------------------------------------------------------------------------------ */
+typedef enum rcm_event_kind {
+    RCM_EVENT_NODE_UP = 1,          /* a connection to a node was established */
+    RCM_EVENT_NODE_DOWN = 2,        /* a node stopped answering (connect failed or broke) */
+    RCM_EVENT_TOPOLOGY_CHANGED = 3, /* the slot map / membership changed */
+    RCM_EVENT_PRIMARY_CHANGED = 4   /* the writable node (primary, leader, master) moved */
+} rcm_event_kind;
+
+/** kind; node: "host:port" concerned (for PRIMARY_CHANGED the new one); detail: words on
+ *  the cause (for PRIMARY_CHANGED "old -> new: cause"). Both strings are borrowed for
+ *  the duration of the call. */
+typedef void (*rcm_event_callback)(rcm_event_kind kind, const char *node, const char *detail,
+                                   void *userdata);
+
+/** Registers the event callback copied into clients opened from this config (NULL
+ *  clears it). One thread per handle. */
+RCM_API rcm_status rcm_config_set_event_callback(rcm_config *config, rcm_event_callback cb,
+                                                 void *userdata);
+
+/* ---------------------------------------------------------------------------------
+ * Client.
+ * ------------------------------------------------------------------------------ */
+typedef struct rcm_client rcm_client;
+
+/** Opens a client: starts the I/O thread(s), connects to the seed(s) and performs the
+ *  handshake (AUTH, SELECT, CLIENT SETNAME), recognising the deployment when
+ *  mode=auto. Blocks for at most connect_timeout_ms per seed. The config is copied: the
+ *  caller may free it right away. Failure statuses: RCM_ERR_ARG, RCM_ERR_CONFIG,
+ *  RCM_ERR_CONNECTION, RCM_ERR_TIMEOUT, RCM_ERR_AUTH, RCM_ERR_TLS, RCM_ERR_UNSUPPORTED.
+ *  Thread-safe. */
+RCM_API rcm_status rcm_client_open(const rcm_config *config, rcm_client **out);
+
+/** Closes a client: every request still outstanding completes with RCM_ERR_CLOSED (async
+ *  callbacks are called), leases become invalid, threads are joined. NULL is a no-op.
+ *  Blocks until done. Must not be called from an rcm callback, nor while another
+ *  thread is still using this client. */
+RCM_API void rcm_client_close(rcm_client *client);
+
+/* ---------------------------------------------------------------------------------
+ * Replies.
+ * ------------------------------------------------------------------------------ */
+typedef struct rcm_reply rcm_reply;
+
+typedef enum rcm_reply_kind {
+    RCM_REPLY_STRING = 1,
+    RCM_REPLY_ARRAY = 2,
+    RCM_REPLY_INTEGER = 3,
+    RCM_REPLY_NIL = 4,
+    RCM_REPLY_STATUS = 5,
+    RCM_REPLY_ERROR = 6,
+    RCM_REPLY_DOUBLE = 7, /* reserved for RESP3 */
+    RCM_REPLY_BOOL = 8,   /* reserved for RESP3 */
+    RCM_REPLY_MAP = 9,    /* reserved for RESP3 */
+    RCM_REPLY_SET = 10,   /* reserved for RESP3 */
+    RCM_REPLY_PUSH = 11   /* reserved for RESP3 */
+} rcm_reply_kind;
+
+/** The reply's kind. Thread-safe for distinct replies; NULL gives RCM_REPLY_NIL. */
+RCM_API rcm_reply_kind rcm_reply_type(const rcm_reply *reply);
+
+/** The value of an INTEGER reply; 0 for any other kind. */
+RCM_API long long rcm_reply_integer(const rcm_reply *reply);
+
+/** The bytes of a STRING, STATUS or ERROR reply, with their length in *len (len may be
+ *  NULL). The bytes are NUL-terminated for convenience but may contain NUL. Borrowed:
+ *  valid until the reply is freed. NULL (and *len = 0) for other kinds. */
+RCM_API const char *rcm_reply_string(const rcm_reply *reply, size_t *len);
+
+/** The number of elements of an ARRAY reply; 0 for other kinds. */
+RCM_API size_t rcm_reply_length(const rcm_reply *reply);
+
+/** Element i of an ARRAY reply, borrowed (valid until the top reply is freed); NULL when
+ *  out of range or not an array. Do not free elements. */
+RCM_API const rcm_reply *rcm_reply_element(const rcm_reply *reply, size_t i);
+
+/** For an ERROR reply that rcm made itself (a request of a pipeline that timed out, lost
+ *  its connection, ...) the status that failed it; RCM_OK for every reply the server sent,
+ *  including server errors. */
+RCM_API rcm_status rcm_reply_status(const rcm_reply *reply);
+
+/** Frees a reply the caller owns (a top-level reply). NULL is a no-op. */
+RCM_API void rcm_reply_free(rcm_reply *reply);
+
+/* ---------------------------------------------------------------------------------
+ * Commands.
+ *
+ * argv/argvlen: argc binary-safe arguments (argv[0] is the command name). argvlen may be
+ * NULL, then every argv[i] is NUL-terminated. The library copies the arguments before
+ * returning. Commands are routed by mode; in standalone mode everything goes to the one
+ * server. Blocking and stateful commands (BLPOP, WATCH, MULTI, SUBSCRIBE...) belong on a
+ * lease: on a shared client they are refused with RCM_ERR_ARG where they would hold or
+ * change the state of a shared connection.
+ * ------------------------------------------------------------------------------ */
+
+/** Sends one command and waits for its reply (at most command_timeout_ms). On RCM_OK
+ *  *out is the caller's reply (free with rcm_reply_free), which may be of type
+ *  RCM_REPLY_ERROR. Thread-safe; blocks. */
+RCM_API rcm_status rcm_command(rcm_client *client, int argc, const char *const *argv,
+                               const size_t *argvlen, rcm_reply **out);
+
+/** status: RCM_OK with a reply, or a failure with reply NULL. The reply belongs to the
+ *  callback's receiver (rcm_reply_free). Called exactly once, on an I/O thread: it must
+ *  not block; it may call rcm_command_async (not rcm_command, rcm_pipeline_exec,
+ *  rcm_lease_* or rcm_client_close). */
+typedef void (*rcm_callback)(rcm_status status, rcm_reply *reply, void *userdata);
+
+/** Queues one command; cb is called exactly once with the outcome (also when the client
+ *  closes). Returns RCM_OK once queued; a failure status (and no callback) when the
+ *  arguments are bad or the client is closed. Commands issued without waiting may be
+ *  spread over the pool's connections, so their order is not guaranteed: use a
+ *  pipeline when order matters. Thread-safe; does not block. Callable from a callback. */
+RCM_API rcm_status rcm_command_async(rcm_client *client, int argc, const char *const *argv,
+                                     const size_t *argvlen, rcm_callback cb, void *userdata);
+
+/* ---------------------------------------------------------------------------------
+ * Pipelines: a batch of commands written together and executed in order on one
+ * connection (per node), replies returned in the order appended.
+ * ------------------------------------------------------------------------------ */
+typedef struct rcm_pipeline rcm_pipeline;
+
+/** A new, empty pipeline bound to client. One thread per pipeline. */
+RCM_API rcm_status rcm_pipeline_new(rcm_client *client, rcm_pipeline **out);
+
+/** Appends one command (copied). Does not block; nothing is sent until exec. */
+RCM_API rcm_status rcm_pipeline_append(rcm_pipeline *pipeline, int argc,
+                                       const char *const *argv, const size_t *argvlen);
+
+/** Sends every appended command and waits for all replies. On RCM_OK, *replies is an
+ *  array of *n caller-owned replies in append order (rcm_reply_free each, then rcm_free
+ *  the array). A command that failed (server error, timeout, lost connection) is a reply
+ *  of type RCM_REPLY_ERROR whose rcm_reply_status tells rcm's own failures apart. The
+ *  pipeline is emptied and may be reused. Blocks. One thread per pipeline. */
+RCM_API rcm_status rcm_pipeline_exec(rcm_pipeline *pipeline, rcm_reply ***replies, size_t *n);
+
+/** The number of commands appended and not yet executed. */
+RCM_API size_t rcm_pipeline_length(const rcm_pipeline *pipeline);
+
+/** Frees a pipeline; NULL is a no-op. */
+RCM_API void rcm_pipeline_free(rcm_pipeline *pipeline);
+
+/* ---------------------------------------------------------------------------------
+ * Leases: one exclusive connection for blocking and stateful commands (BLPOP, WATCH /
+ * MULTI / EXEC, SUBSCRIBE...). A lease is returned clean: on release a transaction is
+ * discarded, watches are dropped, the db is re-selected; a connection left subscribed,
+ * blocked, or with a request still unanswered is closed instead of reused.
+ * ------------------------------------------------------------------------------ */
+typedef struct rcm_lease rcm_lease;
+
+/** Takes an exclusive connection to the node that owns key (NULL: any node; in
+ *  standalone mode the server). Waits at most pool.lease_timeout_ms for one of the
+ *  pool.max_leases connections, then RCM_ERR_POOL_TIMEOUT. Blocks. Thread-safe. */
+RCM_API rcm_status rcm_lease_acquire(rcm_client *client, const char *key, size_t keylen,
+                                     rcm_lease **out);
+
+/** Sends one command on the lease and waits for its reply. The deadline is
+ *  command_timeout_ms, extended by the command's own blocking timeout (BLPOP k 5 may
+ *  wait 5 s more; a blocking timeout of 0 waits without a deadline). Nothing is retried on
+ *  a lease. Blocks. One thread per lease. */
+RCM_API rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *const *argv,
+                                     const size_t *argvlen, rcm_reply **out);
+
+/** Waits up to timeout_ms (0: do not wait, -1: no limit) for a message the server pushed
+ *  on a lease without a request (pub/sub messages after SUBSCRIBE). RCM_ERR_TIMEOUT when
+ *  none came. Blocks. One thread per lease. */
+RCM_API rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **out);
+
+/** Returns the connection to the pool (cleaned, or closed if it cannot be cleaned).
+ *  NULL is a no-op. May block briefly while the connection is cleaned. */
+RCM_API void rcm_lease_release(rcm_lease *lease);
+
+/* ---------------------------------------------------------------------------------
+ * Introspection.
+ * ------------------------------------------------------------------------------ */
+
+/** A JSON object describing every server: connections, in-flight and queued requests,
+ *  leases in use and waiters, requests, errors by status, reconnects, latency p50/p99
+ *  (microseconds). *json belongs to the caller (rcm_free). Blocks briefly. Thread-safe. */
+RCM_API rcm_status rcm_client_stats_json(rcm_client *client, char **json);
+
+/** A JSON object describing the topology: mode, nodes with role and state (and, in
+ *  cluster mode, slot ranges). *json belongs to the caller (rcm_free). Thread-safe. */
+RCM_API rcm_status rcm_client_topology_json(rcm_client *client, char **json);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCM_RCM_H */
