@@ -1,0 +1,380 @@
+// The C ABI: checks arguments, maps handles, and stops every C++ exception at the wall.
+#include "rcm/rcm.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "core/client/client.h"
+#include "core/common/status.h"
+#include "core/config/config.h"
+#include "core/resp/reply.h"
+
+using rcm::core::Client;
+using rcm::core::Config;
+using rcm::core::Error;
+using rcm::core::Lease;
+using rcm::core::Reply;
+using rcm::core::ReplyKind;
+using rcm::core::Request;
+using rcm::core::Status;
+
+static_assert(static_cast<int>(Status::arg) == RCM_ERR_ARG, "status values are pinned");
+static_assert(static_cast<int>(Status::uncertain) == RCM_ERR_UNCERTAIN, "status values are pinned");
+static_assert(static_cast<int>(Status::no_leader) == RCM_ERR_NO_LEADER, "status values are pinned");
+static_assert(static_cast<int>(Status::internal) == RCM_ERR_INTERNAL, "status values are pinned");
+static_assert(static_cast<int>(ReplyKind::error) == RCM_REPLY_ERROR, "reply kinds are pinned");
+static_assert(static_cast<int>(ReplyKind::nil) == RCM_REPLY_NIL, "reply kinds are pinned");
+
+struct rcm_config {
+  Config cfg;
+};
+
+struct rcm_client {
+  std::shared_ptr<Client> client;
+};
+
+struct rcm_pipeline {
+  rcm_client *client;
+  std::vector<Request *> requests;
+  ~rcm_pipeline() {
+    for (Request *r : requests) delete r;
+  }
+};
+
+struct rcm_lease {
+  std::unique_ptr<Lease> lease;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+rcm_status fail(Status s, const std::string &message) {
+  t_last_error = message;
+  return static_cast<rcm_status>(s);
+}
+
+rcm_status fail_arg(const char *what) { return fail(Status::arg, std::string(what) + " is NULL"); }
+
+// The one exception wall every entry point goes through.
+template <class F>
+rcm_status guarded(F &&body) noexcept {
+  try {
+    return body();
+  } catch (const Error &e) {
+    return fail(e.status(), e.what());
+  } catch (const std::bad_alloc &) {
+    return fail(Status::nomem, "out of memory");
+  } catch (const std::exception &e) {
+    return fail(Status::internal, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return fail(Status::internal, "internal error: unknown exception");
+  }
+}
+
+rcm_status check_client(rcm_client *c) {
+  if (c == nullptr) return fail_arg("client");
+  if (c->client->forked())
+    return fail(Status::fork, "this client was opened in another process (before fork); open a new one here");
+  if (c->client->closed()) return fail(Status::closed, "client closed");
+  return RCM_OK;
+}
+
+rcm_status check_argv(int argc, const char *const *argv) {
+  if (argc <= 0) return fail(Status::arg, "argc must be > 0 (got " + std::to_string(argc) + ")");
+  if (argv == nullptr) return fail_arg("argv");
+  return RCM_OK;
+}
+
+Reply *as_core(rcm_reply *r) { return reinterpret_cast<Reply *>(r); }
+const Reply *as_core(const rcm_reply *r) { return reinterpret_cast<const Reply *>(r); }
+rcm_reply *as_c(Reply *r) { return reinterpret_cast<rcm_reply *>(r); }
+
+void async_done(Request *r, Status status, Reply *reply) {
+  auto cb = reinterpret_cast<rcm_callback>(r->ctx);
+  cb(static_cast<rcm_status>(status), as_c(reply), r->user);
+}
+
+char *copy_string(const std::string &s) {
+  char *p = static_cast<char *>(std::malloc(s.size() + 1));
+  if (p == nullptr) throw std::bad_alloc();
+  std::memcpy(p, s.data(), s.size() + 1);
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char *rcm_status_name(rcm_status status) { return rcm::core::status_name(static_cast<Status>(status)); }
+
+const char *rcm_last_error(void) { return t_last_error.c_str(); }
+
+const char *rcm_version(void) {
+#define RCM_STR2(x) #x
+#define RCM_STR(x) RCM_STR2(x)
+  return RCM_STR(RCM_VERSION_MAJOR) "." RCM_STR(RCM_VERSION_MINOR) "." RCM_STR(RCM_VERSION_PATCH);
+}
+
+void rcm_free(void *ptr) { std::free(ptr); }
+
+rcm_config *rcm_config_new(void) {
+  auto *c = new (std::nothrow) rcm_config();
+  if (c == nullptr) fail(Status::nomem, "out of memory");
+  return c;
+}
+
+void rcm_config_free(rcm_config *config) { delete config; }
+
+rcm_status rcm_config_set(rcm_config *config, const char *key, const char *value) {
+  if (config == nullptr) return fail_arg("config");
+  if (key == nullptr) return fail_arg("key");
+  if (value == nullptr) return fail(Status::arg, std::string("value for '") + key + "' is NULL");
+  return guarded([&] {
+    config->cfg.set(key, value);
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_config_from_url(rcm_config *config, const char *url) {
+  if (config == nullptr) return fail_arg("config");
+  if (url == nullptr) return fail_arg("url");
+  return guarded([&] {
+    config->cfg.apply_url(url);
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_config_set_event_callback(rcm_config *config, rcm_event_callback cb, void *userdata) {
+  if (config == nullptr) return fail_arg("config");
+  config->cfg.event_cb = reinterpret_cast<rcm::core::EventCallback>(cb);
+  config->cfg.event_userdata = userdata;
+  return RCM_OK;
+}
+
+rcm_status rcm_client_open(const rcm_config *config, rcm_client **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (config == nullptr) return fail_arg("config");
+  return guarded([&] {
+    auto handle = std::make_unique<rcm_client>();
+    handle->client = Client::open(config->cfg);
+    *out = handle.release();
+    return RCM_OK;
+  });
+}
+
+void rcm_client_close(rcm_client *client) {
+  if (client == nullptr) return;
+  guarded([&] {
+    client->client->close();
+    return RCM_OK;
+  });
+  delete client;
+}
+
+rcm_status rcm_command(rcm_client *client, int argc, const char *const *argv, const size_t *argvlen,
+                       rcm_reply **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  if (rcm_status s = check_argv(argc, argv)) return s;
+  return guarded([&] {
+    Request *r = client->client->make_request(argc, argv, argvlen, false);
+    Reply *reply = nullptr;
+    std::string err;
+    Status st = client->client->execute(r, &reply, &err);
+    if (st != Status::ok) return fail(st, err);
+    *out = as_c(reply);
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_command_async(rcm_client *client, int argc, const char *const *argv, const size_t *argvlen,
+                             rcm_callback cb, void *userdata) {
+  if (rcm_status s = check_client(client)) return s;
+  if (rcm_status s = check_argv(argc, argv)) return s;
+  if (cb == nullptr) return fail_arg("cb");
+  return guarded([&] {
+    Request *r = client->client->make_request(argc, argv, argvlen, false);
+    r->done = &async_done;
+    r->ctx = reinterpret_cast<void *>(cb);
+    r->user = userdata;
+    std::string err;
+    Status st = client->client->execute_async(r, &err);
+    if (st != Status::ok) return fail(st, err);
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_pipeline_new(rcm_client *client, rcm_pipeline **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  return guarded([&] {
+    *out = new rcm_pipeline{client, {}};
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_pipeline_append(rcm_pipeline *pipeline, int argc, const char *const *argv, const size_t *argvlen) {
+  if (pipeline == nullptr) return fail_arg("pipeline");
+  if (rcm_status s = check_argv(argc, argv)) return s;
+  return guarded([&] {
+    pipeline->requests.push_back(pipeline->client->client->make_request(argc, argv, argvlen, false, true));
+    return RCM_OK;
+  });
+}
+
+size_t rcm_pipeline_length(const rcm_pipeline *pipeline) { return pipeline ? pipeline->requests.size() : 0; }
+
+rcm_status rcm_pipeline_exec(rcm_pipeline *pipeline, rcm_reply ***replies, size_t *n) {
+  if (replies == nullptr) return fail_arg("replies");
+  *replies = nullptr;
+  if (n == nullptr) return fail_arg("n");
+  *n = 0;
+  if (pipeline == nullptr) return fail_arg("pipeline");
+  if (rcm_status s = check_client(pipeline->client)) return s;
+  return guarded([&] {
+    int depth = 0;
+    for (const Request *r : pipeline->requests) {
+      if (r->cmd.flags & rcm::core::kCmdMulti) {
+        if (depth++) return fail(Status::state, "pipeline: MULTI inside MULTI");
+      } else if (r->cmd.flags & rcm::core::kCmdExecEnd) {
+        if (depth-- == 0) return fail(Status::state, "pipeline: EXEC/DISCARD without MULTI");
+      }
+    }
+    if (depth != 0) return fail(Status::state, "pipeline: MULTI without EXEC or DISCARD");
+    size_t count = pipeline->requests.size();
+    auto **arr = static_cast<rcm_reply **>(std::calloc(count ? count : 1, sizeof(rcm_reply *)));
+    if (arr == nullptr) throw std::bad_alloc();
+    std::vector<Reply *> out;
+    std::string err;
+    Status st = pipeline->client->client->execute_batch(pipeline->requests, out, &err);
+    if (st != Status::ok) {
+      std::free(arr);
+      return fail(st, err);
+    }
+    for (size_t i = 0; i < count; ++i) arr[i] = as_c(out[i]);
+    *replies = arr;
+    *n = count;
+    return RCM_OK;
+  });
+}
+
+void rcm_pipeline_free(rcm_pipeline *pipeline) { delete pipeline; }
+
+rcm_status rcm_lease_acquire(rcm_client *client, const char *key, size_t keylen, rcm_lease **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  if (key == nullptr && keylen != 0) return fail(Status::arg, "key is NULL but keylen is not 0");
+  return guarded([&] {
+    Status st = Status::ok;
+    std::string err;
+    std::unique_ptr<Lease> lease = client->client->acquire_lease(key, keylen, &st, &err);
+    if (!lease) return fail(st, err);
+    *out = new rcm_lease{std::move(lease)};
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *const *argv, const size_t *argvlen,
+                             rcm_reply **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (lease == nullptr) return fail_arg("lease");
+  if (rcm_status s = check_argv(argc, argv)) return s;
+  return guarded([&] {
+    Reply *reply = nullptr;
+    lease->lease->command(argc, argv, argvlen, &reply);
+    *out = as_c(reply);
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (lease == nullptr) return fail_arg("lease");
+  if (timeout_ms < -1) return fail(Status::arg, "timeout_ms must be >= -1");
+  return guarded([&] {
+    Reply *reply = nullptr;
+    lease->lease->read(timeout_ms, &reply);
+    *out = as_c(reply);
+    return RCM_OK;
+  });
+}
+
+void rcm_lease_release(rcm_lease *lease) {
+  if (lease == nullptr) return;
+  guarded([&] {
+    lease->lease->release();
+    return RCM_OK;
+  });
+  delete lease;
+}
+
+rcm_reply_kind rcm_reply_type(const rcm_reply *reply) {
+  if (reply == nullptr) return RCM_REPLY_NIL;
+  return static_cast<rcm_reply_kind>(as_core(reply)->kind);
+}
+
+long long rcm_reply_integer(const rcm_reply *reply) {
+  const Reply *r = as_core(reply);
+  return r && r->kind == ReplyKind::integer ? r->integer : 0;
+}
+
+const char *rcm_reply_string(const rcm_reply *reply, size_t *len) {
+  const Reply *r = as_core(reply);
+  if (r == nullptr || !(r->kind == ReplyKind::string || r->kind == ReplyKind::status || r->kind == ReplyKind::error)) {
+    if (len) *len = 0;
+    return nullptr;
+  }
+  if (len) *len = r->str.size();
+  return r->str.c_str();
+}
+
+size_t rcm_reply_length(const rcm_reply *reply) {
+  const Reply *r = as_core(reply);
+  return r && r->kind == ReplyKind::array ? r->elements.size() : 0;
+}
+
+const rcm_reply *rcm_reply_element(const rcm_reply *reply, size_t i) {
+  const Reply *r = as_core(reply);
+  if (r == nullptr || r->kind != ReplyKind::array || i >= r->elements.size()) return nullptr;
+  return reinterpret_cast<const rcm_reply *>(r->elements[i]);
+}
+
+rcm_status rcm_reply_status(const rcm_reply *reply) {
+  const Reply *r = as_core(reply);
+  return r ? static_cast<rcm_status>(r->origin) : RCM_OK;
+}
+
+void rcm_reply_free(rcm_reply *reply) { delete as_core(reply); }
+
+rcm_status rcm_client_stats_json(rcm_client *client, char **json) {
+  if (json == nullptr) return fail_arg("json");
+  *json = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  return guarded([&] {
+    *json = copy_string(client->client->stats_json());
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_client_topology_json(rcm_client *client, char **json) {
+  if (json == nullptr) return fail_arg("json");
+  *json = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  return guarded([&] {
+    *json = copy_string(client->client->topology_json());
+    return RCM_OK;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,123 @@
+// The client: configuration, I/O threads and their engines, and the calls the C API
+// makes (sync, async, pipeline, lease, introspection). Thread-safe unless stated.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/client/request.h"
+#include "core/config/config.h"
+#include "core/route/command_table.h"
+
+namespace rcm::core {
+
+class Engine;
+class IoThread;
+class TlsContext;
+class Connection;
+struct LeaseInbox;
+
+// Delivers events on a thread of its own, so the callback may block and no I/O thread
+// ever waits for user code.
+class EventDispatcher {
+ public:
+  EventDispatcher(EventCallback cb, void *userdata);
+  ~EventDispatcher();
+  void push(int kind, std::string node, std::string detail);
+
+ private:
+  struct Event {
+    int kind;
+    std::string node, detail;
+  };
+  void run();
+  EventCallback cb_;
+  void *userdata_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> queue_;  // guarded by mu_
+  bool stop_ = false;        // guarded by mu_
+  std::thread thread_;
+};
+
+class Client;
+
+// An exclusive connection. One thread at a time.
+class Lease {
+ public:
+  Lease(std::shared_ptr<Client> client, Engine *engine, Connection *conn);
+  ~Lease();
+  Status command(int argc, const char *const *argv, const size_t *argvlen, Reply **out);
+  Status read(int timeout_ms, Reply **out);
+  void release();
+
+ private:
+  std::shared_ptr<Client> client_;
+  Engine *engine_;
+  Connection *conn_;
+  std::shared_ptr<LeaseInbox> inbox_;
+  bool released_ = false;
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  using AsyncDone = Request::DoneFn;
+
+  // Connects, handshakes and recognises the deployment. Throws Error.
+  static std::shared_ptr<Client> open(const Config &cfg);
+  ~Client();
+  void close();
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+  // True in a child process forked after open: the I/O threads do not exist there.
+  bool forked() const;
+
+  // A request for argv, classified and encoded. Throws Error(arg) for commands that must
+  // not run on a shared connection (for_lease false) or bad argv.
+  Request *make_request(int argc, const char *const *argv, const size_t *argvlen, bool for_lease,
+                        bool in_pipeline = false) const;
+
+  // Sends r and waits. On ok *out is the reply; otherwise *out is null and err says why.
+  Status execute(Request *r, Reply **out, std::string *err);
+  // Sends r; done(r, status, reply) runs once on an I/O thread with r->ctx/r->user as given.
+  Status execute_async(Request *r, std::string *err);
+  // Sends a pipeline and waits for every reply (failures become error replies).
+  Status execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, std::string *err);
+
+  std::unique_ptr<Lease> acquire_lease(const char *key, size_t keylen, Status *status, std::string *err);
+
+  std::string stats_json();
+  std::string topology_json();
+
+  const Config &config() const { return cfg_; }
+  const CommandTable &commands() const { return *table_.load(std::memory_order_acquire); }
+  bool learned_commands() const { return learned_.get() != nullptr; }
+  void learn_commands(const Reply &command_reply);  // I/O thread of engine 0
+  void emit_event(int kind, const std::string &node, const std::string &detail);
+
+ private:
+  explicit Client(const Config &cfg);
+  void start();
+  void detect_mode();
+  Engine &pick_engine();
+
+  Config cfg_;
+  Mode mode_ = Mode::standalone;
+  std::unique_ptr<TlsContext> tls_;
+  std::vector<std::unique_ptr<IoThread>> io_;
+  std::vector<std::unique_ptr<Engine>> engines_;
+  std::unique_ptr<EventDispatcher> events_;
+  std::atomic<const CommandTable *> table_;
+  std::unique_ptr<const CommandTable> learned_;  // written once by engine 0's thread
+  std::atomic<bool> closed_{false};
+  std::mutex close_mu_;
+  unsigned fork_generation_;
+  std::string server_version_;
+};
+
+}  // namespace rcm::core

@@ -1,0 +1,54 @@
+// One command's life inside rcm. Created by the caller's thread, handed to an I/O thread,
+// and from then on touched only there. It completes exactly once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/common/status.h"
+#include "core/resp/reply.h"
+#include "core/route/command_table.h"
+
+namespace rcm::core {
+
+using Clock = std::chrono::steady_clock;
+
+class Connection;
+class Engine;
+struct NodeStats;
+
+struct Request {
+  // Receives the outcome: reply is the server's reply (status ok) or an error reply rcm
+  // made (status != ok). The receiver owns reply.
+  using DoneFn = void (*)(Request *req, Status status, Reply *reply);
+
+  std::string payload;          // encoded RESP
+  CommandInfo cmd;
+  Clock::time_point created;
+  Clock::time_point deadline = Clock::time_point::max();
+  DoneFn done = nullptr;
+  void *ctx = nullptr;          // for done
+  void *user = nullptr;         // for done (async: the caller's userdata)
+  size_t slot = 0;              // index in a pipeline
+  Engine *engine = nullptr;
+  Connection *lease = nullptr;  // lease requests: only this connection
+  NodeStats *stats = nullptr;   // the node it was sent to (I/O thread)
+  uint64_t offset = 0;          // where its bytes start in the connection's output stream
+  int attempts = 0;             // times written to a socket
+  int refs = 1;                 // holders on the I/O thread (queue, deadline heap)
+  int extra_replies = 0;        // SUBSCRIBE a b: confirmations after the first
+  bool completed = false;
+  bool pinned = false;          // never resend on another connection
+  bool internal = false;        // rcm's own (handshake, health check)
+
+  bool has_deadline() const { return deadline != Clock::time_point::max(); }
+};
+
+// Completes r once (later calls only free the reply).
+void request_complete(Request *r, Status status, Reply *reply);
+void request_fail(Request *r, Status status, const std::string &message);
+inline void request_ref(Request *r) { ++r->refs; }
+void request_release(Request *r);
+
+}  // namespace rcm::core

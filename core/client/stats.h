@@ -1,0 +1,46 @@
+// Per-node counters, owned by the I/O thread of the node's pool.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/common/status.h"
+
+namespace rcm::core {
+
+// Latency histogram: 8 sub-buckets per power of two of microseconds (~9% precision).
+class LatencyHistogram {
+ public:
+  void record(uint64_t micros);
+  uint64_t percentile(double p) const;
+  uint64_t count() const { return count_; }
+  void merge(const LatencyHistogram &o);
+
+ private:
+  static constexpr int kSub = 8;
+  static constexpr int kBuckets = 40 * kSub;
+  static int index(uint64_t v);
+  static uint64_t upper(int idx);
+  std::array<uint64_t, kBuckets> buckets_{};
+  uint64_t count_ = 0;
+};
+
+struct NodeStats {
+  uint64_t requests = 0;
+  uint64_t replies = 0;
+  uint64_t server_errors = 0;
+  uint64_t reconnects = 0;
+  uint64_t connect_failures = 0;
+  uint64_t retries = 0;
+  uint64_t moved = 0;
+  uint64_t ask = 0;
+  std::map<Status, uint64_t> errors;
+  LatencyHistogram latency;
+
+  void record(Status s, bool server_error, uint64_t micros);
+  void merge(const NodeStats &o);
+};
+
+}  // namespace rcm::core

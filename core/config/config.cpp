@@ -1,0 +1,319 @@
+#include "core/config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+
+#include "core/common/status.h"
+
+namespace rcm::core {
+
+namespace {
+
+[[noreturn]] void bad(const std::string &what, const std::string &why) {
+  throw Error(Status::config, what + ": " + why);
+}
+
+long long parse_int(const std::string &key, const std::string &v, long long lo, long long hi) {
+  if (v.empty()) bad(key, "empty value, expected an integer");
+  errno = 0;
+  char *end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (errno != 0 || end == v.c_str() || *end != '\0')
+    bad(key, "'" + v + "' is not an integer");
+  if (n < lo || n > hi)
+    bad(key, "'" + v + "' is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return n;
+}
+
+bool parse_bool(const std::string &key, const std::string &v) {
+  std::string s = v;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "0" || s == "no" || s == "off") return false;
+  bad(key, "'" + v + "' is not a boolean (true/false)");
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(const std::string &s, const std::string &what) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size() || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) bad(what, "bad %-escape");
+      out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<Endpoint> parse_seed_list(const std::string &text, const std::string &what) {
+  std::vector<Endpoint> out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (item.empty()) bad(what, "empty address in '" + text + "'");
+    out.push_back(parse_endpoint(item, what));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Endpoint::str() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Endpoint parse_endpoint(const std::string &text, const std::string &what, uint16_t default_port) {
+  Endpoint ep;
+  std::string port_text;
+  if (text.empty()) bad(what, "empty address");
+  if (text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos) bad(what, "'" + text + "' has '[' without ']'");
+    ep.host = text.substr(1, close - 1);
+    std::string rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') bad(what, "'" + text + "' is not [host]:port");
+      port_text = rest.substr(1);
+      if (port_text.empty()) bad(what, "'" + text + "' has an empty port");
+    }
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      ep.host = text;
+    } else {
+      ep.host = text.substr(0, colon);
+      port_text = text.substr(colon + 1);
+      if (port_text.empty()) bad(what, "'" + text + "' has an empty port");
+    }
+  }
+  if (ep.host.empty()) bad(what, "'" + text + "' has an empty host");
+  for (char c : ep.host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%'))
+      bad(what, "'" + text + "' is not host:port (bad character in host)");
+  }
+  ep.port = default_port;
+  if (!port_text.empty()) {
+    for (char c : port_text)
+      if (!std::isdigit(static_cast<unsigned char>(c))) bad(what, "'" + text + "' is not host:port (port '" + port_text + "')");
+    long p = std::strtol(port_text.c_str(), nullptr, 10);
+    if (port_text.size() > 5 || p < 1 || p > 65535) bad(what, "'" + text + "': port out of range 1-65535");
+    ep.port = static_cast<uint16_t>(p);
+  }
+  return ep;
+}
+
+const char *mode_name(Mode m) {
+  switch (m) {
+    case Mode::auto_detect: return "auto";
+    case Mode::standalone: return "standalone";
+    case Mode::cluster: return "cluster";
+    case Mode::raft: return "raft";
+    case Mode::sentinel: return "sentinel";
+  }
+  return "?";
+}
+
+void Config::set(const std::string &key, const std::string &value) {
+  const int kMax = std::numeric_limits<int>::max();
+  if (key == "mode") {
+    std::string v = lower(value);
+    if (v == "auto") mode = Mode::auto_detect;
+    else if (v == "standalone") mode = Mode::standalone;
+    else if (v == "cluster") mode = Mode::cluster;
+    else if (v == "raft") mode = Mode::raft;
+    else if (v == "sentinel") mode = Mode::sentinel;
+    else bad(key, "'" + value + "' is not one of standalone|cluster|raft|sentinel|auto");
+  } else if (key == "seeds") {
+    seeds = parse_seed_list(value, key);
+  } else if (key == "username") {
+    username = value;
+  } else if (key == "password") {
+    password = value;
+  } else if (key == "db") {
+    db = static_cast<int>(parse_int(key, value, 0, 1 << 20));
+  } else if (key == "client_name") {
+    for (char c : value)
+      if (c == ' ' || c == '\n' || c == '\r') bad(key, "must not contain spaces or newlines");
+    client_name = value;
+  } else if (key == "io_threads") {
+    io_threads = static_cast<int>(parse_int(key, value, 1, 64));
+  } else if (key == "pool.size") {
+    pool_size = static_cast<int>(parse_int(key, value, 1, 1024));
+  } else if (key == "pool.max_leases") {
+    pool_max_leases = static_cast<int>(parse_int(key, value, 0, 65536));
+  } else if (key == "pool.lease_timeout_ms") {
+    pool_lease_timeout_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "pool.max_pending") {
+    pool_max_pending = static_cast<int>(parse_int(key, value, 1, kMax));
+  } else if (key == "pool.health_check_ms") {
+    pool_health_check_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "connect_timeout_ms") {
+    connect_timeout_ms = static_cast<int>(parse_int(key, value, 1, kMax));
+  } else if (key == "command_timeout_ms") {
+    command_timeout_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "retry.max_attempts") {
+    retry_max_attempts = static_cast<int>(parse_int(key, value, 1, 1000));
+  } else if (key == "retry.backoff_ms") {
+    retry_backoff_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "retry.backoff_max_ms") {
+    retry_backoff_max_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "retry.unsafe") {
+    retry_unsafe = parse_bool(key, value);
+  } else if (key == "read_from") {
+    std::string v = lower(value);
+    if (v == "primary") read_from = ReadFrom::primary;
+    else if (v == "prefer_replica") read_from = ReadFrom::prefer_replica;
+    else if (v == "replica") read_from = ReadFrom::replica;
+    else if (v == "nearest") read_from = ReadFrom::nearest;
+    else bad(key, "'" + value + "' is not one of primary|prefer_replica|replica|nearest");
+  } else if (key == "topology.refresh_ms") {
+    topology_refresh_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "cluster.max_redirects") {
+    cluster_max_redirects = static_cast<int>(parse_int(key, value, 0, 100));
+  } else if (key == "sentinel.master") {
+    if (value.empty()) bad(key, "empty master name");
+    sentinel_master = value;
+  } else if (key == "sentinel.username") {
+    sentinel_username = value;
+  } else if (key == "sentinel.password") {
+    sentinel_password = value;
+  } else if (key == "tls") {
+    tls = parse_bool(key, value);
+  } else if (key == "tls.ca") {
+    tls_ca = value;
+  } else if (key == "tls.cert") {
+    tls_cert = value;
+  } else if (key == "tls.key") {
+    tls_key = value;
+  } else if (key == "tls.server_name") {
+    tls_server_name = value;
+  } else if (key == "tls.verify") {
+    tls_verify = parse_bool(key, value);
+  } else {
+    throw Error(Status::config, "unknown config key '" + key + "'");
+  }
+}
+
+void Config::apply_url(const std::string &url) {
+  const std::string what = "url";
+  if (url.empty()) bad(what, "empty URL");
+  std::string rest;
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) {
+    // A bare "host:port[,host:port]" list.
+    if (url.find('/') != std::string::npos || url.find('@') != std::string::npos || url.find('?') != std::string::npos)
+      bad(what, "'" + url.substr(0, 64) + "' has no scheme (redis://, rediss://, redis+cluster://, ...)");
+    seeds = parse_seed_list(url, what);
+    return;
+  }
+  std::string scheme = lower(url.substr(0, scheme_end));
+  rest = url.substr(scheme_end + 3);
+  bool use_tls = false;
+  Mode m = mode;
+  if (scheme == "redis" || scheme == "valkey") m = mode;
+  else if (scheme == "rediss" || scheme == "valkeys") use_tls = true;
+  else if (scheme == "redis+cluster" || scheme == "valkey+cluster") m = Mode::cluster;
+  else if (scheme == "rediss+cluster" || scheme == "valkeys+cluster") { m = Mode::cluster; use_tls = true; }
+  else if (scheme == "redis+raft") m = Mode::raft;
+  else if (scheme == "rediss+raft") { m = Mode::raft; use_tls = true; }
+  else if (scheme == "redis+sentinel") m = Mode::sentinel;
+  else if (scheme == "rediss+sentinel") { m = Mode::sentinel; use_tls = true; }
+  else bad(what, "unknown scheme '" + scheme + "' (expected redis, rediss, redis+cluster, redis+raft, redis+sentinel)");
+
+  // Work on a copy so a bad URL leaves the config untouched.
+  Config next = *this;
+  next.mode = m;
+  if (use_tls) next.tls = true;
+
+  std::string query;
+  size_t q = rest.find('?');
+  if (q != std::string::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  std::string path;
+  size_t slash = rest.find('/');
+  if (slash != std::string::npos) {
+    path = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  size_t at = rest.rfind('@');
+  if (at != std::string::npos) {
+    std::string userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string::npos) {
+      // redis://password@host is a common shorthand (redis-py reads it as a username;
+      // we follow the Redis URI spec: a lone userinfo is the password).
+      next.password = percent_decode(userinfo, "url password");
+      next.username.clear();
+    } else {
+      next.username = percent_decode(userinfo.substr(0, colon), "url username");
+      next.password = percent_decode(userinfo.substr(colon + 1), "url password");
+    }
+  }
+  if (rest.empty()) bad(what, "no host in URL");
+  next.seeds = parse_seed_list(rest, what);
+
+  if (!path.empty()) {
+    if (next.mode == Mode::sentinel) {
+      next.sentinel_master = percent_decode(path, "url sentinel master");
+      if (next.sentinel_master.find('/') != std::string::npos) bad(what, "sentinel master name contains '/'");
+    } else {
+      for (char c : path)
+        if (!std::isdigit(static_cast<unsigned char>(c))) bad(what, "path '/" + path + "' is not a database number");
+      next.db = static_cast<int>(parse_int("url db", path, 0, 1 << 20));
+    }
+  }
+  if (!query.empty()) {
+    size_t start = 0;
+    while (start <= query.size()) {
+      size_t amp = query.find('&', start);
+      std::string kv = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+      if (kv.empty()) bad(what, "empty query parameter");
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) bad(what, "query parameter '" + kv + "' has no '='");
+      std::string k = percent_decode(kv.substr(0, eq), what);
+      std::string v = percent_decode(kv.substr(eq + 1), what);
+      if (k == "seeds" || k == "mode") bad(what, "'" + k + "' cannot be set in the query; it is part of the URL");
+      next.set(k, v);
+      if (amp == std::string::npos) break;
+      start = amp + 1;
+    }
+  }
+  *this = next;
+}
+
+void Config::validate() const {
+  if (seeds.empty()) throw Error(Status::config, "seeds: no address given");
+  if (tls_cert.empty() != tls_key.empty())
+    throw Error(Status::config, "tls.cert and tls.key must be given together");
+  if (retry_backoff_max_ms < retry_backoff_ms)
+    throw Error(Status::config, "retry.backoff_max_ms must be >= retry.backoff_ms");
+  if (mode == Mode::sentinel && sentinel_master.empty())
+    throw Error(Status::config, "sentinel.master: mode=sentinel needs a master name");
+}
+
+}  // namespace rcm::core

@@ -1,0 +1,78 @@
+// The client's configuration: one vocabulary for rcm_config_set keys and URLs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rcm::core {
+
+struct Endpoint {
+  std::string host;  // without brackets, also for IPv6
+  uint16_t port = 6379;
+  std::string str() const;  // "host:port", "[v6]:port"
+  bool operator==(const Endpoint &o) const { return host == o.host && port == o.port; }
+  bool operator!=(const Endpoint &o) const { return !(*this == o); }
+};
+
+// Parses "host:port", "[::1]:6379", "::1:6379" (last colon is the port), "host" (default
+// port). Throws Error(Status::config) naming `what` and the text.
+Endpoint parse_endpoint(const std::string &text, const std::string &what, uint16_t default_port = 6379);
+
+enum class Mode { auto_detect, standalone, cluster, raft, sentinel };
+enum class ReadFrom { primary, prefer_replica, replica, nearest };
+
+const char *mode_name(Mode m);
+
+using EventCallback = void (*)(int kind, const char *node, const char *detail, void *userdata);
+
+struct Config {
+  Mode mode = Mode::auto_detect;
+  std::vector<Endpoint> seeds{Endpoint{"127.0.0.1", 6379}};
+  std::string username;
+  std::string password;
+  int db = 0;
+  std::string client_name = "rcm";
+  int io_threads = 1;
+
+  int pool_size = 2;
+  int pool_max_leases = 8;
+  int pool_lease_timeout_ms = 1000;
+  int pool_max_pending = 65536;
+  int pool_health_check_ms = 5000;
+
+  int connect_timeout_ms = 1000;
+  int command_timeout_ms = 1000;
+
+  int retry_max_attempts = 3;
+  int retry_backoff_ms = 10;
+  int retry_backoff_max_ms = 1000;
+  bool retry_unsafe = false;
+
+  ReadFrom read_from = ReadFrom::primary;
+  int topology_refresh_ms = 30000;
+  int cluster_max_redirects = 5;
+
+  std::string sentinel_master;
+  std::string sentinel_username;
+  std::string sentinel_password;
+
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  bool tls_verify = true;
+
+  EventCallback event_cb = nullptr;
+  void *event_userdata = nullptr;
+
+  // Sets one key. Throws Error(Status::config) naming the key for an unknown key or bad value.
+  void set(const std::string &key, const std::string &value);
+  // Applies a URL on top of the current values. Throws Error(Status::config).
+  void apply_url(const std::string &url);
+  // Cross-key checks done at open (e.g. tls.cert without tls.key). Throws Error(Status::config).
+  void validate() const;
+};
+
+}  // namespace rcm::core

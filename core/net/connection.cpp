@@ -1,0 +1,510 @@
+#include "core/net/connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "core/client/engine.h"
+#include "core/client/stats.h"
+#include "core/net/io_thread.h"
+#include "core/net/tls.h"
+#include "core/resp/encoder.h"
+#include "core/pool/node_pool.h"
+
+namespace rcm::core {
+
+LeaseInbox::~LeaseInbox() {
+  for (Reply *r : replies) delete r;
+}
+
+void LeaseInbox::push(Reply *r) {
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    replies.push_back(r);
+  }
+  cv.notify_all();
+}
+
+void LeaseInbox::close() {
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    closed = true;
+  }
+  cv.notify_all();
+}
+
+namespace {
+
+enum : size_t { kTagNone = 0, kTagAuth = 1, kTagSelect = 2, kTagSetName = 3 };
+
+bool is_push_message(const Reply *r) {
+  if (r->kind != ReplyKind::array || r->elements.empty() || r->elements[0] == nullptr) return false;
+  const std::string &k = r->elements[0]->str;
+  return k == "message" || k == "pmessage" || k == "smessage";
+}
+
+}  // namespace
+
+Connection::Connection(NodePool &pool, Role role)
+    : pool_(pool), cfg_(pool.engine().config()), role_(role) {
+  if (role_ == Role::lease) inbox_ = std::make_shared<LeaseInbox>();
+}
+
+Connection::~Connection() {
+  close_socket();
+  if (connect_timer_) event_free(connect_timer_);
+  if (reconnect_timer_) event_free(reconnect_timer_);
+  // Anything still queued here has already been completed by fail()/shutdown().
+  for (Request *r : inflight_) request_release(r);
+  if (inbox_) inbox_->close();
+}
+
+void Connection::close_socket() {
+  if (bev_ != nullptr) {
+    bufferevent_free(bev_);
+    bev_ = nullptr;
+  }
+  if (connect_timer_) event_del(connect_timer_);
+}
+
+void Connection::connect() {
+  reconnect_pending_ = false;
+  if (state_ != State::closed) return;
+  Engine &engine = pool_.engine();
+  const Endpoint &ep = pool_.endpoint();
+  state_ = State::connecting;
+  reader_ = std::make_unique<ReplyReader>();
+  bytes_queued_ = 0;
+  handshake_status_ = Status::ok;
+  handshake_error_.clear();
+  in_multi_ = watching_ = subscribed_ = db_changed_ = unclean_ = false;
+  absorb_ = 0;
+  ping_outstanding_ = false;
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo *res = nullptr;
+  std::string port = std::to_string(ep.port);
+  int gai = getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &res);
+  if (gai != 0 || res == nullptr) {
+    connect_failed(Status::connection, "cannot resolve '" + ep.host + "': " + gai_strerror(gai));
+    return;
+  }
+  if (engine.tls() != nullptr) {
+    SSL *ssl = nullptr;
+    try {
+      ssl = engine.tls()->new_ssl(ep.host);
+    } catch (const Error &e) {
+      freeaddrinfo(res);
+      connect_failed(e.status(), e.what());
+      return;
+    }
+    bev_ = bufferevent_openssl_socket_new(engine.io().base(), -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+    if (bev_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
+  } else {
+    bev_ = bufferevent_socket_new(engine.io().base(), -1, BEV_OPT_CLOSE_ON_FREE);
+  }
+  if (bev_ == nullptr) {
+    freeaddrinfo(res);
+    connect_failed(Status::nomem, "cannot create a socket buffer");
+    return;
+  }
+  bufferevent_setcb(bev_, &Connection::on_read_cb, nullptr, &Connection::on_event_cb, this);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  int rc = bufferevent_socket_connect(bev_, res->ai_addr, static_cast<int>(res->ai_addrlen));
+  freeaddrinfo(res);
+  if (rc != 0) {
+    connect_failed(Status::connection, "connect to " + ep.str() + ": " + std::strerror(errno));
+    return;
+  }
+  int fd = bufferevent_getfd(bev_);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  }
+  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), &Connection::on_connect_timeout, this);
+  timeval tv{cfg_.connect_timeout_ms / 1000, (cfg_.connect_timeout_ms % 1000) * 1000};
+  evtimer_add(connect_timer_, &tv);
+}
+
+void Connection::on_connect_timeout(int, short, void *arg) {
+  auto *c = static_cast<Connection *>(arg);
+  if (c->state_ == State::connecting || c->state_ == State::handshaking)
+    c->connect_failed(Status::timeout, "connect to " + c->pool_.endpoint().str() + " timed out after " +
+                                           std::to_string(c->cfg_.connect_timeout_ms) + " ms");
+}
+
+void Connection::schedule_reconnect(int delay_ms) {
+  if (reconnect_pending_ || state_ != State::closed) return;
+  reconnect_pending_ = true;
+  if (reconnect_timer_ == nullptr)
+    reconnect_timer_ = evtimer_new(pool_.engine().io().base(), &Connection::on_reconnect_timer, this);
+  timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
+  evtimer_add(reconnect_timer_, &tv);
+}
+
+void Connection::on_reconnect_timer(int, short, void *arg) {
+  auto *c = static_cast<Connection *>(arg);
+  c->reconnect_pending_ = false;
+  c->pool_.stats().reconnects++;
+  c->connect();
+}
+
+std::string Connection::describe_socket_error(short what) {
+  std::string msg;
+  unsigned long ssl_err = bev_ ? bufferevent_get_openssl_error(bev_) : 0;
+  if (ssl_err != 0) {
+    char buf[256];
+    ERR_error_string_n(ssl_err, buf, sizeof(buf));
+    msg = std::string("TLS: ") + buf;
+    while ((ssl_err = bev_ ? bufferevent_get_openssl_error(bev_) : 0) != 0) {
+      ERR_error_string_n(ssl_err, buf, sizeof(buf));
+      msg += std::string("; ") + buf;
+    }
+  } else if (what & BEV_EVENT_EOF) {
+    msg = "connection closed by the server";
+  } else {
+    int err = EVUTIL_SOCKET_ERROR();
+    msg = err ? std::strerror(err) : "socket error";
+  }
+  return msg;
+}
+
+void Connection::on_event_cb(bufferevent *, short what, void *arg) {
+  auto *c = static_cast<Connection *>(arg);
+  if (what & BEV_EVENT_CONNECTED) {
+    c->on_connected();
+    return;
+  }
+  if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+    bool tls_failure = c->bev_ && bufferevent_get_openssl_error(c->bev_) != 0;
+    std::string msg = c->describe_socket_error(what);
+    const std::string where = c->pool_.endpoint().str();
+    if (c->state_ == State::connecting) {
+      c->connect_failed(tls_failure ? Status::tls : Status::connection, "connect to " + where + ": " + msg);
+    } else if (c->state_ == State::handshaking) {
+      c->connect_failed(tls_failure ? Status::tls : Status::connection, "handshake with " + where + ": " + msg);
+    } else {
+      c->fail(Status::connection, "connection to " + where + " lost: " + msg);
+    }
+  }
+}
+
+void Connection::on_connected() {
+  state_ = State::handshaking;
+  last_activity_ = Clock::now();
+  // AUTH, SELECT and CLIENT SETNAME go out together; the connection is ready when the
+  // last of them answers.
+  handshake_left_ = 0;
+  const bool sentinel_node = pool_.is_sentinel();
+  const std::string &user = sentinel_node ? cfg_.sentinel_username : cfg_.username;
+  const std::string &pass = sentinel_node ? cfg_.sentinel_password : cfg_.password;
+  if (!pass.empty()) {
+    if (!user.empty()) {
+      const char *argv[] = {"AUTH", user.c_str(), pass.c_str()};
+      size_t lens[] = {4, user.size(), pass.size()};
+      send_internal(3, argv, lens, &Connection::on_handshake_reply, kTagAuth);
+    } else {
+      const char *argv[] = {"AUTH", pass.c_str()};
+      size_t lens[] = {4, pass.size()};
+      send_internal(2, argv, lens, &Connection::on_handshake_reply, kTagAuth);
+    }
+  }
+  if (!sentinel_node && cfg_.db != 0) {
+    std::string db = std::to_string(cfg_.db);
+    const char *argv[] = {"SELECT", db.c_str()};
+    size_t lens[] = {6, db.size()};
+    send_internal(2, argv, lens, &Connection::on_handshake_reply, kTagSelect);
+  }
+  if (!cfg_.client_name.empty()) {
+    const char *argv[] = {"CLIENT", "SETNAME", cfg_.client_name.c_str()};
+    size_t lens[] = {6, 7, cfg_.client_name.size()};
+    send_internal(3, argv, lens, &Connection::on_handshake_reply, kTagSetName);
+  }
+  if (pool_.is_replica()) {
+    const char *argv[] = {"READONLY"};
+    size_t lens[] = {8};
+    send_internal(1, argv, lens, &Connection::on_handshake_reply);
+  }
+  if (handshake_left_ == 0) on_ready();
+}
+
+void Connection::send_internal(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
+                               size_t tag) {
+  auto *r = new Request();
+  r->slot = tag;
+  encode_command(r->payload, argc, argv, argvlen);
+  r->internal = true;
+  r->pinned = true;
+  r->done = done;
+  r->ctx = this;
+  r->created = Clock::now();
+  if (done == &Connection::on_handshake_reply) ++handshake_left_;
+  send(r);
+}
+
+void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
+  auto *c = static_cast<Connection *>(r->ctx);
+  std::unique_ptr<Reply> owned(reply);
+  if (c->state_ != State::handshaking) return;  // failing already
+  const bool is_auth = r->slot == kTagAuth;
+  const bool is_select = r->slot == kTagSelect;
+  const bool is_setname = r->slot == kTagSetName;
+  if (status != Status::ok) {
+    if (c->handshake_status_ == Status::ok) {
+      c->handshake_status_ = status;
+      c->handshake_error_ = reply ? reply->str : "handshake failed";
+    }
+  } else if (reply && reply->is_error() && !is_setname) {
+    if (c->handshake_status_ == Status::ok) {
+      const std::string where = c->pool_.endpoint().str();
+      if (is_auth) {
+        c->handshake_status_ = Status::auth;
+        c->handshake_error_ = "AUTH to " + where + " failed: " + reply->str;
+      } else if (is_select) {
+        c->handshake_status_ = Status::config;
+        c->handshake_error_ = "db: SELECT " + std::to_string(c->cfg_.db) + " on " + where + " failed: " + reply->str;
+      } else {
+        c->handshake_status_ = Status::connection;
+        c->handshake_error_ = "handshake with " + where + " failed: " + reply->str;
+      }
+    }
+  } else if (reply && reply->is_error() && is_setname) {
+    // NOAUTH on CLIENT SETNAME means the server wants a password we did not give.
+    if (reply->str.compare(0, 6, "NOAUTH") == 0 && c->handshake_status_ == Status::ok) {
+      c->handshake_status_ = Status::auth;
+      c->handshake_error_ = "AUTH required by " + c->pool_.endpoint().str() + ": " + reply->str;
+    }
+  }
+  if (--c->handshake_left_ > 0) return;
+  if (c->handshake_status_ != Status::ok) {
+    c->connect_failed(c->handshake_status_, c->handshake_error_);
+    return;
+  }
+  c->on_ready();
+}
+
+void Connection::on_ready() {
+  if (connect_timer_) event_del(connect_timer_);
+  state_ = State::ready;
+  failures_ = 0;
+  last_activity_ = Clock::now();
+  pool_.on_connection_ready(this);
+}
+
+void Connection::connect_failed(Status why, const std::string &message) {
+  State was = state_;
+  close_socket();
+  state_ = State::closed;
+  std::deque<Request *> inflight;
+  inflight.swap(inflight_);
+  std::vector<Request *> resend;
+  for (Request *r : inflight) {
+    if (r->internal) {
+      request_fail(r, why, message);
+      request_release(r);
+    } else {
+      resend.push_back(r);  // not answered while connecting: never reached a ready server
+    }
+  }
+  (void)was;
+  ++failures_;
+  pool_.stats().connect_failures++;
+  pool_.on_connection_down(this, why, message, resend, false);
+}
+
+void Connection::send(Request *r) {
+  r->offset = bytes_queued_;
+  bytes_queued_ += r->payload.size();
+  ++r->attempts;
+  evbuffer_add(bufferevent_get_output(bev_), r->payload.data(), r->payload.size());
+  inflight_.push_back(r);
+  if (role_ == Role::lease && !r->internal) track_lease_state(r);
+}
+
+void Connection::track_lease_state(const Request *r) {
+  uint32_t f = r->cmd.flags;
+  if (f & kCmdMulti) in_multi_ = true;
+  if (f & kCmdExecEnd) in_multi_ = watching_ = false;
+  if (f & kCmdWatch) watching_ = true;
+  if (f & kCmdUnwatch) watching_ = false;
+  if (f & kCmdSubscribe) subscribed_ = true;
+  if (f & kCmdSelect) db_changed_ = true;
+  if (f & kCmdUnclean) unclean_ = true;
+}
+
+void Connection::on_read_cb(bufferevent *, void *arg) { static_cast<Connection *>(arg)->on_read(); }
+
+void Connection::on_read() {
+  evbuffer *in = bufferevent_get_input(bev_);
+  size_t total = evbuffer_get_length(in);
+  if (total == 0) return;
+  last_activity_ = Clock::now();
+  try {
+    evbuffer_iovec vecs[16];
+    while (evbuffer_get_length(in) > 0) {
+      int n = evbuffer_peek(in, -1, nullptr, vecs, 16);
+      if (n > 16) n = 16;
+      size_t fed = 0;
+      for (int i = 0; i < n; ++i) {
+        reader_->feed(static_cast<const char *>(vecs[i].iov_base), vecs[i].iov_len);
+        fed += vecs[i].iov_len;
+      }
+      evbuffer_drain(in, fed);
+    }
+    while (state_ != State::closed) {
+      Reply *reply = reader_->next();
+      if (reply == nullptr) break;
+      handle_reply(reply);
+    }
+  } catch (const Error &e) {
+    fail(e.status(), std::string("connection to ") + pool_.endpoint().str() + ": " + e.what());
+  }
+}
+
+void Connection::handle_reply(Reply *reply) {
+  if (role_ == Role::lease && inflight_.empty()) {
+    inbox_->push(reply);
+    return;
+  }
+  if (role_ == Role::lease && (absorb_ > 0 || (subscribed_ && is_push_message(reply)))) {
+    if (absorb_ > 0 && !is_push_message(reply)) --absorb_;
+    inbox_->push(reply);
+    return;
+  }
+  if (inflight_.empty()) {
+    delete reply;
+    fail(Status::protocol, "connection to " + pool_.endpoint().str() + ": a reply arrived with no request waiting for it");
+    return;
+  }
+  Request *r = inflight_.front();
+  inflight_.pop_front();
+  if (r->extra_replies > 0) absorb_ += r->extra_replies;
+  if (r->internal || r->lease != nullptr) {
+    request_complete(r, Status::ok, reply);
+  } else {
+    r->engine->on_reply(r, reply);
+  }
+  request_release(r);
+}
+
+void Connection::fail(Status why, const std::string &message) {
+  if (state_ != State::ready) {
+    if (state_ != State::closed) connect_failed(why, message);
+    return;
+  }
+  uint64_t unsent = bev_ ? evbuffer_get_length(bufferevent_get_output(bev_)) : 0;
+  uint64_t written = bytes_queued_ - unsent;
+  close_socket();
+  state_ = State::closed;
+  std::deque<Request *> inflight;
+  inflight.swap(inflight_);
+  std::vector<Request *> resend;
+  const bool lease = role_ == Role::lease;
+  for (Request *r : inflight) {
+    if (r->completed) {
+      request_release(r);
+      continue;
+    }
+    bool sent = r->offset < written;
+    bool safe = (r->cmd.flags & kCmdReadonly) || cfg_.retry_unsafe;
+    if (r->internal) {
+      request_fail(r, why, message);
+    } else if (!lease && !r->pinned && (!sent || (safe && r->attempts < cfg_.retry_max_attempts))) {
+      if (sent) pool_.stats().retries++;
+      resend.push_back(r);
+      continue;  // the pool takes our reference
+    } else if (!sent) {
+      request_fail(r, Status::connection, message + " (the request was not sent)");
+    } else if (why == Status::protocol) {
+      request_fail(r, Status::protocol, message);
+    } else {
+      request_fail(r, Status::uncertain, message + " after the request was sent: outcome unknown");
+    }
+    request_release(r);
+  }
+  if (inbox_) inbox_->close();
+  pool_.on_connection_down(this, why, message, resend, true);
+}
+
+void Connection::shutdown(Status why, const std::string &message) {
+  close_socket();
+  state_ = State::closed;
+  if (reconnect_timer_) event_del(reconnect_timer_);
+  reconnect_pending_ = false;
+  std::deque<Request *> inflight;
+  inflight.swap(inflight_);
+  for (Request *r : inflight) {
+    request_fail(r, why, message);
+    request_release(r);
+  }
+  if (inbox_) inbox_->close();
+}
+
+void Connection::health_check(Clock::time_point now, int idle_ms, int timeout_ms) {
+  if (state_ != State::ready) return;
+  if (ping_outstanding_) {
+    if (now - ping_sent_ > std::chrono::milliseconds(timeout_ms))
+      fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": health-check PING unanswered for " +
+                                std::to_string(timeout_ms) + " ms");
+    return;
+  }
+  if (idle_ms <= 0 || !inflight_.empty() || subscribed_) return;
+  if (now - last_activity_ < std::chrono::milliseconds(idle_ms)) return;
+  const char *argv[] = {"PING"};
+  size_t lens[] = {4};
+  ping_outstanding_ = true;
+  ping_sent_ = now;
+  send_internal(1, argv, lens, &Connection::on_ping_reply);
+}
+
+void Connection::on_ping_reply(Request *r, Status, Reply *reply) {
+  delete reply;
+  auto *c = static_cast<Connection *>(r->ctx);
+  c->ping_outstanding_ = false;
+}
+
+void Connection::on_ignore_reply(Request *, Status, Reply *reply) { delete reply; }
+
+bool Connection::reusable() const {
+  return state_ == State::ready && inflight_.empty() && !subscribed_ && !unclean_ && absorb_ == 0;
+}
+
+void Connection::clean() {
+  if (in_multi_) {
+    const char *argv[] = {"DISCARD"};
+    size_t lens[] = {7};
+    send_internal(1, argv, lens, &Connection::on_ignore_reply);
+  }
+  if (watching_) {
+    const char *argv[] = {"UNWATCH"};
+    size_t lens[] = {7};
+    send_internal(1, argv, lens, &Connection::on_ignore_reply);
+  }
+  if (db_changed_) {
+    std::string db = std::to_string(cfg_.db);
+    const char *argv[] = {"SELECT", db.c_str()};
+    size_t lens[] = {6, db.size()};
+    send_internal(2, argv, lens, &Connection::on_ignore_reply);
+  }
+  in_multi_ = watching_ = db_changed_ = false;
+  std::lock_guard<std::mutex> lk(inbox_->mu);
+  for (Reply *r : inbox_->replies) delete r;
+  inbox_->replies.clear();
+}
+
+}  // namespace rcm::core

@@ -1,0 +1,124 @@
+// One socket to one server, owned by its pool's I/O thread. Requests written to it are
+// answered in order; the bytes of every request are tracked so that, when the socket
+// breaks, rcm knows which requests may have reached the server and which surely did not.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/client/request.h"
+#include "core/config/config.h"
+#include "core/resp/reader.h"
+
+struct bufferevent;
+struct event;
+
+namespace rcm::core {
+
+class NodePool;
+
+// Messages a server pushes on a lease without a request (pub/sub). Shared between the
+// I/O thread (producer) and the lease's owner (consumer).
+struct LeaseInbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Reply *> replies;  // guarded by mu
+  bool closed = false;          // guarded by mu
+  ~LeaseInbox();
+  void push(Reply *r);
+  void close();
+};
+
+class Connection {
+ public:
+  enum class State { closed, connecting, handshaking, ready };
+  enum class Role { shared, lease };
+
+  Connection(NodePool &pool, Role role);
+  ~Connection();
+  Connection(const Connection &) = delete;
+  Connection &operator=(const Connection &) = delete;
+
+  void connect();
+  // Writes r (state ready, or internal requests while handshaking).
+  void send(Request *r);
+  // Closes the socket: requests not yet sent are handed back to the pool (or failed when
+  // pinned), requests sent are retried when safe or completed as uncertain.
+  void fail(Status why, const std::string &message);
+  // Closes for good (client closing): every request completes with `why`.
+  void shutdown(Status why, const std::string &message);
+  void schedule_reconnect(int delay_ms);
+
+  State state() const { return state_; }
+  bool ready() const { return state_ == State::ready; }
+  Role role() const { return role_; }
+  NodePool &pool() { return pool_; }
+  size_t in_flight() const { return inflight_.size(); }
+  Clock::time_point last_activity() const { return last_activity_; }
+  bool reconnect_scheduled() const { return reconnect_pending_; }
+  int failures() const { return failures_; }
+  void set_failures(int n) { failures_ = n; }
+
+  // Health check: PING when idle; break when a PING goes unanswered too long.
+  void health_check(Clock::time_point now, int idle_ms, int timeout_ms);
+
+  // Lease state: can the connection be handed to the next caller after cleaning?
+  bool reusable() const;
+  // Sends what returns it to a clean state (DISCARD, UNWATCH, SELECT db).
+  void clean();
+  const std::shared_ptr<LeaseInbox> &inbox() const { return inbox_; }
+
+ private:
+  static void on_read_cb(bufferevent *bev, void *arg);
+  static void on_event_cb(bufferevent *bev, short what, void *arg);
+  static void on_connect_timeout(int, short, void *arg);
+  static void on_reconnect_timer(int, short, void *arg);
+  static void on_handshake_reply(Request *r, Status status, Reply *reply);
+  static void on_ping_reply(Request *r, Status status, Reply *reply);
+  static void on_ignore_reply(Request *r, Status status, Reply *reply);
+
+  void on_read();
+  void on_connected();
+  void on_ready();
+  void handle_reply(Reply *reply);
+  void send_internal(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
+                     size_t tag = 0);
+  void track_lease_state(const Request *r);
+  void close_socket();
+  void connect_failed(Status why, const std::string &message);
+  std::string describe_socket_error(short what);
+
+  NodePool &pool_;
+  const Config &cfg_;
+  Role role_;
+  State state_ = State::closed;
+  bufferevent *bev_ = nullptr;
+  event *connect_timer_ = nullptr;
+  event *reconnect_timer_ = nullptr;
+  std::unique_ptr<ReplyReader> reader_;
+  std::deque<Request *> inflight_;  // written, in order
+  uint64_t bytes_queued_ = 0;       // everything ever appended to the output stream
+  int handshake_left_ = 0;
+  Status handshake_status_ = Status::ok;
+  std::string handshake_error_;
+  bool reconnect_pending_ = false;
+  int failures_ = 0;                // consecutive failed connects
+  Clock::time_point last_activity_;
+  Clock::time_point ping_sent_;
+  bool ping_outstanding_ = false;
+
+  // Lease state, from the commands sent.
+  bool in_multi_ = false;
+  bool watching_ = false;
+  bool subscribed_ = false;
+  bool db_changed_ = false;
+  bool unclean_ = false;
+  int absorb_ = 0;  // replies still due for an earlier request, bound for the inbox
+  std::shared_ptr<LeaseInbox> inbox_;
+};
+
+}  // namespace rcm::core

@@ -1,0 +1,63 @@
+// One event-loop thread (libevent). Other threads never touch what it owns: they hand it
+// tasks through a queue plus an eventfd wake-up.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+struct event_base;
+struct event;
+
+namespace rcm::core {
+
+class IoThread {
+ public:
+  using TaskFn = void (*)(void *arg);
+
+  explicit IoThread(int index);
+  ~IoThread();
+  IoThread(const IoThread &) = delete;
+  IoThread &operator=(const IoThread &) = delete;
+
+  void start();
+  // Runs fn(arg) on the loop thread. False when the loop has stopped (the task did not
+  // and will not run). Thread-safe.
+  bool post(TaskFn fn, void *arg);
+  bool post(std::function<void()> fn);
+  // Runs fn on the loop thread and waits for it (inline when already on it).
+  bool run_sync(const std::function<void()> &fn);
+  // Stops the loop after running `last` on it, then joins. Tasks still queued are run
+  // with the loop stopped (they must complete their requests as closed).
+  void stop(std::function<void()> last);
+
+  bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
+  event_base *base() const { return base_; }
+  int index() const { return index_; }
+  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+
+ private:
+  struct Task {
+    TaskFn fn;
+    void *arg;
+  };
+  static void on_wake(int fd, short what, void *arg);
+  void drain(bool until_empty);
+  void run();
+
+  int index_;
+  event_base *base_ = nullptr;
+  event *wake_ev_ = nullptr;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+  std::mutex mu_;
+  std::vector<Task> inbox_;      // guarded by mu_
+  bool wake_pending_ = false;    // guarded by mu_
+  bool accepting_ = true;        // guarded by mu_
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace rcm::core

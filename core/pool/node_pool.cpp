@@ -1,0 +1,322 @@
+#include "core/pool/node_pool.h"
+
+#include <algorithm>
+#include <random>
+
+#include "core/client/engine.h"
+#include "core/net/connection.h"
+
+namespace rcm::core {
+
+void LeaseWaiter::finish(Status s, const std::string &msg, Connection *c) {
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    done = true;
+    status = s;
+    message = msg;
+    conn = c;
+  }
+  cv.notify_one();
+}
+
+Status LeaseWaiter::wait() {
+  std::unique_lock<std::mutex> lk(mu);
+  cv.wait(lk, [this] { return done; });
+  return status;
+}
+
+NodePool::NodePool(Engine &engine, Endpoint ep, Kind kind)
+    : engine_(engine), cfg_(engine.config()), ep_(std::move(ep)), kind_(kind) {}
+
+NodePool::~NodePool() { shutdown(Status::closed, "client closed"); }
+
+void NodePool::start() {
+  int n = kind_ == Kind::sentinel ? 1 : engine_.shared_connections_per_node();
+  for (int i = 0; i < n; ++i) {
+    shared_.push_back(std::make_unique<Connection>(*this, Connection::Role::shared));
+    shared_.back()->connect();
+  }
+}
+
+bool NodePool::up() const {
+  for (const auto &c : shared_)
+    if (c->ready()) return true;
+  return false;
+}
+
+Connection *NodePool::least_loaded() const {
+  Connection *best = nullptr;
+  for (const auto &c : shared_) {
+    if (!c->ready()) continue;
+    if (best == nullptr || c->in_flight() < best->in_flight()) best = c.get();
+  }
+  return best;
+}
+
+void NodePool::dispatch(Request *r) {
+  if (r->completed) {
+    request_release(r);
+    return;
+  }
+  r->stats = &stats_;
+  if (!r->internal) ++stats_.requests;
+  if (Connection *c = least_loaded()) {
+    c->send(r);
+    return;
+  }
+  if (shut_) {
+    request_fail(r, Status::closed, "client closed");
+    request_release(r);
+    return;
+  }
+  if (waiting_.size() >= static_cast<size_t>(cfg_.pool_max_pending)) {
+    request_fail(r, Status::backpressure,
+                 "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
+    request_release(r);
+    return;
+  }
+  waiting_.push_back(r);
+  // Nothing is ready: make sure something is on its way.
+  for (const auto &c : shared_) {
+    if (c->state() != Connection::State::closed || c->reconnect_scheduled()) return;
+  }
+  for (const auto &c : shared_) c->connect();
+}
+
+void NodePool::dispatch_batch(std::vector<Request *> &batch) {
+  Connection *c = least_loaded();
+  if (c == nullptr) {
+    for (Request *r : batch) dispatch(r);
+    return;
+  }
+  for (Request *r : batch) {
+    if (r->completed) {
+      request_release(r);
+      continue;
+    }
+    r->stats = &stats_;
+    ++stats_.requests;
+    c->send(r);
+  }
+}
+
+void NodePool::drain_waiting() {
+  while (!waiting_.empty()) {
+    Connection *c = least_loaded();
+    if (c == nullptr) return;
+    Request *r = waiting_.front();
+    waiting_.pop_front();
+    if (r->completed) {
+      request_release(r);
+      continue;
+    }
+    c->send(r);
+  }
+}
+
+bool NodePool::lease_connection(const Connection *c) const { return c->role() == Connection::Role::lease; }
+
+void NodePool::on_connection_ready(Connection *c) {
+  if (!was_up_) {
+    was_up_ = true;
+    engine_.emit_event(1 /* node up */, ep_.str(), "connected");
+  }
+  if (lease_connection(c)) {
+    lease_idle_.push_back(c);
+    hand_out_leases();
+    return;
+  }
+  engine_.on_node_ready(*this);
+  drain_waiting();
+}
+
+int NodePool::backoff_ms(int failures) const {
+  if (failures <= 0) return 0;
+  long long d = cfg_.retry_backoff_ms;
+  for (int i = 1; i < failures && d < cfg_.retry_backoff_max_ms; ++i) d *= 2;
+  if (d > cfg_.retry_backoff_max_ms) d = cfg_.retry_backoff_max_ms;
+  // Full jitter in [d/2, d]: a fleet of clients does not reconnect in lockstep.
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  long long half = d / 2;
+  return static_cast<int>(half + (d - half > 0 ? static_cast<long long>(rng() % static_cast<unsigned>(d - half + 1)) : 0));
+}
+
+void NodePool::fail_waiting(Status why, const std::string &message, bool count_attempt) {
+  std::deque<Request *> keep;
+  for (Request *r : waiting_) {
+    if (r->completed) {
+      request_release(r);
+      continue;
+    }
+    bool permanent = why == Status::auth || why == Status::tls || why == Status::config;
+    if (count_attempt) ++r->attempts;
+    if (permanent || r->attempts >= cfg_.retry_max_attempts) {
+      request_fail(r, why, message);
+      request_release(r);
+    } else {
+      keep.push_back(r);
+    }
+  }
+  waiting_.swap(keep);
+}
+
+void NodePool::on_connection_down(Connection *c, Status why, const std::string &message,
+                                  std::vector<Request *> &resend, bool was_ready) {
+  // Requests that were never sent (or are safe to resend) go first, in their order.
+  for (auto it = resend.rbegin(); it != resend.rend(); ++it) waiting_.push_front(*it);
+  resend.clear();
+
+  if (lease_connection(c)) {
+    auto idle = std::find(lease_idle_.begin(), lease_idle_.end(), c);
+    bool was_idle = idle != lease_idle_.end();
+    if (was_idle) lease_idle_.erase(idle);
+    if (!was_ready || was_idle) {
+      // A lease connection that failed to connect or died while idle is dropped; the
+      // caller waiting for it (if any) hears why.
+      bury(c);
+      if (!was_ready && !lease_waiters_.empty()) {
+        LeaseWaiter *w = lease_waiters_.front();
+        lease_waiters_.pop_front();
+        w->finish(why, message, nullptr);
+      }
+    }
+    // A lease in use stays with its holder, broken, until released.
+    return;
+  }
+
+  if (!up()) {
+    if (was_up_) {
+      was_up_ = false;
+      engine_.emit_event(2 /* node down */, ep_.str(), message);
+    }
+    engine_.on_node_down(*this, why, message);
+  }
+  drain_waiting();
+  if (!up()) fail_waiting(why, message, !was_ready);
+  if (shut_) return;
+  c->schedule_reconnect(was_ready ? 0 : backoff_ms(c->failures()));
+}
+
+void NodePool::bury(Connection *c) {
+  for (auto it = leases_.begin(); it != leases_.end(); ++it) {
+    if (it->get() == c) {
+      graveyard_.push_back(std::move(*it));
+      leases_.erase(it);
+      return;
+    }
+  }
+}
+
+void NodePool::acquire_lease(LeaseWaiter *w) {
+  if (shut_) {
+    w->finish(Status::closed, "client closed", nullptr);
+    return;
+  }
+  if (cfg_.pool_max_leases == 0) {
+    w->finish(Status::pool_timeout, "pool.max_leases is 0: leases are disabled", nullptr);
+    return;
+  }
+  w->deadline = Clock::now() + std::chrono::milliseconds(cfg_.pool_lease_timeout_ms);
+  lease_waiters_.push_back(w);
+  hand_out_leases();
+}
+
+void NodePool::hand_out_leases() {
+  while (!lease_waiters_.empty()) {
+    // Idle connections that broke meanwhile are dropped, not handed out.
+    while (!lease_idle_.empty() && !lease_idle_.back()->ready()) {
+      Connection *dead = lease_idle_.back();
+      lease_idle_.pop_back();
+      bury(dead);
+    }
+    if (!lease_idle_.empty()) {
+      Connection *c = lease_idle_.back();
+      lease_idle_.pop_back();
+      LeaseWaiter *w = lease_waiters_.front();
+      lease_waiters_.pop_front();
+      ++leases_in_use_;
+      w->finish(Status::ok, "", c);
+      continue;
+    }
+    // Start as many connections as there are waiters, within pool.max_leases.
+    size_t connecting = 0;
+    for (const auto &c : leases_)
+      if (c->state() == Connection::State::connecting || c->state() == Connection::State::handshaking) ++connecting;
+    if (connecting >= lease_waiters_.size() || static_cast<int>(leases_.size()) >= cfg_.pool_max_leases) return;
+    leases_.push_back(std::make_unique<Connection>(*this, Connection::Role::lease));
+    leases_.back()->connect();
+  }
+}
+
+void NodePool::release_lease(Connection *c) {
+  --leases_in_use_;
+  if (!shut_ && c->reusable()) {
+    c->clean();
+    lease_idle_.push_back(c);
+  } else {
+    // Subscribed, blocked, mid-reply, or broken: never hand it to the next caller.
+    c->shutdown(Status::closed, "lease released while the connection was not clean");
+    bury(c);
+  }
+  hand_out_leases();
+}
+
+void NodePool::tick(Clock::time_point now) {
+  graveyard_.clear();
+  while (!lease_waiters_.empty()) {
+    auto it = std::find_if(lease_waiters_.begin(), lease_waiters_.end(),
+                           [now](LeaseWaiter *w) { return w->deadline <= now; });
+    if (it == lease_waiters_.end()) break;
+    LeaseWaiter *w = *it;
+    lease_waiters_.erase(it);
+    w->finish(Status::pool_timeout,
+              "no lease on " + ep_.str() + " became free within " + std::to_string(cfg_.pool_lease_timeout_ms) +
+                  " ms (pool.max_leases=" + std::to_string(cfg_.pool_max_leases) + ", " +
+                  std::to_string(leases_in_use_) + " in use)",
+              nullptr);
+  }
+  // Waiting requests whose deadline passed are completed by the engine's deadline heap;
+  // drop them here so the queue does not hold them.
+  while (!waiting_.empty() && waiting_.front()->completed) {
+    request_release(waiting_.front());
+    waiting_.pop_front();
+  }
+  int timeout = std::max(cfg_.command_timeout_ms, 1000);
+  for (const auto &c : shared_) c->health_check(now, cfg_.pool_health_check_ms, timeout);
+  for (Connection *c : lease_idle_) c->health_check(now, cfg_.pool_health_check_ms, timeout);
+}
+
+void NodePool::shutdown(Status why, const std::string &message) {
+  if (shut_) return;
+  shut_ = true;
+  for (auto &c : shared_) c->shutdown(why, message);
+  for (auto &c : leases_) c->shutdown(why, message);
+  for (Request *r : waiting_) {
+    request_fail(r, why, message);
+    request_release(r);
+  }
+  waiting_.clear();
+  for (LeaseWaiter *w : lease_waiters_) w->finish(why, message, nullptr);
+  lease_waiters_.clear();
+}
+
+NodeSnapshot NodePool::snapshot() const {
+  NodeSnapshot s;
+  s.address = ep_.str();
+  s.role = kind_ == Kind::primary ? "primary" : kind_ == Kind::replica ? "replica" : "sentinel";
+  for (const auto &c : shared_) {
+    ++s.connections;
+    if (c->ready()) ++s.connected;
+    s.in_flight += c->in_flight();
+  }
+  for (const Request *r : waiting_)
+    if (!r->completed) ++s.queued;
+  s.leases_total = static_cast<int>(leases_.size());
+  s.leases_in_use = leases_in_use_;
+  s.lease_waiters = lease_waiters_.size();
+  s.up = up();
+  s.stats = stats_;
+  return s;
+}
+
+}  // namespace rcm::core

@@ -1,0 +1,110 @@
+// The connections of one server on one I/O thread: pool.size multiplexed connections
+// shared by every caller (requests go to the least loaded), and up to pool.max_leases
+// exclusive connections handed out as leases. Owned and touched by that I/O thread only.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/client/request.h"
+#include "core/client/stats.h"
+#include "core/config/config.h"
+
+namespace rcm::core {
+
+class Connection;
+class Engine;
+
+// A caller waiting for a lease. Lives on the caller's stack; completed by the I/O thread.
+struct LeaseWaiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;            // guarded by mu
+  Status status = Status::ok;   // guarded by mu
+  std::string message;          // guarded by mu
+  Connection *conn = nullptr;   // guarded by mu
+  Clock::time_point deadline;   // I/O thread
+  void finish(Status s, const std::string &msg, Connection *c);
+  // Waits until finished; returns the status.
+  Status wait();
+};
+
+struct NodeSnapshot {
+  std::string address;
+  std::string role;
+  int connections = 0;
+  int connected = 0;
+  size_t in_flight = 0;
+  size_t queued = 0;
+  int leases_total = 0;
+  int leases_in_use = 0;
+  size_t lease_waiters = 0;
+  bool up = false;
+  NodeStats stats;
+};
+
+class NodePool {
+ public:
+  enum class Kind { primary, replica, sentinel };
+
+  NodePool(Engine &engine, Endpoint ep, Kind kind);
+  ~NodePool();
+  NodePool(const NodePool &) = delete;
+  NodePool &operator=(const NodePool &) = delete;
+
+  void start();
+
+  Engine &engine() { return engine_; }
+  const Endpoint &endpoint() const { return ep_; }
+  NodeStats &stats() { return stats_; }
+  bool is_replica() const { return kind_ == Kind::replica; }
+  bool is_sentinel() const { return kind_ == Kind::sentinel; }
+  bool up() const;
+
+  // Sends r on the least loaded ready connection, or queues it until one is ready.
+  void dispatch(Request *r);
+  // Sends a batch in order on one connection (a pipeline).
+  void dispatch_batch(std::vector<Request *> &batch);
+
+  // From connections.
+  void on_connection_ready(Connection *c);
+  void on_connection_down(Connection *c, Status why, const std::string &message,
+                          std::vector<Request *> &resend, bool was_ready);
+
+  void acquire_lease(LeaseWaiter *w);
+  void release_lease(Connection *c);
+
+  void tick(Clock::time_point now);
+  void shutdown(Status why, const std::string &message);
+  NodeSnapshot snapshot() const;
+
+ private:
+  Connection *least_loaded() const;
+  void drain_waiting();
+  bool lease_connection(const Connection *c) const;
+  void hand_out_leases();
+  void bury(Connection *c);
+  void fail_waiting(Status why, const std::string &message, bool count_attempt);
+  int backoff_ms(int failures) const;
+
+  Engine &engine_;
+  const Config &cfg_;
+  Endpoint ep_;
+  Kind kind_;
+  NodeStats stats_;
+  std::vector<std::unique_ptr<Connection>> shared_;
+  std::deque<Request *> waiting_;  // no ready connection yet; each holds a reference
+  std::vector<std::unique_ptr<Connection>> leases_;   // every lease connection
+  std::vector<Connection *> lease_idle_;              // ready, not handed out
+  int leases_in_use_ = 0;
+  std::deque<LeaseWaiter *> lease_waiters_;
+  std::vector<std::unique_ptr<Connection>> graveyard_;  // closed, freed at the next tick
+  bool was_up_ = false;
+  bool shut_ = false;
+};
+
+}  // namespace rcm::core

@@ -1,0 +1,44 @@
+// A reply value, built directly by hiredis's redisReader through our object functions
+// (resp/reader.h), so no second copy of a reply is ever made.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+
+namespace rcm::core {
+
+enum class ReplyKind : int {
+  string = 1,
+  array = 2,
+  integer = 3,
+  nil = 4,
+  status = 5,
+  error = 6,
+};
+
+struct Reply {
+  ReplyKind kind = ReplyKind::nil;
+  long long integer = 0;
+  std::string str;               // string, status, error
+  std::vector<Reply *> elements; // array; owned
+  Status origin = Status::ok;    // ok for server replies; the failure for rcm-made errors
+
+  Reply() = default;
+  explicit Reply(ReplyKind k) : kind(k) {}
+  Reply(const Reply &) = delete;
+  Reply &operator=(const Reply &) = delete;
+  ~Reply();
+
+  bool is_error() const { return kind == ReplyKind::error; }
+  // An error reply rcm makes itself, e.g. for a pipelined command that timed out.
+  static Reply *make_error(Status origin, const std::string &message);
+  static Reply *make_status(const std::string &text);
+  static Reply *make_integer(long long v);
+  static Reply *make_string(const std::string &s);
+  static Reply *make_array();
+};
+
+}  // namespace rcm::core

@@ -1,0 +1,187 @@
+#include "core/route/command_table.h"
+
+#include <cctype>
+#include <cstring>
+#include <initializer_list>
+
+#include "core/resp/reply.h"
+
+namespace rcm::core {
+
+namespace {
+
+const char *const kReadonly[] = {
+    "get", "mget", "strlen", "getrange", "substr", "exists", "type", "ttl", "pttl", "expiretime",
+    "pexpiretime", "keys", "scan", "randomkey", "dbsize", "hget", "hmget", "hgetall", "hkeys",
+    "hvals", "hlen", "hexists", "hstrlen", "hscan", "hrandfield", "lrange", "llen", "lindex",
+    "lpos", "scard", "smembers", "sismember", "smismember", "srandmember", "sscan", "sinter",
+    "sunion", "sdiff", "sintercard", "zcard", "zcount", "zrange", "zrangebyscore", "zrevrange",
+    "zrevrangebyscore", "zrangebylex", "zrevrangebylex", "zlexcount", "zrank", "zrevrank",
+    "zscore", "zmscore", "zscan", "zrandmember", "zinter", "zunion", "zdiff", "zintercard",
+    "getbit", "bitcount", "bitpos", "bitfield_ro", "pfcount", "xrange", "xrevrange", "xlen",
+    "xread", "xinfo", "xpending", "geodist", "geohash", "geopos", "georadius_ro",
+    "georadiusbymember_ro", "geosearch", "dump", "object", "memory", "ping", "echo", "time",
+    "info", "lastsave", "role", "command", "lolwut", "eval_ro", "evalsha_ro", "fcall_ro",
+    "sort_ro", "touch", "lcs", "hello", "pubsub", "cluster"};
+
+const char *const kWrite[] = {
+    "set", "setnx", "setex", "psetex", "mset", "msetnx", "append", "incr", "decr", "incrby",
+    "decrby", "incrbyfloat", "getset", "getdel", "getex", "del", "unlink", "expire", "pexpire",
+    "expireat", "pexpireat", "persist", "rename", "renamenx", "hset", "hsetnx", "hmset", "hdel",
+    "hincrby", "hincrbyfloat", "lpush", "rpush", "lpushx", "rpushx", "lpop", "rpop", "lset",
+    "lrem", "ltrim", "linsert", "lmove", "rpoplpush", "lmpop", "sadd", "srem", "spop", "smove",
+    "sinterstore", "sunionstore", "sdiffstore", "zadd", "zincrby", "zrem", "zpopmin", "zpopmax",
+    "zremrangebyscore", "zremrangebyrank", "zremrangebylex", "zunionstore", "zinterstore",
+    "zdiffstore", "zrangestore", "zmpop", "setbit", "setrange", "bitop", "bitfield", "pfadd",
+    "pfmerge", "xadd", "xdel", "xtrim", "xack", "xclaim", "xautoclaim", "xgroup", "xsetid",
+    "geoadd", "georadius", "georadiusbymember", "geosearchstore", "restore", "copy", "move",
+    "sort", "eval", "evalsha", "fcall", "flushall", "flushdb", "publish", "spublish", "script",
+    "function", "config", "debug", "client", "swapdb", "migrate", "xreadgroup"};
+
+// Hold the connection until something happens elsewhere: a shared connection would stall
+// everything queued behind them.
+const char *const kBlocking[] = {"blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin",
+                                 "bzpopmax", "bzmpop", "wait", "waitaof"};
+
+struct Key {
+  const char *name;
+  int first, last, step;
+};
+// Key positions for the common commands; COMMAND replaces these when it answers.
+const Key kKeys[] = {
+    {"get", 1, 1, 1}, {"set", 1, 1, 1}, {"setnx", 1, 1, 1}, {"setex", 1, 1, 1},
+    {"psetex", 1, 1, 1}, {"getset", 1, 1, 1}, {"getdel", 1, 1, 1}, {"getex", 1, 1, 1},
+    {"append", 1, 1, 1}, {"strlen", 1, 1, 1}, {"incr", 1, 1, 1}, {"decr", 1, 1, 1},
+    {"incrby", 1, 1, 1}, {"decrby", 1, 1, 1}, {"incrbyfloat", 1, 1, 1}, {"getrange", 1, 1, 1},
+    {"setrange", 1, 1, 1}, {"mget", 1, -1, 1}, {"mset", 1, -1, 2}, {"msetnx", 1, -1, 2},
+    {"del", 1, -1, 1}, {"unlink", 1, -1, 1}, {"exists", 1, -1, 1}, {"touch", 1, -1, 1},
+    {"expire", 1, 1, 1}, {"pexpire", 1, 1, 1}, {"expireat", 1, 1, 1}, {"pexpireat", 1, 1, 1},
+    {"ttl", 1, 1, 1}, {"pttl", 1, 1, 1}, {"persist", 1, 1, 1}, {"type", 1, 1, 1},
+    {"rename", 1, 2, 1}, {"renamenx", 1, 2, 1}, {"hset", 1, 1, 1}, {"hget", 1, 1, 1},
+    {"hmset", 1, 1, 1}, {"hmget", 1, 1, 1}, {"hgetall", 1, 1, 1}, {"hdel", 1, 1, 1},
+    {"hincrby", 1, 1, 1}, {"hkeys", 1, 1, 1}, {"hvals", 1, 1, 1}, {"hlen", 1, 1, 1},
+    {"hexists", 1, 1, 1}, {"lpush", 1, 1, 1}, {"rpush", 1, 1, 1}, {"lpop", 1, 1, 1},
+    {"rpop", 1, 1, 1}, {"lrange", 1, 1, 1}, {"llen", 1, 1, 1}, {"lindex", 1, 1, 1},
+    {"blpop", 1, -2, 1}, {"brpop", 1, -2, 1}, {"sadd", 1, 1, 1}, {"srem", 1, 1, 1},
+    {"smembers", 1, 1, 1}, {"sismember", 1, 1, 1}, {"scard", 1, 1, 1}, {"zadd", 1, 1, 1},
+    {"zrem", 1, 1, 1}, {"zrange", 1, 1, 1}, {"zscore", 1, 1, 1}, {"zcard", 1, 1, 1},
+    {"zincrby", 1, 1, 1}, {"zrank", 1, 1, 1}, {"watch", 1, -1, 1}, {"pfadd", 1, 1, 1},
+    {"pfcount", 1, -1, 1}, {"xadd", 1, 1, 1}, {"xlen", 1, 1, 1}, {"xrange", 1, 1, 1},
+    {"setbit", 1, 1, 1}, {"getbit", 1, 1, 1}, {"bitcount", 1, 1, 1}, {"dump", 1, 1, 1},
+    {"restore", 1, 1, 1}, {"object", 2, 2, 1}, {"lmove", 1, 2, 1}, {"rpoplpush", 1, 2, 1}};
+
+
+bool ieq(const char *a, size_t alen, const char *b) {
+  size_t blen = std::strlen(b);
+  if (alen != blen) return false;
+  for (size_t i = 0; i < alen; ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != b[i]) return false;
+  return true;
+}
+
+size_t arglen(const char *const *argv, const size_t *argvlen, int i) {
+  return argvlen ? argvlen[i] : std::strlen(argv[i]);
+}
+
+}  // namespace
+
+std::string lower_name(const char *name, size_t len) {
+  std::string s(name, len);
+  for (char &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+const CommandTable &CommandTable::builtin() {
+  static const CommandTable table = [] {
+    CommandTable t;
+    for (const char *n : kReadonly) t.map_[n].flags |= kCmdReadonly;
+    for (const char *n : kWrite) t.map_[n].flags |= kCmdWrite;
+    for (const char *n : kBlocking) t.map_[n].flags |= kCmdBlocking | kCmdWrite;
+    for (const Key &k : kKeys) {
+      CommandInfo &ci = t.map_[k.name];
+      ci.first_key = k.first;
+      ci.last_key = k.last;
+      ci.step = k.step;
+    }
+    auto add = [&t](std::initializer_list<const char *> names, uint32_t flags) {
+      for (const char *n : names) t.map_[n].flags |= flags;
+    };
+    add({"subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"},
+        kCmdStateful | kCmdSubscribe);
+    add({"multi"}, kCmdStateful | kCmdMulti);
+    add({"exec", "discard"}, kCmdStateful | kCmdExecEnd);
+    add({"watch"}, kCmdStateful | kCmdWatch);
+    add({"unwatch"}, kCmdStateful | kCmdUnwatch);
+    add({"select"}, kCmdStateful | kCmdSelect);
+    add({"monitor", "reset", "quit", "auth", "hello", "sync", "psync"}, kCmdStateful | kCmdUnclean);
+    t.map_["hello"].flags &= ~kCmdReadonly;
+    add({"xread", "xreadgroup"}, kCmdMaybeBlocking);
+    return t;
+  }();
+  return table;
+}
+
+const CommandInfo *CommandTable::find(const char *name, size_t len) const {
+  char buf[64];
+  if (len >= sizeof(buf)) return nullptr;
+  for (size_t i = 0; i < len; ++i) buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  auto it = map_.find(std::string(buf, len));
+  return it == map_.end() ? nullptr : &it->second;
+}
+
+CommandInfo CommandTable::classify(int argc, const char *const *argv, const size_t *argvlen) const {
+  CommandInfo info;
+  size_t len0 = arglen(argv, argvlen, 0);
+  if (const CommandInfo *ci = find(argv[0], len0)) info = *ci;
+  // Refinements that depend on arguments, not on the name alone.
+  if (info.flags & kCmdMaybeBlocking) {
+    for (int i = 1; i < argc; ++i)
+      if (ieq(argv[i], arglen(argv, argvlen, i), "block")) info.flags |= kCmdBlocking;
+  }
+  if (argc >= 2 && ieq(argv[0], len0, "client")) {
+    const char *sub = argv[1];
+    size_t sl = arglen(argv, argvlen, 1);
+    if (ieq(sub, sl, "reply") || ieq(sub, sl, "tracking") || ieq(sub, sl, "setname") ||
+        ieq(sub, sl, "no-evict") || ieq(sub, sl, "no-touch"))
+      info.flags |= kCmdStateful | kCmdUnclean;
+    info.flags &= ~kCmdReadonly;
+  }
+  return info;
+}
+
+CommandTable *CommandTable::from_command_reply(const Reply &reply) {
+  auto *t = new CommandTable(builtin());
+  if (reply.kind != ReplyKind::array) return t;
+  for (const Reply *e : reply.elements) {
+    if (e == nullptr || e->kind != ReplyKind::array || e->elements.size() < 6) continue;
+    const Reply *name = e->elements[0];
+    const Reply *flags = e->elements[2];
+    if (name == nullptr || name->kind != ReplyKind::string || flags == nullptr) continue;
+    std::string n = lower_name(name->str.data(), name->str.size());
+    CommandInfo &ci = t->map_[n];
+    uint32_t keep = ci.flags & ~(kCmdReadonly | kCmdWrite);
+    uint32_t f = 0;
+    if (flags->kind == ReplyKind::array) {
+      for (const Reply *fl : flags->elements) {
+        if (fl == nullptr || fl->kind != ReplyKind::status) continue;
+        if (fl->str == "readonly") f |= kCmdReadonly;
+        else if (fl->str == "write") f |= kCmdWrite;
+        else if (fl->str == "blocking" && !(keep & kCmdMaybeBlocking)) f |= kCmdBlocking;
+      }
+    }
+    if (f & kCmdWrite) f &= ~kCmdReadonly;
+    // Admin/connection commands without "readonly" keep the built-in view.
+    ci.flags = keep | f | (ci.flags & kCmdBlocking);
+    if ((keep & kCmdMaybeBlocking)) ci.flags &= ~kCmdBlocking;
+    const Reply *fk = e->elements[3], *lk = e->elements[4], *st = e->elements[5];
+    if (fk && lk && st && fk->kind == ReplyKind::integer && lk->kind == ReplyKind::integer &&
+        st->kind == ReplyKind::integer) {
+      ci.first_key = static_cast<int>(fk->integer);
+      ci.last_key = static_cast<int>(lk->integer);
+      ci.step = static_cast<int>(st->integer);
+    }
+  }
+  return t;
+}
+
+}  // namespace rcm::core
