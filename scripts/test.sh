@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# rcm's test command (the README's and CI's): installs the Debian packages, builds rcm with
+# its tests and runs them with ctest against real servers started by tests/harness, then
+# does the same again under sanitizers. Exits non-zero when anything fails.
+#
+#   scripts/test.sh                       plain build (build/) + ASan/UBSan (build-asan/)
+#   RCM_TEST_SANITIZE="none" scripts/test.sh               plain build only
+#   RCM_TEST_SANITIZE="none address thread" scripts/test.sh  also TSan (build-tsan/)
+#   CTEST_ARGS="-L capi" scripts/test.sh  extra ctest arguments (here: only capi tests)
+#
+# Environment:
+#   RCM_TEST_SANITIZE  builds to run, any of: none address thread undefined [none address]
+#   CTEST_ARGS         extra arguments for every ctest run, split on spaces
+#                      (labels are regexes: CTEST_ARGS="-L capi|cluster"; no test matching fails)
+#   RCM_TEST_JOBS      parallel build and ctest jobs [2]
+#   RCM_TEST_TIMEOUT   default per-test timeout in seconds [300]
+#   REDISRAFT_SO       redisraft.so for the raft tests (skipped when unset)
+#   RCM_SERVER_BIN     server the tests run [valkey-server, else redis-server]
+#
+# Each build uses its own port range (RCM_TEST_PORT_BASE): plain 21000, address 21100,
+# thread 21200, undefined 21300, so leftover servers of one can never meet another.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$PWD
+HARNESS="$ROOT/tests/harness/rcm_harness.sh"
+JOBS=${RCM_TEST_JOBS:-2}
+TIMEOUT=${RCM_TEST_TIMEOUT:-300}
+SANITIZE=${RCM_TEST_SANITIZE:-none address}
+read -r -a CTEST_EXTRA <<<"${CTEST_ARGS:-}"
+
+say() { printf '\n==> %s\n' "$*"; }
+
+SUMMARY=()
+FAILED=0
+STARTED=$SECONDS
+STATE_DIRS=()
+
+cleanup_servers() {
+  local d
+  for d in "${STATE_DIRS[@]}"; do
+    if [[ -d $d ]]; then bash "$HARNESS" cleanup "$d" || true; fi
+  done
+}
+on_signal() {
+  echo "test.sh: interrupted; stopping the test servers" >&2
+  cleanup_servers
+  exit 130
+}
+trap on_signal INT TERM
+
+for s in $SANITIZE; do
+  case $s in
+    none | address | thread | undefined) ;;
+    *) echo "test.sh: RCM_TEST_SANITIZE: unknown build '$s' (none, address, thread, undefined)" >&2; exit 2 ;;
+  esac
+done
+
+say "dependencies (scripts/install_deps.sh)"
+if ! bash scripts/install_deps.sh; then
+  echo "test.sh: scripts/install_deps.sh failed" >&2
+  exit 1
+fi
+
+PYTHON_FLAG=()
+if [[ -f bindings/python/CMakeLists.txt ]]; then PYTHON_FLAG=(-DRCM_BUILD_PYTHON=ON); fi
+
+# run_build <name> <build dir> <port base> [cmake args...]
+run_build() {
+  local name=$1 dir=$2 base=$3 t0=$SECONDS log failed_list result
+  shift 3
+  STATE_DIRS+=("$ROOT/$dir/harness-state")
+
+  say "$name: configure ($dir, ports from $base)"
+  if ! cmake -S "$ROOT" -B "$ROOT/$dir" -DRCM_BUILD_TESTS=ON -DRCM_TEST_PORT_BASE="$base" "$@"; then
+    SUMMARY+=("$(printf '%-10s FAILED at configure (%ss)' "$name" $((SECONDS - t0)))")
+    FAILED=1
+    return
+  fi
+  say "$name: build"
+  if ! cmake --build "$ROOT/$dir" -j "$JOBS"; then
+    SUMMARY+=("$(printf '%-10s FAILED at build (%ss)' "$name" $((SECONDS - t0)))")
+    FAILED=1
+    return
+  fi
+
+  say "$name: ctest ${CTEST_EXTRA[*]}"
+  bash "$HARNESS" cleanup "$ROOT/$dir/harness-state" || true
+  log="$ROOT/$dir/ctest.log"
+  (cd "$ROOT/$dir" && ctest --output-on-failure --no-tests=error -j "$JOBS" --timeout "$TIMEOUT" "${CTEST_EXTRA[@]}") 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  bash "$HARNESS" cleanup "$ROOT/$dir/harness-state" || true
+
+  result=$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1)
+  if [[ -z $result ]]; then
+    if grep -q 'No tests were found' "$log"; then result="no tests matched"; else result="no test summary (see $log)"; fi
+  fi
+  local skipped
+  skipped=$(sed -n '/^The following tests did not run:/,/^$/p' "$log" | grep -c ' - ' || true)
+  ((skipped > 0)) && result+=", $skipped skipped"
+  if ((rc != 0)); then
+    failed_list=$(sed -n '/^The following tests FAILED:/,/^$/p' "$log" | grep ' - ' | sed 's/^[[:space:]]*/      /')
+    SUMMARY+=("$(printf '%-10s FAILED: %s (%ss)' "$name" "$result" $((SECONDS - t0)))")
+    [[ -z $failed_list ]] || SUMMARY+=("$failed_list")
+    FAILED=1
+  else
+    SUMMARY+=("$(printf '%-10s ok: %s (%ss)' "$name" "$result" $((SECONDS - t0)))")
+  fi
+}
+
+for s in $SANITIZE; do
+  case $s in
+    none)
+      run_build plain build 21000 "${PYTHON_FLAG[@]}"
+      ;;
+    address)
+      ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+      UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
+        run_build address build-asan 21100 -DRCM_SANITIZE=address
+      ;;
+    thread)
+      TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1${TSAN_OPTIONS:+ $TSAN_OPTIONS}" \
+        run_build thread build-tsan 21200 -DRCM_SANITIZE=thread
+      ;;
+    undefined)
+      UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
+        run_build undefined build-ubsan 21300 -DRCM_SANITIZE=undefined
+      ;;
+  esac
+done
+
+printf '\n==== rcm test summary (%ss) ====\n' $((SECONDS - STARTED))
+printf '%s\n' "${SUMMARY[@]}"
+if [[ -z ${REDISRAFT_SO:-} ]]; then
+  echo "note: REDISRAFT_SO is not set, so the raft tests were skipped"
+fi
+if ((FAILED)); then
+  echo "RESULT: FAILED"
+  exit 1
+fi
+echo "RESULT: all passed"
