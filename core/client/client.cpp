@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/client/engine.h"
+#include "core/common/baton.h"
 #include "core/client/json.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
@@ -24,25 +25,20 @@ std::once_flag g_atfork_once;
 
 // Waits for one request on the caller's thread.
 struct SyncCall {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  Status status = Status::ok;
-  Reply *reply = nullptr;
+  Baton baton;
+  Status status = Status::ok;  // written before baton.post()
+  Reply *reply = nullptr;      // written before baton.post()
 };
 
 void sync_done(Request *r, Status status, Reply *reply) {
   auto *call = static_cast<SyncCall *>(r->ctx);
-  std::lock_guard<std::mutex> lk(call->mu);
   call->status = status;
   call->reply = reply;
-  call->done = true;
-  call->cv.notify_one();  // under the lock: the waiter may destroy call once it sees done
+  call->baton.post();  // the waiter may destroy call from here on
 }
 
 Status wait_sync(SyncCall &call, Reply **out, std::string *err) {
-  std::unique_lock<std::mutex> lk(call.mu);
-  call.cv.wait(lk, [&] { return call.done; });
+  call.baton.wait();
   if (call.status == Status::ok) {
     *out = call.reply;
     return Status::ok;
@@ -53,19 +49,18 @@ Status wait_sync(SyncCall &call, Reply **out, std::string *err) {
   return call.status;
 }
 
+// A pipeline's requests all complete on the one I/O thread they were sent from.
 struct BatchCall {
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t left = 0;                // guarded by mu
-  std::vector<Reply *> *replies;  // slot i written by the I/O thread before left drops
+  Baton baton;
+  size_t left = 0;                // I/O thread
+  std::vector<Reply *> *replies;  // slot i written by the I/O thread before baton.post()
 };
 
 void batch_done(Request *r, Status status, Reply *reply) {
   auto *call = static_cast<BatchCall *>(r->ctx);
   if (status != Status::ok && reply == nullptr) reply = Reply::make_error(status, status_name(status));
-  std::lock_guard<std::mutex> lk(call->mu);
   (*call->replies)[r->slot] = reply;
-  if (--call->left == 0) call->cv.notify_one();
+  if (--call->left == 0) call->baton.post();
 }
 
 bool ieq(const char *a, size_t alen, const char *b) {
@@ -362,8 +357,7 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
     if (err) *err = "client closed";
     return Status::closed;
   }
-  std::unique_lock<std::mutex> lk(call.mu);
-  call.cv.wait(lk, [&] { return call.left == 0; });
+  call.baton.wait();
   return Status::ok;
 }
 

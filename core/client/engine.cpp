@@ -2,6 +2,8 @@
 
 #include <event2/event.h>
 
+#include <algorithm>
+
 #include "core/client/client.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
@@ -25,6 +27,26 @@ Engine::~Engine() {
   }
   if (deadline_timer_) event_free(deadline_timer_);
   if (tick_) event_free(tick_);
+  if (flush_ev_) event_free(flush_ev_);
+}
+
+void Engine::want_flush(Connection *c) {
+  dirty_.push_back(c);
+  if (dirty_.size() == 1) event_active(flush_ev_, EV_TIMEOUT, 0);
+}
+
+void Engine::forget_flush(Connection *c) {
+  dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end());
+}
+
+void Engine::on_flush(int, short, void *arg) {
+  auto *e = static_cast<Engine *>(arg);
+  // flush() may fail a connection, which resends elsewhere and dirties others: repeat.
+  while (!e->dirty_.empty()) {
+    std::vector<Connection *> batch;
+    batch.swap(e->dirty_);
+    for (Connection *c : batch) c->flush();
+  }
 }
 
 int Engine::shared_connections_per_node() const {
@@ -35,6 +57,7 @@ int Engine::shared_connections_per_node() const {
 void Engine::start(const Endpoint &primary) {
   deadline_timer_ = evtimer_new(io_.base(), &Engine::on_deadline, this);
   tick_ = event_new(io_.base(), -1, EV_PERSIST, &Engine::on_tick, this);
+  flush_ev_ = event_new(io_.base(), -1, 0, &Engine::on_flush, this);
   timeval tv{0, kTickMs * 1000};
   event_add(tick_, &tv);
   primary_ = std::make_unique<NodePool>(*this, primary, NodePool::Kind::primary);

@@ -47,6 +47,13 @@ class Engine {
   void on_node_down(NodePool &pool, Status why, const std::string &message);
   void emit_event(int kind, const std::string &node, const std::string &detail);
 
+  // Connections with bytes to write; flushed once per loop iteration, before the loop
+  // polls again, so everything queued meanwhile leaves in one write.
+  void want_flush(Connection *c);
+  void forget_flush(Connection *c);
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+  char *read_buffer() { return read_buf_.get(); }
+
   void acquire_lease(LeaseWaiter *w);
   void release_lease(Connection *c);
   void shutdown();
@@ -59,6 +66,7 @@ class Engine {
   static void on_deadline(int, short, void *arg);
   static void on_tick(int, short, void *arg);
   static void on_command_table(Request *r, Status status, Reply *reply);
+  static void on_flush(int, short, void *arg);
   NodePool *route(Request *r);
 
   Client &client_;
@@ -72,6 +80,9 @@ class Engine {
   event *deadline_timer_ = nullptr;
   Clock::time_point armed_for_ = Clock::time_point::max();
   event *tick_ = nullptr;
+  event *flush_ev_ = nullptr;
+  std::vector<Connection *> dirty_;
+  std::unique_ptr<char[]> read_buf_{new char[kReadBufferSize]};
   bool asked_commands_ = false;
   bool shut_ = false;
 };

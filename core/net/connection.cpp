@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -62,7 +63,9 @@ Connection::Connection(NodePool &pool, Role role)
 }
 
 Connection::~Connection() {
+  if (flush_wanted_) pool_.engine().forget_flush(this);
   close_socket();
+  if (out_) evbuffer_free(out_);
   if (connect_timer_) event_free(connect_timer_);
   if (reconnect_timer_) event_free(reconnect_timer_);
   // Anything still queued here has already been completed by fail()/shutdown().
@@ -75,6 +78,19 @@ void Connection::close_socket() {
     bufferevent_free(bev_);
     bev_ = nullptr;
   }
+  if (read_ev_) {
+    event_free(read_ev_);
+    read_ev_ = nullptr;
+  }
+  if (write_ev_) {
+    event_free(write_ev_);
+    write_ev_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (out_) evbuffer_drain(out_, evbuffer_get_length(out_));
   if (connect_timer_) event_del(connect_timer_);
 }
 
@@ -102,7 +118,11 @@ void Connection::connect() {
     connect_failed(Status::connection, "cannot resolve '" + ep.host + "': " + gai_strerror(gai));
     return;
   }
-  if (engine.tls() != nullptr) {
+  if (engine.tls() == nullptr) {
+    bool ok = connect_plain(res);
+    freeaddrinfo(res);
+    if (!ok) return;
+  } else {
     SSL *ssl = nullptr;
     try {
       ssl = engine.tls()->new_ssl(ep.host);
@@ -114,9 +134,6 @@ void Connection::connect() {
     bev_ = bufferevent_openssl_socket_new(engine.io().base(), -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                           BEV_OPT_CLOSE_ON_FREE);
     if (bev_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
-  } else {
-    bev_ = bufferevent_socket_new(engine.io().base(), -1, BEV_OPT_CLOSE_ON_FREE);
-  }
   if (bev_ == nullptr) {
     freeaddrinfo(res);
     connect_failed(Status::nomem, "cannot create a socket buffer");
@@ -136,6 +153,7 @@ void Connection::connect() {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
   }
+  }
   if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), &Connection::on_connect_timeout, this);
   timeval tv{cfg_.connect_timeout_ms / 1000, (cfg_.connect_timeout_ms % 1000) * 1000};
   evtimer_add(connect_timer_, &tv);
@@ -146,6 +164,95 @@ void Connection::on_connect_timeout(int, short, void *arg) {
   if (c->state_ == State::connecting || c->state_ == State::handshaking)
     c->connect_failed(Status::timeout, "connect to " + c->pool_.endpoint().str() + " timed out after " +
                                            std::to_string(c->cfg_.connect_timeout_ms) + " ms");
+}
+
+bool Connection::connect_plain(const addrinfo *ai) {
+  const std::string where = pool_.endpoint().str();
+  fd_ = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    connect_failed(Status::connection, "socket for " + where + ": " + std::strerror(errno));
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  if (out_ == nullptr) out_ = evbuffer_new();
+  event_base *base = pool_.engine().io().base();
+  read_ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, &Connection::on_socket_readable, this);
+  write_ev_ = event_new(base, fd_, EV_WRITE, &Connection::on_socket_writable, this);
+  int rc = ::connect(fd_, ai->ai_addr, ai->ai_addrlen);
+  if (rc != 0 && errno != EINPROGRESS) {
+    connect_failed(Status::connection, "connect to " + where + ": " + std::strerror(errno));
+    return false;
+  }
+  // Connected or in progress: writability says which, and SO_ERROR how it went.
+  event_add(write_ev_, nullptr);
+  return true;
+}
+
+void Connection::on_socket_writable(int fd, short, void *arg) {
+  auto *c = static_cast<Connection *>(arg);
+  if (c->state_ == State::connecting) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+      c->connect_failed(Status::connection, "connect to " + c->pool_.endpoint().str() + ": " + std::strerror(err));
+      return;
+    }
+    event_add(c->read_ev_, nullptr);
+    c->on_connected();
+    return;
+  }
+  c->flush();
+}
+
+void Connection::on_socket_readable(int fd, short, void *arg) {
+  auto *c = static_cast<Connection *>(arg);
+  char *buf = c->pool_.engine().read_buffer();
+  const size_t cap = Engine::kReadBufferSize;
+  for (;;) {
+    ssize_t n = ::read(fd, buf, cap);
+    if (n > 0) {
+      try {
+        c->reader_->feed(buf, static_cast<size_t>(n));
+      } catch (const Error &e) {
+        c->fail(e.status(), std::string("connection to ") + c->pool_.endpoint().str() + ": " + e.what());
+        return;
+      }
+      if (static_cast<size_t>(n) < cap) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    // EOF or a socket error. Replies that arrived before it still count.
+    std::string why = n == 0 ? "connection closed by the server" : std::strerror(errno);
+    c->parse_replies();
+    if (c->state_ != State::closed)
+      c->fail(Status::connection, "connection to " + c->pool_.endpoint().str() + " lost: " + why);
+    return;
+  }
+  c->last_activity_ = Clock::now();
+  c->parse_replies();
+}
+
+evbuffer *Connection::output() const { return bev_ ? bufferevent_get_output(bev_) : out_; }
+
+void Connection::flush() {
+  flush_wanted_ = false;
+  if (fd_ < 0 || out_ == nullptr || state_ == State::connecting) return;
+  while (evbuffer_get_length(out_) > 0) {
+    int n = evbuffer_write(out_, fd_);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      event_add(write_ev_, nullptr);  // the kernel buffer is full: resume when writable
+      return;
+    }
+    fail(Status::connection, "connection to " + pool_.endpoint().str() + " lost while writing: " +
+                                 (n < 0 ? std::strerror(errno) : "no progress"));
+    return;
+  }
 }
 
 void Connection::schedule_reconnect(int delay_ms) {
@@ -331,8 +438,12 @@ void Connection::send(Request *r) {
   r->offset = bytes_queued_;
   bytes_queued_ += r->payload.size();
   ++r->attempts;
-  evbuffer_add(bufferevent_get_output(bev_), r->payload.data(), r->payload.size());
+  evbuffer_add(output(), r->payload.data(), r->payload.size());
   inflight_.push_back(r);
+  if (fd_ >= 0 && !flush_wanted_) {
+    flush_wanted_ = true;
+    pool_.engine().want_flush(this);
+  }
   if (role_ == Role::lease && !r->internal) track_lease_state(r);
 }
 
@@ -366,6 +477,15 @@ void Connection::on_read() {
       }
       evbuffer_drain(in, fed);
     }
+  } catch (const Error &e) {
+    fail(e.status(), std::string("connection to ") + pool_.endpoint().str() + ": " + e.what());
+    return;
+  }
+  parse_replies();
+}
+
+void Connection::parse_replies() {
+  try {
     while (state_ != State::closed) {
       Reply *reply = reader_->next();
       if (reply == nullptr) break;
@@ -407,7 +527,8 @@ void Connection::fail(Status why, const std::string &message) {
     if (state_ != State::closed) connect_failed(why, message);
     return;
   }
-  uint64_t unsent = bev_ ? evbuffer_get_length(bufferevent_get_output(bev_)) : 0;
+  evbuffer *out = output();
+  uint64_t unsent = out ? evbuffer_get_length(out) : 0;
   uint64_t written = bytes_queued_ - unsent;
   close_socket();
   state_ = State::closed;

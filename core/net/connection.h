@@ -16,6 +16,8 @@
 
 struct bufferevent;
 struct event;
+struct evbuffer;
+struct addrinfo;
 
 namespace rcm::core {
 
@@ -44,8 +46,11 @@ class Connection {
   Connection &operator=(const Connection &) = delete;
 
   void connect();
-  // Writes r (state ready, or internal requests while handshaking).
+  // Queues r's bytes (state ready, or internal requests while handshaking). They are
+  // written together with everything else queued in this loop iteration (flush()).
   void send(Request *r);
+  // Writes what send() queued (plain TCP; TLS writes through its bufferevent).
+  void flush();
   // Closes the socket: requests not yet sent are handed back to the pool (or failed when
   // pinned), requests sent are retried when safe or completed as uncertain.
   void fail(Status why, const std::string &message);
@@ -75,6 +80,11 @@ class Connection {
  private:
   static void on_read_cb(bufferevent *bev, void *arg);
   static void on_event_cb(bufferevent *bev, short what, void *arg);
+  static void on_socket_readable(int fd, short what, void *arg);
+  static void on_socket_writable(int fd, short what, void *arg);
+  evbuffer *output() const;
+  void parse_replies();
+  bool connect_plain(const ::addrinfo *ai);
   static void on_connect_timeout(int, short, void *arg);
   static void on_reconnect_timer(int, short, void *arg);
   static void on_handshake_reply(Request *r, Status status, Reply *reply);
@@ -96,7 +106,12 @@ class Connection {
   const Config &cfg_;
   Role role_;
   State state_ = State::closed;
-  bufferevent *bev_ = nullptr;
+  bufferevent *bev_ = nullptr;      // TLS connections
+  int fd_ = -1;                     // plain TCP connections
+  event *read_ev_ = nullptr;
+  event *write_ev_ = nullptr;
+  evbuffer *out_ = nullptr;         // plain TCP output not yet written
+  bool flush_wanted_ = false;
   event *connect_timer_ = nullptr;
   event *reconnect_timer_ = nullptr;
   std::unique_ptr<ReplyReader> reader_;

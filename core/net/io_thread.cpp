@@ -111,8 +111,8 @@ bool IoThread::run_sync(const std::function<void()> &fn) {
 
 void IoThread::on_wake(int fd, short, void *arg) {
   uint64_t v;
-  while (read(fd, &v, sizeof(v)) > 0) {
-  }
+  ssize_t n = read(fd, &v, sizeof(v));  // an eventfd hands over its whole count at once
+  (void)n;
   static_cast<IoThread *>(arg)->drain(false);
 }
 
