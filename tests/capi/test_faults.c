@@ -1,0 +1,423 @@
+/* capi.faults: slow servers, killed connections and restarted servers on private
+ * servers. Nothing hangs, every request completes exactly once with a status, no reply
+ * reaches the wrong caller, and the client works afterwards. */
+#define _GNU_SOURCE
+#include "test_util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Waits (up to seconds) until a PING through the client succeeds. */
+static int wait_client_works(rcm_client *c, double seconds) {
+    double deadline = tu_now() + seconds;
+    while (tu_now() < deadline) {
+        rcm_reply *r = NULL;
+        rcm_status st = tu_cmd(c, &r, "PING", NULL);
+        int ok = st == RCM_OK && tu_is_status(r, "PONG");
+        rcm_reply_free(r);
+        if (ok) return 1;
+        tu_sleep_ms(50);
+    }
+    return 0;
+}
+
+static void raw_debug_sleep(int port, const char *seconds, int *fd_out) {
+    int fd = tu_raw_connect(port);
+    assert_true(fd >= 0);
+    assert_int_equal(tu_raw_send(fd, "DEBUG", "SLEEP", seconds, NULL), 0);
+    *fd_out = fd;
+    tu_sleep_ms(100); /* the server is asleep now */
+}
+
+/* ---- DEBUG SLEEP: the deadline fires, the late reply is never delivered ------------- */
+
+static atomic_int timeout_cb_calls;
+static rcm_status timeout_cb_status;
+static double timeout_cb_at;
+
+static void timeout_cb(rcm_status st, rcm_reply *r, void *ud) {
+    (void)ud;
+    timeout_cb_status = st;
+    timeout_cb_at = tu_now();
+    rcm_reply_free(r);
+    atomic_fetch_add(&timeout_cb_calls, 1);
+}
+
+static void test_faults__debug_sleep_times_out_and_client_recovers(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_DEBUG_SLEEP);
+    int pid = tu_server_start_ok(port, NULL);
+    /* one connection, so a late reply would land on the connection reused next */
+    rcm_client *c = tu_open_ok(port, "command_timeout_ms", "200", "pool.size", "1",
+                               "connect_timeout_ms", "3000", NULL);
+    rcm_reply *r = tu_cmd_ok(c, "SET", "fault:a", "AAA", NULL);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "SET", "fault:b", "BBB", NULL);
+    rcm_reply_free(r);
+
+    /* sync */
+    int fd;
+    raw_debug_sleep(port, "2", &fd);
+    double t0 = tu_now();
+    r = (rcm_reply *)(void *)&r;
+    rcm_status st = tu_cmd(c, &r, "GET", "fault:a", NULL);
+    double dt = tu_now() - t0;
+    if (st != RCM_ERR_TIMEOUT)
+        fail_msg("GET during DEBUG SLEEP 2: expected RCM_ERR_TIMEOUT, got %s", rcm_status_name(st));
+    assert_null(r);
+    printf("timeout after %.3f s\n", dt);
+    if (dt > 1.5) fail_msg("the 200 ms deadline fired after %.3f s", dt);
+
+    /* async: the callback gets the timeout, once */
+    atomic_store(&timeout_cb_calls, 0);
+    const char *ga[] = {"GET", "fault:a"};
+    t0 = tu_now();
+    TU_ASSERT_RC(rcm_command_async(c, 2, ga, NULL, timeout_cb, NULL), RCM_OK);
+    while (atomic_load(&timeout_cb_calls) == 0 && tu_now() - t0 < 5) tu_sleep_ms(5);
+    assert_int_equal(atomic_load(&timeout_cb_calls), 1);
+    TU_ASSERT_RC(timeout_cb_status, RCM_ERR_TIMEOUT);
+    if (timeout_cb_at - t0 > 1.5) fail_msg("async deadline fired after %.3f s", timeout_cb_at - t0);
+
+    /* the client recovers; the first answers after the sleep are their own */
+    double deadline = tu_now() + 10;
+    int got = 0;
+    while (tu_now() < deadline && !got) {
+        r = NULL;
+        st = tu_cmd(c, &r, "GET", "fault:b", NULL);
+        if (st == RCM_OK) {
+            got = 1;
+            if (!tu_is_cstring(r, "BBB"))
+                fail_msg("first GET fault:b after the timeout got %s (a stale reply?)", tu_describe(r));
+        } else if (st != RCM_ERR_TIMEOUT && st != RCM_ERR_CONNECTION) {
+            fail_msg("GET after the sleep: %s", rcm_status_name(st));
+        }
+        rcm_reply_free(r);
+    }
+    assert_true(got);
+    for (int i = 0; i < 20; i++) {
+        r = tu_cmd_ok(c, "GET", i % 2 ? "fault:a" : "fault:b", NULL);
+        TU_ASSERT_CSTRING_REPLY(r, i % 2 ? "AAA" : "BBB");
+        rcm_reply_free(r);
+    }
+    char buf[64];
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+
+    /* pipeline: every command of it fails as an ERROR reply with rcm's status */
+    raw_debug_sleep(port, "1", &fd);
+    rcm_pipeline *p = NULL;
+    TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
+    const char *e1[] = {"ECHO", "one"};
+    const char *e2[] = {"ECHO", "two"};
+    TU_ASSERT_RC(rcm_pipeline_append(p, 2, e1, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_pipeline_append(p, 2, e2, NULL), RCM_OK);
+    rcm_reply **rs = NULL;
+    size_t n = 0;
+    t0 = tu_now();
+    TU_ASSERT_RC(rcm_pipeline_exec(p, &rs, &n), RCM_OK);
+    dt = tu_now() - t0;
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        if (rcm_reply_type(rs[i]) != RCM_REPLY_ERROR || rcm_reply_status(rs[i]) != RCM_ERR_TIMEOUT)
+            fail_msg("pipeline reply %zu during DEBUG SLEEP: %s, rcm_reply_status %s", i,
+                     tu_describe(rs[i]), rcm_status_name(rcm_reply_status(rs[i])));
+        size_t len = 0;
+        assert_non_null(rcm_reply_string(rs[i], &len));
+        assert_true(len > 0);
+        rcm_reply_free(rs[i]);
+    }
+    rcm_free(rs);
+    if (dt > 1.5) fail_msg("the pipeline's 200 ms deadline fired after %.3f s", dt);
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+    assert_true(wait_client_works(c, 10));
+    TU_ASSERT_RC(rcm_pipeline_append(p, 2, e1, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_pipeline_exec(p, &rs, &n), RCM_OK);
+    assert_int_equal(n, 1);
+    TU_ASSERT_CSTRING_REPLY(rs[0], "one");
+    rcm_reply_free(rs[0]);
+    rcm_free(rs);
+    rcm_pipeline_free(p);
+
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+/* ---- load generators ----------------------------------------------------------------- */
+
+#define LOAD_THREADS 4
+#define LOAD_MAX_ITER 200000
+#define NSTATUS 21
+
+static int status_index(rcm_status st) {
+    int v = -(int)st;
+    if (st == RCM_ERR_INTERNAL) return NSTATUS - 1;
+    if (v < 0 || v >= NSTATUS - 1) return NSTATUS - 1;
+    return v;
+}
+
+struct loader {
+    rcm_client *client;
+    int id;
+    int data_may_vanish; /* the server restarts empty */
+    atomic_int *stop;
+    int counts[NSTATUS];
+    int crossed;
+    char first_crossed[200];
+    double max_call;
+};
+
+static void count(struct loader *w, rcm_status st, double t0) {
+    __atomic_fetch_add(&w->counts[status_index(st)], 1, __ATOMIC_RELAXED);
+    double d = tu_now() - t0;
+    if (d > w->max_call) w->max_call = d;
+}
+
+static void crossed(struct loader *w, const char *what, const rcm_reply *r) {
+    if (w->crossed++ == 0)
+        snprintf(w->first_crossed, sizeof w->first_crossed, "%s got %s", what, tu_describe(r));
+}
+
+static void *loader_main(void *p) {
+    struct loader *w = p;
+    char key[64], val[64], tok[64];
+    snprintf(key, sizeof key, "load:%d", w->id);
+    for (int i = 0; i < LOAD_MAX_ITER && !atomic_load(w->stop); i++) {
+        snprintf(val, sizeof val, "v-%d-%d", w->id, i);
+        snprintf(tok, sizeof tok, "echo-%d-%d", w->id, i);
+        rcm_reply *r = NULL;
+        double t0 = tu_now();
+        const char *sa[] = {"SET", key, val};
+        rcm_status st = rcm_command(w->client, 3, sa, NULL, &r);
+        count(w, st, t0);
+        int set_ok = st == RCM_OK;
+        if (set_ok && !tu_is_status(r, "OK")) crossed(w, "SET", r);
+        rcm_reply_free(r);
+
+        r = NULL;
+        t0 = tu_now();
+        const char *ga[] = {"GET", key};
+        st = rcm_command(w->client, 2, ga, NULL, &r);
+        count(w, st, t0);
+        if (st == RCM_OK) {
+            /* our value, or (after a failed SET / a restart) another of ours or nil */
+            int fine = tu_is_cstring(r, val);
+            if (!fine && (!set_ok || w->data_may_vanish)) {
+                size_t len = 0;
+                const char *s = rcm_reply_string(r, &len);
+                char prefix[32];
+                int pl = snprintf(prefix, sizeof prefix, "v-%d-", w->id);
+                fine = rcm_reply_type(r) == RCM_REPLY_NIL ||
+                       (s && len > (size_t)pl && memcmp(s, prefix, (size_t)pl) == 0);
+            }
+            if (!fine) crossed(w, "GET", r);
+        }
+        rcm_reply_free(r);
+
+        r = NULL;
+        t0 = tu_now();
+        const char *ea[] = {"ECHO", tok};
+        st = rcm_command(w->client, 2, ea, NULL, &r);
+        count(w, st, t0);
+        if (st == RCM_OK && !tu_is_cstring(r, tok)) crossed(w, "ECHO", r);
+        rcm_reply_free(r);
+    }
+    return NULL;
+}
+
+/* Sums the loaders' statuses, prints them, fails on a status other than the allowed. */
+static void check_loaders(struct loader *w, int n, double max_call_bound) {
+    int total[NSTATUS] = {0};
+    int crossed_total = 0;
+    double max_call = 0;
+    for (int i = 0; i < n; i++) {
+        for (int s = 0; s < NSTATUS; s++) total[s] += w[i].counts[s];
+        crossed_total += w[i].crossed;
+        if (w[i].crossed) printf("loader %d: %d crossed, first: %s\n", i, w[i].crossed, w[i].first_crossed);
+        if (w[i].max_call > max_call) max_call = w[i].max_call;
+    }
+    printf("statuses:");
+    int unexpected = 0;
+    for (int s = 0; s < NSTATUS; s++) {
+        if (!total[s]) continue;
+        rcm_status st = s == NSTATUS - 1 ? RCM_ERR_INTERNAL : (rcm_status)-s;
+        printf(" %s=%d", s == NSTATUS - 1 ? "other" : rcm_status_name(st), total[s]);
+        if (s == NSTATUS - 1 || !(st == RCM_OK || st == RCM_ERR_CONNECTION ||
+                                  st == RCM_ERR_UNCERTAIN || st == RCM_ERR_TIMEOUT))
+            unexpected += total[s];
+    }
+    printf("; longest call %.3f s\n", max_call);
+    if (crossed_total) fail_msg("%d replies reached the wrong request", crossed_total);
+    if (unexpected) fail_msg("%d requests completed with an unexpected status", unexpected);
+    if (total[0] == 0) fail_msg("no request succeeded at all");
+    if (max_call > max_call_bound)
+        fail_msg("a call took %.3f s, beyond its deadline (bound %.1f s)", max_call, max_call_bound);
+}
+
+static void start_loaders(struct loader *w, pthread_t *t, rcm_client *c, atomic_int *stop, int vanish) {
+    atomic_store(stop, 0);
+    for (int i = 0; i < LOAD_THREADS; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].client = c;
+        w[i].id = i;
+        w[i].stop = stop;
+        w[i].data_may_vanish = vanish;
+        pthread_create(&t[i], NULL, loader_main, &w[i]);
+    }
+}
+
+static void join_loaders(pthread_t *t, atomic_int *stop) {
+    atomic_store(stop, 1);
+    for (int i = 0; i < LOAD_THREADS; i++) pthread_join(t[i], NULL);
+}
+
+static void check_works_afterwards(rcm_client *c) {
+    if (!wait_client_works(c, 10)) fail_msg("the client did not recover within 10 s");
+    for (int i = 0; i < 50; i++) {
+        char tok[32];
+        snprintf(tok, sizeof tok, "after-%d", i);
+        rcm_reply *r = tu_cmd_ok(c, "ECHO", tok, NULL);
+        TU_ASSERT_CSTRING_REPLY(r, tok);
+        rcm_reply_free(r);
+    }
+}
+
+/* ---- CLIENT KILL under load ---------------------------------------------------------- */
+
+static void test_faults__client_kill_under_load(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_CLIENT_KILL);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "command_timeout_ms", "2000", "retry.backoff_max_ms", "100",
+                               NULL);
+    struct loader w[LOAD_THREADS];
+    pthread_t t[LOAD_THREADS];
+    atomic_int stop;
+    tu_watchdog_arm(90, "CLIENT KILL under load");
+    start_loaders(w, t, c, &stop, 0);
+    int fd = tu_raw_connect(port);
+    assert_true(fd >= 0);
+    long killed = 0;
+    for (int round = 0; round < 5; round++) {
+        tu_sleep_ms(300);
+        char buf[128];
+        assert_int_equal(tu_raw_send(fd, "CLIENT", "KILL", "TYPE", "normal", NULL), 0);
+        assert_int_equal(tu_raw_read(fd, buf, sizeof buf, 5000), 0);
+        assert_true(buf[0] == ':');
+        killed += atol(buf + 1);
+    }
+    tu_sleep_ms(500);
+    join_loaders(t, &stop);
+    tu_raw_close(fd);
+    tu_watchdog_disarm();
+    printf("CLIENT KILL killed %ld connections in 5 rounds\n", killed);
+    assert_true(killed > 0);
+    check_loaders(w, LOAD_THREADS, 2.0 + 2.0);
+    check_works_afterwards(c);
+
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    long long reconnects = tu_json_number(json, "reconnects");
+    printf("stats after the kills: %s\n", json);
+    if (reconnects < 1) fail_msg("stats report %lld reconnects after %ld kills", reconnects, killed);
+    rcm_free(json);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+/* ---- server stopped and restarted under load ----------------------------------------- */
+
+static void test_faults__server_restart_under_load(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_RESTART);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "command_timeout_ms", "1000", "connect_timeout_ms", "500",
+                               "retry.backoff_max_ms", "200", NULL);
+    struct loader w[LOAD_THREADS];
+    pthread_t t[LOAD_THREADS];
+    atomic_int stop;
+    tu_watchdog_arm(120, "server restart under load");
+    start_loaders(w, t, c, &stop, 1);
+    tu_sleep_ms(400);
+    tu_server_stop(pid);
+    printf("server stopped\n");
+    tu_sleep_ms(800); /* requests fail meanwhile: with a status, by their deadline */
+    pid = tu_server_start_ok(port, NULL);
+    printf("server restarted\n");
+    /* keep the load on until requests succeed again (up to 10 s) */
+    int before = 0;
+    for (int i = 0; i < LOAD_THREADS; i++) before += __atomic_load_n(&w[i].counts[0], __ATOMIC_RELAXED);
+    double deadline = tu_now() + 10;
+    int after = before;
+    while (tu_now() < deadline && after < before + 100) {
+        tu_sleep_ms(100);
+        after = 0;
+        for (int i = 0; i < LOAD_THREADS; i++) after += __atomic_load_n(&w[i].counts[0], __ATOMIC_RELAXED);
+    }
+    join_loaders(t, &stop);
+    tu_watchdog_disarm();
+    printf("successes after the restart: %d\n", after - before);
+    check_loaders(w, LOAD_THREADS, 1.0 + 2.0);
+    if (after - before < 100) fail_msg("requests did not succeed again within 10 s of the restart");
+    check_works_afterwards(c);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+/* ---- close while requests are in flight ---------------------------------------------- */
+
+#define CLOSE_N 200
+static atomic_int close_calls[CLOSE_N];
+static rcm_status close_status[CLOSE_N];
+
+static void close_cb(rcm_status st, rcm_reply *r, void *ud) {
+    int i = (int)(size_t)ud;
+    close_status[i] = st;
+    rcm_reply_free(r);
+    atomic_fetch_add(&close_calls[i], 1);
+}
+
+static void test_faults__close_completes_requests_in_flight(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_CLOSE_PENDING);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "command_timeout_ms", "10000", NULL);
+    int fd;
+    raw_debug_sleep(port, "2", &fd);
+    for (int i = 0; i < CLOSE_N; i++) {
+        atomic_store(&close_calls[i], 0);
+        const char *a[] = {"PING"};
+        TU_ASSERT_RC(rcm_command_async(c, 1, a, NULL, close_cb, (void *)(size_t)i), RCM_OK);
+    }
+    tu_sleep_ms(100);
+    tu_watchdog_arm(30, "rcm_client_close with requests in flight");
+    double t0 = tu_now();
+    rcm_client_close(c);
+    double dt = tu_now() - t0;
+    tu_watchdog_disarm();
+    int not_once = 0, not_closed = 0;
+    for (int i = 0; i < CLOSE_N; i++) {
+        if (atomic_load(&close_calls[i]) != 1) not_once++;
+        else if (close_status[i] != RCM_ERR_CLOSED) not_closed++;
+    }
+    printf("close took %.3f s\n", dt);
+    if (not_once) fail_msg("%d callbacks not called exactly once by close", not_once);
+    if (not_closed) fail_msg("%d requests in flight did not complete with RCM_ERR_CLOSED", not_closed);
+    char buf[64];
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+    tu_server_stop(pid);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_faults__debug_sleep_times_out_and_client_recovers),
+        cmocka_unit_test(test_faults__client_kill_under_load),
+        cmocka_unit_test(test_faults__server_restart_under_load),
+        cmocka_unit_test(test_faults__close_completes_requests_in_flight),
+    };
+    return TU_RUN(tests, argc, argv);
+}

@@ -1,0 +1,463 @@
+/* capi.lease: exclusive connections for blocking and stateful commands. */
+#define _GNU_SOURCE
+#include "test_util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void key_for(char *buf, size_t n, const char *what) {
+    snprintf(buf, n, "lease:%s:%d", what, (int)getpid());
+}
+
+/* ---- BLPOP on a lease while the shared connections keep working ------------------- */
+
+struct progress {
+    rcm_client *client;
+    atomic_int stop;
+    atomic_int ok;
+    atomic_int failed;
+    atomic_int wrong;
+    int id;
+};
+
+static void *progress_main(void *p) {
+    struct progress *g = p;
+    char tok[64];
+    for (int i = 0; !atomic_load(&g->stop) && i < 1000000; i++) {
+        snprintf(tok, sizeof tok, "progress-%d-%d", g->id, i);
+        const char *a[] = {"ECHO", tok};
+        rcm_reply *r = NULL;
+        rcm_status st = rcm_command(g->client, 2, a, NULL, &r);
+        if (st != RCM_OK) atomic_fetch_add(&g->failed, 1);
+        else if (!tu_is_cstring(r, tok)) atomic_fetch_add(&g->wrong, 1);
+        else atomic_fetch_add(&g->ok, 1);
+        rcm_reply_free(r);
+    }
+    return NULL;
+}
+
+struct blpop_call {
+    rcm_lease *lease;
+    const char *key;
+    atomic_int started;
+    atomic_int finished;
+    rcm_status status;
+    rcm_reply *reply;
+    double seconds;
+};
+
+static void *blpop_main(void *p) {
+    struct blpop_call *b = p;
+    const char *a[] = {"BLPOP", b->key, "2"};
+    atomic_store(&b->started, 1);
+    double t0 = tu_now();
+    b->status = rcm_lease_command(b->lease, 3, a, NULL, &b->reply);
+    b->seconds = tu_now() - t0;
+    atomic_store(&b->finished, 1);
+    return NULL;
+}
+
+static void test_lease__blpop_while_shared_commands_progress(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "3000", NULL);
+    char key[64];
+    key_for(key, sizeof key, "blpop");
+    rcm_reply *r = tu_cmd_ok(c, "DEL", key, NULL);
+    rcm_reply_free(r);
+
+    rcm_lease *l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, key, strlen(key), &l), RCM_OK);
+
+    struct progress g[2];
+    pthread_t pt[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&g[i], 0, sizeof g[i]);
+        g[i].client = c;
+        g[i].id = i;
+        pthread_create(&pt[i], NULL, progress_main, &g[i]);
+    }
+    struct blpop_call b;
+    memset(&b, 0, sizeof b);
+    b.lease = l;
+    b.key = key;
+    pthread_t bt;
+    tu_watchdog_arm(30, "BLPOP on a lease");
+    pthread_create(&bt, NULL, blpop_main, &b);
+    while (!atomic_load(&b.started)) tu_sleep_ms(1);
+    tu_sleep_ms(50); /* the BLPOP is on the wire */
+    int before = atomic_load(&g[0].ok) + atomic_load(&g[1].ok);
+    tu_sleep_ms(300);
+    int after = atomic_load(&g[0].ok) + atomic_load(&g[1].ok);
+    int blpop_returned_early = atomic_load(&b.finished);
+    r = tu_cmd_ok(c, "LPUSH", key, "pushed-value", NULL);
+    TU_ASSERT_INT_REPLY(r, 1);
+    rcm_reply_free(r);
+    pthread_join(bt, NULL);
+    for (int i = 0; i < 2; i++) atomic_store(&g[i].stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(pt[i], NULL);
+    tu_watchdog_disarm();
+
+    printf("during the BLPOP: %d shared commands completed in 300 ms\n", after - before);
+    if (blpop_returned_early)
+        fail_msg("BLPOP returned before the LPUSH: %s %s", rcm_status_name(b.status),
+                 tu_describe(b.reply));
+    TU_ASSERT_RC(b.status, RCM_OK);
+    assert_int_equal(rcm_reply_type(b.reply), RCM_REPLY_ARRAY);
+    assert_int_equal(rcm_reply_length(b.reply), 2);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(b.reply, 0), key);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(b.reply, 1), "pushed-value");
+    rcm_reply_free(b.reply);
+    if (after - before <= 0) fail_msg("no shared command completed while BLPOP was blocked");
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(atomic_load(&g[i].failed), 0);
+        assert_int_equal(atomic_load(&g[i].wrong), 0);
+    }
+    rcm_lease_release(l);
+    rcm_client_close(c);
+}
+
+static void test_lease__blocking_timeout_extends_the_deadline(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "300", NULL);
+    char key[64];
+    key_for(key, sizeof key, "blpop-empty");
+    rcm_lease *l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    rcm_reply *r = NULL;
+    double t0 = tu_now();
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "BLPOP", key, "1", NULL), RCM_OK);
+    double dt = tu_now() - t0;
+    /* the server's own timeout: a nil array after ~1 s, not RCM_ERR_TIMEOUT at 300 ms */
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_NIL);
+    if (dt < 0.9) fail_msg("BLPOP %s 1 returned after %.3f s", key, dt);
+    rcm_reply_free(r);
+    /* the lease is usable afterwards */
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "PING", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "PONG");
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    rcm_client_close(c);
+}
+
+/* ---- dirty leases come back clean -------------------------------------------------- */
+
+static void test_lease__release_in_multi_gives_clean_next_lease(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "1", NULL);
+    char key[64];
+    key_for(key, sizeof key, "multi");
+    rcm_reply *r = tu_cmd_ok(c, "DEL", key, NULL);
+    rcm_reply_free(r);
+
+    rcm_lease *l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "MULTI", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SET", key, "from-abandoned-multi", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "QUEUED");
+    rcm_reply_free(r);
+    rcm_lease_release(l); /* left in MULTI */
+
+    l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SET", "lease:other", "x", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK"); /* not QUEUED */
+    rcm_reply_free(r);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "EXEC", NULL), RCM_OK);
+    assert_true(tu_is_error_prefix(r, "ERR")); /* EXEC without MULTI */
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    /* the abandoned transaction never ran */
+    r = tu_cmd_ok(c, "GET", key, NULL);
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_NIL);
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
+static void test_lease__release_drops_watch(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "1", NULL);
+    char key[64];
+    key_for(key, sizeof key, "watch");
+    rcm_lease *l = NULL;
+    rcm_reply *r;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "WATCH", key, NULL), RCM_OK);
+    rcm_reply_free(r);
+    rcm_lease_release(l); /* left watching */
+    r = tu_cmd_ok(c, "SET", key, "changed-by-someone-else", NULL);
+    rcm_reply_free(r);
+
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "MULTI", NULL), RCM_OK);
+    rcm_reply_free(r);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SET", key, "mine", NULL), RCM_OK);
+    rcm_reply_free(r);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "EXEC", NULL), RCM_OK);
+    /* a stale WATCH would abort the transaction (nil) */
+    if (rcm_reply_type(r) != RCM_REPLY_ARRAY)
+        fail_msg("EXEC on the next lease: %s (a WATCH survived the release)", tu_describe(r));
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    r = tu_cmd_ok(c, "GET", key, NULL);
+    TU_ASSERT_CSTRING_REPLY(r, "mine");
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
+static void test_lease__release_reselects_db(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "1", NULL);
+    char key[64];
+    key_for(key, sizeof key, "db");
+    rcm_reply *r = tu_cmd_ok(c, "DEL", key, NULL);
+    rcm_reply_free(r);
+    rcm_lease *l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SELECT", "7", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SET", key, "in-db-0", NULL), RCM_OK);
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    r = tu_cmd_ok(c, "GET", key, NULL); /* the shared client is on db 0 */
+    TU_ASSERT_CSTRING_REPLY(r, "in-db-0");
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
+static void test_lease__release_while_subscribed_gives_clean_next_lease(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "1", NULL);
+    char ch[64];
+    key_for(ch, sizeof ch, "sub-dirty");
+    rcm_lease *l = NULL;
+    rcm_reply *r;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SUBSCRIBE", ch, NULL), RCM_OK);
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_ARRAY);
+    rcm_reply_free(r);
+    rcm_lease_release(l); /* left subscribed */
+
+    /* nobody is subscribed any more (the server may take a moment to see a close) */
+    long long subscribers = -1;
+    for (int i = 0; i < 100 && subscribers != 0; i++) {
+        r = tu_cmd_ok(c, "PUBLISH", ch, "after-release", NULL);
+        subscribers = rcm_reply_integer(r);
+        rcm_reply_free(r);
+        if (subscribers != 0) tu_sleep_ms(20);
+    }
+    if (subscribers != 0) fail_msg("the released lease is still subscribed to %s", ch);
+
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    /* in subscribed mode PING answers an array; a clean connection answers +PONG */
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "PING", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "PONG");
+    rcm_reply_free(r);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SET", ch, "plain", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    r = (rcm_reply *)(void *)&r;
+    TU_ASSERT_RC(rcm_lease_read(l, 100, &r), RCM_ERR_TIMEOUT);
+    assert_null(r);
+    rcm_lease_release(l);
+    rcm_client_close(c);
+}
+
+static void test_lease__release_after_timeout_gives_clean_next_lease(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_LEASE_TIMEOUT);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.max_leases", "1", "command_timeout_ms", "200",
+                               "connect_timeout_ms", "3000", "pool.lease_timeout_ms", "5000", NULL);
+    rcm_reply *r = tu_cmd_ok(c, "SET", "lease:fresh", "fresh-value", NULL);
+    rcm_reply_free(r);
+
+    rcm_lease *l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    double t0 = tu_now();
+    r = (rcm_reply *)(void *)&r;
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "DEBUG", "SLEEP", "1", NULL), RCM_ERR_TIMEOUT);
+    double dt = tu_now() - t0;
+    assert_null(r);
+    if (dt > 0.9) fail_msg("the 200 ms deadline of a lease command fired after %.3f s", dt);
+    rcm_lease_release(l); /* a reply is still owed on this connection */
+
+    /* wait for the server to wake up */
+    int fd = tu_raw_connect(port);
+    assert_true(fd >= 0);
+    char buf[256];
+    assert_int_equal(tu_raw_send(fd, "PING", NULL), 0);
+    assert_int_equal(tu_raw_read(fd, buf, sizeof buf, 5000), 0);
+    tu_raw_close(fd);
+
+    l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    for (int i = 0; i < 3; i++) {
+        r = NULL;
+        TU_ASSERT_RC(tu_lease_cmd(l, &r, "GET", "lease:fresh", NULL), RCM_OK);
+        TU_ASSERT_CSTRING_REPLY(r, "fresh-value"); /* not the stale +OK of DEBUG SLEEP */
+        rcm_reply_free(r);
+    }
+    rcm_lease_release(l);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+/* ---- the lease pool is bounded ----------------------------------------------------- */
+
+struct waiter {
+    rcm_client *client;
+    rcm_status status;
+    double seconds;
+};
+
+static void *waiter_main(void *p) {
+    struct waiter *w = p;
+    rcm_lease *l = NULL;
+    double t0 = tu_now();
+    w->status = rcm_lease_acquire(w->client, NULL, 0, &l);
+    w->seconds = tu_now() - t0;
+    if (w->status == RCM_OK) {
+        rcm_reply *r = NULL;
+        if (tu_lease_cmd(l, &r, "PING", NULL) != RCM_OK || !tu_is_status(r, "PONG"))
+            w->status = RCM_ERR_INTERNAL;
+        rcm_reply_free(r);
+        rcm_lease_release(l);
+    }
+    return NULL;
+}
+
+static void test_lease__second_acquire_times_out_with_max_leases_one(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "1",
+                               "pool.lease_timeout_ms", "300", NULL);
+    rcm_lease *l1 = NULL, *l2 = (rcm_lease *)(void *)&l1;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l1), RCM_OK);
+    double t0 = tu_now();
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l2), RCM_ERR_POOL_TIMEOUT);
+    double dt = tu_now() - t0;
+    assert_null(l2);
+    assert_true(rcm_last_error()[0] != 0);
+    printf("second acquire failed after %.3f s\n", dt);
+    if (dt < 0.25) fail_msg("RCM_ERR_POOL_TIMEOUT after %.3f s: did not wait pool.lease_timeout_ms", dt);
+    if (dt > 3.0) fail_msg("RCM_ERR_POOL_TIMEOUT after %.3f s (hang?)", dt);
+
+    /* the shared connections are not leases: plain commands still work */
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    TU_ASSERT_STATUS_REPLY(r, "PONG");
+    rcm_reply_free(r);
+
+    rcm_lease_release(l1);
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l2), RCM_OK);
+    rcm_lease_release(l2);
+    rcm_client_close(c);
+}
+
+static void test_lease__waiter_gets_lease_released_in_time(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "1",
+                               "pool.lease_timeout_ms", "3000", NULL);
+    rcm_lease *l1 = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l1), RCM_OK);
+    struct waiter w = {c, (rcm_status)12345, 0};
+    pthread_t t;
+    tu_watchdog_arm(20, "lease waiter");
+    pthread_create(&t, NULL, waiter_main, &w);
+    tu_sleep_ms(200);
+    rcm_lease_release(l1);
+    pthread_join(t, NULL);
+    tu_watchdog_disarm();
+    TU_ASSERT_RC(w.status, RCM_OK);
+    if (w.seconds > 2.5) fail_msg("the waiter got the released lease only after %.3f s", w.seconds);
+    rcm_client_close(c);
+}
+
+/* ---- pub/sub ------------------------------------------------------------------------ */
+
+static void test_lease__subscribe_publish_read(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    char ch[64];
+    key_for(ch, sizeof ch, "channel");
+    rcm_lease *l = NULL;
+    rcm_reply *r;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SUBSCRIBE", ch, NULL), RCM_OK);
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_ARRAY);
+    assert_int_equal(rcm_reply_length(r), 3);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "subscribe");
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 1), ch);
+    TU_ASSERT_INT_REPLY(rcm_reply_element(r, 2), 1);
+    rcm_reply_free(r);
+
+    /* nothing yet */
+    r = (rcm_reply *)(void *)&r;
+    double t0 = tu_now();
+    TU_ASSERT_RC(rcm_lease_read(l, 100, &r), RCM_ERR_TIMEOUT);
+    double dt = tu_now() - t0;
+    assert_null(r);
+    if (dt > 2.0) fail_msg("rcm_lease_read(100 ms) returned after %.3f s", dt);
+
+    const char msg[] = "hello\0world";
+    const char *pa[] = {"PUBLISH", ch, msg};
+    const size_t pl[] = {7, strlen(ch), sizeof msg - 1};
+    TU_ASSERT_RC(rcm_command(c, 3, pa, pl, &r), RCM_OK);
+    TU_ASSERT_INT_REPLY(r, 1); /* one subscriber: the lease */
+    rcm_reply_free(r);
+    r = NULL;
+    TU_ASSERT_RC(rcm_lease_read(l, 2000, &r), RCM_OK);
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_ARRAY);
+    assert_int_equal(rcm_reply_length(r), 3);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "message");
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 1), ch);
+    assert_true(tu_is_string(rcm_reply_element(r, 2), msg, sizeof msg - 1));
+    rcm_reply_free(r);
+
+    /* several messages arrive in order; -1 waits without a limit */
+    char tok[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(tok, sizeof tok, "m%d", i);
+        r = tu_cmd_ok(c, "PUBLISH", ch, tok, NULL);
+        rcm_reply_free(r);
+    }
+    tu_watchdog_arm(20, "rcm_lease_read(-1)");
+    for (int i = 0; i < 20; i++) {
+        snprintf(tok, sizeof tok, "m%d", i);
+        r = NULL;
+        TU_ASSERT_RC(rcm_lease_read(l, i == 0 ? -1 : 2000, &r), RCM_OK);
+        TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 2), tok);
+        rcm_reply_free(r);
+    }
+    tu_watchdog_disarm();
+
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "UNSUBSCRIBE", ch, NULL), RCM_OK);
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_ARRAY);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "unsubscribe");
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    rcm_client_close(c);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lease__blpop_while_shared_commands_progress),
+        cmocka_unit_test(test_lease__blocking_timeout_extends_the_deadline),
+        cmocka_unit_test(test_lease__release_in_multi_gives_clean_next_lease),
+        cmocka_unit_test(test_lease__release_drops_watch),
+        cmocka_unit_test(test_lease__release_reselects_db),
+        cmocka_unit_test(test_lease__release_while_subscribed_gives_clean_next_lease),
+        cmocka_unit_test(test_lease__release_after_timeout_gives_clean_next_lease),
+        cmocka_unit_test(test_lease__second_acquire_times_out_with_max_leases_one),
+        cmocka_unit_test(test_lease__waiter_gets_lease_released_in_time),
+        cmocka_unit_test(test_lease__subscribe_publish_read),
+    };
+    return TU_RUN(tests, argc, argv);
+}

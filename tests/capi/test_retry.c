@@ -1,0 +1,187 @@
+/* capi.retry: what happens to a request that was sent when its connection broke.
+ *
+ * How a request is put "in flight" when the kill lands: connection R1 sends DEBUG SLEEP 1
+ * (the server stops processing), R2 sends CLIENT KILL TYPE normal, then rcm sends the
+ * command. All of it waits in the server's socket buffers; when the server wakes it
+ * handles the command and the kill in the same event-loop iteration, and a reply is only
+ * written after that iteration: the rcm connection is closed with the command sent and
+ * unanswered (it may or may not have been executed). */
+#define _GNU_SOURCE
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kill_setup {
+    int sleeper;
+    int killer;
+};
+
+static void arm_kill(int port, struct kill_setup *k) {
+    k->sleeper = tu_raw_connect(port);
+    k->killer = tu_raw_connect(port);
+    assert_true(k->sleeper >= 0 && k->killer >= 0);
+    assert_int_equal(tu_raw_send(k->sleeper, "DEBUG", "SLEEP", "1", NULL), 0);
+    tu_sleep_ms(100);
+    assert_int_equal(tu_raw_send(k->killer, "CLIENT", "KILL", "TYPE", "normal", NULL), 0);
+    tu_sleep_ms(50);
+}
+
+/* Returns how many clients the kill closed. */
+static long finish_kill(struct kill_setup *k) {
+    char buf[128];
+    int rc = tu_raw_read(k->killer, buf, sizeof buf, 5000);
+    tu_raw_close(k->killer);
+    tu_raw_close(k->sleeper);
+    if (rc != 0 || buf[0] != ':') fail_msg("CLIENT KILL answered '%s'", rc ? "(nothing)" : buf);
+    return atol(buf + 1);
+}
+
+static rcm_client *open_one_connection(int port, const char *unsafe) {
+    return tu_open_ok(port, "pool.size", "1", "command_timeout_ms", "5000",
+                      "pool.health_check_ms", "0", "retry.unsafe", unsafe, NULL);
+}
+
+static long long reconnects_of(rcm_client *c) {
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    long long n = tu_json_number(json, "reconnects");
+    rcm_free(json);
+    return n;
+}
+
+static void test_retry__read_in_flight_is_retried_transparently(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_RETRY_READ);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = open_one_connection(port, "false");
+    rcm_reply *r = tu_cmd_ok(c, "SET", "retry:read", "the-value", NULL);
+    rcm_reply_free(r);
+
+    struct kill_setup k;
+    arm_kill(port, &k);
+    r = NULL;
+    rcm_status st = tu_cmd(c, &r, "GET", "retry:read", NULL);
+    long killed = finish_kill(&k);
+    printf("killed %ld clients; GET: %s %s\n", killed, rcm_status_name(st), tu_describe(r));
+    assert_true(killed >= 2); /* the sleeper and rcm's connection */
+    if (st != RCM_OK)
+        fail_msg("a GET in flight when its connection was killed: expected a transparent retry "
+                 "(RCM_OK), got %s '%s'", rcm_status_name(st), rcm_last_error());
+    TU_ASSERT_CSTRING_REPLY(r, "the-value");
+    rcm_reply_free(r);
+    long long rc = reconnects_of(c);
+    if (rc < 1) fail_msg("stats report %lld reconnects after the kill", rc);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+static void test_retry__write_in_flight_is_uncertain(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_RETRY_WRITE);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = open_one_connection(port, "false");
+    rcm_reply *r = tu_cmd_ok(c, "DEL", "retry:counter", NULL);
+    rcm_reply_free(r);
+
+    struct kill_setup k;
+    arm_kill(port, &k);
+    r = (rcm_reply *)(void *)&r;
+    rcm_status st = tu_cmd(c, &r, "INCR", "retry:counter", NULL);
+    long killed = finish_kill(&k);
+    printf("killed %ld clients; INCR: %s\n", killed, rcm_status_name(st));
+    assert_true(killed >= 2);
+    if (st != RCM_ERR_UNCERTAIN)
+        fail_msg("an INCR in flight when its connection was killed: expected RCM_ERR_UNCERTAIN, "
+                 "got %s %s", rcm_status_name(st), st == RCM_OK ? tu_describe(r) : "");
+    assert_null(r);
+    assert_true(rcm_last_error()[0] != 0);
+
+    /* it ran at most once: never resent */
+    r = tu_cmd_ok(c, "GET", "retry:counter", NULL);
+    printf("counter afterwards: %s\n", tu_describe(r));
+    if (!(rcm_reply_type(r) == RCM_REPLY_NIL || tu_is_cstring(r, "1")))
+        fail_msg("INCR ran more than once: counter is %s", tu_describe(r));
+    rcm_reply_free(r);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+static void test_retry__write_in_flight_is_resent_with_retry_unsafe(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_RETRY_UNSAFE);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = open_one_connection(port, "true");
+    rcm_reply *r = tu_cmd_ok(c, "DEL", "retry:counter", NULL);
+    rcm_reply_free(r);
+
+    struct kill_setup k;
+    arm_kill(port, &k);
+    r = NULL;
+    rcm_status st = tu_cmd(c, &r, "INCR", "retry:counter", NULL);
+    long killed = finish_kill(&k);
+    printf("killed %ld clients; INCR with retry.unsafe: %s %s\n", killed, rcm_status_name(st),
+           tu_describe(r));
+    assert_true(killed >= 2);
+    if (st != RCM_OK)
+        fail_msg("retry.unsafe=true: expected the INCR to be resent (RCM_OK), got %s '%s'",
+                 rcm_status_name(st), rcm_last_error());
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_INTEGER);
+    long long v = rcm_reply_integer(r);
+    assert_true(v == 1 || v == 2); /* ran once or twice: that is what unsafe means */
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "GET", "retry:counter", NULL);
+    char want[8];
+    snprintf(want, sizeof want, "%lld", v);
+    TU_ASSERT_CSTRING_REPLY(r, want);
+    rcm_reply_free(r);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+/* After the kill the connection comes back by itself: a write sent afterwards is new
+ * and simply succeeds (nothing stays broken, no duplicate). */
+static void test_retry__writes_after_a_kill_are_not_duplicated(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_RETRY_KILL);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = open_one_connection(port, "false");
+    rcm_reply *r = tu_cmd_ok(c, "DEL", "retry:after", NULL);
+    rcm_reply_free(r);
+    int fd = tu_raw_connect(port);
+    assert_true(fd >= 0);
+    char buf[64];
+    assert_int_equal(tu_raw_send(fd, "CLIENT", "KILL", "TYPE", "normal", NULL), 0);
+    assert_int_equal(tu_raw_read(fd, buf, sizeof buf, 5000), 0);
+    tu_raw_close(fd);
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        r = NULL;
+        rcm_status st = tu_cmd(c, &r, "INCR", "retry:after", NULL);
+        /* the first may find the dead connection before sending: resent, or an error
+         * status; never a duplicate */
+        if (st == RCM_OK) ok++;
+        else if (st != RCM_ERR_CONNECTION && st != RCM_ERR_UNCERTAIN)
+            fail_msg("INCR after a kill: %s", rcm_status_name(st));
+        rcm_reply_free(r);
+    }
+    assert_true(ok >= 9);
+    r = tu_cmd_ok(c, "GET", "retry:after", NULL);
+    long long v = atoll(rcm_reply_string(r, NULL) ? rcm_reply_string(r, NULL) : "-1");
+    printf("10 INCRs: %d OK, counter %lld\n", ok, v);
+    assert_true(v >= ok && v <= 10);
+    rcm_reply_free(r);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retry__read_in_flight_is_retried_transparently),
+        cmocka_unit_test(test_retry__write_in_flight_is_uncertain),
+        cmocka_unit_test(test_retry__write_in_flight_is_resent_with_retry_unsafe),
+        cmocka_unit_test(test_retry__writes_after_a_kill_are_not_duplicated),
+    };
+    return TU_RUN(tests, argc, argv);
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# install_test.sh <build dir> <work dir> <cmake> <cc> [config]
+# Installs the build into <work dir>/prefix and builds programs against the installed
+# package three ways: find_package(rcm) + rcm::rcm, pkg-config, and dlopen. Each runs
+# against the standalone test server (127.0.0.1:$RCM_TEST_PORT_BASE).
+set -euo pipefail
+build=$1 work=$2 cmake=$3 cc=$4 config=${5:-}
+here=$(cd "$(dirname "$0")" && pwd)
+port=${RCM_TEST_PORT_BASE:?RCM_TEST_PORT_BASE is not set (run through ctest)}
+prefix=$work/prefix
+
+step() { printf '\n== %s\n' "$*"; }
+
+rm -rf "$work"
+mkdir -p "$work"
+
+step "cmake --install $build --prefix $prefix"
+"$cmake" --install "$build" --prefix "$prefix" ${config:+--config "$config"}
+find "$prefix" -type f -o -type l | sort | sed "s|^$prefix/|  |"
+
+libfile=$(find "$prefix" -name 'librcm.so.0' | head -n 1)
+[[ -n $libfile ]] || { echo "FAIL: librcm.so.0 is not installed"; exit 1; }
+libdir=$(dirname "$libfile")
+[[ -f $prefix/include/rcm/rcm.h ]] || { echo "FAIL: include/rcm/rcm.h is not installed"; exit 1; }
+[[ -e $libdir/librcm.so ]] || { echo "FAIL: the librcm.so development link is not installed"; exit 1; }
+
+step "find_package(rcm) + rcm::rcm"
+"$cmake" -S "$here/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release
+"$cmake" --build "$work/consumer-build"
+# No LD_LIBRARY_PATH: the imported target must carry the library's location.
+"$work/consumer-build/consumer" "$port"
+
+step "pkg-config --cflags --libs rcm"
+pcfile=$(find "$prefix" -name rcm.pc | head -n 1)
+[[ -n $pcfile ]] || { echo "FAIL: rcm.pc is not installed"; exit 1; }
+echo "  $pcfile:"
+sed 's/^/    /' "$pcfile"
+incdir=$(PKG_CONFIG_PATH=$(dirname "$pcfile") PKG_CONFIG_LIBDIR=$(dirname "$pcfile") pkg-config --variable=includedir rcm)
+if [[ ! -f $incdir/rcm/rcm.h ]]; then
+  echo "FAIL: rcm.pc says includedir=$incdir, which has no rcm/rcm.h: the .pc file is not"
+  echo "      relocatable (it names the configure-time prefix, not where it was installed)"
+  exit 1
+fi
+flags=$(PKG_CONFIG_PATH=$(dirname "$pcfile") PKG_CONFIG_LIBDIR=$(dirname "$pcfile") pkg-config --cflags --libs rcm)
+echo "  flags: $flags"
+# shellcheck disable=SC2086
+"$cc" -std=c99 -Wall -Wextra -Werror -pedantic "$here/consumer.c" $flags -o "$work/consumer_pc"
+LD_LIBRARY_PATH=$libdir "$work/consumer_pc" "$port"
+
+step "dlopen(librcm.so.0)"
+"$cc" -std=c99 -Wall -Wextra -Werror -I"$prefix/include" "$here/dlopen_main.c" -ldl -o "$work/dlopen_main"
+LD_LIBRARY_PATH=$libdir "$work/dlopen_main" "$port"
+
+echo
+echo "OK"

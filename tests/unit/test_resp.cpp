@@ -1,0 +1,268 @@
+// unit.resp: RESP replies built by rcm::core::ReplyReader, commands by encode_command.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/resp/encoder.h"
+#include "core/resp/reader.h"
+#include "core/resp/reply.h"
+#include "tests/unit/check.h"
+
+using rcm::core::Error;
+using rcm::core::Reply;
+using rcm::core::ReplyKind;
+using rcm::core::ReplyReader;
+using rcm::core::Status;
+
+namespace check {
+inline std::string show(ReplyKind k) { return std::to_string(static_cast<int>(k)); }
+}  // namespace check
+
+namespace {
+
+using ReplyPtr = std::unique_ptr<Reply>;
+
+ReplyPtr parse_one(const std::string &wire) {
+  ReplyReader r;
+  r.feed(wire.data(), wire.size());
+  ReplyPtr reply(r.next());
+  REQUIRE(reply != nullptr);
+  ReplyPtr none(r.next());
+  CHECK(none == nullptr);
+  CHECK_EQ(r.buffered(), static_cast<size_t>(0));
+  return reply;
+}
+
+// Feeds the stream one byte at a time and returns every reply in order.
+std::vector<ReplyPtr> parse_bytewise(const std::string &wire) {
+  ReplyReader r;
+  std::vector<ReplyPtr> out;
+  for (char c : wire) {
+    r.feed(&c, 1);
+    while (Reply *x = r.next()) out.emplace_back(x);
+  }
+  return out;
+}
+
+bool protocol_error(const Error &e) { return e.status() == Status::protocol; }
+
+std::string encode(std::vector<std::string> args, bool with_lengths = true) {
+  std::vector<const char *> argv;
+  std::vector<size_t> lens;
+  for (auto &a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  std::string out;
+  rcm::core::encode_command(out, static_cast<int>(args.size()), argv.data(),
+                            with_lengths ? lens.data() : nullptr);
+  return out;
+}
+
+}  // namespace
+
+TEST(test_reader__status) {
+  auto r = parse_one("+OK\r\n");
+  CHECK_EQ(r->kind, ReplyKind::status);
+  CHECK_EQ(r->str, std::string("OK"));
+  CHECK(r->origin == Status::ok);
+}
+
+TEST(test_reader__error) {
+  auto r = parse_one("-ERR unknown command 'x'\r\n");
+  CHECK_EQ(r->kind, ReplyKind::error);
+  CHECK(r->is_error());
+  CHECK_EQ(r->str, std::string("ERR unknown command 'x'"));
+  CHECK(r->origin == Status::ok);  // the server's error, not rcm's
+}
+
+TEST(test_reader__integer) {
+  CHECK_EQ(parse_one(":0\r\n")->integer, 0LL);
+  CHECK_EQ(parse_one(":-42\r\n")->integer, -42LL);
+  auto big = parse_one(":9223372036854775807\r\n");
+  CHECK_EQ(big->kind, ReplyKind::integer);
+  CHECK_EQ(big->integer, 9223372036854775807LL);
+  CHECK_EQ(parse_one(":-9223372036854775808\r\n")->integer, (-9223372036854775807LL - 1));
+}
+
+TEST(test_reader__bulk_string_empty_and_binary) {
+  auto s = parse_one("$5\r\nhello\r\n");
+  CHECK_EQ(s->kind, ReplyKind::string);
+  CHECK_EQ(s->str, std::string("hello"));
+  auto e = parse_one("$0\r\n\r\n");
+  CHECK_EQ(e->kind, ReplyKind::string);
+  CHECK_EQ(e->str, std::string());
+  std::string bin("a\0b\r\nc\0", 7);
+  auto b = parse_one("$7\r\n" + bin + "\r\n");
+  CHECK_EQ(b->kind, ReplyKind::string);
+  CHECK_EQ(b->str.size(), static_cast<size_t>(7));
+  CHECK_EQ(b->str, bin);
+}
+
+TEST(test_reader__nil_bulk_and_nil_array) {
+  auto a = parse_one("$-1\r\n");
+  CHECK_EQ(a->kind, ReplyKind::nil);
+  auto b = parse_one("*-1\r\n");
+  CHECK_EQ(b->kind, ReplyKind::nil);
+}
+
+TEST(test_reader__arrays_nested_and_empty) {
+  auto r = parse_one("*4\r\n:1\r\n*3\r\n$1\r\nx\r\n*0\r\n\r\n$-1\r\n+s\r\n-E e\r\n");
+  REQUIRE(r->kind == ReplyKind::array);
+  REQUIRE(r->elements.size() == 4);
+  CHECK_EQ(r->elements[0]->integer, 1LL);
+  Reply *inner = r->elements[1];
+  REQUIRE(inner->kind == ReplyKind::array);
+  REQUIRE(inner->elements.size() == 3);
+  CHECK_EQ(inner->elements[0]->str, std::string("x"));
+  CHECK_EQ(inner->elements[1]->kind, ReplyKind::array);
+  CHECK_EQ(inner->elements[1]->elements.size(), static_cast<size_t>(0));
+  CHECK_EQ(inner->elements[2]->kind, ReplyKind::nil);
+  CHECK_EQ(r->elements[2]->kind, ReplyKind::status);
+  CHECK_EQ(r->elements[2]->str, std::string("s"));
+  CHECK_EQ(r->elements[3]->kind, ReplyKind::error);
+  CHECK_EQ(r->elements[3]->str, std::string("E e"));
+  auto empty = parse_one("*0\r\n");
+  CHECK_EQ(empty->kind, ReplyKind::array);
+  CHECK_EQ(empty->elements.size(), static_cast<size_t>(0));
+}
+
+TEST(test_reader__deeply_nested) {
+  std::string wire;
+  const int depth = 6;
+  for (int i = 0; i < depth; i++) wire += "*1\r\n";
+  wire += ":7\r\n";
+  auto r = parse_one(wire);
+  Reply *p = r.get();
+  for (int i = 0; i < depth; i++) {
+    REQUIRE(p->kind == ReplyKind::array && p->elements.size() == 1);
+    p = p->elements[0];
+  }
+  CHECK_EQ(p->integer, 7LL);
+}
+
+TEST(test_reader__byte_by_byte_and_several_replies) {
+  std::string bin("\0\r\n", 3);
+  std::string wire = "+OK\r\n:12\r\n$3\r\n" + bin + "\r\n*2\r\n$1\r\na\r\n*1\r\n$-1\r\n$-1\r\n-ERR x\r\n";
+  auto all = parse_bytewise(wire);
+  REQUIRE(all.size() == 6);
+  CHECK_EQ(all[0]->str, std::string("OK"));
+  CHECK_EQ(all[1]->integer, 12LL);
+  CHECK_EQ(all[2]->str, bin);
+  REQUIRE(all[3]->elements.size() == 2);
+  CHECK_EQ(all[3]->elements[0]->str, std::string("a"));
+  CHECK_EQ(all[3]->elements[1]->elements[0]->kind, ReplyKind::nil);
+  CHECK_EQ(all[4]->kind, ReplyKind::nil);
+  CHECK_EQ(all[5]->kind, ReplyKind::error);
+
+  // the same stream in one piece gives the same replies
+  ReplyReader r;
+  r.feed(wire.data(), wire.size());
+  int n = 0;
+  while (Reply *x = r.next()) {
+    delete x;
+    n++;
+  }
+  CHECK_EQ(n, 6);
+}
+
+TEST(test_reader__incomplete_waits_for_more) {
+  ReplyReader r;
+  std::string part = "$10\r\nhello";
+  r.feed(part.data(), part.size());
+  CHECK(r.next() == nullptr);
+  CHECK(r.buffered() > 0);
+  std::string rest = "world\r\n";
+  r.feed(rest.data(), rest.size());
+  ReplyPtr x(r.next());
+  REQUIRE(x != nullptr);
+  CHECK_EQ(x->str, std::string("helloworld"));
+}
+
+TEST(test_reader__large_bulk) {
+  std::string v(5u << 20, 'z');
+  v[12345] = '\0';
+  auto r = parse_one("$" + std::to_string(v.size()) + "\r\n" + v + "\r\n");
+  CHECK_EQ(r->str.size(), v.size());
+  CHECK(r->str == v);
+}
+
+TEST(test_reader__garbage_is_protocol_error) {
+  const char *bad[] = {"?what\r\n", "!x\r\n", ":abc\r\n", "$x\r\n", "*x\r\n"};
+  for (const char *b : bad) {
+    ReplyReader r;
+    std::string s(b);
+    CHECK_THROWS_IF(
+        {
+          r.feed(s.data(), s.size());
+          ReplyPtr x(r.next());
+          ReplyPtr y(r.next());
+        },
+        Error, protocol_error);
+  }
+}
+
+TEST(test_reader__reply_factories) {
+  ReplyPtr e(Reply::make_error(Status::timeout, "timed out"));
+  CHECK_EQ(e->kind, ReplyKind::error);
+  CHECK(e->origin == Status::timeout);
+  CHECK_EQ(e->str, std::string("timed out"));
+  ReplyPtr a(Reply::make_array());
+  a->elements.push_back(Reply::make_integer(3));
+  a->elements.push_back(Reply::make_string(std::string("b\0c", 3)));
+  a->elements.push_back(Reply::make_status("OK"));
+  CHECK_EQ(a->elements[0]->integer, 3LL);
+  CHECK_EQ(a->elements[1]->str.size(), static_cast<size_t>(3));
+  CHECK_EQ(a->elements[2]->kind, ReplyKind::status);
+}
+
+// ---- encode_command ---------------------------------------------------------------------
+
+TEST(test_encoder__simple_command) {
+  CHECK_EQ(encode({"GET", "k"}), std::string("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"));
+  CHECK_EQ(encode({"PING"}), std::string("*1\r\n$4\r\nPING\r\n"));
+}
+
+TEST(test_encoder__empty_and_binary_arguments) {
+  std::string bin("a\0\r\nb", 5);
+  CHECK_EQ(encode({"SET", "", bin}),
+           std::string("*3\r\n$3\r\nSET\r\n$0\r\n\r\n$5\r\n") + bin + "\r\n");
+}
+
+TEST(test_encoder__lengths_optional) {
+  CHECK_EQ(encode({"SET", "key", "value"}, false), encode({"SET", "key", "value"}, true));
+}
+
+TEST(test_encoder__appends_to_buffer) {
+  std::string out = "prefix";
+  const char *argv[] = {"ECHO", "x"};
+  rcm::core::encode_command(out, 2, argv, nullptr);
+  rcm::core::encode_command(out, 2, argv, nullptr);
+  CHECK_EQ(out, std::string("prefix*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n"));
+}
+
+TEST(test_encoder__large_counts_and_lengths) {
+  std::vector<std::string> args(12, "a");
+  std::string v(1000000, 'v');
+  args.push_back(v);
+  std::string wire = encode(args);
+  CHECK_EQ(wire.substr(0, 5), std::string("*13\r\n"));
+  CHECK(wire.find("$1000000\r\n") != std::string::npos);
+}
+
+TEST(test_encoder__reader_round_trip) {
+  // what the encoder writes is a valid RESP array the reader gives back unchanged
+  std::string bin("\0\xff\r\n", 4);
+  std::string wire = encode({"SET", "k", bin});
+  ReplyReader r;
+  r.feed(wire.data(), wire.size());
+  ReplyPtr x(r.next());
+  REQUIRE(x != nullptr);
+  REQUIRE(x->kind == ReplyKind::array);
+  REQUIRE(x->elements.size() == 3);
+  CHECK_EQ(x->elements[0]->str, std::string("SET"));
+  CHECK_EQ(x->elements[2]->str, bin);
+}
+
+CHECK_MAIN
