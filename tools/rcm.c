@@ -1,0 +1,796 @@
+/*
+ * rcm — the command-line client of librcm: one command, a pipeline from stdin, stats and
+ * topology JSON, a thread-sharing check, a benchmark against raw hiredis and
+ * valkey-benchmark (bench.c), and a topology event watch.
+ *
+ * It uses the public C API only (<rcm/rcm.h>); hiredis is linked for the bench's
+ * baselines and nothing else.
+ */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char USAGE[] =
+    "usage: rcm [global options] <subcommand | COMMAND ARGS...>\n"
+    "\n"
+    "global options (before the subcommand):\n"
+    "  -u URL            where to connect: redis://[[user]:password@]host[:port][/db],\n"
+    "                    rediss://, redis+cluster://, redis+raft://, redis+sentinel://,\n"
+    "                    or host:port[,host:port...] (default: $RCM_URL, else 127.0.0.1:6379)\n"
+    "  -c key=value      a config key (see rcm.h: pool.size, command_timeout_ms,\n"
+    "                    io_threads, password, ...); repeatable, applied after -u\n"
+    "  --raw             print replies raw (no quotes, no (integer)/(error) tags)\n"
+    "  -h, --help        this text\n"
+    "\n"
+    "subcommands (lowercase; anything else is sent to the server as a command):\n"
+    "  COMMAND ARGS...   run one command and print its reply, redis-cli style\n"
+    "                    (use `rcm -- cmd ...` for a command named like a subcommand)\n"
+    "  pipeline          read commands from stdin, one per line (whitespace-separated,\n"
+    "                    \"double\" quotes with \\n \\t \\\" \\\\ \\xHH escapes, 'single' quotes,\n"
+    "                    # comments), run them as one pipeline, print every reply\n"
+    "  stats             print the client's stats JSON (after connecting)\n"
+    "  topology          print the topology JSON\n"
+    "  threads N COUNT [--stats]\n"
+    "                    N threads share one client, each runs COUNT SET/GET pairs on its\n"
+    "                    own keys and checks every reply; prints ok/error counts and ops/s\n"
+    "                    (--stats: then the shared client's stats JSON)\n"
+    "  bench [options]   GET/SET throughput, latency and CPU of rcm against raw hiredis and\n"
+    "                    valkey-benchmark on the same server (see `rcm bench --help`)\n"
+    "  watch [--seconds S]  print topology/health events until Ctrl-C (or S seconds)\n"
+    "  version           print the tool's and the library's versions\n"
+    "\n"
+    "exit status: 0 ok; 1 failure (rcm error, server error reply, failed check); 2 usage\n";
+
+/* ---------------------------------------------------------------------------------
+ * Shared helpers (cli.h).
+ * ------------------------------------------------------------------------------ */
+
+uint64_t cli_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int cli_fail(const char *what, rcm_status status)
+{
+    fprintf(stderr, "rcm: %s: %s: %s\n", what, rcm_status_name(status), rcm_last_error());
+    return CLI_EXIT_FAIL;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("rcm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n(rcm --help for usage)\n", stderr);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+bool cli_parse_long(const char *s, long long min, long long max, long long *out)
+{
+    if (s == NULL || *s == '\0') return false;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+rcm_config *cli_config_new(const cli_opts *opts, rcm_event_callback cb, void *userdata)
+{
+    rcm_config *config = rcm_config_new();
+    if (config == NULL) {
+        fprintf(stderr, "rcm: out of memory\n");
+        return NULL;
+    }
+    rcm_status st;
+    if (opts->url != NULL && (st = rcm_config_from_url(config, opts->url)) != RCM_OK) {
+        cli_fail("-u", st);
+        rcm_config_free(config);
+        return NULL;
+    }
+    for (size_t i = 0; i < opts->nsettings; i++) {
+        st = rcm_config_set(config, opts->settings[i].key, opts->settings[i].value);
+        if (st != RCM_OK) {
+            char what[300];
+            snprintf(what, sizeof what, "-c %s", opts->settings[i].key);
+            cli_fail(what, st);
+            rcm_config_free(config);
+            return NULL;
+        }
+    }
+    if (cb != NULL && (st = rcm_config_set_event_callback(config, cb, userdata)) != RCM_OK) {
+        cli_fail("event callback", st);
+        rcm_config_free(config);
+        return NULL;
+    }
+    return config;
+}
+
+int cli_open(const cli_opts *opts, rcm_event_callback cb, void *userdata, rcm_client **out)
+{
+    *out = NULL;
+    rcm_config *config = cli_config_new(opts, cb, userdata);
+    if (config == NULL) return CLI_EXIT_USAGE;
+    rcm_status st = rcm_client_open(config, out);
+    rcm_config_free(config);
+    if (st != RCM_OK) return cli_fail("connect", st);
+    return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------------------
+ * Printing replies the way redis-cli does on a terminal.
+ * ------------------------------------------------------------------------------ */
+
+/* A string as redis-cli's sdscatrepr quotes it. */
+static void print_quoted(FILE *f, const char *s, size_t len)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '\\': fputs("\\\\", f); break;
+        case '"': fputs("\\\"", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\a': fputs("\\a", f); break;
+        case '\b': fputs("\\b", f); break;
+        default:
+            if (isprint(c)) fputc(c, f);
+            else fprintf(f, "\\x%02x", c);
+        }
+    }
+    fputc('"', f);
+}
+
+static bool is_aggregate(rcm_reply_kind k)
+{
+    return k == RCM_REPLY_ARRAY || k == RCM_REPLY_MAP || k == RCM_REPLY_SET ||
+           k == RCM_REPLY_PUSH;
+}
+
+/* indent: what starts every line of this reply after its first (the parent's "N) "
+ * column); the first line continues where the caller left the cursor. */
+static void print_reply_tty(FILE *f, const rcm_reply *r, const char *indent)
+{
+    size_t len = 0;
+    const char *s;
+    rcm_reply_kind kind = rcm_reply_type(r);
+    switch (kind) {
+    case RCM_REPLY_STRING:
+        s = rcm_reply_string(r, &len);
+        print_quoted(f, s ? s : "", len);
+        fputc('\n', f);
+        return;
+    case RCM_REPLY_STATUS:
+        s = rcm_reply_string(r, &len);
+        fwrite(s ? s : "", 1, len, f);
+        fputc('\n', f);
+        return;
+    case RCM_REPLY_ERROR:
+        s = rcm_reply_string(r, &len);
+        fputs("(error) ", f);
+        fwrite(s ? s : "", 1, len, f);
+        fputc('\n', f);
+        return;
+    case RCM_REPLY_INTEGER:
+        fprintf(f, "(integer) %lld\n", rcm_reply_integer(r));
+        return;
+    case RCM_REPLY_NIL:
+        fputs("(nil)\n", f);
+        return;
+    case RCM_REPLY_DOUBLE:
+        s = rcm_reply_string(r, &len);
+        fputs("(double) ", f);
+        fwrite(s ? s : "", 1, len, f);
+        fputc('\n', f);
+        return;
+    case RCM_REPLY_BOOL:
+        fputs(rcm_reply_integer(r) ? "(true)\n" : "(false)\n", f);
+        return;
+    default:
+        break;
+    }
+    if (!is_aggregate(kind)) {
+        fprintf(f, "(unknown reply type %d)\n", (int)kind);
+        return;
+    }
+    size_t n = rcm_reply_length(r);
+    if (n == 0) {
+        fputs(kind == RCM_REPLY_MAP ? "(empty hash)\n"
+              : kind == RCM_REPLY_SET ? "(empty set)\n" : "(empty array)\n", f);
+        return;
+    }
+    int width = snprintf(NULL, 0, "%zu", n);
+    size_t inlen = strlen(indent);
+    char *child = malloc(inlen + (size_t)width + 3);
+    if (child == NULL) {
+        fputs("(out of memory)\n", f);
+        return;
+    }
+    memcpy(child, indent, inlen);
+    memset(child + inlen, ' ', (size_t)width + 2);
+    child[inlen + (size_t)width + 2] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) fputs(indent, f);
+        fprintf(f, "%*zu) ", width, i + 1);
+        print_reply_tty(f, rcm_reply_element(r, i), child);
+    }
+    free(child);
+}
+
+/* redis-cli's non-terminal form: raw bytes, one element per line. */
+static void print_reply_raw(FILE *f, const rcm_reply *r)
+{
+    size_t len = 0;
+    const char *s;
+    rcm_reply_kind kind = rcm_reply_type(r);
+    if (is_aggregate(kind)) {
+        size_t n = rcm_reply_length(r);
+        for (size_t i = 0; i < n; i++) print_reply_raw(f, rcm_reply_element(r, i));
+        return;
+    }
+    switch (kind) {
+    case RCM_REPLY_INTEGER:
+    case RCM_REPLY_BOOL:
+        fprintf(f, "%lld\n", rcm_reply_integer(r));
+        return;
+    case RCM_REPLY_NIL:
+        fputc('\n', f);
+        return;
+    default:
+        s = rcm_reply_string(r, &len);
+        fwrite(s ? s : "", 1, len, f);
+        fputc('\n', f);
+    }
+}
+
+static void print_reply(const cli_opts *opts, const rcm_reply *r)
+{
+    if (opts->raw) print_reply_raw(stdout, r);
+    else print_reply_tty(stdout, r, "");
+}
+
+/* ---------------------------------------------------------------------------------
+ * rcm COMMAND ARGS...
+ * ------------------------------------------------------------------------------ */
+
+static int run_command(const cli_opts *opts, int argc, char **argv)
+{
+    rcm_client *client;
+    int rc = cli_open(opts, NULL, NULL, &client);
+    if (rc != CLI_EXIT_OK) return rc;
+    rcm_reply *reply = NULL;
+    rcm_status st = rcm_command(client, argc, (const char *const *)argv, NULL, &reply);
+    if (st != RCM_OK) {
+        rc = cli_fail(argv[0], st);
+    } else {
+        print_reply(opts, reply);
+        rc = rcm_reply_type(reply) == RCM_REPLY_ERROR ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+        rcm_reply_free(reply);
+    }
+    rcm_client_close(client);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------
+ * rcm pipeline < commands
+ * ------------------------------------------------------------------------------ */
+
+/* A growable byte buffer and a list of arguments pointing into separately owned
+ * copies. */
+typedef struct arglist {
+    char **argv;
+    size_t *lens;
+    int argc, cap;
+} arglist;
+
+static bool arglist_push(arglist *a, const char *bytes, size_t len)
+{
+    if (a->argc == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 8;
+        char **nv = realloc(a->argv, (size_t)cap * sizeof *nv);
+        if (nv == NULL) return false;
+        a->argv = nv;
+        size_t *nl = realloc(a->lens, (size_t)cap * sizeof *nl);
+        if (nl == NULL) return false;
+        a->lens = nl;
+        a->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (copy == NULL) return false;
+    memcpy(copy, bytes, len);
+    copy[len] = '\0';
+    a->argv[a->argc] = copy;
+    a->lens[a->argc] = len;
+    a->argc++;
+    return true;
+}
+
+static void arglist_clear(arglist *a)
+{
+    for (int i = 0; i < a->argc; i++) free(a->argv[i]);
+    a->argc = 0;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Splits one line as redis-cli does (sdssplitargs). Returns NULL on success or a
+ * description of the syntax error. Fails with "out of memory" as well. */
+static const char *split_line(const char *p, arglist *out)
+{
+    size_t cap = 64, len;
+    char *tok = malloc(cap);
+    if (tok == NULL) return "out of memory";
+    for (;;) {
+        while (*p && isspace((unsigned char)*p)) p++;
+        if (*p == '\0' || *p == '#') break;
+        len = 0;
+        int quote = 0; /* 0, '"' or '\'' */
+        for (;;) {
+            int c = (unsigned char)*p;
+            int emit = -1;
+            if (quote == '"') {
+                if (c == '\0') { free(tok); return "unbalanced \" quote"; }
+                if (c == '\\' && p[1] == 'x' && hexval(p[2]) >= 0 && hexval(p[3]) >= 0) {
+                    emit = hexval(p[2]) * 16 + hexval(p[3]);
+                    p += 3;
+                } else if (c == '\\' && p[1] != '\0') {
+                    p++;
+                    switch (*p) {
+                    case 'n': emit = '\n'; break;
+                    case 'r': emit = '\r'; break;
+                    case 't': emit = '\t'; break;
+                    case 'b': emit = '\b'; break;
+                    case 'a': emit = '\a'; break;
+                    default: emit = (unsigned char)*p;
+                    }
+                } else if (c == '"') {
+                    if (p[1] != '\0' && !isspace((unsigned char)p[1])) {
+                        free(tok);
+                        return "closing quote must be followed by a space";
+                    }
+                    quote = 0;
+                    p++;
+                    break;
+                } else {
+                    emit = c;
+                }
+            } else if (quote == '\'') {
+                if (c == '\0') { free(tok); return "unbalanced ' quote"; }
+                if (c == '\\' && p[1] == '\'') {
+                    p++;
+                    emit = '\'';
+                } else if (c == '\'') {
+                    if (p[1] != '\0' && !isspace((unsigned char)p[1])) {
+                        free(tok);
+                        return "closing quote must be followed by a space";
+                    }
+                    quote = 0;
+                    p++;
+                    break;
+                } else {
+                    emit = c;
+                }
+            } else {
+                if (c == '\0' || isspace(c)) break;
+                if (c == '"' || c == '\'') quote = c;
+                else emit = c;
+            }
+            p++;
+            if (emit >= 0) {
+                if (len + 1 >= cap) {
+                    char *nt = realloc(tok, cap * 2);
+                    if (nt == NULL) { free(tok); return "out of memory"; }
+                    tok = nt;
+                    cap *= 2;
+                }
+                tok[len++] = (char)emit;
+            }
+        }
+        if (!arglist_push(out, tok, len)) { free(tok); return "out of memory"; }
+    }
+    free(tok);
+    return NULL;
+}
+
+static int run_pipeline(const cli_opts *opts)
+{
+    rcm_client *client;
+    int rc = cli_open(opts, NULL, NULL, &client);
+    if (rc != CLI_EXIT_OK) return rc;
+    rcm_pipeline *pipe = NULL;
+    rcm_status st = rcm_pipeline_new(client, &pipe);
+    if (st != RCM_OK) {
+        rc = cli_fail("pipeline", st);
+        rcm_client_close(client);
+        return rc;
+    }
+    arglist args = {0};
+    char *line = NULL;
+    size_t linecap = 0;
+    long lineno = 0;
+    while (rc == CLI_EXIT_OK && getline(&line, &linecap, stdin) >= 0) {
+        lineno++;
+        const char *err = split_line(line, &args);
+        if (err != NULL) {
+            rc = cli_usage_error("stdin line %ld: %s", lineno, err);
+        } else if (args.argc > 0) {
+            st = rcm_pipeline_append(pipe, args.argc, (const char *const *)args.argv,
+                                     args.lens);
+            if (st != RCM_OK) {
+                char what[64];
+                snprintf(what, sizeof what, "stdin line %ld", lineno);
+                rc = cli_fail(what, st);
+            }
+        }
+        arglist_clear(&args);
+    }
+    free(line);
+    free(args.argv);
+    free(args.lens);
+
+    if (rc == CLI_EXIT_OK && rcm_pipeline_length(pipe) == 0) {
+        rc = cli_usage_error("pipeline: no commands on stdin");
+    }
+    if (rc == CLI_EXIT_OK) {
+        rcm_reply **replies = NULL;
+        size_t n = 0;
+        st = rcm_pipeline_exec(pipe, &replies, &n);
+        if (st != RCM_OK) {
+            rc = cli_fail("pipeline exec", st);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                print_reply(opts, replies[i]);
+                if (rcm_reply_type(replies[i]) == RCM_REPLY_ERROR) rc = CLI_EXIT_FAIL;
+                rcm_reply_free(replies[i]);
+            }
+            rcm_free(replies);
+        }
+    }
+    rcm_pipeline_free(pipe);
+    rcm_client_close(client);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------
+ * rcm stats | topology
+ * ------------------------------------------------------------------------------ */
+
+static int run_json(const cli_opts *opts, bool topology)
+{
+    rcm_client *client;
+    int rc = cli_open(opts, NULL, NULL, &client);
+    if (rc != CLI_EXIT_OK) return rc;
+    char *json = NULL;
+    rcm_status st = topology ? rcm_client_topology_json(client, &json)
+                             : rcm_client_stats_json(client, &json);
+    if (st != RCM_OK) {
+        rc = cli_fail(topology ? "topology" : "stats", st);
+    } else {
+        puts(json);
+        rcm_free(json);
+    }
+    rcm_client_close(client);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------
+ * rcm threads N COUNT
+ * ------------------------------------------------------------------------------ */
+
+#define THREADS_KEYS 100 /* distinct keys per thread; cleaned up afterwards */
+
+typedef struct thread_job {
+    rcm_client *client;
+    int id;
+    long long count;
+    long long ok, errors;
+    char first_error[256];
+} thread_job;
+
+static void job_error(thread_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_error(thread_job *job, const char *fmt, ...)
+{
+    job->errors++;
+    if (job->first_error[0] != '\0') return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(job->first_error, sizeof job->first_error, fmt, ap);
+    va_end(ap);
+}
+
+static void threads_key(char *buf, size_t cap, int id, long long i)
+{
+    snprintf(buf, cap, "rcm:threads:%d:%lld", id, i % THREADS_KEYS);
+}
+
+static void *threads_worker(void *arg)
+{
+    thread_job *job = arg;
+    char key[64], val[64];
+    for (long long i = 0; i < job->count; i++) {
+        threads_key(key, sizeof key, job->id, i);
+        int vlen = snprintf(val, sizeof val, "t%d-%lld", job->id, i);
+        const char *set[] = {"SET", key, val};
+        const char *get[] = {"GET", key};
+        rcm_reply *r = NULL;
+        rcm_status st = rcm_command(job->client, 3, set, NULL, &r);
+        size_t len = 0;
+        const char *s;
+        if (st != RCM_OK) {
+            job_error(job, "SET %s: %s: %s", key, rcm_status_name(st), rcm_last_error());
+        } else if (rcm_reply_type(r) != RCM_REPLY_STATUS ||
+                   (s = rcm_reply_string(r, &len)) == NULL || len != 2 || memcmp(s, "OK", 2)) {
+            job_error(job, "SET %s: unexpected reply (type %d)", key, (int)rcm_reply_type(r));
+        } else {
+            job->ok++;
+        }
+        rcm_reply_free(r);
+        r = NULL;
+        st = rcm_command(job->client, 2, get, NULL, &r);
+        if (st != RCM_OK) {
+            job_error(job, "GET %s: %s: %s", key, rcm_status_name(st), rcm_last_error());
+        } else if (rcm_reply_type(r) != RCM_REPLY_STRING ||
+                   (s = rcm_reply_string(r, &len)) == NULL || len != (size_t)vlen ||
+                   memcmp(s, val, len) != 0) {
+            job_error(job, "GET %s: expected \"%s\", got another reply (type %d)", key, val,
+                      (int)rcm_reply_type(r));
+        } else {
+            job->ok++;
+        }
+        rcm_reply_free(r);
+    }
+    return NULL;
+}
+
+/* Deletes the keys the threads wrote, one DEL per thread. */
+static void threads_cleanup(rcm_client *client, int nthreads, long long count)
+{
+    long long nkeys = count < THREADS_KEYS ? count : THREADS_KEYS;
+    const char **argv = calloc((size_t)nkeys + 1, sizeof *argv);
+    char (*keys)[64] = calloc((size_t)nkeys, sizeof *keys);
+    if (argv == NULL || keys == NULL) goto out;
+    argv[0] = "DEL";
+    for (int t = 0; t < nthreads; t++) {
+        for (long long i = 0; i < nkeys; i++) {
+            threads_key(keys[i], sizeof keys[i], t, i);
+            argv[i + 1] = keys[i];
+        }
+        rcm_reply *r = NULL;
+        if (rcm_command(client, (int)nkeys + 1, argv, NULL, &r) == RCM_OK) rcm_reply_free(r);
+    }
+out:
+    free(argv);
+    free(keys);
+}
+
+static int run_threads(const cli_opts *opts, int argc, char **argv)
+{
+    long long n, count;
+    bool show_stats = argc == 4 && strcmp(argv[3], "--stats") == 0;
+    if (argc != 3 && !show_stats) return cli_usage_error("threads: expected N COUNT [--stats]");
+    if (!cli_parse_long(argv[1], 1, 1024, &n))
+        return cli_usage_error("threads: N must be 1..1024, not '%s'", argv[1]);
+    if (!cli_parse_long(argv[2], 1, 1000000000LL, &count))
+        return cli_usage_error("threads: COUNT must be a positive integer, not '%s'", argv[2]);
+
+    rcm_client *client;
+    int rc = cli_open(opts, NULL, NULL, &client);
+    if (rc != CLI_EXIT_OK) return rc;
+    thread_job *jobs = calloc((size_t)n, sizeof *jobs);
+    pthread_t *tids = calloc((size_t)n, sizeof *tids);
+    if (jobs == NULL || tids == NULL) {
+        fprintf(stderr, "rcm: out of memory\n");
+        rcm_client_close(client);
+        free(jobs);
+        free(tids);
+        return CLI_EXIT_FAIL;
+    }
+    uint64_t t0 = cli_now_ns();
+    int started = 0;
+    for (int i = 0; i < n; i++) {
+        jobs[i] = (thread_job){.client = client, .id = i, .count = count};
+        if (pthread_create(&tids[i], NULL, threads_worker, &jobs[i]) != 0) {
+            fprintf(stderr, "rcm: threads: could not start thread %d\n", i);
+            rc = CLI_EXIT_FAIL;
+            break;
+        }
+        started++;
+    }
+    for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    double secs = (double)(cli_now_ns() - t0) / 1e9;
+
+    long long ok = 0, errors = 0;
+    for (int i = 0; i < started; i++) {
+        printf("thread %3d: %lld ok, %lld errors", i, jobs[i].ok, jobs[i].errors);
+        if (jobs[i].first_error[0]) printf("  (first: %s)", jobs[i].first_error);
+        putchar('\n');
+        ok += jobs[i].ok;
+        errors += jobs[i].errors;
+    }
+    printf("total: %d threads x %lld SET/GET pairs on one client: %lld ok, %lld errors, "
+           "%.3f s, %.0f ops/s\n",
+           started, count, ok, errors, secs, secs > 0 ? (double)(ok + errors) / secs : 0.0);
+    threads_cleanup(client, started, count);
+    if (show_stats) {
+        char *json = NULL;
+        rcm_status st = rcm_client_stats_json(client, &json);
+        if (st == RCM_OK) {
+            printf("stats of the shared client:\n%s\n", json);
+            rcm_free(json);
+        } else {
+            rc = cli_fail("stats", st);
+        }
+    }
+    rcm_client_close(client);
+    free(jobs);
+    free(tids);
+    return (rc == CLI_EXIT_OK && errors == 0) ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+/* ---------------------------------------------------------------------------------
+ * rcm watch [--seconds S]
+ * ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+}
+
+static const char *event_name(rcm_event_kind kind)
+{
+    switch (kind) {
+    case RCM_EVENT_NODE_UP: return "node-up";
+    case RCM_EVENT_NODE_DOWN: return "node-down";
+    case RCM_EVENT_TOPOLOGY_CHANGED: return "topology-changed";
+    case RCM_EVENT_PRIMARY_CHANGED: return "primary-changed";
+    }
+    return "unknown-event";
+}
+
+/* Runs on the client's event thread: print one line, flushed, so a pipe sees it now. */
+static void on_event(rcm_event_kind kind, const char *node, const char *detail, void *userdata)
+{
+    (void)userdata;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    printf("%02d:%02d:%02d.%03ld  %-16s  %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+           ts.tv_nsec / 1000000L, event_name(kind), node ? node : "-",
+           (detail && *detail) ? "  " : "", detail ? detail : "");
+    fflush(stdout);
+}
+
+static int run_watch(const cli_opts *opts, int argc, char **argv)
+{
+    long long seconds = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+            if (!cli_parse_long(argv[++i], 1, 100000000LL, &seconds))
+                return cli_usage_error("watch: --seconds must be a positive integer");
+        } else {
+            return cli_usage_error("watch: unexpected argument '%s'", argv[i]);
+        }
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    rcm_client *client;
+    int rc = cli_open(opts, on_event, NULL, &client);
+    if (rc != CLI_EXIT_OK) return rc;
+    if (seconds > 0) printf("watching for %lld s (Ctrl-C stops)\n", seconds);
+    else printf("watching (Ctrl-C stops)\n");
+    fflush(stdout);
+    uint64_t end = seconds > 0 ? cli_now_ns() + (uint64_t)seconds * 1000000000ull : UINT64_MAX;
+    while (!g_interrupted && cli_now_ns() < end) {
+        struct timespec nap = {0, 100 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+    rcm_client_close(client);
+    printf("stopped\n");
+    return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------------------ */
+
+static int run_version(void)
+{
+    printf("rcm tool %d.%d.%d (header), librcm %s (loaded)\n", RCM_VERSION_MAJOR,
+           RCM_VERSION_MINOR, RCM_VERSION_PATCH, rcm_version());
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    /* A server that closes a socket must not kill the tool: every write checks. */
+    signal(SIGPIPE, SIG_IGN);
+
+    cli_opts opts = {0};
+    opts.url = getenv("RCM_URL");
+    if (opts.url != NULL && *opts.url == '\0') opts.url = NULL;
+    opts.settings = calloc((size_t)argc, sizeof *opts.settings);
+    if (opts.settings == NULL) return CLI_EXIT_FAIL;
+
+    int i = 1;
+    bool forced_command = false;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            forced_command = true;
+            i++;
+            break;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(USAGE, stdout);
+            return CLI_EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            return run_version();
+        } else if (strcmp(a, "--raw") == 0) {
+            opts.raw = true;
+        } else if (strcmp(a, "-u") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("-u needs a URL");
+            opts.url = argv[++i];
+        } else if (strcmp(a, "-c") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("-c needs key=value");
+            char *kv = argv[++i];
+            char *eq = strchr(kv, '=');
+            if (eq == NULL || eq == kv)
+                return cli_usage_error("-c expects key=value, not '%s'", kv);
+            *eq = '\0';
+            opts.settings[opts.nsettings++] = (cli_setting){kv, eq + 1};
+        } else {
+            return cli_usage_error("unknown option '%s'", a);
+        }
+    }
+    if (i >= argc) return cli_usage_error("no command given");
+
+    int rest = argc - i;
+    char **sub = argv + i;
+    int rc;
+    if (forced_command) rc = run_command(&opts, rest, sub);
+    else if (strcmp(sub[0], "help") == 0) { fputs(USAGE, stdout); rc = CLI_EXIT_OK; }
+    else if (strcmp(sub[0], "version") == 0) rc = run_version();
+    else if (strcmp(sub[0], "pipeline") == 0)
+        rc = rest == 1 ? run_pipeline(&opts)
+                       : cli_usage_error("pipeline takes no arguments (commands come on stdin)");
+    else if (strcmp(sub[0], "stats") == 0)
+        rc = rest == 1 ? run_json(&opts, false) : cli_usage_error("stats takes no arguments");
+    else if (strcmp(sub[0], "topology") == 0)
+        rc = rest == 1 ? run_json(&opts, true) : cli_usage_error("topology takes no arguments");
+    else if (strcmp(sub[0], "threads") == 0) rc = run_threads(&opts, rest, sub);
+    else if (strcmp(sub[0], "bench") == 0) rc = cli_bench(&opts, rest, sub);
+    else if (strcmp(sub[0], "watch") == 0) rc = run_watch(&opts, rest, sub);
+    else rc = run_command(&opts, rest, sub);
+    free(opts.settings);
+    return rc;
+}
