@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* The call returned RCM_ERR_ARG and rcm_last_error() names the parameter. */
 #define CHECK_ARG(call, param)                                                              \
@@ -276,6 +280,38 @@ static void test_args__connect_to_closed_port(void **state) {
     if (dt > 5.0) fail_msg("open of a closed port took %.1f s (hang?)", dt);
 }
 
+/* A server that accepts TCP connections (the kernel does) but never answers: open fails
+ * by connect_timeout_ms, it does not wait forever for the handshake replies. */
+static void test_args__open_against_silent_server_times_out(void **state) {
+    (void)state;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(ls >= 0);
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)tu_port(TU_SILENT));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 16), 0);
+    rcm_client *c = NULL;
+    double t0 = tu_now();
+    rcm_status st = tu_open_status(&c, "redis", tu_port(TU_SILENT), "connect_timeout_ms", "500",
+                                   "command_timeout_ms", "5000", NULL);
+    double dt = tu_now() - t0;
+    close(ls);
+    printf("silent server: %s '%s' after %.3f s\n", rcm_status_name(st), rcm_last_error(), dt);
+    if (st != RCM_ERR_TIMEOUT && st != RCM_ERR_CONNECTION)
+        fail_msg("silent server: expected RCM_ERR_TIMEOUT, got %s", rcm_status_name(st));
+    assert_null(c);
+    if (dt > 1.0) fail_msg("open took %.3f s with connect_timeout_ms=500", dt);
+    char port[16];
+    snprintf(port, sizeof port, "%d", tu_port(TU_SILENT));
+    if (!strstr(rcm_last_error(), port))
+        fail_msg("message '%s' does not name the address", rcm_last_error());
+}
+
 static void test_args__blocking_and_stateful_refused_on_shared_client(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
@@ -326,6 +362,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_args__bad_config_values_named),
         cmocka_unit_test(test_args__modes_not_yet_supported),
         cmocka_unit_test(test_args__connect_to_closed_port),
+        cmocka_unit_test(test_args__open_against_silent_server_times_out),
         cmocka_unit_test(test_args__blocking_and_stateful_refused_on_shared_client),
     };
     return TU_RUN(tests, argc, argv);

@@ -161,9 +161,13 @@ static void test_config__every_documented_key_accepted(void **state) {
     rcm_config_free(cfg);
 }
 
+static atomic_int node_up_events;
+static char expected_node[64];
+
 static void dummy_event_cb(rcm_event_kind kind, const char *node, const char *detail, void *ud) {
-    (void)kind; (void)node; (void)detail;
     atomic_fetch_add((atomic_int *)ud, 1);
+    if (kind == RCM_EVENT_NODE_UP && node && !strcmp(node, expected_node) && detail)
+        atomic_fetch_add(&node_up_events, 1);
 }
 
 static void test_config__from_url_and_event_callback(void **state) {
@@ -175,6 +179,7 @@ static void test_config__from_url_and_event_callback(void **state) {
              tu_port(TU_PLAIN));
     TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
     static atomic_int events;
+    snprintf(expected_node, sizeof expected_node, "127.0.0.1:%d", tu_port(TU_PLAIN));
     TU_ASSERT_RC(rcm_config_set_event_callback(cfg, dummy_event_cb, &events), RCM_OK);
     TU_ASSERT_RC(rcm_config_set_event_callback(cfg, NULL, NULL), RCM_OK); /* clears */
     TU_ASSERT_RC(rcm_config_set_event_callback(cfg, dummy_event_cb, &events), RCM_OK);
@@ -184,6 +189,11 @@ static void test_config__from_url_and_event_callback(void **state) {
     rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
     TU_ASSERT_STATUS_REPLY(r, "PONG");
     rcm_reply_free(r);
+    /* the connection to the server was announced (on the client's event thread) */
+    double deadline = tu_now() + 5;
+    while (atomic_load(&node_up_events) == 0 && tu_now() < deadline) tu_sleep_ms(10);
+    if (atomic_load(&node_up_events) == 0)
+        fail_msg("no RCM_EVENT_NODE_UP for %s (%d events in all)", expected_node, atomic_load(&events));
     rcm_client_close(c);
 }
 

@@ -330,12 +330,31 @@ static void test_faults__client_kill_under_load(void **state) {
 
 /* ---- server stopped and restarted under load ----------------------------------------- */
 
+static atomic_int restart_node_up, restart_node_down, restart_other_node;
+static char restart_node[64];
+
+static void restart_event_cb(rcm_event_kind kind, const char *node, const char *detail, void *ud) {
+    (void)ud;
+    (void)detail;
+    if (!node || strcmp(node, restart_node) != 0) atomic_fetch_add(&restart_other_node, 1);
+    else if (kind == RCM_EVENT_NODE_UP) atomic_fetch_add(&restart_node_up, 1);
+    else if (kind == RCM_EVENT_NODE_DOWN) atomic_fetch_add(&restart_node_down, 1);
+}
+
 static void test_faults__server_restart_under_load(void **state) {
     (void)state;
     int port = tu_port(TU_PRIV_RESTART);
     int pid = tu_server_start_ok(port, NULL);
-    rcm_client *c = tu_open_ok(port, "command_timeout_ms", "1000", "connect_timeout_ms", "500",
-                               "retry.backoff_max_ms", "200", NULL);
+    snprintf(restart_node, sizeof restart_node, "127.0.0.1:%d", port);
+    rcm_config *cfg = tu_config_ok("redis", port, "command_timeout_ms", "1000", "connect_timeout_ms",
+                                   "500", "retry.backoff_max_ms", "200", NULL);
+    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, restart_event_cb, NULL), RCM_OK);
+    rcm_client *c = NULL;
+    TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
+    rcm_config_free(cfg);
+    double deadline = tu_now() + 5;
+    while (atomic_load(&restart_node_up) == 0 && tu_now() < deadline) tu_sleep_ms(10);
+    int ups_before = atomic_load(&restart_node_up);
     struct loader w[LOAD_THREADS];
     pthread_t t[LOAD_THREADS];
     atomic_int stop;
@@ -350,7 +369,7 @@ static void test_faults__server_restart_under_load(void **state) {
     /* keep the load on until requests succeed again (up to 10 s) */
     int before = 0;
     for (int i = 0; i < LOAD_THREADS; i++) before += __atomic_load_n(&w[i].counts[0], __ATOMIC_RELAXED);
-    double deadline = tu_now() + 10;
+    deadline = tu_now() + 10;
     int after = before;
     while (tu_now() < deadline && after < before + 100) {
         tu_sleep_ms(100);
@@ -359,10 +378,22 @@ static void test_faults__server_restart_under_load(void **state) {
     }
     join_loaders(t, &stop);
     tu_watchdog_disarm();
-    printf("successes after the restart: %d\n", after - before);
+    printf("successes after the restart: %d; events: %d NODE_UP before the stop, %d NODE_UP and "
+           "%d NODE_DOWN in all, %d naming another node\n", after - before, ups_before,
+           atomic_load(&restart_node_up), atomic_load(&restart_node_down),
+           atomic_load(&restart_other_node));
     check_loaders(w, LOAD_THREADS, 1.0 + 2.0);
     if (after - before < 100) fail_msg("requests did not succeed again within 10 s of the restart");
     check_works_afterwards(c);
+    if (ups_before < 1) fail_msg("no RCM_EVENT_NODE_UP for %s after open", restart_node);
+    deadline = tu_now() + 5;
+    while ((atomic_load(&restart_node_down) < 1 || atomic_load(&restart_node_up) <= ups_before) &&
+           tu_now() < deadline)
+        tu_sleep_ms(10);
+    if (atomic_load(&restart_node_down) < 1) fail_msg("no RCM_EVENT_NODE_DOWN when the server stopped");
+    if (atomic_load(&restart_node_up) <= ups_before)
+        fail_msg("no RCM_EVENT_NODE_UP when the server came back");
+    assert_int_equal(atomic_load(&restart_other_node), 0);
     rcm_client_close(c);
     tu_server_stop(pid);
 }

@@ -30,6 +30,7 @@ enum {
     TU_PRIV_LEASE_TIMEOUT = 46,
     TU_PRIV_RETRY_KILL = 47,
     TU_PRIV_CLOSE_PENDING = 48,
+    TU_SILENT = 49,     /* a listening socket of the test itself that never answers */
     TU_NEVER_STARTED = 58 /* nothing ever listens here */
 };
 

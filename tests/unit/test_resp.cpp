@@ -78,12 +78,16 @@ TEST(test_reader__error) {
 }
 
 TEST(test_reader__integer) {
-  CHECK_EQ(parse_one(":0\r\n")->integer, 0LL);
-  CHECK_EQ(parse_one(":-42\r\n")->integer, -42LL);
+  auto zero = parse_one(":0\r\n");
+  CHECK_EQ(zero->kind, ReplyKind::integer);
+  CHECK_EQ(zero->integer, 0LL);
+  auto neg = parse_one(":-42\r\n");
+  CHECK_EQ(neg->integer, -42LL);
   auto big = parse_one(":9223372036854775807\r\n");
   CHECK_EQ(big->kind, ReplyKind::integer);
   CHECK_EQ(big->integer, 9223372036854775807LL);
-  CHECK_EQ(parse_one(":-9223372036854775808\r\n")->integer, (-9223372036854775807LL - 1));
+  auto min = parse_one(":-9223372036854775808\r\n");
+  CHECK_EQ(min->integer, (-9223372036854775807LL - 1));
 }
 
 TEST(test_reader__bulk_string_empty_and_binary) {
@@ -108,7 +112,7 @@ TEST(test_reader__nil_bulk_and_nil_array) {
 }
 
 TEST(test_reader__arrays_nested_and_empty) {
-  auto r = parse_one("*4\r\n:1\r\n*3\r\n$1\r\nx\r\n*0\r\n\r\n$-1\r\n+s\r\n-E e\r\n");
+  auto r = parse_one("*4\r\n:1\r\n*3\r\n$1\r\nx\r\n*0\r\n$-1\r\n+s\r\n-E e\r\n");
   REQUIRE(r->kind == ReplyKind::array);
   REQUIRE(r->elements.size() == 4);
   CHECK_EQ(r->elements[0]->integer, 1LL);
