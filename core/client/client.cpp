@@ -14,6 +14,10 @@
 #include "core/net/io_thread.h"
 #include "core/net/tls.h"
 #include "core/resp/encoder.h"
+#include "core/route/slot.h"
+
+#include <algorithm>
+#include <set>
 
 namespace rcm::core {
 
@@ -59,7 +63,7 @@ struct BatchCall {
 void batch_done(Request *r, Status status, Reply *reply) {
   auto *call = static_cast<BatchCall *>(r->ctx);
   if (status != Status::ok && reply == nullptr) reply = Reply::make_error(status, status_name(status));
-  (*call->replies)[r->slot] = reply;
+  (*call->replies)[r->index] = reply;
   if (--call->left == 0) call->baton.post();
 }
 
@@ -141,7 +145,7 @@ void EventDispatcher::run() {
 
 // ---- client -------------------------------------------------------------------------
 
-Client::Client(const Config &cfg) : cfg_(cfg), table_(&CommandTable::builtin()) {
+Client::Client(const Config &cfg, Mode mode) : cfg_(cfg), mode_(mode), table_(&CommandTable::builtin()) {
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, &on_fork_child); });
   fork_generation_ = g_fork_generation.load();
 }
@@ -152,24 +156,20 @@ bool Client::forked() const { return g_fork_generation.load(std::memory_order_re
 
 std::shared_ptr<Client> Client::open(const Config &cfg) {
   cfg.validate();
-  switch (cfg.mode) {
-    case Mode::cluster:
-    case Mode::raft:
-    case Mode::sentinel:
-      throw Error(Status::unsupported, std::string("mode=") + mode_name(cfg.mode) +
-                                           " is not built yet in this version of rcm (only standalone and auto)");
-    case Mode::standalone:
-    case Mode::auto_detect:
-      break;
-  }
-  if (cfg.seeds.size() > 1)
-    throw Error(Status::unsupported, "seeds: " + std::to_string(cfg.seeds.size()) +
-                                         " addresses given; several seeds mean a cluster, and cluster mode is not "
-                                         "built yet in this version of rcm");
-  std::shared_ptr<Client> c(new Client(cfg));
-  c->start();
+  Mode mode = cfg.mode;
+  if (mode == Mode::raft || mode == Mode::sentinel)
+    throw Error(Status::unsupported, std::string("mode=") + mode_name(mode) +
+                                         " is not built yet in this version of rcm (standalone, cluster and auto are)");
+  if (mode == Mode::auto_detect) mode = probe_mode(cfg);
+  if (mode == Mode::standalone && cfg.seeds.size() > 1)
+    throw Error(Status::config, "seeds: mode=standalone takes one address, got " + std::to_string(cfg.seeds.size()));
+  std::shared_ptr<Client> c(new Client(cfg, mode));
   try {
-    c->detect_mode();
+    c->start();
+    if (mode == Mode::cluster)
+      c->wait_topology();
+    else
+      c->check_server();
   } catch (...) {
     c->close();
     throw;
@@ -177,22 +177,119 @@ std::shared_ptr<Client> Client::open(const Config &cfg) {
   return c;
 }
 
+// mode=auto: ask the seeds, one at a time, what they are.
+Mode Client::probe_mode(const Config &cfg) {
+  Error last(Status::connection, "no seed answered");
+  for (const Endpoint &seed : cfg.seeds) {
+    Config one = cfg;
+    one.mode = Mode::standalone;
+    one.seeds = {seed};
+    one.pool_size = 1;
+    one.io_threads = 1;
+    one.event_cb = nullptr;
+    try {
+      std::shared_ptr<Client> probe(new Client(one, Mode::standalone));
+      probe->start();
+      probe->check_server();
+      std::string server_mode = probe->server_mode_;
+      probe->close();
+      if (server_mode == "cluster") return Mode::cluster;
+      if (server_mode == "sentinel")
+        throw Error(Status::unsupported, "the server at " + seed.str() +
+                                             " is a Sentinel; mode=sentinel is not built yet in this version of rcm");
+      if (cfg.seeds.size() > 1)
+        throw Error(Status::config, "seeds: " + std::to_string(cfg.seeds.size()) + " addresses given but " +
+                                        seed.str() + " is not a cluster node (give one address for a standalone server)");
+      return Mode::standalone;
+    } catch (const Error &e) {
+      if (e.status() == Status::auth || e.status() == Status::tls || e.status() == Status::unsupported ||
+          e.status() == Status::config)
+        throw;
+      last = e;
+    }
+  }
+  throw last;
+}
+
+void Client::wait_topology() {
+  std::unique_lock<std::mutex> lk(topo_mu_);
+  auto limit = std::chrono::milliseconds(cfg_.connect_timeout_ms) +
+               std::chrono::milliseconds(cfg_.command_timeout_ms > 0 ? cfg_.command_timeout_ms : 1000);
+  bool done = topo_cv_.wait_for(lk, limit, [this] { return topo_ != nullptr || topo_failed_once_; });
+  if (topo_) return;
+  if (!done) throw Error(Status::timeout, "no cluster topology within " + std::to_string(limit.count()) + " ms");
+  throw Error(topo_status_, "cluster topology: " + topo_error_);
+}
+
+void Client::publish_topology(std::shared_ptr<const ClusterTopology> topo,
+                              std::shared_ptr<const ClusterTopology> previous, bool changed) {
+  refreshes_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lk(topo_mu_);
+    topo_ = topo;
+  }
+  topo_cv_.notify_all();
+  for (size_t i = 0; i < engines_.size(); ++i) {
+    Engine *e = engines_[i].get();
+    if (io_[i]->on_loop_thread()) {
+      e->apply_topology(topo);
+    } else {
+      io_[i]->post([e, topo] { e->apply_topology(topo); });
+    }
+  }
+  if (!changed || !events_) return;
+  emit_event(3 /* topology changed */, "", std::to_string(topo->shards.size()) + " shards, " +
+                                               std::to_string(topo->covered_slots()) + " slots covered");
+  if (!previous) return;
+  std::set<std::pair<std::string, std::string>> moves;
+  for (int slot = 0; slot < kSlots; ++slot) {
+    int a = previous->slot_shard[slot], b = topo->slot_shard[slot];
+    if (a < 0 || b < 0) continue;
+    const std::string from = previous->shards[a].primary.endpoint.str(), to = topo->shards[b].primary.endpoint.str();
+    if (from != to) moves.emplace(from, to);
+  }
+  for (const auto &m : moves) {
+    bool promoted = false;
+    for (const Shard &s : previous->shards)
+      if (s.primary.endpoint.str() == m.first)
+        for (const ClusterNode &n : s.replicas)
+          if (n.endpoint.str() == m.second) promoted = true;
+    emit_event(4 /* primary changed */, m.second,
+               m.first + " -> " + m.second + ": " + (promoted ? "replica promoted" : "slots moved"));
+  }
+}
+
+void Client::topology_failed(Status status, const std::string &message) {
+  {
+    std::lock_guard<std::mutex> lk(topo_mu_);
+    topo_status_ = status;
+    topo_error_ = message;
+    topo_failed_once_ = true;
+  }
+  topo_cv_.notify_all();
+}
+
+void Client::request_refresh(const std::string &reason) {
+  if (engines_.empty() || closed()) return;
+  Engine *e0 = engines_[0].get();
+  io_[0]->post([e0, reason] { e0->request_refresh(reason); });
+}
+
 void Client::start() {
   if (cfg_.tls) tls_ = std::make_unique<TlsContext>(cfg_);
   if (cfg_.event_cb) events_ = std::make_unique<EventDispatcher>(cfg_.event_cb, cfg_.event_userdata);
   for (int i = 0; i < cfg_.io_threads; ++i) {
     io_.push_back(std::make_unique<IoThread>(i));
-    engines_.push_back(std::make_unique<Engine>(*this, *io_.back(), cfg_, tls_.get(), i));
+    engines_.push_back(std::make_unique<Engine>(*this, *io_.back(), cfg_, tls_.get(), i, mode_));
   }
   for (int i = 0; i < cfg_.io_threads; ++i) {
     io_[i]->start();
     Engine *e = engines_[i].get();
-    Endpoint ep = cfg_.seeds.front();
-    io_[i]->post([e, ep] { e->start(ep); });
+    io_[i]->post([e] { e->start(); });
   }
 }
 
-void Client::detect_mode() {
+void Client::check_server() {
   // One round trip proves the connection and handshake, and tells what the server is.
   const char *argv[] = {"INFO", "server"};
   Request *r = make_request(2, argv, nullptr, false);
@@ -219,14 +316,8 @@ void Client::detect_mode() {
   };
   server_version_ = field("valkey_version");
   if (server_version_.empty()) server_version_ = field("redis_version");
-  std::string server_mode = field("redis_mode");
-  if (server_mode == "cluster" && cfg_.mode == Mode::auto_detect)
-    throw Error(Status::unsupported, "the server at " + cfg_.seeds.front().str() +
-                                         " is a cluster node; mode=cluster is not built yet in this version of rcm");
-  if (server_mode == "sentinel")
-    throw Error(Status::unsupported, "the server at " + cfg_.seeds.front().str() +
-                                         " is a Sentinel; mode=sentinel is not built yet in this version of rcm");
-  mode_ = Mode::standalone;
+  server_mode_ = field("server_mode");  // valkey
+  if (server_mode_.empty()) server_mode_ = field("redis_mode");
 }
 
 void Client::close() {
@@ -271,7 +362,8 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
     if ((info.flags & kCmdStateful) && !pipeline_ok)
       throw Error(Status::arg, name + " changes the connection's state: send it on a lease (rcm_lease_acquire)");
   }
-  auto *r = new Request();
+  auto owned = std::make_unique<Request>();
+  Request *r = owned.get();
   // argv[i] may be NULL with length 0: encode it as an empty string.
   static const char empty[] = "";
   const char *const *args = argv;
@@ -294,12 +386,22 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
     timeout = block < 0 ? 0 : timeout + block;
   }
   if (timeout > 0) r->deadline = r->created + std::chrono::milliseconds(timeout);
+  if (mode_ == Mode::cluster) {
+    RoutePlan plan = plan_route(info, argc, args, argvlen);
+    r->route = plan.kind == RouteKind::automatic && plan.split.empty() ? RouteKind::slot : plan.kind;
+    r->slot = plan.slot;
+    r->agg = plan.agg;
+    if (!plan.split.empty()) {
+      r->route = RouteKind::automatic;
+      r->split = std::make_unique<std::vector<SubCommand>>(std::move(plan.split));
+    }
+  }
   if (info.flags & kCmdSubscribe) {
     std::string n = lower_name(argv[0], len0);
     if (n.find("unsubscribe") == std::string::npos && argc > 2) r->extra_replies = argc - 2;
     if (n.find("unsubscribe") != std::string::npos && argc > 2) r->extra_replies = argc - 2;
   }
-  return r;
+  return owned.release();
 }
 
 Status Client::execute(Request *r, Reply **out, std::string *err) {
@@ -337,12 +439,29 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
   bool has_multi = false;
   for (Request *r : reqs)
     if (r->cmd.flags & kCmdMulti) has_multi = true;
+  if (has_multi && mode_ == Mode::cluster) {
+    int slot = -1;
+    for (Request *r : reqs) {
+      if (r->split) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
+      if (r->slot < 0) continue;
+      if (slot >= 0 && r->slot != slot) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
+      slot = r->slot;
+    }
+    for (Request *r : reqs) {
+      r->route = slot >= 0 ? RouteKind::slot : RouteKind::any;
+      r->slot = slot;
+    }
+    if (slot < 0) {
+      // No keys at all: one node for the whole transaction.
+      for (Request *r : reqs) r->slot = 0, r->route = RouteKind::slot;
+    }
+  }
   auto *batch = new Batch();
   Engine &e = pick_engine();
   batch->engine = &e;
   for (size_t i = 0; i < reqs.size(); ++i) {
     Request *r = reqs[i];
-    r->slot = i;
+    r->index = i;
     r->done = &batch_done;
     r->ctx = &call;
     r->engine = &e;
@@ -361,10 +480,11 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
   return Status::ok;
 }
 
-std::unique_ptr<Lease> Client::acquire_lease(const char *, size_t, Status *status, std::string *err) {
+std::unique_ptr<Lease> Client::acquire_lease(const char *key, size_t keylen, Status *status, std::string *err) {
   Engine &e = pick_engine();
   LeaseWaiter w;
-  if (closed() || !e.io().post([&e, &w] { e.acquire_lease(&w); })) {
+  int slot = key != nullptr && mode_ == Mode::cluster ? key_slot(key, keylen) : -1;
+  if (closed() || !e.io().post([&e, &w, slot] { e.acquire_lease(&w, slot); })) {
     *status = Status::closed;
     *err = "client closed";
     return nullptr;
@@ -394,7 +514,8 @@ std::string Client::stats_json() {
     std::vector<NodeSnapshot> part;
     if (closed() || !io_[i]->run_sync([&] { part = e->snapshot(); })) throw Error(Status::closed, "client closed");
     for (auto &s : part) {
-      auto it = std::find_if(all.begin(), all.end(), [&](const NodeSnapshot &x) { return x.address == s.address; });
+      auto it = std::find_if(all.begin(), all.end(),
+                             [&](const NodeSnapshot &x) { return x.address == s.address && x.role == s.role; });
       if (it == all.end()) {
         all.push_back(std::move(s));
         continue;
@@ -414,6 +535,7 @@ std::string Client::stats_json() {
   j.begin_object();
   j.key("mode").value(mode_name(mode_));
   j.key("io_threads").value(static_cast<long long>(io_.size()));
+  j.key("topology_refreshes").value(static_cast<long long>(refreshes_.load()));
   j.key("servers").begin_array();
   for (const NodeSnapshot &s : all) {
     j.begin_object();
@@ -433,6 +555,8 @@ std::string Client::stats_json() {
     j.key("retries").value(static_cast<long long>(s.stats.retries));
     j.key("reconnects").value(static_cast<long long>(s.stats.reconnects));
     j.key("connect_failures").value(static_cast<long long>(s.stats.connect_failures));
+    j.key("moved").value(static_cast<long long>(s.stats.moved));
+    j.key("ask").value(static_cast<long long>(s.stats.ask));
     j.key("errors").begin_object();
     for (const auto &kv : s.stats.errors) j.key(status_name(kv.first)).value(static_cast<long long>(kv.second));
     j.end_object();
@@ -456,15 +580,62 @@ std::string Client::topology_json() {
   j.begin_object();
   j.key("mode").value(mode_name(mode_));
   j.key("server_version").value(server_version_);
+  std::shared_ptr<const ClusterTopology> topo;
+  {
+    std::lock_guard<std::mutex> lk(topo_mu_);
+    topo = topo_;
+  }
+  auto state_of = [&nodes](const std::string &addr) -> const char * {
+    for (const NodeSnapshot &s : nodes)
+      if (s.address == addr && s.connections > 0) return s.up ? "up" : "down";
+    return "unknown";
+  };
   j.key("nodes").begin_array();
-  for (const NodeSnapshot &s : nodes) {
-    j.begin_object();
-    j.key("address").value(s.address);
-    j.key("role").value(s.role);
-    j.key("state").value(s.up ? "up" : "down");
-    j.end_object();
+  if (topo) {
+    for (const Shard &s : topo->shards) {
+      auto node = [&](const ClusterNode &n, const char *role) {
+        j.begin_object();
+        j.key("address").value(n.endpoint.str());
+        j.key("id").value(n.id);
+        j.key("role").value(role);
+        j.key("state").value(state_of(n.endpoint.str()));
+        j.key("healthy").value(n.healthy);
+        j.end_object();
+      };
+      node(s.primary, "primary");
+      for (const ClusterNode &n : s.replicas) node(n, "replica");
+    }
+  } else {
+    for (const NodeSnapshot &s : nodes) {
+      j.begin_object();
+      j.key("address").value(s.address);
+      j.key("role").value(s.role);
+      j.key("state").value(s.up ? "up" : "down");
+      j.end_object();
+    }
   }
   j.end_array();
+  if (topo) {
+    j.key("covered_slots").value(static_cast<long long>(topo->covered_slots()));
+    j.key("shards").begin_array();
+    for (const Shard &s : topo->shards) {
+      j.begin_object();
+      j.key("primary").value(s.primary.endpoint.str());
+      j.key("replicas").begin_array();
+      for (const ClusterNode &n : s.replicas) j.value(n.endpoint.str());
+      j.end_array();
+      j.key("slots").begin_array();
+      for (const auto &r : s.ranges) {
+        j.begin_array();
+        j.value(static_cast<long long>(r.first));
+        j.value(static_cast<long long>(r.second));
+        j.end_array();
+      }
+      j.end_array();
+      j.end_object();
+    }
+    j.end_array();
+  }
   j.end_object();
   return j.str();
 }

@@ -14,6 +14,7 @@
 #include "core/client/request.h"
 #include "core/config/config.h"
 #include "core/route/command_table.h"
+#include "core/topology/cluster_topology.h"
 
 namespace rcm::core {
 
@@ -91,6 +92,13 @@ class Client : public std::enable_shared_from_this<Client> {
 
   std::unique_ptr<Lease> acquire_lease(const char *key, size_t keylen, Status *status, std::string *err);
 
+  // Cluster topology, from engine 0's refresher (its thread).
+  void publish_topology(std::shared_ptr<const ClusterTopology> topo, std::shared_ptr<const ClusterTopology> previous,
+                        bool changed);
+  void topology_failed(Status status, const std::string &message);
+  void request_refresh(const std::string &reason);  // any I/O thread
+  Mode mode() const { return mode_; }
+
   std::string stats_json();
   std::string topology_json();
 
@@ -101,9 +109,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void emit_event(int kind, const std::string &node, const std::string &detail);
 
  private:
-  explicit Client(const Config &cfg);
+  Client(const Config &cfg, Mode mode);
+  static Mode probe_mode(const Config &cfg);
   void start();
-  void detect_mode();
+  void check_server();
+  void wait_topology();
   Engine &pick_engine();
 
   Config cfg_;
@@ -118,6 +128,15 @@ class Client : public std::enable_shared_from_this<Client> {
   std::mutex close_mu_;
   unsigned fork_generation_;
   std::string server_version_;
+  std::string server_mode_;  // redis_mode from INFO (standalone, cluster, sentinel)
+
+  std::mutex topo_mu_;
+  std::condition_variable topo_cv_;
+  std::shared_ptr<const ClusterTopology> topo_;  // guarded by topo_mu_
+  Status topo_status_ = Status::ok;              // guarded by topo_mu_
+  std::string topo_error_;                       // guarded by topo_mu_
+  bool topo_failed_once_ = false;                // guarded by topo_mu_
+  std::atomic<uint64_t> refreshes_{0};
 };
 
 }  // namespace rcm::core

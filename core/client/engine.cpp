@@ -3,41 +3,97 @@
 #include <event2/event.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/client/client.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
 #include "core/resp/encoder.h"
+#include "core/topology/cluster_refresher.h"
 
 namespace rcm::core {
 
 namespace {
 constexpr int kTickMs = 50;
-}
+constexpr int kMaxTransientRetries = 64;
 
-Engine::Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index)
-    : client_(client), io_(io), cfg_(cfg), tls_(tls), index_(index) {}
+bool starts_with(const std::string &s, const char *prefix) { return s.compare(0, std::strlen(prefix), prefix) == 0; }
+
+std::string pool_key(const Endpoint &ep, NodePool::Kind kind) {
+  return kind == NodePool::Kind::replica ? ep.str() + "#replica" : ep.str();
+}
+}  // namespace
+
+struct Engine::FanOut {
+  Request *parent = nullptr;  // holds a reference
+  Aggregate agg = Aggregate::none;
+  size_t left = 0;
+  size_t keys = 0;
+  std::vector<Reply *> parts;
+  std::vector<std::string> nodes;
+  std::vector<std::vector<uint32_t>> key_index;
+  Status failure = Status::ok;
+  std::string failure_message;
+};
+
+Engine::Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index, Mode mode)
+    : client_(client), io_(io), cfg_(cfg), tls_(tls), index_(index), mode_(mode) {}
 
 Engine::~Engine() {
   shutdown();
-  primary_.reset();
-  while (!deadlines_.empty()) {
-    request_release(deadlines_.top().second);
-    deadlines_.pop();
+  refresher_.reset();
+  pools_.clear();
+  for (auto *heap : {&deadlines_, &delayed_}) {
+    while (!heap->empty()) {
+      request_release(heap->top().second);
+      heap->pop();
+    }
   }
   if (deadline_timer_) event_free(deadline_timer_);
   if (tick_) event_free(tick_);
   if (flush_ev_) event_free(flush_ev_);
 }
 
+int Engine::shared_connections_per_node() const {
+  int n = (cfg_.pool_size + cfg_.io_threads - 1) / cfg_.io_threads;
+  return n < 1 ? 1 : n;
+}
+
+void Engine::start() {
+  deadline_timer_ = evtimer_new(io_.base(), &Engine::on_deadline, this);
+  tick_ = event_new(io_.base(), -1, EV_PERSIST, &Engine::on_tick, this);
+  flush_ev_ = event_new(io_.base(), -1, 0, &Engine::on_flush, this);
+  timeval tv{0, kTickMs * 1000};
+  event_add(tick_, &tv);
+  if (mode_ == Mode::cluster) {
+    if (index_ == 0) {
+      refresher_ = std::make_unique<ClusterRefresher>(*this);
+      refresher_->start();
+    }
+    return;
+  }
+  primary_ = &pool_for(cfg_.seeds.front(), NodePool::Kind::primary);
+}
+
+NodePool &Engine::pool_for(const Endpoint &ep, NodePool::Kind kind) {
+  std::string key = pool_key(ep, kind);
+  auto it = pools_.find(key);
+  if (it != pools_.end()) return *it->second;
+  auto pool = std::make_unique<NodePool>(*this, ep, kind);
+  NodePool &ref = *pool;
+  pools_.emplace(key, std::move(pool));
+  ref.start();
+  return ref;
+}
+
+// ---- flushing ---------------------------------------------------------------------
+
 void Engine::want_flush(Connection *c) {
   dirty_.push_back(c);
   if (dirty_.size() == 1) event_active(flush_ev_, EV_TIMEOUT, 0);
 }
 
-void Engine::forget_flush(Connection *c) {
-  dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end());
-}
+void Engine::forget_flush(Connection *c) { dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end()); }
 
 void Engine::on_flush(int, short, void *arg) {
   auto *e = static_cast<Engine *>(arg);
@@ -49,20 +105,7 @@ void Engine::on_flush(int, short, void *arg) {
   }
 }
 
-int Engine::shared_connections_per_node() const {
-  int n = (cfg_.pool_size + cfg_.io_threads - 1) / cfg_.io_threads;
-  return n < 1 ? 1 : n;
-}
-
-void Engine::start(const Endpoint &primary) {
-  deadline_timer_ = evtimer_new(io_.base(), &Engine::on_deadline, this);
-  tick_ = event_new(io_.base(), -1, EV_PERSIST, &Engine::on_tick, this);
-  flush_ev_ = event_new(io_.base(), -1, 0, &Engine::on_flush, this);
-  timeval tv{0, kTickMs * 1000};
-  event_add(tick_, &tv);
-  primary_ = std::make_unique<NodePool>(*this, primary, NodePool::Kind::primary);
-  primary_->start();
-}
+// ---- submission ---------------------------------------------------------------------
 
 void Engine::submit_task(void *arg) {
   auto *r = static_cast<Request *>(arg);
@@ -73,14 +116,35 @@ void Engine::submit_batch_task(void *arg) {
   std::unique_ptr<Batch> b(static_cast<Batch *>(arg));
   Engine *e = b->engine;
   for (Request *r : b->requests) e->watch_deadline(r);
-  if (e->shut_ || e->primary_ == nullptr) {
+  if (e->shut_) {
     for (Request *r : b->requests) {
       request_fail(r, Status::closed, "client closed");
       request_release(r);
     }
     return;
   }
-  e->primary_->dispatch_batch(b->requests);
+  // Consecutive requests for the same node leave together, in order, on one connection.
+  std::vector<Request *> run;
+  NodePool *run_pool = nullptr;
+  auto flush_run = [&] {
+    if (!run.empty()) run_pool->dispatch_batch(run);
+    run.clear();
+  };
+  for (Request *r : b->requests) {
+    bool wait = false;
+    NodePool *p = (r->split || r->route == RouteKind::all_primaries || r->route == RouteKind::all_nodes)
+                      ? nullptr
+                      : e->route(r, &wait);
+    if (p == nullptr) {
+      flush_run();
+      e->dispatch(r);
+      continue;
+    }
+    if (p != run_pool) flush_run();
+    run_pool = p;
+    run.push_back(r);
+  }
+  flush_run();
 }
 
 void Engine::submit_lease_task(void *arg) {
@@ -103,21 +167,406 @@ void Engine::submit_lease_task(void *arg) {
 
 void Engine::submit(Request *r) {
   watch_deadline(r);
-  NodePool *pool = route(r);
-  if (pool == nullptr) {
+  dispatch(r);
+}
+
+void Engine::dispatch(Request *r) {
+  if (r->completed) {
+    request_release(r);
+    return;
+  }
+  if (shut_) {
     request_fail(r, Status::closed, "client closed");
     request_release(r);
+    return;
+  }
+  if (r->split || r->route == RouteKind::all_primaries || r->route == RouteKind::all_nodes) {
+    if (mode_ == Mode::cluster && !topo_) {
+      unrouted_.push_back(r);
+      return;
+    }
+    fan_out(r);
+    return;
+  }
+  bool wait = false;
+  NodePool *pool = route(r, &wait);
+  if (pool == nullptr) {
+    if (wait) {
+      unrouted_.push_back(r);
+      request_refresh("no known owner for slot " + std::to_string(r->slot));
+      return;
+    }
+    request_fail(r, Status::arg, "route: no node " + r->route_node + " in the topology");
+    request_release(r);
+    return;
+  }
+  if (!r->ask_node.empty()) {
+    // ASK: this node serves the slot for this one command, after ASKING.
+    auto *asking = new Request();
+    const char *argv[] = {"ASKING"};
+    size_t lens[] = {6};
+    encode_command(asking->payload, 1, argv, lens);
+    asking->internal = true;
+    asking->created = Clock::now();
+    asking->done = [](Request *, Status, Reply *reply) { delete reply; };
+    r->ask_node.clear();
+    std::vector<Request *> pair{asking, r};
+    pool->dispatch_batch(pair);
     return;
   }
   pool->dispatch(r);
 }
 
-NodePool *Engine::route(Request *) {
-  if (shut_) return nullptr;
-  return primary_.get();
+NodePool *Engine::random_primary() {
+  if (!topo_ || topo_->shards.empty()) return nullptr;
+  const Shard &s = topo_->shards[rr_++ % topo_->shards.size()];
+  return &pool_for(s.primary.endpoint, NodePool::Kind::primary);
 }
 
-void Engine::on_reply(Request *r, Reply *reply) { request_complete(r, Status::ok, reply); }
+NodePool *Engine::pick_replica(int shard, NodePool *primary) {
+  if (shard < 0 || static_cast<size_t>(shard) >= shard_replicas_.size()) return nullptr;
+  const auto &replicas = shard_replicas_[shard];
+  if (cfg_.read_from == ReadFrom::nearest) {
+    NodePool *best = primary;
+    for (NodePool *p : replicas)
+      if (p->up() && p->latency_ewma_us() < best->latency_ewma_us()) best = p;
+    return best;
+  }
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    NodePool *p = replicas[(rr_ + i) % replicas.size()];
+    if (p->up()) {
+      ++rr_;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+NodePool *Engine::route(Request *r, bool *wait) {
+  *wait = false;
+  if (mode_ != Mode::cluster) {
+    if (r->route == RouteKind::node && parse_endpoint(r->route_node, "route") != primary_->endpoint()) return nullptr;
+    return primary_;
+  }
+  if (!r->ask_node.empty()) return &pool_for(parse_endpoint(r->ask_node, "ASK"), NodePool::Kind::primary);
+  switch (r->route) {
+    case RouteKind::node: {
+      Endpoint ep = parse_endpoint(r->route_node, "route");
+      auto it = pools_.find(pool_key(ep, NodePool::Kind::primary));
+      if (it != pools_.end()) return it->second.get();
+      it = pools_.find(pool_key(ep, NodePool::Kind::replica));
+      if (it != pools_.end()) return it->second.get();
+      if (topo_) {
+        for (const Shard &s : topo_->shards) {
+          if (s.primary.endpoint == ep) return &pool_for(ep, NodePool::Kind::primary);
+          for (const ClusterNode &n : s.replicas)
+            if (n.endpoint == ep) return &pool_for(ep, NodePool::Kind::replica);
+        }
+      }
+      return nullptr;
+    }
+    case RouteKind::any:
+    case RouteKind::random: {
+      NodePool *p = random_primary();
+      if (p == nullptr) *wait = true;
+      return p;
+    }
+    default:
+      break;
+  }
+  if (r->slot < 0 || !topo_) {
+    *wait = true;
+    return nullptr;
+  }
+  NodePool *owner = slot_primary_[r->slot];
+  if (owner == nullptr) {
+    *wait = true;
+    return nullptr;
+  }
+  if ((r->cmd.flags & kCmdReadonly) && cfg_.read_from != ReadFrom::primary && r->redirects == 0) {
+    NodePool *replica = pick_replica(topo_->slot_shard[r->slot], owner);
+    if (replica != nullptr) return replica;
+    if (cfg_.read_from == ReadFrom::replica) {
+      // Strict: no replica up is an error, not a silent read from the primary.
+      *wait = false;
+      return nullptr;
+    }
+  }
+  return owner;
+}
+
+// ---- fan-out ------------------------------------------------------------------------
+
+void Engine::fan_out(Request *r) {
+  auto *f = new FanOut();
+  f->parent = r;  // our reference
+  f->keys = 0;
+  std::vector<std::pair<std::string, int>> targets;  // payload owner: node or slot
+  std::vector<Request *> parts;
+  auto make_part = [&](std::string payload) {
+    auto *p = new Request();
+    p->payload = std::move(payload);
+    p->cmd = r->cmd;
+    p->created = r->created;
+    p->deadline = r->deadline;
+    p->engine = this;
+    p->done = &Engine::on_fanout_part;
+    p->ctx = f;
+    p->slot = -1;
+    p->pinned = r->pinned;
+    p->user = reinterpret_cast<void *>(parts.size());
+    parts.push_back(p);
+    return p;
+  };
+  if (r->split) {
+    f->agg = r->agg;
+    for (SubCommand &sc : *r->split) {
+      Request *p = make_part(std::move(sc.payload));
+      p->route = RouteKind::slot;
+      p->slot = sc.slot;
+      f->key_index.push_back(std::move(sc.key_index));
+      f->keys += f->key_index.back().size();
+    }
+    r->split.reset();
+  } else if (!topo_) {
+    f->agg = r->agg == Aggregate::none ? Aggregate::per_node : r->agg;
+    Request *p = make_part(r->payload);
+    p->route = RouteKind::node;
+    p->route_node = primary_->endpoint().str();
+    f->nodes.push_back(p->route_node);
+  } else {
+    f->agg = r->agg == Aggregate::none ? Aggregate::per_node : r->agg;
+    for (const Shard &s : topo_->shards) {
+      if (s.ranges.empty()) continue;
+      Request *p = make_part(r->payload);
+      p->route = RouteKind::node;
+      p->route_node = s.primary.endpoint.str();
+      f->nodes.push_back(p->route_node);
+      if (r->route == RouteKind::all_nodes) {
+        for (const ClusterNode &n : s.replicas) {
+          Request *q = make_part(r->payload);
+          q->route = RouteKind::node;
+          q->route_node = n.endpoint.str();
+          f->nodes.push_back(q->route_node);
+          pool_for(n.endpoint, NodePool::Kind::replica);
+        }
+      }
+    }
+  }
+  f->parts.assign(parts.size(), nullptr);
+  f->left = parts.size();
+  if (parts.empty()) {
+    finish_fanout(f);
+    return;
+  }
+  for (Request *p : parts) {
+    watch_deadline(p);
+    dispatch(p);
+  }
+}
+
+void Engine::on_fanout_part(Request *part, Status status, Reply *reply) {
+  auto *f = static_cast<FanOut *>(part->ctx);
+  size_t i = reinterpret_cast<size_t>(part->user);
+  if (status != Status::ok) {
+    if (f->failure == Status::ok) {
+      f->failure = status;
+      f->failure_message = reply ? reply->str : status_name(status);
+    }
+    delete reply;
+  } else {
+    f->parts[i] = reply;
+  }
+  if (--f->left == 0) finish_fanout(f);
+}
+
+void Engine::finish_fanout(FanOut *f) {
+  std::unique_ptr<FanOut> owned(f);
+  Request *parent = f->parent;
+  auto free_parts = [&] {
+    for (Reply *p : f->parts) delete p;
+    f->parts.clear();
+  };
+  if (f->failure != Status::ok) {
+    free_parts();
+    request_fail(parent, f->failure, f->failure_message);
+    request_release(parent);
+    return;
+  }
+  Reply *out = nullptr;
+  if (f->agg != Aggregate::per_node) {
+    for (Reply *&p : f->parts) {
+      if (p && p->is_error()) {  // one part's server error is the answer
+        out = p;
+        p = nullptr;
+        break;
+      }
+    }
+  }
+  if (out == nullptr) {
+    switch (f->agg) {
+      case Aggregate::none:
+      case Aggregate::first:
+        out = f->parts.empty() ? Reply::make_status("OK") : f->parts[0];
+        if (!f->parts.empty()) f->parts[0] = nullptr;
+        break;
+      case Aggregate::sum: {
+        long long sum = 0;
+        for (Reply *p : f->parts)
+          if (p) sum += p->integer;
+        out = Reply::make_integer(sum);
+        break;
+      }
+      case Aggregate::concat:
+        out = Reply::make_array();
+        for (Reply *p : f->parts) {
+          if (!p) continue;
+          for (Reply *e : p->elements) out->elements.push_back(e);
+          p->elements.clear();
+        }
+        break;
+      case Aggregate::key_order:
+        out = Reply::make_array();
+        out->elements.assign(f->keys, nullptr);
+        for (size_t i = 0; i < f->parts.size(); ++i) {
+          Reply *p = f->parts[i];
+          if (!p) continue;
+          for (size_t j = 0; j < p->elements.size() && j < f->key_index[i].size(); ++j) {
+            out->elements[f->key_index[i][j]] = p->elements[j];
+            p->elements[j] = nullptr;
+          }
+        }
+        for (Reply *&e : out->elements)
+          if (e == nullptr) e = new Reply(ReplyKind::nil);
+        break;
+      case Aggregate::all_ok:
+        out = Reply::make_status("OK");
+        break;
+      case Aggregate::per_node:
+        out = Reply::make_array();
+        for (size_t i = 0; i < f->parts.size(); ++i) {
+          Reply *pair = Reply::make_array();
+          pair->elements.push_back(Reply::make_string(i < f->nodes.size() ? f->nodes[i] : ""));
+          pair->elements.push_back(f->parts[i] ? f->parts[i] : new Reply(ReplyKind::nil));
+          f->parts[i] = nullptr;
+          out->elements.push_back(pair);
+        }
+        break;
+    }
+  }
+  free_parts();
+  request_complete(parent, Status::ok, out);
+  request_release(parent);
+}
+
+// ---- replies and redirects ------------------------------------------------------------
+
+void Engine::on_reply(Request *r, Reply *reply) {
+  if (reply->is_error() && handle_redirect(r, reply)) return;
+  request_complete(r, Status::ok, reply);
+}
+
+bool Engine::handle_redirect(Request *r, Reply *reply) {
+  const std::string &e = reply->str;
+  if (r->completed) return false;
+  if (mode_ == Mode::cluster && (starts_with(e, "MOVED ") || starts_with(e, "ASK "))) {
+    bool moved = e[0] == 'M';
+    size_t sp1 = e.find(' ');
+    size_t sp2 = e.find(' ', sp1 + 1);
+    if (sp2 == std::string::npos) return false;
+    int slot = std::atoi(e.c_str() + sp1 + 1);
+    std::string addr = e.substr(sp2 + 1);
+    Endpoint ep;
+    try {
+      if (!addr.empty() && addr[0] == ':' && r->sent_to) addr = r->sent_to->endpoint().host + addr;
+      ep = parse_endpoint(addr, moved ? "MOVED" : "ASK");
+    } catch (const Error &) {
+      return false;
+    }
+    if (r->sent_to) (moved ? r->sent_to->stats().moved : r->sent_to->stats().ask)++;
+    if (++r->redirects > cfg_.cluster_max_redirects) {
+      request_fail(r, Status::redirect,
+                   "too many redirects (cluster.max_redirects=" + std::to_string(cfg_.cluster_max_redirects) +
+                       "); last: " + e);
+      delete reply;
+      return true;
+    }
+    if (moved && slot >= 0 && slot < kSlots) {
+      slot_primary_[slot] = &pool_for(ep, NodePool::Kind::primary);
+      request_refresh("MOVED " + std::to_string(slot) + " " + ep.str());
+      if (r->route == RouteKind::slot || r->route == RouteKind::automatic) r->slot = slot;
+      if (r->route == RouteKind::node) r->route_node = ep.str();
+    } else {
+      r->ask_node = ep.str();
+    }
+    delete reply;
+    request_ref(r);
+    dispatch(r);
+    return true;
+  }
+  bool readonly_err = starts_with(e, "READONLY");
+  bool transient = starts_with(e, "TRYAGAIN") || starts_with(e, "CLUSTERDOWN") || starts_with(e, "LOADING") ||
+                   starts_with(e, "MASTERDOWN") || (readonly_err && mode_ == Mode::cluster);
+  if (!transient || r->transient_retries >= kMaxTransientRetries || r->pinned) return false;
+  if (readonly_err || starts_with(e, "CLUSTERDOWN")) request_refresh(e.substr(0, 40));
+  long long delay = cfg_.retry_backoff_ms > 0 ? cfg_.retry_backoff_ms : 1;
+  for (int i = 0; i < r->transient_retries && delay < cfg_.retry_backoff_max_ms; ++i) delay *= 2;
+  if (delay > cfg_.retry_backoff_max_ms) delay = cfg_.retry_backoff_max_ms;
+  if (r->has_deadline() && Clock::now() + std::chrono::milliseconds(delay) >= r->deadline) return false;
+  ++r->transient_retries;
+  if (r->sent_to) r->sent_to->stats().retries++;
+  delete reply;
+  request_ref(r);
+  retry_later(r, static_cast<int>(delay));
+  return true;
+}
+
+void Engine::retry_later(Request *r, int delay_ms) {
+  Clock::time_point at = Clock::now() + std::chrono::milliseconds(delay_ms);
+  delayed_.emplace(at, r);  // takes the caller's reference
+  if (at < armed_for_) arm_deadline_timer();
+}
+
+void Engine::reroute_waiting() {
+  std::vector<Request *> again(unrouted_.begin(), unrouted_.end());
+  unrouted_.clear();
+  for (auto &kv : pools_) kv.second->take_waiting(again);
+  for (Request *r : again) dispatch(r);
+}
+
+// ---- topology -----------------------------------------------------------------------
+
+void Engine::apply_topology(std::shared_ptr<const ClusterTopology> topo) {
+  if (shut_) return;
+  topo_ = std::move(topo);
+  slot_primary_.assign(kSlots, nullptr);
+  shard_replicas_.assign(topo_->shards.size(), {});
+  std::vector<NodePool *> primaries;
+  for (size_t s = 0; s < topo_->shards.size(); ++s) {
+    const Shard &shard = topo_->shards[s];
+    primaries.push_back(&pool_for(shard.primary.endpoint, NodePool::Kind::primary));
+    if (cfg_.read_from != ReadFrom::primary) {
+      for (const ClusterNode &n : shard.replicas)
+        if (n.healthy) shard_replicas_[s].push_back(&pool_for(n.endpoint, NodePool::Kind::replica));
+    }
+  }
+  for (int slot = 0; slot < kSlots; ++slot) {
+    int s = topo_->slot_shard[slot];
+    if (s >= 0) slot_primary_[slot] = primaries[s];
+  }
+  reroute_waiting();
+}
+
+void Engine::request_refresh(const std::string &reason) {
+  if (mode_ != Mode::cluster || shut_) return;
+  if (refresher_) {
+    refresher_->request(reason);
+    return;
+  }
+  client_.request_refresh(reason);
+}
+
+// ---- deadlines and ticks ----------------------------------------------------------------
 
 void Engine::watch_deadline(Request *r) {
   if (!r->has_deadline()) return;
@@ -127,11 +576,13 @@ void Engine::watch_deadline(Request *r) {
 }
 
 void Engine::arm_deadline_timer() {
-  if (deadlines_.empty()) {
-    armed_for_ = Clock::time_point::max();
+  Clock::time_point next = Clock::time_point::max();
+  if (!deadlines_.empty()) next = deadlines_.top().first;
+  if (!delayed_.empty()) next = std::min(next, delayed_.top().first);
+  if (next == Clock::time_point::max()) {
+    armed_for_ = next;
     return;
   }
-  Clock::time_point next = deadlines_.top().first;
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(next - Clock::now()).count();
   if (us < 0) us = 0;
   timeval tv{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
@@ -157,19 +608,29 @@ void Engine::expire(Clock::time_point now) {
 void Engine::on_deadline(int, short, void *arg) {
   auto *e = static_cast<Engine *>(arg);
   e->armed_for_ = Clock::time_point::max();
-  e->expire(Clock::now());
+  Clock::time_point now = Clock::now();
+  e->expire(now);
+  while (!e->delayed_.empty() && e->delayed_.top().first <= now) {
+    Request *r = e->delayed_.top().second;
+    e->delayed_.pop();
+    e->dispatch(r);
+  }
   e->arm_deadline_timer();
 }
 
 void Engine::on_tick(int, short, void *arg) {
   auto *e = static_cast<Engine *>(arg);
   Clock::time_point now = Clock::now();
-  if (e->primary_) e->primary_->tick(now);
+  for (auto &kv : e->pools_) kv.second->tick(now);
+  while (!e->unrouted_.empty() && e->unrouted_.front()->completed) {
+    request_release(e->unrouted_.front());
+    e->unrouted_.pop_front();
+  }
 }
 
 void Engine::on_node_ready(NodePool &pool) {
   // COMMAND once per client, on the first engine: it refines the built-in command table.
-  if (asked_commands_ || index_ != 0 || client_.learned_commands()) return;
+  if (asked_commands_ || index_ != 0 || client_.learned_commands() || pool.is_replica()) return;
   asked_commands_ = true;
   auto *r = new Request();
   const char *argv[] = {"COMMAND"};
@@ -189,22 +650,40 @@ void Engine::on_node_ready(NodePool &pool) {
 void Engine::on_command_table(Request *r, Status status, Reply *reply) {
   std::unique_ptr<Reply> owned(reply);
   auto *e = static_cast<Engine *>(r->ctx);
-  if (status == Status::ok && reply && reply->kind == ReplyKind::array)
-    e->client_.learn_commands(*reply);
+  if (status == Status::ok && reply && reply->kind == ReplyKind::array) e->client_.learn_commands(*reply);
 }
 
-void Engine::on_node_down(NodePool &, Status, const std::string &) {}
+void Engine::send_internal(Request *r, NodePool &pool) {
+  r->engine = this;
+  watch_deadline(r);
+  pool.dispatch(r);
+}
+
+void Engine::on_node_down(NodePool &pool, Status, const std::string &message) {
+  if (mode_ == Mode::cluster) request_refresh("node " + pool.endpoint().str() + " down: " + message);
+}
 
 void Engine::emit_event(int kind, const std::string &node, const std::string &detail) {
   client_.emit_event(kind, node, detail);
 }
 
-void Engine::acquire_lease(LeaseWaiter *w) {
-  if (shut_ || !primary_) {
+// ---- leases, shutdown, snapshots -----------------------------------------------------------
+
+void Engine::acquire_lease(LeaseWaiter *w, int slot) {
+  if (shut_) {
     w->finish(Status::closed, "client closed", nullptr);
     return;
   }
-  primary_->acquire_lease(w);
+  NodePool *pool = primary_;
+  if (mode_ == Mode::cluster) {
+    pool = slot >= 0 && topo_ ? slot_primary_[slot] : random_primary();
+    if (pool == nullptr) {
+      w->finish(Status::clusterdown,
+                slot >= 0 ? "no known owner for slot " + std::to_string(slot) : "no known primary", nullptr);
+      return;
+    }
+  }
+  pool->acquire_lease(w);
 }
 
 void Engine::release_lease(Connection *c) {
@@ -215,7 +694,18 @@ void Engine::release_lease(Connection *c) {
 void Engine::shutdown() {
   if (shut_) return;
   shut_ = true;
-  if (primary_) primary_->shutdown(Status::closed, "client closed");
+  for (auto &kv : pools_) kv.second->shutdown(Status::closed, "client closed");
+  for (Request *r : unrouted_) {
+    request_fail(r, Status::closed, "client closed");
+    request_release(r);
+  }
+  unrouted_.clear();
+  while (!delayed_.empty()) {
+    Request *r = delayed_.top().second;
+    delayed_.pop();
+    request_fail(r, Status::closed, "client closed");
+    request_release(r);
+  }
   expire(Clock::time_point::max());
   if (deadline_timer_) event_del(deadline_timer_);
   if (tick_) event_del(tick_);
@@ -223,7 +713,7 @@ void Engine::shutdown() {
 
 std::vector<NodeSnapshot> Engine::snapshot() const {
   std::vector<NodeSnapshot> out;
-  if (primary_) out.push_back(primary_->snapshot());
+  for (const auto &kv : pools_) out.push_back(kv.second->snapshot());
   return out;
 }
 

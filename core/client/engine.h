@@ -1,7 +1,8 @@
-// Everything one I/O thread owns: the node pools, the deadline timers, the periodic tick.
-// Every method runs on that thread unless it says otherwise.
+// Everything one I/O thread owns: the node pools, its copy of the slot map, the deadline
+// timers, the periodic tick. Every method runs on that thread unless it says otherwise.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <queue>
 #include <string>
@@ -11,29 +12,34 @@
 #include "core/client/request.h"
 #include "core/config/config.h"
 #include "core/pool/node_pool.h"
+#include "core/topology/cluster_topology.h"
 
 struct event;
 
 namespace rcm::core {
 
 class Client;
+class ClusterRefresher;
 class IoThread;
 class TlsContext;
 
 class Engine {
  public:
-  Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index);
+  Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index, Mode mode);
   ~Engine();
   Engine(const Engine &) = delete;
   Engine &operator=(const Engine &) = delete;
 
-  // Loop thread: builds the pools and starts connecting.
-  void start(const Endpoint &primary);
+  // Loop thread: starts connecting (standalone: to the server; cluster: engine 0 asks
+  // the seeds for the topology).
+  void start();
 
   const Config &config() const { return cfg_; }
   IoThread &io() { return io_; }
   const TlsContext *tls() const { return tls_; }
+  Client &client() { return client_; }
   int index() const { return index_; }
+  Mode mode() const { return mode_; }
   int shared_connections_per_node() const;
 
   // Task entry points (posted from caller threads; arg is a Request* / Batch*).
@@ -47,6 +53,18 @@ class Engine {
   void on_node_down(NodePool &pool, Status why, const std::string &message);
   void emit_event(int kind, const std::string &node, const std::string &detail);
 
+  // Cluster: a new view of the cluster (from the refresher, via the client).
+  void apply_topology(std::shared_ptr<const ClusterTopology> topo);
+  // Any engine: ask engine 0's refresher for a refresh (coalesced there).
+  void request_refresh(const std::string &reason);
+  bool has_topology() const { return topo_ != nullptr; }
+  std::shared_ptr<const ClusterTopology> topology() const { return topo_; }
+  NodePool &pool_for(const Endpoint &ep, NodePool::Kind kind);
+  ClusterRefresher *refresher() { return refresher_.get(); }
+  // Sends one of rcm's own requests (topology queries) to a node, with its deadline.
+  void send_internal(Request *r, NodePool &pool);
+  bool shutting_down() const { return shut_; }
+
   // Connections with bytes to write; flushed once per loop iteration, before the loop
   // polls again, so everything queued meanwhile leaves in one write.
   void want_flush(Connection *c);
@@ -54,12 +72,24 @@ class Engine {
   static constexpr size_t kReadBufferSize = 64 * 1024;
   char *read_buffer() { return read_buf_.get(); }
 
-  void acquire_lease(LeaseWaiter *w);
+  // Leases: key NULL means any primary.
+  void acquire_lease(LeaseWaiter *w, int slot);
   void release_lease(Connection *c);
   void shutdown();
   std::vector<NodeSnapshot> snapshot() const;
 
  private:
+  struct FanOut;
+  void dispatch(Request *r);
+  NodePool *route(Request *r, bool *wait);
+  NodePool *pick_replica(int shard, NodePool *primary);
+  NodePool *random_primary();
+  void fan_out(Request *r);
+  static void on_fanout_part(Request *part, Status status, Reply *reply);
+  static void finish_fanout(FanOut *f);
+  bool handle_redirect(Request *r, Reply *reply);
+  void retry_later(Request *r, int delay_ms);
+  void reroute_waiting();
   void watch_deadline(Request *r);
   void arm_deadline_timer();
   void expire(Clock::time_point now);
@@ -67,22 +97,30 @@ class Engine {
   static void on_tick(int, short, void *arg);
   static void on_command_table(Request *r, Status status, Reply *reply);
   static void on_flush(int, short, void *arg);
-  NodePool *route(Request *r);
 
   Client &client_;
   IoThread &io_;
   const Config &cfg_;
   const TlsContext *tls_;
   int index_;
-  std::unique_ptr<NodePool> primary_;
+  Mode mode_;
+  std::map<std::string, std::unique_ptr<NodePool>> pools_;  // by "host:port"
+  NodePool *primary_ = nullptr;                             // standalone
+  std::shared_ptr<const ClusterTopology> topo_;
+  std::vector<NodePool *> slot_primary_;                     // cluster: owner of each slot
+  std::vector<std::vector<NodePool *>> shard_replicas_;      // cluster: by shard index
+  std::deque<Request *> unrouted_;                           // slot owner unknown yet
+  std::unique_ptr<ClusterRefresher> refresher_;              // engine 0 in cluster mode
   using Deadline = std::pair<Clock::time_point, Request *>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> delayed_;  // retries
   event *deadline_timer_ = nullptr;
   Clock::time_point armed_for_ = Clock::time_point::max();
   event *tick_ = nullptr;
   event *flush_ev_ = nullptr;
   std::vector<Connection *> dirty_;
   std::unique_ptr<char[]> read_buf_{new char[kReadBufferSize]};
+  unsigned rr_ = 0;  // round-robin cursor for replicas / random picks
   bool asked_commands_ = false;
   bool shut_ = false;
 };

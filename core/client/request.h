@@ -9,6 +9,10 @@
 #include "core/common/status.h"
 #include "core/resp/reply.h"
 #include "core/route/command_table.h"
+#include "core/route/router.h"
+
+#include <memory>
+#include <vector>
 
 namespace rcm::core {
 
@@ -16,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 
 class Connection;
 class Engine;
+class NodePool;
 struct NodeStats;
 
 struct Request {
@@ -30,10 +35,11 @@ struct Request {
   DoneFn done = nullptr;
   void *ctx = nullptr;          // for done
   void *user = nullptr;         // for done (async: the caller's userdata)
-  size_t slot = 0;              // index in a pipeline
+  size_t index = 0;             // index in a pipeline; a tag for rcm's own requests
   Engine *engine = nullptr;
   Connection *lease = nullptr;  // lease requests: only this connection
   NodeStats *stats = nullptr;   // the node it was sent to (I/O thread)
+  NodePool *sent_to = nullptr;  // likewise
   uint64_t offset = 0;          // where its bytes start in the connection's output stream
   int attempts = 0;             // times written to a socket
   int refs = 1;                 // holders on the I/O thread (queue, deadline heap)
@@ -41,6 +47,16 @@ struct Request {
   bool completed = false;
   bool pinned = false;          // never resend on another connection
   bool internal = false;        // rcm's own (handshake, health check)
+
+  // Cluster routing.
+  RouteKind route = RouteKind::automatic;
+  Aggregate agg = Aggregate::none;
+  int slot = -1;
+  std::string route_node;                     // RouteKind::node: "host:port"
+  std::unique_ptr<std::vector<SubCommand>> split;  // one request per slot instead of this one
+  int redirects = 0;                          // MOVED/ASK followed
+  int transient_retries = 0;                  // TRYAGAIN/LOADING/... retried
+  std::string ask_node;                       // set by ASK: send ASKING + this, once, there
 
   bool has_deadline() const { return deadline != Clock::time_point::max(); }
 };

@@ -46,6 +46,7 @@ void NodeStats::record(Status s, bool server_error, uint64_t micros) {
     ++replies;
     if (server_error) ++server_errors;
     latency.record(micros);
+    ewma_us = ewma_us == 0 ? static_cast<double>(micros) : ewma_us * 0.9 + static_cast<double>(micros) * 0.1;
   } else {
     ++errors[s];
   }

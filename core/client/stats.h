@@ -38,6 +38,7 @@ struct NodeStats {
   uint64_t ask = 0;
   std::map<Status, uint64_t> errors;
   LatencyHistogram latency;
+  double ewma_us = 0;  // recent latency, for read_from=nearest
 
   void record(Status s, bool server_error, uint64_t micros);
   void merge(const NodeStats &o);

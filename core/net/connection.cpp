@@ -353,7 +353,7 @@ void Connection::on_connected() {
 void Connection::send_internal(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
                                size_t tag) {
   auto *r = new Request();
-  r->slot = tag;
+  r->index = tag;
   encode_command(r->payload, argc, argv, argvlen);
   r->internal = true;
   r->pinned = true;
@@ -368,9 +368,9 @@ void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
   auto *c = static_cast<Connection *>(r->ctx);
   std::unique_ptr<Reply> owned(reply);
   if (c->state_ != State::handshaking) return;  // failing already
-  const bool is_auth = r->slot == kTagAuth;
-  const bool is_select = r->slot == kTagSelect;
-  const bool is_setname = r->slot == kTagSetName;
+  const bool is_auth = r->index == kTagAuth;
+  const bool is_select = r->index == kTagSelect;
+  const bool is_setname = r->index == kTagSetName;
   if (status != Status::ok) {
     if (c->handshake_status_ == Status::ok) {
       c->handshake_status_ = status;

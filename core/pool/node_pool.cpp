@@ -59,6 +59,7 @@ void NodePool::dispatch(Request *r) {
     return;
   }
   r->stats = &stats_;
+  r->sent_to = this;
   if (!r->internal) ++stats_.requests;
   if (Connection *c = least_loaded()) {
     c->send(r);
@@ -95,7 +96,8 @@ void NodePool::dispatch_batch(std::vector<Request *> &batch) {
       continue;
     }
     r->stats = &stats_;
-    ++stats_.requests;
+    r->sent_to = this;
+    if (!r->internal) ++stats_.requests;
     c->send(r);
   }
 }
@@ -259,6 +261,11 @@ void NodePool::release_lease(Connection *c) {
     bury(c);
   }
   hand_out_leases();
+}
+
+void NodePool::take_waiting(std::vector<Request *> &out) {
+  for (Request *r : waiting_) out.push_back(r);
+  waiting_.clear();
 }
 
 void NodePool::tick(Clock::time_point now) {

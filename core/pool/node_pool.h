@@ -78,6 +78,10 @@ class NodePool {
   void acquire_lease(LeaseWaiter *w);
   void release_lease(Connection *c);
 
+  // Hands every queued request back (topology changed: they may belong elsewhere now).
+  void take_waiting(std::vector<Request *> &out);
+  double latency_ewma_us() const { return stats_.ewma_us; }
+
   void tick(Clock::time_point now);
   void shutdown(Status why, const std::string &message);
   NodeSnapshot snapshot() const;

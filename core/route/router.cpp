@@ -1,0 +1,153 @@
+#include "core/route/router.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "core/common/status.h"
+#include "core/resp/encoder.h"
+#include "core/route/slot.h"
+
+namespace rcm::core {
+
+namespace {
+
+size_t len_of(const char *const *argv, const size_t *argvlen, int i) {
+  return argvlen ? argvlen[i] : std::strlen(argv[i]);
+}
+
+bool is(const std::string &name, std::initializer_list<const char *> names) {
+  for (const char *n : names)
+    if (name == n) return true;
+  return false;
+}
+
+long long int_arg(const char *const *argv, const size_t *argvlen, int i) {
+  std::string s(argv[i], len_of(argv, argvlen, i));
+  char *end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (end == s.c_str() || *end != '\0') return -1;
+  return v;
+}
+
+void push_numkeys(std::vector<int> &out, int argc, const char *const *argv, const size_t *argvlen, int numkeys_at) {
+  if (numkeys_at >= argc) return;
+  long long n = int_arg(argv, argvlen, numkeys_at);
+  for (long long k = 0; k < n && numkeys_at + 1 + k < argc; ++k) out.push_back(static_cast<int>(numkeys_at + 1 + k));
+}
+
+}  // namespace
+
+std::vector<int> key_positions(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
+  std::vector<int> out;
+  std::string name = lower_name(argv[0], len_of(argv, argvlen, 0));
+  // Commands whose keys move with their arguments (COMMAND flags them "movablekeys").
+  if (is(name, {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})) {
+    push_numkeys(out, argc, argv, argvlen, 2);
+    return out;
+  }
+  if (is(name, {"zunion", "zinter", "zdiff", "sintercard", "zintercard", "lmpop", "zmpop"})) {
+    push_numkeys(out, argc, argv, argvlen, 1);
+    return out;
+  }
+  if (is(name, {"zunionstore", "zinterstore", "zdiffstore"})) {
+    if (argc > 1) out.push_back(1);
+    push_numkeys(out, argc, argv, argvlen, 2);
+    return out;
+  }
+  if (is(name, {"blmpop", "bzmpop"})) {
+    push_numkeys(out, argc, argv, argvlen, 2);
+    return out;
+  }
+  if (is(name, {"xread", "xreadgroup"})) {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = lower_name(argv[i], len_of(argv, argvlen, i));
+      if (a == "streams") {
+        int rest = argc - i - 1;
+        for (int k = 0; k < rest / 2; ++k) out.push_back(i + 1 + k);
+        break;
+      }
+    }
+    return out;
+  }
+  if (is(name, {"xinfo", "xgroup", "memory", "object"})) {
+    if (argc > 2 && !is(lower_name(argv[1], len_of(argv, argvlen, 1)), {"help", "doctor", "stats", "malloc-stats", "purge"}))
+      out.push_back(2);
+    return out;
+  }
+  if (info.first_key <= 0) return out;
+  int last = info.last_key >= 0 ? info.last_key : argc + info.last_key;
+  int step = info.step > 0 ? info.step : 1;
+  for (int i = info.first_key; i <= last && i < argc; i += step) out.push_back(i);
+  return out;
+}
+
+RoutePlan plan_route(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
+  RoutePlan plan;
+  std::string name = lower_name(argv[0], len_of(argv, argvlen, 0));
+  std::vector<int> keys = key_positions(info, argc, argv, argvlen);
+  plan.keys = keys.size();
+  if (keys.empty()) {
+    std::string sub = argc > 1 ? lower_name(argv[1], len_of(argv, argvlen, 1)) : "";
+    // The aggregation rule of each keyless command that is not "any one node".
+    if (is(name, {"flushall", "flushdb"}) ||
+        (name == "script" && is(sub, {"load", "flush"})) ||
+        (name == "function" && is(sub, {"load", "flush", "delete", "restore"})) ||
+        (name == "config" && is(sub, {"set", "resetstat"}))) {
+      plan.kind = RouteKind::all_primaries;
+      plan.agg = Aggregate::first;
+    } else if (name == "dbsize") {
+      plan.kind = RouteKind::all_primaries;
+      plan.agg = Aggregate::sum;
+    } else if (name == "keys") {
+      plan.kind = RouteKind::all_primaries;
+      plan.agg = Aggregate::concat;
+    } else {
+      plan.kind = RouteKind::any;
+    }
+    return plan;
+  }
+  int first_slot = key_slot(argv[keys[0]], len_of(argv, argvlen, keys[0]));
+  bool same = true;
+  for (size_t k = 1; k < keys.size() && same; ++k)
+    same = key_slot(argv[keys[k]], len_of(argv, argvlen, keys[k])) == first_slot;
+  plan.kind = RouteKind::slot;
+  plan.slot = first_slot;
+  if (same) return plan;
+
+  // Keys in several slots: split what can be split, refuse the rest.
+  const bool pairs = is(name, {"mset"});
+  const bool splittable = pairs || is(name, {"mget", "del", "unlink", "exists", "touch"});
+  if (!splittable || (pairs && info.step != 2 && info.step != 0))
+    throw Error(Status::crossslot, name + ": keys hash to different slots (use {hash tags} to keep them together)");
+  std::map<int, size_t> by_slot;  // slot -> index in plan.split, in first-seen order
+  int span = pairs ? 2 : 1;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    int pos = keys[k];
+    int slot = key_slot(argv[pos], len_of(argv, argvlen, pos));
+    auto it = by_slot.find(slot);
+    if (it == by_slot.end()) {
+      it = by_slot.emplace(slot, plan.split.size()).first;
+      plan.split.emplace_back();
+      plan.split.back().slot = slot;
+    }
+    plan.split[it->second].key_index.push_back(static_cast<uint32_t>(k));
+  }
+  for (SubCommand &sc : plan.split) {
+    std::vector<const char *> a{argv[0]};
+    std::vector<size_t> l{len_of(argv, argvlen, 0)};
+    for (uint32_t k : sc.key_index) {
+      for (int j = 0; j < span && keys[k] + j < argc; ++j) {
+        a.push_back(argv[keys[k] + j]);
+        l.push_back(len_of(argv, argvlen, keys[k] + j));
+      }
+    }
+    encode_command(sc.payload, static_cast<int>(a.size()), a.data(), l.data());
+  }
+  plan.kind = RouteKind::automatic;
+  plan.slot = -1;
+  plan.agg = name == "mget" ? Aggregate::key_order : pairs ? Aggregate::all_ok : Aggregate::sum;
+  return plan;
+}
+
+}  // namespace rcm::core

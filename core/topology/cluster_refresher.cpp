@@ -1,0 +1,209 @@
+#include "core/topology/cluster_refresher.h"
+
+#include <event2/event.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "core/client/client.h"
+#include "core/client/engine.h"
+#include "core/net/io_thread.h"
+#include "core/resp/encoder.h"
+
+namespace rcm::core {
+
+namespace {
+constexpr int kMinIntervalMs = 200;
+constexpr int kAskNodes = 3;
+
+int jitter(int ms) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return ms + static_cast<int>(rng() % static_cast<unsigned>(ms / 2 + 1));
+}
+}  // namespace
+
+struct ClusterRefresher::Round {
+  ClusterRefresher *owner;
+  int outstanding = 0;
+  std::vector<std::shared_ptr<ClusterTopology>> views;
+  std::string errors;
+  Status first_failure = Status::ok;
+  bool abandoned = false;  // the refresher went away; replies only free memory
+};
+
+ClusterRefresher::ClusterRefresher(Engine &engine) : engine_(engine) {
+  timer_ = evtimer_new(engine_.io().base(), &ClusterRefresher::on_timer, this);
+}
+
+ClusterRefresher::~ClusterRefresher() {
+  if (round_) round_->abandoned = true;  // freed by its last reply
+  if (timer_) event_free(timer_);
+}
+
+void ClusterRefresher::start() { begin(); }
+
+void ClusterRefresher::request(const std::string &) {
+  if (in_flight_) {
+    again_ = true;
+    return;
+  }
+  auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_start_).count();
+  if (since >= kMinIntervalMs) {
+    begin();
+  } else if (!timer_armed_) {
+    schedule(jitter(kMinIntervalMs - static_cast<int>(since)));
+  }
+}
+
+void ClusterRefresher::schedule(int delay_ms) {
+  timer_armed_ = true;
+  timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
+  evtimer_add(timer_, &tv);
+}
+
+void ClusterRefresher::on_timer(int, short, void *arg) {
+  auto *self = static_cast<ClusterRefresher *>(arg);
+  self->timer_armed_ = false;
+  if (self->in_flight_) {
+    self->again_ = true;
+    return;
+  }
+  self->begin();
+}
+
+std::vector<Endpoint> ClusterRefresher::candidates() {
+  std::vector<Endpoint> primaries, others;
+  if (current_) {
+    for (const Shard &s : current_->shards) {
+      primaries.push_back(s.primary.endpoint);
+      for (const ClusterNode &n : s.replicas) others.push_back(n.endpoint);
+    }
+  }
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  std::shuffle(primaries.begin(), primaries.end(), rng);
+  std::shuffle(others.begin(), others.end(), rng);
+  std::vector<Endpoint> all = primaries;
+  all.insert(all.end(), others.begin(), others.end());
+  for (const Endpoint &s : engine_.config().seeds) all.push_back(s);
+  // Nodes that are up first: a dead primary would only cost this round a timeout.
+  std::stable_partition(all.begin(), all.end(), [this](const Endpoint &ep) {
+    return engine_.pool_for(ep, NodePool::Kind::primary).up();
+  });
+  std::vector<Endpoint> out;
+  for (const Endpoint &ep : all) {
+    if (std::find(out.begin(), out.end(), ep) == out.end()) out.push_back(ep);
+    if (out.size() == static_cast<size_t>(kAskNodes)) break;
+  }
+  return out;
+}
+
+void ClusterRefresher::begin() {
+  if (engine_.shutting_down()) return;
+  in_flight_ = true;
+  again_ = false;
+  last_start_ = Clock::now();
+  ++rounds_;
+  round_ = new Round();
+  round_->owner = this;
+  std::vector<Endpoint> nodes = candidates();
+  round_->outstanding = static_cast<int>(nodes.size());
+  Round *round = round_;
+  for (const Endpoint &ep : nodes) ask(round, ep, true);
+}
+
+void ClusterRefresher::ask(Round *round, const Endpoint &ep, bool shards) {
+  auto *r = new Request();
+  const char *argv[] = {"CLUSTER", shards ? "SHARDS" : "SLOTS"};
+  size_t lens[] = {7, static_cast<size_t>(shards ? 6 : 5)};
+  encode_command(r->payload, 2, argv, lens);
+  r->cmd.flags = kCmdReadonly;
+  r->internal = true;
+  r->created = Clock::now();
+  int timeout = std::max(engine_.config().connect_timeout_ms, engine_.config().command_timeout_ms);
+  r->deadline = r->created + std::chrono::milliseconds(std::max(timeout, 500));
+  r->done = &ClusterRefresher::on_reply;
+  r->ctx = round;
+  r->route_node = ep.str();
+  r->index = shards ? 1 : 0;
+  engine_.send_internal(r, engine_.pool_for(ep, NodePool::Kind::primary));
+}
+
+void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
+  std::unique_ptr<Reply> owned(reply);
+  auto *round = static_cast<Round *>(r->ctx);
+  if (!round->abandoned) {
+    ClusterRefresher *self = round->owner;
+    Endpoint ep = parse_endpoint(r->route_node, "node");
+    if (status == Status::ok && reply && reply->is_error() && r->index == 1 &&
+        reply->str.find("nknown") != std::string::npos) {
+      self->ask(round, ep, false);  // no CLUSTER SHARDS (Redis < 7): ask CLUSTER SLOTS
+      return;
+    }
+    if (status != Status::ok || reply == nullptr || reply->is_error()) {
+      if (round->first_failure == Status::ok)
+        round->first_failure = status != Status::ok ? status : Status::clusterdown;
+      if (!round->errors.empty()) round->errors += "; ";
+      round->errors += ep.str() + ": " + (reply ? reply->str : status_name(status));
+    } else {
+      try {
+        round->views.push_back(r->index == 1 ? parse_cluster_shards(*reply, ep) : parse_cluster_slots(*reply, ep));
+      } catch (const Error &e) {
+        if (round->first_failure == Status::ok) round->first_failure = e.status();
+        round->errors += ep.str() + ": " + e.what();
+      }
+    }
+  }
+  if (--round->outstanding > 0) return;
+  if (round->abandoned) {
+    delete round;
+    return;
+  }
+  round->owner->finish(round);
+}
+
+void ClusterRefresher::finish(Round *round) {
+  std::unique_ptr<Round> owned(round);
+  round_ = nullptr;
+  in_flight_ = false;
+  // The view most nodes agree on; on a tie, the one that covers more slots.
+  std::map<std::string, std::pair<int, std::shared_ptr<ClusterTopology>>> votes;
+  for (auto &v : round->views) {
+    if (v->covered_slots() == 0) continue;
+    auto &entry = votes[v->signature()];
+    ++entry.first;
+    entry.second = v;
+  }
+  std::shared_ptr<ClusterTopology> best;
+  int best_votes = 0;
+  for (auto &kv : votes) {
+    if (kv.second.first > best_votes ||
+        (kv.second.first == best_votes && kv.second.second->covered_slots() > best->covered_slots())) {
+      best = kv.second.second;
+      best_votes = kv.second.first;
+    }
+  }
+  if (best) {
+    failures_ = 0;
+    bool changed = !current_ || current_->signature() != best->signature();
+    std::shared_ptr<const ClusterTopology> previous = current_;
+    current_ = best;
+    engine_.client().publish_topology(best, previous, changed);
+    if (best->covered_slots() < static_cast<size_t>(kSlots)) again_ = true;  // keep looking for owners
+  } else {
+    ++failures_;
+    engine_.client().topology_failed(round->first_failure == Status::ok ? Status::clusterdown : round->first_failure,
+                                     round->errors.empty() ? "no node answered CLUSTER SHARDS" : round->errors);
+    again_ = true;
+  }
+  int periodic = engine_.config().topology_refresh_ms;
+  if (again_) {
+    int backoff = kMinIntervalMs << std::min(failures_, 3);
+    schedule(jitter(backoff));
+  } else if (periodic > 0 && !timer_armed_) {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    schedule(periodic * 9 / 10 + static_cast<int>(rng() % static_cast<unsigned>(periodic / 5 + 1)));  // +-10%
+  }
+}
+
+}  // namespace rcm::core

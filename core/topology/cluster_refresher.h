@@ -1,0 +1,51 @@
+// Keeps the cluster's slot map fresh. Lives on engine 0's I/O thread. One refresh at a
+// time: triggers that arrive meanwhile (MOVED, a node down, an unknown slot) are
+// coalesced into one more round, never sooner than a minimum interval (with jitter),
+// so a fleet of clients cannot storm the cluster. Each round asks up to three nodes
+// and takes the view most of them agree on.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/client/request.h"
+#include "core/topology/cluster_topology.h"
+
+struct event;
+
+namespace rcm::core {
+
+class Engine;
+
+class ClusterRefresher {
+ public:
+  explicit ClusterRefresher(Engine &engine);
+  ~ClusterRefresher();
+  void start();
+  void request(const std::string &reason);
+  uint64_t rounds() const { return rounds_; }
+
+ private:
+  struct Round;
+  void begin();
+  void ask(Round *round, const Endpoint &ep, bool shards);
+  static void on_reply(Request *r, Status status, Reply *reply);
+  void finish(Round *round);
+  void schedule(int delay_ms);
+  static void on_timer(int, short, void *arg);
+  std::vector<Endpoint> candidates();
+
+  Engine &engine_;
+  event *timer_ = nullptr;
+  bool in_flight_ = false;
+  bool again_ = false;
+  bool timer_armed_ = false;
+  Clock::time_point last_start_{};
+  uint64_t rounds_ = 0;
+  int failures_ = 0;
+  std::shared_ptr<const ClusterTopology> current_;
+  Round *round_ = nullptr;  // the round in flight (owned; requests point at it)
+};
+
+}  // namespace rcm::core

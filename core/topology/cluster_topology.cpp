@@ -1,0 +1,161 @@
+#include "core/topology/cluster_topology.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/common/status.h"
+#include "core/resp/reply.h"
+
+namespace rcm::core {
+
+namespace {
+
+[[noreturn]] void malformed(const std::string &what) {
+  throw Error(Status::protocol, "malformed cluster topology reply: " + what);
+}
+
+const Reply *field(const Reply &flat, const char *name) {
+  for (size_t i = 0; i + 1 < flat.elements.size(); i += 2) {
+    const Reply *k = flat.elements[i];
+    if (k && (k->kind == ReplyKind::string || k->kind == ReplyKind::status) && k->str == name) return flat.elements[i + 1];
+  }
+  return nullptr;
+}
+
+std::string text(const Reply *r) {
+  if (r == nullptr) return "";
+  if (r->kind == ReplyKind::integer) return std::to_string(r->integer);
+  return r->str;
+}
+
+long long number(const Reply *r, const char *what) {
+  if (r == nullptr) malformed(std::string("missing ") + what);
+  if (r->kind == ReplyKind::integer) return r->integer;
+  if (r->kind == ReplyKind::string) {
+    char *end = nullptr;
+    long long v = std::strtoll(r->str.c_str(), &end, 10);
+    if (end && *end == '\0' && !r->str.empty()) return v;
+  }
+  malformed(std::string("bad ") + what);
+}
+
+Endpoint make_endpoint(const std::string &host, long long port, const Endpoint &asked) {
+  Endpoint ep;
+  ep.host = (host.empty() || host == "?") ? asked.host : host;
+  if (port <= 0 || port > 65535) malformed("port out of range");
+  ep.port = static_cast<uint16_t>(port);
+  return ep;
+}
+
+void assign_slots(ClusterTopology &t) {
+  for (size_t s = 0; s < t.shards.size(); ++s) {
+    for (auto &range : t.shards[s].ranges) {
+      if (range.first < 0 || range.second >= kSlots || range.first > range.second) malformed("slot range");
+      for (int slot = range.first; slot <= range.second; ++slot) t.slot_shard[slot] = static_cast<int16_t>(s);
+    }
+  }
+}
+
+}  // namespace
+
+std::string ClusterTopology::signature() const {
+  std::vector<std::string> parts;
+  for (const Shard &s : shards) {
+    if (s.ranges.empty()) continue;
+    std::string p = s.primary.endpoint.str() + "=";
+    auto ranges = s.ranges;
+    std::sort(ranges.begin(), ranges.end());
+    for (auto &r : ranges) p += std::to_string(r.first) + "-" + std::to_string(r.second) + ",";
+    parts.push_back(p);
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (auto &p : parts) out += p + ";";
+  return out;
+}
+
+size_t ClusterTopology::covered_slots() const {
+  return static_cast<size_t>(std::count_if(slot_shard.begin(), slot_shard.end(), [](int16_t s) { return s >= 0; }));
+}
+
+std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const Endpoint &asked) {
+  if (reply.kind != ReplyKind::array) malformed("CLUSTER SHARDS is not an array");
+  auto t = std::make_shared<ClusterTopology>();
+  for (const Reply *shard : reply.elements) {
+    if (shard == nullptr || shard->kind != ReplyKind::array) malformed("shard is not a map");
+    const Reply *slots = field(*shard, "slots");
+    const Reply *nodes = field(*shard, "nodes");
+    if (slots == nullptr || nodes == nullptr || slots->kind != ReplyKind::array || nodes->kind != ReplyKind::array)
+      malformed("shard without slots/nodes");
+    Shard s;
+    for (size_t i = 0; i + 1 < slots->elements.size(); i += 2)
+      s.ranges.emplace_back(static_cast<int>(number(slots->elements[i], "slot")),
+                            static_cast<int>(number(slots->elements[i + 1], "slot")));
+    bool have_primary = false;
+    for (const Reply *n : nodes->elements) {
+      if (n == nullptr || n->kind != ReplyKind::array) malformed("node is not a map");
+      ClusterNode node;
+      std::string host = text(field(*n, "endpoint"));
+      if (host.empty() || host == "?") host = text(field(*n, "ip"));
+      long long port = field(*n, "port") ? number(field(*n, "port"), "port") : number(field(*n, "tls-port"), "tls-port");
+      node.endpoint = make_endpoint(host, port, asked);
+      node.id = text(field(*n, "id"));
+      std::string health = text(field(*n, "health"));
+      node.healthy = health.empty() || health == "online";
+      std::string role = text(field(*n, "role"));
+      if (role == "master" || role == "primary") {
+        // A failed primary that a replica has not replaced yet still owns its slots.
+        if (!have_primary || (node.healthy && !s.primary.healthy)) {
+          if (have_primary) s.replicas.push_back(s.primary);
+          s.primary = node;
+          have_primary = true;
+        } else {
+          s.replicas.push_back(node);
+        }
+      } else {
+        s.replicas.push_back(node);
+      }
+    }
+    if (!have_primary) {
+      if (!s.ranges.empty()) s.ranges.clear();  // slots without a primary are uncovered
+      continue;
+    }
+    t->shards.push_back(std::move(s));
+  }
+  assign_slots(*t);
+  return t;
+}
+
+std::shared_ptr<ClusterTopology> parse_cluster_slots(const Reply &reply, const Endpoint &asked) {
+  if (reply.kind != ReplyKind::array) malformed("CLUSTER SLOTS is not an array");
+  auto t = std::make_shared<ClusterTopology>();
+  std::map<std::string, size_t> by_primary;
+  for (const Reply *range : reply.elements) {
+    if (range == nullptr || range->kind != ReplyKind::array || range->elements.size() < 3) malformed("slot range entry");
+    int start = static_cast<int>(number(range->elements[0], "slot"));
+    int end = static_cast<int>(number(range->elements[1], "slot"));
+    std::vector<ClusterNode> nodes;
+    for (size_t i = 2; i < range->elements.size(); ++i) {
+      const Reply *n = range->elements[i];
+      if (n == nullptr || n->kind != ReplyKind::array || n->elements.size() < 2) malformed("node entry");
+      ClusterNode node;
+      node.endpoint = make_endpoint(text(n->elements[0]), number(n->elements[1], "port"), asked);
+      if (n->elements.size() > 2) node.id = text(n->elements[2]);
+      nodes.push_back(node);
+    }
+    std::string key = nodes[0].endpoint.str();
+    auto it = by_primary.find(key);
+    if (it == by_primary.end()) {
+      Shard s;
+      s.primary = nodes[0];
+      s.replicas.assign(nodes.begin() + 1, nodes.end());
+      it = by_primary.emplace(key, t->shards.size()).first;
+      t->shards.push_back(std::move(s));
+    }
+    t->shards[it->second].ranges.emplace_back(start, end);
+  }
+  assign_slots(*t);
+  return t;
+}
+
+}  // namespace rcm::core

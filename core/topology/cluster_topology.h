@@ -1,0 +1,43 @@
+// One view of a Valkey/Redis Cluster: its shards and which shard owns each slot.
+// Immutable once built; shared between I/O threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/route/slot.h"
+
+namespace rcm::core {
+
+struct Reply;
+
+struct ClusterNode {
+  Endpoint endpoint;
+  std::string id;
+  bool healthy = true;  // "online" (CLUSTER SHARDS health); CLUSTER SLOTS lists only serving nodes
+};
+
+struct Shard {
+  ClusterNode primary;
+  std::vector<ClusterNode> replicas;
+  std::vector<std::pair<int, int>> ranges;  // inclusive slot ranges
+};
+
+struct ClusterTopology {
+  std::vector<Shard> shards;
+  std::vector<int16_t> slot_shard = std::vector<int16_t>(kSlots, -1);  // -1: no owner
+
+  // Canonical text of who owns what, for comparing the views of several nodes.
+  std::string signature() const;
+  size_t covered_slots() const;
+};
+
+// Parse CLUSTER SHARDS / CLUSTER SLOTS replies. `asked` fills in an empty or "?" address
+// (a node that does not know its own IP). Throw Error(Status::protocol) when malformed.
+std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const Endpoint &asked);
+std::shared_ptr<ClusterTopology> parse_cluster_slots(const Reply &reply, const Endpoint &asked);
+
+}  // namespace rcm::core
