@@ -29,10 +29,31 @@ step() {
   printf '\n==> %d. %s\n' "$STEP" "$*"
 }
 
-# Shows a command, then runs it.
+# Shows a command (arguments with blanks or quotes in double quotes, the tool as "rcm"),
+# then runs it.
 show() {
-  printf '$ %s\n' "$*" | sed "s|$BUILD_DIR/tools/rcm|rcm|"
+  local a line="\$"
+  for a in "$@"; do
+    [ "$a" = "$RCM" ] && a=rcm
+    case "$a" in
+      *[[:space:]\"\'\\\$]* | "") a="\"${a//\"/\\\"}\"" ;;
+    esac
+    line="$line $a"
+  done
+  printf '%s\n' "$line"
   "$@"
+}
+
+# Pretty-prints lines that are JSON objects (python3 when there is one), others as they are.
+pretty_json() {
+  local line
+  while IFS= read -r line; do
+    if [ "${line#\{}" != "$line" ] && command -v python3 >/dev/null 2>&1 &&
+      printf '%s\n' "$line" | python3 -m json.tool 2>/dev/null; then
+      continue
+    fi
+    printf '%s\n' "$line"
+  done
 }
 
 die() {
@@ -169,12 +190,12 @@ EOF
   printf '%s\n' "$commands" | "$RCM" -u "$url" pipeline
 
   step "8 threads share ONE client, each checks its own SET/GET replies; then that client's stats"
-  show "$RCM" -u "$url" threads 8 2000 --stats
+  show "$RCM" -u "$url" threads 8 2000 --stats | pretty_json
 
   step "The topology as the client sees it"
-  show "$RCM" -u "$url" topology
+  show "$RCM" -u "$url" topology | pretty_json
 
-  step "Done: the server stops now. Next: $RCM --help; rcm bench measures it against hiredis"
+  step "Done; the server stops now. Next: $RCM --help, and '$RCM -u URL bench' on a server of your own"
 }
 
 case "${1:-standalone}" in

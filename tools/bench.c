@@ -55,7 +55,10 @@ static const char BENCH_USAGE[] =
     "                    its baselines (default 3)\n"
     "  --only LIST       run only these groups: sync1,syncn,inflight (default all)\n"
     "  --no-external     skip valkey-benchmark (its ratio is then not printed)\n"
-    "  --cluster         reserved: the cluster bench comes with cluster mode\n";
+    "  --cluster         reserved: the cluster bench comes with cluster mode\n"
+    "\n"
+    "Exit status: 0 when every workload ran without errors (the targets are reported, not\n"
+    "enforced), 1 when a workload failed or saw errors, 2 for bad usage.\n";
 
 /* ---------------------------------------------------------------------------------
  * Settings and the server address for the baselines.
@@ -1354,7 +1357,12 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
         printf("note: %ld CPUs: client threads and the server share them; figures are bounded "
                "by that contention.\n", sysconf(_SC_NPROCESSORS_ONLN));
 
-    for (int k = 0; k < NRES; k++) free(res[k].h);
+    rc = CLI_EXIT_OK;
+    for (int k = 0; k < NRES; k++) {
+        bool ran = res[k].rounds > 0 || res[k].valid || res[k].note[0];
+        if (ran && (!res[k].valid || res[k].errors > 0)) rc = CLI_EXIT_FAIL;
+        free(res[k].h);
+    }
     rcm_client_close(client);
     redisFree(g_side);
     g_side = NULL;
@@ -1364,5 +1372,5 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
     for (int i = 0; i < A.ncb_hist; i++) free(A.cb_hist[i]);
     A.ncb_hist = 0;
     pthread_mutex_unlock(&A.mu);
-    return CLI_EXIT_OK;
+    return rc;
 }
