@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -273,17 +274,26 @@ void Connection::on_reconnect_timer(int, short, void *arg) {
 
 std::string Connection::describe_socket_error(short what) {
   std::string msg;
+  SSL *ssl = bev_ ? bufferevent_openssl_get_ssl(bev_) : nullptr;
+  if (ssl != nullptr) {
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) return std::string("TLS: certificate verify failed: ") + X509_verify_cert_error_string(verify);
+  }
   unsigned long ssl_err = bev_ ? bufferevent_get_openssl_error(bev_) : 0;
-  if (ssl_err != 0) {
+  std::string queued = ERR_peek_error() != 0 ? tls_error_string() : "";
+  if (ssl_err != 0 || !queued.empty()) {
     char buf[256];
-    ERR_error_string_n(ssl_err, buf, sizeof(buf));
-    msg = std::string("TLS: ") + buf;
-    while ((ssl_err = bev_ ? bufferevent_get_openssl_error(bev_) : 0) != 0) {
-      ERR_error_string_n(ssl_err, buf, sizeof(buf));
-      msg += std::string("; ") + buf;
+    msg = "TLS: ";
+    while (ssl_err != 0) {
+      if (ERR_GET_LIB(ssl_err) != 0) {  // libevent also stores bare SSL_get_error() codes
+        ERR_error_string_n(ssl_err, buf, sizeof(buf));
+        msg += std::string(buf) + "; ";
+      }
+      ssl_err = bufferevent_get_openssl_error(bev_);
     }
+    msg += queued.empty() ? "handshake failed" : queued;
   } else if (what & BEV_EVENT_EOF) {
-    msg = "connection closed by the server";
+    msg = ssl ? "connection closed by the server during TLS (is it a TLS port?)" : "connection closed by the server";
   } else {
     int err = EVUTIL_SOCKET_ERROR();
     msg = err ? std::strerror(err) : "socket error";
@@ -298,8 +308,8 @@ void Connection::on_event_cb(bufferevent *, short what, void *arg) {
     return;
   }
   if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-    bool tls_failure = c->bev_ && bufferevent_get_openssl_error(c->bev_) != 0;
     std::string msg = c->describe_socket_error(what);
+    bool tls_failure = c->bev_ && msg.compare(0, 4, "TLS:") == 0;
     const std::string where = c->pool_.endpoint().str();
     if (c->state_ == State::connecting) {
       c->connect_failed(tls_failure ? Status::tls : Status::connection, "connect to " + where + ": " + msg);

@@ -119,6 +119,7 @@ void NodePool::drain_waiting() {
 bool NodePool::lease_connection(const Connection *c) const { return c->role() == Connection::Role::lease; }
 
 void NodePool::on_connection_ready(Connection *c) {
+  ever_up_ = true;
   if (!was_up_) {
     was_up_ = true;
     engine_.emit_event(1 /* node up */, ep_.str(), "connected");
@@ -150,7 +151,9 @@ void NodePool::fail_waiting(Status why, const std::string &message, bool count_a
       request_release(r);
       continue;
     }
-    bool permanent = why == Status::auth || why == Status::tls || why == Status::config;
+    // Nothing to wait for on a node that never answered (a bad address at open, a dead
+    // node a redirect named): fail now rather than after every retry.
+    bool permanent = why == Status::auth || why == Status::tls || why == Status::config || !ever_up_;
     if (count_attempt) ++r->attempts;
     if (permanent || r->attempts >= cfg_.retry_max_attempts) {
       request_fail(r, why, message);

@@ -108,6 +108,7 @@ class NodePool {
   std::deque<LeaseWaiter *> lease_waiters_;
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed, freed at the next tick
   bool was_up_ = false;
+  bool ever_up_ = false;  // a connection of this pool was ready at least once
   bool shut_ = false;
 };
 

@@ -141,10 +141,12 @@ void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
       return;
     }
     if (status != Status::ok || reply == nullptr || reply->is_error()) {
+      bool not_cluster = reply && reply->str.find("cluster support disabled") != std::string::npos;
       if (round->first_failure == Status::ok)
-        round->first_failure = status != Status::ok ? status : Status::clusterdown;
+        round->first_failure = status != Status::ok ? status : not_cluster ? Status::config : Status::clusterdown;
       if (!round->errors.empty()) round->errors += "; ";
       round->errors += ep.str() + ": " + (reply ? reply->str : status_name(status));
+      if (not_cluster) round->errors += " (mode=cluster, but this server is not a cluster node)";
     } else {
       try {
         round->views.push_back(r->index == 1 ? parse_cluster_shards(*reply, ep) : parse_cluster_slots(*reply, ep));
