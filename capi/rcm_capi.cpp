@@ -12,6 +12,7 @@
 #include "core/common/status.h"
 #include "core/config/config.h"
 #include "core/resp/reply.h"
+#include "core/route/slot.h"
 
 using rcm::core::Client;
 using rcm::core::Config;
@@ -188,6 +189,57 @@ rcm_status rcm_command(rcm_client *client, int argc, const char *const *argv, co
     Reply *reply = nullptr;
     std::string err;
     Status st = client->client->execute(r, &reply, &err);
+    if (st != Status::ok) return fail(st, err);
+    *out = as_c(reply);
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int argc, const char *const *argv,
+                              const size_t *argvlen, rcm_reply **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  if (route == nullptr) return fail_arg("route");
+  if (rcm_status s = check_argv(argc, argv)) return s;
+  return guarded([&] {
+    std::unique_ptr<Request> r(client->client->make_request(argc, argv, argvlen, false));
+    r->split.reset();
+    r->agg = rcm::core::Aggregate::none;
+    switch (route->kind) {
+      case RCM_ROUTE_SLOT:
+        if (route->slot < 0 || route->slot >= rcm::core::kSlots)
+          return fail(Status::arg, "route.slot " + std::to_string(route->slot) + " is not in 0..16383");
+        r->route = rcm::core::RouteKind::slot;
+        r->slot = route->slot;
+        break;
+      case RCM_ROUTE_KEY:
+        if (route->key == nullptr && route->keylen != 0) return fail_arg("route.key");
+        r->route = rcm::core::RouteKind::slot;
+        r->slot = rcm::core::key_slot(route->key ? route->key : "", route->keylen);
+        break;
+      case RCM_ROUTE_NODE:
+        if (route->node == nullptr) return fail_arg("route.node");
+        r->route = rcm::core::RouteKind::node;
+        r->route_node = rcm::core::parse_endpoint(route->node, "route.node").str();
+        break;
+      case RCM_ROUTE_ALL_PRIMARIES:
+        r->route = rcm::core::RouteKind::all_primaries;
+        r->agg = rcm::core::Aggregate::per_node;
+        break;
+      case RCM_ROUTE_ALL_NODES:
+        r->route = rcm::core::RouteKind::all_nodes;
+        r->agg = rcm::core::Aggregate::per_node;
+        break;
+      case RCM_ROUTE_RANDOM:
+        r->route = rcm::core::RouteKind::random;
+        break;
+      default:
+        return fail(Status::arg, "route.kind " + std::to_string(static_cast<int>(route->kind)) + " is not a route");
+    }
+    Reply *reply = nullptr;
+    std::string err;
+    Status st = client->client->execute(r.release(), &reply, &err);
     if (st != Status::ok) return fail(st, err);
     *out = as_c(reply);
     return RCM_OK;

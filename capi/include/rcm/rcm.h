@@ -257,8 +257,45 @@ RCM_API rcm_status rcm_command_async(rcm_client *client, int argc, const char *c
                                      const size_t *argvlen, rcm_callback cb, void *userdata);
 
 /* ---------------------------------------------------------------------------------
+ * Explicit routes. Without one, a command goes where its keys say (cluster mode: the
+ * primary of its slot, or a replica for reads when read_from allows; MGET, MSET, DEL,
+ * UNLINK, EXISTS and TOUCH across slots are split per slot, sent in parallel and put
+ * back together in the caller's order -- not atomic; other multi-slot commands are
+ * RCM_ERR_CROSSSLOT before anything is sent). Keyless commands follow one table:
+ * FLUSHALL, FLUSHDB, SCRIPT LOAD|FLUSH, FUNCTION LOAD|FLUSH|DELETE|RESTORE, CONFIG
+ * SET|RESETSTAT go to every primary (one reply; an error if any node failed), DBSIZE
+ * is summed, KEYS merged; everything else goes to one primary.
+ * ------------------------------------------------------------------------------ */
+typedef enum rcm_route_kind {
+    RCM_ROUTE_SLOT = 1,          /* the owner of route.slot */
+    RCM_ROUTE_KEY = 2,           /* the owner of route.key's slot */
+    RCM_ROUTE_NODE = 3,          /* route.node, "host:port" */
+    RCM_ROUTE_ALL_PRIMARIES = 4, /* every primary */
+    RCM_ROUTE_ALL_NODES = 5,     /* every primary and replica */
+    RCM_ROUTE_RANDOM = 6         /* any one primary */
+} rcm_route_kind;
+
+typedef struct rcm_route {
+    rcm_route_kind kind;
+    int slot;          /* RCM_ROUTE_SLOT: 0..16383 */
+    const char *key;   /* RCM_ROUTE_KEY: binary-safe key */
+    size_t keylen;
+    const char *node;  /* RCM_ROUTE_NODE: NUL-terminated "host:port" */
+} rcm_route;
+
+/** Like rcm_command, to the node(s) the route names. For RCM_ROUTE_ALL_PRIMARIES and
+ *  RCM_ROUTE_ALL_NODES the reply is an ARRAY with one element per node, each an ARRAY
+ *  [address (STRING), that node's reply]. In standalone mode every route names the one
+ *  server (a different RCM_ROUTE_NODE is RCM_ERR_ARG). Thread-safe; blocks. */
+RCM_API rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int argc,
+                                      const char *const *argv, const size_t *argvlen,
+                                      rcm_reply **out);
+
+/* ---------------------------------------------------------------------------------
  * Pipelines: a batch of commands written together and executed in order on one
- * connection (per node), replies returned in the order appended.
+ * connection (per node), replies returned in the order appended. In cluster mode the
+ * batch is split per node and sent in parallel; redirects are followed per command.
+ * MULTI ... EXEC in a pipeline is allowed when all its keys are in one slot.
  * ------------------------------------------------------------------------------ */
 typedef struct rcm_pipeline rcm_pipeline;
 
