@@ -264,6 +264,7 @@ typedef struct result {
     bool srv_unknown;
     int rounds;
     hist *h;
+    double ext_p50_ms_x_ops, ext_p99_ms; /* valkey-benchmark's own percentiles */
     /* derived by result_finish (or set directly for valkey-benchmark) */
     bool valid;
     double ops_s;
@@ -344,6 +345,9 @@ static void result_finish(result *res)
     if (res->h) {
         res->p50_us = (double)hist_percentile(res->h, 0.50) / 1e3;
         res->p99_us = (double)hist_percentile(res->h, 0.99) / 1e3;
+    } else if (res->ext_p99_ms > 0) {
+        res->p50_us = res->ext_p50_ms_x_ops / (double)res->ops * 1e3;
+        res->p99_us = res->ext_p99_ms * 1e3;
     }
 }
 
@@ -946,10 +950,10 @@ static void run_valkey_benchmark(result *res, int pipeline, int clients, double 
 {
     const char *tool = strrchr(g_vb_path, '/') ? strrchr(g_vb_path, '/') + 1 : g_vb_path;
     snprintf(res->name, sizeof res->name, "%.16s -P %d -c %d", tool, pipeline, clients);
-    /* -n is per test (SET, then GET): size it so both together take about the duration. */
+    /* -n is per test (SET, then GET): size it so both together take about one round. */
     long long n;
-    if (G->requests > 0) n = G->requests / 2;
-    else n = (long long)(est_ops_s * G->duration_s / 2);
+    if (G->requests > 0) n = G->requests / 2 / G->rounds;
+    else n = (long long)(est_ops_s * G->duration_s / G->rounds / 2);
     long long unit = (long long)pipeline * clients;
     if (n < unit * 20) n = unit * 20;
     n = (n + unit - 1) / unit * unit;
@@ -1024,15 +1028,18 @@ static void run_valkey_benchmark(result *res, int pipeline, int clients, double 
         return;
     }
     long long ops = 2 * n;
-    res->valid = true;
-    res->ops = ops;
-    /* Both tests ran n requests; the mix's rate is total work over total time. */
-    res->ops_s = (double)ops / ((double)n / rps[0] + (double)n / rps[1]);
-    res->p50_us = (p50[0] + p50[1]) / 2 * 1e3;
-    res->p99_us = (p99[0] > p99[1] ? p99[0] : p99[1]) * 1e3;
+    /* Both tests ran n requests; the mix's rate is total work over total time (as
+     * valkey-benchmark measured it, without its start-up). */
+    res->ops += ops;
+    res->secs += (double)n / rps[0] + (double)n / rps[1];
+    res->cli_cpu_s += rusage_s(&ru);
+    if (srv0 >= 0 && srv1 >= 0) res->srv_cpu_s += srv1 - srv0;
+    else res->srv_unknown = true;
+    res->ext_p50_ms_x_ops += (p50[0] + p50[1]) / 2 * (double)ops;
+    if (p99[0] > res->ext_p99_ms) res->ext_p99_ms = p99[0];
+    if (p99[1] > res->ext_p99_ms) res->ext_p99_ms = p99[1];
     res->lat_unit = "op*";
-    res->cli_cpu_us = rusage_s(&ru) * 1e6 / (double)ops;
-    res->srv_cpu_us = (srv0 >= 0 && srv1 >= 0) ? (srv1 - srv0) * 1e6 / (double)ops : -1;
+    res->rounds++;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -1098,7 +1105,14 @@ static void print_server_info(void)
         }
     }
     if (r) freeReplyObject(r);
-    printf("; client machine: %ld CPUs online\n", sysconf(_SC_NPROCESSORS_ONLN));
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("; client machine: %ld CPUs online", ncpu);
+    double load[1];
+    if (getloadavg(load, 1) == 1) {
+        printf(", load average %.2f before the run", load[0]);
+        if (load[0] > 0.5 * (double)ncpu) printf(" (busy: other work competes; expect noise)");
+    }
+    putchar('\n');
 }
 
 /* ---------------------------------------------------------------------------------
@@ -1181,6 +1195,7 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
     snprintf(cfg.host, sizeof cfg.host, "127.0.0.1");
     int rc = parse_bench_args(&cfg, argc, argv);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
+    if (cfg.rounds > 1 && cfg.duration_s / cfg.rounds < 0.1) cfg.rounds = 1;
     if (opts->url) parse_url(&cfg, opts->url);
     for (size_t i = 0; i < opts->nsettings; i++) apply_key(&cfg, opts->settings[i].key, opts->settings[i].value);
     if (strcmp(cfg.mode, "cluster") == 0) {
@@ -1265,48 +1280,63 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
     snprintf(hname, sizeof hname, "hiredis sync %d threads x 1 ctx", cfg.threads);
     snprintf(rname, sizeof rname, "rcm sync %d threads, 1 client", cfg.threads);
 
-    /* Baseline and rcm alternate in rounds (which goes first alternates too), so that a
-     * change of the machine's state — above all where the scheduler puts the client
-     * threads relative to the server, a factor of ~3 for one thread on a small VM —
-     * falls on both. valkey-benchmark runs once per group, for the whole duration. */
+    /* Every workload of a group runs in rounds, and the order rotates from round to
+     * round, so that a change of the machine's state (other load; where the scheduler
+     * puts the client threads relative to the server, a factor of ~3 for one thread on a
+     * small VM) falls on all of them alike. valkey-benchmark gets -n sized from the
+     * matching hiredis run so that it also takes about one round. */
+    const bool ext = cfg.external;
     if (cfg.groups & GROUP_SYNC1) fprintf(stderr, "bench: sync 1 thread...\n");
     for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_SYNC1); r++) {
-        for (int k = 0; k < 2; k++) {
-            if ((k ^ (r & 1)) == 0) run_sync(&res[H_SYNC1], "hiredis sync 1 thread", NULL, 1);
-            else run_sync(&res[R_SYNC1], "rcm sync 1 thread", client, 1);
-        }
-    }
-    result_finish(&res[H_SYNC1]);
-    if (cfg.external && (cfg.groups & GROUP_SYNC1))
-        run_valkey_benchmark(&res[VB_SYNC1], 1, 1, res[H_SYNC1].ops_s);
-
-    if (cfg.groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", cfg.threads);
-    for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_SYNCN); r++) {
-        for (int k = 0; k < 2; k++) {
-            if ((k ^ (r & 1)) == 0) run_sync(&res[H_SYNCT], hname, NULL, cfg.threads);
-            else run_sync(&res[R_SYNCT], rname, client, cfg.threads);
-        }
-    }
-    result_finish(&res[H_SYNCT]);
-    if (cfg.external && (cfg.groups & GROUP_SYNCN))
-        run_valkey_benchmark(&res[VB_SYNCT], 1, cfg.threads, res[H_SYNCT].ops_s);
-
-    if (cfg.groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", cfg.depth);
-    for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_INFLIGHT); r++) {
-        for (int k = 0; k < 4; k++) {
-            switch ((k + r) % 4) {
-            case 0: run_pipeline_hiredis(&res[H_PIPE]); break;
-            case 1: run_async_submitter(&res[R_ASYNC], client); break;
-            case 2: run_async_callback(&res[R_ASYNC_CB], client); break;
-            case 3: run_pipeline_rcm(&res[R_PIPE], client); break;
+        for (int k = 0; k < 3; k++) {
+            switch ((k + r) % 3) {
+            case 0: run_sync(&res[H_SYNC1], "hiredis sync 1 thread", NULL, 1); break;
+            case 1: run_sync(&res[R_SYNC1], "rcm sync 1 thread", client, 1); break;
+            case 2:
+                if (!ext) break;
+                result_finish(&res[H_SYNC1]);
+                run_valkey_benchmark(&res[VB_SYNC1], 1, 1, res[H_SYNC1].valid ? res[H_SYNC1].ops_s : 20000);
+                break;
             }
         }
     }
-    result_finish(&res[H_PIPE]);
-    if (cfg.external && (cfg.groups & GROUP_INFLIGHT)) {
-        run_valkey_benchmark(&res[VB_PIPE], cfg.depth, 1, res[H_PIPE].ops_s);
-        run_valkey_benchmark(&res[VB_CONN], 1, cfg.depth,
-                             res[H_SYNCT].valid ? res[H_SYNCT].ops_s * 1.5 : 60000);
+
+    if (cfg.groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", cfg.threads);
+    for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_SYNCN); r++) {
+        for (int k = 0; k < 3; k++) {
+            switch ((k + r) % 3) {
+            case 0: run_sync(&res[H_SYNCT], hname, NULL, cfg.threads); break;
+            case 1: run_sync(&res[R_SYNCT], rname, client, cfg.threads); break;
+            case 2:
+                if (!ext) break;
+                result_finish(&res[H_SYNCT]);
+                run_valkey_benchmark(&res[VB_SYNCT], 1, cfg.threads,
+                                     res[H_SYNCT].valid ? res[H_SYNCT].ops_s : 50000);
+                break;
+            }
+        }
+    }
+
+    if (cfg.groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", cfg.depth);
+    for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_INFLIGHT); r++) {
+        for (int k = 0; k < 6; k++) {
+            switch ((k + r) % 6) {
+            case 0: run_pipeline_hiredis(&res[H_PIPE]); break;
+            case 1: run_async_submitter(&res[R_ASYNC], client); break;
+            case 2:
+                if (!ext) break;
+                result_finish(&res[H_PIPE]);
+                run_valkey_benchmark(&res[VB_PIPE], cfg.depth, 1,
+                                     res[H_PIPE].valid ? res[H_PIPE].ops_s : 500000);
+                break;
+            case 3: run_async_callback(&res[R_ASYNC_CB], client); break;
+            case 4: run_pipeline_rcm(&res[R_PIPE], client); break;
+            case 5:
+                if (!ext) break;
+                run_valkey_benchmark(&res[VB_CONN], 1, cfg.depth, 60000);
+                break;
+            }
+        }
     }
     for (int k = 0; k < NRES; k++) result_finish(&res[k]);
 
