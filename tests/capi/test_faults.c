@@ -443,12 +443,109 @@ static void test_faults__close_completes_requests_in_flight(void **state) {
     tu_server_stop(pid);
 }
 
+/* ---- bounded queues: pool.max_pending ---------------------------------------------- */
+
+#define BP_N 500
+#define BP_MAX_PENDING 50
+static atomic_int bp_calls[BP_N];
+static rcm_status bp_status[BP_N];
+static atomic_int bp_done;
+
+static void bp_cb(rcm_status st, rcm_reply *r, void *ud) {
+    int i = (int)(size_t)ud;
+    bp_status[i] = st;
+    rcm_reply_free(r);
+    atomic_fetch_add(&bp_calls[i], 1);
+    atomic_fetch_add(&bp_done, 1);
+}
+
+/* Issues BP_N async PINGs; returns how many were refused with RCM_ERR_BACKPRESSURE (by the
+ * call or by the callback). Fails unless every accepted request's callback ran once. */
+static int flood(rcm_client *c) {
+    atomic_store(&bp_done, 0);
+    int refused_by_call = 0, accepted = 0;
+    for (int i = 0; i < BP_N; i++) {
+        atomic_store(&bp_calls[i], 0);
+        bp_status[i] = (rcm_status)12345;
+    }
+    for (int i = 0; i < BP_N; i++) {
+        const char *a[] = {"PING"};
+        rcm_status st = rcm_command_async(c, 1, a, NULL, bp_cb, (void *)(size_t)i);
+        if (st == RCM_OK) accepted++;
+        else if (st == RCM_ERR_BACKPRESSURE) {
+            refused_by_call++;
+            atomic_store(&bp_calls[i], -1000); /* no callback may follow */
+        } else fail_msg("rcm_command_async: %s", rcm_status_name(st));
+    }
+    double deadline = tu_now() + 15;
+    while (atomic_load(&bp_done) < accepted && tu_now() < deadline) tu_sleep_ms(10);
+    tu_sleep_ms(100);
+    int counts[NSTATUS] = {0}, not_once = 0;
+    for (int i = 0; i < BP_N; i++) {
+        int calls = atomic_load(&bp_calls[i]);
+        if (calls == -1000) continue;
+        if (calls != 1) not_once++;
+        else counts[status_index(bp_status[i])]++;
+    }
+    if (not_once) fail_msg("%d accepted requests did not complete exactly once", not_once);
+    printf("%d requests: %d refused by the call;", BP_N, refused_by_call);
+    for (int s = 0; s < NSTATUS; s++)
+        if (counts[s]) printf(" %s=%d", s == NSTATUS - 1 ? "other" : rcm_status_name((rcm_status)-s), counts[s]);
+    printf("\n");
+    return refused_by_call + counts[status_index(RCM_ERR_BACKPRESSURE)];
+}
+
+static void test_faults__backpressure_when_server_down(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_BACKPRESSURE_DOWN);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.max_pending", "50", "command_timeout_ms", "2000",
+                               "retry.backoff_ms", "1000", "retry.backoff_max_ms", "1000", NULL);
+    tu_server_stop(pid);
+    tu_sleep_ms(300); /* the client has seen its connections close */
+    tu_watchdog_arm(60, "requests to a stopped server");
+    int refused = flood(c);
+    tu_watchdog_disarm();
+    if (refused < BP_N - BP_MAX_PENDING - 50)
+        fail_msg("only %d of %d requests refused with RCM_ERR_BACKPRESSURE (pool.max_pending=%d)",
+                 refused, BP_N, BP_MAX_PENDING);
+    pid = tu_server_start_ok(port, NULL);
+    check_works_afterwards(c);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+/* A server that stops answering (not disconnected) is an outage too: what waits for it
+ * is bounded by pool.max_pending as well. */
+static void test_faults__backpressure_when_server_hangs(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_BACKPRESSURE_HUNG);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.max_pending", "50", "command_timeout_ms", "3000", NULL);
+    int fd;
+    raw_debug_sleep(port, "2", &fd);
+    tu_watchdog_arm(60, "requests to a hung server");
+    int refused = flood(c);
+    tu_watchdog_disarm();
+    char buf[64];
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+    if (refused < BP_N - BP_MAX_PENDING - 50)
+        fail_msg("only %d of %d requests to a hung server refused with RCM_ERR_BACKPRESSURE "
+                 "(pool.max_pending=%d): the queue is unbounded", refused, BP_N, BP_MAX_PENDING);
+    check_works_afterwards(c);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults__debug_sleep_times_out_and_client_recovers),
         cmocka_unit_test(test_faults__client_kill_under_load),
         cmocka_unit_test(test_faults__server_restart_under_load),
         cmocka_unit_test(test_faults__close_completes_requests_in_flight),
+        cmocka_unit_test(test_faults__backpressure_when_server_down),
+        cmocka_unit_test(test_faults__backpressure_when_server_hangs),
     };
     return TU_RUN(tests, argc, argv);
 }

@@ -30,7 +30,9 @@ enum {
     TU_PRIV_LEASE_TIMEOUT = 46,
     TU_PRIV_RETRY_KILL = 47,
     TU_PRIV_CLOSE_PENDING = 48,
-    TU_SILENT = 49,     /* a listening socket of the test itself that never answers */
+    TU_SILENT = 49,
+    TU_PRIV_BACKPRESSURE_DOWN = 50,
+    TU_PRIV_BACKPRESSURE_HUNG = 51,     /* a listening socket of the test itself that never answers */
     TU_NEVER_STARTED = 58 /* nothing ever listens here */
 };
 
