@@ -398,6 +398,70 @@ static void test_client__db_and_client_name_from_config(void **state) {
     rcm_client_close(c3);
 }
 
+/* ---- explicit routes (standalone: every route names the one server) ---------------- */
+
+static void expect_per_node_array(const rcm_reply *r, const char *addr, const char *echo) {
+    if (rcm_reply_type(r) != RCM_REPLY_ARRAY || rcm_reply_length(r) != 1)
+        fail_msg("expected an array of one [address, reply], got %s", tu_describe(r));
+    const rcm_reply *pair = rcm_reply_element(r, 0);
+    assert_int_equal(rcm_reply_type(pair), RCM_REPLY_ARRAY);
+    assert_int_equal(rcm_reply_length(pair), 2);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(pair, 0), addr);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(pair, 1), echo);
+}
+
+static void test_client__command_routed_standalone(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", tu_port(TU_PLAIN));
+    const char *echo[] = {"ECHO", "routed"};
+    rcm_reply *r = NULL;
+
+    rcm_route slot = {RCM_ROUTE_SLOT, 12539, NULL, 0, NULL};
+    TU_ASSERT_RC(rcm_command_routed(c, &slot, 2, echo, NULL, &r), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(r, "routed");
+    rcm_reply_free(r);
+
+    rcm_route key = {RCM_ROUTE_KEY, 0, "a\0key", 5, NULL};
+    TU_ASSERT_RC(rcm_command_routed(c, &key, 2, echo, NULL, &r), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(r, "routed");
+    rcm_reply_free(r);
+
+    rcm_route node = {RCM_ROUTE_NODE, 0, NULL, 0, addr};
+    TU_ASSERT_RC(rcm_command_routed(c, &node, 2, echo, NULL, &r), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(r, "routed");
+    rcm_reply_free(r);
+
+    rcm_route random_primary = {RCM_ROUTE_RANDOM, 0, NULL, 0, NULL};
+    TU_ASSERT_RC(rcm_command_routed(c, &random_primary, 2, echo, NULL, &r), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(r, "routed");
+    rcm_reply_free(r);
+
+    rcm_route all_primaries = {RCM_ROUTE_ALL_PRIMARIES, 0, NULL, 0, NULL};
+    TU_ASSERT_RC(rcm_command_routed(c, &all_primaries, 2, echo, NULL, &r), RCM_OK);
+    expect_per_node_array(r, addr, "routed");
+    rcm_reply_free(r);
+
+    rcm_route all_nodes = {RCM_ROUTE_ALL_NODES, 0, NULL, 0, NULL};
+    TU_ASSERT_RC(rcm_command_routed(c, &all_nodes, 2, echo, NULL, &r), RCM_OK);
+    expect_per_node_array(r, addr, "routed");
+    rcm_reply_free(r);
+
+    /* a node the client does not know, and a slot out of range */
+    char other[64];
+    snprintf(other, sizeof other, "127.0.0.1:%d", tu_port(TU_NEVER_STARTED));
+    rcm_route bad_node = {RCM_ROUTE_NODE, 0, NULL, 0, other};
+    r = (rcm_reply *)(void *)&r;
+    TU_ASSERT_RC(rcm_command_routed(c, &bad_node, 2, echo, NULL, &r), RCM_ERR_ARG);
+    assert_null(r);
+    rcm_route bad_slot = {RCM_ROUTE_SLOT, 16384, NULL, 0, NULL};
+    r = (rcm_reply *)(void *)&r;
+    TU_ASSERT_RC(rcm_command_routed(c, &bad_slot, 2, echo, NULL, &r), RCM_ERR_ARG);
+    assert_null(r);
+    rcm_client_close(c);
+}
+
 /* ---- async ------------------------------------------------------------------------ */
 
 #define ASYNC_N 2000
@@ -689,6 +753,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_client__command_reply_kinds),
         cmocka_unit_test(test_client__explicit_argvlen),
         cmocka_unit_test(test_client__db_and_client_name_from_config),
+        cmocka_unit_test(test_client__command_routed_standalone),
         cmocka_unit_test(test_async__each_callback_exactly_once_with_own_reply),
         cmocka_unit_test(test_async__command_async_from_callback),
         cmocka_unit_test(test_async__close_completes_outstanding_callbacks),
