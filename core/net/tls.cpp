@@ -25,6 +25,16 @@ std::string tls_error_string() {
 TlsContext::TlsContext(const Config &cfg) : server_name_(cfg.tls_server_name), verify_(cfg.tls_verify) {
   ctx_ = SSL_CTX_new(TLS_client_method());
   if (ctx_ == nullptr) throw Error(Status::tls, "TLS: cannot create context: " + tls_error_string());
+  try {
+    configure(cfg);
+  } catch (...) {
+    SSL_CTX_free(ctx_);  // the destructor does not run for a constructor that throws
+    ctx_ = nullptr;
+    throw;
+  }
+}
+
+void TlsContext::configure(const Config &cfg) {
   SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
   if (verify_) {
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);

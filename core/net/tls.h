@@ -23,6 +23,7 @@ class TlsContext {
   SSL *new_ssl(const std::string &host) const;
 
  private:
+  void configure(const Config &cfg);
   SSL_CTX *ctx_ = nullptr;
   std::string server_name_;
   bool verify_ = true;

@@ -61,27 +61,31 @@ void NodePool::dispatch(Request *r) {
   r->stats = &stats_;
   r->sent_to = this;
   if (!r->internal) ++stats_.requests;
-  if (Connection *c = least_loaded()) {
-    c->send(r);
-    return;
-  }
   if (shut_) {
     request_fail(r, Status::closed, "client closed");
     request_release(r);
     return;
   }
-  if (waiting_.size() >= static_cast<size_t>(cfg_.pool_max_pending)) {
+  // Queued and in flight together are bounded: a hung server must not grow either forever.
+  Connection *c = least_loaded();
+  size_t pending = waiting_.size();
+  for (const auto &conn : shared_) pending += conn->in_flight();
+  if (!r->internal && pending >= static_cast<size_t>(cfg_.pool_max_pending)) {
     request_fail(r, Status::backpressure,
                  "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
     request_release(r);
     return;
   }
+  if (c != nullptr) {
+    c->send(r);
+    return;
+  }
   waiting_.push_back(r);
   // Nothing is ready: make sure something is on its way.
-  for (const auto &c : shared_) {
-    if (c->state() != Connection::State::closed || c->reconnect_scheduled()) return;
+  for (const auto &conn : shared_) {
+    if (conn->state() != Connection::State::closed || conn->reconnect_scheduled()) return;
   }
-  for (const auto &c : shared_) c->connect();
+  for (const auto &conn : shared_) conn->connect();
 }
 
 void NodePool::dispatch_batch(std::vector<Request *> &batch) {
