@@ -380,6 +380,88 @@ static void test_lease__waiter_gets_lease_released_in_time(void **state) {
     rcm_client_close(c);
 }
 
+/* ---- many threads, few leases -------------------------------------------------------- */
+
+#define LEASE_THREADS 8
+#define LEASE_ROUNDS 300
+
+struct lease_worker {
+    rcm_client *client;
+    int id;
+    int ok;
+    int failed;
+    int wrong;
+    rcm_status first_failure;
+};
+
+static void *lease_worker_main(void *p) {
+    struct lease_worker *w = p;
+    char key[64], val[64];
+    snprintf(key, sizeof key, "lease:worker:%d:%d", (int)getpid(), w->id);
+    for (int i = 0; i < LEASE_ROUNDS; i++) {
+        rcm_lease *l = NULL;
+        rcm_status st = rcm_lease_acquire(w->client, NULL, 0, &l);
+        if (st != RCM_OK) {
+            if (w->failed++ == 0) w->first_failure = st;
+            continue;
+        }
+        snprintf(val, sizeof val, "w%d-%d", w->id, i);
+        rcm_reply *r = NULL;
+        /* a transaction: only correct if nobody else uses this connection meanwhile */
+        int good = tu_lease_cmd(l, &r, "MULTI", NULL) == RCM_OK && tu_is_status(r, "OK");
+        rcm_reply_free(r);
+        r = NULL;
+        good = good && tu_lease_cmd(l, &r, "SET", key, val, NULL) == RCM_OK && tu_is_status(r, "QUEUED");
+        rcm_reply_free(r);
+        r = NULL;
+        good = good && tu_lease_cmd(l, &r, "GET", key, NULL) == RCM_OK && tu_is_status(r, "QUEUED");
+        rcm_reply_free(r);
+        r = NULL;
+        good = good && tu_lease_cmd(l, &r, "EXEC", NULL) == RCM_OK &&
+               rcm_reply_length(r) == 2 && tu_is_cstring(rcm_reply_element(r, 1), val);
+        rcm_reply_free(r);
+        if (good) w->ok++;
+        else w->wrong++;
+        rcm_lease_release(l);
+    }
+    return NULL;
+}
+
+static void test_lease__many_threads_share_few_leases(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "2",
+                               "pool.lease_timeout_ms", "10000", "command_timeout_ms", "5000", NULL);
+    struct lease_worker w[LEASE_THREADS];
+    pthread_t t[LEASE_THREADS];
+    tu_watchdog_arm(120, "8 threads sharing 2 leases");
+    for (int i = 0; i < LEASE_THREADS; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].client = c;
+        w[i].id = i;
+        pthread_create(&t[i], NULL, lease_worker_main, &w[i]);
+    }
+    int ok = 0, failed = 0, wrong = 0;
+    for (int i = 0; i < LEASE_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ok += w[i].ok;
+        failed += w[i].failed;
+        wrong += w[i].wrong;
+        if (w[i].failed) printf("thread %d: first failure %s\n", i, rcm_status_name(w[i].first_failure));
+    }
+    tu_watchdog_disarm();
+    printf("%d transactions on leases: %d OK, %d failed to acquire, %d wrong\n",
+           LEASE_THREADS * LEASE_ROUNDS, ok, failed, wrong);
+    assert_int_equal(failed, 0);
+    assert_int_equal(wrong, 0);
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    long long in_use = tu_json_number(json, "leases_in_use");
+    long long total = tu_json_number(json, "leases_total");
+    if (in_use != 0 || total > 2) fail_msg("after the workers: %s", json);
+    rcm_free(json);
+    rcm_client_close(c);
+}
+
 /* ---- pub/sub ------------------------------------------------------------------------ */
 
 static void test_lease__subscribe_publish_read(void **state) {
@@ -457,6 +539,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lease__release_after_timeout_gives_clean_next_lease),
         cmocka_unit_test(test_lease__second_acquire_times_out_with_max_leases_one),
         cmocka_unit_test(test_lease__waiter_gets_lease_released_in_time),
+        cmocka_unit_test(test_lease__many_threads_share_few_leases),
         cmocka_unit_test(test_lease__subscribe_publish_read),
     };
     return TU_RUN(tests, argc, argv);
