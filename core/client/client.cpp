@@ -157,19 +157,16 @@ bool Client::forked() const { return g_fork_generation.load(std::memory_order_re
 std::shared_ptr<Client> Client::open(const Config &cfg) {
   cfg.validate();
   Mode mode = cfg.mode;
-  if (mode == Mode::raft || mode == Mode::sentinel)
-    throw Error(Status::unsupported, std::string("mode=") + mode_name(mode) +
-                                         " is not built yet in this version of rcm (standalone, cluster and auto are)");
   if (mode == Mode::auto_detect) mode = probe_mode(cfg);
   if (mode == Mode::standalone && cfg.seeds.size() > 1)
     throw Error(Status::config, "seeds: mode=standalone takes one address, got " + std::to_string(cfg.seeds.size()));
   std::shared_ptr<Client> c(new Client(cfg, mode));
   try {
     c->start();
-    if (mode == Mode::cluster)
-      c->wait_topology();
-    else
+    if (mode == Mode::standalone)
       c->check_server();
+    else
+      c->wait_topology();
   } catch (...) {
     c->close();
     throw;
@@ -193,10 +190,15 @@ Mode Client::probe_mode(const Config &cfg) {
       probe->check_server();
       std::string server_mode = probe->server_mode_;
       probe->close();
+      // RedisRaft claims cluster_enabled:1 and emulates CLUSTER SLOTS: ask it first.
+      if (server_mode == "raft") return Mode::raft;
       if (server_mode == "cluster") return Mode::cluster;
-      if (server_mode == "sentinel")
-        throw Error(Status::unsupported, "the server at " + seed.str() +
-                                             " is a Sentinel; mode=sentinel is not built yet in this version of rcm");
+      if (server_mode == "sentinel") {
+        if (cfg.sentinel_master.empty())
+          throw Error(Status::config, "the server at " + seed.str() +
+                                          " is a Sentinel: give the master name (sentinel.master or redis+sentinel://host:port/name)");
+        return Mode::sentinel;
+      }
       if (cfg.seeds.size() > 1)
         throw Error(Status::config, "seeds: " + std::to_string(cfg.seeds.size()) + " addresses given but " +
                                         seed.str() + " is not a cluster node (give one address for a standalone server)");
@@ -215,10 +217,50 @@ void Client::wait_topology() {
   std::unique_lock<std::mutex> lk(topo_mu_);
   auto limit = std::chrono::milliseconds(cfg_.connect_timeout_ms) +
                std::chrono::milliseconds(cfg_.command_timeout_ms > 0 ? cfg_.command_timeout_ms : 1000);
-  bool done = topo_cv_.wait_for(lk, limit, [this] { return topo_ != nullptr || topo_failed_once_; });
-  if (topo_) return;
-  if (!done) throw Error(Status::timeout, "no cluster topology within " + std::to_string(limit.count()) + " ms");
-  throw Error(topo_status_, "cluster topology: " + topo_error_);
+  // "No leader yet" during an election is worth waiting for; a refused connection or a
+  // wrong password is not.
+  auto settled = [this] {
+    return topo_ != nullptr || !primary_addr_.empty() ||
+           (topo_failed_once_ && topo_status_ != Status::no_leader && topo_status_ != Status::clusterdown);
+  };
+  bool done = topo_cv_.wait_for(lk, limit, settled);
+  if (topo_ || !primary_addr_.empty()) return;
+  const char *what = mode_ == Mode::cluster ? "cluster topology" : mode_ == Mode::raft ? "Raft leader" : "Sentinel master";
+  if (!done && !topo_failed_once_)
+    throw Error(Status::timeout, std::string("no ") + what + " within " + std::to_string(limit.count()) + " ms");
+  throw Error(topo_status_, std::string(what) + ": " + topo_error_);
+}
+
+void Client::publish_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas, const std::string &old,
+                             const std::string &cause) {
+  refreshes_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lk(topo_mu_);
+    primary_addr_ = ep.str();
+  }
+  topo_cv_.notify_all();
+  for (size_t i = 0; i < engines_.size(); ++i) {
+    Engine *e = engines_[i].get();
+    if (io_[i]->on_loop_thread()) {
+      e->apply_primary(ep, replicas);
+    } else {
+      io_[i]->post([e, ep, replicas] { e->apply_primary(ep, replicas); });
+    }
+  }
+  if (!old.empty() && old != ep.str())
+    emit_event(4 /* primary changed */, ep.str(), old + " -> " + ep.str() + ": " + cause);
+}
+
+void Client::primary_not_found(Status status, const std::string &message) { topology_failed(status, message); }
+
+void Client::primary_hint(const Endpoint &ep, const std::string &cause) {
+  if (engines_.empty() || closed()) return;
+  Engine *e0 = engines_[0].get();
+  if (io_[0]->on_loop_thread()) {
+    e0->primary_hint(ep, cause);
+    return;
+  }
+  io_[0]->post([e0, ep, cause] { e0->primary_hint(ep, cause); });
 }
 
 void Client::publish_topology(std::shared_ptr<const ClusterTopology> topo,
@@ -318,6 +360,16 @@ void Client::check_server() {
   if (server_version_.empty()) server_version_ = field("redis_version");
   server_mode_ = field("server_mode");  // valkey
   if (server_mode_.empty()) server_mode_ = field("redis_mode");
+  if (server_mode_ != "sentinel") {
+    const char *raft_argv[] = {"INFO", "raft"};
+    Request *rr = make_request(2, raft_argv, nullptr, false);
+    Reply *raft = nullptr;
+    std::string raft_err;
+    if (execute(rr, &raft, &raft_err) == Status::ok) {
+      if (raft && !raft->is_error() && raft->str.find("raft_role:") != std::string::npos) server_mode_ = "raft";
+      delete raft;
+    }
+  }
 }
 
 void Client::close() {
@@ -615,6 +667,10 @@ std::string Client::topology_json() {
     }
   }
   j.end_array();
+  {
+    std::lock_guard<std::mutex> lk(topo_mu_);
+    if (!primary_addr_.empty()) j.key("primary").value(primary_addr_);
+  }
   if (topo) {
     j.key("covered_slots").value(static_cast<long long>(topo->covered_slots()));
     j.key("shards").begin_array();

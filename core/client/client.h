@@ -96,6 +96,11 @@ class Client : public std::enable_shared_from_this<Client> {
   void publish_topology(std::shared_ptr<const ClusterTopology> topo, std::shared_ptr<const ClusterTopology> previous,
                         bool changed);
   void topology_failed(Status status, const std::string &message);
+  // Raft / Sentinel, from engine 0's tracker (its thread).
+  void publish_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas, const std::string &old,
+                       const std::string &cause);
+  void primary_not_found(Status status, const std::string &message);
+  void primary_hint(const Endpoint &ep, const std::string &cause);  // any I/O thread
   void request_refresh(const std::string &reason);  // any I/O thread
   Mode mode() const { return mode_; }
 
@@ -133,6 +138,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::mutex topo_mu_;
   std::condition_variable topo_cv_;
   std::shared_ptr<const ClusterTopology> topo_;  // guarded by topo_mu_
+  std::string primary_addr_;                     // guarded by topo_mu_ (raft / sentinel)
   Status topo_status_ = Status::ok;              // guarded by topo_mu_
   std::string topo_error_;                       // guarded by topo_mu_
   bool topo_failed_once_ = false;                // guarded by topo_mu_

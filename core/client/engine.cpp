@@ -10,6 +10,7 @@
 #include "core/net/io_thread.h"
 #include "core/resp/encoder.h"
 #include "core/topology/cluster_refresher.h"
+#include "core/topology/primary_tracker.h"
 
 namespace rcm::core {
 
@@ -42,6 +43,7 @@ Engine::Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext
 Engine::~Engine() {
   shutdown();
   refresher_.reset();
+  tracker_.reset();
   pools_.clear();
   for (auto *heap : {&deadlines_, &delayed_}) {
     while (!heap->empty()) {
@@ -69,6 +71,16 @@ void Engine::start() {
     if (index_ == 0) {
       refresher_ = std::make_unique<ClusterRefresher>(*this);
       refresher_->start();
+    }
+    return;
+  }
+  if (mode_ == Mode::raft || mode_ == Mode::sentinel) {
+    if (index_ == 0) {
+      if (mode_ == Mode::raft)
+        tracker_ = std::make_unique<RaftTracker>(*this);
+      else
+        tracker_ = std::make_unique<SentinelTracker>(*this);
+      tracker_->start();
     }
     return;
   }
@@ -181,7 +193,7 @@ void Engine::dispatch(Request *r) {
     return;
   }
   if (r->split || r->route == RouteKind::all_primaries || r->route == RouteKind::all_nodes) {
-    if (mode_ == Mode::cluster && !topo_) {
+    if ((mode_ == Mode::cluster && !topo_) || (mode_ != Mode::cluster && primary_ == nullptr)) {
       unrouted_.push_back(r);
       return;
     }
@@ -244,8 +256,26 @@ NodePool *Engine::pick_replica(int shard, NodePool *primary) {
 
 NodePool *Engine::route(Request *r, bool *wait) {
   *wait = false;
-  if (mode_ != Mode::cluster) {
+  if (mode_ == Mode::standalone) {
     if (r->route == RouteKind::node && parse_endpoint(r->route_node, "route") != primary_->endpoint()) return nullptr;
+    return primary_;
+  }
+  if (mode_ == Mode::raft || mode_ == Mode::sentinel) {
+    if (r->route == RouteKind::node) {
+      Endpoint ep = parse_endpoint(r->route_node, "route");
+      return &pool_for(ep, primary_ && primary_->endpoint() == ep ? NodePool::Kind::primary : NodePool::Kind::replica);
+    }
+    if ((r->cmd.flags & kCmdReadonly) && cfg_.read_from != ReadFrom::primary && !replicas_.empty() &&
+        r->redirects == 0) {
+      for (size_t i = 0; i < replicas_.size(); ++i) {
+        NodePool *p = replicas_[(rr_ + i) % replicas_.size()];
+        if (p->up()) {
+          ++rr_;
+          return p;
+        }
+      }
+    }
+    if (primary_ == nullptr) *wait = true;
     return primary_;
   }
   if (!r->ask_node.empty()) return &pool_for(parse_endpoint(r->ask_node, "ASK"), NodePool::Kind::primary);
@@ -504,11 +534,42 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
     dispatch(r);
     return true;
   }
+  if (mode_ == Mode::raft && starts_with(e, "MOVED ")) {
+    // A follower names the leader: "MOVED 0 host:port" (the slot is always 0).
+    size_t sp = e.rfind(' ');
+    Endpoint ep;
+    try {
+      ep = parse_endpoint(e.substr(sp + 1), "MOVED");
+    } catch (const Error &) {
+      return false;
+    }
+    if (r->sent_to) r->sent_to->stats().moved++;
+    if (++r->redirects > cfg_.cluster_max_redirects) {
+      request_fail(r, Status::redirect, "too many leader redirects; last: " + e);
+      delete reply;
+      return true;
+    }
+    primary_ = &pool_for(ep, NodePool::Kind::primary);
+    client_.primary_hint(ep, "MOVED from a follower");
+    delete reply;
+    request_ref(r);
+    dispatch(r);
+    return true;
+  }
+  if (mode_ == Mode::raft && starts_with(e, "TIMEOUT") && !(r->cmd.flags & kCmdReadonly)) {
+    // The leader took the write but could not commit it in time: it may still apply.
+    request_fail(r, Status::uncertain, "RedisRaft: " + e + " (the write may or may not be applied)");
+    delete reply;
+    return true;
+  }
   bool readonly_err = starts_with(e, "READONLY");
+  bool raft_transient = mode_ == Mode::raft && (starts_with(e, "NOTLEADER") || starts_with(e, "NOCLUSTER") ||
+                                                starts_with(e, "TIMEOUT"));
   bool transient = starts_with(e, "TRYAGAIN") || starts_with(e, "CLUSTERDOWN") || starts_with(e, "LOADING") ||
-                   starts_with(e, "MASTERDOWN") || (readonly_err && mode_ == Mode::cluster);
+                   starts_with(e, "MASTERDOWN") || raft_transient || (readonly_err && mode_ != Mode::standalone);
   if (!transient || r->transient_retries >= kMaxTransientRetries || r->pinned) return false;
-  if (readonly_err || starts_with(e, "CLUSTERDOWN")) request_refresh(e.substr(0, 40));
+  if (readonly_err || raft_transient || starts_with(e, "CLUSTERDOWN") || starts_with(e, "LOADING"))
+    request_refresh(e.substr(0, 40));
   long long delay = cfg_.retry_backoff_ms > 0 ? cfg_.retry_backoff_ms : 1;
   for (int i = 0; i < r->transient_retries && delay < cfg_.retry_backoff_max_ms; ++i) delay *= 2;
   if (delay > cfg_.retry_backoff_max_ms) delay = cfg_.retry_backoff_max_ms;
@@ -558,9 +619,13 @@ void Engine::apply_topology(std::shared_ptr<const ClusterTopology> topo) {
 }
 
 void Engine::request_refresh(const std::string &reason) {
-  if (mode_ != Mode::cluster || shut_) return;
+  if (mode_ == Mode::standalone || shut_) return;
   if (refresher_) {
     refresher_->request(reason);
+    return;
+  }
+  if (tracker_) {
+    tracker_->request(reason);
     return;
   }
   client_.request_refresh(reason);
@@ -594,7 +659,11 @@ void Engine::expire(Clock::time_point now) {
   while (!deadlines_.empty() && deadlines_.top().first <= now) {
     Request *r = deadlines_.top().second;
     deadlines_.pop();
-    if (!r->completed) {
+    if (!r->completed && mode_ == Mode::raft && r->attempts > 0 && !(r->cmd.flags & kCmdReadonly) && !r->internal) {
+      // A RedisRaft leader without quorum holds a write until quorum returns, and may
+      // then apply it: at the deadline its outcome is unknown, not merely late.
+      request_fail(r, Status::uncertain, "RedisRaft: the write was sent but not confirmed by its deadline (outcome unknown)");
+    } else if (!r->completed) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->deadline - r->created).count();
       request_fail(r, Status::timeout,
                    std::string("command timed out after ") + std::to_string(ms) + " ms " +
@@ -661,6 +730,32 @@ void Engine::send_internal(Request *r, NodePool &pool) {
 
 void Engine::on_node_down(NodePool &pool, Status, const std::string &message) {
   if (mode_ == Mode::cluster) request_refresh("node " + pool.endpoint().str() + " down: " + message);
+  if ((mode_ == Mode::raft || mode_ == Mode::sentinel) && &pool == primary_ && !shut_) {
+    // The writable node is gone: what waits for it waits for its successor instead (up
+    // to each request's deadline) while the tracker looks for it.
+    std::vector<Request *> moved;
+    pool.take_waiting(moved);
+    for (Request *r : moved) unrouted_.push_back(r);
+    primary_ = nullptr;
+    request_refresh("primary " + pool.endpoint().str() + " down: " + message);
+  }
+}
+
+void Engine::apply_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas) {
+  if (shut_) return;
+  primary_ = &pool_for(ep, NodePool::Kind::primary);
+  replicas_.clear();
+  if (cfg_.read_from != ReadFrom::primary)
+    for (const Endpoint &r : replicas) replicas_.push_back(&pool_for(r, NodePool::Kind::replica));
+  reroute_waiting();
+}
+
+void Engine::primary_hint(const Endpoint &ep, const std::string &cause) {
+  if (tracker_) tracker_->hint(ep, cause);
+}
+
+void Engine::on_subscriber(Connection *c, bool ready) {
+  if (tracker_) tracker_->on_subscriber(c, ready);
 }
 
 void Engine::emit_event(int kind, const std::string &node, const std::string &detail) {
@@ -675,6 +770,10 @@ void Engine::acquire_lease(LeaseWaiter *w, int slot) {
     return;
   }
   NodePool *pool = primary_;
+  if (pool == nullptr && mode_ != Mode::cluster) {
+    w->finish(Status::no_leader, "no primary known yet", nullptr);
+    return;
+  }
   if (mode_ == Mode::cluster) {
     pool = slot >= 0 && topo_ ? slot_primary_[slot] : random_primary();
     if (pool == nullptr) {

@@ -20,6 +20,7 @@ namespace rcm::core {
 
 class Client;
 class ClusterRefresher;
+class PrimaryTracker;
 class IoThread;
 class TlsContext;
 
@@ -55,8 +56,13 @@ class Engine {
 
   // Cluster: a new view of the cluster (from the refresher, via the client).
   void apply_topology(std::shared_ptr<const ClusterTopology> topo);
-  // Any engine: ask engine 0's refresher for a refresh (coalesced there).
+  // Any engine: ask engine 0's refresher / tracker to look again (coalesced there).
   void request_refresh(const std::string &reason);
+  // Raft / Sentinel: the writable node (and replicas for reads) is now ep.
+  void apply_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas);
+  // Engine 0: someone named the primary (a follower's MOVED).
+  void primary_hint(const Endpoint &ep, const std::string &cause);
+  void on_subscriber(Connection *c, bool ready);
   bool has_topology() const { return topo_ != nullptr; }
   std::shared_ptr<const ClusterTopology> topology() const { return topo_; }
   NodePool &pool_for(const Endpoint &ep, NodePool::Kind kind);
@@ -111,6 +117,8 @@ class Engine {
   std::vector<std::vector<NodePool *>> shard_replicas_;      // cluster: by shard index
   std::deque<Request *> unrouted_;                           // slot owner unknown yet
   std::unique_ptr<ClusterRefresher> refresher_;              // engine 0 in cluster mode
+  std::unique_ptr<PrimaryTracker> tracker_;                  // engine 0 in raft / sentinel mode
+  std::vector<NodePool *> replicas_;                         // sentinel: replicas for reads
   using Deadline = std::pair<Clock::time_point, Request *>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> delayed_;  // retries

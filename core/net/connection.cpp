@@ -352,7 +352,7 @@ void Connection::on_connected() {
     size_t lens[] = {6, 7, cfg_.client_name.size()};
     send_internal(3, argv, lens, &Connection::on_handshake_reply, kTagSetName);
   }
-  if (pool_.is_replica()) {
+  if (pool_.is_replica() && pool_.engine().mode() == Mode::cluster) {
     const char *argv[] = {"READONLY"};
     size_t lens[] = {8};
     send_internal(1, argv, lens, &Connection::on_handshake_reply);
@@ -506,7 +506,16 @@ void Connection::parse_replies() {
   }
 }
 
+void Connection::send_command(int argc, const char *const *argv, const size_t *argvlen) {
+  send_internal(argc, argv, argvlen, &Connection::on_ignore_reply);
+}
+
 void Connection::handle_reply(Reply *reply) {
+  if (role_ == Role::subscriber && is_push_message(reply)) {
+    if (push_fn_) push_fn_(push_ctx_, reply);
+    else delete reply;
+    return;
+  }
   if (role_ == Role::lease && inflight_.empty()) {
     inbox_->push(reply);
     return;

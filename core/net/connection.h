@@ -38,7 +38,9 @@ struct LeaseInbox {
 class Connection {
  public:
   enum class State { closed, connecting, handshaking, ready };
-  enum class Role { shared, lease };
+  enum class Role { shared, lease, subscriber };
+  // Receives what a subscriber connection is pushed (I/O thread); owns the reply.
+  using PushHandler = void (*)(void *ctx, Reply *reply);
 
   Connection(NodePool &pool, Role role);
   ~Connection();
@@ -76,6 +78,12 @@ class Connection {
   // Sends what returns it to a clean state (DISCARD, UNWATCH, SELECT db).
   void clean();
   const std::shared_ptr<LeaseInbox> &inbox() const { return inbox_; }
+  void set_push_handler(PushHandler fn, void *ctx) {
+    push_fn_ = fn;
+    push_ctx_ = ctx;
+  }
+  // Sends one of rcm's own commands whose reply is ignored (SUBSCRIBE on a subscriber).
+  void send_command(int argc, const char *const *argv, const size_t *argvlen);
 
  private:
   static void on_read_cb(bufferevent *bev, void *arg);
@@ -134,6 +142,8 @@ class Connection {
   bool unclean_ = false;
   int absorb_ = 0;  // replies still due for an earlier request, bound for the inbox
   std::shared_ptr<LeaseInbox> inbox_;
+  PushHandler push_fn_ = nullptr;
+  void *push_ctx_ = nullptr;
 };
 
 }  // namespace rcm::core

@@ -128,6 +128,10 @@ void NodePool::on_connection_ready(Connection *c) {
     was_up_ = true;
     engine_.emit_event(1 /* node up */, ep_.str(), "connected");
   }
+  if (c->role() == Connection::Role::subscriber) {
+    engine_.on_subscriber(c, true);
+    return;
+  }
   if (lease_connection(c)) {
     lease_idle_.push_back(c);
     hand_out_leases();
@@ -174,6 +178,10 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
   // Requests that were never sent (or are safe to resend) go first, in their order.
   for (auto it = resend.rbegin(); it != resend.rend(); ++it) waiting_.push_front(*it);
   resend.clear();
+  if (c->role() == Connection::Role::subscriber) {
+    engine_.on_subscriber(c, false);
+    return;
+  }
 
   if (lease_connection(c)) {
     auto idle = std::find(lease_idle_.begin(), lease_idle_.end(), c);

@@ -1,0 +1,424 @@
+#include "core/topology/primary_tracker.h"
+
+#include <event2/event.h>
+
+#include <algorithm>
+#include <random>
+
+#include "core/client/client.h"
+#include "core/client/engine.h"
+#include "core/net/connection.h"
+#include "core/net/io_thread.h"
+#include "core/resp/encoder.h"
+
+namespace rcm::core {
+
+namespace {
+constexpr int kMinIntervalMs = 100;
+
+int jittered(int ms) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return ms + static_cast<int>(rng() % static_cast<unsigned>(ms / 2 + 1));
+}
+}  // namespace
+
+PrimaryTracker::PrimaryTracker(Engine &engine) : engine_(engine) {
+  timer_ = evtimer_new(engine_.io().base(), &PrimaryTracker::on_timer, this);
+}
+
+PrimaryTracker::~PrimaryTracker() {
+  if (timer_) event_free(timer_);
+}
+
+void PrimaryTracker::start() { begin(); }
+
+void PrimaryTracker::request(const std::string &) {
+  if (in_flight_) {
+    again_ = true;
+    return;
+  }
+  auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_start_).count();
+  if (since >= kMinIntervalMs)
+    begin();
+  else if (!timer_armed_)
+    schedule(jittered(kMinIntervalMs - static_cast<int>(since)));
+}
+
+void PrimaryTracker::hint(const Endpoint &ep, const std::string &cause) {
+  if (ep.str() == last_primary_) return;
+  publish(ep, {}, cause);
+}
+
+void PrimaryTracker::publish(const Endpoint &primary, const std::vector<Endpoint> &replicas, const std::string &cause) {
+  std::string old = last_primary_;
+  last_primary_ = primary.str();
+  engine_.client().publish_primary(primary, replicas, old, cause);
+}
+
+void PrimaryTracker::begin() {
+  if (engine_.shutting_down()) return;
+  in_flight_ = true;
+  again_ = false;
+  ++round_id_;
+  last_start_ = Clock::now();
+  begin_round();
+}
+
+void PrimaryTracker::schedule(int delay_ms) {
+  timer_armed_ = true;
+  timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
+  evtimer_add(timer_, &tv);
+}
+
+void PrimaryTracker::on_timer(int, short, void *arg) {
+  auto *self = static_cast<PrimaryTracker *>(arg);
+  self->timer_armed_ = false;
+  if (self->in_flight_) {
+    self->again_ = true;
+    return;
+  }
+  self->begin();
+}
+
+void PrimaryTracker::found(const Endpoint &primary, const std::vector<Endpoint> &replicas, const std::string &cause) {
+  bool was_round = in_flight_;
+  in_flight_ = false;
+  failures_ = 0;
+  publish(primary, replicas, cause);
+  if (engine_.shutting_down()) return;
+  int periodic = engine_.config().topology_refresh_ms;
+  if (again_ && was_round)
+    schedule(jittered(kMinIntervalMs));
+  else if (periodic > 0 && !timer_armed_)
+    schedule(periodic * 9 / 10 + jittered(periodic / 10) - periodic / 10);
+}
+
+void PrimaryTracker::not_found(Status status, const std::string &why) {
+  in_flight_ = false;
+  ++failures_;
+  engine_.client().primary_not_found(status, why);
+  if (engine_.shutting_down()) return;
+  int backoff = std::min(kMinIntervalMs << std::min(failures_, 4), std::max(engine_.config().retry_backoff_max_ms, 100));
+  schedule(jittered(backoff));
+}
+
+void PrimaryTracker::send(const Endpoint &ep, NodePool::Kind kind, const std::vector<std::string> &args,
+                          Request::DoneFn done, size_t tag) {
+  auto *r = new Request();
+  std::vector<const char *> argv;
+  std::vector<size_t> lens;
+  for (const std::string &a : args) {
+    argv.push_back(a.c_str());
+    lens.push_back(a.size());
+  }
+  encode_command(r->payload, static_cast<int>(argv.size()), argv.data(), lens.data());
+  r->cmd.flags = kCmdReadonly;
+  r->internal = true;
+  r->created = Clock::now();
+  int timeout = std::max(engine_.config().connect_timeout_ms, engine_.config().command_timeout_ms);
+  r->deadline = r->created + std::chrono::milliseconds(std::max(std::min(timeout, 2000), 200));
+  r->done = done;
+  r->ctx = this;
+  r->index = tag;
+  r->user = reinterpret_cast<void *>(static_cast<uintptr_t>(round_id_));
+  r->route_node = ep.str();
+  engine_.send_internal(r, engine_.pool_for(ep, kind));
+}
+
+// ---- RedisRaft ----------------------------------------------------------------------
+
+namespace {
+
+// "raft_role:leader" and, on old modules, "role:leader": one lookup for both.
+std::string info_field(const std::string &info, const std::string &name) {
+  for (const std::string &key : {"raft_" + name + ":", name + ":"}) {
+    size_t p = 0;
+    while ((p = info.find(key, p)) != std::string::npos) {
+      if (p == 0 || info[p - 1] == '\n') {
+        p += key.size();
+        size_t e = info.find_first_of("\r\n", p);
+        return info.substr(p, e == std::string::npos ? std::string::npos : e - p);
+      }
+      p += key.size();
+    }
+  }
+  return "";
+}
+
+// Peer lines: raft_nodeN:id=2,state=connected,voting=yes,addr=127.0.0.1,port=6380,...
+struct Peer {
+  std::string id;
+  Endpoint ep;
+};
+std::vector<Peer> peers(const std::string &info) {
+  std::vector<Peer> out;
+  size_t p = 0;
+  while ((p = info.find("node", p)) != std::string::npos) {
+    size_t line_start = info.rfind('\n', p);
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    size_t colon = info.find(':', p);
+    size_t end = info.find_first_of("\r\n", p);
+    if (colon == std::string::npos || (end != std::string::npos && colon > end)) {
+      p += 4;
+      continue;
+    }
+    std::string key = info.substr(line_start, colon - line_start);
+    std::string rest = info.substr(colon + 1, end == std::string::npos ? std::string::npos : end - colon - 1);
+    p = end == std::string::npos ? info.size() : end;
+    bool is_peer = (key.compare(0, 9, "raft_node") == 0 || key.compare(0, 4, "node") == 0) &&
+                   key.find("_id") == std::string::npos && rest.find("addr=") != std::string::npos;
+    if (!is_peer) continue;
+    Peer peer;
+    std::string host, port;
+    size_t q = 0;
+    while (q < rest.size()) {
+      size_t comma = rest.find(',', q);
+      std::string kv = rest.substr(q, comma == std::string::npos ? std::string::npos : comma - q);
+      size_t eq = kv.find('=');
+      if (eq != std::string::npos) {
+        std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+        if (k == "id") peer.id = v;
+        else if (k == "addr") host = v;
+        else if (k == "port") port = v;
+      }
+      if (comma == std::string::npos) break;
+      q = comma + 1;
+    }
+    try {
+      peer.ep = parse_endpoint(host + ":" + port, "raft peer");
+      out.push_back(peer);
+    } catch (const Error &) {
+    }
+  }
+  return out;
+}
+
+enum : size_t { kTagInfoRaft = 1, kTagRaftInfo = 2 };
+
+}  // namespace
+
+RaftTracker::RaftTracker(Engine &engine) : PrimaryTracker(engine), members_(engine.config().seeds) {}
+
+void RaftTracker::begin_round() {
+  outstanding_ = static_cast<int>(members_.size());
+  have_leader_ = false;
+  errors_.clear();
+  failure_ = Status::ok;
+  std::vector<Endpoint> ask = members_;
+  for (const Endpoint &ep : ask) send(ep, NodePool::Kind::primary, {"INFO", "raft"}, &RaftTracker::on_info, kTagInfoRaft);
+}
+
+void RaftTracker::on_info(Request *r, Status status, Reply *reply) {
+  std::unique_ptr<Reply> owned(reply);
+  auto *self = static_cast<RaftTracker *>(static_cast<PrimaryTracker *>(r->ctx));
+  if (!self->current(r)) return;
+  Endpoint ep = parse_endpoint(r->route_node, "raft node");
+  if (status != Status::ok || reply == nullptr || reply->is_error()) {
+    if (self->failure_ == Status::ok) self->failure_ = status != Status::ok ? status : Status::no_leader;
+    self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() + ": " + (reply ? reply->str : status_name(status));
+  } else {
+    const std::string &info = reply->str;
+    std::string role = info_field(info, "role");
+    if (role.empty() && r->index == kTagInfoRaft) {
+      // An older module: no "raft" INFO section, but RAFT.INFO.
+      ++self->outstanding_;
+      self->send(ep, NodePool::Kind::primary, {"RAFT.INFO"}, &RaftTracker::on_info, kTagRaftInfo);
+    } else if (role.empty()) {
+      self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() + ": not a RedisRaft node";
+      if (self->failure_ == Status::ok) self->failure_ = Status::config;
+    } else {
+      std::string state = info_field(info, "state");
+      if (role == "leader" && (state.empty() || state == "up")) {
+        self->leader_ = ep;
+        self->have_leader_ = true;
+      }
+      for (const Peer &p : peers(info))
+        if (std::find(self->members_.begin(), self->members_.end(), p.ep) == self->members_.end())
+          self->members_.push_back(p.ep);  // asked in the next round
+      if (role != "leader") {
+        self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() + ": " + role +
+                         " (leader id " + info_field(info, "leader_id") + ")";
+      }
+    }
+  }
+  if (--self->outstanding_ == 0) self->settle();
+}
+
+void RaftTracker::settle() {
+  if (have_leader_) {
+    found(leader_, {}, last_primary_.empty() ? "leader found" : "leader elected");
+    return;
+  }
+  not_found(failure_ == Status::config ? Status::config : Status::no_leader,
+            "no Raft leader among " + std::to_string(members_.size()) + " nodes: " + errors_);
+}
+
+// ---- Sentinel -------------------------------------------------------------------------
+
+SentinelTracker::SentinelTracker(Engine &engine) : PrimaryTracker(engine) {}
+
+SentinelTracker::~SentinelTracker() = default;
+
+void SentinelTracker::begin_round() {
+  errors_.clear();
+  failure_ = Status::ok;
+  role_ok_ = false;
+  replicas_.clear();
+  next_sentinel_ = 0;
+  ask_sentinel(0);
+}
+
+void SentinelTracker::ask_sentinel(size_t i) {
+  const auto &sentinels = engine_.config().seeds;
+  if (i >= sentinels.size()) {
+    not_found(failure_ == Status::ok ? Status::no_leader : failure_,
+              "no sentinel named a reachable master '" + engine_.config().sentinel_master + "': " + errors_);
+    return;
+  }
+  next_sentinel_ = i;
+  send(sentinels[i], NodePool::Kind::sentinel, {"SENTINEL", "get-master-addr-by-name", engine_.config().sentinel_master},
+       &SentinelTracker::on_master_addr, i);
+}
+
+void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
+  std::unique_ptr<Reply> owned(reply);
+  auto *self = static_cast<SentinelTracker *>(static_cast<PrimaryTracker *>(r->ctx));
+  if (!self->current(r)) return;
+  size_t i = r->index;
+  const std::string who = r->route_node;
+  if (status == Status::ok && reply && reply->kind == ReplyKind::array && reply->elements.size() == 2 &&
+      reply->elements[0] && reply->elements[1]) {
+    try {
+      self->candidate_ = parse_endpoint(reply->elements[0]->str + ":" + reply->elements[1]->str, "sentinel master");
+    } catch (const Error &e) {
+      self->errors_ += who + ": " + e.what() + "; ";
+      self->ask_sentinel(i + 1);
+      return;
+    }
+    if (!self->subscriber_) {
+      self->subscriber_sentinel_ = i;
+      self->subscribe();
+    }
+    // Check the sentinel's answer with the node itself, and learn the replicas.
+    self->waiting_ = 1;
+    self->send(self->candidate_, NodePool::Kind::primary, {"ROLE"}, &SentinelTracker::on_role);
+    if (self->engine_.config().read_from != ReadFrom::primary) {
+      ++self->waiting_;
+      self->send(self->engine_.config().seeds[i], NodePool::Kind::sentinel,
+                 {"SENTINEL", "replicas", self->engine_.config().sentinel_master}, &SentinelTracker::on_replicas);
+    }
+    return;
+  }
+  if (status == Status::auth && self->failure_ == Status::ok) self->failure_ = Status::auth;
+  self->errors_ += who + ": " + (reply ? (reply->kind == ReplyKind::nil ? "unknown master name" : reply->str)
+                                       : status_name(status)) + "; ";
+  self->ask_sentinel(i + 1);
+}
+
+void SentinelTracker::on_role(Request *r, Status status, Reply *reply) {
+  std::unique_ptr<Reply> owned(reply);
+  auto *self = static_cast<SentinelTracker *>(static_cast<PrimaryTracker *>(r->ctx));
+  if (!self->current(r)) return;
+  if (status == Status::ok && reply && reply->kind == ReplyKind::array && !reply->elements.empty() &&
+      reply->elements[0] && reply->elements[0]->str == "master") {
+    self->role_ok_ = true;
+  } else {
+    if (status == Status::auth) self->failure_ = Status::auth;
+    self->errors_ += self->candidate_.str() + " is not a master yet (" +
+                     (reply && reply->kind == ReplyKind::array && !reply->elements.empty() && reply->elements[0]
+                          ? reply->elements[0]->str
+                          : reply ? reply->str : status_name(status)) +
+                     "); ";
+  }
+  if (--self->waiting_ == 0) self->conclude();
+}
+
+void SentinelTracker::on_replicas(Request *r, Status status, Reply *reply) {
+  std::unique_ptr<Reply> owned(reply);
+  auto *self = static_cast<SentinelTracker *>(static_cast<PrimaryTracker *>(r->ctx));
+  if (!self->current(r)) return;
+  if (status == Status::ok && reply && reply->kind == ReplyKind::array) {
+    for (const Reply *entry : reply->elements) {
+      if (!entry || entry->kind != ReplyKind::array) continue;
+      std::string ip, port, flags;
+      for (size_t k = 0; k + 1 < entry->elements.size(); k += 2) {
+        const std::string &key = entry->elements[k]->str;
+        if (key == "ip") ip = entry->elements[k + 1]->str;
+        else if (key == "port") port = entry->elements[k + 1]->str;
+        else if (key == "flags") flags = entry->elements[k + 1]->str;
+      }
+      if (flags.find("s_down") != std::string::npos || flags.find("o_down") != std::string::npos ||
+          flags.find("disconnected") != std::string::npos)
+        continue;
+      try {
+        self->replicas_.push_back(parse_endpoint(ip + ":" + port, "sentinel replica"));
+      } catch (const Error &) {
+      }
+    }
+  }
+  if (--self->waiting_ == 0) self->conclude();
+}
+
+void SentinelTracker::conclude() {
+  if (role_ok_) {
+    found(candidate_, replicas_, last_primary_.empty() ? "master found" : "sentinel failover");
+    return;
+  }
+  not_found(failure_ == Status::ok ? Status::no_leader : failure_, errors_);
+}
+
+void SentinelTracker::subscribe() {
+  const auto &sentinels = engine_.config().seeds;
+  NodePool &pool = engine_.pool_for(sentinels[subscriber_sentinel_ % sentinels.size()], NodePool::Kind::sentinel);
+  subscriber_ = std::make_unique<Connection>(pool, Connection::Role::subscriber);
+  subscriber_->set_push_handler(&SentinelTracker::on_push, this);
+  subscriber_->connect();
+}
+
+void SentinelTracker::on_subscriber(Connection *c, bool ready) {
+  if (c != subscriber_.get()) return;
+  if (ready) {
+    subscriber_failures_ = 0;
+    const char *argv[] = {"SUBSCRIBE", "+switch-master"};
+    size_t lens[] = {9, 14};
+    c->send_command(2, argv, lens);
+    return;
+  }
+  // Lost the sentinel we listened to: the master may have moved meanwhile.
+  request("sentinel subscription lost");
+  ++subscriber_failures_;
+  if (subscriber_failures_ >= 2) {
+    ++subscriber_sentinel_;  // try the next sentinel
+    subscriber_failures_ = 0;
+    engine_.io().post([this] {
+      if (!engine_.shutting_down()) subscribe();
+    });
+    return;
+  }
+  c->schedule_reconnect(std::min(100 << subscriber_failures_, 2000));
+}
+
+void SentinelTracker::on_push(void *ctx, Reply *reply) {
+  std::unique_ptr<Reply> owned(reply);
+  auto *self = static_cast<SentinelTracker *>(ctx);
+  // ["message", "+switch-master", "<name> <old-ip> <old-port> <new-ip> <new-port>"]
+  if (reply->elements.size() < 3 || !reply->elements[2]) return;
+  const std::string &text = reply->elements[2]->str;
+  std::vector<std::string> f;
+  size_t p = 0;
+  while (p < text.size()) {
+    size_t sp = text.find(' ', p);
+    f.push_back(text.substr(p, sp == std::string::npos ? std::string::npos : sp - p));
+    if (sp == std::string::npos) break;
+    p = sp + 1;
+  }
+  if (f.size() != 5 || f[0] != self->engine_.config().sentinel_master) return;
+  try {
+    Endpoint next = parse_endpoint(f[3] + ":" + f[4], "+switch-master");
+    self->hint(next, "+switch-master from sentinel");
+    self->request("verify after +switch-master");
+  } catch (const Error &) {
+  }
+}
+
+}  // namespace rcm::core

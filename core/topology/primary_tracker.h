@@ -1,0 +1,116 @@
+// Finds the one writable node of a RedisRaft group (the leader) or of a Sentinel-managed
+// set (the master), and finds it again when it moves. Lives on engine 0's I/O thread.
+// Like the cluster refresher: one discovery round at a time, triggers coalesced, a
+// minimum interval with jitter between rounds, backoff while nothing is found.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/client/request.h"
+#include "core/config/config.h"
+#include "core/pool/node_pool.h"
+
+struct event;
+
+namespace rcm::core {
+
+class Connection;
+class Engine;
+
+class PrimaryTracker {
+ public:
+  explicit PrimaryTracker(Engine &engine);
+  virtual ~PrimaryTracker();
+  void start();
+  // Look again (the primary stopped answering, said it is not the primary, ...).
+  void request(const std::string &reason);
+  // Someone named the primary (a follower's MOVED, a +switch-master message).
+  void hint(const Endpoint &ep, const std::string &cause);
+  virtual void on_subscriber(Connection *, bool) {}
+
+ protected:
+  // Starts a round; it must end with found() or not_found().
+  virtual void begin_round() = 0;
+  void found(const Endpoint &primary, const std::vector<Endpoint> &replicas, const std::string &cause);
+  void not_found(Status status, const std::string &why);
+  // One of rcm's own commands to a node; done runs on this thread with ctx = this.
+  void send(const Endpoint &ep, NodePool::Kind kind, const std::vector<std::string> &args, Request::DoneFn done,
+            size_t tag = 0);
+  bool round_open() const { return in_flight_; }
+  // True for a reply to the round in flight (stale rounds' replies are ignored).
+  bool current(const Request *r) const {
+    return in_flight_ && reinterpret_cast<uintptr_t>(r->user) == static_cast<uintptr_t>(round_id_);
+  }
+
+  Engine &engine_;
+  std::string last_primary_;  // "host:port" published last
+
+ private:
+  void begin();
+  void schedule(int delay_ms);
+  static void on_timer(int, short, void *arg);
+
+  void publish(const Endpoint &primary, const std::vector<Endpoint> &replicas, const std::string &cause);
+
+  event *timer_ = nullptr;
+  uint64_t round_id_ = 0;
+  bool in_flight_ = false;
+  bool again_ = false;
+  bool timer_armed_ = false;
+  int failures_ = 0;
+  Clock::time_point last_start_{};
+};
+
+// RedisRaft: INFO raft (RAFT.INFO on old modules) on every known member; the leader is a
+// node that answers and says raft_role:leader. Members are learned from the peer lines.
+class RaftTracker : public PrimaryTracker {
+ public:
+  explicit RaftTracker(Engine &engine);
+
+ private:
+  void begin_round() override;
+  static void on_info(Request *r, Status status, Reply *reply);
+  void settle();
+
+  std::vector<Endpoint> members_;
+  int outstanding_ = 0;
+  Endpoint leader_;
+  bool have_leader_ = false;
+  std::string errors_;
+  Status failure_ = Status::ok;
+};
+
+// Sentinel: SENTINEL get-master-addr-by-name on the sentinels, checked with ROLE on the
+// answer; SENTINEL replicas for read_from; +switch-master subscribed on one sentinel.
+class SentinelTracker : public PrimaryTracker {
+ public:
+  explicit SentinelTracker(Engine &engine);
+  ~SentinelTracker() override;
+  void on_subscriber(Connection *c, bool ready) override;
+
+ private:
+  void begin_round() override;
+  void ask_sentinel(size_t i);
+  static void on_master_addr(Request *r, Status status, Reply *reply);
+  static void on_role(Request *r, Status status, Reply *reply);
+  static void on_replicas(Request *r, Status status, Reply *reply);
+  static void on_push(void *ctx, Reply *reply);
+  void subscribe();
+  void conclude();
+
+  size_t next_sentinel_ = 0;
+  Endpoint candidate_;
+  std::vector<Endpoint> replicas_;
+  int waiting_ = 0;
+  bool role_ok_ = false;
+  std::string errors_;
+  Status failure_ = Status::ok;
+  std::unique_ptr<Connection> subscriber_;
+  size_t subscriber_sentinel_ = 0;
+  int subscriber_failures_ = 0;
+};
+
+}  // namespace rcm::core
