@@ -9,19 +9,14 @@
 namespace rcm::core {
 
 void LeaseWaiter::finish(Status s, const std::string &msg, Connection *c) {
-  {
-    std::lock_guard<std::mutex> lk(mu);
-    done = true;
-    status = s;
-    message = msg;
-    conn = c;
-  }
-  cv.notify_one();
+  status = s;
+  message = msg;
+  conn = c;
+  baton.post();  // the waiter may return and destroy *this from here on
 }
 
 Status LeaseWaiter::wait() {
-  std::unique_lock<std::mutex> lk(mu);
-  cv.wait(lk, [this] { return done; });
+  baton.wait();
   return status;
 }
 

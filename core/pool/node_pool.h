@@ -12,6 +12,7 @@
 
 #include "core/client/request.h"
 #include "core/client/stats.h"
+#include "core/common/baton.h"
 #include "core/config/config.h"
 
 namespace rcm::core {
@@ -21,12 +22,10 @@ class Engine;
 
 // A caller waiting for a lease. Lives on the caller's stack; completed by the I/O thread.
 struct LeaseWaiter {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;            // guarded by mu
-  Status status = Status::ok;   // guarded by mu
-  std::string message;          // guarded by mu
-  Connection *conn = nullptr;   // guarded by mu
+  Baton baton;
+  Status status = Status::ok;   // written before baton.post()
+  std::string message;          // likewise
+  Connection *conn = nullptr;   // likewise
   Clock::time_point deadline;   // I/O thread
   void finish(Status s, const std::string &msg, Connection *c);
   // Waits until finished; returns the status.
