@@ -38,7 +38,7 @@ class Baton {
 
  private:
   static constexpr int kInit = 0, kWaiting = 1, kPosted = 2;
-  static constexpr int kSpins = 2000;
+  static constexpr int kSpins = 64;  // a few microseconds: longer spins steal the CPU the reply needs
   std::atomic<int> state_{kInit};
 };
 
