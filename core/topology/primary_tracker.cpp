@@ -214,8 +214,15 @@ void RaftTracker::on_info(Request *r, Status status, Reply *reply) {
   if (!self->current(r)) return;
   Endpoint ep = parse_endpoint(r->route_node, "raft node");
   if (status != Status::ok || reply == nullptr || reply->is_error()) {
-    if (self->failure_ == Status::ok) self->failure_ = status != Status::ok ? status : Status::no_leader;
-    self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() + ": " + (reply ? reply->str : status_name(status));
+    bool not_raft = r->index == kTagRaftInfo && reply && reply->str.find("unknown command") != std::string::npos;
+    if (not_raft) {
+      self->failure_ = Status::config;  // a plain server: waiting will not make it a Raft node
+      self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() +
+                       ": not a RedisRaft node (no INFO raft section, RAFT.INFO unknown)";
+    } else {
+      if (self->failure_ == Status::ok) self->failure_ = status != Status::ok ? status : Status::no_leader;
+      self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() + ": " + (reply ? reply->str : status_name(status));
+    }
   } else {
     const std::string &info = reply->str;
     std::string role = info_field(info, "role");
@@ -249,7 +256,8 @@ void RaftTracker::settle() {
     found(leader_, {}, last_primary_.empty() ? "leader found" : "leader elected");
     return;
   }
-  not_found(failure_ == Status::config ? Status::config : Status::no_leader,
+  not_found(failure_ == Status::config || failure_ == Status::auth || failure_ == Status::connection ? failure_
+                                                                                                  : Status::no_leader,
             "no Raft leader among " + std::to_string(members_.size()) + " nodes: " + errors_);
 }
 
@@ -310,6 +318,12 @@ void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
     return;
   }
   if (status == Status::auth && self->failure_ == Status::ok) self->failure_ = Status::auth;
+  if (reply && reply->is_error() && reply->str.find("unknown command") != std::string::npos) {
+    self->failure_ = Status::config;
+    self->errors_ += who + ": not a Sentinel (SENTINEL is an unknown command); ";
+    self->ask_sentinel(i + 1);
+    return;
+  }
   self->errors_ += who + ": " + (reply ? (reply->kind == ReplyKind::nil ? "unknown master name" : reply->str)
                                        : status_name(status)) + "; ";
   self->ask_sentinel(i + 1);
