@@ -265,15 +265,14 @@ static void test_args__bad_config_values_named(void **state) {
     rcm_config_free(cfg);
 }
 
-/* Modes against a server that is not of that kind. raft and sentinel come in later
- * issues (RCM_ERR_UNSUPPORTED until then): when one is implemented, change its row to the
- * status it gives for a plain server (cluster: RCM_ERR_CONFIG, "not a cluster node"). */
+/* Modes against a server that is not of that kind: a config error naming the mode
+ * ("mode=cluster, but this server is not a cluster node"), at open. */
 static void test_args__modes_not_matching_the_server(void **state) {
     (void)state;
     const struct { const char *mode; rcm_status want; } rows[] = {
         {"cluster", RCM_ERR_CONFIG},
-        {"raft", RCM_ERR_UNSUPPORTED},
-        {"sentinel", RCM_ERR_UNSUPPORTED},
+        {"raft", RCM_ERR_CONFIG},
+        {"sentinel", RCM_ERR_CONFIG},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         rcm_client *c = NULL;
