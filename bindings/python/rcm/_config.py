@@ -1,0 +1,67 @@
+"""Keyword arguments of rcm.Client -> (key, value) strings for rcm_config_set."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+# Keys whose dotted C name starts with one of these: "pool_size" -> "pool.size",
+# "tls_server_name" -> "tls.server_name". Every other key is the C name already
+# ("command_timeout_ms", "read_from"), and a dotted key passes through as it is
+# (Client(**{"pool.size": 4})). Keys rcm does not know are rejected by the C library,
+# whose ConfigError names them.
+_DOTTED_PREFIXES = ("pool_", "retry_", "tls_", "topology_", "cluster_", "sentinel_")
+
+# redis-py's spellings of the same settings.
+_ALIASES = {
+    "ssl": "tls",
+    "ssl_ca_certs": "tls.ca",
+    "ssl_certfile": "tls.cert",
+    "ssl_keyfile": "tls.key",
+    "ssl_check_hostname": "tls.verify",
+    "socket_timeout": "command_timeout_ms",          # seconds -> ms
+    "socket_connect_timeout": "connect_timeout_ms",  # seconds -> ms
+}
+_SECONDS = {"socket_timeout", "socket_connect_timeout"}
+
+
+def c_key(name: str) -> str:
+    """The rcm_config_set key for a Python keyword."""
+    if name in _ALIASES:
+        return _ALIASES[name]
+    for prefix in _DOTTED_PREFIXES:
+        if name.startswith(prefix):
+            return prefix[:-1] + "." + name[len(prefix):]
+    return name
+
+
+def c_value(value: Any) -> str:
+    """bool -> "true"/"false", numbers and paths -> their text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.timedelta):
+        return str(int(value.total_seconds() * 1000))
+    if isinstance(value, (list, tuple)):  # seeds=["h1:1", "h2:2"]
+        return ",".join(str(v) for v in value)
+    return str(value) if not isinstance(value, str) else value
+
+
+def config_items(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (key, value) pairs for rcm_config_set, in keyword order. None means "default"."""
+    items: list[tuple[str, str]] = []
+    host = kwargs.pop("host", None)
+    port = kwargs.pop("port", None)
+    if host is not None or port is not None:
+        h = str(host if host is not None else "127.0.0.1")
+        if ":" in h and not h.startswith("["):
+            h = "[" + h + "]"
+        items.append(("seeds", f"{h}:{port if port is not None else 6379}"))
+    for name, value in kwargs.items():
+        if value is None:
+            continue
+        if name in _SECONDS:
+            value = int(round(float(value) * 1000))
+        items.append((c_key(name), c_value(value)))
+    return items
+
+

@@ -1,0 +1,465 @@
+"""rcm for asyncio: the same surface as rcm.Client, as coroutines.
+
+    import rcm.asyncio
+    async def main():
+        async with rcm.asyncio.Client("redis://127.0.0.1:6379") as r:
+            await r.set("k", "v")
+            print(await r.get("k"))
+
+A command is handed to rcm at once (no thread per request); rcm's I/O thread puts the
+reply on a queue and wakes the event loop through an eventfd watched with
+``loop.add_reader``, and the loop settles the command's future. Cancelling a task that
+awaits a command is safe: the command still completes inside rcm and its reply is
+dropped. Leases, pipelines, transactions and pub/sub wait on rcm in a small thread pool
+of the client's own.
+"""
+
+from __future__ import annotations
+
+import asyncio as _asyncio
+import concurrent.futures
+import inspect
+import json
+from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional
+
+from . import _native
+from . import client as _sync
+from ._config import config_items
+from .commands import Commands, KeyT, Post, Script
+from .exceptions import NoScriptError, WatchError
+
+__all__ = ["Client", "Pipeline", "Lease", "PubSub"]
+
+_get_running_loop = _asyncio.get_running_loop
+
+# Blocking commands popping from lists, and how to put back a value popped by a call
+# whose task was cancelled meanwhile (so a cancelled BLPOP never loses an element).
+_UNPOP = {b"BLPOP": b"LPUSH", b"BRPOP": b"RPUSH"}
+_SLICE_S = 1.0  # a cancelled blocking call stops waiting within this long
+
+
+async def _await(fut: "_asyncio.Future[Any]") -> Any:
+    return await fut
+
+
+class _Base:
+    """What the asyncio classes share: the client's executor and event loop."""
+
+    _client: "Client"
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await _get_running_loop().run_in_executor(self._client._pool(), fn, *args)
+
+
+class Lease(_Base, Commands):
+    """rcm.Lease for asyncio: each command waits in the client's thread pool."""
+
+    def __init__(self, client: "Client", lease: _sync.Lease) -> None:
+        self._client = client
+        self._lease = lease
+
+    def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
+        return self._in_thread(self._lease._x, *args)
+
+    async def _call(self, post: Post, args: tuple) -> Any:
+        return await self._in_thread(lambda: self._lease._run(post, *args))
+
+    def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
+        return self._call(post, args)
+
+    def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
+        return self._call(post, args)
+
+    async def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
+        return await self._in_thread(self._lease._call_script, script, keys, args)
+
+    async def watch(self, *names: KeyT) -> bool:
+        return await self._in_thread(self._lease.watch, *names)
+
+    async def unwatch(self) -> bool:
+        return await self._in_thread(self._lease.unwatch)
+
+    async def multi(self) -> bool:
+        return await self._in_thread(self._lease.multi)
+
+    async def exec(self) -> Optional[List[Any]]:
+        return await self._in_thread(self._lease.exec)
+
+    async def discard(self) -> bool:
+        return await self._in_thread(self._lease.discard)
+
+    async def read(self, timeout: Optional[float] = None) -> Any:
+        return await self._in_thread(self._lease.read, timeout)
+
+    async def release(self) -> None:
+        await self._in_thread(self._lease.release)
+
+    @property
+    def released(self) -> bool:
+        return self._lease.released
+
+    async def __aenter__(self) -> "Lease":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.release()
+
+
+class _LeaseRequest:
+    """What Client.lease() returns: awaitable, and an async context manager."""
+
+    def __init__(self, client: "Client", key: Any) -> None:
+        self._client = client
+        self._key = key
+        self._lease: Optional[Lease] = None
+
+    async def _acquire(self) -> Lease:
+        c = self._client
+        return Lease(c, await c._thread_call(lambda: c._sync.lease(self._key)))
+
+    def __await__(self) -> Any:
+        return self._acquire().__await__()
+
+    async def __aenter__(self) -> Lease:
+        self._lease = await self._acquire()
+        return self._lease
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._lease is not None:
+            await self._lease.release()
+
+
+class Pipeline(_sync.Pipeline):
+    """rcm.Pipeline for asyncio: queue commands, then ``await pipe.execute()``."""
+
+    def __init__(self, client: "Client", transaction: bool = False) -> None:
+        super().__init__(client._sync, transaction)
+        self._aclient = client
+
+    def _run(self, post: Post, *args: Any) -> Any:
+        if self._lease is not None and not self._explicit_multi:
+            lease = self._lease  # watching: immediate, awaitable
+            return self._aclient._thread_call(lambda: lease._run(post, *args))
+        self._stack.append((args, post))
+        return self
+
+    def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
+        self._scripts[script.sha] = script
+        return self._run(None, b"EVALSHA", script.sha, len(keys), *keys, *args)
+
+    async def watch(self, *names: KeyT) -> bool:  # type: ignore[override]
+        return await self._aclient._thread_call(lambda: _sync.Pipeline.watch(self, *names))
+
+    async def unwatch(self) -> bool:  # type: ignore[override]
+        return await self._aclient._thread_call(lambda: _sync.Pipeline.unwatch(self))
+
+    async def execute(self, raise_on_error: bool = True) -> List[Any]:  # type: ignore[override]
+        return await self._aclient._thread_call(lambda: _sync.Pipeline.execute(self, raise_on_error))
+
+    async def reset(self) -> None:  # type: ignore[override]
+        await self._aclient._thread_call(lambda: self._reset())
+
+    async def __aenter__(self) -> "Pipeline":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.reset()
+
+
+class PubSub(_Base):
+    """rcm.PubSub for asyncio."""
+
+    def __init__(self, client: "Client", ignore_subscribe_messages: bool = False) -> None:
+        self._client = client
+        self._ps = _sync.PubSub(client._sync, ignore_subscribe_messages)
+
+    @property
+    def channels(self) -> dict:
+        return self._ps.channels
+
+    @property
+    def patterns(self) -> dict:
+        return self._ps.patterns
+
+    @property
+    def subscribed(self) -> bool:
+        return self._ps.subscribed
+
+    async def subscribe(self, *args: Any, **kwargs: Any) -> None:
+        await self._in_thread(lambda: self._ps.subscribe(*args, **kwargs))
+
+    async def psubscribe(self, *args: Any, **kwargs: Any) -> None:
+        await self._in_thread(lambda: self._ps.psubscribe(*args, **kwargs))
+
+    async def unsubscribe(self, *args: Any) -> None:
+        await self._in_thread(self._ps.unsubscribe, *args)
+
+    async def punsubscribe(self, *args: Any) -> None:
+        await self._in_thread(self._ps.punsubscribe, *args)
+
+    async def ping(self, message: Any = None) -> None:
+        await self._in_thread(self._ps.ping, message)
+
+    async def get_message(self, ignore_subscribe_messages: bool = False,
+                          timeout: Optional[float] = 0.0) -> Optional[dict]:
+        """As rcm.PubSub.get_message; a wait without limit (timeout=None) is cut into
+        slices so that cancelling the awaiting task stops it."""
+        if timeout is not None:
+            return await self._in_thread(self._ps.get_message, ignore_subscribe_messages, timeout)
+        while True:
+            msg = await self._in_thread(self._ps.get_message, ignore_subscribe_messages, _SLICE_S)
+            if msg is not None:
+                return msg
+
+    async def listen(self) -> AsyncIterator[dict]:
+        while self._ps.subscribed or self._ps._pending:
+            msg = await self.get_message(timeout=None)
+            if msg is not None:
+                yield msg
+
+    async def close(self) -> None:
+        await self._in_thread(self._ps.close)
+
+    aclose = close
+    reset = close
+
+    async def __aenter__(self) -> "PubSub":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class Client(Commands):
+    """rcm.Client for asyncio. Takes the same arguments; opening connects at once.
+
+    Use it from one event loop at a time (it attaches to the loop of its first command,
+    and to a new one once that loop is closed).
+    """
+
+    def __init__(self, url: Optional[str] = None, *, decode_responses: bool = False, encoding: str = "utf-8",
+                 encoding_errors: str = "strict", **config: Any) -> None:
+        self._native = _native.Client(url, config_items(config), decode_responses, encoding, encoding_errors)
+        self._submit = self._native.submit
+        self._loop: Optional[_asyncio.AbstractEventLoop] = None
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        # The synchronous surface over the same native client, for work done in threads.
+        self._sync = _sync.Client.__new__(_sync.Client)
+        self._sync._native = self._native
+        self._sync._x = self._native.execute
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> "Client":
+        return cls(url, **kwargs)
+
+    # ---- the event loop ---------------------------------------------------------------
+
+    def _attach(self, loop: _asyncio.AbstractEventLoop) -> None:
+        old = self._loop
+        if old is not None and not old.is_closed():
+            if old.is_running():
+                raise RuntimeError("this rcm.asyncio.Client is in use by another running event loop")
+            old.remove_reader(self._native.fileno())
+        loop.add_reader(self._native.fileno(), self._native.drain)
+        self._loop = loop
+
+    def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
+        loop = _get_running_loop()
+        if loop is not self._loop:
+            self._attach(loop)
+        fut = loop.create_future()
+        self._submit(fut, post, *args)
+        return _await(fut)
+
+    def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
+        """Sends one command; awaits its raw reply (blocking commands go on a lease)."""
+        if args and _sync._command_name(args[0]) in _sync._BLOCKING:
+            return self._run_blocking(None, args[1] if len(args) > 1 else None, *args)
+        return self._run(None, *args)
+
+    def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
+        return self._blocking(post, key, args)
+
+    async def _blocking(self, post: Post, key: Any, args: tuple) -> Any:
+        name = _sync._command_name(args[0])
+        try:
+            timeout = float(args[-1])
+        except (TypeError, ValueError):
+            timeout = -1.0
+        if name not in _sync._BLOCKING or name in (b"XREAD", b"XREADGROUP", b"WAIT", b"WAITAOF") or timeout < 0:
+            r = await self._thread_call(lambda: self._sync.execute_command(*args))
+            return _sync._apply(post, r)
+        # In slices of at most _SLICE_S, so that a cancelled task stops waiting soon.
+        remaining = timeout if timeout > 0 else None
+        while True:
+            step = _SLICE_S if remaining is None else min(_SLICE_S, remaining)
+            sliced = args[:-1] + (max(step, 0.01),)
+            fut = self._thread_call(lambda: self._one_slice(key, sliced))
+            try:
+                r = await _asyncio.shield(fut)
+            except _asyncio.CancelledError:
+                fut.add_done_callback(lambda f: self._unpop(name, f))
+                raise
+            if r is not None:
+                return _sync._apply(post, r)
+            if remaining is not None:
+                remaining -= step
+                if remaining <= 0:
+                    return None
+
+    def _one_slice(self, key: Any, args: tuple) -> Any:
+        with self._sync.lease(key) as lease:
+            return lease._x(*args)
+
+    def _unpop(self, name: bytes, fut: "_asyncio.Future[Any]") -> None:
+        # The task awaiting this pop was cancelled: put the element back where it was.
+        undo = _UNPOP.get(name)
+        if undo is None or fut.cancelled() or fut.exception() is not None:
+            return
+        r = fut.result()
+        if r is not None and not self.closed:
+            self._pool().submit(self._sync._x, undo, r[0], r[1])
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rcm-asyncio")
+        return self._executor
+
+    def _thread_call(self, fn: Callable[[], Any]) -> "_asyncio.Future[Any]":
+        return _get_running_loop().run_in_executor(self._pool(), fn)
+
+    async def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
+        try:
+            return await self._run(None, b"EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = await self.script_load(script.script)
+            return await self._run(None, b"EVALSHA", script.sha, len(keys), *keys, *args)
+
+    # ---- leases, pipelines, transactions, pub/sub -----------------------------------------
+
+    def lease(self, key: Optional[KeyT] = None) -> "_LeaseRequest":
+        """An exclusive connection: ``async with client.lease() as l: ...`` (released at
+        the end) or ``l = await client.lease()`` (then ``await l.release()``)."""
+        return _LeaseRequest(self, key)
+
+    def pipeline(self, transaction: bool = False) -> Pipeline:
+        return Pipeline(self, transaction)
+
+    async def transaction(self, func: Callable[[Pipeline], Any], *watches: KeyT, shard_hint: Any = None,
+                          value_from_callable: bool = False, watch_delay: Optional[float] = None) -> Any:
+        """As rcm.Client.transaction; func may be a coroutine function."""
+        while True:
+            async with self.pipeline(transaction=True) as pipe:
+                try:
+                    if watches:
+                        await pipe.watch(*watches)
+                    func_value = func(pipe)
+                    if inspect.isawaitable(func_value):
+                        func_value = await func_value
+                    exec_value = await pipe.execute()
+                    return func_value if value_from_callable else exec_value
+                except WatchError:
+                    if watch_delay is not None and watch_delay > 0:
+                        await _asyncio.sleep(watch_delay)
+
+    def pubsub(self, ignore_subscribe_messages: bool = False, **kwargs: Any) -> PubSub:
+        return PubSub(self, ignore_subscribe_messages)
+
+    # ---- iteration helpers --------------------------------------------------------------
+
+    async def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
+                        _type: Optional[str] = None) -> AsyncIterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = await self.scan(cursor or 0, match=match, count=count, _type=_type)
+            for item in data:
+                yield item
+
+    async def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None,
+                         count: Optional[int] = None) -> AsyncIterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = await self.hscan(name, cursor or 0, match=match, count=count)
+            for item in data.items():
+                yield item
+
+    async def sscan_iter(self, name: KeyT, match: Optional[KeyT] = None,
+                         count: Optional[int] = None) -> AsyncIterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = await self.sscan(name, cursor or 0, match=match, count=count)
+            for item in data:
+                yield item
+
+    async def zscan_iter(self, name: KeyT, match: Optional[KeyT] = None,
+                         count: Optional[int] = None) -> AsyncIterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = await self.zscan(name, cursor or 0, match=match, count=count)
+            for item in data:
+                yield item
+
+    # ---- introspection and life -----------------------------------------------------------
+
+    async def stats(self) -> dict:
+        return json.loads(self._native.stats_json())
+
+    async def topology(self) -> dict:
+        return json.loads(self._native.topology_json())
+
+    @property
+    def decode_responses(self) -> bool:
+        return self._native.decode_responses
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        """Closes the client: awaiting commands fail with ClosedError. Callable from any
+        thread; idempotent."""
+        self._native.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = _get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._detach()
+        else:
+            try:
+                loop.call_soon_threadsafe(self._detach)
+            except RuntimeError:  # closed meanwhile
+                pass
+
+    def _detach(self) -> None:
+        # Settles what close() completed (ClosedError), then stops watching the eventfd.
+        self._native.drain()
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self._native.fileno())
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # The loop's reader holds the native client: detach it, or it lives on.
+        native = getattr(self, "_native", None)
+        if native is not None and self._loop is not None:
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def __repr__(self) -> str:
+        return f"<rcm.asyncio.Client {'closed' if self.closed else 'open'}>"

@@ -1,0 +1,561 @@
+"""The synchronous client: Client, Pipeline, Lease and PubSub."""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from . import _native
+from ._config import config_items
+from .commands import Commands, EncodableT, ExpiryT, AbsExpiryT, KeyT, Post, Script
+from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
+
+__all__ = ["Client", "Pipeline", "Lease", "PubSub"]
+
+# Commands that hold their connection while they wait: Client sends them on a lease.
+_BLOCKING = frozenset(
+    b"BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX BZMPOP XREAD XREADGROUP WAIT WAITAOF".split()
+)
+
+
+def _command_name(arg: Any) -> bytes:
+    if isinstance(arg, str):
+        return arg.upper().encode("utf-8", "replace")
+    if isinstance(arg, (bytes, bytearray, memoryview)):
+        return bytes(arg).upper()
+    return b""
+
+
+def _apply(post: Post, reply: Any) -> Any:
+    if post is None or isinstance(reply, BaseException):
+        return reply
+    return post(reply)
+
+
+def _text(arg: Any) -> str:
+    if isinstance(arg, (bytes, bytearray, memoryview)):
+        t = bytes(arg).decode("utf-8", "replace")
+    else:
+        t = str(arg)
+    return t if len(t) <= 64 else t[:61] + "..."
+
+
+def _annotate(exc: BaseException, index: int, args: Sequence[Any]) -> BaseException:
+    """redis-py's "Command # N (...) of pipeline caused error: ..." on the exception."""
+    cmd = " ".join(_text(a) for a in args[:8]) + (" ..." if len(args) > 8 else "")
+    msg = exc.args[0] if exc.args else ""
+    exc.args = (f"Command # {index + 1} ({cmd}) of pipeline caused error: {msg}",) + tuple(exc.args[1:])
+    return exc
+
+
+def _raise_first_error(results: List[Any], stack: Sequence[Tuple[tuple, Post]]) -> None:
+    for i, r in enumerate(results):
+        if isinstance(r, BaseException):
+            raise _annotate(r, i, stack[i][0])
+
+
+def _transaction_results(stack: Sequence[Tuple[tuple, Post]], multi_reply: Any, queued: Sequence[Any],
+                         exec_reply: Any) -> List[Any]:
+    """The values of MULTI ... EXEC: errors at queue time abort it, a nil EXEC is WatchError."""
+    if isinstance(multi_reply, BaseException):
+        raise multi_reply
+    for i, q in enumerate(queued):
+        if isinstance(q, BaseException) and isinstance(exec_reply, BaseException):
+            raise _annotate(q, i, stack[i][0])
+    if isinstance(exec_reply, BaseException):
+        raise exec_reply
+    if exec_reply is None:
+        raise WatchError("Watched variable changed.")
+    if len(exec_reply) != len(stack):
+        raise ResponseError(f"EXEC returned {len(exec_reply)} replies for {len(stack)} commands")
+    return [_apply(post, r) for (_, post), r in zip(stack, exec_reply)]
+
+
+class Lease(Commands):
+    """An exclusive connection for blocking and stateful commands (BLPOP, WATCH/MULTI/EXEC,
+    SUBSCRIBE...). Use it from one thread at a time, release it (or use ``with``) when done;
+    rcm cleans the connection before anyone else gets it.
+
+    The command helpers work on it too: ``lease.blpop("queue", 5)``.
+    """
+
+    __slots__ = ("_client", "_native", "_x", "_in_multi")
+
+    def __init__(self, client: "Client", native: Any) -> None:
+        self._client = client
+        self._native = native
+        self._x = native.execute
+        self._in_multi = False
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Sends one command on this connection and returns its raw reply."""
+        return self._x(*args)
+
+    def _run(self, post: Post, *args: Any) -> Any:
+        r = self._x(*args)
+        return r if post is None or self._in_multi else post(r)
+
+    def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
+        return self._run(post, *args)
+
+    def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
+        try:
+            return self._x(b"EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = self._x(b"SCRIPT", b"LOAD", script.script)
+            if isinstance(script.sha, bytes):
+                script.sha = script.sha.decode()
+            return self._x(b"EVALSHA", script.sha, len(keys), *keys, *args)
+
+    # Transactions on the lease's connection. Inside MULTI the helpers return the raw
+    # "QUEUED"; exec() returns the raw results (client.transaction() converts them).
+    def watch(self, *names: KeyT) -> bool:
+        return self._x(b"WATCH", *names) == "OK"
+
+    def unwatch(self) -> bool:
+        return self._x(b"UNWATCH") == "OK"
+
+    def multi(self) -> bool:
+        r = self._x(b"MULTI")
+        self._in_multi = True
+        return r == "OK"
+
+    def exec(self) -> Optional[List[Any]]:
+        """EXEC: the list of results, or None when a watched key changed."""
+        try:
+            return self._x(b"EXEC")
+        finally:
+            self._in_multi = False
+
+    def discard(self) -> bool:
+        try:
+            return self._x(b"DISCARD") == "OK"
+        finally:
+            self._in_multi = False
+
+    def read(self, timeout: Optional[float] = None) -> Any:
+        """The next message the server pushed on this connection (pub/sub), or None when
+        none came within timeout seconds (None: wait without limit)."""
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        return self._native.read(ms)
+
+    def release(self) -> None:
+        """Gives the connection back to the pool (closed instead if it cannot be cleaned)."""
+        self._native.release()
+
+    @property
+    def released(self) -> bool:
+        return self._native.released
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<rcm.Lease {'released' if self.released else 'held'}>"
+
+
+class Pipeline(Commands):
+    """Commands queued and sent together; ``execute()`` returns their values in order.
+
+    ``transaction=True`` wraps them in MULTI/EXEC. ``watch()`` switches to redis-py's
+    optimistic-locking mode on a lease: commands run at once until ``multi()``, then are
+    queued, and ``execute()`` raises WatchError when a watched key changed.
+    """
+
+    def __init__(self, client: "Client", transaction: bool = False) -> None:
+        self._client = client
+        self._native = client._native
+        self.transaction = transaction
+        self._stack: List[Tuple[tuple, Post]] = []
+        self._lease: Optional[Lease] = None
+        self._explicit_multi = False
+        self._scripts: Dict[str, Script] = {}
+
+    def _run(self, post: Post, *args: Any) -> Any:
+        if self._lease is not None and not self._explicit_multi:
+            return self._lease._run(post, *args)  # watching: immediate, as in redis-py
+        self._stack.append((args, post))
+        return self
+
+    def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
+        return self._run(post, *args)
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        return self._run(None, *args)
+
+    def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
+        self._scripts[script.sha] = script
+        return self._run(None, b"EVALSHA", script.sha, len(keys), *keys, *args)
+
+    def __len__(self) -> int:
+        return len(self._stack)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._reset()
+
+    def watch(self, *names: KeyT) -> bool:
+        if self._explicit_multi:
+            raise StateError("Cannot issue a WATCH after a MULTI")
+        if self._lease is None:
+            self._lease = self._client.lease(names[0] if names else None)
+        return self._lease.watch(*names)
+
+    def unwatch(self) -> bool:
+        return self._lease.unwatch() if self._lease is not None else True
+
+    def multi(self) -> None:
+        if self._explicit_multi:
+            raise StateError("Cannot issue nested calls to MULTI")
+        if self._stack:
+            raise StateError("Commands without an initial WATCH have already been issued")
+        self._explicit_multi = True
+
+    def reset(self) -> None:
+        """Forgets queued commands and gives back the lease of watch() (rcm drops the watches)."""
+        self._reset()
+
+    def _reset(self) -> None:
+        self._stack = []
+        self._explicit_multi = False
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
+
+    def _load_scripts(self) -> None:
+        scripts = list(self._scripts.values())
+        self._scripts = {}
+        exists = self._client.script_exists(*[s.sha for s in scripts])
+        for s, ok in zip(scripts, exists):
+            if not ok:
+                self._client.script_load(s.script)
+
+    def execute(self, raise_on_error: bool = True) -> List[Any]:
+        """Sends the queued commands; returns their values in order. A command's error is
+        raised (the first one, after all ran) or, with raise_on_error=False, returned in
+        its place as an exception instance."""
+        stack, self._stack = self._stack, []
+        try:
+            if self._scripts:
+                self._load_scripts()
+            if self._lease is not None:
+                results = self._execute_on_lease(stack) if self._explicit_multi else []
+            elif not stack:
+                results = []
+            elif self.transaction or self._explicit_multi:
+                replies = self._native.pipeline([(b"MULTI",)] + [a for a, _ in stack] + [(b"EXEC",)])
+                results = _transaction_results(stack, replies[0], replies[1:-1], replies[-1])
+            else:
+                replies = self._native.pipeline([a for a, _ in stack])
+                results = [_apply(post, r) for (_, post), r in zip(stack, replies)]
+        finally:
+            self._reset()
+        if raise_on_error:
+            _raise_first_error(results, stack)
+        return results
+
+    def _execute_on_lease(self, stack: List[Tuple[tuple, Post]]) -> List[Any]:
+        assert self._lease is not None
+        x = self._lease._x
+        x(b"MULTI")
+        queued: List[Any] = []
+        for args, _ in stack:
+            try:
+                queued.append(x(*args))
+            except ResponseError as e:
+                queued.append(e)
+        try:
+            exec_reply = x(b"EXEC")
+        except ResponseError as e:
+            exec_reply = e
+        return _transaction_results(stack, "OK", queued, exec_reply)
+
+
+class PubSub:
+    """Subscriptions on a lease of their own (redis-py's PubSub).
+
+    ``subscribe()``/``psubscribe()`` take channel names, or ``name=handler`` keywords whose
+    handler receives the messages instead of ``get_message()``.
+    """
+
+    _SUBSCRIBE_KINDS = frozenset(("subscribe", "psubscribe", "unsubscribe", "punsubscribe"))
+
+    def __init__(self, client: "Client", ignore_subscribe_messages: bool = False) -> None:
+        self._client = client
+        self._lease: Optional[Lease] = None
+        self._pending: Deque[Any] = collections.deque()
+        self.channels: Dict[Any, Optional[Callable[[dict], Any]]] = {}
+        self.patterns: Dict[Any, Optional[Callable[[dict], Any]]] = {}
+        self.ignore_subscribe_messages = ignore_subscribe_messages
+
+    def __enter__(self) -> "PubSub":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def subscribed(self) -> bool:
+        return bool(self.channels or self.patterns)
+
+    def _conn(self) -> Lease:
+        if self._lease is None:
+            self._lease = self._client.lease()
+        return self._lease
+
+    def _norm(self, name: Any) -> Any:
+        if self._client.decode_responses:
+            return name.decode("utf-8", "replace") if isinstance(name, (bytes, bytearray)) else str(name)
+        if isinstance(name, str):
+            return name.encode("utf-8")
+        return bytes(name) if isinstance(name, (bytearray, memoryview)) else name
+
+    def _sub(self, command: bytes, table: dict, args: Sequence[Any], handlers: Dict[str, Any]) -> None:
+        names: Dict[Any, Any] = {a: None for a in args}
+        names.update(handlers)
+        if not names:
+            raise ValueError(f"{command.decode().lower()}() needs at least one name")
+        # The first confirmation is the command's reply, the others arrive with read().
+        self._pending.append(self._conn()._x(command, *names))
+        for name, handler in names.items():
+            table[self._norm(name)] = handler
+
+    def subscribe(self, *args: Any, **kwargs: Callable[[dict], Any]) -> None:
+        self._sub(b"SUBSCRIBE", self.channels, args, kwargs)
+
+    def psubscribe(self, *args: Any, **kwargs: Callable[[dict], Any]) -> None:
+        self._sub(b"PSUBSCRIBE", self.patterns, args, kwargs)
+
+    def _unsub(self, command: bytes, table: dict, args: Sequence[Any]) -> None:
+        names = list(args) if args else list(table)
+        if not names or self._lease is None:
+            return
+        self._pending.append(self._lease._x(command, *names))
+
+    def unsubscribe(self, *args: Any) -> None:
+        self._unsub(b"UNSUBSCRIBE", self.channels, args)
+
+    def punsubscribe(self, *args: Any) -> None:
+        self._unsub(b"PUNSUBSCRIBE", self.patterns, args)
+
+    def ping(self, message: Optional[EncodableT] = None) -> None:
+        """PING on the subscribed connection; the pong comes back through get_message()."""
+        self._pending.append(self._conn()._x(b"PING", *([message] if message is not None else [])))
+
+    def get_message(self, ignore_subscribe_messages: bool = False, timeout: Optional[float] = 0.0) -> Optional[dict]:
+        """The next message as a dict (type, pattern, channel, data), or None when none came
+        within timeout seconds (None: wait without limit) or a handler took it."""
+        if self._pending:
+            raw = self._pending.popleft()
+        else:
+            if self._lease is None:
+                raise RuntimeError("pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
+            raw = self._lease.read(timeout)
+            if raw is None:
+                return None
+        return self._handle(raw, ignore_subscribe_messages or self.ignore_subscribe_messages)
+
+    def _handle(self, raw: Any, ignore_subscribe: bool) -> Optional[dict]:
+        kind = raw[0].decode("utf-8", "replace") if isinstance(raw[0], bytes) else str(raw[0])
+        kind = kind.lower()
+        if kind == "pmessage":
+            msg = {"type": kind, "pattern": raw[1], "channel": raw[2], "data": raw[3]}
+        elif kind == "pong":
+            msg = {"type": kind, "pattern": None, "channel": None, "data": raw[1] if len(raw) > 1 else None}
+        else:
+            msg = {"type": kind, "pattern": None, "channel": raw[1], "data": raw[2] if len(raw) > 2 else None}
+        if kind == "unsubscribe":
+            self.channels.pop(msg["channel"], None)
+        elif kind == "punsubscribe":
+            self.patterns.pop(msg["channel"], None)
+        if kind in ("message", "pmessage", "smessage"):
+            handler = self.patterns.get(msg["pattern"]) if kind == "pmessage" else self.channels.get(msg["channel"])
+            if handler is not None:
+                handler(msg)
+                return None
+        elif kind in self._SUBSCRIBE_KINDS and ignore_subscribe:
+            return None
+        return msg
+
+    def listen(self) -> Iterator[dict]:
+        """Yields messages while subscribed."""
+        while self.subscribed or self._pending:
+            msg = self.get_message(timeout=None)
+            if msg is not None:
+                yield msg
+
+    def close(self) -> None:
+        """Drops every subscription and gives the connection back (rcm closes it)."""
+        lease, self._lease = self._lease, None
+        self._pending.clear()
+        self.channels.clear()
+        self.patterns.clear()
+        if lease is not None:
+            lease.release()
+
+    reset = close
+
+
+class Client(Commands):
+    """A connection manager for one deployment (standalone now; cluster, Raft and Sentinel
+    through the same surface as rcm grows them).
+
+    ``url``: ``redis://[[user]:password@]host[:port][/db][?key=value...]``, ``rediss://``,
+    ``redis+cluster://``..., or ``host:port[,host:port...]``. Keywords are rcm's config
+    keys with dots spelled as underscores (``pool_size=4``, ``command_timeout_ms=500``,
+    ``retry_unsafe=True``, ``tls_ca="ca.crt"``...; ``**{"pool.size": 4}`` works too), plus
+    redis-py's ``host``, ``port``, ``ssl``, ``socket_timeout``... They override the URL.
+
+    Thread-safe: share one Client between threads; each call releases the GIL while it waits.
+    """
+
+    def __init__(self, url: Optional[str] = None, *, decode_responses: bool = False, encoding: str = "utf-8",
+                 encoding_errors: str = "strict", **config: Any) -> None:
+        self._native = _native.Client(url, config_items(config), decode_responses, encoding, encoding_errors)
+        self._x = self._native.execute
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> "Client":
+        return cls(url, **kwargs)
+
+    # ---- sending ------------------------------------------------------------------------
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Sends one command and returns its raw reply (bytes/str, int, list, None; status
+        replies as str). A server error is raised as ResponseError. Blocking commands
+        (BLPOP...) are sent on a lease of their own."""
+        try:
+            return self._x(*args)
+        except ArgumentError:
+            if args and _command_name(args[0]) in _BLOCKING:
+                with self.lease(args[1] if len(args) > 1 else None) as lease:
+                    return lease._x(*args)
+            raise
+
+    def _run(self, post: Post, *args: Any) -> Any:
+        r = self._x(*args)
+        return r if post is None else post(r)
+
+    def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
+        with self.lease(key) as lease:
+            r = lease._x(*args)
+        return r if post is None else post(r)
+
+    # The two commands benchmarks and caches live on, without the generic path.
+    def get(self, name: KeyT) -> Any:
+        return self._x(b"GET", name)
+
+    def set(self, name: KeyT, value: EncodableT, ex: Optional[ExpiryT] = None, px: Optional[ExpiryT] = None,
+            nx: bool = False, xx: bool = False, keepttl: bool = False, get: bool = False,
+            exat: Optional[AbsExpiryT] = None, pxat: Optional[AbsExpiryT] = None) -> Any:
+        if ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get):
+            return self._x(b"SET", name, value) == "OK"
+        return Commands.set(self, name, value, ex, px, nx, xx, keepttl, get, exat, pxat)
+
+    def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
+        try:
+            return self._x(b"EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            script.sha = self.script_load(script.script)
+            return self._x(b"EVALSHA", script.sha, len(keys), *keys, *args)
+
+    # ---- leases, pipelines, transactions, pub/sub ---------------------------------------
+
+    def lease(self, key: Optional[KeyT] = None) -> Lease:
+        """An exclusive connection (to the node that owns key, in cluster mode); waits up to
+        pool_lease_timeout_ms for one, then raises PoolTimeoutError."""
+        return Lease(self, self._native.lease(key))
+
+    def pipeline(self, transaction: bool = False) -> Pipeline:
+        """A pipeline; ``transaction=True`` wraps it in MULTI/EXEC. (redis-py's default is
+        transaction=True; rcm's is False, as for redis-py's cluster client.)"""
+        return Pipeline(self, transaction)
+
+    def transaction(self, func: Callable[[Pipeline], Any], *watches: KeyT, shard_hint: Any = None,
+                    value_from_callable: bool = False, watch_delay: Optional[float] = None) -> Any:
+        """Runs func(pipe) in a WATCH/MULTI/EXEC transaction, again while a watched key
+        changes underneath (redis-py's Redis.transaction)."""
+        while True:
+            with self.pipeline(transaction=True) as pipe:
+                try:
+                    if watches:
+                        pipe.watch(*watches)
+                    func_value = func(pipe)
+                    exec_value = pipe.execute()
+                    return func_value if value_from_callable else exec_value
+                except WatchError:
+                    if watch_delay is not None and watch_delay > 0:
+                        time.sleep(watch_delay)
+
+    def pubsub(self, ignore_subscribe_messages: bool = False, **kwargs: Any) -> PubSub:
+        return PubSub(self, ignore_subscribe_messages=ignore_subscribe_messages)
+
+    # ---- iteration helpers ----------------------------------------------------------------
+
+    def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
+                  _type: Optional[str] = None) -> Iterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = self.scan(cursor or 0, match=match, count=count, _type=_type)
+            yield from data
+
+    def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None, count: Optional[int] = None) -> Iterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = self.hscan(name, cursor or 0, match=match, count=count)
+            yield from data.items()
+
+    def sscan_iter(self, name: KeyT, match: Optional[KeyT] = None, count: Optional[int] = None) -> Iterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = self.sscan(name, cursor or 0, match=match, count=count)
+            yield from data
+
+    def zscan_iter(self, name: KeyT, match: Optional[KeyT] = None, count: Optional[int] = None) -> Iterator[Any]:
+        cursor = None
+        while cursor != 0:
+            cursor, data = self.zscan(name, cursor or 0, match=match, count=count)
+            yield from data
+
+    # ---- introspection and life -------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """Per-server statistics (connections, in-flight, errors by status, latency...)."""
+        return json.loads(self._native.stats_json())
+
+    def topology(self) -> dict:
+        """The deployment as rcm sees it: mode, nodes with role and state."""
+        return json.loads(self._native.topology_json())
+
+    @property
+    def decode_responses(self) -> bool:
+        return self._native.decode_responses
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def close(self) -> None:
+        """Completes every pending request with ClosedError and stops rcm's threads. Safe
+        from any thread (calls already inside finish first); idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<rcm.Client {'closed' if self.closed else 'open'}>"
+

@@ -1,0 +1,803 @@
+"""Typed command helpers shared by every rcm command surface.
+
+Each helper builds the command's arguments and hands them to ``self._run(post, *args)``
+(``self._run_blocking(post, key, *args)`` for commands that block a connection), where
+``post`` turns the raw reply into the Python value redis-py would return (``None``: the
+raw reply as it is). What ``_run`` returns depends on the class mixing this in:
+
+- ``rcm.Client`` and ``rcm.Lease`` send the command and return the value;
+- ``rcm.Pipeline`` queues it and returns the pipeline (values come from ``execute()``);
+- ``rcm.asyncio.Client`` returns an awaitable of the value.
+
+Raw replies: bulk strings are ``bytes`` (``str`` with ``decode_responses=True``), status
+replies such as ``+OK`` are ``str``, integers ``int``, nil ``None``, arrays ``list``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+__all__ = ["Commands", "Script", "parse_info"]
+
+KeyT = Union[bytes, str, memoryview]
+EncodableT = Union[bytes, str, memoryview, int, float]
+ExpiryT = Union[int, datetime.timedelta]
+AbsExpiryT = Union[int, datetime.datetime]
+ResponseT = Any
+Post = Optional[Callable[[Any], Any]]
+
+# ---- reply post-processing (redis-py's response callbacks) --------------------------------
+
+
+def _ok(r: Any) -> Any:
+    return True if r == "OK" else r
+
+
+def _set_reply(r: Any) -> Optional[bool]:
+    return None if r is None else r == "OK"
+
+
+def _bool(r: Any) -> bool:
+    return bool(r)
+
+
+def _pong(r: Any) -> bool:
+    return r == "PONG" or r == b"PONG" or r == "pong"
+
+
+def _float_or_none(r: Any) -> Optional[float]:
+    return None if r is None else float(r)
+
+
+def _pairs(r: Any) -> dict:
+    it = iter(r)
+    return dict(zip(it, it))
+
+
+def _set(r: Any) -> set:
+    return set(r) if r is not None else set()
+
+
+def _tuple_or_none(r: Any) -> Optional[tuple]:
+    return tuple(r) if r else None
+
+
+def _bool_list(r: Any) -> list:
+    return [bool(x) for x in r]
+
+
+def _float_list(r: Any) -> list:
+    return [None if x is None else float(x) for x in r]
+
+
+def _str(r: Any) -> Any:
+    return r.decode("utf-8", "replace") if isinstance(r, bytes) else r
+
+
+def _scan(r: Any) -> tuple:
+    return int(r[0]), r[1]
+
+
+def _scan_pairs(r: Any) -> tuple:
+    return int(r[0]), _pairs(r[1])
+
+
+def _scan_scores(r: Any) -> tuple:
+    return int(r[0]), _scores(r[1])
+
+
+def _scores(r: Any, cast: Callable[[Any], Any] = float) -> list:
+    if r is None:
+        return []
+    it = iter(r)
+    return [(m, cast(s)) for m, s in zip(it, it)]
+
+
+def _with_scores(cast: Callable[[Any], Any]) -> Callable[[Any], list]:
+    if cast is float:
+        return _scores
+    return lambda r: _scores(r, cast)
+
+
+def _bzpop(r: Any) -> Optional[tuple]:
+    return (r[0], r[1], float(r[2])) if r else None
+
+
+def _time(r: Any) -> tuple:
+    return int(r[0]), int(r[1])
+
+
+def _numsub(r: Any) -> list:
+    it = iter(r)
+    return [(c, int(n)) for c, n in zip(it, it)]
+
+
+def _config_get(r: Any) -> dict:
+    return {_str(k): _str(v) for k, v in _pairs(r).items()}
+
+
+def _value(v: str) -> Any:
+    if "," in v and "=" in v:
+        out = {}
+        for part in v.split(","):
+            if "=" in part:
+                k, _, x = part.partition("=")
+                out[k] = _value(x)
+        return out
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def parse_info(r: Any) -> dict:
+    """INFO text -> dict, values as int/float when they look like numbers (as redis-py)."""
+    text = r.decode("utf-8", "replace") if isinstance(r, bytes) else r
+    info: dict = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            info[key] = _value(value)
+    return info
+
+
+def _seconds(t: ExpiryT) -> int:
+    return int(t.total_seconds()) if isinstance(t, datetime.timedelta) else t
+
+
+def _millis(t: ExpiryT) -> int:
+    return int(t.total_seconds() * 1000) if isinstance(t, datetime.timedelta) else t
+
+
+def _unix(t: AbsExpiryT) -> int:
+    return int(t.timestamp()) if isinstance(t, datetime.datetime) else t
+
+
+def _unix_ms(t: AbsExpiryT) -> int:
+    return int(t.timestamp() * 1000) if isinstance(t, datetime.datetime) else t
+
+
+def _keys(keys: Any, args: Sequence[Any]) -> list:
+    """redis-py accepts mget(["a", "b"]) and mget("a", "b")."""
+    if isinstance(keys, (bytes, str, memoryview, int, float)):
+        out = [keys]
+    else:
+        out = list(keys)
+    out.extend(args)
+    return out
+
+
+def _items(mapping: Any) -> Iterable:
+    return mapping.items() if hasattr(mapping, "items") else mapping
+
+
+def _expire_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> list:
+    return [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt)) if on]
+
+
+class Commands:
+    """The command helpers. Subclasses provide ``_run`` and ``_run_blocking``."""
+
+    __slots__ = ()
+
+    def _run(self, post: Post, *args: Any) -> ResponseT:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _run_blocking(self, post: Post, key: Any, *args: Any) -> ResponseT:  # pragma: no cover
+        raise NotImplementedError
+
+    # ---- connection / server -------------------------------------------------------
+
+    def ping(self, message: Optional[EncodableT] = None) -> ResponseT:
+        if message is None:
+            return self._run(_pong, b"PING")
+        return self._run(None, b"PING", message)
+
+    def echo(self, value: EncodableT) -> ResponseT:
+        return self._run(None, b"ECHO", value)
+
+    def dbsize(self) -> ResponseT:
+        return self._run(None, b"DBSIZE")
+
+    def flushdb(self, asynchronous: bool = False) -> ResponseT:
+        return self._run(_ok, b"FLUSHDB", *([b"ASYNC"] if asynchronous else []))
+
+    def flushall(self, asynchronous: bool = False) -> ResponseT:
+        return self._run(_ok, b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
+
+    def info(self, section: Optional[str] = None) -> ResponseT:
+        return self._run(parse_info, b"INFO", *([section] if section else []))
+
+    def time(self) -> ResponseT:
+        return self._run(_time, b"TIME")
+
+    def config_get(self, pattern: str = "*") -> ResponseT:
+        return self._run(_config_get, b"CONFIG", b"GET", pattern)
+
+    def config_set(self, name: str, value: EncodableT) -> ResponseT:
+        return self._run(_ok, b"CONFIG", b"SET", name, value)
+
+    # ---- strings --------------------------------------------------------------------
+
+    def append(self, key: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(None, b"APPEND", key, value)
+
+    def decr(self, name: KeyT, amount: int = 1) -> ResponseT:
+        return self._run(None, b"DECRBY", name, amount)
+
+    def decrby(self, name: KeyT, amount: int = 1) -> ResponseT:
+        return self._run(None, b"DECRBY", name, amount)
+
+    def get(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"GET", name)
+
+    def getdel(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"GETDEL", name)
+
+    def getex(
+        self,
+        name: KeyT,
+        ex: Optional[ExpiryT] = None,
+        px: Optional[ExpiryT] = None,
+        exat: Optional[AbsExpiryT] = None,
+        pxat: Optional[AbsExpiryT] = None,
+        persist: bool = False,
+    ) -> ResponseT:
+        args: list = [b"GETEX", name]
+        if ex is not None:
+            args += [b"EX", _seconds(ex)]
+        if px is not None:
+            args += [b"PX", _millis(px)]
+        if exat is not None:
+            args += [b"EXAT", _unix(exat)]
+        if pxat is not None:
+            args += [b"PXAT", _unix_ms(pxat)]
+        if persist:
+            args.append(b"PERSIST")
+        return self._run(None, *args)
+
+    def getrange(self, key: KeyT, start: int, end: int) -> ResponseT:
+        return self._run(None, b"GETRANGE", key, start, end)
+
+    def getset(self, name: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(None, b"GETSET", name, value)
+
+    def incr(self, name: KeyT, amount: int = 1) -> ResponseT:
+        return self._run(None, b"INCRBY", name, amount)
+
+    def incrby(self, name: KeyT, amount: int = 1) -> ResponseT:
+        return self._run(None, b"INCRBY", name, amount)
+
+    def incrbyfloat(self, name: KeyT, amount: float = 1.0) -> ResponseT:
+        return self._run(float, b"INCRBYFLOAT", name, amount)
+
+    def mget(self, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(None, b"MGET", *_keys(keys, args))
+
+    def mset(self, mapping: Mapping[KeyT, EncodableT]) -> ResponseT:
+        args: list = [b"MSET"]
+        for k, v in _items(mapping):
+            args += [k, v]
+        return self._run(_ok, *args)
+
+    def msetnx(self, mapping: Mapping[KeyT, EncodableT]) -> ResponseT:
+        args: list = [b"MSETNX"]
+        for k, v in _items(mapping):
+            args += [k, v]
+        return self._run(_bool, *args)
+
+    def psetex(self, name: KeyT, time_ms: ExpiryT, value: EncodableT) -> ResponseT:
+        return self._run(_ok, b"PSETEX", name, _millis(time_ms), value)
+
+    def set(
+        self,
+        name: KeyT,
+        value: EncodableT,
+        ex: Optional[ExpiryT] = None,
+        px: Optional[ExpiryT] = None,
+        nx: bool = False,
+        xx: bool = False,
+        keepttl: bool = False,
+        get: bool = False,
+        exat: Optional[AbsExpiryT] = None,
+        pxat: Optional[AbsExpiryT] = None,
+    ) -> ResponseT:
+        args: list = [b"SET", name, value]
+        if ex is not None:
+            args += [b"EX", _seconds(ex)]
+        if px is not None:
+            args += [b"PX", _millis(px)]
+        if exat is not None:
+            args += [b"EXAT", _unix(exat)]
+        if pxat is not None:
+            args += [b"PXAT", _unix_ms(pxat)]
+        if keepttl:
+            args.append(b"KEEPTTL")
+        if nx:
+            args.append(b"NX")
+        if xx:
+            args.append(b"XX")
+        if get:
+            args.append(b"GET")
+            return self._run(None, *args)
+        return self._run(_set_reply, *args)
+
+    def setex(self, name: KeyT, time: ExpiryT, value: EncodableT) -> ResponseT:
+        return self._run(_ok, b"SETEX", name, _seconds(time), value)
+
+    def setnx(self, name: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(_bool, b"SETNX", name, value)
+
+    def setrange(self, name: KeyT, offset: int, value: EncodableT) -> ResponseT:
+        return self._run(None, b"SETRANGE", name, offset, value)
+
+    def strlen(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"STRLEN", name)
+
+    # ---- keys and expiry ------------------------------------------------------------
+
+    def delete(self, *names: KeyT) -> ResponseT:
+        return self._run(None, b"DEL", *names)
+
+    def unlink(self, *names: KeyT) -> ResponseT:
+        return self._run(None, b"UNLINK", *names)
+
+    def exists(self, *names: KeyT) -> ResponseT:
+        return self._run(None, b"EXISTS", *names)
+
+    def touch(self, *names: KeyT) -> ResponseT:
+        return self._run(None, b"TOUCH", *names)
+
+    def expire(self, name: KeyT, time: ExpiryT, nx: bool = False, xx: bool = False, gt: bool = False,
+               lt: bool = False) -> ResponseT:
+        return self._run(_bool, b"EXPIRE", name, _seconds(time), *_expire_flags(nx, xx, gt, lt))
+
+    def expireat(self, name: KeyT, when: AbsExpiryT, nx: bool = False, xx: bool = False, gt: bool = False,
+                 lt: bool = False) -> ResponseT:
+        return self._run(_bool, b"EXPIREAT", name, _unix(when), *_expire_flags(nx, xx, gt, lt))
+
+    def pexpire(self, name: KeyT, time: ExpiryT, nx: bool = False, xx: bool = False, gt: bool = False,
+                lt: bool = False) -> ResponseT:
+        return self._run(_bool, b"PEXPIRE", name, _millis(time), *_expire_flags(nx, xx, gt, lt))
+
+    def pexpireat(self, name: KeyT, when: AbsExpiryT, nx: bool = False, xx: bool = False, gt: bool = False,
+                  lt: bool = False) -> ResponseT:
+        return self._run(_bool, b"PEXPIREAT", name, _unix_ms(when), *_expire_flags(nx, xx, gt, lt))
+
+    def expiretime(self, key: KeyT) -> ResponseT:
+        return self._run(None, b"EXPIRETIME", key)
+
+    def persist(self, name: KeyT) -> ResponseT:
+        return self._run(_bool, b"PERSIST", name)
+
+    def ttl(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"TTL", name)
+
+    def pttl(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"PTTL", name)
+
+    def keys(self, pattern: KeyT = "*") -> ResponseT:
+        return self._run(None, b"KEYS", pattern)
+
+    def randomkey(self) -> ResponseT:
+        return self._run(None, b"RANDOMKEY")
+
+    def rename(self, src: KeyT, dst: KeyT) -> ResponseT:
+        return self._run(_ok, b"RENAME", src, dst)
+
+    def renamenx(self, src: KeyT, dst: KeyT) -> ResponseT:
+        return self._run(_bool, b"RENAMENX", src, dst)
+
+    def type(self, name: KeyT) -> ResponseT:
+        return self._run(_str, b"TYPE", name)
+
+    def scan(self, cursor: int = 0, match: Optional[KeyT] = None, count: Optional[int] = None,
+             _type: Optional[str] = None) -> ResponseT:
+        args: list = [b"SCAN", cursor]
+        if match is not None:
+            args += [b"MATCH", match]
+        if count is not None:
+            args += [b"COUNT", count]
+        if _type is not None:
+            args += [b"TYPE", _type]
+        return self._run(_scan, *args)
+
+    # ---- hashes -----------------------------------------------------------------------
+
+    def hdel(self, name: KeyT, *keys: KeyT) -> ResponseT:
+        return self._run(None, b"HDEL", name, *keys)
+
+    def hexists(self, name: KeyT, key: KeyT) -> ResponseT:
+        return self._run(_bool, b"HEXISTS", name, key)
+
+    def hget(self, name: KeyT, key: KeyT) -> ResponseT:
+        return self._run(None, b"HGET", name, key)
+
+    def hgetall(self, name: KeyT) -> ResponseT:
+        return self._run(_pairs, b"HGETALL", name)
+
+    def hincrby(self, name: KeyT, key: KeyT, amount: int = 1) -> ResponseT:
+        return self._run(None, b"HINCRBY", name, key, amount)
+
+    def hincrbyfloat(self, name: KeyT, key: KeyT, amount: float = 1.0) -> ResponseT:
+        return self._run(float, b"HINCRBYFLOAT", name, key, amount)
+
+    def hkeys(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"HKEYS", name)
+
+    def hlen(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"HLEN", name)
+
+    def hset(self, name: KeyT, key: Optional[KeyT] = None, value: Optional[EncodableT] = None,
+             mapping: Optional[Mapping] = None, items: Optional[Sequence] = None) -> ResponseT:
+        if key is None and not mapping and not items:
+            raise ValueError("'hset' with no key value pairs")
+        args: list = [b"HSET", name]
+        if key is not None:
+            args += [key, value]
+        if mapping:
+            for k, v in _items(mapping):
+                args += [k, v]
+        if items:
+            args.extend(items)
+        return self._run(None, *args)
+
+    def hsetnx(self, name: KeyT, key: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(_bool, b"HSETNX", name, key, value)
+
+    def hmset(self, name: KeyT, mapping: Mapping) -> ResponseT:
+        args: list = [b"HMSET", name]
+        for k, v in _items(mapping):
+            args += [k, v]
+        return self._run(_ok, *args)
+
+    def hmget(self, name: KeyT, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(None, b"HMGET", name, *_keys(keys, args))
+
+    def hvals(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"HVALS", name)
+
+    def hstrlen(self, name: KeyT, key: KeyT) -> ResponseT:
+        return self._run(None, b"HSTRLEN", name, key)
+
+    def hrandfield(self, key: KeyT, count: Optional[int] = None, withvalues: bool = False) -> ResponseT:
+        args: list = [b"HRANDFIELD", key]
+        if count is not None:
+            args.append(count)
+            if withvalues:
+                args.append(b"WITHVALUES")
+        return self._run(None, *args)
+
+    def hscan(self, name: KeyT, cursor: int = 0, match: Optional[KeyT] = None,
+              count: Optional[int] = None) -> ResponseT:
+        args: list = [b"HSCAN", name, cursor]
+        if match is not None:
+            args += [b"MATCH", match]
+        if count is not None:
+            args += [b"COUNT", count]
+        return self._run(_scan_pairs, *args)
+
+    # ---- lists ------------------------------------------------------------------------
+
+    def blpop(self, keys: Any, timeout: Optional[float] = 0) -> ResponseT:
+        keys = _keys(keys, ())
+        return self._run_blocking(_tuple_or_none, keys[0], b"BLPOP", *keys, 0 if timeout is None else timeout)
+
+    def brpop(self, keys: Any, timeout: Optional[float] = 0) -> ResponseT:
+        keys = _keys(keys, ())
+        return self._run_blocking(_tuple_or_none, keys[0], b"BRPOP", *keys, 0 if timeout is None else timeout)
+
+    def brpoplpush(self, src: KeyT, dst: KeyT, timeout: Optional[float] = 0) -> ResponseT:
+        return self._run_blocking(None, src, b"BRPOPLPUSH", src, dst, 0 if timeout is None else timeout)
+
+    def blmove(self, first_list: KeyT, second_list: KeyT, timeout: float, src: str = "LEFT",
+               dest: str = "RIGHT") -> ResponseT:
+        return self._run_blocking(None, first_list, b"BLMOVE", first_list, second_list, src, dest, timeout)
+
+    def lindex(self, name: KeyT, index: int) -> ResponseT:
+        return self._run(None, b"LINDEX", name, index)
+
+    def linsert(self, name: KeyT, where: str, refvalue: EncodableT, value: EncodableT) -> ResponseT:
+        return self._run(None, b"LINSERT", name, where, refvalue, value)
+
+    def llen(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"LLEN", name)
+
+    def lmove(self, first_list: KeyT, second_list: KeyT, src: str = "LEFT", dest: str = "RIGHT") -> ResponseT:
+        return self._run(None, b"LMOVE", first_list, second_list, src, dest)
+
+    def lpop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
+        return self._run(None, b"LPOP", name, *([count] if count is not None else []))
+
+    def lpos(self, name: KeyT, value: EncodableT, rank: Optional[int] = None, count: Optional[int] = None,
+             maxlen: Optional[int] = None) -> ResponseT:
+        args: list = [b"LPOS", name, value]
+        if rank is not None:
+            args += [b"RANK", rank]
+        if count is not None:
+            args += [b"COUNT", count]
+        if maxlen is not None:
+            args += [b"MAXLEN", maxlen]
+        return self._run(None, *args)
+
+    def lpush(self, name: KeyT, *values: EncodableT) -> ResponseT:
+        return self._run(None, b"LPUSH", name, *values)
+
+    def lpushx(self, name: KeyT, *values: EncodableT) -> ResponseT:
+        return self._run(None, b"LPUSHX", name, *values)
+
+    def lrange(self, name: KeyT, start: int, end: int) -> ResponseT:
+        return self._run(None, b"LRANGE", name, start, end)
+
+    def lrem(self, name: KeyT, count: int, value: EncodableT) -> ResponseT:
+        return self._run(None, b"LREM", name, count, value)
+
+    def lset(self, name: KeyT, index: int, value: EncodableT) -> ResponseT:
+        return self._run(_ok, b"LSET", name, index, value)
+
+    def ltrim(self, name: KeyT, start: int, end: int) -> ResponseT:
+        return self._run(_ok, b"LTRIM", name, start, end)
+
+    def rpop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
+        return self._run(None, b"RPOP", name, *([count] if count is not None else []))
+
+    def rpoplpush(self, src: KeyT, dst: KeyT) -> ResponseT:
+        return self._run(None, b"RPOPLPUSH", src, dst)
+
+    def rpush(self, name: KeyT, *values: EncodableT) -> ResponseT:
+        return self._run(None, b"RPUSH", name, *values)
+
+    def rpushx(self, name: KeyT, *values: EncodableT) -> ResponseT:
+        return self._run(None, b"RPUSHX", name, *values)
+
+    # ---- sets -------------------------------------------------------------------------
+
+    def sadd(self, name: KeyT, *values: EncodableT) -> ResponseT:
+        return self._run(None, b"SADD", name, *values)
+
+    def scard(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"SCARD", name)
+
+    def sdiff(self, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(_set, b"SDIFF", *_keys(keys, args))
+
+    def sdiffstore(self, dest: KeyT, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(None, b"SDIFFSTORE", dest, *_keys(keys, args))
+
+    def sinter(self, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(_set, b"SINTER", *_keys(keys, args))
+
+    def sinterstore(self, dest: KeyT, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(None, b"SINTERSTORE", dest, *_keys(keys, args))
+
+    def sismember(self, name: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(_bool, b"SISMEMBER", name, value)
+
+    def smembers(self, name: KeyT) -> ResponseT:
+        return self._run(_set, b"SMEMBERS", name)
+
+    def smismember(self, name: KeyT, values: Any, *args: EncodableT) -> ResponseT:
+        return self._run(_bool_list, b"SMISMEMBER", name, *_keys(values, args))
+
+    def smove(self, src: KeyT, dst: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(_bool, b"SMOVE", src, dst, value)
+
+    def spop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
+        return self._run(None, b"SPOP", name, *([count] if count is not None else []))
+
+    def srandmember(self, name: KeyT, number: Optional[int] = None) -> ResponseT:
+        return self._run(None, b"SRANDMEMBER", name, *([number] if number is not None else []))
+
+    def srem(self, name: KeyT, *values: EncodableT) -> ResponseT:
+        return self._run(None, b"SREM", name, *values)
+
+    def sunion(self, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(_set, b"SUNION", *_keys(keys, args))
+
+    def sunionstore(self, dest: KeyT, keys: Any, *args: KeyT) -> ResponseT:
+        return self._run(None, b"SUNIONSTORE", dest, *_keys(keys, args))
+
+    def sscan(self, name: KeyT, cursor: int = 0, match: Optional[KeyT] = None,
+              count: Optional[int] = None) -> ResponseT:
+        args: list = [b"SSCAN", name, cursor]
+        if match is not None:
+            args += [b"MATCH", match]
+        if count is not None:
+            args += [b"COUNT", count]
+        return self._run(_scan, *args)
+
+    # ---- sorted sets --------------------------------------------------------------------
+
+    def zadd(self, name: KeyT, mapping: Mapping[EncodableT, float], nx: bool = False, xx: bool = False,
+             ch: bool = False, incr: bool = False, gt: bool = False, lt: bool = False) -> ResponseT:
+        if not mapping:
+            raise ValueError("ZADD requires at least one element/score pair")
+        if incr and len(mapping) != 1:
+            raise ValueError("ZADD option 'incr' only works when passing a single element/score pair")
+        args: list = [b"ZADD", name]
+        args += [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt), (b"CH", ch), (b"INCR", incr))
+                 if on]
+        for member, score in _items(mapping):
+            args += [score, member]
+        return self._run(_float_or_none if incr else None, *args)
+
+    def zcard(self, name: KeyT) -> ResponseT:
+        return self._run(None, b"ZCARD", name)
+
+    def zcount(self, name: KeyT, min: Any, max: Any) -> ResponseT:
+        return self._run(None, b"ZCOUNT", name, min, max)
+
+    def zincrby(self, name: KeyT, amount: float, value: EncodableT) -> ResponseT:
+        return self._run(float, b"ZINCRBY", name, amount, value)
+
+    def zlexcount(self, name: KeyT, min: EncodableT, max: EncodableT) -> ResponseT:
+        return self._run(None, b"ZLEXCOUNT", name, min, max)
+
+    def zpopmax(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
+        return self._run(_scores, b"ZPOPMAX", name, *([count] if count is not None else []))
+
+    def zpopmin(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
+        return self._run(_scores, b"ZPOPMIN", name, *([count] if count is not None else []))
+
+    def bzpopmax(self, keys: Any, timeout: float = 0) -> ResponseT:
+        keys = _keys(keys, ())
+        return self._run_blocking(_bzpop, keys[0], b"BZPOPMAX", *keys, timeout)
+
+    def bzpopmin(self, keys: Any, timeout: float = 0) -> ResponseT:
+        keys = _keys(keys, ())
+        return self._run_blocking(_bzpop, keys[0], b"BZPOPMIN", *keys, timeout)
+
+    def zrange(self, name: KeyT, start: Any, end: Any, desc: bool = False, withscores: bool = False,
+               score_cast_func: Callable[[Any], Any] = float, byscore: bool = False, bylex: bool = False,
+               offset: Optional[int] = None, num: Optional[int] = None) -> ResponseT:
+        args: list = [b"ZRANGE", name, start, end]
+        if byscore:
+            args.append(b"BYSCORE")
+        if bylex:
+            args.append(b"BYLEX")
+        if desc:
+            args.append(b"REV")
+        if offset is not None and num is not None:
+            args += [b"LIMIT", offset, num]
+        if withscores:
+            args.append(b"WITHSCORES")
+            return self._run(_with_scores(score_cast_func), *args)
+        return self._run(None, *args)
+
+    def zrevrange(self, name: KeyT, start: int, end: int, withscores: bool = False,
+                  score_cast_func: Callable[[Any], Any] = float) -> ResponseT:
+        if withscores:
+            return self._run(_with_scores(score_cast_func), b"ZREVRANGE", name, start, end, b"WITHSCORES")
+        return self._run(None, b"ZREVRANGE", name, start, end)
+
+    def zrangebyscore(self, name: KeyT, min: Any, max: Any, start: Optional[int] = None,
+                      num: Optional[int] = None, withscores: bool = False,
+                      score_cast_func: Callable[[Any], Any] = float) -> ResponseT:
+        args: list = [b"ZRANGEBYSCORE", name, min, max]
+        if start is not None and num is not None:
+            args += [b"LIMIT", start, num]
+        if withscores:
+            args.append(b"WITHSCORES")
+            return self._run(_with_scores(score_cast_func), *args)
+        return self._run(None, *args)
+
+    def zrevrangebyscore(self, name: KeyT, max: Any, min: Any, start: Optional[int] = None,
+                         num: Optional[int] = None, withscores: bool = False,
+                         score_cast_func: Callable[[Any], Any] = float) -> ResponseT:
+        args: list = [b"ZREVRANGEBYSCORE", name, max, min]
+        if start is not None and num is not None:
+            args += [b"LIMIT", start, num]
+        if withscores:
+            args.append(b"WITHSCORES")
+            return self._run(_with_scores(score_cast_func), *args)
+        return self._run(None, *args)
+
+    def zrank(self, name: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(None, b"ZRANK", name, value)
+
+    def zrevrank(self, name: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(None, b"ZREVRANK", name, value)
+
+    def zrem(self, name: KeyT, *values: EncodableT) -> ResponseT:
+        return self._run(None, b"ZREM", name, *values)
+
+    def zremrangebylex(self, name: KeyT, min: EncodableT, max: EncodableT) -> ResponseT:
+        return self._run(None, b"ZREMRANGEBYLEX", name, min, max)
+
+    def zremrangebyrank(self, name: KeyT, min: int, max: int) -> ResponseT:
+        return self._run(None, b"ZREMRANGEBYRANK", name, min, max)
+
+    def zremrangebyscore(self, name: KeyT, min: Any, max: Any) -> ResponseT:
+        return self._run(None, b"ZREMRANGEBYSCORE", name, min, max)
+
+    def zscore(self, name: KeyT, value: EncodableT) -> ResponseT:
+        return self._run(_float_or_none, b"ZSCORE", name, value)
+
+    def zmscore(self, key: KeyT, members: Sequence[EncodableT]) -> ResponseT:
+        if not members:
+            raise ValueError("ZMSCORE members must be a non-empty list")
+        return self._run(_float_list, b"ZMSCORE", key, *members)
+
+    def zscan(self, name: KeyT, cursor: int = 0, match: Optional[KeyT] = None,
+              count: Optional[int] = None) -> ResponseT:
+        args: list = [b"ZSCAN", name, cursor]
+        if match is not None:
+            args += [b"MATCH", match]
+        if count is not None:
+            args += [b"COUNT", count]
+        return self._run(_scan_scores, *args)
+
+    # ---- scripting ----------------------------------------------------------------------
+
+    def eval(self, script: EncodableT, numkeys: int, *keys_and_args: EncodableT) -> ResponseT:
+        return self._run(None, b"EVAL", script, numkeys, *keys_and_args)
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: EncodableT) -> ResponseT:
+        return self._run(None, b"EVALSHA", sha, numkeys, *keys_and_args)
+
+    def eval_ro(self, script: EncodableT, numkeys: int, *keys_and_args: EncodableT) -> ResponseT:
+        return self._run(None, b"EVAL_RO", script, numkeys, *keys_and_args)
+
+    def evalsha_ro(self, sha: str, numkeys: int, *keys_and_args: EncodableT) -> ResponseT:
+        return self._run(None, b"EVALSHA_RO", sha, numkeys, *keys_and_args)
+
+    def script_load(self, script: EncodableT) -> ResponseT:
+        return self._run(_str, b"SCRIPT", b"LOAD", script)
+
+    def script_exists(self, *args: str) -> ResponseT:
+        return self._run(_bool_list, b"SCRIPT", b"EXISTS", *args)
+
+    def script_flush(self, sync_type: Optional[str] = None) -> ResponseT:
+        return self._run(_ok, b"SCRIPT", b"FLUSH", *([sync_type] if sync_type else []))
+
+    def register_script(self, script: EncodableT) -> "Script":
+        """A callable Script: EVALSHA, loading the script on NOSCRIPT (as redis-py)."""
+        return Script(self, script)
+
+    # ---- pub/sub (publishing; subscribing is Client.pubsub()) ----------------------------
+
+    def publish(self, channel: KeyT, message: EncodableT) -> ResponseT:
+        return self._run(None, b"PUBLISH", channel, message)
+
+    def spublish(self, shard_channel: KeyT, message: EncodableT) -> ResponseT:
+        return self._run(None, b"SPUBLISH", shard_channel, message)
+
+    def pubsub_channels(self, pattern: KeyT = "*") -> ResponseT:
+        return self._run(None, b"PUBSUB", b"CHANNELS", pattern)
+
+    def pubsub_numpat(self) -> ResponseT:
+        return self._run(None, b"PUBSUB", b"NUMPAT")
+
+    def pubsub_numsub(self, *args: KeyT) -> ResponseT:
+        return self._run(_numsub, b"PUBSUB", b"NUMSUB", *args)
+
+
+class Script:
+    """A Lua script called by SHA1 (EVALSHA), loaded on first NOSCRIPT (redis-py's Script)."""
+
+    def __init__(self, registered_client: Any, script: EncodableT) -> None:
+        self.registered_client = registered_client
+        self.script = script
+        if isinstance(script, str):
+            encoded = script.encode("utf-8")
+        elif isinstance(script, (bytes, bytearray, memoryview)):
+            encoded = bytes(script)
+        else:
+            encoded = str(script).encode("utf-8")
+        self.sha = hashlib.sha1(encoded).hexdigest()
+
+    def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None) -> Any:
+        client = self.registered_client if client is None else client
+        call = getattr(client, "_call_script", None)
+        if call is None:
+            raise TypeError(f"{type(client).__name__} cannot run scripts")
+        return call(self, list(keys), list(args))
+

@@ -1,0 +1,256 @@
+"""rcm's exceptions: one hierarchy, mapped from rcm_status in one place (STATUS_CLASSES).
+
+Every exception rcm raises derives from :class:`RcmError`. Its message is the C
+library's own (``rcm_last_error()``) or the server's error reply. ``status`` is the
+``rcm_status`` code (0 for errors the server sent).
+
+Where a built-in exception means the same, it is a base too: ``rcm.ConnectionError`` is
+a built-in ``ConnectionError``, ``rcm.TimeoutError`` a built-in ``TimeoutError``, and
+``rcm.ConfigError`` a ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from . import _native
+
+__all__ = [
+    "RcmError",
+    "ArgumentError",
+    "DataError",
+    "ConfigError",
+    "NoMemoryError",
+    "ConnectionError",
+    "AuthenticationError",
+    "ProtocolError",
+    "TLSError",
+    "TimeoutError",
+    "PoolTimeoutError",
+    "UncertainError",
+    "BackpressureError",
+    "ClosedError",
+    "UnsupportedError",
+    "CrossSlotError",
+    "ClusterDownError",
+    "RedirectError",
+    "StateError",
+    "ForkError",
+    "NoLeaderError",
+    "InternalError",
+    "ResponseError",
+    "NoScriptError",
+    "ExecAbortError",
+    "ReadOnlyError",
+    "BusyLoadingError",
+    "WatchError",
+    "STATUS_CLASSES",
+    "error_class",
+]
+
+
+class RcmError(Exception):
+    """Base of every rcm exception."""
+
+    status: int = _native.RCM_ERR_INTERNAL
+
+    @property
+    def status_name(self) -> str:
+        """The symbolic name of :attr:`status`, e.g. ``"RCM_ERR_TIMEOUT"``."""
+        return _native.status_name(self.status)
+
+
+class ArgumentError(RcmError, ValueError):
+    """A bad argument for the C API (``RCM_ERR_ARG``), e.g. a blocking command such as
+    BLPOP sent on the shared client instead of a lease."""
+
+    status = _native.RCM_ERR_ARG
+
+
+class DataError(ArgumentError, TypeError):
+    """An argument of a type that cannot be sent (``None``, ``bool``, a dict...)."""
+
+
+class ConfigError(RcmError, ValueError):
+    """An unknown configuration key, a bad value or a malformed URL (the message names it)."""
+
+    status = _native.RCM_ERR_CONFIG
+
+
+class NoMemoryError(RcmError, MemoryError):
+    status = _native.RCM_ERR_NOMEM
+
+
+class ConnectionError(RcmError, builtins.ConnectionError):
+    """Could not connect, or the connection broke before the command was sent."""
+
+    status = _native.RCM_ERR_CONNECTION
+
+
+class AuthenticationError(ConnectionError):
+    """The server refused the credentials (or requires some)."""
+
+    status = _native.RCM_ERR_AUTH
+
+
+class ProtocolError(ConnectionError):
+    """The server sent something that is not valid RESP."""
+
+    status = _native.RCM_ERR_PROTOCOL
+
+
+class TLSError(ConnectionError):
+    """TLS setup or handshake failed (certificate, CA, key)."""
+
+    status = _native.RCM_ERR_TLS
+
+
+class TimeoutError(RcmError, builtins.TimeoutError):
+    """The request's deadline passed (connect_timeout_ms / command_timeout_ms)."""
+
+    status = _native.RCM_ERR_TIMEOUT
+
+
+class PoolTimeoutError(TimeoutError):
+    """No lease became free within pool.lease_timeout_ms."""
+
+    status = _native.RCM_ERR_POOL_TIMEOUT
+
+
+class UncertainError(RcmError):
+    """Sent, outcome unknown: the connection broke before the reply. The command may or
+    may not have run; rcm did not resend it (see ``retry_unsafe``)."""
+
+    status = _native.RCM_ERR_UNCERTAIN
+
+
+class BackpressureError(RcmError):
+    """A server's queue is full (pool.max_pending)."""
+
+    status = _native.RCM_ERR_BACKPRESSURE
+
+
+class ClosedError(RcmError):
+    """The client is closing or closed."""
+
+    status = _native.RCM_ERR_CLOSED
+
+
+class UnsupportedError(RcmError, NotImplementedError):
+    """A feature or mode this build of rcm does not provide yet."""
+
+    status = _native.RCM_ERR_UNSUPPORTED
+
+
+class RedirectError(RcmError):
+    """Too many MOVED/ASK redirects (cluster.max_redirects)."""
+
+    status = _native.RCM_ERR_REDIRECT
+
+
+class StateError(RcmError):
+    """The handle is not in a state for this call (a released lease, MULTI without EXEC...)."""
+
+    status = _native.RCM_ERR_STATE
+
+
+class ForkError(RcmError):
+    """The client was opened in another process: open a new one after fork()."""
+
+    status = _native.RCM_ERR_FORK
+
+
+class NoLeaderError(RcmError):
+    """No Raft leader / Sentinel master could be found."""
+
+    status = _native.RCM_ERR_NO_LEADER
+
+
+class InternalError(RcmError):
+    """A bug in rcm; the message says where."""
+
+    status = _native.RCM_ERR_INTERNAL
+
+
+class ResponseError(RcmError):
+    """An error reply from the server (``-ERR ...``, ``-WRONGTYPE ...``); the message is
+    the server's, error code included."""
+
+    status = _native.RCM_OK
+
+
+class CrossSlotError(ResponseError):
+    """Keys of one command hash to different cluster slots (rcm's check or the server's)."""
+
+    status = _native.RCM_ERR_CROSSSLOT
+
+
+class ClusterDownError(ResponseError):
+    """The cluster (or Raft group) has no usable owner for the slot."""
+
+    status = _native.RCM_ERR_CLUSTERDOWN
+
+
+class NoScriptError(ResponseError):
+    """EVALSHA of a script the server does not know."""
+
+
+class ExecAbortError(ResponseError):
+    """EXEC refused: a command of the transaction was rejected when queued."""
+
+
+class ReadOnlyError(ResponseError):
+    """A write sent to a replica."""
+
+
+class BusyLoadingError(ResponseError):
+    """The server is loading its dataset."""
+
+
+class WatchError(RcmError):
+    """A watched key changed: EXEC did not run the transaction."""
+
+    status = _native.RCM_OK
+
+
+#: rcm_status -> exception class; the one mapping every raise goes through.
+STATUS_CLASSES: dict[int, type[RcmError]] = {
+    _native.RCM_ERR_ARG: ArgumentError,
+    _native.RCM_ERR_CONFIG: ConfigError,
+    _native.RCM_ERR_NOMEM: NoMemoryError,
+    _native.RCM_ERR_CONNECTION: ConnectionError,
+    _native.RCM_ERR_TIMEOUT: TimeoutError,
+    _native.RCM_ERR_AUTH: AuthenticationError,
+    _native.RCM_ERR_PROTOCOL: ProtocolError,
+    _native.RCM_ERR_UNCERTAIN: UncertainError,
+    _native.RCM_ERR_POOL_TIMEOUT: PoolTimeoutError,
+    _native.RCM_ERR_BACKPRESSURE: BackpressureError,
+    _native.RCM_ERR_CLOSED: ClosedError,
+    _native.RCM_ERR_UNSUPPORTED: UnsupportedError,
+    _native.RCM_ERR_CROSSSLOT: CrossSlotError,
+    _native.RCM_ERR_CLUSTERDOWN: ClusterDownError,
+    _native.RCM_ERR_TLS: TLSError,
+    _native.RCM_ERR_REDIRECT: RedirectError,
+    _native.RCM_ERR_STATE: StateError,
+    _native.RCM_ERR_FORK: ForkError,
+    _native.RCM_ERR_NO_LEADER: NoLeaderError,
+    _native.RCM_ERR_INTERNAL: InternalError,
+}
+
+#: Error code (first word of a server error reply) -> class; others are ResponseError.
+RESPONSE_PREFIXES: dict[str, type[ResponseError]] = {
+    "NOSCRIPT": NoScriptError,
+    "EXECABORT": ExecAbortError,
+    "READONLY": ReadOnlyError,
+    "LOADING": BusyLoadingError,
+    "CROSSSLOT": CrossSlotError,
+    "CLUSTERDOWN": ClusterDownError,
+}
+
+
+def error_class(status: int) -> type[RcmError]:
+    """The exception class for an rcm_status (InternalError for an unknown one)."""
+    return STATUS_CLASSES.get(status, InternalError)
+
+
+_native.install_errors(STATUS_CLASSES, RESPONSE_PREFIXES, ResponseError, DataError)

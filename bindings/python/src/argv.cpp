@@ -1,0 +1,137 @@
+#include "argv.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "errors.h"
+
+namespace rcm_py {
+
+char *Arena::alloc(size_t n) {
+  while (chunk_ < chunks_.size() && used_ + n > sizes_[chunk_]) {
+    ++chunk_;
+    used_ = 0;
+  }
+  if (chunk_ == chunks_.size()) {
+    size_t size = n > kChunk ? n : kChunk;
+    chunks_.emplace_back(new char[size]);
+    sizes_.push_back(size);
+    used_ = 0;
+  }
+  char *p = chunks_[chunk_].get() + used_;
+  used_ += n;
+  return p;
+}
+
+void Arena::reset() {
+  chunk_ = 0;
+  used_ = 0;
+}
+
+bool Argv::add(PyObject *o) {
+  PyTypeObject *t = Py_TYPE(o);
+  if (t == &PyBytes_Type) {
+    push(PyBytes_AS_STRING(o), static_cast<size_t>(PyBytes_GET_SIZE(o)));
+    return true;
+  }
+  if (t == &PyUnicode_Type) return add_text(o);
+  if (t == &PyLong_Type) return add_long(o);
+  return add_slow(o);
+}
+
+bool Argv::add_all(PyObject *const *objs, Py_ssize_t n) {
+  for (Py_ssize_t i = 0; i < n; ++i)
+    if (!add(objs[i])) return false;
+  return true;
+}
+
+bool Argv::add_text(PyObject *s) {
+  Py_ssize_t n = 0;
+  const char *p = PyUnicode_AsUTF8AndSize(s, &n);  // cached in the str: lives as long as it
+  if (p == nullptr) return false;
+  push(p, static_cast<size_t>(n));
+  return true;
+}
+
+bool Argv::add_long(PyObject *o) {
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+  if (v == -1 && PyErr_Occurred()) return false;
+  if (overflow) {
+    PyObject *s = PyObject_Str(o);
+    if (s == nullptr) return false;
+    temps_.push_back(s);
+    return add_text(s);
+  }
+  char *buf = arena_.alloc(24);
+  int n = std::snprintf(buf, 24, "%lld", v);
+  push(buf, static_cast<size_t>(n));
+  return true;
+}
+
+bool Argv::add_slow(PyObject *o) {
+  if (PyBool_Check(o) || o == Py_None) {
+    errors::raise_data_error(o);
+    return false;
+  }
+  if (PyBytes_Check(o)) {
+    push(PyBytes_AS_STRING(o), static_cast<size_t>(PyBytes_GET_SIZE(o)));
+    return true;
+  }
+  if (PyUnicode_Check(o)) return add_text(o);
+  if (PyLong_Check(o)) return add_long(o);
+  if (PyFloat_Check(o)) {
+    // repr(), as redis-py sends floats: shortest text that reads back as the same double.
+    char *r = PyOS_double_to_string(PyFloat_AS_DOUBLE(o), 'r', 0, Py_DTSF_ADD_DOT_0, nullptr);
+    if (r == nullptr) return false;
+    size_t n = std::strlen(r);
+    char *buf = arena_.alloc(n + 1);
+    std::memcpy(buf, r, n + 1);
+    PyMem_Free(r);
+    push(buf, n);
+    return true;
+  }
+  if (PyObject_CheckBuffer(o)) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) != 0) return false;
+    views_.push_back(view);
+    push(static_cast<const char *>(view.buf), static_cast<size_t>(view.len));
+    return true;
+  }
+  errors::raise_data_error(o);
+  return false;
+}
+
+void Argv::release() {
+  for (Py_buffer &v : views_) PyBuffer_Release(&v);
+  views_.clear();
+  for (PyObject *t : temps_) Py_DECREF(t);
+  temps_.clear();
+  ptrs_.clear();
+  lens_.clear();
+  arena_.reset();
+}
+
+namespace {
+thread_local Argv t_argv;
+thread_local bool t_argv_busy = false;
+}  // namespace
+
+ScopedArgv::ScopedArgv() {
+  if (!t_argv_busy) {
+    t_argv_busy = true;
+    busy_ = &t_argv_busy;
+    argv_ = &t_argv;
+  } else {
+    own_.reset(new Argv());
+    argv_ = own_.get();
+    busy_ = nullptr;
+  }
+}
+
+ScopedArgv::~ScopedArgv() {
+  argv_->release();
+  if (busy_) *busy_ = false;
+}
+
+}  // namespace rcm_py

@@ -1,0 +1,732 @@
+#include "client.h"
+
+#include <pthread.h>
+
+#include <cctype>
+#include <new>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "argv.h"
+#include "baton.h"
+#include "errors.h"
+
+namespace rcm_py {
+
+namespace {
+
+std::atomic<unsigned> g_fork_gen{0};
+void on_fork_child() { g_fork_gen.fetch_add(1, std::memory_order_relaxed); }
+
+const char kClosed[] = "client closed";
+constexpr int kReadSliceMs = 100;  // how often a long wait looks at signals and close()
+
+PyTypeObject *g_client_type = nullptr;
+PyTypeObject *g_lease_type = nullptr;
+
+// ---- waiting for one reply without the GIL ------------------------------------------
+
+struct SyncWait {
+  Baton baton;
+  rcm_status status = RCM_OK;  // written before baton.post()
+  rcm_reply *reply = nullptr;  // written before baton.post()
+};
+
+void sync_done(rcm_status status, rcm_reply *reply, void *userdata) {
+  auto *w = static_cast<SyncWait *>(userdata);
+  w->status = status;
+  w->reply = reply;
+  w->baton.post();
+}
+
+// ---- async: completions through the queue -----------------------------------------
+
+struct AsyncSlot {
+  CompletionQueue *queue;
+  PyObject *future;  // owned; touched only with the GIL
+  PyObject *post;    // owned or NULL: applied to the value before it is set
+};
+
+void async_done(rcm_status status, rcm_reply *reply, void *userdata) {
+  auto *slot = static_cast<AsyncSlot *>(userdata);
+  slot->queue->push(slot, status, reply);  // no GIL here: rcm's I/O thread
+}
+
+PyObject *s_done, *s_set_result, *s_set_exception;  // interned method names
+
+// The current Python error as an exception instance (new reference), error cleared.
+PyObject *take_exception() {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb != nullptr && value != nullptr) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return value;
+}
+
+// Sets the future's result or exception unless it is already done (cancelled: the
+// request still completed inside rcm, its reply is dropped here). Steals value/exc.
+void settle(PyObject *future, PyObject *value, PyObject *exc) {
+  PyObject *done = PyObject_CallMethodNoArgs(future, s_done);
+  if (done == nullptr) {
+    PyErr_WriteUnraisable(future);
+  } else {
+    if (done == Py_False) {
+      PyObject *r = value != nullptr ? PyObject_CallMethodOneArg(future, s_set_result, value)
+                                     : PyObject_CallMethodOneArg(future, s_set_exception, exc);
+      if (r == nullptr) PyErr_WriteUnraisable(future);
+      Py_XDECREF(r);
+    }
+    Py_DECREF(done);
+  }
+  Py_XDECREF(value);
+  Py_XDECREF(exc);
+}
+
+void complete(const Decoding &dec, CompletionQueue::Item &item) {
+  auto *slot = static_cast<AsyncSlot *>(item.slot);
+  PyObject *value = nullptr, *exc = nullptr;
+  if (item.status == RCM_OK) {
+    bool is_error = rcm_reply_type(item.reply) == RCM_REPLY_ERROR;
+    value = reply_value(item.reply, dec);
+    rcm_reply_free(item.reply);
+    if (value == nullptr) {
+      exc = take_exception();
+    } else if (is_error) {
+      std::swap(value, exc);
+    } else if (slot->post != nullptr) {
+      PyObject *v = PyObject_CallOneArg(slot->post, value);
+      Py_DECREF(value);
+      value = v;
+      if (v == nullptr) exc = take_exception();
+    }
+  } else {
+    std::string m = failure_message(item.status, item.reply);
+    exc = errors::for_status(item.status, m.data(), m.size());
+    if (exc == nullptr) exc = take_exception();
+  }
+  item.reply = nullptr;
+  settle(slot->future, value, exc);
+  Py_DECREF(slot->future);
+  Py_XDECREF(slot->post);
+  delete slot;
+}
+
+// Drops completions nobody will look at (the client is being destroyed).
+void discard(CompletionQueue &q) {
+  std::vector<CompletionQueue::Item> items;
+  q.take(items);
+  for (auto &item : items) {
+    auto *slot = static_cast<AsyncSlot *>(item.slot);
+    rcm_reply_free(item.reply);
+    Py_DECREF(slot->future);
+    Py_XDECREF(slot->post);
+    delete slot;
+  }
+}
+
+ClientCore *core_of(PyObject *o) { return reinterpret_cast<ClientObject *>(o)->core; }
+
+bool forked(unsigned gen) { return gen != fork_generation(); }
+
+}  // namespace
+
+unsigned fork_generation() { return g_fork_gen.load(std::memory_order_relaxed); }
+
+// ---- ClientCore: everything that touches the handle, without the GIL ----------------
+
+rcm_status ClientCore::command(const Argv &av, rcm_reply **out, std::string *err) {
+  *out = nullptr;
+  if (!gate.enter()) {
+    *err = kClosed;
+    return RCM_ERR_CLOSED;
+  }
+  // Async + baton rather than rcm_command: the handle is used only while submitting, so
+  // close() from another thread never waits for this reply (it completes it instead).
+  SyncWait w;
+  rcm_status st = rcm_command_async(handle, static_cast<int>(av.size()), av.argv(), av.lens(), &sync_done, &w);
+  if (st != RCM_OK) *err = rcm_last_error();
+  gate.leave();
+  if (st != RCM_OK) return st;
+  w.baton.wait();
+  if (w.status != RCM_OK) {
+    *err = failure_message(w.status, w.reply);
+    return w.status;
+  }
+  *out = w.reply;
+  return RCM_OK;
+}
+
+rcm_status ClientCore::submit(const Argv &av, void *slot, std::string *err) {
+  if (!gate.enter()) {
+    *err = kClosed;
+    return RCM_ERR_CLOSED;
+  }
+  rcm_status st = rcm_command_async(handle, static_cast<int>(av.size()), av.argv(), av.lens(), &async_done, slot);
+  if (st != RCM_OK) *err = rcm_last_error();
+  gate.leave();
+  return st;
+}
+
+rcm_status ClientCore::acquire(const char *key, size_t keylen, rcm_lease **out, std::string *err) {
+  *out = nullptr;
+  if (!gate.enter()) {
+    *err = kClosed;
+    return RCM_ERR_CLOSED;
+  }
+  rcm_status st = rcm_lease_acquire(handle, key, keylen, out);
+  if (st != RCM_OK) *err = rcm_last_error();
+  gate.leave();
+  return st;
+}
+
+void ClientCore::release(rcm_lease *lease) {
+  if (forked(fork_gen)) return;  // the lease's connection and threads are the parent's
+  if (gate.enter()) {
+    rcm_lease_release(lease);
+    gate.leave();
+    return;
+  }
+  // close() is under way (it holds close_mu) or done: after it the release only frees.
+  std::lock_guard<std::mutex> lk(close_mu);
+  rcm_lease_release(lease);
+}
+
+void ClientCore::close() {
+  std::lock_guard<std::mutex> lk(close_mu);
+  if (forked(fork_gen)) {
+    // Threads that were inside the gate at fork() do not exist here; rcm leaks its copy.
+    if (handle != nullptr) rcm_client_close(handle);
+    handle = nullptr;
+    closed.store(true);
+    return;
+  }
+  gate.shut_and_wait();
+  if (handle != nullptr) rcm_client_close(handle);  // completes pending async requests
+  handle = nullptr;
+  closed.store(true);
+}
+
+// ---- Client: Python methods -----------------------------------------------------------
+
+namespace {
+
+bool decoding_from(const char *encoding, const char *errors_, Decoding *d) {
+  PyObject *codec = PyCodec_Encoder(encoding);  // LookupError for an unknown encoding
+  if (codec == nullptr) return false;
+  Py_DECREF(codec);
+  d->encoding = encoding;
+  d->errors = errors_;
+  std::string e;
+  for (const char *p = encoding; *p; ++p) e += static_cast<char>(*p == '_' ? '-' : std::tolower(*p));
+  d->utf8_strict = (e == "utf-8" || e == "utf8") && d->errors == "strict";
+  return true;
+}
+
+// url and items (key, value) pairs -> a config; nullptr with ConfigError set.
+rcm_config *build_config(PyObject *url, PyObject *items) {
+  rcm_config *cfg = rcm_config_new();
+  if (cfg == nullptr) {
+    errors::raise(RCM_ERR_NOMEM, "out of memory");
+    return nullptr;
+  }
+  auto fail = [cfg](rcm_status st) {
+    std::string m = rcm_last_error();
+    rcm_config_free(cfg);
+    errors::raise(st, m);
+    return nullptr;
+  };
+  if (url != Py_None) {
+    const char *u = PyUnicode_AsUTF8(url);
+    if (u == nullptr) {
+      rcm_config_free(cfg);
+      return nullptr;
+    }
+    if (rcm_status st = rcm_config_from_url(cfg, u)) return fail(st);
+  }
+  if (items != Py_None) {
+    PyObject *seq = PySequence_Fast(items, "config must be a sequence of (key, value) pairs");
+    if (seq == nullptr) {
+      rcm_config_free(cfg);
+      return nullptr;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+      const char *k = nullptr, *v = nullptr;
+      if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+          (k = PyUnicode_AsUTF8(PyTuple_GET_ITEM(pair, 0))) == nullptr ||
+          (v = PyUnicode_AsUTF8(PyTuple_GET_ITEM(pair, 1))) == nullptr) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "config items must be (str, str) tuples");
+        Py_DECREF(seq);
+        rcm_config_free(cfg);
+        return nullptr;
+      }
+      if (rcm_status st = rcm_config_set(cfg, k, v)) {
+        Py_DECREF(seq);
+        return fail(st);
+      }
+    }
+    Py_DECREF(seq);
+  }
+  return cfg;
+}
+
+PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+  static const char *kwlist[] = {"url", "config", "decode_responses", "encoding", "encoding_errors", nullptr};
+  PyObject *url = Py_None, *items = Py_None;
+  int decode = 0;
+  const char *encoding = "utf-8", *encoding_errors = "strict";
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOpss", const_cast<char **>(kwlist), &url, &items, &decode,
+                                   &encoding, &encoding_errors))
+    return nullptr;
+  if (url != Py_None && !PyUnicode_Check(url)) {
+    PyErr_SetString(PyExc_TypeError, "url must be a str or None");
+    return nullptr;
+  }
+  Decoding dec;
+  dec.on = decode != 0;
+  if (!decoding_from(encoding, encoding_errors, &dec)) return nullptr;
+  rcm_config *cfg = build_config(url, items);
+  if (cfg == nullptr) return nullptr;
+
+  auto *self = reinterpret_cast<ClientObject *>(type->tp_alloc(type, 0));
+  if (self == nullptr) {
+    rcm_config_free(cfg);
+    return nullptr;
+  }
+  try {
+    self->core = new ClientCore();
+  } catch (const std::system_error &e) {
+    rcm_config_free(cfg);
+    Py_DECREF(self);
+    errno = e.code().value();
+    return PyErr_SetFromErrno(PyExc_OSError);
+  } catch (const std::bad_alloc &) {
+    rcm_config_free(cfg);
+    Py_DECREF(self);
+    return PyErr_NoMemory();
+  }
+  self->core->dec = dec;
+  rcm_client *handle = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  st = rcm_client_open(cfg, &handle);
+  if (st != RCM_OK) err = rcm_last_error();
+  rcm_config_free(cfg);
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) {
+    Py_DECREF(self);
+    return errors::raise(st, err);
+  }
+  self->core->handle = handle;
+  return reinterpret_cast<PyObject *>(self);
+}
+
+void Client_dealloc(PyObject *o) {
+  ClientCore *c = core_of(o);
+  if (c != nullptr) {
+    Py_BEGIN_ALLOW_THREADS
+    c->close();
+    Py_END_ALLOW_THREADS
+    discard(c->queue);
+    delete c;
+  }
+  PyTypeObject *tp = Py_TYPE(o);
+  tp->tp_free(o);
+  Py_DECREF(tp);
+}
+
+// execute(*args) -> the reply; a server error reply is raised.
+PyObject *Client_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  ClientCore *c = core_of(o);
+  ScopedArgv av;
+  if (!av->add_all(args, nargs)) return nullptr;
+  rcm_reply *reply = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  st = c->command(*av, &reply, &err);
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) return errors::raise(st, err);
+  return reply_result(reply, c->dec);
+}
+
+// submit(future, post, *args): queues the command; drain() settles the future later.
+PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 3) {
+    PyErr_SetString(PyExc_TypeError, "submit(future, post, *command) needs a command");
+    return nullptr;
+  }
+  ClientCore *c = core_of(o);
+  ScopedArgv av;
+  if (!av->add_all(args + 2, nargs - 2)) return nullptr;
+  PyObject *post = args[1] == Py_None ? nullptr : args[1];
+  auto *slot = new AsyncSlot{&c->queue, args[0], post};
+  Py_INCREF(slot->future);
+  Py_XINCREF(post);
+  std::string err;
+  rcm_status st = c->submit(*av, slot, &err);  // does not wait: the GIL stays held
+  if (st != RCM_OK) {
+    Py_DECREF(slot->future);
+    Py_XDECREF(post);
+    delete slot;
+    return errors::raise(st, err);
+  }
+  Py_RETURN_NONE;
+}
+
+// drain() -> number of completions settled.
+PyObject *Client_drain(PyObject *o, PyObject *) {
+  ClientCore *c = core_of(o);
+  if (forked(c->fork_gen)) return PyLong_FromLong(0);  // the eventfd is shared with the parent
+  std::vector<CompletionQueue::Item> items;
+  c->queue.take(items);
+  for (auto &item : items) complete(c->dec, item);
+  return PyLong_FromSize_t(items.size());
+}
+
+PyObject *Client_fileno(PyObject *o, PyObject *) { return PyLong_FromLong(core_of(o)->queue.fd()); }
+
+// pipeline(commands) -> list of replies in order; error replies are exception instances.
+PyObject *Client_pipeline(PyObject *o, PyObject *commands) {
+  ClientCore *c = core_of(o);
+  PyObject *seq = PySequence_Fast(commands, "commands must be a sequence of argument tuples");
+  if (seq == nullptr) return nullptr;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  if (n == 0) {
+    Py_DECREF(seq);
+    return PyList_New(0);
+  }
+  ScopedArgv av;
+  std::vector<std::pair<size_t, size_t>> spans;
+  std::vector<PyObject *> keep;  // argument sequences whose items av points into
+  spans.reserve(static_cast<size_t>(n));
+  auto cleanup = [&] {
+    for (PyObject *k : keep) Py_DECREF(k);
+    Py_DECREF(seq);
+  };
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject *cmd = PySequence_Fast(PySequence_Fast_GET_ITEM(seq, i), "each command must be a sequence of arguments");
+    if (cmd == nullptr) {
+      cleanup();
+      return nullptr;
+    }
+    keep.push_back(cmd);
+    size_t from = av->size();
+    Py_ssize_t argc = PySequence_Fast_GET_SIZE(cmd);
+    if (!av->add_all(PySequence_Fast_ITEMS(cmd), argc)) {
+      cleanup();
+      return nullptr;
+    }
+    spans.emplace_back(from, static_cast<size_t>(argc));
+  }
+  rcm_reply **replies = nullptr;
+  size_t count = 0;
+  rcm_status st = RCM_OK;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  if (!c->gate.enter()) {
+    st = RCM_ERR_CLOSED;
+    err = kClosed;
+  } else {
+    rcm_pipeline *p = nullptr;
+    st = rcm_pipeline_new(c->handle, &p);
+    for (size_t i = 0; st == RCM_OK && i < spans.size(); ++i)
+      st = rcm_pipeline_append(p, static_cast<int>(spans[i].second), av->argv(spans[i].first),
+                               av->lens(spans[i].first));
+    if (st == RCM_OK) st = rcm_pipeline_exec(p, &replies, &count);
+    if (st != RCM_OK) err = rcm_last_error();
+    rcm_pipeline_free(p);
+    c->gate.leave();
+  }
+  Py_END_ALLOW_THREADS
+  cleanup();
+  if (st != RCM_OK) return errors::raise(st, err);
+  PyObject *list = PyList_New(static_cast<Py_ssize_t>(count));
+  for (size_t i = 0; i < count; ++i) {
+    PyObject *v = list != nullptr ? reply_value(replies[i], c->dec) : nullptr;
+    rcm_reply_free(replies[i]);
+    if (v == nullptr && list != nullptr) Py_CLEAR(list);
+    if (list != nullptr) PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), v);
+  }
+  rcm_free(replies);
+  return list;
+}
+
+PyObject *json_call(PyObject *o, rcm_status (*fn)(rcm_client *, char **)) {
+  ClientCore *c = core_of(o);
+  char *json = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  if (!c->gate.enter()) {
+    st = RCM_ERR_CLOSED;
+    err = kClosed;
+  } else {
+    st = fn(c->handle, &json);
+    if (st != RCM_OK) err = rcm_last_error();
+    c->gate.leave();
+  }
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) return errors::raise(st, err);
+  PyObject *s = PyUnicode_FromString(json);
+  rcm_free(json);
+  return s;
+}
+
+PyObject *Client_stats_json(PyObject *o, PyObject *) { return json_call(o, &rcm_client_stats_json); }
+PyObject *Client_topology_json(PyObject *o, PyObject *) { return json_call(o, &rcm_client_topology_json); }
+
+// lease(key=None) -> Lease: an exclusive connection (to the node owning key).
+PyObject *Client_lease(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs > 1) {
+    PyErr_SetString(PyExc_TypeError, "lease(key=None) takes at most one argument");
+    return nullptr;
+  }
+  ClientCore *c = core_of(o);
+  ScopedArgv av;
+  if (nargs == 1 && args[0] != Py_None && !av->add(args[0])) return nullptr;
+  const char *key = av->size() ? av->argv()[0] : nullptr;
+  size_t keylen = av->size() ? av->lens()[0] : 0;
+  rcm_lease *lease = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  st = c->acquire(key, keylen, &lease, &err);
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) return errors::raise(st, err);
+  auto *l = reinterpret_cast<LeaseObject *>(g_lease_type->tp_alloc(g_lease_type, 0));
+  if (l == nullptr) {
+    Py_BEGIN_ALLOW_THREADS
+    c->release(lease);
+    Py_END_ALLOW_THREADS
+    return nullptr;
+  }
+  Py_INCREF(o);
+  l->owner = reinterpret_cast<ClientObject *>(o);
+  l->lease = lease;
+  l->fork_gen = c->fork_gen;
+  new (&l->busy) std::atomic<bool>(false);
+  return reinterpret_cast<PyObject *>(l);
+}
+
+PyObject *Client_close(PyObject *o, PyObject *) {
+  ClientCore *c = core_of(o);
+  Py_BEGIN_ALLOW_THREADS
+  c->close();
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+PyObject *Client_get_closed(PyObject *o, void *) {
+  ClientCore *c = core_of(o);
+  return PyBool_FromLong(c->closed.load() || c->gate.shut());
+}
+
+PyObject *Client_get_decode(PyObject *o, void *) { return PyBool_FromLong(core_of(o)->dec.on); }
+
+// ---- Lease ------------------------------------------------------------------------------
+
+LeaseObject *lease_of(PyObject *o) { return reinterpret_cast<LeaseObject *>(o); }
+
+// Checks that the lease may be used now and marks it busy; nullptr-returning raise else.
+bool lease_enter(LeaseObject *l) {
+  if (l->lease == nullptr) {
+    errors::raise(RCM_ERR_STATE, "the lease was released");
+    return false;
+  }
+  if (forked(l->fork_gen)) {
+    errors::raise(RCM_ERR_FORK, "this lease was acquired in another process (before fork); open a new client here");
+    return false;
+  }
+  if (l->owner->core->gate.shut()) {
+    errors::raise(RCM_ERR_CLOSED, kClosed);
+    return false;
+  }
+  if (l->busy.exchange(true)) {
+    errors::raise(RCM_ERR_STATE, "the lease is in use by another thread (a lease belongs to one thread at a time)");
+    return false;
+  }
+  return true;
+}
+
+PyObject *lease_failure(LeaseObject *l, rcm_status st, const std::string &err) {
+  // A command cut short by close() may report the broken connection; say what happened.
+  if (st != RCM_ERR_CLOSED && l->owner->core->gate.shut()) return errors::raise(RCM_ERR_CLOSED, kClosed);
+  return errors::raise(st, err);
+}
+
+PyObject *Lease_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  LeaseObject *l = lease_of(o);
+  if (!lease_enter(l)) return nullptr;
+  const Decoding &dec = l->owner->core->dec;
+  ScopedArgv av;
+  if (!av->add_all(args, nargs)) {
+    l->busy.store(false);
+    return nullptr;
+  }
+  rcm_reply *reply = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  st = rcm_lease_command(l->lease, static_cast<int>(av->size()), av->argv(), av->lens(), &reply);
+  if (st != RCM_OK) err = rcm_last_error();
+  Py_END_ALLOW_THREADS
+  l->busy.store(false);
+  if (st != RCM_OK) return lease_failure(l, st, err);
+  return reply_result(reply, dec);
+}
+
+// read(timeout_ms) -> the next pushed message, or None when none came in time
+// (timeout_ms < 0: wait without limit). Waits in slices so Ctrl-C and close() are seen.
+PyObject *Lease_read(PyObject *o, PyObject *arg) {
+  long timeout = PyLong_AsLong(arg);
+  if (timeout == -1 && PyErr_Occurred()) return nullptr;
+  LeaseObject *l = lease_of(o);
+  if (!lease_enter(l)) return nullptr;
+  long remaining = timeout < 0 ? -1 : timeout;
+  rcm_reply *reply = nullptr;
+  rcm_status st;
+  std::string err;
+  for (;;) {
+    int slice = (remaining < 0 || remaining > kReadSliceMs) ? kReadSliceMs : static_cast<int>(remaining);
+    Py_BEGIN_ALLOW_THREADS
+    st = rcm_lease_read(l->lease, slice, &reply);
+    if (st != RCM_OK && st != RCM_ERR_TIMEOUT) err = rcm_last_error();
+    Py_END_ALLOW_THREADS
+    if (st != RCM_ERR_TIMEOUT) break;
+    if (remaining >= 0) {
+      remaining -= slice;
+      if (remaining <= 0) {
+        l->busy.store(false);
+        Py_RETURN_NONE;
+      }
+    }
+    if (PyErr_CheckSignals() != 0 || l->owner->core->gate.shut()) {
+      l->busy.store(false);
+      if (PyErr_Occurred()) return nullptr;
+      return errors::raise(RCM_ERR_CLOSED, kClosed);
+    }
+  }
+  l->busy.store(false);
+  if (st != RCM_OK) return lease_failure(l, st, err);
+  return reply_result(reply, l->owner->core->dec);
+}
+
+PyObject *Lease_release(PyObject *o, PyObject *) {
+  LeaseObject *l = lease_of(o);
+  if (l->lease == nullptr) Py_RETURN_NONE;
+  if (l->busy.load()) return errors::raise(RCM_ERR_STATE, "the lease is in use by another thread");
+  rcm_lease *lease = l->lease;
+  l->lease = nullptr;
+  ClientCore *c = l->owner->core;
+  Py_BEGIN_ALLOW_THREADS
+  c->release(lease);
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
+PyObject *Lease_get_released(PyObject *o, void *) { return PyBool_FromLong(lease_of(o)->lease == nullptr); }
+
+void Lease_dealloc(PyObject *o) {
+  LeaseObject *l = lease_of(o);
+  if (l->lease != nullptr) {
+    rcm_lease *lease = l->lease;
+    l->lease = nullptr;
+    ClientCore *c = l->owner->core;
+    Py_BEGIN_ALLOW_THREADS
+    c->release(lease);
+    Py_END_ALLOW_THREADS
+  }
+  Py_XDECREF(l->owner);
+  PyTypeObject *tp = Py_TYPE(o);
+  tp->tp_free(o);
+  Py_DECREF(tp);
+}
+
+// ---- type objects -------------------------------------------------------------------------
+
+#define FASTCALL(f) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(f)), METH_FASTCALL
+
+PyMethodDef client_methods[] = {
+    {"execute", FASTCALL(Client_execute), "execute(*args): send one command, wait, return its reply."},
+    {"submit", FASTCALL(Client_submit),
+     "submit(future, post, *args): send one command without waiting; drain() settles future."},
+    {"drain", Client_drain, METH_NOARGS, "drain(): settle the futures of every completed submit()."},
+    {"fileno", Client_fileno, METH_NOARGS, "fileno(): the eventfd that becomes readable when drain() has work."},
+    {"pipeline", Client_pipeline, METH_O, "pipeline(commands): send a batch in order, return every reply."},
+    {"lease", FASTCALL(Client_lease), "lease(key=None): take an exclusive connection."},
+    {"stats_json", Client_stats_json, METH_NOARGS, "stats_json(): the client's statistics as JSON text."},
+    {"topology_json", Client_topology_json, METH_NOARGS, "topology_json(): the topology as JSON text."},
+    {"close", Client_close, METH_NOARGS, "close(): complete everything pending with ClosedError and stop."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef client_getset[] = {
+    {"closed", Client_get_closed, nullptr, "True once close() began.", nullptr},
+    {"decode_responses", Client_get_decode, nullptr, "Whether bulk strings come back as str.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyType_Slot client_slots[] = {
+    {Py_tp_new, reinterpret_cast<void *>(Client_new)},
+    {Py_tp_dealloc, reinterpret_cast<void *>(Client_dealloc)},
+    {Py_tp_methods, client_methods},
+    {Py_tp_getset, client_getset},
+    {Py_tp_doc, const_cast<char *>("Client(url=None, config=(), decode_responses=False, encoding='utf-8', "
+                                   "encoding_errors='strict'): an open rcm_client.")},
+    {0, nullptr}};
+
+PyType_Spec client_spec = {"rcm._native.Client", sizeof(ClientObject), 0, Py_TPFLAGS_DEFAULT, client_slots};
+
+PyMethodDef lease_methods[] = {
+    {"execute", FASTCALL(Lease_execute), "execute(*args): send one command on the lease and wait for its reply."},
+    {"read", Lease_read, METH_O, "read(timeout_ms): the next pushed message, or None after timeout_ms."},
+    {"release", Lease_release, METH_NOARGS, "release(): give the connection back to the pool."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef lease_getset[] = {
+    {"released", Lease_get_released, nullptr, "True once released.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyType_Slot lease_slots[] = {
+    {Py_tp_dealloc, reinterpret_cast<void *>(Lease_dealloc)},
+    {Py_tp_methods, lease_methods},
+    {Py_tp_getset, lease_getset},
+    {Py_tp_doc, const_cast<char *>("An exclusive connection from Client.lease().")},
+    {0, nullptr}};
+
+#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
+constexpr unsigned kLeaseFlags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION;
+#else
+constexpr unsigned kLeaseFlags = Py_TPFLAGS_DEFAULT;  // a Lease() made by hand is only ever "released"
+#endif
+PyType_Spec lease_spec = {"rcm._native.Lease", sizeof(LeaseObject), 0, kLeaseFlags, lease_slots};
+
+}  // namespace
+
+bool add_types(PyObject *module) {
+  static bool atfork = false;
+  if (!atfork) {
+    pthread_atfork(nullptr, nullptr, &on_fork_child);
+    atfork = true;
+  }
+  s_done = PyUnicode_InternFromString("done");
+  s_set_result = PyUnicode_InternFromString("set_result");
+  s_set_exception = PyUnicode_InternFromString("set_exception");
+  if (!s_done || !s_set_result || !s_set_exception) return false;
+  g_client_type = reinterpret_cast<PyTypeObject *>(PyType_FromSpec(&client_spec));
+  if (g_client_type == nullptr) return false;
+  g_lease_type = reinterpret_cast<PyTypeObject *>(PyType_FromSpec(&lease_spec));
+  if (g_lease_type == nullptr) return false;
+  // The module keeps its own references; these two stay for the life of the process.
+  Py_INCREF(g_client_type);
+  Py_INCREF(g_lease_type);
+  if (PyModule_AddObject(module, "Client", reinterpret_cast<PyObject *>(g_client_type)) < 0) return false;
+  if (PyModule_AddObject(module, "Lease", reinterpret_cast<PyObject *>(g_lease_type)) < 0) return false;
+  return true;
+}
+
+}  // namespace rcm_py

@@ -1,0 +1,63 @@
+// The extension types rcm._native.Client and rcm._native.Lease, written against the
+// CPython API directly (METH_FASTCALL, no pybind11 dispatch) because every command goes
+// through them.
+//
+// Threads: a Client may be used from any number of Python threads. Arguments are
+// converted with the GIL held, then the GIL is released for everything that can wait.
+// rcm's I/O threads never take the GIL: sync waits are a futex baton, async completions
+// go through a CompletionQueue. close() (also from dealloc, also from another thread)
+// shuts a Gate so that rcm_client_close never overlaps another call on the handle.
+#pragma once
+
+#include <Python.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "completion_queue.h"
+#include "gate.h"
+#include "rcm/rcm.h"
+#include "reply.h"
+
+namespace rcm_py {
+
+class Argv;
+
+// Incremented in the child after fork(): leases opened before it must not be used there.
+unsigned fork_generation();
+
+struct ClientCore {
+  rcm_client *handle = nullptr;  // set at open; freed by close() (under close_mu)
+  Gate gate;
+  std::mutex close_mu;           // held for the whole of close()
+  std::atomic<bool> closed{false};
+  CompletionQueue queue;
+  Decoding dec;
+  unsigned fork_gen = fork_generation();
+
+  // All of these run without the GIL and return rcm's status with its message in *err.
+  rcm_status command(const Argv &av, rcm_reply **out, std::string *err);
+  rcm_status submit(const Argv &av, void *slot, std::string *err);
+  rcm_status acquire(const char *key, size_t keylen, rcm_lease **out, std::string *err);
+  void release(rcm_lease *lease);
+  void close();
+};
+
+struct ClientObject {
+  PyObject_HEAD
+  ClientCore *core;
+};
+
+struct LeaseObject {
+  PyObject_HEAD
+  ClientObject *owner;            // strong reference: the client outlives its leases
+  rcm_lease *lease;               // NULL once released
+  unsigned fork_gen;
+  std::atomic<bool> busy;         // one thread at a time, as rcm_lease requires
+};
+
+// Creates the types and adds them to the module. False with a Python error set.
+bool add_types(PyObject *module);
+
+}  // namespace rcm_py
