@@ -171,6 +171,11 @@ rcm_status rcm_client_open(const rcm_config *config, rcm_client **out) {
 
 void rcm_client_close(rcm_client *client) {
   if (client == nullptr) return;
+  if (client->client->on_io_thread()) {
+    // Joining the I/O thread from itself cannot work; refuse rather than abort.
+    fail(Status::state, "rcm_client_close called from an rcm callback: close the client from another thread");
+    return;
+  }
   guarded([&] {
     client->client->close();
     return RCM_OK;

@@ -152,6 +152,12 @@ Client::Client(const Config &cfg, Mode mode) : cfg_(cfg), mode_(mode), table_(&C
 
 Client::~Client() { close(); }
 
+bool Client::on_io_thread() const {
+  for (const auto &io : io_)
+    if (io && io->on_loop_thread()) return true;
+  return false;
+}
+
 bool Client::forked() const { return g_fork_generation.load(std::memory_order_relaxed) != fork_generation_; }
 
 std::shared_ptr<Client> Client::open(const Config &cfg) {

@@ -75,6 +75,8 @@ class Client : public std::enable_shared_from_this<Client> {
   ~Client();
   void close();
   bool closed() const { return closed_.load(std::memory_order_acquire); }
+  // True on one of this client's I/O threads (inside a callback).
+  bool on_io_thread() const;
   // True in a child process forked after open: the I/O threads do not exist there.
   bool forked() const;
 
