@@ -176,8 +176,9 @@ RCM_API rcm_status rcm_client_open(const rcm_config *config, rcm_client **out);
 
 /** Closes a client: every request still outstanding completes with RCM_ERR_CLOSED (async
  *  callbacks are called), leases become invalid, threads are joined. NULL is a no-op.
- *  Blocks until done. Must not be called from an rcm callback, nor while another
- *  thread is still using this client. */
+ *  Blocks until done. Must not be called while another thread is still using this
+ *  client. Called from an rcm callback it does nothing (an I/O thread cannot join itself)
+ *  and rcm_last_error() says so. */
 RCM_API void rcm_client_close(rcm_client *client);
 
 /* ---------------------------------------------------------------------------------
