@@ -20,13 +20,14 @@ import asyncio as _asyncio
 import concurrent.futures
 import inspect
 import json
+import os
 from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional
 
 from . import _native
 from . import client as _sync
 from ._config import config_items
 from .commands import Commands, KeyT, Post, Script
-from .exceptions import NoScriptError, WatchError
+from .exceptions import ClosedError, ForkError, NoScriptError, WatchError
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
@@ -36,10 +37,6 @@ _get_running_loop = _asyncio.get_running_loop
 # whose task was cancelled meanwhile (so a cancelled BLPOP never loses an element).
 _UNPOP = {b"BLPOP": b"LPUSH", b"BRPOP": b"RPUSH"}
 _SLICE_S = 1.0  # a cancelled blocking call stops waiting within this long
-
-
-async def _await(fut: "_asyncio.Future[Any]") -> Any:
-    return await fut
 
 
 class _Base:
@@ -92,7 +89,10 @@ class Lease(_Base, Commands):
         return await self._in_thread(self._lease.read, timeout)
 
     async def release(self) -> None:
-        await self._in_thread(self._lease.release)
+        if self._client.closed:
+            self._lease.release()  # after close() this only frees: no need for a thread
+        else:
+            await self._in_thread(self._lease.release)
 
     @property
     def released(self) -> bool:
@@ -243,6 +243,7 @@ class Client(Commands):
         self._submit = self._native.submit
         self._loop: Optional[_asyncio.AbstractEventLoop] = None
         self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._pid = os.getpid()
         # The synchronous surface over the same native client, for work done in threads.
         self._sync = _sync.Client.__new__(_sync.Client)
         self._sync._native = self._native
@@ -255,6 +256,9 @@ class Client(Commands):
     # ---- the event loop ---------------------------------------------------------------
 
     def _attach(self, loop: _asyncio.AbstractEventLoop) -> None:
+        if os.getpid() != self._pid:
+            # The eventfd is shared with the parent: watching it here would steal its wake-ups.
+            raise ForkError("this client was opened in another process (before fork); open a new one here")
         old = self._loop
         if old is not None and not old.is_closed():
             if old.is_running():
@@ -264,12 +268,16 @@ class Client(Commands):
         self._loop = loop
 
     def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
+        return self._call(post, args)
+
+    async def _call(self, post: Post, args: tuple) -> Any:
+        # Sent when first awaited (as redis.asyncio): asyncio.run(client.get(k)) works.
         loop = _get_running_loop()
         if loop is not self._loop:
             self._attach(loop)
         fut = loop.create_future()
         self._submit(fut, post, *args)
-        return _await(fut)
+        return await fut
 
     def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
         """Sends one command; awaits its raw reply (blocking commands go on a lease)."""
@@ -321,6 +329,8 @@ class Client(Commands):
             self._pool().submit(self._sync._x, undo, r[0], r[1])
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._native.closed:
+            raise ClosedError("client closed")
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rcm-asyncio")
         return self._executor

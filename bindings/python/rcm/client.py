@@ -325,9 +325,12 @@ class PubSub:
         names.update(handlers)
         if not names:
             raise ValueError(f"{command.decode().lower()}() needs at least one name")
-        # The first confirmation is the command's reply, the others arrive with read().
-        self._pending.append(self._conn()._x(command, *names))
+        # One name per command: each confirmation is then its command's reply. (With
+        # several names librcm 0.1.0 mistakes the reply of the lease's next command for
+        # a late confirmation; see tests/python/test_pubsub.py.)
+        lease = self._conn()
         for name, handler in names.items():
+            self._pending.append(lease._x(command, name))
             table[self._norm(name)] = handler
 
     def subscribe(self, *args: Any, **kwargs: Callable[[dict], Any]) -> None:
@@ -340,7 +343,8 @@ class PubSub:
         names = list(args) if args else list(table)
         if not names or self._lease is None:
             return
-        self._pending.append(self._lease._x(command, *names))
+        for name in names:  # one per command, as in _sub()
+            self._pending.append(self._lease._x(command, name))
 
     def unsubscribe(self, *args: Any) -> None:
         self._unsub(b"UNSUBSCRIBE", self.channels, args)

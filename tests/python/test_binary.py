@@ -1,0 +1,138 @@
+"""Arguments and replies: bytes/str round trips (NUL, non-UTF-8, large), accepted argument
+types, decode_responses and encodings."""
+
+from __future__ import annotations
+
+import array
+
+import pytest
+
+import rcm
+
+from conftest import URL
+
+BINARY = [
+    b"",
+    b"\x00",
+    b"a\x00b\x00",
+    b"\xff\xfe\x00\x80",
+    bytes(range(256)),
+    b"\r\n$5\r\n*1\r\n",  # RESP framing inside a value
+    b"x" * (1 << 20),
+]
+
+
+@pytest.mark.parametrize("value", BINARY, ids=lambda v: f"{len(v)}B")
+def test_bytes_round_trip(r, key, value):
+    k = key()
+    assert r.set(k, value) is True
+    assert r.get(k) == value
+    assert r.strlen(k) == len(value)
+
+
+def test_binary_keys_and_fields(r):
+    k = b"py:\x00bin\xffkey"
+    try:
+        r.hset(k, b"\x00f\xff", b"\x00v\xff")
+        assert r.hgetall(k) == {b"\x00f\xff": b"\x00v\xff"}
+        assert r.exists(k) == 1
+    finally:
+        r.delete(k)
+
+
+@pytest.mark.parametrize("text", ["", "ascii", "naïve café", "日本語", "emoji 🎉", "a\x00b"])
+def test_str_is_sent_as_utf8(r, rd, key, text):
+    k = key()
+    r.set(k, text)
+    assert r.get(k) == text.encode("utf-8")
+    assert rd.get(k) == text
+
+
+def test_argument_types(r, key):
+    k = key()
+    cases = [
+        (b"bytes", b"bytes"),
+        ("str", b"str"),
+        (42, b"42"),
+        (-7, b"-7"),
+        (2**70, str(2**70).encode()),
+        (1.5, b"1.5"),
+        (1e100, b"1e+100"),
+        (0.1, b"0.1"),
+        (float("inf"), b"inf"),
+        (bytearray(b"ba\x00"), b"ba\x00"),
+        (memoryview(b"mv\x00view")[2:], b"\x00view"),
+        (array.array("B", [1, 2, 0]), b"\x01\x02\x00"),
+    ]
+    for value, sent in cases:
+        r.set(k, value)
+        assert r.get(k) == sent, value
+
+
+class Subclass(str):
+    pass
+
+
+class IntLike(int):
+    pass
+
+
+def test_subclasses_of_str_and_int(r, key):
+    r.set(key(), Subclass("sub"))
+    assert r.get(key()) == b"sub"
+    r.set(key(), IntLike(5))
+    assert r.get(key()) == b"5"
+
+
+@pytest.mark.parametrize("bad", [None, True, False, {"a": 1}, [1], object()])
+def test_unsupported_argument_types_are_data_errors(r, key, bad):
+    with pytest.raises(rcm.DataError) as e:
+        r.set(key(), bad)
+    assert "Invalid input of type" in str(e.value)
+    assert isinstance(e.value, TypeError)
+
+
+def test_non_utf8_reply_with_decode_responses(r, rd, key):
+    k = key()
+    r.set(k, b"\xff\xfe")
+    with pytest.raises(UnicodeDecodeError):
+        rd.get(k)
+    with rcm.Client(URL, decode_responses=True, encoding_errors="replace") as c:
+        assert c.get(k) == "\ufffd\ufffd"
+    with rcm.Client(URL, decode_responses=True, encoding="latin-1") as c:
+        assert c.get(k) == "\xff\xfe"
+        c.set(k, "é")  # arguments are always sent as UTF-8
+    assert r.get(k) == "é".encode("utf-8")
+
+
+def test_decode_responses_everywhere(rd, key):
+    k, h = key(), key("h")
+    rd.rpush(k, "a", "b")
+    assert rd.lrange(k, 0, -1) == ["a", "b"]
+    rd.hset(h, mapping={"f": "v"})
+    assert rd.hgetall(h) == {"f": "v"}
+    assert rd.type(k) == "list"
+    with rd.pipeline() as p:
+        assert p.lrange(k, 0, 0).hget(h, "f").execute() == [["a"], "v"]
+    with rd.lease() as lease:
+        assert lease.lpop(k) == "a"
+
+
+def test_status_replies_are_str_and_integers_int(r, key):
+    assert r.execute_command("PING") == "PONG"
+    assert r.execute_command("SET", key(), 1) == "OK"
+    assert r.execute_command("INCR", key()) == 2
+
+
+def test_unknown_encoding_is_refused():
+    with pytest.raises(LookupError):
+        rcm.Client(URL, decode_responses=True, encoding="no-such-codec")
+
+
+def test_many_arguments(r, key):
+    k = key()
+    members = [f"m{i}" for i in range(10_000)]
+    assert r.sadd(k, *members) == 10_000
+    assert r.scard(k) == 10_000
+    values = r.mget([key(f"x{i}") for i in range(2_000)])
+    assert values == [None] * 2_000

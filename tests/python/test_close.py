@@ -1,0 +1,199 @@
+"""Closing: from another thread while commands run, while a lease is blocked, with async
+requests pending, and by the garbage collector. None of these may hang or crash."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+import weakref
+
+import pytest
+
+import rcm
+import rcm.asyncio
+
+from conftest import URL
+
+
+def test_close_from_another_thread_while_threads_run(key):
+    c = rcm.Client(URL)
+    outcomes = []
+    started = threading.Barrier(9)
+
+    def worker(i):
+        started.wait()
+        n = 0
+        try:
+            while True:
+                c.set(key(f"{i}"), n)
+                with c.pipeline() as p:
+                    p.incr(key(f"{i}")).get(key(f"{i}"))
+                    p.execute()
+                n += 1
+        except rcm.ClosedError:
+            outcomes.append(("closed", n))
+        except Exception as e:  # noqa: BLE001
+            outcomes.append(("other", e))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    c.close()
+    assert time.monotonic() - t0 < 2
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
+    assert [o[0] for o in outcomes] == ["closed"] * 8, outcomes
+    assert all(n > 0 for _, n in outcomes)
+
+
+def test_close_wakes_a_blocked_lease(key):
+    c = rcm.Client(URL)
+    result = []
+
+    def blocked():
+        try:
+            with c.lease() as lease:
+                result.append(lease.blpop(key(), timeout=0))  # waits without limit
+        except rcm.RcmError as e:
+            result.append(e)
+
+    t = threading.Thread(target=blocked)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    c.close()
+    t.join(5)
+    assert not t.is_alive(), "the BLPOP did not return after close()"
+    assert time.monotonic() - t0 < 5
+    assert isinstance(result[0], rcm.ClosedError), result
+
+
+def test_close_wakes_a_pubsub_reader(key):
+    c = rcm.Client(URL)
+    result = []
+    p = c.pubsub()
+    p.subscribe(key())
+    p.get_message(timeout=1)
+
+    def reader():
+        try:
+            result.append(p.get_message(timeout=None))
+        except rcm.RcmError as e:
+            result.append(e)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.2)
+    c.close()
+    t.join(5)
+    assert not t.is_alive()
+    assert isinstance(result[0], rcm.ClosedError), result
+
+
+def test_pending_async_requests_get_closed_error():
+    async def main():
+        c = rcm.asyncio.Client(URL)
+        lease = await c.lease()
+        # BLPOP on the lease keeps the server busy for nobody else; regular commands are
+        # pending only for a moment, so submit many and close at once.
+        futs = [asyncio.ensure_future(c.incr("py:close:n")) for _ in range(2000)]
+        await asyncio.sleep(0)
+        c.close()
+        results = await asyncio.gather(*futs, return_exceptions=True)
+        await lease.release()
+        return results
+
+    results = asyncio.run(main())
+    kinds = {type(r) for r in results}
+    assert kinds <= {int, rcm.ClosedError}, kinds
+    assert rcm.ClosedError in kinds
+
+
+def test_close_while_async_requests_wait_on_a_stopped_server(private_server):
+    import signal
+
+    s = private_server()
+
+    async def main():
+        c = rcm.asyncio.Client(s.url, command_timeout_ms=0)  # no deadline: only close ends them
+        await c.ping()
+        s.signal(signal.SIGSTOP)
+        futs = [asyncio.ensure_future(c.get("k")) for _ in range(100)]
+        await asyncio.sleep(0.2)
+        assert not any(f.done() for f in futs)
+        t0 = time.monotonic()
+        await c.aclose()
+        results = await asyncio.wait_for(asyncio.gather(*futs, return_exceptions=True), 5)
+        return results, time.monotonic() - t0
+
+    try:
+        results, took = asyncio.run(main())
+    finally:
+        s.signal(signal.SIGCONT)
+    assert all(isinstance(r, rcm.ClosedError) for r in results), results[:3]
+    assert took < 5
+
+
+def test_garbage_collected_client_closes():
+    c = rcm.Client(URL)
+    c.ping()
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None
+
+
+def test_garbage_collected_client_with_leases_and_pipelines():
+    c = rcm.Client(URL)
+    lease = c.lease()
+    pipe = c.pipeline().set("py:gc:a", 1)
+    del c
+    gc.collect()
+    assert lease.ping() is True  # the lease keeps its client alive
+    assert pipe.execute() == [True]
+    del lease, pipe
+    gc.collect()
+
+
+def test_garbage_collected_async_client():
+    async def main():
+        c = rcm.asyncio.Client(URL)
+        await c.ping()
+        ref = weakref.ref(c)
+        del c
+        gc.collect()
+        await asyncio.sleep(0)
+        return ref
+
+    ref = asyncio.run(main())
+    gc.collect()
+    assert ref() is None
+
+
+def test_close_is_idempotent_and_concurrent():
+    c = rcm.Client(URL)
+    threads = [threading.Thread(target=c.close) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert c.closed
+    c.close()
+    with pytest.raises(rcm.ClosedError):
+        c.ping()
+
+
+def test_lease_release_after_close(key):
+    c = rcm.Client(URL)
+    lease = c.lease()
+    c.close()
+    with pytest.raises(rcm.ClosedError):
+        lease.ping()
+    lease.release()  # frees, does not hang
+    assert lease.released
