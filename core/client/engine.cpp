@@ -45,6 +45,8 @@ Engine::~Engine() {
   refresher_.reset();
   tracker_.reset();
   pools_.clear();
+  for (const Deadline &d : deadline_fifo_) request_release(d.second);
+  deadline_fifo_.clear();
   for (auto *heap : {&deadlines_, &delayed_}) {
     while (!heap->empty()) {
       request_release(heap->top().second);
@@ -107,8 +109,18 @@ void Engine::want_flush(Connection *c) {
 
 void Engine::forget_flush(Connection *c) { dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end()); }
 
+// Completed requests leave the deadline FIFO as soon as they reach its front, instead of
+// living until their deadline (at 250k ops/s and a 1 s timeout that would be 250k).
+void Engine::reap_completed() {
+  while (!deadline_fifo_.empty() && deadline_fifo_.front().second->completed) {
+    request_release(deadline_fifo_.front().second);
+    deadline_fifo_.pop_front();
+  }
+}
+
 void Engine::on_flush(int, short, void *arg) {
   auto *e = static_cast<Engine *>(arg);
+  e->reap_completed();
   // flush() may fail a connection, which resends elsewhere and dirties others: repeat.
   while (!e->dirty_.empty()) {
     std::vector<Connection *> batch;
@@ -636,13 +648,17 @@ void Engine::request_refresh(const std::string &reason) {
 void Engine::watch_deadline(Request *r) {
   if (!r->has_deadline()) return;
   request_ref(r);
-  deadlines_.emplace(r->deadline, r);
+  if (deadline_fifo_.empty() || deadline_fifo_.back().first <= r->deadline)
+    deadline_fifo_.emplace_back(r->deadline, r);
+  else
+    deadlines_.emplace(r->deadline, r);
   if (r->deadline < armed_for_) arm_deadline_timer();
 }
 
 void Engine::arm_deadline_timer() {
   Clock::time_point next = Clock::time_point::max();
-  if (!deadlines_.empty()) next = deadlines_.top().first;
+  if (!deadline_fifo_.empty()) next = deadline_fifo_.front().first;
+  if (!deadlines_.empty()) next = std::min(next, deadlines_.top().first);
   if (!delayed_.empty()) next = std::min(next, delayed_.top().first);
   if (next == Clock::time_point::max()) {
     armed_for_ = next;
@@ -656,9 +672,17 @@ void Engine::arm_deadline_timer() {
 }
 
 void Engine::expire(Clock::time_point now) {
-  while (!deadlines_.empty() && deadlines_.top().first <= now) {
-    Request *r = deadlines_.top().second;
-    deadlines_.pop();
+  for (;;) {
+    Request *r = nullptr;
+    if (!deadline_fifo_.empty() && deadline_fifo_.front().first <= now) {
+      r = deadline_fifo_.front().second;
+      deadline_fifo_.pop_front();
+    } else if (!deadlines_.empty() && deadlines_.top().first <= now) {
+      r = deadlines_.top().second;
+      deadlines_.pop();
+    } else {
+      break;
+    }
     if (!r->completed && mode_ == Mode::raft && r->attempts > 0 && !(r->cmd.flags & kCmdReadonly) && !r->internal) {
       // A RedisRaft leader without quorum holds a write until quorum returns, and may
       // then apply it: at the deadline its outcome is unknown, not merely late.
@@ -690,6 +714,7 @@ void Engine::on_deadline(int, short, void *arg) {
 void Engine::on_tick(int, short, void *arg) {
   auto *e = static_cast<Engine *>(arg);
   Clock::time_point now = Clock::now();
+  e->reap_completed();
   for (auto &kv : e->pools_) kv.second->tick(now);
   while (!e->unrouted_.empty() && e->unrouted_.front()->completed) {
     request_release(e->unrouted_.front());

@@ -2,6 +2,7 @@
 // timers, the periodic tick. Every method runs on that thread unless it says otherwise.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <queue>
@@ -98,6 +99,7 @@ class Engine {
   void reroute_waiting();
   void watch_deadline(Request *r);
   void arm_deadline_timer();
+  void reap_completed();
   void expire(Clock::time_point now);
   static void on_deadline(int, short, void *arg);
   static void on_tick(int, short, void *arg);
@@ -120,6 +122,9 @@ class Engine {
   std::unique_ptr<PrimaryTracker> tracker_;                  // engine 0 in raft / sentinel mode
   std::vector<NodePool *> replicas_;                         // sentinel: replicas for reads
   using Deadline = std::pair<Clock::time_point, Request *>;
+  // Requests with one command_timeout_ms arrive in deadline order: a FIFO takes them in
+  // O(1); the heap holds the rest (leases' longer deadlines, fan-out parts).
+  std::deque<Deadline> deadline_fifo_;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> delayed_;  // retries
   event *deadline_timer_ = nullptr;
