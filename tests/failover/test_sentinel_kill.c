@@ -1,0 +1,2 @@
+#include "failover_util.h"
+int main(void) { return 77; }
