@@ -140,8 +140,15 @@ class Pipeline(_sync.Pipeline):
         if self._lease is not None and not self._explicit_multi:
             lease = self._lease  # watching: immediate, awaitable
             return self._aclient._thread_call(lambda: lease._run(post, *args))
-        self._stack.append((args, post))
+        self._cmds.append(args)
+        self._posts.append(post)
         return self
+
+    def get(self, name: KeyT) -> Any:
+        return self._run(None, b"GET", name)
+
+    def set(self, name: KeyT, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return Commands.set(self, name, value, *args, **kwargs)
 
     def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
         self._scripts[script.sha] = script

@@ -9,7 +9,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequenc
 
 from . import _native
 from ._config import config_items
-from .commands import Commands, EncodableT, ExpiryT, AbsExpiryT, KeyT, Post, Script
+from .commands import AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
@@ -50,27 +50,27 @@ def _annotate(exc: BaseException, index: int, args: Sequence[Any]) -> BaseExcept
     return exc
 
 
-def _raise_first_error(results: List[Any], stack: Sequence[Tuple[tuple, Post]]) -> None:
+def _raise_first_error(results: List[Any], cmds: Sequence[tuple]) -> None:
     for i, r in enumerate(results):
         if isinstance(r, BaseException):
-            raise _annotate(r, i, stack[i][0])
+            raise _annotate(r, i, cmds[i])
 
 
-def _transaction_results(stack: Sequence[Tuple[tuple, Post]], multi_reply: Any, queued: Sequence[Any],
+def _transaction_results(cmds: Sequence[tuple], posts: Sequence[Post], multi_reply: Any, queued: Sequence[Any],
                          exec_reply: Any) -> List[Any]:
     """The values of MULTI ... EXEC: errors at queue time abort it, a nil EXEC is WatchError."""
     if isinstance(multi_reply, BaseException):
         raise multi_reply
     for i, q in enumerate(queued):
         if isinstance(q, BaseException) and isinstance(exec_reply, BaseException):
-            raise _annotate(q, i, stack[i][0])
+            raise _annotate(q, i, cmds[i])
     if isinstance(exec_reply, BaseException):
         raise exec_reply
     if exec_reply is None:
         raise WatchError("Watched variable changed.")
-    if len(exec_reply) != len(stack):
-        raise ResponseError(f"EXEC returned {len(exec_reply)} replies for {len(stack)} commands")
-    return [_apply(post, r) for (_, post), r in zip(stack, exec_reply)]
+    if len(exec_reply) != len(cmds):
+        raise ResponseError(f"EXEC returned {len(exec_reply)} replies for {len(cmds)} commands")
+    return [_apply(post, r) for post, r in zip(posts, exec_reply)]
 
 
 class Lease(Commands):
@@ -171,7 +171,8 @@ class Pipeline(Commands):
         self._client = client
         self._native = client._native
         self.transaction = transaction
-        self._stack: List[Tuple[tuple, Post]] = []
+        self._cmds: List[tuple] = []    # argument tuples, in order
+        self._posts: List[Post] = []    # each one's reply conversion (None: raw)
         self._lease: Optional[Lease] = None
         self._explicit_multi = False
         self._scripts: Dict[str, Script] = {}
@@ -179,7 +180,8 @@ class Pipeline(Commands):
     def _run(self, post: Post, *args: Any) -> Any:
         if self._lease is not None and not self._explicit_multi:
             return self._lease._run(post, *args)  # watching: immediate, as in redis-py
-        self._stack.append((args, post))
+        self._cmds.append(args)
+        self._posts.append(post)
         return self
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
@@ -188,12 +190,30 @@ class Pipeline(Commands):
     def execute_command(self, *args: Any, **options: Any) -> Any:
         return self._run(None, *args)
 
+    # Fast paths for the commands pipelines are mostly made of.
+    def get(self, name: KeyT) -> Any:
+        if self._lease is not None and not self._explicit_multi:
+            return self._lease._x(b"GET", name)
+        self._cmds.append((b"GET", name))
+        self._posts.append(None)
+        return self
+
+    def set(self, name: KeyT, value: EncodableT, ex: Optional[ExpiryT] = None, px: Optional[ExpiryT] = None,
+            nx: bool = False, xx: bool = False, keepttl: bool = False, get: bool = False,
+            exat: Optional[AbsExpiryT] = None, pxat: Optional[AbsExpiryT] = None) -> Any:
+        if (ex is None and px is None and exat is None and pxat is None and not (nx or xx or keepttl or get)
+                and (self._lease is None or self._explicit_multi)):
+            self._cmds.append((b"SET", name, value))
+            self._posts.append(_set_reply)
+            return self
+        return Commands.set(self, name, value, ex, px, nx, xx, keepttl, get, exat, pxat)
+
     def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
         self._scripts[script.sha] = script
         return self._run(None, b"EVALSHA", script.sha, len(keys), *keys, *args)
 
     def __len__(self) -> int:
-        return len(self._stack)
+        return len(self._cmds)
 
     def __bool__(self) -> bool:
         return True
@@ -217,7 +237,7 @@ class Pipeline(Commands):
     def multi(self) -> None:
         if self._explicit_multi:
             raise StateError("Cannot issue nested calls to MULTI")
-        if self._stack:
+        if self._cmds:
             raise StateError("Commands without an initial WATCH have already been issued")
         self._explicit_multi = True
 
@@ -226,7 +246,8 @@ class Pipeline(Commands):
         self._reset()
 
     def _reset(self) -> None:
-        self._stack = []
+        self._cmds = []
+        self._posts = []
         self._explicit_multi = False
         lease, self._lease = self._lease, None
         if lease is not None:
@@ -244,32 +265,32 @@ class Pipeline(Commands):
         """Sends the queued commands; returns their values in order. A command's error is
         raised (the first one, after all ran) or, with raise_on_error=False, returned in
         its place as an exception instance."""
-        stack, self._stack = self._stack, []
+        cmds, posts = self._cmds, self._posts
+        self._cmds, self._posts = [], []
         try:
             if self._scripts:
                 self._load_scripts()
             if self._lease is not None:
-                results = self._execute_on_lease(stack) if self._explicit_multi else []
-            elif not stack:
+                results = self._execute_on_lease(cmds, posts) if self._explicit_multi else []
+            elif not cmds:
                 results = []
             elif self.transaction or self._explicit_multi:
-                replies = self._native.pipeline([(b"MULTI",)] + [a for a, _ in stack] + [(b"EXEC",)])
-                results = _transaction_results(stack, replies[0], replies[1:-1], replies[-1])
+                replies = self._native.pipeline([(b"MULTI",), *cmds, (b"EXEC",)])
+                results = _transaction_results(cmds, posts, replies[0], replies[1:-1], replies[-1])
             else:
-                replies = self._native.pipeline([a for a, _ in stack])
-                results = [_apply(post, r) for (_, post), r in zip(stack, replies)]
+                results = self._native.pipeline(cmds, posts)
         finally:
             self._reset()
         if raise_on_error:
-            _raise_first_error(results, stack)
+            _raise_first_error(results, cmds)
         return results
 
-    def _execute_on_lease(self, stack: List[Tuple[tuple, Post]]) -> List[Any]:
+    def _execute_on_lease(self, cmds: List[tuple], posts: List[Post]) -> List[Any]:
         assert self._lease is not None
         x = self._lease._x
         x(b"MULTI")
         queued: List[Any] = []
-        for args, _ in stack:
+        for args in cmds:
             try:
                 queued.append(x(*args))
             except ResponseError as e:
@@ -278,7 +299,7 @@ class Pipeline(Commands):
             exec_reply = x(b"EXEC")
         except ResponseError as e:
             exec_reply = e
-        return _transaction_results(stack, "OK", queued, exec_reply)
+        return _transaction_results(cmds, posts, "OK", queued, exec_reply)
 
 
 class PubSub:

@@ -391,8 +391,19 @@ PyObject *Client_drain(PyObject *o, PyObject *) {
 
 PyObject *Client_fileno(PyObject *o, PyObject *) { return PyLong_FromLong(core_of(o)->queue.fd()); }
 
-// pipeline(commands) -> list of replies in order; error replies are exception instances.
-PyObject *Client_pipeline(PyObject *o, PyObject *commands) {
+// pipeline(commands, posts=None) -> list of replies in order; error replies are exception
+// instances; posts[i], when not None, is applied to reply i (unless it is an error).
+PyObject *Client_pipeline(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "pipeline(commands, posts=None)");
+    return nullptr;
+  }
+  PyObject *commands = args[0];
+  PyObject *posts = nargs == 2 && args[1] != Py_None ? args[1] : nullptr;
+  if (posts != nullptr && !PyList_Check(posts)) {
+    PyErr_SetString(PyExc_TypeError, "posts must be a list or None");
+    return nullptr;
+  }
   ClientCore *c = core_of(o);
   PyObject *seq = PySequence_Fast(commands, "commands must be a sequence of argument tuples");
   if (seq == nullptr) return nullptr;
@@ -448,7 +459,20 @@ PyObject *Client_pipeline(PyObject *o, PyObject *commands) {
   if (st != RCM_OK) return errors::raise(st, err);
   PyObject *list = PyList_New(static_cast<Py_ssize_t>(count));
   for (size_t i = 0; i < count; ++i) {
-    PyObject *v = list != nullptr ? reply_value(replies[i], c->dec) : nullptr;
+    PyObject *v = nullptr;
+    if (list != nullptr) {
+      v = reply_value(replies[i], c->dec);
+      PyObject *post = posts != nullptr && static_cast<Py_ssize_t>(i) < PyList_GET_SIZE(posts)
+                           ? PyList_GET_ITEM(posts, static_cast<Py_ssize_t>(i))
+                           : Py_None;
+      if (v != nullptr && post != Py_None && rcm_reply_type(replies[i]) != RCM_REPLY_ERROR) {
+        Py_INCREF(post);  // the post may run Python code that changes the list
+        PyObject *w = PyObject_CallOneArg(post, v);
+        Py_DECREF(post);
+        Py_DECREF(v);
+        v = w;
+      }
+    }
     rcm_reply_free(replies[i]);
     if (v == nullptr && list != nullptr) Py_CLEAR(list);
     if (list != nullptr) PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), v);
@@ -658,7 +682,8 @@ PyMethodDef client_methods[] = {
      "submit(future, post, *args): send one command without waiting; drain() settles future."},
     {"drain", Client_drain, METH_NOARGS, "drain(): settle the futures of every completed submit()."},
     {"fileno", Client_fileno, METH_NOARGS, "fileno(): the eventfd that becomes readable when drain() has work."},
-    {"pipeline", Client_pipeline, METH_O, "pipeline(commands): send a batch in order, return every reply."},
+    {"pipeline", FASTCALL(Client_pipeline),
+     "pipeline(commands, posts=None): send a batch in order, return every reply (posts applied)."},
     {"lease", FASTCALL(Client_lease), "lease(key=None): take an exclusive connection."},
     {"stats_json", Client_stats_json, METH_NOARGS, "stats_json(): the client's statistics as JSON text."},
     {"topology_json", Client_topology_json, METH_NOARGS, "topology_json(): the topology as JSON text."},
