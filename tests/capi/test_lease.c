@@ -528,6 +528,65 @@ static void test_lease__subscribe_publish_read(void **state) {
     rcm_client_close(c);
 }
 
+/* SUBSCRIBE a b answers twice: the first confirmation is the command's reply, the
+ * second arrives pushed (rcm_lease_read); neither may be handed to a later command. */
+static void test_lease__subscribe_several_channels(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "1000", NULL);
+    char ch1[64], ch2[64];
+    key_for(ch1, sizeof ch1, "multi-ch-1");
+    key_for(ch2, sizeof ch2, "multi-ch-2");
+    rcm_lease *l = NULL;
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SUBSCRIBE", ch1, ch2, NULL), RCM_OK);
+    assert_int_equal(rcm_reply_length(r), 3);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "subscribe");
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 1), ch1);
+    TU_ASSERT_INT_REPLY(rcm_reply_element(r, 2), 1);
+    rcm_reply_free(r);
+    tu_sleep_ms(100); /* the second confirmation arrives while nothing is in flight */
+
+    /* the second confirmation is read as a pushed message */
+    r = NULL;
+    TU_ASSERT_RC(rcm_lease_read(l, 1000, &r), RCM_OK);
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_ARRAY);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "subscribe");
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 1), ch2);
+    TU_ASSERT_INT_REPLY(rcm_reply_element(r, 2), 2);
+    rcm_reply_free(r);
+
+    /* the next command gets its own reply (in subscribed mode PING answers [pong, ""]) */
+    r = NULL;
+    rcm_status st = tu_lease_cmd(l, &r, "PING", NULL);
+    if (st != RCM_OK)
+        fail_msg("PING after SUBSCRIBE of two channels: %s '%s'", rcm_status_name(st), rcm_last_error());
+    if (rcm_reply_type(r) != RCM_REPLY_ARRAY || !tu_is_cstring(rcm_reply_element(r, 0), "pong"))
+        fail_msg("PING after SUBSCRIBE of two channels got %s", tu_describe(r));
+    rcm_reply_free(r);
+
+    /* messages of both channels arrive */
+    r = tu_cmd_ok(c, "PUBLISH", ch2, "to-two", NULL);
+    TU_ASSERT_INT_REPLY(r, 1);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "PUBLISH", ch1, "to-one", NULL);
+    TU_ASSERT_INT_REPLY(r, 1);
+    rcm_reply_free(r);
+    r = NULL;
+    TU_ASSERT_RC(rcm_lease_read(l, 2000, &r), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "message");
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 2), "to-two");
+    rcm_reply_free(r);
+    r = NULL;
+    TU_ASSERT_RC(rcm_lease_read(l, 2000, &r), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 2), "to-one");
+    rcm_reply_free(r);
+    r = (rcm_reply *)(void *)&r;
+    TU_ASSERT_RC(rcm_lease_read(l, 100, &r), RCM_ERR_TIMEOUT);
+    rcm_lease_release(l);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease__blpop_while_shared_commands_progress),
@@ -541,6 +600,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lease__waiter_gets_lease_released_in_time),
         cmocka_unit_test(test_lease__many_threads_share_few_leases),
         cmocka_unit_test(test_lease__subscribe_publish_read),
+        cmocka_unit_test(test_lease__subscribe_several_channels),
     };
     return TU_RUN(tests, argc, argv);
 }
