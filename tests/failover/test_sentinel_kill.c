@@ -1,2 +1,192 @@
+/* sentinel.kill: the harness's Sentinel topology (fixture "sentinel"). The master is
+ * SIGKILLed under load; the sentinels promote a replica (down-after 1000 ms, then the
+ * failover); later the killed node is restarted with its directory and password and the
+ * sentinels make it a replica of the new master.
+ *
+ * What must hold:
+ *  - every call returns +OK / the value, or a failure status, within
+ *    command_timeout_ms + 2 s (never RCM_OK with an error reply, never a hang);
+ *  - success resumes after the promotion: every call that starts 1 s after the
+ *    sentinels agree on the new master succeeds;
+ *  - PRIMARY_CHANGED "<old> -> <new>: ..." is delivered;
+ *  - the restarted node becomes a replica of the new master and the client keeps
+ *    working meanwhile without a single failure.
+ * The teardown restarts the killed node if the test did not, and waits for health. */
 #include "failover_util.h"
-int main(void) { return 77; }
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMEOUT_MS 2000
+#define NLOADS 3 /* 0: reader, 1..2: writers */
+
+static int killed_port = -1;
+
+static int healthy(void) {
+    char why[256];
+    if (!fo_sentinel_wait_healthy(90, why, sizeof why)) {
+        fprintf(stderr, "the sentinel topology is not healthy: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    return healthy();
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    if (killed_port > 0 && fo_topology_pid("sentinel", killed_port) < 0) {
+        fprintf(stderr, "restarting %d\n", killed_port);
+        if (fo_sentinel_restart(killed_port) < 0) return -1;
+    }
+    return healthy();
+}
+
+static void start_loads(fo_load *loads, rcm_client *c, atomic_int *stop, const char *prefix) {
+    memset(loads, 0, sizeof(fo_load) * NLOADS);
+    for (int i = 0; i < NLOADS; i++) {
+        loads[i].client = c;
+        loads[i].id = i;
+        loads[i].prefix = prefix;
+        loads[i].stop = stop;
+        loads[i].pause_us = 1000;
+        loads[i].kind = i == 0 ? FO_LOAD_READ : FO_LOAD_WRITE;
+        loads[i].read_key = "sk:read";
+        loads[i].read_value = "stable";
+        fo_load_start(&loads[i]);
+    }
+}
+
+static void stop_loads(fo_load *loads, atomic_int *stop) {
+    atomic_store(stop, 1);
+    for (int i = 0; i < NLOADS; i++) fo_load_join(&loads[i]);
+}
+
+static void test_kill__master_sigkill_under_load(void **state) {
+    (void)state;
+    int old_master = fo_sentinel_master();
+    assert_true(old_master > 0);
+    int pid = fo_topology_pid("sentinel", old_master);
+    if (pid < 0) fail_msg("no PID recorded for the master %d", old_master);
+    fo_events ev;
+    fo_events_init(&ev);
+    rcm_client *c = fo_open_ok(fo_sentinel_url(), &ev, "password", FO_PASSWORD, "command_timeout_ms", "2000", NULL);
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sk:read", "stable", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    char *out = fo_cli(old_master, FO_PASSWORD, "WAIT 2 5000");
+    if (!out || atoi(out) != 2) fail_msg("WAIT 2 on the master: '%s'", out ? out : "");
+    free(out);
+
+    tu_watchdog_arm(150, "sentinel master SIGKILL under load");
+    atomic_int stop = 0;
+    fo_load loads[NLOADS];
+    start_loads(loads, c, &stop, "sk1");
+    tu_sleep_ms(1000);
+    double t_kill = tu_now();
+    killed_port = old_master;
+    if (fo_kill9(pid) != 0) {
+        stop_loads(loads, &stop);
+        fail_msg("the master (pid %d) did not die", pid);
+    }
+    int new_master = -1;
+    double t_promo = 0;
+    while (tu_now() - t_kill < 60) {
+        int m = fo_sentinel_master();
+        char role[32];
+        if (m > 0 && m != old_master && strcmp(fo_role_of(m, role, sizeof role), "master") == 0) {
+            new_master = m;
+            t_promo = tu_now();
+            break;
+        }
+        tu_sleep_ms(50);
+    }
+    if (new_master < 0) {
+        stop_loads(loads, &stop);
+        fail_msg("the sentinels promoted no replica within 60 s of the kill");
+    }
+    fprintf(stderr, "new master %d, %.3f s after the kill\n", new_master, t_promo - t_kill);
+    tu_sleep_ms(4000);
+    stop_loads(loads, &stop);
+    tu_watchdog_disarm();
+
+    fo_summary before = fo_summarize(loads, NLOADS, 0, t_kill - 0.1);
+    fo_summary all = fo_summarize(loads, NLOADS, 0, 1e18);
+    fo_summary after = fo_summarize(loads, NLOADS, t_promo + 1.0, 1e18);
+    fo_summary_print("before the kill", &before);
+    fo_summary_print("all calls", &all);
+    fo_summary_print("from 1 s after the promotion", &after);
+    double limit = TIMEOUT_MS / 1000.0 + 2.0;
+    if (before.ok != before.calls) fail_msg("%ld calls failed before the kill", before.calls - before.ok);
+    if (all.max_duration > limit)
+        fail_msg("a call took %.3f s (limit %.1f s): %s", all.max_duration, limit, all.longest->reply);
+    if (all.bad_reply)
+        fail_msg("%ld calls returned RCM_OK with an unexpected reply (expected a value or a failure status), e.g. %s",
+                 all.bad_reply, all.first_bad->reply);
+    if (after.calls == 0 || after.ok != after.calls) {
+        fo_events_print(&ev);
+        fail_msg("%ld of %ld calls that started 1 s after the promotion failed; first %.3f s after it: %s",
+                 after.calls - after.ok, after.calls, after.first_bad ? after.first_bad->start - t_promo : 0.0,
+                 after.first_bad ? after.first_bad->reply : "(none ran)");
+    }
+    char want[128];
+    snprintf(want, sizeof want, "%s -> ", fo_addr(old_master));
+    strcat(want, fo_addr(new_master));
+    if (fo_events_wait(&ev, 0, RCM_EVENT_PRIMARY_CHANGED, want, NULL, 5) < 0) {
+        fo_events_print(&ev);
+        fail_msg("no PRIMARY_CHANGED event with '%s'", want);
+    }
+    char primary[64];
+    fo_topology_primary(c, primary, sizeof primary);
+    if (strcmp(primary, fo_addr(new_master)) != 0)
+        fail_msg("topology primary '%s', expected %s", primary, fo_addr(new_master));
+
+    /* Restore: the killed node comes back (as a master with its own, older data) and
+     * the sentinels make it a replica of the new master. The client keeps working. */
+    fo_load loads2[NLOADS];
+    atomic_int stop2 = 0;
+    tu_watchdog_arm(150, "restart of the killed master");
+    start_loads(loads2, c, &stop2, "sk2");
+    tu_sleep_ms(300);
+    int npid = fo_sentinel_restart(old_master);
+    if (npid < 0) {
+        stop_loads(loads2, &stop2);
+        fail_msg("could not restart %d", old_master);
+    }
+    double t_restart = tu_now();
+    char why[256];
+    int ok = fo_sentinel_wait_healthy(90, why, sizeof why);
+    double t_healthy = tu_now();
+    char role[32];
+    fo_role_of(old_master, role, sizeof role);
+    tu_sleep_ms(1000);
+    stop_loads(loads2, &stop2);
+    tu_watchdog_disarm();
+    if (!ok) fail_msg("the topology did not heal after restarting %d: %s", old_master, why);
+    fprintf(stderr, "%d is a %s again %.3f s after its restart\n", old_master, role, t_healthy - t_restart);
+    if (strcmp(role, "slave") != 0) fail_msg("the restarted node %d says ROLE '%s'", old_master, role);
+    if (fo_sentinel_master() != new_master) fail_msg("the master moved again to %d", fo_sentinel_master());
+    fo_summary during = fo_summarize(loads2, NLOADS, 0, 1e18);
+    fo_summary_print("while the killed node restarted", &during);
+    if (during.ok != during.calls)
+        fail_msg("%ld of %ld calls failed while the old master restarted and became a replica: %s",
+                 during.calls - during.ok, during.calls, during.first_bad->reply);
+    for (int i = 0; i < NLOADS; i++) {
+        fo_load_free(&loads[i]);
+        fo_load_free(&loads2[i]);
+    }
+    rcm_client_close(c);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kill__master_sigkill_under_load),
+    };
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,2 +1,145 @@
+/* sentinel.routing: the harness's Sentinel topology (fixture "sentinel"). A client that
+ * knows only two sentinels finds the master and writes there; read_from=replica sends
+ * reads to the replicas. Leaves the topology as it found it. */
 #include "failover_util.h"
-int main(void) { return 77; }
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int group_setup(void **state) {
+    (void)state;
+    char why[256];
+    if (!fo_sentinel_wait_healthy(60, why, sizeof why)) {
+        fprintf(stderr, "the sentinel topology is not healthy: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static void test_routing__writes_reach_the_master(void **state) {
+    (void)state;
+    int master = fo_sentinel_master();
+    assert_true(master > 0);
+    rcm_client *c = fo_open_ok(fo_sentinel_url(), NULL, "password", FO_PASSWORD, NULL);
+    char primary[64];
+    fo_topology_primary(c, primary, sizeof primary);
+    if (strcmp(primary, fo_addr(master)) != 0)
+        fail_msg("topology primary '%s', the sentinels name %s", primary, fo_addr(master));
+
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sr:key", "through-sentinel", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    char *out = fo_cli(master, FO_PASSWORD, "GET sr:key");
+    if (!out || strncmp(out, "through-sentinel", 16) != 0) fail_msg("GET sr:key on the master %d: '%s'", master, out);
+    free(out);
+    r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "GET", "sr:key", NULL), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(r, "through-sentinel");
+    rcm_reply_free(r);
+
+    char role[32];
+    fo_role_via_rcm(c, master, role, sizeof role);
+    if (strcmp(role, "master") != 0) fail_msg("ROLE through rcm on %d: '%s'", master, role);
+    rcm_client_close(c);
+}
+
+/* The URL form with the data nodes' password as a query parameter, and the sentinel
+ * password key (the sentinels have none: an empty one is no password). */
+static void test_routing__url_with_password_parameter(void **state) {
+    (void)state;
+    char url[256];
+    snprintf(url, sizeof url, "%s?password=%s", fo_sentinel_url(), FO_PASSWORD);
+    rcm_client *c = fo_open_ok(url, NULL, NULL);
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "INCR", "sr:counter", NULL), RCM_OK);
+    assert_int_equal(rcm_reply_type(r), RCM_REPLY_INTEGER);
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
+/* Without the data nodes' password the open fails with RCM_ERR_AUTH, promptly. */
+static void test_routing__wrong_password_is_auth_error(void **state) {
+    (void)state;
+    rcm_config *cfg = rcm_config_new();
+    TU_ASSERT_RC(rcm_config_from_url(cfg, fo_sentinel_url()), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set(cfg, "password", "wrong"), RCM_OK);
+    rcm_client *c = NULL;
+    double t0 = tu_now();
+    rcm_status st = rcm_client_open(cfg, &c);
+    double took = tu_now() - t0;
+    rcm_config_free(cfg);
+    if (st != RCM_ERR_AUTH)
+        fail_msg("open with a wrong password: %s (%s), expected RCM_ERR_AUTH", rcm_status_name(st), rcm_last_error());
+    assert_null(c);
+    if (strstr(rcm_last_error(), "wrong")) fail_msg("the error message shows the password: %s", rcm_last_error());
+    if (took > 3.0) fail_msg("open took %.3f s", took);
+}
+
+static long long cmd_calls(int port, const char *cmd) {
+    char *out = fo_cli(port, FO_PASSWORD, "INFO commandstats");
+    char name[64];
+    snprintf(name, sizeof name, "cmdstat_%s", cmd);
+    char field[256];
+    fo_field(out, name, field, sizeof field);
+    free(out);
+    const char *p = strstr(field, "calls=");
+    return p ? atoll(p + 6) : 0;
+}
+
+/* read_from=replica: GETs go to the replicas (INFO commandstats), none to the master. */
+static void test_routing__replica_reads_go_to_replicas(void **state) {
+    (void)state;
+    int master = fo_sentinel_master();
+    assert_true(master > 0);
+    rcm_client *c = fo_open_ok(fo_sentinel_url(), NULL, "password", FO_PASSWORD, "read_from", "replica", NULL);
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sr:replicated", "yes", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    char *out = fo_cli(master, FO_PASSWORD, "WAIT 2 5000");
+    if (!out || atoi(out) != 2) fail_msg("WAIT 2 on the master: '%s'", out ? out : "");
+    free(out);
+    for (int i = 0; i < 3; i++) free(fo_cli(fo_sentinel_data_port(i), FO_PASSWORD, "CONFIG RESETSTAT"));
+
+    enum { N = 200 };
+    for (int i = 0; i < N; i++) {
+        r = NULL;
+        rcm_status st = tu_cmd(c, &r, "GET", "sr:replicated", NULL);
+        if (st != RCM_OK || !tu_is_cstring(r, "yes"))
+            fail_msg("GET %d with read_from=replica: %s, reply %s (%s)", i, rcm_status_name(st), tu_describe(r),
+                     rcm_last_error());
+        rcm_reply_free(r);
+    }
+    long long on_master = cmd_calls(master, "get"), on_replicas = 0;
+    for (int i = 0; i < 3; i++) {
+        int p = fo_sentinel_data_port(i);
+        if (p == master) continue;
+        long long n = cmd_calls(p, "get");
+        fprintf(stderr, "replica %d served %lld GETs\n", p, n);
+        on_replicas += n;
+    }
+    if (on_master != 0 || on_replicas != N)
+        fail_msg("read_from=replica: %lld GETs on the master, %lld on the replicas (expected 0 and %d)", on_master,
+                 on_replicas, N);
+    /* Writes still go to the master. */
+    long long sets_before = cmd_calls(master, "set");
+    r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sr:replicated", "again", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    if (cmd_calls(master, "set") != sets_before + 1) fail_msg("the SET did not reach the master %d", master);
+    rcm_client_close(c);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routing__writes_reach_the_master),
+        cmocka_unit_test(test_routing__url_with_password_parameter),
+        cmocka_unit_test(test_routing__wrong_password_is_auth_error),
+        cmocka_unit_test(test_routing__replica_reads_go_to_replicas),
+    };
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
