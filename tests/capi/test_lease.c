@@ -587,6 +587,51 @@ static void test_lease__subscribe_several_channels(void **state) {
     rcm_client_close(c);
 }
 
+/* UNSUBSCRIBE without arguments answers once per channel subscribed: one reply for the
+ * command, the others pushed; then the connection is out of pub/sub mode. */
+static void test_lease__unsubscribe_all_channels(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "1000",
+                               "pool.max_leases", "1", NULL);
+    char ch1[64], ch2[64];
+    key_for(ch1, sizeof ch1, "unsub-1");
+    key_for(ch2, sizeof ch2, "unsub-2");
+    rcm_lease *l = NULL;
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SUBSCRIBE", ch1, NULL), RCM_OK);
+    rcm_reply_free(r);
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "SUBSCRIBE", ch2, NULL), RCM_OK);
+    TU_ASSERT_INT_REPLY(rcm_reply_element(r, 2), 2);
+    rcm_reply_free(r);
+    r = NULL;
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "UNSUBSCRIBE", NULL), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "unsubscribe");
+    TU_ASSERT_INT_REPLY(rcm_reply_element(r, 2), 1);
+    rcm_reply_free(r);
+    tu_sleep_ms(100);
+    r = NULL;
+    TU_ASSERT_RC(rcm_lease_read(l, 1000, &r), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "unsubscribe");
+    TU_ASSERT_INT_REPLY(rcm_reply_element(r, 2), 0);
+    rcm_reply_free(r);
+    r = NULL;
+    rcm_status st = tu_lease_cmd(l, &r, "PING", NULL);
+    if (st != RCM_OK || !tu_is_status(r, "PONG"))
+        fail_msg("PING after UNSUBSCRIBE of all channels: %s %s", rcm_status_name(st),
+                 st == RCM_OK ? tu_describe(r) : rcm_last_error());
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    /* out of pub/sub mode: the connection is reusable and clean */
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    r = NULL;
+    TU_ASSERT_RC(tu_lease_cmd(l, &r, "ECHO", "clean", NULL), RCM_OK);
+    TU_ASSERT_CSTRING_REPLY(r, "clean");
+    rcm_reply_free(r);
+    rcm_lease_release(l);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease__blpop_while_shared_commands_progress),
@@ -601,6 +646,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lease__many_threads_share_few_leases),
         cmocka_unit_test(test_lease__subscribe_publish_read),
         cmocka_unit_test(test_lease__subscribe_several_channels),
+        cmocka_unit_test(test_lease__unsubscribe_all_channels),
     };
     return TU_RUN(tests, argc, argv);
 }
