@@ -15,6 +15,7 @@
  */
 #include "cli.h"
 #include "histogram.h"
+#include "slotmap.h"
 
 #include <hiredis/hiredis.h>
 
@@ -33,7 +34,7 @@
 extern char **environ;
 
 static const char BENCH_USAGE[] =
-    "usage: rcm [-u URL] [-c key=value...] bench [options]\n"
+    "usage: rcm [-u URL] [-c key=value...] bench [--cluster] [options]\n"
     "\n"
     "Measures GET/SET (50/50) on the server the URL names, in one run:\n"
     "  rcm sync 1 thread, rcm sync T threads (one shared client), rcm async with D in\n"
@@ -43,19 +44,29 @@ static const char BENCH_USAGE[] =
     "  -P 1 -c 1, -P 1 -c T, -P D -c 1, -P 1 -c D as a child process.\n"
     "Writes keys key:000000000000.. key:<keyspace-1> (as valkey-benchmark does).\n"
     "\n"
+    "Cluster (--cluster, or a redis+cluster:// URL / mode=cluster; the URL names one or\n"
+    "more nodes): the client runs in cluster mode and the baselines route too:\n"
+    "  rcm sync T threads against raw hiredis with, per thread, one blocking context per\n"
+    "  primary, the slot computed by the tool (CRC16) from the map read once with CLUSTER\n"
+    "  SLOTS, and valkey-benchmark --cluster -P 1 -c T; rcm async D in flight (submitter,\n"
+    "  and callback resubmits) against valkey-benchmark --cluster -P D -c N and -P D/N\n"
+    "  -c N (N primaries: one connection each). Keys are random over 100000 keys (nearly\n"
+    "  every slot); sync 1 thread only with --only sync1.\n"
+    "\n"
     "options:\n"
+    "  --cluster         bench a cluster (see above)\n"
     "  --threads T       threads of the multi-threaded sync workloads (default 8)\n"
     "  --depth D         requests in flight / pipeline depth (default 64)\n"
     "  --duration-s S    seconds per workload, all rounds together (default 2;\n"
     "                    with --requests: a cap, 30)\n"
     "  --requests N      operations per workload (stops at N or the duration)\n"
     "  --value-size B    SET value size in bytes (default 16)\n"
-    "  --keyspace K      distinct keys (default 10000)\n"
+    "  --keyspace K      distinct keys (default 10000; cluster 100000)\n"
     "  --rounds R        split each in-process workload into R slices that alternate with\n"
     "                    its baselines (default 3)\n"
-    "  --only LIST       run only these groups: sync1,syncn,inflight (default all)\n"
+    "  --only LIST       run only these groups: sync1,syncn,inflight (default all;\n"
+    "                    cluster: syncn,inflight)\n"
     "  --no-external     skip valkey-benchmark (its ratio is then not printed)\n"
-    "  --cluster         reserved: the cluster bench comes with cluster mode\n"
     "\n"
     "Exit status: 0 when every workload ran without errors (the targets are reported, not\n"
     "enforced), 1 when a workload failed or saw errors, 2 for bad usage.\n";
@@ -75,7 +86,10 @@ typedef struct bench_cfg {
     int keyspace;
     int rounds;         /* each in-process workload runs in this many alternating slices */
     unsigned groups;    /* GROUP_* bits to run */
+    bool groups_given;  /* --only was given */
+    bool keyspace_given;
     bool external;
+    bool cluster;       /* --cluster or mode=cluster: route by slot, all primaries */
     /* where the baselines connect: the first seed, as the rcm client sees it */
     char host[256];
     int port;
@@ -280,12 +294,15 @@ typedef struct meter {
     double srv0;
 } meter;
 
-static redisContext *g_side; /* INFO cpu, fill; owned by the bench's main thread */
+/* INFO cpu and the fill: one context per server (per primary of a cluster); owned by
+ * the bench's main thread. */
+static redisContext *g_side[SLOTMAP_MAX_NODES];
+static int g_nside;
+static slotmap g_map; /* cluster mode: read once before the runs, then read-only */
 
-static double server_cpu_s(void)
+static double one_server_cpu_s(redisContext *c)
 {
-    if (g_side == NULL) return -1;
-    redisReply *r = redisCommand(g_side, "INFO cpu");
+    redisReply *r = redisCommand(c, "INFO cpu");
     if (r == NULL) return -1;
     double total = -1;
     if (r->type == REDIS_REPLY_STRING) {
@@ -294,6 +311,19 @@ static double server_cpu_s(void)
         if (u && s) total = atof(u + 14) + atof(s + 13);
     }
     freeReplyObject(r);
+    return total;
+}
+
+/* The CPU seconds of every server (all primaries of a cluster) together; -1 unknown. */
+static double server_cpu_s(void)
+{
+    if (g_nside == 0) return -1;
+    double total = 0;
+    for (int i = 0; i < g_nside; i++) {
+        double t = one_server_cpu_s(g_side[i]);
+        if (t < 0) return -1;
+        total += t;
+    }
     return total;
 }
 
@@ -375,6 +405,7 @@ static run_bounds bounds_now(void)
 typedef struct sync_job {
     rcm_client *client;   /* rcm runs */
     redisContext *ctx;    /* hiredis runs (one per thread) */
+    redisContext **ctxs;  /* routed hiredis runs: one per primary (g_map.node order) */
     run_bounds bounds;
     long long quota;      /* ops for this thread */
     long long ops, errors;
@@ -430,9 +461,73 @@ static void *sync_hiredis_worker(void *arg)
     return NULL;
 }
 
-static redisContext *hiredis_connect(char *err, size_t errcap);
+/* The raw cluster baseline: one blocking context per primary, the slot computed here
+ * (CRC16) and looked up in the map read once; no redirects are followed (an error reply
+ * counts as an error). */
+static void *sync_routed_worker(void *arg)
+{
+    sync_job *job = arg;
+    rng r = {job->seed};
+    const char *argv[3];
+    size_t lens[3];
+    if (job->start) pthread_barrier_wait(job->start);
+    for (uint64_t i = 0; (long long)i < job->quota; i++) {
+        int argc = make_op(&r, i, argv, lens);
+        uint64_t t0 = cli_now_ns();
+        unsigned owner = g_map.owner[slot_of_key(argv[1], lens[1])];
+        redisReply *reply = owner < (unsigned)g_map.nnodes
+                                ? redisCommandArgv(job->ctxs[owner], argc, argv, lens)
+                                : NULL;
+        uint64_t t1 = cli_now_ns();
+        hist_add(&job->h, t1 - t0);
+        if (reply == NULL) { /* a dead context, or an uncovered slot */
+            job->errors++;
+            break;
+        }
+        if (reply->type == REDIS_REPLY_ERROR) job->errors++;
+        else job->ops++;
+        freeReplyObject(reply);
+        if (t1 >= job->bounds.deadline_ns) break;
+    }
+    return NULL;
+}
 
-/* Runs `threads` sync workers (rcm when client != NULL, else hiredis, one context each). */
+static redisContext *hiredis_connect(char *err, size_t errcap);
+static redisContext *hiredis_connect_to(const char *host, int port, char *err, size_t errcap);
+
+/* Connects a job's hiredis context(s): one to the server, or one per primary. */
+static bool sync_job_connect(sync_job *j, char *err, size_t errcap)
+{
+    if (!G->cluster) {
+        j->ctx = hiredis_connect(err, errcap);
+        return j->ctx != NULL;
+    }
+    j->ctxs = calloc((size_t)g_map.nnodes, sizeof *j->ctxs);
+    if (!j->ctxs) {
+        snprintf(err, errcap, "out of memory");
+        return false;
+    }
+    for (int n = 0; n < g_map.nnodes; n++) {
+        j->ctxs[n] = hiredis_connect_to(g_map.node[n].host, g_map.node[n].port, err, errcap);
+        if (!j->ctxs[n]) return false;
+    }
+    return true;
+}
+
+static void sync_job_disconnect(sync_job *j)
+{
+    if (j->ctx) redisFree(j->ctx);
+    j->ctx = NULL;
+    if (j->ctxs) {
+        for (int n = 0; n < g_map.nnodes; n++)
+            if (j->ctxs[n]) redisFree(j->ctxs[n]);
+        free(j->ctxs);
+    }
+    j->ctxs = NULL;
+}
+
+/* Runs `threads` sync workers (rcm when client != NULL, else hiredis: one context per
+ * thread, or in cluster mode one per thread and primary, routed by slot). */
 static void run_sync(result *res, const char *name, rcm_client *client, int threads)
 {
     snprintf(res->name, sizeof res->name, "%s", name);
@@ -452,21 +547,22 @@ static void run_sync(result *res, const char *name, rcm_client *client, int thre
         j->client = client;
         j->seed = 0x9E3779B97F4A7C15ull * (uint64_t)(t + 1);
         j->start = &start;
-        if (!client) {
-            j->ctx = hiredis_connect(res->note, sizeof res->note);
-            if (!j->ctx) break;
+        if (!client && !sync_job_connect(j, res->note, sizeof res->note)) {
+            sync_job_disconnect(j);
+            break;
         }
         made++;
     }
     if (made < threads) {
-        for (int t = 0; t < made; t++) redisFree(jobs[t].ctx);
+        for (int t = 0; t < made; t++) sync_job_disconnect(&jobs[t]);
         pthread_barrier_destroy(&start);
         free(jobs);
         free(tids);
         return;
     }
-    for (int t = 0; t < threads; t++)
-        pthread_create(&tids[t], NULL, client ? sync_rcm_worker : sync_hiredis_worker, &jobs[t]);
+    void *(*worker)(void *) = client ? sync_rcm_worker
+                              : G->cluster ? sync_routed_worker : sync_hiredis_worker;
+    for (int t = 0; t < threads; t++) pthread_create(&tids[t], NULL, worker, &jobs[t]);
     meter m;
     meter_start(&m);
     run_bounds b = bounds_now();
@@ -486,8 +582,7 @@ static void run_sync(result *res, const char *name, rcm_client *client, int thre
     meter_stop(&m, res, ops, errors);
     if (h) result_latency(res, h, "op");
     free(h);
-    for (int t = 0; t < threads; t++)
-        if (jobs[t].ctx) redisFree(jobs[t].ctx);
+    for (int t = 0; t < threads; t++) sync_job_disconnect(&jobs[t]);
     pthread_barrier_destroy(&start);
     free(jobs);
     free(tids);
@@ -857,12 +952,12 @@ static bool hiredis_ok(redisContext *c, redisReply *r, char *err, size_t errcap,
 }
 
 /* A blocking context with the same handshake as the rcm client (AUTH, SELECT). */
-static redisContext *hiredis_connect(char *err, size_t errcap)
+static redisContext *hiredis_connect_to(const char *host, int port, char *err, size_t errcap)
 {
     struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout(G->host, G->port, tv);
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (c == NULL || c->err) {
-        snprintf(err, errcap, "hiredis connect %.64s:%d: %.120s", G->host, G->port,
+        snprintf(err, errcap, "hiredis connect %.64s:%d: %.120s", host, port,
                  c ? c->errstr : "out of memory");
         redisFree(c);
         return NULL;
@@ -881,26 +976,58 @@ static redisContext *hiredis_connect(char *err, size_t errcap)
     return c;
 }
 
-static bool fill_keyspace(redisContext *c, char *err, size_t errcap)
+/* A context to the server the URL names (its first seed). */
+static redisContext *hiredis_connect(char *err, size_t errcap)
+{
+    return hiredis_connect_to(G->host, G->port, err, errcap);
+}
+
+/* SET of every key of the keyspace, pipelined in batches, each key on the server that
+ * owns it (g_side[i] is the primary g_map.node[i] in cluster mode). */
+static bool fill_keyspace(char *err, size_t errcap)
 {
     const int batch = 1000;
-    for (int k = 0; k < W.keyspace; k += batch) {
+    int *sent = calloc((size_t)g_nside, sizeof *sent);
+    if (!sent) {
+        snprintf(err, errcap, "out of memory");
+        return false;
+    }
+    bool ok = true;
+    for (int k = 0; ok && k < W.keyspace; k += batch) {
         int n = W.keyspace - k < batch ? W.keyspace - k : batch;
+        memset(sent, 0, (size_t)g_nside * sizeof *sent);
         for (int j = 0; j < n; j++) {
-            const char *argv[3] = {"SET", W.keys + (size_t)(k + j) * KEY_LEN, W.value};
-            size_t lens[3] = {3, KEY_LEN, W.value_len};
-            redisAppendCommandArgv(c, 3, argv, lens);
-        }
-        for (int j = 0; j < n; j++) {
-            redisReply *r = NULL;
-            if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-                snprintf(err, errcap, "fill: %s", c->errstr);
-                return false;
+            const char *key = W.keys + (size_t)(k + j) * KEY_LEN;
+            int to = 0;
+            if (G->cluster) {
+                unsigned owner = g_map.owner[slot_of_key(key, KEY_LEN)];
+                if (owner >= (unsigned)g_nside) continue; /* uncovered slot */
+                to = (int)owner;
             }
-            freeReplyObject(r);
+            const char *argv[3] = {"SET", key, W.value};
+            size_t lens[3] = {3, KEY_LEN, W.value_len};
+            redisAppendCommandArgv(g_side[to], 3, argv, lens);
+            sent[to]++;
+        }
+        for (int to = 0; ok && to < g_nside; to++) {
+            for (int j = 0; j < sent[to]; j++) {
+                redisReply *r = NULL;
+                if (redisGetReply(g_side[to], (void **)&r) != REDIS_OK) {
+                    snprintf(err, errcap, "fill: %s", g_side[to]->errstr);
+                    ok = false;
+                    break;
+                }
+                if (r->type == REDIS_REPLY_ERROR) {
+                    snprintf(err, errcap, "fill: %.200s", r->str);
+                    ok = false;
+                }
+                freeReplyObject(r);
+                if (!ok) break;
+            }
         }
     }
-    return true;
+    free(sent);
+    return ok;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -949,7 +1076,8 @@ static bool parse_vb_line(const char *line, const char *test, double *rps, doubl
 static void run_valkey_benchmark(result *res, int pipeline, int clients, double est_ops_s)
 {
     const char *tool = strrchr(g_vb_path, '/') ? strrchr(g_vb_path, '/') + 1 : g_vb_path;
-    snprintf(res->name, sizeof res->name, "%.16s -P %d -c %d", tool, pipeline, clients);
+    snprintf(res->name, sizeof res->name, "%.16s%s -P %d -c %d", tool,
+             G->cluster ? " --cluster" : "", pipeline, clients);
     /* -n is per test (SET, then GET): size it so both together take about one round. */
     long long n;
     if (G->requests > 0) n = G->requests / 2 / G->rounds;
@@ -974,6 +1102,7 @@ static void run_valkey_benchmark(result *res, int pipeline, int clients, double 
     if (G->password[0]) { argv[a++] = "-a"; argv[a++] = G->password; }
     if (G->username[0]) { argv[a++] = "--user"; argv[a++] = G->username; }
     if (G->db) { argv[a++] = "--dbnum"; argv[a++] = dbnum; }
+    if (G->cluster) argv[a++] = "--cluster";
     argv[a++] = "-t"; argv[a++] = "set,get";
     argv[a++] = "-n"; argv[a++] = nbuf;
     argv[a++] = "-d"; argv[a++] = dbuf;
@@ -1091,10 +1220,26 @@ static void print_header(void)
     printf("  %-36s %10s %9s %9s %-6s %8s %8s\n", "", "", "", "", "", "us/op", "us/op");
 }
 
+static void print_notes(void)
+{
+    printf("\nlatency: per op (call to reply; async: submit to callback), per batch for "
+           "pipelines (first append to last reply);\n"
+           "  op* = valkey-benchmark's own per-request figure (p50: mean of SET and GET, p99: "
+           "the larger; with -P from batch send).\n"
+           "cli CPU: getrusage(RUSAGE_SELF) delta (all threads incl. rcm's I/O threads) per op; "
+           "valkey-benchmark: wait4() rusage of the child.\n"
+           "srv CPU: the server's INFO used_cpu_user+sys delta per op%s.\n",
+           G->cluster ? " (all primaries together)" : "");
+    if (sysconf(_SC_NPROCESSORS_ONLN) <= 2)
+        printf("note: %ld CPUs: client threads and the server share them; figures are bounded "
+               "by that contention.\n", sysconf(_SC_NPROCESSORS_ONLN));
+
+}
+
 static void print_server_info(void)
 {
-    if (!g_side) return;
-    redisReply *r = redisCommand(g_side, "INFO server");
+    if (g_nside == 0) return;
+    redisReply *r = redisCommand(g_side[0], "INFO server");
     if (r && r->type == REDIS_REPLY_STRING) {
         const char *v = strstr(r->str, "valkey_version:");
         const char *name = "valkey";
@@ -1102,6 +1247,9 @@ static void print_server_info(void)
         if (v) {
             v = strchr(v, ':') + 1;
             printf("server: %s %.*s at %s:%d", name, (int)strcspn(v, "\r\n"), v, G->host, G->port);
+            if (G->cluster)
+                printf(" (cluster: %d primaries, %d/%d slots covered)", g_map.nnodes,
+                       g_map.covered, SLOTMAP_SLOTS);
         }
     }
     if (r) freeReplyObject(r);
@@ -1130,8 +1278,8 @@ static int parse_bench_args(bench_cfg *cfg, int argc, char **argv)
             fputs(BENCH_USAGE, stdout);
             return -1;
         } else if (strcmp(a, "--cluster") == 0) {
-            fprintf(stderr, "rcm: bench: cluster bench comes with cluster mode\n");
-            return CLI_EXIT_USAGE;
+            cfg->cluster = true;
+            continue;
         } else if (strcmp(a, "--no-external") == 0) {
             cfg->external = false;
             continue;
@@ -1154,8 +1302,10 @@ static int parse_bench_args(bench_cfg *cfg, int argc, char **argv)
         } else if (strcmp(a, "--keyspace") == 0) {
             if (!cli_parse_long(v, 1, 100000000, &n)) return cli_usage_error("bench: --keyspace must be 1..100000000");
             cfg->keyspace = (int)n;
+            cfg->keyspace_given = true;
         } else if (strcmp(a, "--only") == 0) {
             cfg->groups = 0;
+            cfg->groups_given = true;
             char *list = strdup(v), *save = NULL;
             if (!list) return CLI_EXIT_FAIL;
             for (char *g = strtok_r(list, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
@@ -1187,6 +1337,262 @@ static int parse_bench_args(bench_cfg *cfg, int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* The standalone bench: every group against one server, rcm and its baselines
+ * interleaved. Returns the exit status. */
+static int bench_standalone(rcm_client *client)
+{
+    enum { H_SYNC1, VB_SYNC1, R_SYNC1, H_SYNCT, VB_SYNCT, R_SYNCT, H_PIPE, VB_PIPE, VB_CONN,
+           R_ASYNC, R_ASYNC_CB, R_PIPE, NRES };
+    static result res[NRES];
+    memset(res, 0, sizeof res);
+    char hname[64], rname[64];
+    snprintf(hname, sizeof hname, "hiredis sync %d threads x 1 ctx", G->threads);
+    snprintf(rname, sizeof rname, "rcm sync %d threads, 1 client", G->threads);
+
+    /* Every workload of a group runs in rounds, and the order rotates from round to
+     * round, so that a change of the machine's state (other load; where the scheduler
+     * puts the client threads relative to the server, a factor of ~3 for one thread on a
+     * small VM) falls on all of them alike. valkey-benchmark gets -n sized from the
+     * matching hiredis run so that it also takes about one round. */
+    const bool ext = G->external;
+    if (G->groups & GROUP_SYNC1) fprintf(stderr, "bench: sync 1 thread...\n");
+    for (int r = 0; r < G->rounds && (G->groups & GROUP_SYNC1); r++) {
+        for (int k = 0; k < 3; k++) {
+            switch ((k + r) % 3) {
+            case 0: run_sync(&res[H_SYNC1], "hiredis sync 1 thread", NULL, 1); break;
+            case 1: run_sync(&res[R_SYNC1], "rcm sync 1 thread", client, 1); break;
+            case 2:
+                if (!ext) break;
+                result_finish(&res[H_SYNC1]);
+                run_valkey_benchmark(&res[VB_SYNC1], 1, 1, res[H_SYNC1].valid ? res[H_SYNC1].ops_s : 20000);
+                break;
+            }
+        }
+    }
+
+    if (G->groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", G->threads);
+    for (int r = 0; r < G->rounds && (G->groups & GROUP_SYNCN); r++) {
+        for (int k = 0; k < 3; k++) {
+            switch ((k + r) % 3) {
+            case 0: run_sync(&res[H_SYNCT], hname, NULL, G->threads); break;
+            case 1: run_sync(&res[R_SYNCT], rname, client, G->threads); break;
+            case 2:
+                if (!ext) break;
+                result_finish(&res[H_SYNCT]);
+                run_valkey_benchmark(&res[VB_SYNCT], 1, G->threads,
+                                     res[H_SYNCT].valid ? res[H_SYNCT].ops_s : 50000);
+                break;
+            }
+        }
+    }
+
+    if (G->groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", G->depth);
+    for (int r = 0; r < G->rounds && (G->groups & GROUP_INFLIGHT); r++) {
+        for (int k = 0; k < 6; k++) {
+            switch ((k + r) % 6) {
+            case 0: run_pipeline_hiredis(&res[H_PIPE]); break;
+            case 1: run_async_submitter(&res[R_ASYNC], client); break;
+            case 2:
+                if (!ext) break;
+                result_finish(&res[H_PIPE]);
+                run_valkey_benchmark(&res[VB_PIPE], G->depth, 1,
+                                     res[H_PIPE].valid ? res[H_PIPE].ops_s : 500000);
+                break;
+            case 3: run_async_callback(&res[R_ASYNC_CB], client); break;
+            case 4: run_pipeline_rcm(&res[R_PIPE], client); break;
+            case 5:
+                if (!ext) break;
+                run_valkey_benchmark(&res[VB_CONN], 1, G->depth, 60000);
+                break;
+            }
+        }
+    }
+    for (int k = 0; k < NRES; k++) result_finish(&res[k]);
+
+    putchar('\n');
+    print_header();
+    if (G->groups & GROUP_SYNC1) {
+        printf(" sync, 1 thread\n");
+        print_row(&res[H_SYNC1], NULL);
+        if (G->external) print_row(&res[VB_SYNC1], NULL);
+        print_row(&res[R_SYNC1], &(verdict){&res[R_SYNC1], &res[H_SYNC1], 0.85});
+    }
+    if (G->groups & GROUP_SYNCN) {
+        printf(" sync, %d threads\n", G->threads);
+        print_row(&res[H_SYNCT], NULL);
+        if (G->external) print_row(&res[VB_SYNCT], NULL);
+        print_row(&res[R_SYNCT], &(verdict){&res[R_SYNCT], &res[H_SYNCT], 1.5});
+    }
+    if (G->groups & GROUP_INFLIGHT) {
+        printf(" %d in flight\n", G->depth);
+        print_row(&res[H_PIPE], NULL);
+        if (G->external) {
+            print_row(&res[VB_PIPE], NULL);
+            print_row(&res[VB_CONN], NULL);
+        }
+        const result *async_base = G->external ? &res[VB_PIPE] : &res[H_PIPE];
+        double async_target = G->external ? 0.8 : 0;
+        print_row(&res[R_ASYNC], &(verdict){&res[R_ASYNC], async_base, async_target});
+        print_row(&res[R_ASYNC_CB], &(verdict){&res[R_ASYNC_CB], async_base, 0});
+        print_row(&res[R_PIPE], &(verdict){&res[R_PIPE], &res[H_PIPE], 0});
+    }
+
+    printf("\nratios (ops/s):\n");
+    print_ratio_line(&res[R_SYNC1], &res[H_SYNC1], 0.85);
+    print_ratio_line(&res[R_SYNCT], &res[H_SYNCT], 1.5);
+    if (G->external) print_ratio_line(&res[R_ASYNC], &res[VB_PIPE], 0.8);
+    print_ratio_line(&res[R_ASYNC], &res[H_PIPE], 0);
+    if (G->external) print_ratio_line(&res[R_ASYNC_CB], &res[VB_PIPE], 0);
+    print_ratio_line(&res[R_PIPE], &res[H_PIPE], 0);
+
+    print_notes();
+    int rc = CLI_EXIT_OK;
+    for (int k = 0; k < NRES; k++) {
+        bool ran = res[k].rounds > 0 || res[k].valid || res[k].note[0];
+        if (ran && (!res[k].valid || res[k].errors > 0)) rc = CLI_EXIT_FAIL;
+        free(res[k].h);
+    }
+    return rc;
+}
+
+/* The cluster bench: rcm (cluster mode, one client) against the raw routed hiredis
+ * baseline (per thread one context per primary, slot computed here) and valkey-benchmark
+ * --cluster, all against the same cluster in one run. Returns the exit status. */
+static int bench_cluster(rcm_client *client)
+{
+    enum { H_SYNC1, R_SYNC1, H_SYNCT, VB_SYNCT, R_SYNCT, VB_PIPE, VB_PIPE_EQ, R_ASYNC,
+           R_ASYNC_CB, NRES };
+    static result res[NRES];
+    memset(res, 0, sizeof res);
+    const int n = g_map.nnodes;
+    const bool ext = G->external;
+    char hname1[64], hname[64], rname[64];
+    snprintf(hname1, sizeof hname1, "hiredis routed 1 thread x %d ctx", n);
+    snprintf(hname, sizeof hname, "hiredis routed %d thr x %d ctx", G->threads, n);
+    snprintf(rname, sizeof rname, "rcm sync %d threads, 1 client", G->threads);
+    /* valkey-benchmark --cluster binds each client to one primary (client i to primary
+     * i mod n): -c n is one pipelined connection per primary. With -P depth that is n x
+     * depth in flight; -P depth/n is the same in flight as rcm's async. */
+    int eq_depth = G->depth / n > 0 ? G->depth / n : 1;
+
+    if (G->groups & GROUP_SYNC1) fprintf(stderr, "bench: sync 1 thread...\n");
+    for (int r = 0; r < G->rounds && (G->groups & GROUP_SYNC1); r++) {
+        for (int k = 0; k < 2; k++) {
+            switch ((k + r) % 2) {
+            case 0: run_sync(&res[H_SYNC1], hname1, NULL, 1); break;
+            case 1: run_sync(&res[R_SYNC1], "rcm sync 1 thread", client, 1); break;
+            }
+        }
+    }
+    if (G->groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", G->threads);
+    for (int r = 0; r < G->rounds && (G->groups & GROUP_SYNCN); r++) {
+        for (int k = 0; k < 3; k++) {
+            switch ((k + r) % 3) {
+            case 0: run_sync(&res[H_SYNCT], hname, NULL, G->threads); break;
+            case 1: run_sync(&res[R_SYNCT], rname, client, G->threads); break;
+            case 2:
+                if (!ext) break;
+                result_finish(&res[H_SYNCT]);
+                run_valkey_benchmark(&res[VB_SYNCT], 1, G->threads,
+                                     res[H_SYNCT].valid ? res[H_SYNCT].ops_s : 50000);
+                break;
+            }
+        }
+    }
+    if (G->groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", G->depth);
+    for (int r = 0; r < G->rounds && (G->groups & GROUP_INFLIGHT); r++) {
+        for (int k = 0; k < 4; k++) {
+            switch ((k + r) % 4) {
+            case 0:
+                if (!ext) break;
+                run_valkey_benchmark(&res[VB_PIPE], G->depth, n, 500000);
+                break;
+            case 1: run_async_submitter(&res[R_ASYNC], client); break;
+            case 2:
+                if (!ext) break;
+                run_valkey_benchmark(&res[VB_PIPE_EQ], eq_depth, n, 300000);
+                break;
+            case 3: run_async_callback(&res[R_ASYNC_CB], client); break;
+            }
+        }
+    }
+    for (int k = 0; k < NRES; k++) result_finish(&res[k]);
+
+    putchar('\n');
+    print_header();
+    if (G->groups & GROUP_SYNC1) {
+        printf(" sync, 1 thread\n");
+        print_row(&res[H_SYNC1], NULL);
+        print_row(&res[R_SYNC1], &(verdict){&res[R_SYNC1], &res[H_SYNC1], 0.85});
+    }
+    if (G->groups & GROUP_SYNCN) {
+        printf(" sync, %d threads\n", G->threads);
+        print_row(&res[H_SYNCT], NULL);
+        if (ext) print_row(&res[VB_SYNCT], NULL);
+        print_row(&res[R_SYNCT], &(verdict){&res[R_SYNCT], &res[H_SYNCT], 1.5});
+    }
+    if (G->groups & GROUP_INFLIGHT) {
+        printf(" %d in flight (valkey-benchmark: -c %d = one connection per primary, %d resp. "
+               "%d in flight)\n", G->depth, n, G->depth * n, eq_depth * n);
+        if (ext) {
+            print_row(&res[VB_PIPE], NULL);
+            print_row(&res[VB_PIPE_EQ], NULL);
+        }
+        print_row(&res[R_ASYNC], &(verdict){&res[R_ASYNC], ext ? &res[VB_PIPE] : NULL, ext ? 0.8 : 0});
+        print_row(&res[R_ASYNC_CB], &(verdict){&res[R_ASYNC_CB], ext ? &res[VB_PIPE] : NULL, 0});
+    }
+
+    printf("\nratios (ops/s):\n");
+    print_ratio_line(&res[R_SYNC1], &res[H_SYNC1], 0.85);
+    print_ratio_line(&res[R_SYNCT], &res[H_SYNCT], 1.5);
+    if (ext) {
+        print_ratio_line(&res[R_SYNCT], &res[VB_SYNCT], 0);
+        print_ratio_line(&res[R_ASYNC], &res[VB_PIPE], 0.8);
+        print_ratio_line(&res[R_ASYNC], &res[VB_PIPE_EQ], 0);
+        print_ratio_line(&res[R_ASYNC_CB], &res[VB_PIPE], 0);
+    }
+    printf("\nhiredis routed: per thread one blocking context per primary; the slot is CRC16 of "
+           "the key (hash tags honoured) looked up\n"
+           "  in the map read once with CLUSTER SLOTS; no redirects (none happen while the map "
+           "holds).\n");
+    print_notes();
+
+    int rc = CLI_EXIT_OK;
+    for (int k = 0; k < NRES; k++) {
+        bool ran = res[k].rounds > 0 || res[k].valid || res[k].note[0];
+        if (ran && (!res[k].valid || res[k].errors > 0)) rc = CLI_EXIT_FAIL;
+        free(res[k].h);
+    }
+    return rc;
+}
+
+/* Connects the side contexts: the server, or every primary of the cluster (after
+ * reading the slot map through the seed). */
+static bool connect_servers(char *err, size_t errcap)
+{
+    redisContext *seed = hiredis_connect(err, errcap);
+    if (!seed) return false;
+    if (!G->cluster) {
+        g_side[0] = seed;
+        g_nside = 1;
+        return true;
+    }
+    bool ok = slotmap_fetch(seed, G->host, &g_map, err, errcap);
+    redisFree(seed);
+    for (int i = 0; ok && i < g_map.nnodes; i++) {
+        g_side[i] = hiredis_connect_to(g_map.node[i].host, g_map.node[i].port, err, errcap);
+        if (!g_side[i]) ok = false;
+        else g_nside++;
+    }
+    return ok;
+}
+
+static void disconnect_servers(void)
+{
+    for (int i = 0; i < g_nside; i++) redisFree(g_side[i]);
+    g_nside = 0;
+}
+
 int cli_bench(const cli_opts *opts, int argc, char **argv)
 {
     static bench_cfg cfg;
@@ -1196,15 +1602,21 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
     int rc = parse_bench_args(&cfg, argc, argv);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     if (cfg.rounds > 1 && cfg.duration_s / cfg.rounds < 0.1) cfg.rounds = 1;
+    bool cluster_flag = cfg.cluster;
     if (opts->url) parse_url(&cfg, opts->url);
     for (size_t i = 0; i < opts->nsettings; i++) apply_key(&cfg, opts->settings[i].key, opts->settings[i].value);
-    if (strcmp(cfg.mode, "cluster") == 0) {
-        fprintf(stderr, "rcm: bench: cluster bench comes with cluster mode\n");
-        return CLI_EXIT_USAGE;
-    }
-    if (cfg.mode[0] && strcmp(cfg.mode, "standalone") != 0 && strcmp(cfg.mode, "auto") != 0)
-        return cli_usage_error("bench: only a standalone server for now (mode %s)", cfg.mode);
+    if (strcmp(cfg.mode, "cluster") == 0) cfg.cluster = true;
+    if (cluster_flag && cfg.mode[0] && strcmp(cfg.mode, "cluster") != 0 && strcmp(cfg.mode, "auto") != 0)
+        return cli_usage_error("bench: --cluster with mode %s", cfg.mode);
+    if (!cfg.cluster && cfg.mode[0] && strcmp(cfg.mode, "standalone") != 0 && strcmp(cfg.mode, "auto") != 0)
+        return cli_usage_error("bench: a standalone server or a cluster (not mode %s)", cfg.mode);
     if (cfg.tls) return cli_usage_error("bench: the hiredis baselines do not do TLS; bench a plain server");
+    if (cfg.cluster && cfg.db != 0) return cli_usage_error("bench: a cluster has only db 0");
+    if (cfg.cluster) {
+        /* Random keys over (nearly) all 16384 slots; sync 1 thread only when asked. */
+        if (!cfg.keyspace_given) cfg.keyspace = 100000;
+        if (!cfg.groups_given) cfg.groups = GROUP_SYNCN | GROUP_INFLIGHT;
+    }
     G = &cfg;
 
     /* The workload's data. */
@@ -1214,6 +1626,8 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
     W.value_len = (size_t)cfg.value_size;
     if (!W.keys || !W.value) {
         fprintf(stderr, "rcm: out of memory\n");
+        free(W.keys);
+        free(W.value);
         return CLI_EXIT_FAIL;
     }
     for (int k = 0; k < cfg.keyspace; k++) {
@@ -1224,22 +1638,34 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
     for (int k = 0; k < cfg.value_size; k++) W.value[k] = (char)('a' + k % 26);
 
     char err[256] = "";
-    g_side = hiredis_connect(err, sizeof err);
-    if (!g_side) {
+    rcm_client *client = NULL;
+    if (!connect_servers(err, sizeof err)) {
         fprintf(stderr, "rcm: bench: %s\n", err);
-        return CLI_EXIT_FAIL;
+        rc = CLI_EXIT_FAIL;
+        goto out;
     }
-    rcm_client *client;
-    rc = cli_open(opts, NULL, NULL, &client);
-    if (rc != CLI_EXIT_OK) {
-        redisFree(g_side);
-        return rc;
+    if (cfg.cluster) {
+        /* The client must route: a redis:// URL with --cluster says so explicitly. */
+        cli_opts copts = *opts;
+        cli_setting *settings = calloc(opts->nsettings + 1, sizeof *settings);
+        if (!settings) {
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        memcpy(settings, opts->settings, opts->nsettings * sizeof *settings);
+        settings[opts->nsettings] = (cli_setting){"mode", "cluster"};
+        copts.settings = settings;
+        copts.nsettings = opts->nsettings + 1;
+        rc = cli_open(&copts, NULL, NULL, &client);
+        free(settings);
+    } else {
+        rc = cli_open(opts, NULL, NULL, &client);
     }
-    if (!fill_keyspace(g_side, err, sizeof err)) {
+    if (rc != CLI_EXIT_OK) goto out;
+    if (!fill_keyspace(err, sizeof err)) {
         fprintf(stderr, "rcm: bench: %s\n", err);
-        rcm_client_close(client);
-        redisFree(g_side);
-        return CLI_EXIT_FAIL;
+        rc = CLI_EXIT_FAIL;
+        goto out;
     }
     if (cfg.external && !find_in_path("valkey-benchmark", g_vb_path, sizeof g_vb_path) &&
         !find_in_path("redis-benchmark", g_vb_path, sizeof g_vb_path)) {
@@ -1248,7 +1674,8 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
         cfg.external = false;
     }
 
-    printf("rcm bench: GET/SET 50/50, %d-byte values, %d keys, ", cfg.value_size, cfg.keyspace);
+    printf("rcm bench%s: GET/SET 50/50, %d-byte values, %d keys, ", cfg.cluster ? " --cluster" : "",
+           cfg.value_size, cfg.keyspace);
     if (cfg.requests > 0) printf("%lld requests (cap %.1f s) per workload", cfg.requests, cfg.duration_s);
     else printf("%.1f s per workload", cfg.duration_s);
     printf(", %d threads, depth %d, %d rounds\n", cfg.threads, cfg.depth, cfg.rounds);
@@ -1267,137 +1694,20 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
         G = &warm;
         result scratch = {0};
         run_sync(&scratch, "warm-up", client, cfg.threads);
-        run_pipeline_rcm(&scratch, client);
+        if (cfg.cluster) run_async_submitter(&scratch, client);
+        else run_pipeline_rcm(&scratch, client);
         free(scratch.h);
         G = &cfg;
     }
 
-    enum { H_SYNC1, VB_SYNC1, R_SYNC1, H_SYNCT, VB_SYNCT, R_SYNCT, H_PIPE, VB_PIPE, VB_CONN,
-           R_ASYNC, R_ASYNC_CB, R_PIPE, NRES };
-    static result res[NRES];
-    memset(res, 0, sizeof res);
-    char hname[64], rname[64];
-    snprintf(hname, sizeof hname, "hiredis sync %d threads x 1 ctx", cfg.threads);
-    snprintf(rname, sizeof rname, "rcm sync %d threads, 1 client", cfg.threads);
+    rc = cfg.cluster ? bench_cluster(client) : bench_standalone(client);
 
-    /* Every workload of a group runs in rounds, and the order rotates from round to
-     * round, so that a change of the machine's state (other load; where the scheduler
-     * puts the client threads relative to the server, a factor of ~3 for one thread on a
-     * small VM) falls on all of them alike. valkey-benchmark gets -n sized from the
-     * matching hiredis run so that it also takes about one round. */
-    const bool ext = cfg.external;
-    if (cfg.groups & GROUP_SYNC1) fprintf(stderr, "bench: sync 1 thread...\n");
-    for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_SYNC1); r++) {
-        for (int k = 0; k < 3; k++) {
-            switch ((k + r) % 3) {
-            case 0: run_sync(&res[H_SYNC1], "hiredis sync 1 thread", NULL, 1); break;
-            case 1: run_sync(&res[R_SYNC1], "rcm sync 1 thread", client, 1); break;
-            case 2:
-                if (!ext) break;
-                result_finish(&res[H_SYNC1]);
-                run_valkey_benchmark(&res[VB_SYNC1], 1, 1, res[H_SYNC1].valid ? res[H_SYNC1].ops_s : 20000);
-                break;
-            }
-        }
-    }
-
-    if (cfg.groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", cfg.threads);
-    for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_SYNCN); r++) {
-        for (int k = 0; k < 3; k++) {
-            switch ((k + r) % 3) {
-            case 0: run_sync(&res[H_SYNCT], hname, NULL, cfg.threads); break;
-            case 1: run_sync(&res[R_SYNCT], rname, client, cfg.threads); break;
-            case 2:
-                if (!ext) break;
-                result_finish(&res[H_SYNCT]);
-                run_valkey_benchmark(&res[VB_SYNCT], 1, cfg.threads,
-                                     res[H_SYNCT].valid ? res[H_SYNCT].ops_s : 50000);
-                break;
-            }
-        }
-    }
-
-    if (cfg.groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", cfg.depth);
-    for (int r = 0; r < cfg.rounds && (cfg.groups & GROUP_INFLIGHT); r++) {
-        for (int k = 0; k < 6; k++) {
-            switch ((k + r) % 6) {
-            case 0: run_pipeline_hiredis(&res[H_PIPE]); break;
-            case 1: run_async_submitter(&res[R_ASYNC], client); break;
-            case 2:
-                if (!ext) break;
-                result_finish(&res[H_PIPE]);
-                run_valkey_benchmark(&res[VB_PIPE], cfg.depth, 1,
-                                     res[H_PIPE].valid ? res[H_PIPE].ops_s : 500000);
-                break;
-            case 3: run_async_callback(&res[R_ASYNC_CB], client); break;
-            case 4: run_pipeline_rcm(&res[R_PIPE], client); break;
-            case 5:
-                if (!ext) break;
-                run_valkey_benchmark(&res[VB_CONN], 1, cfg.depth, 60000);
-                break;
-            }
-        }
-    }
-    for (int k = 0; k < NRES; k++) result_finish(&res[k]);
-
-    putchar('\n');
-    print_header();
-    if (cfg.groups & GROUP_SYNC1) {
-        printf(" sync, 1 thread\n");
-        print_row(&res[H_SYNC1], NULL);
-        if (cfg.external) print_row(&res[VB_SYNC1], NULL);
-        print_row(&res[R_SYNC1], &(verdict){&res[R_SYNC1], &res[H_SYNC1], 0.85});
-    }
-    if (cfg.groups & GROUP_SYNCN) {
-        printf(" sync, %d threads\n", cfg.threads);
-        print_row(&res[H_SYNCT], NULL);
-        if (cfg.external) print_row(&res[VB_SYNCT], NULL);
-        print_row(&res[R_SYNCT], &(verdict){&res[R_SYNCT], &res[H_SYNCT], 1.5});
-    }
-    if (cfg.groups & GROUP_INFLIGHT) {
-        printf(" %d in flight\n", cfg.depth);
-        print_row(&res[H_PIPE], NULL);
-        if (cfg.external) {
-            print_row(&res[VB_PIPE], NULL);
-            print_row(&res[VB_CONN], NULL);
-        }
-        const result *async_base = cfg.external ? &res[VB_PIPE] : &res[H_PIPE];
-        double async_target = cfg.external ? 0.8 : 0;
-        print_row(&res[R_ASYNC], &(verdict){&res[R_ASYNC], async_base, async_target});
-        print_row(&res[R_ASYNC_CB], &(verdict){&res[R_ASYNC_CB], async_base, 0});
-        print_row(&res[R_PIPE], &(verdict){&res[R_PIPE], &res[H_PIPE], 0});
-    }
-
-    printf("\nratios (ops/s):\n");
-    print_ratio_line(&res[R_SYNC1], &res[H_SYNC1], 0.85);
-    print_ratio_line(&res[R_SYNCT], &res[H_SYNCT], 1.5);
-    if (cfg.external) print_ratio_line(&res[R_ASYNC], &res[VB_PIPE], 0.8);
-    print_ratio_line(&res[R_ASYNC], &res[H_PIPE], 0);
-    if (cfg.external) print_ratio_line(&res[R_ASYNC_CB], &res[VB_PIPE], 0);
-    print_ratio_line(&res[R_PIPE], &res[H_PIPE], 0);
-
-    printf("\nlatency: per op (call to reply; async: submit to callback), per batch for "
-           "pipelines (first append to last reply);\n"
-           "  op* = valkey-benchmark's own per-request figure (p50: mean of SET and GET, p99: "
-           "the larger; with -P from batch send).\n"
-           "cli CPU: getrusage(RUSAGE_SELF) delta (all threads incl. rcm's I/O threads) per op; "
-           "valkey-benchmark: wait4() rusage of the child.\n"
-           "srv CPU: the server's INFO used_cpu_user+sys delta per op.\n");
-    if (sysconf(_SC_NPROCESSORS_ONLN) <= 2)
-        printf("note: %ld CPUs: client threads and the server share them; figures are bounded "
-               "by that contention.\n", sysconf(_SC_NPROCESSORS_ONLN));
-
-    rc = CLI_EXIT_OK;
-    for (int k = 0; k < NRES; k++) {
-        bool ran = res[k].rounds > 0 || res[k].valid || res[k].note[0];
-        if (ran && (!res[k].valid || res[k].errors > 0)) rc = CLI_EXIT_FAIL;
-        free(res[k].h);
-    }
+out:
     rcm_client_close(client);
-    redisFree(g_side);
-    g_side = NULL;
+    disconnect_servers();
     free(W.keys);
     free(W.value);
+    W.keys = W.value = NULL;
     pthread_mutex_lock(&A.mu);
     for (int i = 0; i < A.ncb_hist; i++) free(A.cb_hist[i]);
     A.ncb_hist = 0;
