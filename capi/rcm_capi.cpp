@@ -211,7 +211,10 @@ rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int ar
     std::unique_ptr<Request> r(client->client->make_request(argc, argv, argvlen, false));
     r->split.reset();
     r->agg = rcm::core::Aggregate::none;
-    switch (route->kind) {
+    // A C caller may pass any int; loading an out-of-range enum is undefined in C++.
+    int kind = 0;
+    std::memcpy(&kind, &route->kind, sizeof(kind) < sizeof(route->kind) ? sizeof(kind) : sizeof(route->kind));
+    switch (kind) {
       case RCM_ROUTE_SLOT:
         if (route->slot < 0 || route->slot >= rcm::core::kSlots)
           return fail(Status::arg, "route.slot " + std::to_string(route->slot) + " is not in 0..16383");
@@ -240,7 +243,7 @@ rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int ar
         r->route = rcm::core::RouteKind::random;
         break;
       default:
-        return fail(Status::arg, "route.kind " + std::to_string(static_cast<int>(route->kind)) + " is not a route");
+        return fail(Status::arg, "route.kind " + std::to_string(kind) + " is not a route");
     }
     Reply *reply = nullptr;
     std::string err;

@@ -516,14 +516,19 @@ void Connection::handle_reply(Reply *reply) {
     else delete reply;
     return;
   }
-  if (role_ == Role::lease && inflight_.empty()) {
-    inbox_->push(reply);
-    return;
-  }
-  if (role_ == Role::lease && (absorb_ > 0 || (subscribed_ && is_push_message(reply)))) {
-    if (absorb_ > 0 && !is_push_message(reply)) --absorb_;
-    inbox_->push(reply);
-    return;
+  if (role_ == Role::lease) {
+    // Pub/sub messages, the confirmations still due for an earlier SUBSCRIBE a b ..., and
+    // anything unasked for go to the inbox (rcm_lease_read), not to the next request.
+    bool push = subscribed_ && is_push_message(reply);
+    if (!push && absorb_ > 0) {
+      --absorb_;
+      inbox_->push(reply);
+      return;
+    }
+    if (push || inflight_.empty()) {
+      inbox_->push(reply);
+      return;
+    }
   }
   if (inflight_.empty()) {
     delete reply;
