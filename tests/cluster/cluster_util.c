@@ -1,0 +1,831 @@
+#define _GNU_SOURCE
+#include "cluster_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- ports and the cli ------------------------------------------------------------- */
+
+int cu_port(int i) { return tu_port(10 + i); }
+
+const char *cu_addr(int port) {
+    static __thread char buf[64];
+    snprintf(buf, sizeof buf, "127.0.0.1:%d", port);
+    return buf;
+}
+
+static const char *cli_bin(void) {
+    static char bin[1024];
+    if (bin[0]) return bin;
+    const char *env = getenv("RCM_CLI_BIN");
+    if (env && *env) {
+        snprintf(bin, sizeof bin, "%s", env);
+        return bin;
+    }
+    const char *server = getenv("RCM_SERVER_BIN");
+    if (server && *server && strchr(server, '/')) {
+        char dir[900];
+        snprintf(dir, sizeof dir, "%s", server);
+        *strrchr(dir, '/') = 0;
+        const char *names[] = {"valkey-cli", "redis-cli"};
+        for (int i = 0; i < 2; i++) {
+            char cand[1024];
+            snprintf(cand, sizeof cand, "%s/%s", dir, names[i]);
+            if (access(cand, X_OK) == 0) {
+                snprintf(bin, sizeof bin, "%s", cand);
+                return bin;
+            }
+        }
+    }
+    snprintf(bin, sizeof bin, "valkey-cli");
+    return bin;
+}
+
+char *cu_cli(int port, const char *fmt, ...) {
+    char args[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    size_t cmdlen = strlen(args) + 1200;
+    char *cmd = malloc(cmdlen);
+    snprintf(cmd, cmdlen, "timeout 10 '%s' -h 127.0.0.1 -p %d -a %s --no-auth-warning %s 2>&1 </dev/null",
+             cli_bin(), port, CU_PASSWORD, args);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p) return NULL;
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    int ch;
+    while ((ch = fgetc(p)) != EOF) {
+        if (ch == '\r') continue;
+        if (len + 2 > cap) out = realloc(out, cap *= 2);
+        out[len++] = (char)ch;
+    }
+    out[len] = 0;
+    int rc = pclose(p);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+char *cu_info_str(int port, const char *section, const char *field, char *buf, size_t n) {
+    buf[0] = 0;
+    char *out = cu_cli(port, "INFO %s", section);
+    if (!out) return buf;
+    size_t fl = strlen(field);
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+            snprintf(buf, n, "%s", line + fl + 1);
+            break;
+        }
+    }
+    free(out);
+    return buf;
+}
+
+long long cu_info_ll(int port, const char *section, const char *field) {
+    char buf[128];
+    cu_info_str(port, section, field, buf, sizeof buf);
+    if (!buf[0]) return -1;
+    return atoll(buf);
+}
+
+cu_cmdstat cu_cmdstat_of(int port, const char *command) {
+    cu_cmdstat s = {0, 0, 0};
+    char field[128];
+    snprintf(field, sizeof field, "cmdstat_%s", command);
+    char buf[512];
+    cu_info_str(port, "commandstats", field, buf, sizeof buf);
+    const char *p;
+    if ((p = strstr(buf, "calls=")) && (p == buf || p[-1] == ',')) s.calls = atoll(p + 6);
+    if ((p = strstr(buf, "rejected_calls="))) s.rejected = atoll(p + 15);
+    if ((p = strstr(buf, "failed_calls="))) s.failed = atoll(p + 13);
+    return s;
+}
+
+int cu_reset_stats_all(void) {
+    int rc = 0;
+    for (int i = 0; i < CU_NODES; i++) {
+        char *out = cu_cli(cu_port(i), "CONFIG RESETSTAT");
+        if (!out || strncmp(out, "OK", 2) != 0) rc = -1;
+        free(out);
+    }
+    return rc;
+}
+
+/* ---- CLUSTER NODES ----------------------------------------------------------------- */
+
+int cu_cluster_read(int port, cu_cluster *cl) {
+    memset(cl, 0, sizeof *cl);
+    for (int s = 0; s < CU_SLOTS; s++) cl->owner[s] = -1;
+    char *out = cu_cli(port, "CLUSTER NODES");
+    if (!out) return -1;
+    int rc = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (!*line) continue;
+        if (cl->n >= 16) {
+            rc = -1;
+            break;
+        }
+        cu_node *nd = &cl->nodes[cl->n];
+        char *save2 = NULL;
+        char *f[8];
+        int nf = 0;
+        for (char *w = strtok_r(line, " ", &save2); w && nf < 8; w = nf < 8 ? strtok_r(NULL, " ", &save2) : NULL)
+            f[nf++] = w;
+        if (nf < 8) {
+            rc = -1; /* not CLUSTER NODES output (an error?) */
+            break;
+        }
+        snprintf(nd->id, sizeof nd->id, "%s", f[0]);
+        char *at = strchr(f[1], '@');
+        if (at) *at = 0;
+        char *colon = strrchr(f[1], ':');
+        nd->port = colon ? atoi(colon + 1) : 0;
+        nd->primary = strstr(f[2], "master") != NULL;
+        nd->failed = strstr(f[2], "fail") != NULL;
+        if (strcmp(f[3], "-") != 0) snprintf(nd->primary_id, sizeof nd->primary_id, "%s", f[3]);
+        /* f[7] is the link state; the slots follow. */
+        for (char *w = strtok_r(NULL, " ", &save2); w; w = strtok_r(NULL, " ", &save2)) {
+            if (w[0] == '[') {
+                cl->open_slots++;
+                continue;
+            }
+            int a = atoi(w), b = a;
+            char *dash = strchr(w, '-');
+            if (dash) b = atoi(dash + 1);
+            for (int s = a; s <= b && s < CU_SLOTS; s++) {
+                if (s >= 0) cl->owner[s] = (short)cl->n;
+                nd->slots++;
+            }
+        }
+        cl->n++;
+    }
+    free(out);
+    return rc;
+}
+
+int cu_node_index(const cu_cluster *cl, int port) {
+    for (int i = 0; i < cl->n; i++)
+        if (cl->nodes[i].port == port) return i;
+    return -1;
+}
+
+int cu_replica_index(const cu_cluster *cl, int p) {
+    for (int i = 0; i < cl->n; i++)
+        if (!cl->nodes[i].primary && !cl->nodes[i].failed && strcmp(cl->nodes[i].primary_id, cl->nodes[p].id) == 0)
+            return i;
+    return -1;
+}
+
+int cu_owner_port(const cu_cluster *cl, int slot) {
+    if (slot < 0 || slot >= CU_SLOTS || cl->owner[slot] < 0) return -1;
+    return cl->nodes[cl->owner[slot]].port;
+}
+
+int cu_primaries(const cu_cluster *cl, int *idx, int max) {
+    int n = 0;
+    for (int i = 0; i < cl->n; i++)
+        if (cl->nodes[i].primary && !cl->nodes[i].failed && cl->nodes[i].slots > 0 && n < max) idx[n++] = i;
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++)
+            if (cl->nodes[idx[b]].port < cl->nodes[idx[a]].port) {
+                int t = idx[a];
+                idx[a] = idx[b];
+                idx[b] = t;
+            }
+    return n;
+}
+
+/* ---- health ------------------------------------------------------------------------ */
+
+static int info_has(const char *text, const char *needle) { return text && strstr(text, needle) != NULL; }
+
+int cu_cluster_healthy(char *why, size_t n) {
+    static __thread cu_cluster views[CU_NODES];
+    for (int i = 0; i < CU_NODES; i++) {
+        int port = cu_port(i);
+        char *info = cu_cli(port, "CLUSTER INFO");
+        int ok = info_has(info, "cluster_state:ok") && info_has(info, "cluster_known_nodes:6") &&
+                 info_has(info, "cluster_slots_assigned:16384");
+        free(info);
+        if (!ok) {
+            snprintf(why, n, "node %d: not cluster_state:ok with 6 known nodes and 16384 slots", port);
+            return 0;
+        }
+        if (cu_cluster_read(port, &views[i]) != 0) {
+            snprintf(why, n, "node %d: CLUSTER NODES unreadable", port);
+            return 0;
+        }
+        if (views[i].open_slots) {
+            snprintf(why, n, "node %d: %d slot(s) importing/migrating", port, views[i].open_slots);
+            return 0;
+        }
+        int me = cu_node_index(&views[i], port);
+        if (me < 0) {
+            snprintf(why, n, "node %d does not list itself", port);
+            return 0;
+        }
+        if (!views[i].nodes[me].primary) {
+            char link[64];
+            cu_info_str(port, "replication", "master_link_status", link, sizeof link);
+            if (strcmp(link, "up") != 0) {
+                snprintf(why, n, "replica %d: master_link_status '%s'", port, link);
+                return 0;
+            }
+        }
+    }
+    /* Every node agrees on every slot's owner (by id). */
+    for (int i = 1; i < CU_NODES; i++) {
+        for (int s = 0; s < CU_SLOTS; s++) {
+            const char *a = views[0].owner[s] >= 0 ? views[0].nodes[views[0].owner[s]].id : "";
+            const char *b = views[i].owner[s] >= 0 ? views[i].nodes[views[i].owner[s]].id : "";
+            if (strcmp(a, b) != 0) {
+                snprintf(why, n, "nodes %d and %d disagree about slot %d", cu_port(0), cu_port(i), s);
+                return 0;
+            }
+        }
+    }
+    const cu_cluster *cl = &views[0];
+    int prim[8];
+    int np = cu_primaries(cl, prim, 8);
+    int masters = 0, replicas = 0;
+    for (int i = 0; i < cl->n; i++) {
+        if (cl->nodes[i].failed) {
+            snprintf(why, n, "node %d is flagged failed", cl->nodes[i].port);
+            return 0;
+        }
+        if (cl->nodes[i].primary)
+            masters++;
+        else
+            replicas++;
+    }
+    if (np != 3 || masters != 3 || replicas != 3) {
+        snprintf(why, n, "%d primaries serving slots, %d masters, %d replicas (want 3/3/3)", np, masters, replicas);
+        return 0;
+    }
+    for (int k = 0; k < np; k++) {
+        int count = 0;
+        for (int i = 0; i < cl->n; i++)
+            if (!cl->nodes[i].primary && strcmp(cl->nodes[i].primary_id, cl->nodes[prim[k]].id) == 0) count++;
+        if (count != 1) {
+            snprintf(why, n, "primary %d has %d replicas", cl->nodes[prim[k]].port, count);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int cu_wait_healthy(double seconds, char *why, size_t n) {
+    double deadline = tu_now() + seconds;
+    for (;;) {
+        if (cu_cluster_healthy(why, n)) return 1;
+        if (tu_now() > deadline) return 0;
+        tu_sleep_ms(200);
+    }
+}
+
+void cu_assert_healthy_ok(double seconds) {
+    char why[256];
+    if (!cu_wait_healthy(seconds, why, sizeof why))
+        fail_msg("the cluster is not healthy after %.0f s: %s", seconds, why);
+}
+
+double cu_wait_role_master(int port, double seconds) {
+    double deadline = tu_now() + seconds;
+    for (;;) {
+        char *out = cu_cli(port, "ROLE");
+        int master = out && strncmp(out, "master", 6) == 0;
+        free(out);
+        if (master) return tu_now();
+        if (tu_now() > deadline) return -1;
+        tu_sleep_ms(50);
+    }
+}
+
+int cu_restore_layout(char *why, size_t n) {
+    /* Wait for a settled cluster first: a failover needs the replica in sync. */
+    if (!cu_wait_healthy(90, why, n)) return -1;
+    for (int i = 0; i < CU_PRIMARIES; i++) {
+        int port = cu_port(i);
+        char *out = cu_cli(port, "ROLE");
+        int replica = out && strncmp(out, "slave", 5) == 0;
+        free(out);
+        if (!replica) continue;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            out = cu_cli(port, "CLUSTER FAILOVER");
+            free(out);
+            if (cu_wait_role_master(port, 20) > 0) break;
+        }
+        if (!cu_wait_healthy(90, why, n)) return -1;
+    }
+    for (int i = 0; i < CU_PRIMARIES; i++) {
+        char *out = cu_cli(cu_port(i), "ROLE");
+        int master = out && strncmp(out, "master", 6) == 0;
+        free(out);
+        if (!master) {
+            snprintf(why, n, "node %d is not a primary again", cu_port(i));
+            return -1;
+        }
+    }
+    return cu_wait_healthy(90, why, n) ? 0 : -1;
+}
+
+/* ---- harness processes --------------------------------------------------------------- */
+
+static int pid_serves_port(int pid, int port) {
+    char path[64], buf[512] = {0};
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char stat[512] = {0};
+    size_t got = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    (void)got;
+    const char *rp = strrchr(stat, ')');
+    if (!rp || rp[1] != ' ' || rp[2] == 'Z') return 0;
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    f = fopen(path, "r");
+    if (!f) return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == 0) buf[i] = ' ';
+    char want[32];
+    snprintf(want, sizeof want, ":%d", port);
+    const char *p = strstr(buf, want);
+    return p && (p[strlen(want)] == ' ' || p[strlen(want)] == 0);
+}
+
+int cu_node_pid(int port) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/cluster/pids", tu_state_dir());
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int pid, p, found = -1;
+    while (fscanf(f, "%d %d", &pid, &p) == 2)
+        if (p == port && pid_serves_port(pid, port)) found = pid;
+    fclose(f);
+    return found;
+}
+
+int cu_node_restart(int port) {
+    const char *harness = getenv("RCM_HARNESS");
+    if (!harness) return -1;
+    char cmd[4096];
+    /* The arguments of up_cluster in tests/harness/rcm_harness.sh. */
+    snprintf(cmd, sizeof cmd,
+             "'%s' server %d '%s/cluster/%d' --requirepass %s --masterauth %s --cluster-enabled yes "
+             "--cluster-config-file nodes-%d.conf --cluster-node-timeout 5000 "
+             "--cluster-replica-validity-factor 0 --cluster-allow-replica-migration no",
+             harness, port, tu_state_dir(), port, CU_PASSWORD, CU_PASSWORD, port);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    char line[64] = {0};
+    int pid = -1;
+    if (fgets(line, sizeof line, p)) pid = atoi(line);
+    pclose(p);
+    if (pid <= 0) return -1;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/cluster/pids", tu_state_dir());
+    FILE *f = fopen(path, "a");
+    if (f) {
+        fprintf(f, "%d %d\n", pid, port);
+        fclose(f);
+    }
+    return pid;
+}
+
+/* ---- keys -------------------------------------------------------------------------- */
+
+static unsigned crc16(const char *buf, size_t len) {
+    unsigned crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (unsigned)(unsigned char)buf[i] << 8;
+        for (int b = 0; b < 8; b++) crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+    return crc;
+}
+
+int cu_key_slot(const char *key, size_t len) {
+    size_t s, e;
+    for (s = 0; s < len; s++)
+        if (key[s] == '{') break;
+    if (s < len) {
+        for (e = s + 1; e < len; e++)
+            if (key[e] == '}') break;
+        if (e < len && e != s + 1) return (int)(crc16(key + s + 1, e - s - 1) & 16383);
+    }
+    return (int)(crc16(key, len) & 16383);
+}
+
+int cu_key_on(const cu_cluster *cl, int port, const char *prefix, int *n, char *buf, size_t len) {
+    for (;; (*n)++) {
+        snprintf(buf, len, "%s%d", prefix, *n);
+        int slot = cu_key_slot(buf, strlen(buf));
+        if (cu_owner_port(cl, slot) == port) {
+            (*n)++;
+            return slot;
+        }
+    }
+}
+
+int cu_tag_on(const cu_cluster *cl, int port, const char *prefix, char *buf, size_t len) {
+    for (int i = 0;; i++) {
+        snprintf(buf, len, "%s%d", prefix, i);
+        int slot = cu_key_slot(buf, strlen(buf));
+        if (cu_owner_port(cl, slot) == port) return slot;
+    }
+}
+
+/* ---- rcm ------------------------------------------------------------------------------ */
+
+rcm_client *cu_open_ok(const char *key, ...) {
+    rcm_config *cfg = rcm_config_new();
+    assert_non_null(cfg);
+    char url[256];
+    snprintf(url, sizeof url, "redis+cluster://:%s@127.0.0.1:%d,127.0.0.1:%d", CU_PASSWORD, cu_port(0), cu_port(1));
+    TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
+    va_list ap;
+    va_start(ap, key);
+    for (const char *k = key; k; k = va_arg(ap, const char *)) {
+        const char *v = va_arg(ap, const char *);
+        rcm_status st = rcm_config_set(cfg, k, v);
+        if (st != RCM_OK) fail_msg("rcm_config_set(%s, %s): %s '%s'", k, v, rcm_status_name(st), rcm_last_error());
+    }
+    va_end(ap);
+    rcm_client *c = NULL;
+    rcm_status st = rcm_client_open(cfg, &c);
+    rcm_config_free(cfg);
+    if (st != RCM_OK) fail_msg("rcm_client_open(%s): %s '%s'", url, rcm_status_name(st), rcm_last_error());
+    assert_non_null(c);
+    return c;
+}
+
+static rcm_status routed_va(rcm_client *c, const rcm_route *route, rcm_reply **out, va_list ap) {
+    const char *argv[64];
+    int argc = 0;
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 64) argv[argc++] = a;
+    return rcm_command_routed(c, route, argc, argv, NULL, out);
+}
+
+rcm_status cu_routed(rcm_client *c, const rcm_route *route, rcm_reply **out, ...) {
+    va_list ap;
+    va_start(ap, out);
+    rcm_status st = routed_va(c, route, out, ap);
+    va_end(ap);
+    return st;
+}
+
+rcm_status cu_to_node(rcm_client *c, int port, rcm_reply **out, ...) {
+    char node[64];
+    snprintf(node, sizeof node, "127.0.0.1:%d", port);
+    rcm_route route = {RCM_ROUTE_NODE, 0, NULL, 0, node};
+    va_list ap;
+    va_start(ap, out);
+    rcm_status st = routed_va(c, &route, out, ap);
+    va_end(ap);
+    return st;
+}
+
+const char *cu_str(const rcm_reply *r) {
+    static __thread char buf[1024];
+    if (!r || (rcm_reply_type(r) != RCM_REPLY_STRING && rcm_reply_type(r) != RCM_REPLY_STATUS)) return NULL;
+    size_t len = 0;
+    const char *s = rcm_reply_string(r, &len);
+    if (len >= sizeof buf) len = sizeof buf - 1;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    return buf;
+}
+
+/* ---- JSON ------------------------------------------------------------------------------ */
+
+static const char *cj_ws(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+static const char *cj_value(const char *p, cj **out, int depth);
+
+static const char *cj_string(const char *p, char **out) {
+    if (*p != '"') return NULL;
+    p++;
+    size_t cap = 16, len = 0;
+    char *s = malloc(cap);
+    while (*p && *p != '"') {
+        char c = *p;
+        if (c == '\\') {
+            p++;
+            switch (*p) {
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u':
+                for (int i = 1; i <= 4; i++)
+                    if (!isxdigit((unsigned char)p[i])) {
+                        free(s);
+                        return NULL;
+                    }
+                c = '?';
+                p += 4;
+                break;
+            case '"': case '\\': case '/': c = *p; break;
+            default: free(s); return NULL;
+            }
+        } else if ((unsigned char)c < 0x20) {
+            free(s);
+            return NULL;
+        }
+        if (len + 2 > cap) s = realloc(s, cap *= 2);
+        s[len++] = c;
+        p++;
+    }
+    if (*p != '"') {
+        free(s);
+        return NULL;
+    }
+    s[len] = 0;
+    *out = s;
+    return p + 1;
+}
+
+static cj *cj_new(cj_kind k) {
+    cj *v = calloc(1, sizeof *v);
+    v->kind = k;
+    return v;
+}
+
+static void cj_push(cj *v, char *key, cj *item) {
+    v->items = realloc(v->items, (v->n + 1) * sizeof *v->items);
+    v->items[v->n] = item;
+    if (v->kind == CJ_OBJ) {
+        v->keys = realloc(v->keys, (v->n + 1) * sizeof *v->keys);
+        v->keys[v->n] = key;
+    }
+    v->n++;
+}
+
+static const char *cj_value(const char *p, cj **out, int depth) {
+    *out = NULL;
+    if (depth > 64) return NULL;
+    p = cj_ws(p);
+    if (*p == '{' || *p == '[') {
+        int obj = *p == '{';
+        cj *v = cj_new(obj ? CJ_OBJ : CJ_ARR);
+        *out = v;
+        p = cj_ws(p + 1);
+        if (*p == (obj ? '}' : ']')) return p + 1;
+        for (;;) {
+            char *key = NULL;
+            if (obj) {
+                p = cj_string(cj_ws(p), &key);
+                if (!p) return NULL;
+                p = cj_ws(p);
+                if (*p != ':') {
+                    free(key);
+                    return NULL;
+                }
+                p++;
+            }
+            cj *item = NULL;
+            p = cj_value(p, &item, depth + 1);
+            if (!p) {
+                free(key);
+                cj_free(item);
+                return NULL;
+            }
+            cj_push(v, key, item);
+            p = cj_ws(p);
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == (obj ? '}' : ']')) return p + 1;
+            return NULL;
+        }
+    }
+    if (*p == '"') {
+        cj *v = cj_new(CJ_STR);
+        *out = v;
+        return cj_string(p, &v->str);
+    }
+    if (!strncmp(p, "true", 4) || !strncmp(p, "false", 5)) {
+        cj *v = cj_new(CJ_BOOL);
+        v->boolean = *p == 't';
+        *out = v;
+        return p + (*p == 't' ? 4 : 5);
+    }
+    if (!strncmp(p, "null", 4)) {
+        *out = cj_new(CJ_NULL);
+        return p + 4;
+    }
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(p, &end);
+    if (end == p || !(isdigit((unsigned char)*p) || *p == '-')) return NULL;
+    cj *v = cj_new(CJ_NUM);
+    v->num = d;
+    *out = v;
+    return end;
+}
+
+cj *cj_parse(const char *text) {
+    if (!text) return NULL;
+    cj *v = NULL;
+    const char *end = cj_value(text, &v, 0);
+    if (!end || *cj_ws(end) != 0) {
+        cj_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+void cj_free(cj *v) {
+    if (!v) return;
+    for (size_t i = 0; i < v->n; i++) {
+        cj_free(v->items[i]);
+        if (v->keys) free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->str);
+    free(v);
+}
+
+const cj *cj_get(const cj *obj, const char *key) {
+    if (!obj || obj->kind != CJ_OBJ) return NULL;
+    for (size_t i = 0; i < obj->n; i++)
+        if (strcmp(obj->keys[i], key) == 0) return obj->items[i];
+    return NULL;
+}
+
+const cj *cj_at(const cj *arr, size_t i) {
+    if (!arr || (arr->kind != CJ_ARR && arr->kind != CJ_OBJ) || i >= arr->n) return NULL;
+    return arr->items[i];
+}
+
+const char *cj_str(const cj *v) { return v && v->kind == CJ_STR ? v->str : NULL; }
+
+double cj_num(const cj *v, double dflt) { return v && v->kind == CJ_NUM ? v->num : dflt; }
+
+/* ---- load ------------------------------------------------------------------------------ */
+
+int cu_status_slot(rcm_status st) {
+    int i = -(int)st;
+    if (i < 0 || i >= CU_STATUS_SLOTS - 1) return CU_STATUS_SLOTS - 1;
+    return i;
+}
+
+static void note_problem(cu_load *l, const char *fmt, ...) {
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    double now = tu_now();
+    if (l->first_failure_at == 0) {
+        l->first_failure_at = now;
+        snprintf(l->first_problem, sizeof l->first_problem, "%s", msg);
+    }
+    l->last_failure_at = now;
+    snprintf(l->last_problem, sizeof l->last_problem, "%s", msg);
+}
+
+static rcm_status timed(cu_load *l, int argc, const char **argv, rcm_reply **out) {
+    double t0 = tu_now();
+    rcm_status st = rcm_command(l->client, argc, argv, NULL, out);
+    double dt = tu_now() - t0;
+    if (dt > l->max_call_s) l->max_call_s = dt;
+    l->calls++;
+    l->status_count[cu_status_slot(st)]++;
+    return st;
+}
+
+void *cu_load_main(void *arg) {
+    cu_load *l = arg;
+    char value[96];
+    for (long it = 0; !atomic_load(l->stop); it++) {
+        const char *key = l->keys[it % l->nkeys];
+        snprintf(value, sizeof value, "w%d:%ld", l->id, it);
+        const char *set[] = {"SET", key, value};
+        rcm_reply *r = NULL;
+        rcm_status st = timed(l, 3, set, &r);
+        if (st != RCM_OK) {
+            l->failed++;
+            note_problem(l, "SET %s: %s '%s'", key, rcm_status_name(st), rcm_last_error());
+        } else if (!tu_is_status(r, "OK")) {
+            l->error_replies++;
+            note_problem(l, "SET %s: %s", key, tu_describe(r));
+        }
+        rcm_reply_free(r);
+        if (st == RCM_OK) {
+            const char *get[] = {"GET", key};
+            r = NULL;
+            rcm_status g = timed(l, 2, get, &r);
+            if (g != RCM_OK) {
+                l->failed++;
+                note_problem(l, "GET %s: %s '%s'", key, rcm_status_name(g), rcm_last_error());
+            } else if (rcm_reply_type(r) == RCM_REPLY_ERROR) {
+                l->error_replies++;
+                note_problem(l, "GET %s: %s", key, tu_describe(r));
+            } else if (!tu_is_cstring(r, value)) {
+                l->wrong++;
+                note_problem(l, "GET %s: expected \"%s\", got %s", key, value, tu_describe(r));
+            } else {
+                __atomic_add_fetch(&l->ok, 1, __ATOMIC_RELAXED);
+                l->last_ok_at = tu_now();
+            }
+            rcm_reply_free(r);
+        }
+        if (l->pause_us > 0) usleep((useconds_t)l->pause_us);
+    }
+    return NULL;
+}
+
+void cu_load_print(const char *what, const cu_load *l) {
+    printf("%s #%d: %ld ok, %ld calls, %ld failed, %ld error replies, %ld wrong, longest call %.3f s",
+           what, l->id, l->ok, l->calls, l->failed, l->error_replies, l->wrong, l->max_call_s);
+    for (int i = 1; i < CU_STATUS_SLOTS; i++)
+        if (l->status_count[i])
+            printf(", %s x%ld", rcm_status_name(i == CU_STATUS_SLOTS - 1 ? RCM_ERR_INTERNAL : (rcm_status)-i),
+                   l->status_count[i]);
+    printf("\n");
+    if (l->first_problem[0]) printf("    first problem: %s\n    last problem:  %s\n", l->first_problem, l->last_problem);
+    fflush(stdout);
+}
+
+void cu_group_init(cu_load_group *g, rcm_client *c, int n) {
+    memset(g, 0, sizeof *g);
+    g->n = n;
+    atomic_store(&g->stop, 0);
+    for (int i = 0; i < n; i++) {
+        g->loads[i].client = c;
+        g->loads[i].id = i;
+        g->loads[i].keys = g->keys[i];
+        g->loads[i].stop = &g->stop;
+    }
+}
+
+void cu_group_start(cu_load_group *g) {
+    atomic_store(&g->stop, 0);
+    for (int i = 0; i < g->n; i++) {
+        cu_load *l = &g->loads[i];
+        rcm_client *c = l->client;
+        int id = l->id, nkeys = l->nkeys;
+        char (*keys)[64] = l->keys;
+        memset(l, 0, sizeof *l);
+        l->client = c;
+        l->id = id;
+        l->keys = keys;
+        l->nkeys = nkeys;
+        l->stop = &g->stop;
+        pthread_create(&g->threads[i], NULL, cu_load_main, l);
+    }
+    g->running = 1;
+}
+
+void cu_group_stop(cu_load_group *g) {
+    if (!g->running) return;
+    atomic_store(&g->stop, 1);
+    for (int i = 0; i < g->n; i++) pthread_join(g->threads[i], NULL);
+    g->running = 0;
+}
+
+void cu_group_sum(cu_load_group *g, const char *what, cu_load *sum) {
+    memset(sum, 0, sizeof *sum);
+    for (int i = 0; i < g->n; i++) {
+        const cu_load *l = &g->loads[i];
+        cu_load_print(what, l);
+        sum->ok += l->ok;
+        sum->calls += l->calls;
+        sum->failed += l->failed;
+        sum->error_replies += l->error_replies;
+        sum->wrong += l->wrong;
+        for (int k = 0; k < CU_STATUS_SLOTS; k++) sum->status_count[k] += l->status_count[k];
+        if (l->max_call_s > sum->max_call_s) sum->max_call_s = l->max_call_s;
+        if (l->last_failure_at > sum->last_failure_at) {
+            sum->last_failure_at = l->last_failure_at;
+            snprintf(sum->last_problem, sizeof sum->last_problem, "%s", l->last_problem);
+        }
+        if (l->first_failure_at && (!sum->first_failure_at || l->first_failure_at < sum->first_failure_at)) {
+            sum->first_failure_at = l->first_failure_at;
+            snprintf(sum->first_problem, sizeof sum->first_problem, "%s", l->first_problem);
+        }
+    }
+}

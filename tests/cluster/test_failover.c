@@ -1,0 +1,180 @@
+/* cluster.failover: CLUSTER FAILOVER on a replica while 4 threads SET and GET keys on
+ * every shard: no request fails and every GET reads what its thread wrote; afterwards
+ * writes go straight to the new primary (the old one, now a replica, refuses none), the
+ * topology JSON names it primary and a PRIMARY_CHANGED event names it. Then the old
+ * primary takes over again, under load too, which restores the harness's layout
+ * (teardown does it also when the test fails). */
+#define _GNU_SOURCE
+#include "cluster_util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
+static char ev_primary_changed[16][128]; /* node of each PRIMARY_CHANGED event */
+static int ev_count;
+
+static void on_event(rcm_event_kind kind, const char *node, const char *detail, void *ud) {
+    (void)ud;
+    if (kind != RCM_EVENT_PRIMARY_CHANGED) return;
+    printf("event PRIMARY_CHANGED %s (%s)\n", node, detail);
+    pthread_mutex_lock(&ev_mu);
+    if (ev_count < 16) snprintf(ev_primary_changed[ev_count++], sizeof ev_primary_changed[0], "%s", node);
+    pthread_mutex_unlock(&ev_mu);
+}
+
+static int saw_primary_changed(const char *addr) {
+    pthread_mutex_lock(&ev_mu);
+    int found = 0;
+    for (int i = 0; i < ev_count; i++)
+        if (strcmp(ev_primary_changed[i], addr) == 0) found = 1;
+    pthread_mutex_unlock(&ev_mu);
+    return found;
+}
+
+static int setup(void **state) {
+    (void)state;
+    char why[256];
+    if (cu_restore_layout(why, sizeof why) != 0) {
+        fprintf(stderr, "setup: the cluster is not in the harness's layout: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char why[256];
+    if (cu_restore_layout(why, sizeof why) != 0) {
+        fprintf(stderr, "teardown: could not restore the layout: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static rcm_client *open_with_events(void) {
+    rcm_config *cfg = rcm_config_new();
+    char url[256];
+    snprintf(url, sizeof url, "redis+cluster://:%s@127.0.0.1:%d,127.0.0.1:%d", CU_PASSWORD, cu_port(0), cu_port(1));
+    TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set(cfg, "command_timeout_ms", "2000"), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, on_event, NULL), RCM_OK);
+    rcm_client *c = NULL;
+    rcm_status st = rcm_client_open(cfg, &c);
+    rcm_config_free(cfg);
+    if (st != RCM_OK) fail_msg("open: %s '%s'", rcm_status_name(st), rcm_last_error());
+    return c;
+}
+
+static void assert_clean(cu_load_group *g, const char *phase) {
+    cu_load sum;
+    cu_group_sum(g, phase, &sum);
+    if (sum.failed || sum.error_replies || sum.wrong)
+        fail_msg("%s: %ld failed calls, %ld error replies, %ld wrong values (first: %s; last: %s)", phase, sum.failed,
+                 sum.error_replies, sum.wrong, sum.first_problem, sum.last_problem);
+    for (int t = 0; t < g->n; t++)
+        if (g->loads[t].ok < 10) fail_msg("%s: thread %d completed only %ld iterations", phase, t, g->loads[t].ok);
+}
+
+/* Fails over to the replica on port (CLUSTER FAILOVER there) and waits until it is a
+ * primary and the cluster is healthy again. */
+static void failover_to(int port) {
+    char *out = cu_cli(port, "CLUSTER FAILOVER");
+    if (!out || strncmp(out, "OK", 2) != 0) fail_msg("CLUSTER FAILOVER on %d: %s", port, out ? out : "(cli failed)");
+    free(out);
+    if (cu_wait_role_master(port, 30) < 0) fail_msg("%d did not become a primary within 30 s", port);
+    cu_assert_healthy_ok(60);
+}
+
+static void test_failover__manual_failover_under_load_loses_nothing(void **state) {
+    (void)state;
+    tu_watchdog_arm(300, "manual failover under load");
+    cu_cluster cl;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    int old_port = cu_port(1);
+    int pi = cu_node_index(&cl, old_port);
+    assert_true(pi >= 0 && cl.nodes[pi].primary);
+    int ri = cu_replica_index(&cl, pi);
+    assert_true(ri >= 0);
+    int new_port = cl.nodes[ri].port;
+    printf("failing over %d -> %d\n", old_port, new_port);
+
+    rcm_client *c = open_with_events();
+    cu_load_group g;
+    cu_group_init(&g, c, 4);
+    int n = 0;
+    for (int t = 0; t < 4; t++) {
+        for (int j = 0; j < 40; j++) {
+            if (j % 2 == 0) /* half on the shard that fails over */
+                cu_key_on(&cl, old_port, "fo:", &n, g.keys[t][j], sizeof g.keys[t][j]);
+            else
+                snprintf(g.keys[t][j], sizeof g.keys[t][j], "foany:t%d:%d", t, j);
+        }
+        g.loads[t].nkeys = 40;
+    }
+
+    cu_group_start(&g);
+    tu_sleep_ms(1000);
+    failover_to(new_port);
+    tu_sleep_ms(2000);
+    cu_group_stop(&g);
+    assert_clean(&g, "failover");
+
+    /* Writes go to the new primary; the old one refuses none. */
+    assert_int_equal(cu_reset_stats_all(), 0);
+    int sets = 0;
+    for (int t = 0; t < 4; t++)
+        for (int j = 0; j < 40; j += 2) {
+            rcm_reply *r = tu_cmd_ok(c, "SET", g.keys[t][j], "after", NULL);
+            TU_ASSERT_STATUS_REPLY(r, "OK");
+            rcm_reply_free(r);
+            sets++;
+        }
+    cu_cmdstat snew = cu_cmdstat_of(new_port, "set"), sold = cu_cmdstat_of(old_port, "set");
+    printf("after failover: new primary %d: %lld SET calls, %lld rejected; old primary %d: %lld rejected\n", new_port,
+           snew.calls, snew.rejected, old_port, sold.rejected);
+    if (snew.calls != sets || snew.rejected != 0 || sold.rejected != 0)
+        fail_msg("%d SETs after the failover: %lld ran on the new primary %d, the old primary %d refused %lld", sets,
+                 snew.calls, new_port, old_port, sold.rejected);
+
+    /* The client's topology says so, and an event said so. */
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_topology_json(c, &json), RCM_OK);
+    cj *t = cj_parse(json);
+    assert_non_null(t);
+    const cj *nodes = cj_get(t, "nodes");
+    int new_is_primary = 0, old_is_replica = 0;
+    for (size_t i = 0; nodes && i < nodes->n; i++) {
+        const char *addr = cj_str(cj_get(cj_at(nodes, i), "address"));
+        const char *role = cj_str(cj_get(cj_at(nodes, i), "role"));
+        if (!addr || !role) continue;
+        if (strcmp(addr, cu_addr(new_port)) == 0 && strcmp(role, "primary") == 0) new_is_primary = 1;
+        if (strcmp(addr, cu_addr(old_port)) == 0 && strcmp(role, "replica") == 0) old_is_replica = 1;
+    }
+    if (!new_is_primary || !old_is_replica) fail_msg("topology JSON after the failover: %s", json);
+    cj_free(t);
+    rcm_free(json);
+    double deadline = tu_now() + 5;
+    while (!saw_primary_changed(cu_addr(new_port)) && tu_now() < deadline) tu_sleep_ms(50);
+    if (!saw_primary_changed(cu_addr(new_port))) fail_msg("no RCM_EVENT_PRIMARY_CHANGED named %s", cu_addr(new_port));
+
+    /* Fail back, under load. */
+    cu_group_start(&g);
+    tu_sleep_ms(500);
+    failover_to(old_port);
+    tu_sleep_ms(2000);
+    cu_group_stop(&g);
+    assert_clean(&g, "failback");
+
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_failover__manual_failover_under_load_loses_nothing, setup, teardown),
+    };
+    return TU_RUN(tests, argc, argv);
+}

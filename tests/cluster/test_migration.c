@@ -1,0 +1,280 @@
+/* cluster.migration: a slot holding keys moves from one primary to another (CLUSTER
+ * SETSLOT IMPORTING/MIGRATING, MIGRATE ... KEYS in small batches, CLUSTER SETSLOT NODE on
+ * every primary) while 4 threads SET and GET keys in that slot and elsewhere: no request
+ * fails, every GET reads what its thread wrote, and the client's stats count the ASK and
+ * MOVED redirects it followed. The slot moves back afterwards (also when the test fails:
+ * teardown). */
+#define _GNU_SOURCE
+#include "cluster_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRELOAD 200
+
+static struct {
+    int slot;
+    int home_port; /* where the slot lives in the harness's layout */
+} mig = {-1, -1};
+
+/* Moves slot from the primary on from_port to the one on to_port, batch keys per MIGRATE,
+ * pausing pause_ms between batches. 0 on success; why says what failed. */
+static int move_slot(int slot, int from_port, int to_port, int batch, int pause_ms, char *why, size_t n) {
+    cu_cluster cl;
+    if (cu_cluster_read(from_port, &cl) != 0) {
+        snprintf(why, n, "CLUSTER NODES on %d failed", from_port);
+        return -1;
+    }
+    int fi = cu_node_index(&cl, from_port), ti = cu_node_index(&cl, to_port);
+    if (fi < 0 || ti < 0) {
+        snprintf(why, n, "nodes %d/%d not found", from_port, to_port);
+        return -1;
+    }
+    char from_id[48], to_id[48];
+    snprintf(from_id, sizeof from_id, "%s", cl.nodes[fi].id);
+    snprintf(to_id, sizeof to_id, "%s", cl.nodes[ti].id);
+    char *out = cu_cli(to_port, "CLUSTER SETSLOT %d IMPORTING %s", slot, from_id);
+    if (!out || strncmp(out, "OK", 2) != 0) {
+        snprintf(why, n, "SETSLOT IMPORTING on %d: %s", to_port, out ? out : "(cli failed)");
+        free(out);
+        return -1;
+    }
+    free(out);
+    out = cu_cli(from_port, "CLUSTER SETSLOT %d MIGRATING %s", slot, to_id);
+    if (!out || strncmp(out, "OK", 2) != 0) {
+        snprintf(why, n, "SETSLOT MIGRATING on %d: %s", from_port, out ? out : "(cli failed)");
+        free(out);
+        return -1;
+    }
+    free(out);
+    for (int round = 0;; round++) {
+        out = cu_cli(from_port, "CLUSTER GETKEYSINSLOT %d %d", slot, batch);
+        if (!out) {
+            snprintf(why, n, "GETKEYSINSLOT on %d failed", from_port);
+            return -1;
+        }
+        char args[8192];
+        size_t off = 0;
+        int nkeys = 0;
+        char *save = NULL;
+        for (char *k = strtok_r(out, "\n", &save); k; k = strtok_r(NULL, "\n", &save)) {
+            if (!*k) continue;
+            off += (size_t)snprintf(args + off, sizeof args - off, " '%s'", k);
+            nkeys++;
+        }
+        free(out);
+        if (nkeys == 0) break;
+        out = cu_cli(from_port, "MIGRATE 127.0.0.1 %d '' 0 5000 AUTH %s KEYS%s", to_port, CU_PASSWORD, args);
+        if (!out || (strncmp(out, "OK", 2) != 0 && strncmp(out, "NOKEY", 5) != 0)) {
+            snprintf(why, n, "MIGRATE from %d to %d: %s", from_port, to_port, out ? out : "(cli failed)");
+            free(out);
+            return -1;
+        }
+        free(out);
+        if (pause_ms) tu_sleep_ms(pause_ms);
+        if (round > 100000) {
+            snprintf(why, n, "slot %d never emptied on %d", slot, from_port);
+            return -1;
+        }
+    }
+    /* The new owner first, then the old one, then every other primary. */
+    int order[8], no = 0;
+    order[no++] = to_port;
+    order[no++] = from_port;
+    for (int i = 0; i < cl.n; i++)
+        if (cl.nodes[i].primary && cl.nodes[i].port != to_port && cl.nodes[i].port != from_port) order[no++] = cl.nodes[i].port;
+    for (int i = 0; i < no; i++) {
+        out = cu_cli(order[i], "CLUSTER SETSLOT %d NODE %s", slot, to_id);
+        if (!out || strncmp(out, "OK", 2) != 0) {
+            snprintf(why, n, "SETSLOT %d NODE on %d: %s", slot, order[i], out ? out : "(cli failed)");
+            free(out);
+            return -1;
+        }
+        free(out);
+    }
+    return 0;
+}
+
+/* Waits until every node reports the slot's owner as the node on port. */
+static int wait_owner_everywhere(int slot, int port, double seconds) {
+    double deadline = tu_now() + seconds;
+    while (tu_now() < deadline) {
+        int all = 1;
+        for (int i = 0; i < CU_NODES && all; i++) {
+            cu_cluster cl;
+            if (cu_cluster_read(cu_port(i), &cl) != 0 || cu_owner_port(&cl, slot) != port) all = 0;
+        }
+        if (all) return 1;
+        tu_sleep_ms(100);
+    }
+    return 0;
+}
+
+static int setup(void **state) {
+    (void)state;
+    char why[256];
+    if (cu_restore_layout(why, sizeof why) != 0) {
+        fprintf(stderr, "setup: the cluster is not in the harness's layout: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char why[256];
+    if (mig.slot >= 0) {
+        cu_cluster cl;
+        int dirty = 0;
+        for (int i = 0; i < CU_NODES; i++)
+            if (cu_cluster_read(cu_port(i), &cl) != 0 || cl.open_slots) dirty = 1;
+        if (dirty) {
+            char *out = cu_cli(mig.home_port, "--cluster fix 127.0.0.1:%d --cluster-yes", mig.home_port);
+            free(out);
+        }
+        if (cu_cluster_read(mig.home_port, &cl) == 0) {
+            int owner = cu_owner_port(&cl, mig.slot);
+            if (owner > 0 && owner != mig.home_port &&
+                move_slot(mig.slot, owner, mig.home_port, 100, 0, why, sizeof why) != 0)
+                fprintf(stderr, "teardown: moving slot %d back: %s\n", mig.slot, why);
+        }
+        mig.slot = -1;
+    }
+    if (!cu_wait_healthy(120, why, sizeof why)) {
+        fprintf(stderr, "teardown: the cluster is not healthy: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+static long long stats_sum(rcm_client *c, const char *counter) {
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    cj *s = cj_parse(json);
+    if (!s) fail_msg("stats JSON does not parse: %s", json);
+    rcm_free(json);
+    const cj *servers = cj_get(s, "servers");
+    long long sum = 0;
+    for (size_t i = 0; servers && i < servers->n; i++) sum += (long long)cj_num(cj_get(cj_at(servers, i), counter), 0);
+    cj_free(s);
+    return sum;
+}
+
+static void test_migration__slot_moves_under_load_without_failures(void **state) {
+    (void)state;
+    tu_watchdog_arm(300, "slot migration under load");
+    cu_cluster cl;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    int from_port = cu_port(1), to_port = cu_port(2);
+    char tag[32];
+    int slot = cu_tag_on(&cl, from_port, "mig", tag, sizeof tag);
+    mig.slot = slot;
+    mig.home_port = from_port;
+    printf("moving slot %d (hash tag {%s}) from %d to %d\n", slot, tag, from_port, to_port);
+
+    rcm_client *c = cu_open_ok(NULL);
+    /* Keys in the slot that are not touched by the threads... */
+    for (int i = 0; i < PRELOAD; i++) {
+        char key[64], val[32];
+        snprintf(key, sizeof key, "{%s}:pre:%d", tag, i);
+        snprintf(val, sizeof val, "pre-%d", i);
+        rcm_reply *r = tu_cmd_ok(c, "SET", key, val, NULL);
+        TU_ASSERT_STATUS_REPLY(r, "OK");
+        rcm_reply_free(r);
+    }
+    /* ...and each thread's own keys: every other one in the slot. */
+    cu_load_group g;
+    cu_group_init(&g, c, 4);
+    for (int t = 0; t < 4; t++) {
+        for (int j = 0; j < 40; j++) {
+            if (j % 2 == 0)
+                snprintf(g.keys[t][j], sizeof g.keys[t][j], "{%s}:t%d:%d", tag, t, j);
+            else
+                snprintf(g.keys[t][j], sizeof g.keys[t][j], "migother:t%d:%d", t, j);
+            rcm_reply *r = tu_cmd_ok(c, "SET", g.keys[t][j], "init", NULL);
+            rcm_reply_free(r);
+        }
+        g.loads[t].nkeys = 40;
+    }
+    char *out = cu_cli(from_port, "CLUSTER COUNTKEYSINSLOT %d", slot);
+    assert_non_null(out);
+    long long in_slot = atoll(out);
+    free(out);
+    assert_int_equal(in_slot, PRELOAD + 4 * 20);
+
+    long long moved0 = stats_sum(c, "moved"), ask0 = stats_sum(c, "ask");
+    cu_group_start(&g);
+    tu_sleep_ms(500);
+    char why[256];
+    double t0 = tu_now();
+    int rc = move_slot(slot, from_port, to_port, 5, 25, why, sizeof why);
+    double t1 = tu_now();
+    if (rc == 0) tu_sleep_ms(1500);
+    cu_group_stop(&g);
+    if (rc != 0) fail_msg("moving slot %d: %s", slot, why);
+    printf("migration took %.2f s\n", t1 - t0);
+
+    cu_load sum;
+    cu_group_sum(&g, "load", &sum);
+    if (sum.failed || sum.error_replies || sum.wrong)
+        fail_msg("during the migration: %ld failed calls, %ld error replies, %ld wrong values (first: %s)", sum.failed,
+                 sum.error_replies, sum.wrong, sum.first_problem);
+    for (int t = 0; t < 4; t++)
+        if (g.loads[t].ok < 20) fail_msg("thread %d completed only %ld iterations", t, g.loads[t].ok);
+
+    long long moved = stats_sum(c, "moved") - moved0, ask = stats_sum(c, "ask") - ask0;
+    printf("redirects followed: %lld MOVED, %lld ASK\n", moved, ask);
+    if (moved <= 0) fail_msg("stats count no MOVED after the slot changed owner");
+    if (ask <= 0) fail_msg("stats count no ASK during the migration");
+
+    /* Every key of the slot is on the new owner now. */
+    if (!wait_owner_everywhere(slot, to_port, 20)) fail_msg("not every node names %d the owner of slot %d", to_port, slot);
+    out = cu_cli(to_port, "CLUSTER COUNTKEYSINSLOT %d", slot);
+    assert_non_null(out);
+    assert_int_equal(atoll(out), PRELOAD + 4 * 20);
+    free(out);
+    out = cu_cli(from_port, "CLUSTER COUNTKEYSINSLOT %d", slot);
+    assert_non_null(out);
+    assert_int_equal(atoll(out), 0);
+    free(out);
+    for (int i = 0; i < PRELOAD; i += 17) {
+        char key[64], val[32];
+        snprintf(key, sizeof key, "{%s}:pre:%d", tag, i);
+        snprintf(val, sizeof val, "pre-%d", i);
+        rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
+        TU_ASSERT_CSTRING_REPLY(r, val);
+        rcm_reply_free(r);
+    }
+
+    /* Back home, under load again. */
+    cu_group_start(&g);
+    rc = move_slot(slot, to_port, from_port, 20, 10, why, sizeof why);
+    if (rc == 0) tu_sleep_ms(1000);
+    cu_group_stop(&g);
+    if (rc != 0) fail_msg("moving slot %d back: %s", slot, why);
+    cu_group_sum(&g, "load (moving back)", &sum);
+    if (sum.failed || sum.error_replies || sum.wrong)
+        fail_msg("moving the slot back: %ld failed calls, %ld error replies, %ld wrong values (first: %s)", sum.failed,
+                 sum.error_replies, sum.wrong, sum.first_problem);
+    if (!wait_owner_everywhere(slot, from_port, 20)) fail_msg("slot %d did not return to %d everywhere", slot, from_port);
+    mig.slot = -1;
+
+    /* Clean up. */
+    for (int i = 0; i < PRELOAD; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "{%s}:pre:%d", tag, i);
+        rcm_reply *r = tu_cmd_ok(c, "DEL", key, NULL);
+        rcm_reply_free(r);
+    }
+    rcm_client_close(c);
+    cu_assert_healthy_ok(120);
+    tu_watchdog_disarm();
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migration__slot_moves_under_load_without_failures, setup, teardown),
+    };
+    return TU_RUN(tests, argc, argv);
+}
