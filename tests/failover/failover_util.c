@@ -15,6 +15,21 @@
 
 #define FO_MAX_ARGS 64
 
+static void on_fatal_signal(int sig) {
+    char b[96];
+    int n = snprintf(b, sizeof b, "\nFATAL: signal %d (%s) in the test process\n", sig, strsignal(sig));
+    if (write(2, b, (size_t)n) < 0) {
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void fo_diagnose_signals(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    int sigs[] = {SIGPIPE, SIGSEGV, SIGABRT, SIGBUS};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], on_fatal_signal);
+}
+
 const char *fo_addr(int port) {
     static __thread char buf[32];
     snprintf(buf, sizeof buf, "127.0.0.1:%d", port);
@@ -435,6 +450,20 @@ fo_summary fo_summarize(fo_load *loads, int n, double from, double to) {
         }
     }
     return s;
+}
+
+long fo_failures_ending_after(fo_load *loads, int n, double t, const fo_call **first) {
+    long count = 0;
+    if (first) *first = NULL;
+    for (int i = 0; i < n; i++) {
+        for (size_t j = 0; j < loads[i].n; j++) {
+            const fo_call *c = &loads[i].calls[j];
+            if (c->ok || c->end <= t) continue;
+            count++;
+            if (first && (!*first || c->end < (*first)->end)) *first = c;
+        }
+    }
+    return count;
 }
 
 long fo_verify_writes(int port, fo_load *loads, int n, char *why, size_t wn) {

@@ -34,6 +34,11 @@ enum {
     FO_FAKE_CONTROL = 55   /* fake_raft.py control port */
 };
 
+/* Call first in main: stdout unbuffered (cmocka's lines survive an abrupt end) and a
+ * line on stderr naming any fatal signal (SIGPIPE, SIGSEGV, SIGABRT, SIGBUS) before the
+ * default action runs. */
+void fo_diagnose_signals(void);
+
 /* "127.0.0.1:<port>" in a static per-thread buffer. */
 const char *fo_addr(int port);
 
@@ -159,6 +164,9 @@ typedef struct fo_summary {
 
 /* Summary of the calls of n loads that started in [from, to). */
 fo_summary fo_summarize(fo_load *loads, int n, double from, double to);
+/* How many calls of the n loads failed and ended after t (still waiting, or failing,
+ * then); *first (may be NULL) is the earliest-ending of them. */
+long fo_failures_ending_after(fo_load *loads, int n, double t, const fo_call **first);
 /* Reads back (GET over a raw socket to port, no password) every key whose SET
  * returned OK in the n loads; returns how many are missing or hold another value
  * (-1 when the server could not be read), with the first few named in why. */

@@ -338,8 +338,17 @@ class Group:
 
     async def revive(self, i):
         if i in self.dead:
+            # The port was ours a moment ago; give the kernel a little time if it objects.
+            for attempt in range(40):
+                try:
+                    await self.listen(i)
+                    break
+                except OSError as e:
+                    if attempt == 39:
+                        raise
+                    sys.stderr.write("fake_raft: listen on %d: %s; retrying\n" % (self.ports[i], e))
+                    await asyncio.sleep(0.05)
             self.dead.discard(i)
-            await self.listen(i)
 
     # ---- control side -----------------------------------------------------------------
 
@@ -414,13 +423,15 @@ class Group:
                         break
                     buf = buf[used:]
                     if args:
-                        writer.write(await self.control(args))
+                        try:
+                            reply = await self.control(args)
+                        except Exception as e:  # a bad control command, or a port we cannot bind
+                            sys.stderr.write("fake_raft: control %r: %r\n" % (args, e))
+                            reply = error("ERR %s" % e)
+                        writer.write(reply)
                 await writer.drain()
-        except (ConnectionError, ProtocolError, ValueError, IndexError) as e:
-            try:
-                writer.write(error("ERR %s" % e))
-            except Exception:
-                pass
+        except (ConnectionError, ProtocolError):
+            pass
         finally:
             writer.close()
 

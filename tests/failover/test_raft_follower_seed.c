@@ -81,6 +81,7 @@ static void test_follower_seed__auto_mode_recognises_raft(void **state) {
 }
 
 int main(int argc, char **argv) {
+    fo_diagnose_signals();
     fo_raft_require_module("raft.follower_seed");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_follower_seed__writes_reach_the_leader),

@@ -172,6 +172,7 @@ static void test_quorum__lost_quorum_fails_by_deadline_then_recovers(void **stat
 }
 
 int main(int argc, char **argv) {
+    fo_diagnose_signals();
     fo_raft_require_module("raft.quorum");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quorum__lost_quorum_fails_by_deadline_then_recovers),

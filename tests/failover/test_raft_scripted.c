@@ -105,9 +105,8 @@ static void test_scripted__moved_is_followed(void **state) {
 
 /* The leader dies. For 1.5 s the followers still answer MOVED 0 <dead leader>, then
  * CLUSTERDOWN for 0.5 s, then node 2 leads. A write issued at once reaches node 2
- * within its deadline; the client does not hammer the followers meanwhile; it says
- * PRIMARY_CHANGED dead -> new. A client opened during the election with only a follower
- * as seed (which names the dead leader) also gets there. */
+ * within its deadline and within 1 s of node 2's election; the client does not hammer
+ * the followers meanwhile; it says PRIMARY_CHANGED dead -> new. */
 static void test_scripted__dead_hint_falls_back_to_new_leader(void **state) {
     (void)state;
     fo_events ev;
@@ -118,20 +117,9 @@ static void test_scripted__dead_hint_falls_back_to_new_leader(void **state) {
     tu_watchdog_arm(30, "dead_hint_falls_back_to_new_leader");
     double t0 = tu_now();
     fo_fake_ctl_ok(NULL, 0, "ELECTION", "2", "1500", "500", NULL);
-
-    /* A second client, opened while the followers still name the dead leader. */
-    rcm_client *late = NULL;
-    {
-        rcm_config *cfg = rcm_config_new();
-        TU_ASSERT_RC(rcm_config_from_url(cfg, url_of(1)), RCM_OK);
-        TU_ASSERT_RC(rcm_config_set(cfg, "command_timeout_ms", "5000"), RCM_OK);
-        rcm_status st = rcm_client_open(cfg, &late);
-        rcm_config_free(cfg);
-        double took = tu_now() - t0;
-        if (st != RCM_OK)
-            fail_msg("open with a follower seed during the election: %s after %.3f s (%s)", rcm_status_name(st), took,
-                     rcm_last_error());
-    }
+    /* Let the client see its connection to the leader close first: a write racing the
+     * close may rightly end RCM_ERR_UNCERTAIN (raft.leader_kill allows that). */
+    tu_sleep_ms(100);
 
     rcm_reply *r = NULL;
     double s0 = tu_now();
@@ -141,18 +129,16 @@ static void test_scripted__dead_hint_falls_back_to_new_leader(void **state) {
         fail_msg("SET during the election: %s, reply %s after %.3f s (%s)", rcm_status_name(st), tu_describe(r),
                  done - s0, rcm_last_error());
     rcm_reply_free(r);
+    fprintf(stderr, "SET during the election completed %.3f s after the leader died (node 2 leads from 2.0 s)\n",
+            done - t0);
     if (done - t0 < 1.9) fail_msg("SET completed %.3f s after the leader died, before any new leader", done - t0);
     if (done - s0 > 5.2) fail_msg("SET took %.3f s, past its 5 s deadline", done - s0);
     assert_data("el:key", "during");
-
-    r = NULL;
-    s0 = tu_now();
-    st = tu_cmd(late, &r, "SET", "el:late", "yes", NULL);
-    if (st != RCM_OK || !tu_is_status(r, "OK"))
-        fail_msg("SET by the client opened during the election: %s, reply %s after %.3f s (%s)", rcm_status_name(st),
-                 tu_describe(r), tu_now() - s0, rcm_last_error());
-    rcm_reply_free(r);
-    assert_data("el:late", "yes");
+    /* As raft.leader_kill asks of the real module: back to success within 1 s of the
+     * new leader's election. */
+    if (done - t0 > 3.0)
+        fail_msg("SET completed %.3f s after the leader died, %.3f s after node 2 began to lead (limit 1 s)",
+                 done - t0, done - t0 - 2.0);
 
     /* Backoff, not a busy loop: over ~2 s the followers were asked a bounded number of
      * times (the tracker's rounds are >= 100 ms apart and back off). */
@@ -175,8 +161,40 @@ static void test_scripted__dead_hint_falls_back_to_new_leader(void **state) {
     fo_topology_primary(c, primary, sizeof primary);
     if (strcmp(primary, fo_addr(fo_fake_port(2))) != 0) fail_msg("topology primary is '%s'", primary);
     tu_watchdog_disarm();
-    rcm_client_close(late);
     rcm_client_close(c);
+}
+
+/* A client opened during the election, with only a follower as seed (which names the
+ * dead leader, whose port refuses connections): the open waits for the new leader
+ * (within connect_timeout_ms + command_timeout_ms) instead of failing on the dead member,
+ * and its first write lands on the new leader. */
+static void test_scripted__open_during_election_with_follower_seed(void **state) {
+    (void)state;
+    tu_watchdog_arm(30, "open_during_election_with_follower_seed");
+    double t0 = tu_now();
+    fo_fake_ctl_ok(NULL, 0, "ELECTION", "2", "1500", "500", NULL);
+    tu_sleep_ms(100);
+    rcm_client *late = NULL;
+    rcm_config *cfg = rcm_config_new();
+    TU_ASSERT_RC(rcm_config_from_url(cfg, url_of(1)), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set(cfg, "command_timeout_ms", "5000"), RCM_OK);
+    rcm_status st = rcm_client_open(cfg, &late);
+    rcm_config_free(cfg);
+    double took = tu_now() - t0;
+    if (st != RCM_OK)
+        fail_msg("open with a follower seed during the election: %s after %.3f s (%s); expected RCM_OK once node 2 "
+                 "leads (2 s after the leader died)",
+                 rcm_status_name(st), took, rcm_last_error());
+    rcm_reply *r = NULL;
+    double s0 = tu_now();
+    st = tu_cmd(late, &r, "SET", "el:late", "yes", NULL);
+    if (st != RCM_OK || !tu_is_status(r, "OK"))
+        fail_msg("SET by the client opened during the election: %s, reply %s after %.3f s (%s)", rcm_status_name(st),
+                 tu_describe(r), tu_now() - s0, rcm_last_error());
+    rcm_reply_free(r);
+    assert_data("el:late", "yes");
+    tu_watchdog_disarm();
+    rcm_client_close(late);
 }
 
 /* CLUSTERDOWN / LOADING / NOCLUSTER for 800 ms: a write and a read are retried with
@@ -293,10 +311,12 @@ static void test_scripted__timeout_read_is_retried(void **state) {
 }
 
 int main(int argc, char **argv) {
+    fo_diagnose_signals();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_scripted__follower_seed_finds_leader, setup),
         cmocka_unit_test_setup(test_scripted__moved_is_followed, setup),
         cmocka_unit_test_setup(test_scripted__dead_hint_falls_back_to_new_leader, setup),
+        cmocka_unit_test_setup(test_scripted__open_during_election_with_follower_seed, setup),
         cmocka_unit_test_setup(test_scripted__clusterdown_is_retried, setup),
         cmocka_unit_test_setup(test_scripted__loading_is_retried, setup),
         cmocka_unit_test_setup(test_scripted__nocluster_is_retried, setup),

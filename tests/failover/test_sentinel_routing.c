@@ -134,6 +134,7 @@ static void test_routing__replica_reads_go_to_replicas(void **state) {
 }
 
 int main(int argc, char **argv) {
+    fo_diagnose_signals();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing__writes_reach_the_master),
         cmocka_unit_test(test_routing__url_with_password_parameter),
