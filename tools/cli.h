@@ -27,6 +27,8 @@ typedef struct cli_opts {
     cli_setting *settings;    /* -c key=value, in command-line order */
     size_t nsettings;
     bool raw;                 /* --raw: print replies without quotes and type tags */
+    bool routed;              /* --node/--slot/--key/--all-primaries/--all-nodes given */
+    rcm_route route;          /* then: where `rcm COMMAND ARGS...` goes */
 } cli_opts;
 
 /** Builds a config from -u and -c (in that order) and, when cb is not NULL, the event
@@ -49,7 +51,13 @@ uint64_t cli_now_ns(void);
 /** Parses a positive integer argument; false when it is not one (or is out of range). */
 bool cli_parse_long(const char *s, long long min, long long max, long long *out);
 
+/** "node-up", "primary-changed", ... for an event kind (static string). */
+const char *cli_event_name(rcm_event_kind kind);
+
 /** The `bench` subcommand (bench.c). argv[0] is "bench". */
 int cli_bench(const cli_opts *opts, int argc, char **argv);
+
+/** The `load` subcommand (load.c). argv[0] is "load". */
+int cli_load(const cli_opts *opts, int argc, char **argv);
 
 #endif /* RCM_TOOLS_CLI_H */

@@ -30,6 +30,10 @@ static const char USAGE[] =
     "  -c key=value      a config key (see rcm.h: pool.size, command_timeout_ms,\n"
     "                    io_threads, password, ...); repeatable, applied after -u\n"
     "  --raw             print replies raw (no quotes, no (integer)/(error) tags)\n"
+    "  --node HOST:PORT  send `rcm COMMAND ARGS...` to that node (e.g. a replica)\n"
+    "  --key KEY, --slot N   ... to the primary that owns KEY's slot / slot N\n"
+    "  --all-primaries, --all-nodes   ... to every primary / every node: one\n"
+    "                    [address, reply] pair per node\n"
     "  -h, --help        this text\n"
     "\n"
     "subcommands (lowercase; anything else is sent to the server as a command):\n"
@@ -40,6 +44,8 @@ static const char USAGE[] =
     "                    # comments), run them as one pipeline, print every reply\n"
     "  stats             print the client's stats JSON (after connecting)\n"
     "  topology          print the topology JSON\n"
+    "  where KEY...      per key: its hash slot (CLUSTER KEYSLOT, asked of the owner) and\n"
+    "                    the node the client routes it to (that node's own address)\n"
     "  threads N COUNT [--stats]\n"
     "                    N threads share one client, each runs COUNT SET/GET pairs on its\n"
     "                    own keys and checks every reply; prints ok/error counts and ops/s\n"
@@ -47,6 +53,9 @@ static const char USAGE[] =
     "  bench [options]   GET/SET throughput, latency and CPU of rcm against raw hiredis and\n"
     "                    valkey-benchmark on the same server (see `rcm bench --help`)\n"
     "  watch [--seconds S]  print topology/health events until Ctrl-C (or S seconds)\n"
+    "  load [options]    SET/GET from N threads for S seconds; requests and errors by\n"
+    "                    status every second, events as they come, a summary; SIGUSR1\n"
+    "                    marks a fault (see `rcm load --help`)\n"
     "  version           print the tool's and the library's versions\n"
     "\n"
     "exit status: 0 ok; 1 failure (rcm error, server error reply, failed check); 2 usage\n";
@@ -276,7 +285,9 @@ static int run_command(const cli_opts *opts, int argc, char **argv)
     int rc = cli_open(opts, NULL, NULL, &client);
     if (rc != CLI_EXIT_OK) return rc;
     rcm_reply *reply = NULL;
-    rcm_status st = rcm_command(client, argc, (const char *const *)argv, NULL, &reply);
+    rcm_status st = opts->routed
+        ? rcm_command_routed(client, &opts->route, argc, (const char *const *)argv, NULL, &reply)
+        : rcm_command(client, argc, (const char *const *)argv, NULL, &reply);
     if (st != RCM_OK) {
         rc = cli_fail(argv[0], st);
     } else {
@@ -497,6 +508,66 @@ static int run_json(const cli_opts *opts, bool topology)
 }
 
 /* ---------------------------------------------------------------------------------
+ * rcm where KEY...
+ * ------------------------------------------------------------------------------ */
+
+/* The value of field name= in CLIENT INFO's line ("laddr=127.0.0.1:7001 ..."). */
+static bool client_info_field(const rcm_reply *r, const char *name, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *s = rcm_reply_string(r, &len);
+    size_t nlen = strlen(name);
+    for (size_t i = 0; s && i + nlen < len; i++) {
+        if ((i == 0 || s[i - 1] == ' ') && memcmp(s + i, name, nlen) == 0 && s[i + nlen] == '=') {
+            size_t start = i + nlen + 1, end = start;
+            while (end < len && s[end] != ' ' && s[end] != '\n' && s[end] != '\r') end++;
+            if (end - start >= cap) return false;
+            memcpy(out, s + start, end - start);
+            out[end - start] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Per key, the slot (the owner's CLUSTER KEYSLOT) and the node that serves it: CLIENT
+ * INFO sent along the key's route reports that connection's local address on the
+ * server, i.e. the node's own address. */
+static int run_where(const cli_opts *opts, int argc, char **argv)
+{
+    if (argc < 2) return cli_usage_error("where: expected KEY...");
+    rcm_client *client;
+    int rc = cli_open(opts, NULL, NULL, &client);
+    if (rc != CLI_EXIT_OK) return rc;
+    printf("%-24s %6s  %s\n", "key", "slot", "node (primary the client routes the key to)");
+    for (int i = 1; i < argc; i++) {
+        rcm_route route = {.kind = RCM_ROUTE_KEY, .key = argv[i], .keylen = strlen(argv[i])};
+        const char *keyslot[] = {"CLUSTER", "KEYSLOT", argv[i]};
+        const char *info[] = {"CLIENT", "INFO"};
+        rcm_reply *r = NULL;
+        char slot[32] = "-", node[128] = "?";
+        rcm_status st = rcm_command_routed(client, &route, 3, keyslot, NULL, &r);
+        if (st != RCM_OK) {
+            rc = cli_fail(argv[i], st);
+            continue;
+        }
+        if (rcm_reply_type(r) == RCM_REPLY_INTEGER) snprintf(slot, sizeof slot, "%lld", rcm_reply_integer(r));
+        rcm_reply_free(r);
+        r = NULL;
+        st = rcm_command_routed(client, &route, 2, info, NULL, &r);
+        if (st != RCM_OK) {
+            rc = cli_fail(argv[i], st);
+            continue;
+        }
+        if (!client_info_field(r, "laddr", node, sizeof node)) snprintf(node, sizeof node, "?");
+        rcm_reply_free(r);
+        printf("%-24s %6s  %s\n", argv[i], slot, node);
+    }
+    rcm_client_close(client);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------
  * rcm threads N COUNT
  * ------------------------------------------------------------------------------ */
 
@@ -662,7 +733,7 @@ static void on_interrupt(int sig)
     g_interrupted = 1;
 }
 
-static const char *event_name(rcm_event_kind kind)
+const char *cli_event_name(rcm_event_kind kind)
 {
     switch (kind) {
     case RCM_EVENT_NODE_UP: return "node-up";
@@ -682,7 +753,7 @@ static void on_event(rcm_event_kind kind, const char *node, const char *detail, 
     struct tm tm;
     localtime_r(&ts.tv_sec, &tm);
     printf("%02d:%02d:%02d.%03ld  %-16s  %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-           ts.tv_nsec / 1000000L, event_name(kind), node ? node : "-",
+           ts.tv_nsec / 1000000L, cli_event_name(kind), node ? node : "-",
            (detail && *detail) ? "  " : "", detail ? detail : "");
     fflush(stdout);
 }
@@ -757,6 +828,30 @@ int main(int argc, char **argv)
             return run_version();
         } else if (strcmp(a, "--raw") == 0) {
             opts.raw = true;
+        } else if (strcmp(a, "--node") == 0 || strcmp(a, "--key") == 0 ||
+                   strcmp(a, "--slot") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("%s needs a value", a);
+            if (opts.routed) return cli_usage_error("only one of --node/--key/--slot/--all-*");
+            const char *v = argv[++i];
+            opts.routed = true;
+            if (a[2] == 'n') {
+                opts.route.kind = RCM_ROUTE_NODE;
+                opts.route.node = v;
+            } else if (a[2] == 'k') {
+                opts.route.kind = RCM_ROUTE_KEY;
+                opts.route.key = v;
+                opts.route.keylen = strlen(v);
+            } else {
+                long long slot;
+                if (!cli_parse_long(v, 0, 16383, &slot))
+                    return cli_usage_error("--slot must be 0..16383, not '%s'", v);
+                opts.route.kind = RCM_ROUTE_SLOT;
+                opts.route.slot = (int)slot;
+            }
+        } else if (strcmp(a, "--all-primaries") == 0 || strcmp(a, "--all-nodes") == 0) {
+            if (opts.routed) return cli_usage_error("only one of --node/--key/--slot/--all-*");
+            opts.routed = true;
+            opts.route.kind = a[6] == 'p' ? RCM_ROUTE_ALL_PRIMARIES : RCM_ROUTE_ALL_NODES;
         } else if (strcmp(a, "-u") == 0) {
             if (i + 1 >= argc) return cli_usage_error("-u needs a URL");
             opts.url = argv[++i];
@@ -790,6 +885,8 @@ int main(int argc, char **argv)
     else if (strcmp(sub[0], "threads") == 0) rc = run_threads(&opts, rest, sub);
     else if (strcmp(sub[0], "bench") == 0) rc = cli_bench(&opts, rest, sub);
     else if (strcmp(sub[0], "watch") == 0) rc = run_watch(&opts, rest, sub);
+    else if (strcmp(sub[0], "load") == 0) rc = cli_load(&opts, rest, sub);
+    else if (strcmp(sub[0], "where") == 0) rc = run_where(&opts, rest, sub);
     else rc = run_command(&opts, rest, sub);
     free(opts.settings);
     return rc;
