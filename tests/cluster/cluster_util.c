@@ -315,7 +315,34 @@ double cu_wait_role_master(int port, double seconds) {
     }
 }
 
+/* A node a crashed test left behind: stopped (SIGSTOP) gets SIGCONT, dead is restarted. */
+static void revive_nodes(void) {
+    for (int i = 0; i < CU_NODES; i++) {
+        int port = cu_port(i);
+        int pid = cu_node_pid(port);
+        if (pid > 0) {
+            char path[64], stat[512] = {0};
+            snprintf(path, sizeof path, "/proc/%d/stat", pid);
+            FILE *f = fopen(path, "r");
+            if (f) {
+                size_t got = fread(stat, 1, sizeof stat - 1, f);
+                fclose(f);
+                (void)got;
+                const char *rp = strrchr(stat, ')');
+                if (rp && (rp[2] == 'T' || rp[2] == 't')) {
+                    fprintf(stderr, "cluster_util: node %d (pid %d) was stopped; sending SIGCONT\n", port, pid);
+                    kill(pid, SIGCONT);
+                }
+            }
+        } else {
+            pid = cu_node_restart(port);
+            fprintf(stderr, "cluster_util: node %d was not running; restarted it (pid %d)\n", port, pid);
+        }
+    }
+}
+
 int cu_restore_layout(char *why, size_t n) {
+    revive_nodes();
     /* Wait for a settled cluster first: a failover needs the replica in sync. */
     if (!cu_wait_healthy(90, why, n)) return -1;
     for (int i = 0; i < CU_PRIMARIES; i++) {
@@ -717,15 +744,53 @@ static rcm_status timed(cu_load *l, int argc, const char **argv, rcm_reply **out
     return st;
 }
 
+/* What became of each SET of a load thread, for explaining a wrong value. */
+#define CU_HISTORY 4096
+typedef struct {
+    long it;
+    rcm_status status;
+    int error_reply;
+    double t0, t1;
+    char detail[120];
+} set_record;
+
+static void explain_wrong(cu_load *l, const set_record *hist, const char *key, const char *want, const rcm_reply *got,
+                          double get_t0) {
+    char text[600];
+    int off = snprintf(text, sizeof text, "GET %s: expected \"%s\", got %s", key, want, tu_describe(got));
+    const char *s = cu_str(got);
+    int id = -1;
+    long it = -1;
+    if (s && sscanf(s, "w%d:%ld", &id, &it) == 2 && id == l->id && it >= 0) {
+        const set_record *h = &hist[it % CU_HISTORY];
+        if (h->it == it)
+            snprintf(text + off, sizeof text - (size_t)off,
+                     "; that value's SET (iteration %ld) returned %s%s%s after %.3f s, and ended %.3f s before this GET",
+                     it, rcm_status_name(h->status), h->error_reply ? " with an error reply " : " ",
+                     h->detail, h->t1 - h->t0, get_t0 - h->t1);
+    }
+    l->wrong++;
+    if (!l->wrong_problem[0]) snprintf(l->wrong_problem, sizeof l->wrong_problem, "%s", text);
+    note_problem(l, "%.290s", text);
+}
+
 void *cu_load_main(void *arg) {
     cu_load *l = arg;
+    set_record *hist = calloc(CU_HISTORY, sizeof *hist);
     char value[96];
     for (long it = 0; !atomic_load(l->stop); it++) {
         const char *key = l->keys[it % l->nkeys];
         snprintf(value, sizeof value, "w%d:%ld", l->id, it);
         const char *set[] = {"SET", key, value};
         rcm_reply *r = NULL;
+        set_record *h = &hist[it % CU_HISTORY];
+        h->it = it;
+        h->t0 = tu_now();
         rcm_status st = timed(l, 3, set, &r);
+        h->t1 = tu_now();
+        h->status = st;
+        h->error_reply = st == RCM_OK && !tu_is_status(r, "OK");
+        snprintf(h->detail, sizeof h->detail, "%s", st != RCM_OK ? rcm_last_error() : h->error_reply ? tu_describe(r) : "");
         if (st != RCM_OK) {
             l->failed++;
             note_problem(l, "SET %s: %s '%s'", key, rcm_status_name(st), rcm_last_error());
@@ -733,10 +798,12 @@ void *cu_load_main(void *arg) {
             l->error_replies++;
             note_problem(l, "SET %s: %s", key, tu_describe(r));
         }
+        int written = st == RCM_OK && !h->error_reply;
         rcm_reply_free(r);
-        if (st == RCM_OK) {
+        if (written) {
             const char *get[] = {"GET", key};
             r = NULL;
+            double g0 = tu_now();
             rcm_status g = timed(l, 2, get, &r);
             if (g != RCM_OK) {
                 l->failed++;
@@ -745,8 +812,7 @@ void *cu_load_main(void *arg) {
                 l->error_replies++;
                 note_problem(l, "GET %s: %s", key, tu_describe(r));
             } else if (!tu_is_cstring(r, value)) {
-                l->wrong++;
-                note_problem(l, "GET %s: expected \"%s\", got %s", key, value, tu_describe(r));
+                explain_wrong(l, hist, key, value, r, g0);
             } else {
                 __atomic_add_fetch(&l->ok, 1, __ATOMIC_RELAXED);
                 l->last_ok_at = tu_now();
@@ -755,6 +821,7 @@ void *cu_load_main(void *arg) {
         }
         if (l->pause_us > 0) usleep((useconds_t)l->pause_us);
     }
+    free(hist);
     return NULL;
 }
 
@@ -767,6 +834,7 @@ void cu_load_print(const char *what, const cu_load *l) {
                    l->status_count[i]);
     printf("\n");
     if (l->first_problem[0]) printf("    first problem: %s\n    last problem:  %s\n", l->first_problem, l->last_problem);
+    if (l->wrong_problem[0]) printf("    wrong value:   %s\n", l->wrong_problem);
     fflush(stdout);
 }
 
@@ -823,6 +891,8 @@ void cu_group_sum(cu_load_group *g, const char *what, cu_load *sum) {
             sum->last_failure_at = l->last_failure_at;
             snprintf(sum->last_problem, sizeof sum->last_problem, "%s", l->last_problem);
         }
+        if (l->wrong_problem[0] && !sum->wrong_problem[0])
+            snprintf(sum->wrong_problem, sizeof sum->wrong_problem, "%s", l->wrong_problem);
         if (l->first_failure_at && (!sum->first_failure_at || l->first_failure_at < sum->first_failure_at)) {
             sum->first_failure_at = l->first_failure_at;
             snprintf(sum->first_problem, sizeof sum->first_problem, "%s", l->first_problem);

@@ -84,9 +84,11 @@ int cu_wait_healthy(double seconds, char *why, size_t n);
 /* Asserts the cluster becomes healthy within seconds. */
 void cu_assert_healthy_ok(double seconds);
 
-/* The layout of the harness: primaries are nodes 0, 1, 2 (ports +10..+12). Runs CLUSTER
- * FAILOVER on whichever of them is a replica, then waits until healthy. 0 when restored,
- * -1 (with why) otherwise. Safe from teardown functions. */
+/* The layout of the harness: primaries are nodes 0, 1, 2 (ports +10..+12). First sends
+ * SIGCONT to a node left stopped and restarts (cu_node_restart) a node that is not
+ * running -- what a test that crashed mid-way leaves behind --, then runs CLUSTER
+ * FAILOVER on whichever of nodes 0..2 is a replica and waits until healthy. 0 when
+ * restored, -1 (with why) otherwise. Safe from setup/teardown functions. */
 int cu_restore_layout(char *why, size_t n);
 
 /* ---- processes of the harness ----------------------------------------------------- */
@@ -154,7 +156,6 @@ typedef struct cu_load {
     int nkeys;
     atomic_int *stop;
     int pause_us;           /* sleep between iterations */
-    int check_every_call;   /* record duration of every call */
     /* out (read after join) */
     long ok;                /* iterations where SET said OK and GET read it back (atomic: may be
                                read while running with __atomic_load_n) */
@@ -168,6 +169,7 @@ typedef struct cu_load {
     double last_ok_at;
     char first_problem[300];
     char last_problem[300];
+    char wrong_problem[600]; /* the first wrong value, with the history of the SET that wrote it */
 } cu_load;
 
 /* The thread body: loops until *stop. */

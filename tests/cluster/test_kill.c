@@ -89,7 +89,7 @@ static void test_kill__primary_sigkill_under_load(void **state) {
 
     cu_load sum;
     cu_group_sum(&g, "load", &sum);
-    if (sum.wrong) fail_msg("%ld GETs read another value than their thread had just written (first: %s)", sum.wrong, sum.first_problem);
+    if (sum.wrong) fail_msg("%ld GETs read another value than their thread had just written: %s", sum.wrong, sum.wrong_problem);
     if (sum.max_call_s > TIMEOUT_MS / 1000.0 + 2.0)
         fail_msg("a call took %.3f s with command_timeout_ms %d", sum.max_call_s, TIMEOUT_MS);
     for (int t = 0; t < g.n; t++) {
