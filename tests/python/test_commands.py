@@ -403,3 +403,21 @@ def test_close_and_context_manager():
         c.pipeline().set("a", 1).execute()
     with pytest.raises(rcm.ClosedError):
         c.lease()
+
+
+def test_routed_commands_in_standalone_mode(r, key):
+    r.set(key(), "v")
+    node = URL.split("//")[1]
+    assert r.execute_command("GET", key(), slot=0) == b"v"
+    assert r.execute_command("GET", key(), route_key=key()) == b"v"
+    assert r.execute_command("GET", key(), target_nodes=node) == b"v"
+    assert r.execute_command("PING", target_nodes=rcm.Client.RANDOM) == "PONG"
+    assert r.execute_command("PING", target_nodes=rcm.Client.PRIMARIES) == {node: "PONG"}
+    everyone = r.execute_command("DBSIZE", target_nodes=rcm.Client.ALL_NODES)
+    assert node in everyone and all(isinstance(v, int) for v in everyone.values())
+    with pytest.raises(rcm.ArgumentError):
+        r.execute_command("PING", target_nodes="127.0.0.1:1")  # not this deployment's node
+    with pytest.raises(rcm.ArgumentError):
+        r.execute_command("PING", slot=16384)
+    with pytest.raises(ValueError):
+        r.execute_command("PING", target_nodes="everyone")

@@ -286,11 +286,24 @@ class Client(Commands):
         self._submit(fut, post, *args)
         return await fut
 
-    def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
-        """Sends one command; awaits its raw reply (blocking commands go on a lease)."""
+    PRIMARIES = _sync.Client.PRIMARIES
+    ALL_NODES = _sync.Client.ALL_NODES
+    RANDOM = _sync.Client.RANDOM
+
+    def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
+                        route_key: Any = None, **options: Any) -> Awaitable[Any]:
+        """Sends one command; awaits its raw reply (blocking commands go on a lease).
+        Routing keywords as rcm.Client.execute_command."""
+        if target_nodes is not None or slot is not None or route_key is not None:
+            kind, target = _sync.route_of(target_nodes, slot, route_key)
+            return self._routed(kind, target, args)
         if args and _sync._command_name(args[0]) in _sync._BLOCKING:
             return self._run_blocking(None, args[1] if len(args) > 1 else None, *args)
         return self._run(None, *args)
+
+    async def _routed(self, kind: int, target: Any, args: tuple) -> Any:
+        reply = await self._thread_call(lambda: self._native.execute_routed(kind, target, *args))
+        return _sync.routed_reply(kind, reply)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
         return self._blocking(post, key, args)

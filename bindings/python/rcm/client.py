@@ -28,6 +28,31 @@ def _command_name(arg: Any) -> bytes:
     return b""
 
 
+def route_of(target_nodes: Any = None, slot: Optional[int] = None, route_key: Any = None) -> Tuple[int, Any]:
+    """execute_command's routing keywords -> (RCM_ROUTE_* kind, target)."""
+    if slot is not None:
+        return _native.RCM_ROUTE_SLOT, slot
+    if route_key is not None:
+        return _native.RCM_ROUTE_KEY, route_key
+    if target_nodes in (Client.PRIMARIES, "all-primaries"):
+        return _native.RCM_ROUTE_ALL_PRIMARIES, None
+    if target_nodes == Client.ALL_NODES:
+        return _native.RCM_ROUTE_ALL_NODES, None
+    if target_nodes == Client.RANDOM:
+        return _native.RCM_ROUTE_RANDOM, None
+    if isinstance(target_nodes, str) and ":" in target_nodes:
+        return _native.RCM_ROUTE_NODE, target_nodes
+    raise ValueError(f"target_nodes must be Client.PRIMARIES, Client.ALL_NODES, Client.RANDOM or "
+                     f"'host:port', not {target_nodes!r}")
+
+
+def routed_reply(kind: int, reply: Any) -> Any:
+    """Replies of every primary/node come back as {"host:port": reply}."""
+    if kind in (_native.RCM_ROUTE_ALL_PRIMARIES, _native.RCM_ROUTE_ALL_NODES):
+        return {(a.decode() if isinstance(a, bytes) else a): r for a, r in reply}
+    return reply
+
+
 def _apply(post: Post, reply: Any) -> Any:
     if post is None or isinstance(reply, BaseException):
         return reply
@@ -346,12 +371,9 @@ class PubSub:
         names.update(handlers)
         if not names:
             raise ValueError(f"{command.decode().lower()}() needs at least one name")
-        # One name per command: each confirmation is then its command's reply. (With
-        # several names librcm 0.1.0 mistakes the reply of the lease's next command for
-        # a late confirmation; see tests/python/test_pubsub.py.)
-        lease = self._conn()
+        # The first confirmation is the command's reply; rcm queues the others for read().
+        self._pending.append(self._conn()._x(command, *names))
         for name, handler in names.items():
-            self._pending.append(lease._x(command, name))
             table[self._norm(name)] = handler
 
     def subscribe(self, *args: Any, **kwargs: Callable[[dict], Any]) -> None:
@@ -364,8 +386,7 @@ class PubSub:
         names = list(args) if args else list(table)
         if not names or self._lease is None:
             return
-        for name in names:  # one per command, as in _sub()
-            self._pending.append(self._lease._x(command, name))
+        self._pending.append(self._lease._x(command, *names))
 
     def unsubscribe(self, *args: Any) -> None:
         self._unsub(b"UNSUBSCRIBE", self.channels, args)
@@ -455,10 +476,24 @@ class Client(Commands):
 
     # ---- sending ------------------------------------------------------------------------
 
-    def execute_command(self, *args: Any, **options: Any) -> Any:
+    #: execute_command(..., target_nodes=...) values, as redis-py's cluster client spells them.
+    PRIMARIES = "primaries"
+    ALL_NODES = "all"
+    RANDOM = "random"
+
+    def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
+                        route_key: Any = None, **options: Any) -> Any:
         """Sends one command and returns its raw reply (bytes/str, int, list, None; status
         replies as str). A server error is raised as ResponseError. Blocking commands
-        (BLPOP...) are sent on a lease of their own."""
+        (BLPOP...) are sent on a lease of their own.
+
+        Where it goes, when the command's keys should not decide (cluster mode):
+        ``target_nodes=Client.PRIMARIES`` / ``Client.ALL_NODES`` (the reply is then a dict
+        {"host:port": reply}), ``Client.RANDOM``, or ``"host:port"``; ``slot=`` a hash
+        slot's owner; ``route_key=`` the owner of that key's slot."""
+        if target_nodes is not None or slot is not None or route_key is not None:
+            kind, target = route_of(target_nodes, slot, route_key)
+            return routed_reply(kind, self._native.execute_routed(kind, target, *args))
         try:
             return self._x(*args)
         except ArgumentError:

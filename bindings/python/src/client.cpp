@@ -355,6 +355,56 @@ PyObject *Client_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   return reply_result(reply, c->dec);
 }
 
+// execute_routed(kind, target, *args) -> the reply of rcm_command_routed: kind is an
+// RCM_ROUTE_* value, target the slot (int), key, or "host:port" it needs (else None).
+PyObject *Client_execute_routed(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 2) {
+    PyErr_SetString(PyExc_TypeError, "execute_routed(kind, target, *command)");
+    return nullptr;
+  }
+  long kind = PyLong_AsLong(args[0]);
+  if (kind == -1 && PyErr_Occurred()) return nullptr;
+  ClientCore *c = core_of(o);
+  ScopedArgv av;
+  rcm_route route{};
+  route.kind = static_cast<rcm_route_kind>(kind);
+  PyObject *target = args[1];
+  if (kind == RCM_ROUTE_SLOT) {
+    route.slot = static_cast<int>(PyLong_AsLong(target));
+    if (route.slot == -1 && PyErr_Occurred()) return nullptr;
+  } else if (kind == RCM_ROUTE_KEY) {
+    if (!av->add(target)) return nullptr;
+  } else if (kind == RCM_ROUTE_NODE) {
+    route.node = PyUnicode_Check(target) ? PyUnicode_AsUTF8(target) : nullptr;
+    if (route.node == nullptr) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a node route needs \"host:port\" as a str");
+      return nullptr;
+    }
+  }
+  size_t first = av->size();  // the key, if any, is av[0]; the command follows
+  if (!av->add_all(args + 2, nargs - 2)) return nullptr;
+  if (first == 1) {
+    route.key = av->argv()[0];
+    route.keylen = av->lens()[0];
+  }
+  rcm_reply *reply = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  if (!c->gate.enter()) {  // rcm_command_routed blocks: the gate stays entered until its deadline at most
+    st = RCM_ERR_CLOSED;
+    err = kClosed;
+  } else {
+    st = rcm_command_routed(c->handle, &route, static_cast<int>(av->size() - first), av->argv(first),
+                            av->lens(first), &reply);
+    if (st != RCM_OK) err = rcm_last_error();
+    c->gate.leave();
+  }
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) return errors::raise(st, err);
+  return reply_result(reply, c->dec);
+}
+
 // submit(future, post, *args): queues the command; drain() settles the future later.
 PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   if (nargs < 3) {
@@ -678,6 +728,8 @@ void Lease_dealloc(PyObject *o) {
 
 PyMethodDef client_methods[] = {
     {"execute", FASTCALL(Client_execute), "execute(*args): send one command, wait, return its reply."},
+    {"execute_routed", FASTCALL(Client_execute_routed),
+     "execute_routed(kind, target, *args): send one command where an RCM_ROUTE_* route says."},
     {"submit", FASTCALL(Client_submit),
      "submit(future, post, *args): send one command without waiting; drain() settles future."},
     {"drain", Client_drain, METH_NOARGS, "drain(): settle the futures of every completed submit()."},

@@ -50,6 +50,13 @@ PYBIND11_MODULE(_native, m) {
   }
   m.attr("STATUSES") = statuses;
 
+  m.attr("RCM_ROUTE_SLOT") = static_cast<int>(RCM_ROUTE_SLOT);
+  m.attr("RCM_ROUTE_KEY") = static_cast<int>(RCM_ROUTE_KEY);
+  m.attr("RCM_ROUTE_NODE") = static_cast<int>(RCM_ROUTE_NODE);
+  m.attr("RCM_ROUTE_ALL_PRIMARIES") = static_cast<int>(RCM_ROUTE_ALL_PRIMARIES);
+  m.attr("RCM_ROUTE_ALL_NODES") = static_cast<int>(RCM_ROUTE_ALL_NODES);
+  m.attr("RCM_ROUTE_RANDOM") = static_cast<int>(RCM_ROUTE_RANDOM);
+
   m.def("version", [] { return std::string(rcm_version()); }, "librcm's version, MAJOR.MINOR.PATCH");
   m.def("header_version",
         [] {
