@@ -431,8 +431,12 @@ demo_cluster() {
   primary_id=$(cli "$p1" CLUSTER NODES | awk '$3 ~ /slave/ { print $4; exit }')
   primary=$(cli "$p1" CLUSTER NODES | awk -v id="$primary_id" '$1 == id { sub(/@.*/, "", $2); print $2 }')
   if [ -z "$replica" ] || [ -z "$primary" ]; then die "could not find a replica and its primary in CLUSTER NODES"; fi
-  echo "replica $replica of primary $primary takes over its slots in 3 s"
+  echo "replica $replica of primary $primary takes over its slots in 3 s. Meanwhile the old"
+  echo "primary holds writes until the replica has taken over (Valkey gives a manual failover"
+  echo "up after 5 s), so the load's requests get a deadline longer than that:"
+  echo "command_timeout_ms=6000 (with the default 1000 a slow takeover shows as RCM_ERR_TIMEOUT)."
   local seconds=${LOAD_SECONDS:-10}
+  LOAD_OPTS=${LOAD_OPTS:--c command_timeout_ms=6000}
   start_load "$url" --seconds "$seconds" --threads 4
   sleep 3
   show "$RCM" -u "$url" --node "$replica" CLUSTER FAILOVER
