@@ -123,6 +123,51 @@ static void test_pipeline__10000_mixed_slot_commands_in_order(void **state) {
     rcm_client_close(c);
 }
 
+/* The smallest form of the order guarantee: one key written and read back again and
+ * again, with a command for another node between the two each time. */
+static void test_pipeline__same_key_order_across_interleaved_nodes(void **state) {
+    (void)state;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    rcm_client *c = cu_open_ok(NULL);
+    int prim[3];
+    assert_int_equal(cu_primaries(&cl, prim, 3), 3);
+    char mine[32], other[32];
+    int n = 0;
+    cu_key_on(&cl, cl.nodes[prim[0]].port, "plorder:", &n, mine, sizeof mine);
+    cu_key_on(&cl, cl.nodes[prim[1]].port, "plorder:", &n, other, sizeof other);
+    rcm_reply *r = tu_cmd_ok(c, "SET", other, "x", NULL);
+    rcm_reply_free(r);
+    enum { ROUNDS = 300 };
+    rcm_pipeline *p = NULL;
+    TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
+    for (int i = 0; i < ROUNDS; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        const char *set[] = {"SET", mine, v}, *get_other[] = {"GET", other}, *get[] = {"GET", mine};
+        TU_ASSERT_RC(rcm_pipeline_append(p, 3, set, NULL), RCM_OK);
+        TU_ASSERT_RC(rcm_pipeline_append(p, 2, get_other, NULL), RCM_OK);
+        TU_ASSERT_RC(rcm_pipeline_append(p, 2, get, NULL), RCM_OK);
+    }
+    rcm_reply **replies = NULL;
+    size_t nr = 0;
+    TU_ASSERT_RC(rcm_pipeline_exec(p, &replies, &nr), RCM_OK);
+    assert_int_equal(nr, 3 * ROUNDS);
+    int bad = 0;
+    char first[200] = "";
+    for (int i = 0; i < ROUNDS; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        if (!tu_is_cstring(replies[3 * i + 2], v) && bad++ == 0)
+            snprintf(first, sizeof first, "round %d: GET %s after SET %s %s: %s", i, mine, mine, v,
+                     tu_describe(replies[3 * i + 2]));
+    }
+    for (size_t i = 0; i < nr; i++) rcm_reply_free(replies[i]);
+    rcm_free(replies);
+    rcm_pipeline_free(p);
+    if (bad) fail_msg("%d of %d GETs did not read the SET just before them (first: %s)", bad, ROUNDS, first);
+    rcm_client_close(c);
+}
+
 static rcm_status run_pipeline(rcm_client *c, int n, const char *const cmds[][5], const int *argcs, rcm_reply ***replies,
                                size_t *nr) {
     rcm_pipeline *p = NULL;
@@ -258,6 +303,7 @@ static void test_pipeline__transaction_beside_commands_on_other_slots(void **sta
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline__10000_mixed_slot_commands_in_order),
+        cmocka_unit_test(test_pipeline__same_key_order_across_interleaved_nodes),
         cmocka_unit_test(test_pipeline__transaction_in_one_slot),
         cmocka_unit_test(test_pipeline__transaction_across_slots_is_crossslot),
         cmocka_unit_test(test_pipeline__transaction_beside_commands_on_other_slots),

@@ -41,7 +41,8 @@ static void test_routing__10000_keys_live_on_their_slot_owner(void **state) {
                      cu_key_slot(keys[i * 250], strlen(keys[i * 250])));
     }
 
-    /* SET through rcm. */
+    /* SET through rcm: each goes straight to its owner (no server refuses one with MOVED). */
+    assert_int_equal(cu_reset_stats_all(), 0);
     for (int i = 0; i < NKEYS; i++) {
         char val[32];
         snprintf(val, sizeof val, "v%d", i);
@@ -81,7 +82,14 @@ static void test_routing__10000_keys_live_on_their_slot_owner(void **state) {
     for (int i = 0; i < NKEYS; i++)
         if (!found[i]) fail_msg("key %s (slot %d) is on no primary", keys[i], cu_key_slot(keys[i], strlen(keys[i])));
     printf("keys per primary: %d %d %d\n", per_primary[0], per_primary[1], per_primary[2]);
-    for (int p = 0; p < 3; p++) assert_true(per_primary[p] > NKEYS / 5);
+    for (int p = 0; p < 3; p++) {
+        assert_true(per_primary[p] > NKEYS / 5);
+        cu_cmdstat s = cu_cmdstat_of(cl.nodes[prim[p]].port, "set");
+        if (s.calls != per_primary[p] || s.rejected != 0)
+            fail_msg("primary %d holds %d keys but ran SET %lld times and refused it %lld times: rcm did not send "
+                     "each SET to the slot's owner",
+                     cl.nodes[prim[p]].port, per_primary[p], s.calls, s.rejected);
+    }
 
     /* GET through rcm, routed explicitly to the owner, returns each value. */
     for (int i = 0; i < NKEYS; i++) {
@@ -93,6 +101,16 @@ static void test_routing__10000_keys_live_on_their_slot_owner(void **state) {
         if (st != RCM_OK || !tu_is_cstring(r, val))
             fail_msg("GET %s on its owner %d: %s %s", keys[i], owner, rcm_status_name(st), tu_describe(r));
         rcm_reply_free(r);
+    }
+
+    /* Each GET ran on the node the route named, and nowhere was one refused. */
+    for (int i = 0; i < CU_NODES; i++) {
+        cu_cmdstat g = cu_cmdstat_of(cu_port(i), "get");
+        int idx = cu_node_index(&cl, cu_port(i)), want = 0;
+        for (int p = 0; p < 3; p++)
+            if (prim[p] == idx) want = per_primary[p];
+        if (g.calls != want || g.rejected != 0)
+            fail_msg("node %d: GET ran %lld times (refused %lld), expected %d", cu_port(i), g.calls, g.rejected, want);
     }
 
     /* A sample read on the other primaries with a plain connection: they do not have it. */
