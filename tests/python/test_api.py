@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import pathlib
+import re
 
 import pytest
 
@@ -163,3 +164,36 @@ def test_redis_alias_and_from_url():
         assert isinstance(c, rcm.Client)
     with rcm.Client.from_url(URL, decode_responses=True) as c:
         assert c.decode_responses is True
+
+
+def c_config_keys() -> list[str]:
+    """The config keys rcm.h documents (its 'Keys (rcm_config_set)' list)."""
+    from conftest import SOURCE_DIR
+
+    header = (SOURCE_DIR / "capi" / "include" / "rcm" / "rcm.h").read_text()
+    block = header[header.index("Keys (rcm_config_set)"):header.index("Booleans accept")]
+    keys = []
+    for line in block.splitlines()[1:]:
+        m = re.match(r"^ \*   ([a-z_.]+(?:, [a-z_.]+)*)\s", line)
+        if m:
+            keys += m.group(1).split(", ")
+    return keys
+
+
+def test_every_documented_c_key_has_a_keyword():
+    keys = c_config_keys()
+    assert {"pool.size", "retry.unsafe", "tls.ca", "command_timeout_ms", "sentinel.password"} <= set(keys)
+    for key in keys:
+        assert c_key(key.replace(".", "_")) == key, key
+
+
+def test_every_documented_c_key_is_accepted(url):
+    values = {"mode": "standalone", "seeds": url.split("//")[1], "read_from": "primary", "tls": False,
+              "tls.verify": True, "retry.unsafe": False, "username": "default", "password": "",
+              "tls.ca": "", "tls.cert": "", "tls.key": "", "tls.server_name": "localhost",
+              "sentinel.master": "mymaster", "sentinel.username": "", "sentinel.password": "",
+              "client_name": "rcm-py-test", "db": 0}
+    kwargs = {k.replace(".", "_"): values.get(k, 1000 if k.endswith("_ms") else 2) for k in c_config_keys()}
+    kwargs["pool_health_check_ms"] = 0
+    with rcm.Client(**kwargs) as c:
+        assert c.ping() is True

@@ -244,7 +244,7 @@ def run(args: argparse.Namespace) -> List[Result]:
         print(f"  {name}: done", file=sys.stderr)
         return res
 
-    rc = rcm.Client(args.url)
+    rc = rcm.Client(args.url, **args.rcm_config)
     rp = redis.Redis.from_url(args.url) if redis else None
     try:
         # Warm both (connections, command table) before measuring.
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> List[Result]:
 
     if want("asyncio"):
         async def both() -> Result:
-            ac = rcm.asyncio.Client(args.url)
+            ac = rcm.asyncio.Client(args.url, **args.rcm_config)
             ap = redis.asyncio.Redis.from_url(args.url) if redis else None
             res = Result("asyncio", {"rcm": Sample(), "redis-py": Sample()})
             try:
@@ -307,7 +307,7 @@ def run_cluster(args: argparse.Namespace, redis: Any, keys: List[str], value: by
                                          "with --cluster-password)")
     kw = {"password": args.cluster_password} if args.cluster_password else {}
     try:
-        rc = rcm.Client(args.cluster_url, **kw)
+        rc = rcm.Client(args.cluster_url, **kw, **args.rcm_config)
     except rcm.UnsupportedError as e:
         return Result("cluster", skipped=f"cluster mode is not in this build of rcm yet ({e})")
     rp = None
@@ -337,6 +337,8 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
     lines = []
     lines.append(f"rcm {rcm.__version__} (librcm {rcm.LIBRARY_VERSION}) vs redis-py "
                  f"{getattr(redis_py(), '__version__', 'absent')} (hiredis parser: {'on' if hiredis else 'off'})")
+    if args.rcm_config:
+        lines.append("rcm config: " + ", ".join(f"{k}={v}" for k, v in args.rcm_config.items()))
     lines.append(f"server {args.url}; {args.duration:g} s per client and workload in {args.rounds} rounds; "
                  f"values {args.value_size} B, {args.keyspace} keys; load average {os.getloadavg()[0]:.2f}; "
                  f"{os.cpu_count()} CPUs")
@@ -381,11 +383,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,cluster")
     ap.add_argument("--cluster-url", help="e.g. redis+cluster://127.0.0.1:7000 for the cluster workload")
     ap.add_argument("--cluster-password")
+    ap.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
+                    help="an rcm config key for rcm's clients (repeatable), e.g. -c pool.size=4")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--smoke", action="store_true", help="a few hundred ms per workload: checks that it runs")
     args = ap.parse_args(argv)
     if args.smoke:
         args.duration, args.rounds = 0.3, 1
+    args.rcm_config = dict(kv.split("=", 1) for kv in args.config)
     redis = redis_py()
     if redis is None:
         print("redis-py is not installed: measuring rcm alone (apt install python3-redis python3-hiredis)",
