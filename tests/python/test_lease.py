@@ -150,3 +150,22 @@ def test_read_times_out_with_none(r):
         assert lease.read(0.2) is None
         assert time.monotonic() - t0 >= 0.15
         assert lease.read(0) is None
+
+
+def test_blocking_execute_command_variants(r, key):
+    s = key("stream")
+    r.execute_command("XADD", s, "*", "f", "v")
+    out = r.execute_command("XREAD", "COUNT", 1, "BLOCK", 100, "STREAMS", s, "0")
+    assert out[0][0] == s.encode()
+    r.rpush(key("l"), "a")
+    assert r.execute_command("BLMPOP", 1, 1, key("l"), "LEFT") == [key("l").encode(), [b"a"]]
+    assert isinstance(r.execute_command("WAIT", 0, 100), int)
+
+
+def test_blocking_key_picks_the_lease_node():
+    from rcm.client import blocking_key
+
+    assert blocking_key(("BLPOP", "a", "b", 0)) == "a"
+    assert blocking_key(("XREAD", "COUNT", 1, "BLOCK", 0, "STREAMS", "s1", "s2", "0", "0")) == "s1"
+    assert blocking_key(("BZMPOP", 1, 2, "z1", "z2", "MIN")) == "z1"
+    assert blocking_key(("WAIT", 1, 0)) is None

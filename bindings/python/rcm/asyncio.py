@@ -298,7 +298,7 @@ class Client(Commands):
             kind, target = _sync.route_of(target_nodes, slot, route_key)
             return self._routed(kind, target, args)
         if args and _sync._command_name(args[0]) in _sync._BLOCKING:
-            return self._run_blocking(None, args[1] if len(args) > 1 else None, *args)
+            return self._run_blocking(None, _sync.blocking_key(args), *args)
         return self._run(None, *args)
 
     async def _routed(self, kind: int, target: Any, args: tuple) -> Any:

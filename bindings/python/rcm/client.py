@@ -28,6 +28,21 @@ def _command_name(arg: Any) -> bytes:
     return b""
 
 
+def blocking_key(args: Sequence[Any]) -> Any:
+    """The key that picks the node of a blocking command's lease (None: any node)."""
+    name = _command_name(args[0]) if args else b""
+    if name in (b"XREAD", b"XREADGROUP"):
+        for i, a in enumerate(args):
+            if _command_name(a) == b"STREAMS" and i + 1 < len(args):
+                return args[i + 1]
+        return None
+    if name in (b"BLMPOP", b"BZMPOP"):  # timeout numkeys key...
+        return args[3] if len(args) > 3 else None
+    if name in (b"WAIT", b"WAITAOF"):
+        return None
+    return args[1] if len(args) > 1 else None
+
+
 def route_of(target_nodes: Any = None, slot: Optional[int] = None, route_key: Any = None) -> Tuple[int, Any]:
     """execute_command's routing keywords -> (RCM_ROUTE_* kind, target)."""
     if slot is not None:
@@ -498,7 +513,7 @@ class Client(Commands):
             return self._x(*args)
         except ArgumentError:
             if args and _command_name(args[0]) in _BLOCKING:
-                with self.lease(args[1] if len(args) > 1 else None) as lease:
+                with self.lease(blocking_key(args)) as lease:
                     return lease._x(*args)
             raise
 
