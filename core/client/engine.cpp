@@ -526,6 +526,8 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
       return false;
     }
     if (r->sent_to) (moved ? r->sent_to->stats().moved : r->sent_to->stats().ask)++;
+    ++r->refused;
+    r->last_error = e;
     if (++r->redirects > cfg_.cluster_max_redirects) {
       request_fail(r, Status::redirect,
                    "too many redirects (cluster.max_redirects=" + std::to_string(cfg_.cluster_max_redirects) +
@@ -556,6 +558,8 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
       return false;
     }
     if (r->sent_to) r->sent_to->stats().moved++;
+    ++r->refused;
+    r->last_error = e;
     if (++r->redirects > cfg_.cluster_max_redirects) {
       request_fail(r, Status::redirect, "too many leader redirects; last: " + e);
       delete reply;
@@ -585,8 +589,20 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
   long long delay = cfg_.retry_backoff_ms > 0 ? cfg_.retry_backoff_ms : 1;
   for (int i = 0; i < r->transient_retries && delay < cfg_.retry_backoff_max_ms; ++i) delay *= 2;
   if (delay > cfg_.retry_backoff_max_ms) delay = cfg_.retry_backoff_max_ms;
-  if (r->has_deadline() && Clock::now() + std::chrono::milliseconds(delay) >= r->deadline) return false;
+  // Retry until the deadline; if the next try would come after it, wait for it, so the
+  // request ends as a timeout naming this reply rather than as a success carrying it.
   ++r->transient_retries;
+  ++r->refused;
+  r->last_error = e;
+  if (r->has_deadline()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(r->deadline - Clock::now()).count();
+    if (left <= 0) {
+      fail_at_deadline(r);
+      delete reply;
+      return true;
+    }
+    if (delay > left) delay = left;
+  }
   if (r->sent_to) r->sent_to->stats().retries++;
   delete reply;
   request_ref(r);
@@ -671,6 +687,21 @@ void Engine::arm_deadline_timer() {
   armed_for_ = next;
 }
 
+// The deadline passed: say what is known of the outcome.
+void Engine::fail_at_deadline(Request *r) {
+  if (mode_ == Mode::raft && r->maybe_executed() && !(r->cmd.flags & kCmdReadonly) && !r->internal) {
+    // A RedisRaft leader without quorum holds a write until quorum returns, and may
+    // then apply it: at the deadline its outcome is unknown, not merely late.
+    request_fail(r, Status::uncertain, "RedisRaft: the write was sent but not confirmed by its deadline (outcome unknown)");
+    return;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->deadline - r->created).count();
+  std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)"
+                    : r->attempts > 0   ? "retrying; the last reply was '" + r->last_error + "' (it did not run)"
+                                        : "waiting for a connection (it was not sent)";
+  request_fail(r, Status::timeout, "command timed out after " + std::to_string(ms) + " ms " + why);
+}
+
 void Engine::expire(Clock::time_point now) {
   for (;;) {
     Request *r = nullptr;
@@ -683,17 +714,7 @@ void Engine::expire(Clock::time_point now) {
     } else {
       break;
     }
-    if (!r->completed && mode_ == Mode::raft && r->attempts > 0 && !(r->cmd.flags & kCmdReadonly) && !r->internal) {
-      // A RedisRaft leader without quorum holds a write until quorum returns, and may
-      // then apply it: at the deadline its outcome is unknown, not merely late.
-      request_fail(r, Status::uncertain, "RedisRaft: the write was sent but not confirmed by its deadline (outcome unknown)");
-    } else if (!r->completed) {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->deadline - r->created).count();
-      request_fail(r, Status::timeout,
-                   std::string("command timed out after ") + std::to_string(ms) + " ms " +
-                       (r->attempts > 0 ? "waiting for the reply (it was sent; outcome unknown)"
-                                        : "waiting for a connection (it was not sent)"));
-    }
+    if (!r->completed) fail_at_deadline(r);
     request_release(r);
   }
 }

@@ -100,6 +100,7 @@ class Engine {
   void watch_deadline(Request *r);
   void arm_deadline_timer();
   void reap_completed();
+  void fail_at_deadline(Request *r);
   void expire(Clock::time_point now);
   static void on_deadline(int, short, void *arg);
   static void on_tick(int, short, void *arg);

@@ -56,9 +56,13 @@ struct Request {
   std::unique_ptr<std::vector<SubCommand>> split;  // one request per slot instead of this one
   int redirects = 0;                          // MOVED/ASK followed
   int transient_retries = 0;                  // TRYAGAIN/LOADING/... retried
+  int refused = 0;                            // sends answered "not executed" (MOVED, CLUSTERDOWN...)
+  std::string last_error;                     // the last such answer, for the timeout message
   std::string ask_node;                       // set by ASK: send ASKING + this, once, there
 
   bool has_deadline() const { return deadline != Clock::time_point::max(); }
+  // Sent at least once without an answer that says it did not run.
+  bool maybe_executed() const { return attempts > refused; }
 };
 
 // Completes r once (later calls only free the reply).

@@ -63,6 +63,8 @@ class NodePool {
   bool is_replica() const { return kind_ == Kind::replica; }
   bool is_sentinel() const { return kind_ == Kind::sentinel; }
   bool up() const;
+  // Was up once and is not now: its connections are reconnecting with backoff.
+  bool lost() const { return ever_up_ && !up(); }
 
   // Sends r on the least loaded ready connection, or queues it until one is ready.
   void dispatch(Request *r);

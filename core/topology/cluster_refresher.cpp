@@ -51,13 +51,18 @@ void ClusterRefresher::request(const std::string &) {
   auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_start_).count();
   if (since >= kMinIntervalMs) {
     begin();
-  } else if (!timer_armed_) {
+  } else {
     schedule(jitter(kMinIntervalMs - static_cast<int>(since)));
   }
 }
 
+// Arms the timer unless it is already armed to fire sooner: the periodic refresh must not
+// swallow a MOVED that arrives just after a round.
 void ClusterRefresher::schedule(int delay_ms) {
+  Clock::time_point at = Clock::now() + std::chrono::milliseconds(delay_ms);
+  if (timer_armed_ && timer_at_ <= at) return;
   timer_armed_ = true;
+  timer_at_ = at;
   timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
   evtimer_add(timer_, &tv);
 }
@@ -202,7 +207,7 @@ void ClusterRefresher::finish(Round *round) {
   if (again_) {
     int backoff = kMinIntervalMs << std::min(failures_, 3);
     schedule(jitter(backoff));
-  } else if (periodic > 0 && !timer_armed_) {
+  } else if (periodic > 0) {
     thread_local std::minstd_rand rng{std::random_device{}()};
     schedule(periodic * 9 / 10 + static_cast<int>(rng() % static_cast<unsigned>(periodic / 5 + 1)));  // +-10%
   }

@@ -41,6 +41,7 @@ class ClusterRefresher {
   bool in_flight_ = false;
   bool again_ = false;
   bool timer_armed_ = false;
+  Clock::time_point timer_at_{};
   Clock::time_point last_start_{};
   uint64_t rounds_ = 0;
   int failures_ = 0;

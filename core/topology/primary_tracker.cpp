@@ -40,7 +40,7 @@ void PrimaryTracker::request(const std::string &) {
   auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_start_).count();
   if (since >= kMinIntervalMs)
     begin();
-  else if (!timer_armed_)
+  else
     schedule(jittered(kMinIntervalMs - static_cast<int>(since)));
 }
 
@@ -64,8 +64,13 @@ void PrimaryTracker::begin() {
   begin_round();
 }
 
+// Arms the timer for delay_ms unless it is already armed to fire sooner (the periodic
+// refresh must not swallow an urgent request).
 void PrimaryTracker::schedule(int delay_ms) {
+  Clock::time_point at = Clock::now() + std::chrono::milliseconds(delay_ms);
+  if (timer_armed_ && timer_at_ <= at) return;
   timer_armed_ = true;
+  timer_at_ = at;
   timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
   evtimer_add(timer_, &tv);
 }
@@ -89,7 +94,7 @@ void PrimaryTracker::found(const Endpoint &primary, const std::vector<Endpoint> 
   int periodic = engine_.config().topology_refresh_ms;
   if (again_ && was_round)
     schedule(jittered(kMinIntervalMs));
-  else if (periodic > 0 && !timer_armed_)
+  else if (periodic > 0)
     schedule(periodic * 9 / 10 + jittered(periodic / 10) - periodic / 10);
 }
 
@@ -98,8 +103,9 @@ void PrimaryTracker::not_found(Status status, const std::string &why) {
   ++failures_;
   engine_.client().primary_not_found(status, why);
   if (engine_.shutting_down()) return;
-  int backoff = std::min(kMinIntervalMs << std::min(failures_, 4), std::max(engine_.config().retry_backoff_max_ms, 100));
-  schedule(jittered(backoff));
+  // Requests wait for the primary within their deadlines: keep looking often.
+  int cap = std::max(std::min(engine_.config().retry_backoff_max_ms, 300), kMinIntervalMs);
+  schedule(jittered(std::min(kMinIntervalMs << std::min(failures_, 2), cap)));
 }
 
 void PrimaryTracker::send(const Endpoint &ep, NodePool::Kind kind, const std::vector<std::string> &args,
@@ -200,11 +206,26 @@ enum : size_t { kTagInfoRaft = 1, kTagRaftInfo = 2 };
 RaftTracker::RaftTracker(Engine &engine) : PrimaryTracker(engine), members_(engine.config().seeds) {}
 
 void RaftTracker::begin_round() {
-  outstanding_ = static_cast<int>(members_.size());
+  answered_ = 0;
   have_leader_ = false;
   errors_.clear();
   failure_ = Status::ok;
-  std::vector<Endpoint> ask = members_;
+  // A member that was up and is now reconnecting would hold the round up for its whole
+  // backoff; its own reconnect brings it back into later rounds.
+  std::vector<Endpoint> ask;
+  for (const Endpoint &ep : members_) {
+    if (engine_.pool_for(ep, NodePool::Kind::primary).lost()) {
+      errors_ += (errors_.empty() ? "" : "; ") + ep.str() + ": down";
+      if (failure_ == Status::ok) failure_ = Status::connection;
+      continue;
+    }
+    ask.push_back(ep);
+  }
+  outstanding_ = static_cast<int>(ask.size());
+  if (ask.empty()) {
+    settle();
+    return;
+  }
   for (const Endpoint &ep : ask) send(ep, NodePool::Kind::primary, {"INFO", "raft"}, &RaftTracker::on_info, kTagInfoRaft);
 }
 
@@ -226,6 +247,7 @@ void RaftTracker::on_info(Request *r, Status status, Reply *reply) {
   } else {
     const std::string &info = reply->str;
     std::string role = info_field(info, "role");
+    if (!role.empty()) ++self->answered_;
     if (role.empty() && r->index == kTagInfoRaft) {
       // An older module: no "raft" INFO section, but RAFT.INFO.
       ++self->outstanding_;
@@ -248,7 +270,8 @@ void RaftTracker::on_info(Request *r, Status status, Reply *reply) {
       }
     }
   }
-  if (--self->outstanding_ == 0) self->settle();
+  // A live leader ends the round at once; stragglers' replies are then stale.
+  if (--self->outstanding_ == 0 || self->have_leader_) self->settle();
 }
 
 void RaftTracker::settle() {
@@ -256,8 +279,12 @@ void RaftTracker::settle() {
     found(leader_, {}, last_primary_.empty() ? "leader found" : "leader elected");
     return;
   }
-  not_found(failure_ == Status::config || failure_ == Status::auth || failure_ == Status::connection ? failure_
-                                                                                                  : Status::no_leader,
+  // A member that answered means a group exists and is electing: that is "no leader yet"
+  // (worth waiting for), whatever the dead members said.
+  Status why = answered_ > 0 ? Status::no_leader
+               : (failure_ == Status::config || failure_ == Status::auth || failure_ == Status::connection) ? failure_
+                                                                                                             : Status::no_leader;
+  not_found(why,
             "no Raft leader among " + std::to_string(members_.size()) + " nodes: " + errors_);
 }
 

@@ -60,6 +60,7 @@ class PrimaryTracker {
   bool in_flight_ = false;
   bool again_ = false;
   bool timer_armed_ = false;
+  Clock::time_point timer_at_{};
   int failures_ = 0;
   Clock::time_point last_start_{};
 };
@@ -81,6 +82,7 @@ class RaftTracker : public PrimaryTracker {
   bool have_leader_ = false;
   std::string errors_;
   Status failure_ = Status::ok;
+  int answered_ = 0;  // members that answered INFO raft this round
 };
 
 // Sentinel: SENTINEL get-master-addr-by-name on the sentinels, checked with ROLE on the
