@@ -498,20 +498,25 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
   for (Request *r : reqs)
     if (r->cmd.flags & kCmdMulti) has_multi = true;
   if (has_multi && mode_ == Mode::cluster) {
-    int slot = -1;
-    for (Request *r : reqs) {
-      if (r->split) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
-      if (r->slot < 0) continue;
-      if (slot >= 0 && r->slot != slot) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
-      slot = r->slot;
-    }
-    for (Request *r : reqs) {
-      r->route = slot >= 0 ? RouteKind::slot : RouteKind::any;
-      r->slot = slot;
-    }
-    if (slot < 0) {
-      // No keys at all: one node for the whole transaction.
-      for (Request *r : reqs) r->slot = 0, r->route = RouteKind::slot;
+    // Each MULTI ... EXEC block runs on one node: its keys must share a slot, and its
+    // MULTI/EXEC go where its keys go. Commands outside the blocks route as usual.
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (!(reqs[i]->cmd.flags & kCmdMulti)) continue;
+      size_t j = i + 1;
+      while (j < reqs.size() && !(reqs[j]->cmd.flags & kCmdExecEnd)) ++j;
+      int slot = -1;
+      for (size_t k = i; k <= j && k < reqs.size(); ++k) {
+        Request *r = reqs[k];
+        if (r->split) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
+        if (r->slot < 0) continue;
+        if (slot >= 0 && r->slot != slot) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
+        slot = r->slot;
+      }
+      for (size_t k = i; k <= j && k < reqs.size(); ++k) {
+        reqs[k]->route = RouteKind::slot;
+        reqs[k]->slot = slot >= 0 ? slot : 0;  // a keyless transaction: any one node
+      }
+      i = j;
     }
   }
   auto *batch = new Batch();

@@ -147,28 +147,26 @@ void Engine::submit_batch_task(void *arg) {
     }
     return;
   }
-  // Consecutive requests for the same node leave together, in order, on one connection.
-  std::vector<Request *> run;
-  NodePool *run_pool = nullptr;
-  auto flush_run = [&] {
-    if (!run.empty()) run_pool->dispatch_batch(run);
-    run.clear();
-  };
+  // Requests for the same node leave together, in order, on one connection of it: the
+  // pipeline's order holds per node (nodes run in parallel).
+  std::vector<std::pair<NodePool *, std::vector<Request *>>> groups;
   for (Request *r : b->requests) {
     bool wait = false;
     NodePool *p = (r->split || r->route == RouteKind::all_primaries || r->route == RouteKind::all_nodes)
                       ? nullptr
                       : e->route(r, &wait);
     if (p == nullptr) {
-      flush_run();
       e->dispatch(r);
       continue;
     }
-    if (p != run_pool) flush_run();
-    run_pool = p;
-    run.push_back(r);
+    auto it = std::find_if(groups.begin(), groups.end(), [p](const auto &g) { return g.first == p; });
+    if (it == groups.end()) {
+      groups.emplace_back(p, std::vector<Request *>{});
+      it = groups.end() - 1;
+    }
+    it->second.push_back(r);
   }
-  flush_run();
+  for (auto &g : groups) g.first->dispatch_batch(g.second);
 }
 
 void Engine::submit_lease_task(void *arg) {
