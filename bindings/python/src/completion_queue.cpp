@@ -41,9 +41,4 @@ void CompletionQueue::take(std::vector<Item> &out) {
   out.swap(items_);
 }
 
-bool CompletionQueue::empty() {
-  std::lock_guard<std::mutex> lk(mu_);
-  return items_.empty();
-}
-
 }  // namespace rcm_py

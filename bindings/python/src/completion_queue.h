@@ -34,8 +34,6 @@ class CompletionQueue {
   // with take() is either taken now or signalled again).
   void take(std::vector<Item> &out);
 
-  bool empty();
-
  private:
   std::mutex mu_;
   std::vector<Item> items_;  // guarded by mu_
