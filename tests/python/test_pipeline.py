@@ -186,3 +186,19 @@ def test_pipeline_of_many_commands(r, key):
             p.set(key(f"n{i % 50}"), i)
         out = p.execute()
     assert len(out) == 10_000 and all(out)
+
+
+def test_unwatch_and_reset(r, key):
+    k = key()
+    p = r.pipeline()
+    assert p.unwatch() is True  # nothing watched: nothing to do
+    p.watch(k)
+    r.set(k, "changed")
+    assert p.unwatch() is True  # the change no longer matters
+    p.multi()
+    p.set(k, "mine")
+    assert p.execute() == [True]
+    p.set(k, "queued")
+    p.reset()
+    assert len(p) == 0 and p.execute() == []
+    assert r.get(k) == b"mine"
