@@ -813,7 +813,7 @@ int main(int argc, char **argv)
     opts.settings = calloc((size_t)argc, sizeof *opts.settings);
     if (opts.settings == NULL) return CLI_EXIT_FAIL;
 
-    int i = 1;
+    int i = 1, rc;
     bool forced_command = false;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
@@ -823,15 +823,23 @@ int main(int argc, char **argv)
             break;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(USAGE, stdout);
-            return CLI_EXIT_OK;
+            rc = CLI_EXIT_OK;
+            goto out;
         } else if (strcmp(a, "--version") == 0) {
-            return run_version();
+            rc = run_version();
+            goto out;
         } else if (strcmp(a, "--raw") == 0) {
             opts.raw = true;
         } else if (strcmp(a, "--node") == 0 || strcmp(a, "--key") == 0 ||
                    strcmp(a, "--slot") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("%s needs a value", a);
-            if (opts.routed) return cli_usage_error("only one of --node/--key/--slot/--all-*");
+            if (i + 1 >= argc) {
+                rc = cli_usage_error("%s needs a value", a);
+                goto out;
+            }
+            if (opts.routed) {
+                rc = cli_usage_error("only one of --node/--key/--slot/--all-*");
+                goto out;
+            }
             const char *v = argv[++i];
             opts.routed = true;
             if (a[2] == 'n') {
@@ -843,35 +851,51 @@ int main(int argc, char **argv)
                 opts.route.keylen = strlen(v);
             } else {
                 long long slot;
-                if (!cli_parse_long(v, 0, 16383, &slot))
-                    return cli_usage_error("--slot must be 0..16383, not '%s'", v);
+                if (!cli_parse_long(v, 0, 16383, &slot)) {
+                    rc = cli_usage_error("--slot must be 0..16383, not '%s'", v);
+                    goto out;
+                }
                 opts.route.kind = RCM_ROUTE_SLOT;
                 opts.route.slot = (int)slot;
             }
         } else if (strcmp(a, "--all-primaries") == 0 || strcmp(a, "--all-nodes") == 0) {
-            if (opts.routed) return cli_usage_error("only one of --node/--key/--slot/--all-*");
+            if (opts.routed) {
+                rc = cli_usage_error("only one of --node/--key/--slot/--all-*");
+                goto out;
+            }
             opts.routed = true;
             opts.route.kind = a[6] == 'p' ? RCM_ROUTE_ALL_PRIMARIES : RCM_ROUTE_ALL_NODES;
         } else if (strcmp(a, "-u") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("-u needs a URL");
+            if (i + 1 >= argc) {
+                rc = cli_usage_error("-u needs a URL");
+                goto out;
+            }
             opts.url = argv[++i];
         } else if (strcmp(a, "-c") == 0) {
-            if (i + 1 >= argc) return cli_usage_error("-c needs key=value");
+            if (i + 1 >= argc) {
+                rc = cli_usage_error("-c needs key=value");
+                goto out;
+            }
             char *kv = argv[++i];
             char *eq = strchr(kv, '=');
-            if (eq == NULL || eq == kv)
-                return cli_usage_error("-c expects key=value, not '%s'", kv);
+            if (eq == NULL || eq == kv) {
+                rc = cli_usage_error("-c expects key=value, not '%s'", kv);
+                goto out;
+            }
             *eq = '\0';
             opts.settings[opts.nsettings++] = (cli_setting){kv, eq + 1};
         } else {
-            return cli_usage_error("unknown option '%s'", a);
+            rc = cli_usage_error("unknown option '%s'", a);
+            goto out;
         }
     }
-    if (i >= argc) return cli_usage_error("no command given");
+    if (i >= argc) {
+        rc = cli_usage_error("no command given");
+        goto out;
+    }
 
     int rest = argc - i;
     char **sub = argv + i;
-    int rc;
     if (forced_command) rc = run_command(&opts, rest, sub);
     else if (strcmp(sub[0], "help") == 0) { fputs(USAGE, stdout); rc = CLI_EXIT_OK; }
     else if (strcmp(sub[0], "version") == 0) rc = run_version();
@@ -888,6 +912,7 @@ int main(int argc, char **argv)
     else if (strcmp(sub[0], "load") == 0) rc = cli_load(&opts, rest, sub);
     else if (strcmp(sub[0], "where") == 0) rc = run_where(&opts, rest, sub);
     else rc = run_command(&opts, rest, sub);
+out:
     free(opts.settings);
     return rc;
 }
