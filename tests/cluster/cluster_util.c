@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- ports and the cli ------------------------------------------------------------- */
@@ -341,6 +342,67 @@ static void revive_nodes(void) {
     }
 }
 
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "<state dir>/cluster/voted-<port>": when the other primaries last voted to replace the
+ * primary on port. They refuse a second vote about one primary within 2 x
+ * cluster-node-timeout (10 s), and a manual failover that gets no vote pauses the
+ * primary's writers for 5 s before it gives up -- so wait instead of trying. */
+static void voted_path(int primary_port, char *buf, size_t n) {
+    snprintf(buf, n, "%s/cluster/voted-%d", tu_state_dir(), primary_port);
+}
+
+static void wait_until_votable(int primary_port) {
+    char path[1024];
+    voted_path(primary_port, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    double at = 0;
+    if (fscanf(f, "%lf", &at) != 1) at = 0;
+    fclose(f);
+    double wait = at + 11.0 - wall_now();
+    if (wait > 0 && wait <= 11.0) {
+        printf("cluster_util: waiting %.1f s before another failover of %d's shard (vote interval)\n", wait, primary_port);
+        fflush(stdout);
+        tu_sleep_ms((int)(wait * 1000));
+    }
+}
+
+void cu_note_vote(int primary_port) {
+    char path[1024];
+    voted_path(primary_port, path, sizeof path);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "%.3f\n", wall_now());
+    fclose(f);
+}
+
+double cu_failover_to(int port, double seconds) {
+    double deadline = tu_now() + seconds;
+    cu_cluster cl;
+    int primary_port = -1;
+    if (cu_cluster_read(port, &cl) == 0) {
+        int me = cu_node_index(&cl, port);
+        for (int i = 0; me >= 0 && i < cl.n; i++)
+            if (strcmp(cl.nodes[i].id, cl.nodes[me].primary_id) == 0) primary_port = cl.nodes[i].port;
+    }
+    if (primary_port > 0) wait_until_votable(primary_port);
+    while (tu_now() < deadline) {
+        char *out = cu_cli(port, "CLUSTER FAILOVER");
+        free(out);
+        /* A manual failover gives up after 5 s (e.g. when the other primaries refuse to
+         * vote twice for one shard within 2 x cluster-node-timeout): ask again. */
+        double t = cu_wait_role_master(port, 7);
+        if (primary_port > 0) cu_note_vote(primary_port);
+        if (t > 0) return t;
+    }
+    return -1;
+}
+
 int cu_restore_layout(char *why, size_t n) {
     revive_nodes();
     /* Wait for a settled cluster first: a failover needs the replica in sync. */
@@ -351,11 +413,7 @@ int cu_restore_layout(char *why, size_t n) {
         int replica = out && strncmp(out, "slave", 5) == 0;
         free(out);
         if (!replica) continue;
-        for (int attempt = 0; attempt < 3; attempt++) {
-            out = cu_cli(port, "CLUSTER FAILOVER");
-            free(out);
-            if (cu_wait_role_master(port, 20) > 0) break;
-        }
+        cu_failover_to(port, 60);
         if (!cu_wait_healthy(90, why, n)) return -1;
     }
     for (int i = 0; i < CU_PRIMARIES; i++) {
@@ -719,11 +777,31 @@ int cu_status_slot(rcm_status st) {
     return i;
 }
 
+/* Seconds since the first call: timestamps that line up with cu_log(). */
+double cu_elapsed(void) {
+    static _Atomic double t0;
+    double now = tu_now();
+    double zero = 0;
+    atomic_compare_exchange_strong(&t0, &zero, now);
+    return now - atomic_load(&t0);
+}
+
+void cu_log(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("[%7.3f] ", cu_elapsed());
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+    va_end(ap);
+}
+
 static void note_problem(cu_load *l, const char *fmt, ...) {
     char msg[300];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int off = snprintf(msg, sizeof msg, "[%.3f] ", cu_elapsed());
+    vsnprintf(msg + off, sizeof msg - (size_t)off, fmt, ap);
     va_end(ap);
     double now = tu_now();
     if (l->first_failure_at == 0) {

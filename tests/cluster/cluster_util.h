@@ -26,6 +26,11 @@ int cu_port(int i);
 /* "127.0.0.1:<port>" in a static per-thread buffer. */
 const char *cu_addr(int port);
 
+/* Seconds since the first call (per process), and a line prefixed with it on stdout:
+ * the load threads stamp their problems the same way, so the two line up. */
+double cu_elapsed(void);
+void cu_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- plain valkey-cli ------------------------------------------------------------- */
 
 /* Runs `valkey-cli -h 127.0.0.1 -p <port> -a abc123 <args>` where args is a printf
@@ -83,6 +88,16 @@ int cu_cluster_healthy(char *why, size_t n);
 int cu_wait_healthy(double seconds, char *why, size_t n);
 /* Asserts the cluster becomes healthy within seconds. */
 void cu_assert_healthy_ok(double seconds);
+
+/* CLUSTER FAILOVER on the replica on port, repeated while it is refused or times out,
+ * until ROLE there says master (at most seconds). Returns that time (tu_now()) or -1.
+ * First waits, if needed, until the other primaries may vote about its primary again
+ * (they refuse within 2 x cluster-node-timeout of their last vote about it, and a refused
+ * manual failover pauses the primary's writers for 5 s). */
+double cu_failover_to(int port, double seconds);
+/* Records that the other primaries just voted to replace the primary on port (a
+ * failover of its shard), for cu_failover_to. */
+void cu_note_vote(int primary_port);
 
 /* The layout of the harness: primaries are nodes 0, 1, 2 (ports +10..+12). First sends
  * SIGCONT to a node left stopped and restarts (cu_node_restart) a node that is not
