@@ -67,6 +67,8 @@ class Connection {
   size_t in_flight() const { return inflight_.size(); }
   Clock::time_point last_activity() const { return last_activity_; }
   bool reconnect_scheduled() const { return reconnect_pending_; }
+  // Has bytes queued for this loop iteration's write.
+  bool flush_pending() const { return flush_wanted_; }
   int failures() const { return failures_; }
   void set_failures(int n) { failures_ = n; }
 

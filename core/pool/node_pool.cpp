@@ -39,12 +39,19 @@ bool NodePool::up() const {
   return false;
 }
 
+// Least pending, except that a connection already holding bytes for this loop
+// iteration's write wins while it is within kBatchSlack of the least: requests that
+// arrive together then leave in one write instead of a few bytes on every connection.
 Connection *NodePool::least_loaded() const {
+  constexpr size_t kBatchSlack = 32;
   Connection *best = nullptr;
+  Connection *batching = nullptr;
   for (const auto &c : shared_) {
     if (!c->ready()) continue;
     if (best == nullptr || c->in_flight() < best->in_flight()) best = c.get();
+    if (c->flush_pending() && (batching == nullptr || c->in_flight() < batching->in_flight())) batching = c.get();
   }
+  if (batching != nullptr && batching->in_flight() <= best->in_flight() + kBatchSlack) return batching;
   return best;
 }
 
