@@ -261,6 +261,7 @@ start_load() {
   shift
   read -r -a opts <<<"${LOAD_OPTS:-}"
   LOAD_LOG="$DEMO_DIR/load.log"
+  : >"$LOAD_LOG" # exists before tail looks for it
   printf '$ rcm -u %s %sload %s &\n' "$url" "${LOAD_OPTS:+$LOAD_OPTS }" "$*"
   "$RCM" -u "$url" "${opts[@]}" load "$@" >"$LOAD_LOG" 2>&1 &
   LOAD_PID=$!
