@@ -310,17 +310,16 @@ rcm_status rcm_pipeline_exec(rcm_pipeline *pipeline, rcm_reply ***replies, size_
     }
     if (depth != 0) return fail(Status::state, "pipeline: MULTI without EXEC or DISCARD");
     size_t count = pipeline->requests.size();
-    auto **arr = static_cast<rcm_reply **>(std::calloc(count ? count : 1, sizeof(rcm_reply *)));
-    if (arr == nullptr) throw std::bad_alloc();
+    // Owned until handed over: execute_batch may throw (CROSSSLOT) after this.
+    std::unique_ptr<rcm_reply *, decltype(&std::free)> arr(
+        static_cast<rcm_reply **>(std::calloc(count ? count : 1, sizeof(rcm_reply *))), &std::free);
+    if (!arr) throw std::bad_alloc();
     std::vector<Reply *> out;
     std::string err;
     Status st = pipeline->client->client->execute_batch(pipeline->requests, out, &err);
-    if (st != Status::ok) {
-      std::free(arr);
-      return fail(st, err);
-    }
-    for (size_t i = 0; i < count; ++i) arr[i] = as_c(out[i]);
-    *replies = arr;
+    if (st != Status::ok) return fail(st, err);
+    for (size_t i = 0; i < count; ++i) arr.get()[i] = as_c(out[i]);
+    *replies = arr.release();
     *n = count;
     return RCM_OK;
   });

@@ -154,25 +154,33 @@ int NodePool::backoff_ms(int failures) const {
   return static_cast<int>(half + (d - half > 0 ? static_cast<long long>(rng() % static_cast<unsigned>(d - half + 1)) : 0));
 }
 
+// Completing a request runs callbacks that may re-enter this pool (a refresher that
+// finishes its round publishes a topology, which takes every queue): work on a detached
+// queue, and put back only what is kept.
 void NodePool::fail_waiting(Status why, const std::string &message, bool count_attempt) {
+  std::deque<Request *> queue;
+  queue.swap(waiting_);
   std::deque<Request *> keep;
-  for (Request *r : waiting_) {
+  std::vector<Request *> fail;
+  const bool permanent = why == Status::auth || why == Status::tls || why == Status::config || !ever_up_;
+  for (Request *r : queue) {
     if (r->completed) {
       request_release(r);
       continue;
     }
+    if (count_attempt) ++r->attempts;
     // Nothing to wait for on a node that never answered (a bad address at open, a dead
     // node a redirect named): fail now rather than after every retry.
-    bool permanent = why == Status::auth || why == Status::tls || why == Status::config || !ever_up_;
-    if (count_attempt) ++r->attempts;
-    if (permanent || r->attempts >= cfg_.retry_max_attempts) {
-      request_fail(r, why, message);
-      request_release(r);
-    } else {
+    if (permanent || r->attempts >= cfg_.retry_max_attempts)
+      fail.push_back(r);
+    else
       keep.push_back(r);
-    }
   }
-  waiting_.swap(keep);
+  for (auto it = keep.rbegin(); it != keep.rend(); ++it) waiting_.push_front(*it);
+  for (Request *r : fail) {
+    request_fail(r, why, message);
+    request_release(r);
+  }
 }
 
 void NodePool::on_connection_down(Connection *c, Status why, const std::string &message,
@@ -315,13 +323,15 @@ void NodePool::shutdown(Status why, const std::string &message) {
   shut_ = true;
   for (auto &c : shared_) c->shutdown(why, message);
   for (auto &c : leases_) c->shutdown(why, message);
-  for (Request *r : waiting_) {
+  std::deque<Request *> queue;
+  queue.swap(waiting_);
+  for (Request *r : queue) {
     request_fail(r, why, message);
     request_release(r);
   }
-  waiting_.clear();
-  for (LeaseWaiter *w : lease_waiters_) w->finish(why, message, nullptr);
-  lease_waiters_.clear();
+  std::deque<LeaseWaiter *> waiters;
+  waiters.swap(lease_waiters_);
+  for (LeaseWaiter *w : waiters) w->finish(why, message, nullptr);
 }
 
 NodeSnapshot NodePool::snapshot() const {
