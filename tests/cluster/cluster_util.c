@@ -259,6 +259,23 @@ int cu_cluster_healthy(char *why, size_t n) {
             }
         }
     }
+    /* ...and on every node's role, primary and address: no view lags behind. */
+    for (int i = 1; i < CU_NODES; i++) {
+        if (views[i].n != views[0].n) {
+            snprintf(why, n, "node %d lists %d nodes, node %d lists %d", cu_port(i), views[i].n, cu_port(0), views[0].n);
+            return 0;
+        }
+        for (int k = 0; k < views[0].n; k++) {
+            const cu_node *a = &views[0].nodes[k];
+            const cu_node *b = NULL;
+            for (int m = 0; m < views[i].n; m++)
+                if (strcmp(views[i].nodes[m].id, a->id) == 0) b = &views[i].nodes[m];
+            if (!b || b->port != a->port || b->primary != a->primary || strcmp(b->primary_id, a->primary_id) != 0) {
+                snprintf(why, n, "nodes %d and %d disagree about node %d (%.8s)", cu_port(0), cu_port(i), a->port, a->id);
+                return 0;
+            }
+        }
+    }
     const cu_cluster *cl = &views[0];
     int prim[8];
     int np = cu_primaries(cl, prim, 8);

@@ -80,9 +80,9 @@ int cu_owner_port(const cu_cluster *cl, int slot);
 int cu_primaries(const cu_cluster *cl, int *idx, int max);
 
 /* 1 when every node says cluster_state:ok, knows 6 nodes and 16384 assigned slots,
- * every replica's link is up, the nodes agree on every slot's owner, no slot is open
- * (importing/migrating), and there are 3 primaries with one replica each. On 0, why says
- * what is missing. */
+ * every replica's link is up, the nodes agree on every slot's owner and on every node's
+ * role and primary (no view lags behind), no slot is open (importing/migrating), and
+ * there are 3 primaries with one replica each. On 0, why says what is missing. */
 int cu_cluster_healthy(char *why, size_t n);
 /* Polls cu_cluster_healthy for up to seconds. 1 when healthy. */
 int cu_wait_healthy(double seconds, char *why, size_t n);

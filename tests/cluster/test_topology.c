@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+static char topology_text[16384]; /* the last topology JSON, for failure messages */
+
 static cj *topology_of(rcm_client *c) {
     char *json = NULL;
     TU_ASSERT_RC(rcm_client_topology_json(c, &json), RCM_OK);
     assert_non_null(json);
+    snprintf(topology_text, sizeof topology_text, "%s", json);
     cj *t = cj_parse(json);
     if (!t) fail_msg("topology JSON does not parse: %s", json);
     rcm_free(json);
@@ -41,7 +44,7 @@ static void check_topology(const cj *t) {
     const cj *nodes = cj_get(t, "nodes");
     assert_non_null(nodes);
     if (nodes->kind != CJ_ARR || nodes->n != CU_NODES)
-        fail_msg("topology lists %zu nodes, expected %d", nodes->n, CU_NODES);
+        fail_msg("topology lists %zu nodes, expected %d: %s", nodes->n, CU_NODES, topology_text);
     int seen[CU_NODES] = {0}, primaries = 0, replicas = 0;
     for (size_t i = 0; i < nodes->n; i++) {
         const cj *n = cj_at(nodes, i);
@@ -72,7 +75,8 @@ static void check_topology(const cj *t) {
      * with the server-side replica. */
     const cj *shards = cj_get(t, "shards");
     assert_non_null(shards);
-    if (shards->kind != CJ_ARR || shards->n != CU_PRIMARIES) fail_msg("topology has %zu shards, expected 3", shards->n);
+    if (shards->kind != CJ_ARR || shards->n != CU_PRIMARIES)
+        fail_msg("topology has %zu shards, expected 3: %s", shards->n, topology_text);
     static unsigned char owner_seen[CU_SLOTS];
     memset(owner_seen, 0, sizeof owner_seen);
     for (size_t i = 0; i < shards->n; i++) {
