@@ -594,6 +594,7 @@ std::string Client::stats_json() {
       it->stats.merge(s.stats);
     }
   }
+  for (NodeSnapshot &s : all) s.role = role_of(s.address, s.role);
   JsonWriter j;
   j.begin_object();
   j.key("mode").value(mode_name(mode_));
@@ -635,6 +636,22 @@ std::string Client::stats_json() {
   return j.str();
 }
 
+// A node's role as the deployment sees it (a pool's kind only says how it was opened).
+std::string Client::role_of(const std::string &address, const std::string &fallback) {
+  std::lock_guard<std::mutex> lk(topo_mu_);
+  if (topo_) {
+    for (const Shard &s : topo_->shards) {
+      if (s.primary.endpoint.str() == address) return "primary";
+      for (const ClusterNode &n : s.replicas)
+        if (n.endpoint.str() == address) return "replica";
+    }
+  }
+  if (fallback == "sentinel") return fallback;
+  if (mode_ == Mode::raft) return address == primary_addr_ ? "leader" : "follower";
+  if (mode_ == Mode::sentinel) return address == primary_addr_ ? "primary" : "replica";
+  return fallback;
+}
+
 std::string Client::topology_json() {
   std::vector<NodeSnapshot> nodes;
   if (engines_.empty() || closed() || !io_[0]->run_sync([&] { nodes = engines_[0]->snapshot(); }))
@@ -672,7 +689,7 @@ std::string Client::topology_json() {
     for (const NodeSnapshot &s : nodes) {
       j.begin_object();
       j.key("address").value(s.address);
-      j.key("role").value(s.role);
+      j.key("role").value(role_of(s.address, s.role));
       j.key("state").value(s.up ? "up" : "down");
       j.end_object();
     }

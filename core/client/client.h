@@ -122,6 +122,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void check_server();
   void wait_topology();
   Engine &pick_engine();
+  std::string role_of(const std::string &address, const std::string &fallback);
 
   Config cfg_;
   Mode mode_ = Mode::standalone;

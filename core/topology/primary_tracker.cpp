@@ -46,6 +46,7 @@ void PrimaryTracker::request(const std::string &) {
 
 void PrimaryTracker::hint(const Endpoint &ep, const std::string &cause) {
   if (ep.str() == last_primary_) return;
+  ++hints_;
   publish(ep, {}, cause);
 }
 
@@ -60,6 +61,7 @@ void PrimaryTracker::begin() {
   in_flight_ = true;
   again_ = false;
   ++round_id_;
+  round_hints_ = hints_;
   last_start_ = Clock::now();
   begin_round();
 }
@@ -89,6 +91,12 @@ void PrimaryTracker::found(const Endpoint &primary, const std::vector<Endpoint> 
   bool was_round = in_flight_;
   in_flight_ = false;
   failures_ = 0;
+  if (round_hints_ != hints_ && primary.str() != last_primary_) {
+    // A hint (+switch-master, a follower's MOVED) came while this round was asking: its
+    // answer may predate the move. Ask again rather than flip back to the old node.
+    schedule(jittered(kMinIntervalMs / 2));
+    return;
+  }
   publish(primary, replicas, cause);
   if (engine_.shutting_down()) return;
   int periodic = engine_.config().topology_refresh_ms;

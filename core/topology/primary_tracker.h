@@ -57,6 +57,8 @@ class PrimaryTracker {
 
   event *timer_ = nullptr;
   uint64_t round_id_ = 0;
+  uint64_t hints_ = 0;        // hints published so far
+  uint64_t round_hints_ = 0;  // ... when the round in flight began
   bool in_flight_ = false;
   bool again_ = false;
   bool timer_armed_ = false;
