@@ -110,6 +110,35 @@ static void check_topology(const cj *t) {
         if (!owner_seen[slot]) fail_msg("slot %d is in no shard's ranges", slot);
 }
 
+/* read_from=replica: reads right after rcm_client_open succeed (they wait, within their
+ * deadline, for the replica connections that are still being made). This runs first in
+ * the suite, on the fresh cluster the harness just created: nothing has been written yet
+ * and CLUSTER SHARDS may still report the replicas with health "loading" (replication
+ * offset 0) although they are in sync and serve reads. */
+static void test_topology__replica_reads_on_a_fresh_cluster(void **state) {
+    (void)state;
+    cu_assert_healthy_ok(60);
+    char *out = cu_cli(cu_port(0), "CLUSTER SHARDS");
+    assert_non_null(out);
+    int loading = 0;
+    for (char *p = out; (p = strstr(p, "\nloading")) != NULL; p++) loading++;
+    free(out);
+    printf("replicas reported as loading by CLUSTER SHARDS: %d\n", loading);
+    rcm_client *c = cu_open_ok("read_from", "replica", NULL);
+    for (int i = 0; i < 30; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "fresh:%d", i);
+        rcm_reply *r = NULL;
+        rcm_status st = tu_cmd(c, &r, "GET", key, NULL);
+        if (st != RCM_OK || rcm_reply_type(r) != RCM_REPLY_NIL)
+            fail_msg("read_from=replica, GET %s right after open (CLUSTER SHARDS called %d replica(s) 'loading'): "
+                     "%s %s '%s'",
+                     key, loading, rcm_status_name(st), tu_describe(r), st != RCM_OK ? rcm_last_error() : "");
+        rcm_reply_free(r);
+    }
+    rcm_client_close(c);
+}
+
 static void test_topology__json_matches_the_servers(void **state) {
     (void)state;
     cu_assert_healthy_ok(60);
@@ -198,6 +227,7 @@ static void test_topology__mode_auto_recognises_a_cluster_node(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_topology__replica_reads_on_a_fresh_cluster),
         cmocka_unit_test(test_topology__json_matches_the_servers),
         cmocka_unit_test(test_topology__stats_have_per_node_entries),
         cmocka_unit_test(test_topology__mode_auto_recognises_a_cluster_node),
