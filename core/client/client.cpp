@@ -391,8 +391,8 @@ void Client::close() {
     Engine *e = engines_[i].get();
     io_[i]->stop([e] { e->shutdown(); });
   }
-  engines_.clear();
-  io_.clear();
+  // The engines and loops stay allocated (stopped) until the Client itself goes: a lease
+  // still held elsewhere may post to them, which now fails cleanly with "closed".
   events_.reset();
 }
 
@@ -734,6 +734,7 @@ Lease::~Lease() { release(); }
 Status Lease::command(int argc, const char *const *argv, const size_t *argvlen, Reply **out) {
   *out = nullptr;
   if (released_) throw Error(Status::state, "the lease was released");
+  if (client_->forked()) throw Error(Status::fork, "this lease was taken in another process (before fork)");
   if (client_->closed()) throw Error(Status::closed, "client closed");
   Request *r = client_->make_request(argc, argv, argvlen, true);
   SyncCall call;
@@ -755,6 +756,7 @@ Status Lease::command(int argc, const char *const *argv, const size_t *argvlen, 
 Status Lease::read(int timeout_ms, Reply **out) {
   *out = nullptr;
   if (released_) throw Error(Status::state, "the lease was released");
+  if (client_->forked()) throw Error(Status::fork, "this lease was taken in another process (before fork)");
   std::unique_lock<std::mutex> lk(inbox_->mu);
   auto ready = [&] { return !inbox_->replies.empty() || inbox_->closed; };
   if (timeout_ms < 0) {
@@ -771,7 +773,7 @@ Status Lease::read(int timeout_ms, Reply **out) {
 void Lease::release() {
   if (released_) return;
   released_ = true;
-  if (client_->closed()) return;
+  if (client_->closed() || client_->forked()) return;
   Engine *e = engine_;
   Connection *c = conn_;
   e->io().post([e, c] { e->release_lease(c); });

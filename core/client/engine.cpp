@@ -218,7 +218,11 @@ void Engine::dispatch(Request *r) {
       request_refresh("no known owner for slot " + std::to_string(r->slot));
       return;
     }
-    request_fail(r, Status::arg, "route: no node " + r->route_node + " in the topology");
+    if (r->route == RouteKind::node)
+      request_fail(r, Status::arg, "route: no node " + r->route_node + " in the topology");
+    else
+      request_fail(r, Status::clusterdown,
+                   "read_from=replica: no replica of slot " + std::to_string(r->slot) + " is available");
     request_release(r);
     return;
   }
@@ -257,6 +261,14 @@ NodePool *Engine::pick_replica(int shard, NodePool *primary) {
   for (size_t i = 0; i < replicas.size(); ++i) {
     NodePool *p = replicas[(rr_ + i) % replicas.size()];
     if (p->up()) {
+      ++rr_;
+      return p;
+    }
+  }
+  // None ready yet (just opened): one still connecting queues the read until it is.
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    NodePool *p = replicas[(rr_ + i) % replicas.size()];
+    if (!p->lost()) {
       ++rr_;
       return p;
     }

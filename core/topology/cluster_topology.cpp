@@ -101,7 +101,9 @@ std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const 
       node.endpoint = make_endpoint(host, port, asked);
       node.id = text(field(*n, "id"));
       std::string health = text(field(*n, "health"));
-      node.healthy = health.empty() || health == "online";
+      // "loading" is also what a fresh replica with nothing replicated yet reports; it
+      // serves reads (a real LOADING reply is retried). Only "failed" is skipped.
+      node.healthy = health != "failed";
       std::string role = text(field(*n, "role"));
       if (role == "master" || role == "primary") {
         // A failed primary that a replica has not replaced yet still owns its slots.

@@ -243,8 +243,10 @@ RCM_API void rcm_reply_free(rcm_reply *reply);
 RCM_API rcm_status rcm_command(rcm_client *client, int argc, const char *const *argv,
                                const size_t *argvlen, rcm_reply **out);
 
-/** status: RCM_OK with a reply, or a failure with reply NULL. The reply belongs to the
- *  callback's receiver (rcm_reply_free). Called exactly once, on an I/O thread: it must
+/** status: RCM_OK with the server's reply (which may be RCM_REPLY_ERROR), or a failure
+ *  status with an RCM_REPLY_ERROR reply made by rcm whose text says why
+ *  (rcm_reply_status(reply) == status; NULL only when out of memory). The reply belongs
+ *  to the callback's receiver (rcm_reply_free). Called exactly once, on an I/O thread: it must
  *  not block; it may call rcm_command_async (not rcm_command, rcm_pipeline_exec,
  *  rcm_lease_* or rcm_client_close). */
 typedef void (*rcm_callback)(rcm_status status, rcm_reply *reply, void *userdata);
