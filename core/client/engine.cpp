@@ -546,7 +546,21 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
       return true;
     }
     if (moved && slot >= 0 && slot < kSlots) {
-      slot_primary_[slot] = &pool_for(ep, NodePool::Kind::primary);
+      NodePool *target = &pool_for(ep, NodePool::Kind::primary);
+      if (target->lost()) {
+        // A node that lags behind a failover can still name the dead primary: do not
+        // move the slot there; look again and retry (within the deadline).
+        request_refresh("MOVED to a node that is down: " + ep.str());
+        --r->redirects;
+        if (r->transient_retries++ >= kMaxTransientRetries) return false;
+        ++r->refused;
+        r->last_error = e;
+        delete reply;
+        request_ref(r);
+        retry_later(r, std::max(cfg_.retry_backoff_ms, 10));
+        return true;
+      }
+      slot_primary_[slot] = target;
       request_refresh("MOVED " + std::to_string(slot) + " " + ep.str());
       if (r->route == RouteKind::slot || r->route == RouteKind::automatic) r->slot = slot;
       if (r->route == RouteKind::node) r->route_node = ep.str();
@@ -780,6 +794,9 @@ void Engine::on_command_table(Request *r, Status status, Reply *reply) {
 
 void Engine::send_internal(Request *r, NodePool &pool) {
   r->engine = this;
+  // Pinned to its node: if the pool's queue is re-routed, it must not wander.
+  r->route = RouteKind::node;
+  r->route_node = pool.endpoint().str();
   watch_deadline(r);
   pool.dispatch(r);
 }

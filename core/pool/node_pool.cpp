@@ -289,8 +289,15 @@ void NodePool::release_lease(Connection *c) {
 }
 
 void NodePool::take_waiting(std::vector<Request *> &out) {
-  for (Request *r : waiting_) out.push_back(r);
-  waiting_.clear();
+  // rcm's own requests (topology and leader queries) are about this node: they stay.
+  std::deque<Request *> keep;
+  for (Request *r : waiting_) {
+    if (r->internal)
+      keep.push_back(r);
+    else
+      out.push_back(r);
+  }
+  waiting_.swap(keep);
 }
 
 void NodePool::tick(Clock::time_point now) {

@@ -169,6 +169,18 @@ void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
   round->owner->finish(round);
 }
 
+bool ClusterRefresher::regresses_to_dead_primary(const ClusterTopology &view) {
+  for (int slot = 0; slot < kSlots; ++slot) {
+    int a = current_->slot_shard[slot], b = view.slot_shard[slot];
+    if (a < 0 || b < 0) continue;
+    const Endpoint &was = current_->shards[a].primary.endpoint, &now = view.shards[b].primary.endpoint;
+    if (was == now) continue;
+    if (engine_.pool_for(now, NodePool::Kind::primary).lost() && engine_.pool_for(was, NodePool::Kind::primary).up())
+      return true;
+  }
+  return false;
+}
+
 void ClusterRefresher::finish(Round *round) {
   std::unique_ptr<Round> owned(round);
   round_ = nullptr;
@@ -189,6 +201,13 @@ void ClusterRefresher::finish(Round *round) {
       best = kv.second.second;
       best_votes = kv.second.first;
     }
+  }
+  if (best && current_ && regresses_to_dead_primary(*best)) {
+    // Some node still describes the cluster as it was before a failover: keep the
+    // current map and ask again shortly rather than route slots to a dead node.
+    best.reset();
+    again_ = true;
+    round->errors = "a view names a primary that is down while the current one is up";
   }
   if (best) {
     failures_ = 0;

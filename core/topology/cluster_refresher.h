@@ -35,6 +35,7 @@ class ClusterRefresher {
   void schedule(int delay_ms);
   static void on_timer(int, short, void *arg);
   std::vector<Endpoint> candidates();
+  bool regresses_to_dead_primary(const ClusterTopology &view);
 
   Engine &engine_;
   event *timer_ = nullptr;

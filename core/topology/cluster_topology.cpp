@@ -101,13 +101,19 @@ std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const 
       node.endpoint = make_endpoint(host, port, asked);
       node.id = text(field(*n, "id"));
       std::string health = text(field(*n, "health"));
-      // "loading" is also what a fresh replica with nothing replicated yet reports; it
-      // serves reads (a real LOADING reply is retried). Only "failed" is skipped.
-      node.healthy = health != "failed";
+      // Valkey says "online", "loading" or "fail" ("failed" in some docs). "loading" is
+      // also what a fresh replica with nothing replicated yet reports; it serves reads
+      // (a real LOADING reply is retried).
+      node.healthy = health.empty() || health == "online" || health == "loading";
+      const Reply *offset = field(*n, "replication-offset");
+      node.offset = offset && offset->kind == ReplyKind::integer ? offset->integer : 0;
       std::string role = text(field(*n, "role"));
       if (role == "master" || role == "primary") {
-        // A failed primary that a replica has not replaced yet still owns its slots.
-        if (!have_primary || (node.healthy && !s.primary.healthy)) {
+        // After a failover the shard lists the failed old master and the promoted one:
+        // the healthy one wins, then the one further ahead in replication.
+        bool better = !have_primary || (node.healthy && !s.primary.healthy) ||
+                      (node.healthy == s.primary.healthy && node.offset > s.primary.offset);
+        if (better) {
           if (have_primary) s.replicas.push_back(s.primary);
           s.primary = node;
           have_primary = true;

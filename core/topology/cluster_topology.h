@@ -18,6 +18,7 @@ struct ClusterNode {
   Endpoint endpoint;
   std::string id;
   bool healthy = true;  // "online" (CLUSTER SHARDS health); CLUSTER SLOTS lists only serving nodes
+  long long offset = 0; // replication offset (CLUSTER SHARDS)
 };
 
 struct Shard {
