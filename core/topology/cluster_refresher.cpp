@@ -17,10 +17,7 @@ namespace {
 constexpr int kMinIntervalMs = 200;
 constexpr int kAskNodes = 3;
 
-int jitter(int ms) {
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  return ms + static_cast<int>(rng() % static_cast<unsigned>(ms / 2 + 1));
-}
+int jitter(int ms) { return RoundScheduler::jittered(ms); }
 }  // namespace
 
 struct ClusterRefresher::Round {
@@ -32,50 +29,16 @@ struct ClusterRefresher::Round {
   bool abandoned = false;  // the refresher went away; replies only free memory
 };
 
-ClusterRefresher::ClusterRefresher(Engine &engine) : engine_(engine) {
-  timer_ = evtimer_new(engine_.io().base(), &ClusterRefresher::on_timer, this);
-}
+ClusterRefresher::ClusterRefresher(Engine &engine)
+    : engine_(engine), rounds_sched_(engine.io().base(), kMinIntervalMs, [this] { begin(); }) {}
 
 ClusterRefresher::~ClusterRefresher() {
   if (round_) round_->abandoned = true;  // freed by its last reply
-  if (timer_) event_free(timer_);
 }
 
 void ClusterRefresher::start() { begin(); }
 
-void ClusterRefresher::request(const std::string &) {
-  if (in_flight_) {
-    again_ = true;
-    return;
-  }
-  auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_start_).count();
-  if (since >= kMinIntervalMs) {
-    begin();
-  } else {
-    schedule(jitter(kMinIntervalMs - static_cast<int>(since)));
-  }
-}
-
-// Arms the timer unless it is already armed to fire sooner: the periodic refresh must not
-// swallow a MOVED that arrives just after a round.
-void ClusterRefresher::schedule(int delay_ms) {
-  Clock::time_point at = Clock::now() + std::chrono::milliseconds(delay_ms);
-  if (timer_armed_ && timer_at_ <= at) return;
-  timer_armed_ = true;
-  timer_at_ = at;
-  timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
-  evtimer_add(timer_, &tv);
-}
-
-void ClusterRefresher::on_timer(int, short, void *arg) {
-  auto *self = static_cast<ClusterRefresher *>(arg);
-  self->timer_armed_ = false;
-  if (self->in_flight_) {
-    self->again_ = true;
-    return;
-  }
-  self->begin();
-}
+void ClusterRefresher::request(const std::string &) { rounds_sched_.request(); }
 
 std::vector<Endpoint> ClusterRefresher::candidates() {
   std::vector<Endpoint> primaries, others;
@@ -105,9 +68,7 @@ std::vector<Endpoint> ClusterRefresher::candidates() {
 
 void ClusterRefresher::begin() {
   if (engine_.shutting_down()) return;
-  in_flight_ = true;
-  again_ = false;
-  last_start_ = Clock::now();
+  rounds_sched_.started();
   ++rounds_;
   round_ = new Round();
   round_->owner = this;
@@ -184,7 +145,7 @@ bool ClusterRefresher::regresses_to_dead_primary(const ClusterTopology &view) {
 void ClusterRefresher::finish(Round *round) {
   std::unique_ptr<Round> owned(round);
   round_ = nullptr;
-  in_flight_ = false;
+  bool again = rounds_sched_.finished();
   // The view most nodes agree on; on a tie, the one that covers more slots.
   std::map<std::string, std::pair<int, std::shared_ptr<ClusterTopology>>> votes;
   for (auto &v : round->views) {
@@ -206,7 +167,7 @@ void ClusterRefresher::finish(Round *round) {
     // Some node still describes the cluster as it was before a failover: keep the
     // current map and ask again shortly rather than route slots to a dead node.
     best.reset();
-    again_ = true;
+    again = true;
     round->errors = "a view names a primary that is down while the current one is up";
   }
   if (best) {
@@ -215,20 +176,20 @@ void ClusterRefresher::finish(Round *round) {
     std::shared_ptr<const ClusterTopology> previous = current_;
     current_ = best;
     engine_.client().publish_topology(best, previous, changed);
-    if (best->covered_slots() < static_cast<size_t>(kSlots)) again_ = true;  // keep looking for owners
+    if (best->covered_slots() < static_cast<size_t>(kSlots)) again = true;  // keep looking for owners
   } else {
     ++failures_;
     engine_.client().topology_failed(round->first_failure == Status::ok ? Status::clusterdown : round->first_failure,
                                      round->errors.empty() ? "no node answered CLUSTER SHARDS" : round->errors);
-    again_ = true;
+    again = true;
   }
   int periodic = engine_.config().topology_refresh_ms;
-  if (again_) {
+  if (again) {
     int backoff = kMinIntervalMs << std::min(failures_, 3);
-    schedule(jitter(backoff));
+    rounds_sched_.schedule(jitter(backoff));
   } else if (periodic > 0) {
     thread_local std::minstd_rand rng{std::random_device{}()};
-    schedule(periodic * 9 / 10 + static_cast<int>(rng() % static_cast<unsigned>(periodic / 5 + 1)));  // +-10%
+    rounds_sched_.schedule(periodic * 9 / 10 + static_cast<int>(rng() % static_cast<unsigned>(periodic / 5 + 1)));  // +-10%
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "core/client/request.h"
 #include "core/topology/cluster_topology.h"
+#include "core/topology/round_scheduler.h"
 
 struct event;
 
@@ -32,18 +33,11 @@ class ClusterRefresher {
   void ask(Round *round, const Endpoint &ep, bool shards);
   static void on_reply(Request *r, Status status, Reply *reply);
   void finish(Round *round);
-  void schedule(int delay_ms);
-  static void on_timer(int, short, void *arg);
   std::vector<Endpoint> candidates();
   bool regresses_to_dead_primary(const ClusterTopology &view);
 
   Engine &engine_;
-  event *timer_ = nullptr;
-  bool in_flight_ = false;
-  bool again_ = false;
-  bool timer_armed_ = false;
-  Clock::time_point timer_at_{};
-  Clock::time_point last_start_{};
+  RoundScheduler rounds_sched_;
   uint64_t rounds_ = 0;
   int failures_ = 0;
   std::shared_ptr<const ClusterTopology> current_;

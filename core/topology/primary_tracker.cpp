@@ -16,33 +16,17 @@ namespace rcm::core {
 namespace {
 constexpr int kMinIntervalMs = 100;
 
-int jittered(int ms) {
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  return ms + static_cast<int>(rng() % static_cast<unsigned>(ms / 2 + 1));
-}
+int jittered(int ms) { return RoundScheduler::jittered(ms); }
 }  // namespace
 
-PrimaryTracker::PrimaryTracker(Engine &engine) : engine_(engine) {
-  timer_ = evtimer_new(engine_.io().base(), &PrimaryTracker::on_timer, this);
-}
+PrimaryTracker::PrimaryTracker(Engine &engine)
+    : engine_(engine), sched_(engine.io().base(), kMinIntervalMs, [this] { begin(); }) {}
 
-PrimaryTracker::~PrimaryTracker() {
-  if (timer_) event_free(timer_);
-}
+PrimaryTracker::~PrimaryTracker() = default;
 
 void PrimaryTracker::start() { begin(); }
 
-void PrimaryTracker::request(const std::string &) {
-  if (in_flight_) {
-    again_ = true;
-    return;
-  }
-  auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_start_).count();
-  if (since >= kMinIntervalMs)
-    begin();
-  else
-    schedule(jittered(kMinIntervalMs - static_cast<int>(since)));
-}
+void PrimaryTracker::request(const std::string &) { sched_.request(); }
 
 void PrimaryTracker::hint(const Endpoint &ep, const std::string &cause) {
   if (ep.str() == last_primary_) return;
@@ -58,62 +42,38 @@ void PrimaryTracker::publish(const Endpoint &primary, const std::vector<Endpoint
 
 void PrimaryTracker::begin() {
   if (engine_.shutting_down()) return;
-  in_flight_ = true;
-  again_ = false;
+  sched_.started();
   ++round_id_;
   round_hints_ = hints_;
-  last_start_ = Clock::now();
   begin_round();
 }
 
-// Arms the timer for delay_ms unless it is already armed to fire sooner (the periodic
-// refresh must not swallow an urgent request).
-void PrimaryTracker::schedule(int delay_ms) {
-  Clock::time_point at = Clock::now() + std::chrono::milliseconds(delay_ms);
-  if (timer_armed_ && timer_at_ <= at) return;
-  timer_armed_ = true;
-  timer_at_ = at;
-  timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
-  evtimer_add(timer_, &tv);
-}
-
-void PrimaryTracker::on_timer(int, short, void *arg) {
-  auto *self = static_cast<PrimaryTracker *>(arg);
-  self->timer_armed_ = false;
-  if (self->in_flight_) {
-    self->again_ = true;
-    return;
-  }
-  self->begin();
-}
-
 void PrimaryTracker::found(const Endpoint &primary, const std::vector<Endpoint> &replicas, const std::string &cause) {
-  bool was_round = in_flight_;
-  in_flight_ = false;
+  bool again = sched_.finished();
   failures_ = 0;
   if (round_hints_ != hints_ && primary.str() != last_primary_) {
     // A hint (+switch-master, a follower's MOVED) came while this round was asking: its
     // answer may predate the move. Ask again rather than flip back to the old node.
-    schedule(jittered(kMinIntervalMs / 2));
+    sched_.schedule(jittered(kMinIntervalMs / 2));
     return;
   }
   publish(primary, replicas, cause);
   if (engine_.shutting_down()) return;
   int periodic = engine_.config().topology_refresh_ms;
-  if (again_ && was_round)
-    schedule(jittered(kMinIntervalMs));
+  if (again)
+    sched_.schedule(jittered(kMinIntervalMs));
   else if (periodic > 0)
-    schedule(periodic * 9 / 10 + jittered(periodic / 10) - periodic / 10);
+    sched_.schedule(periodic * 9 / 10 + jittered(periodic / 10) - periodic / 10);
 }
 
 void PrimaryTracker::not_found(Status status, const std::string &why) {
-  in_flight_ = false;
+  sched_.finished();
   ++failures_;
   engine_.client().primary_not_found(status, why);
   if (engine_.shutting_down()) return;
   // Requests wait for the primary within their deadlines: keep looking often.
   int cap = std::max(std::min(engine_.config().retry_backoff_max_ms, 300), kMinIntervalMs);
-  schedule(jittered(std::min(kMinIntervalMs << std::min(failures_, 2), cap)));
+  sched_.schedule(jittered(std::min(kMinIntervalMs << std::min(failures_, 2), cap)));
 }
 
 void PrimaryTracker::send(const Endpoint &ep, NodePool::Kind kind, const std::vector<std::string> &args,

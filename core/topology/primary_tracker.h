@@ -12,6 +12,7 @@
 #include "core/client/request.h"
 #include "core/config/config.h"
 #include "core/pool/node_pool.h"
+#include "core/topology/round_scheduler.h"
 
 struct event;
 
@@ -39,10 +40,10 @@ class PrimaryTracker {
   // One of rcm's own commands to a node; done runs on this thread with ctx = this.
   void send(const Endpoint &ep, NodePool::Kind kind, const std::vector<std::string> &args, Request::DoneFn done,
             size_t tag = 0);
-  bool round_open() const { return in_flight_; }
+  bool round_open() const { return sched_.in_flight(); }
   // True for a reply to the round in flight (stale rounds' replies are ignored).
   bool current(const Request *r) const {
-    return in_flight_ && reinterpret_cast<uintptr_t>(r->user) == static_cast<uintptr_t>(round_id_);
+    return sched_.in_flight() && reinterpret_cast<uintptr_t>(r->user) == static_cast<uintptr_t>(round_id_);
   }
 
   Engine &engine_;
@@ -50,21 +51,14 @@ class PrimaryTracker {
 
  private:
   void begin();
-  void schedule(int delay_ms);
-  static void on_timer(int, short, void *arg);
 
   void publish(const Endpoint &primary, const std::vector<Endpoint> &replicas, const std::string &cause);
 
-  event *timer_ = nullptr;
+  RoundScheduler sched_;
   uint64_t round_id_ = 0;
   uint64_t hints_ = 0;        // hints published so far
   uint64_t round_hints_ = 0;  // ... when the round in flight began
-  bool in_flight_ = false;
-  bool again_ = false;
-  bool timer_armed_ = false;
-  Clock::time_point timer_at_{};
   int failures_ = 0;
-  Clock::time_point last_start_{};
 };
 
 // RedisRaft: INFO raft (RAFT.INFO on old modules) on every known member; the leader is a
