@@ -454,11 +454,8 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
       r->split = std::make_unique<std::vector<SubCommand>>(std::move(plan.split));
     }
   }
-  if (info.flags & kCmdSubscribe) {
-    std::string n = lower_name(argv[0], len0);
-    if (n.find("unsubscribe") == std::string::npos && argc > 2) r->extra_replies = argc - 2;
-    if (n.find("unsubscribe") != std::string::npos && argc > 2) r->extra_replies = argc - 2;
-  }
+  // SUBSCRIBE a b c: one confirmation answers the request, the others are pushed.
+  if ((info.flags & kCmdSubscribe) && argc > 2) r->extra_replies = argc - 2;
   return owned.release();
 }
 
@@ -466,15 +463,9 @@ Status Client::execute(Request *r, Reply **out, std::string *err) {
   SyncCall call;
   r->done = &sync_done;
   r->ctx = &call;
-  Engine &e = pick_engine();
-  r->engine = &e;
-  if (closed() || !e.io().post(&Engine::submit_task, r)) {
-    delete r;
-    *out = nullptr;
-    if (err) *err = "client closed";
-    return Status::closed;
-  }
-  return wait_sync(call, out, err);
+  *out = nullptr;
+  Status st = execute_async(r, err);
+  return st == Status::ok ? wait_sync(call, out, err) : st;
 }
 
 Status Client::execute_async(Request *r, std::string *err) {
