@@ -419,7 +419,7 @@ void Connection::on_ready() {
   if (connect_timer_) event_del(connect_timer_);
   state_ = State::ready;
   failures_ = 0;
-  last_activity_ = Clock::now();
+  last_activity_ = last_reply_ = Clock::now();
   pool_.on_connection_ready(this);
 }
 
@@ -511,6 +511,7 @@ void Connection::send_command(int argc, const char *const *argv, const size_t *a
 }
 
 void Connection::handle_reply(Reply *reply) {
+  last_reply_ = Clock::now();
   if (role_ == Role::subscriber && is_push_message(reply)) {
     if (push_fn_) push_fn_(push_ctx_, reply);
     else delete reply;
@@ -602,6 +603,16 @@ void Connection::shutdown(Status why, const std::string &message) {
 
 void Connection::health_check(Clock::time_point now, int idle_ms, int timeout_ms) {
   if (state_ != State::ready) return;
+  // A request here already passed its deadline and no complete reply has arrived for
+  // timeout_ms: the connection is stuck (hung, or inside a frame that never ends: bytes
+  // may still trickle in). Everything queued behind it would wait forever, so replace
+  // it; what it carried is resent or failed.
+  if (role_ == Role::shared && !inflight_.empty() && inflight_.front()->completed &&
+      now - last_reply_ > std::chrono::milliseconds(timeout_ms)) {
+    fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": no reply for " + std::to_string(timeout_ms) +
+                              " ms after a request timed out; connection replaced");
+    return;
+  }
   if (ping_outstanding_) {
     if (now - ping_sent_ > std::chrono::milliseconds(timeout_ms))
       fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": health-check PING unanswered for " +

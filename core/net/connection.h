@@ -132,7 +132,8 @@ class Connection {
   std::string handshake_error_;
   bool reconnect_pending_ = false;
   int failures_ = 0;                // consecutive failed connects
-  Clock::time_point last_activity_;
+  Clock::time_point last_activity_;  // last bytes read
+  Clock::time_point last_reply_;     // last complete reply
   Clock::time_point ping_sent_;
   bool ping_outstanding_ = false;
 

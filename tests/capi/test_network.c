@@ -1,0 +1,281 @@
+/* Bad input from the network: garbage, a half-written frame, lengths that never arrive.
+ * No real server sends these on request, so a small scripted server in this test does
+ * (beside the real-server suites, not instead of them). Each case must fail only the
+ * affected request, with a status, by its deadline; the client must keep working.
+ *
+ * The fake server answers the handshake and probe (CLIENT, INFO, COMMAND, PING) like a
+ * standalone server, and GET <key> by the key:
+ *   ok        -> "$2\r\nok\r\n"
+ *   garbage   -> "?garbage\r\n"            (not RESP)
+ *   half      -> "$10\r\nabc", then close   (a frame cut short)
+ *   huge      -> "$99999999999\r\n"        (a bulk that never arrives)
+ *   hugearray -> "*2147483647\r\n"         (an array count nobody should pre-allocate)
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rcm/rcm.h"
+
+static int listen_fd = -1;
+static int fake_port = 0;
+
+static void send_all(int fd, const char *s, size_t n) {
+    while (n > 0) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0) return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Reads one RESP command (array of bulks) into argv; returns argc, 0 on EOF. */
+static int read_command(int fd, char *buf, size_t cap, size_t *len, char argv[8][64]) {
+    for (;;) {
+        /* Try to parse what is buffered. */
+        if (*len > 0 && buf[0] == '*') {
+            char *p = buf, *end = buf + *len;
+            char *nl = memchr(p, '\n', (size_t)(end - p));
+            if (nl) {
+                int argc = atoi(p + 1), i = 0;
+                p = nl + 1;
+                for (; i < argc && p < end; i++) {
+                    if (*p != '$') break;
+                    nl = memchr(p, '\n', (size_t)(end - p));
+                    if (!nl) break;
+                    int l = atoi(p + 1);
+                    p = nl + 1;
+                    if (end - p < l + 2) break;
+                    if (i < 8) {
+                        int c = l < 63 ? l : 63;
+                        memcpy(argv[i], p, (size_t)c);
+                        argv[i][c] = '\0';
+                    }
+                    p += l + 2;
+                }
+                if (i == argc) {
+                    size_t used = (size_t)(p - buf);
+                    memmove(buf, p, *len - used);
+                    *len -= used;
+                    return argc;
+                }
+            }
+        }
+        ssize_t r = recv(fd, buf + *len, cap - *len, 0);
+        if (r <= 0) return 0;
+        *len += (size_t)r;
+    }
+}
+
+static void *serve_connection(void *arg) {
+    int fd = (int)(intptr_t)arg;
+    char buf[65536];
+    size_t len = 0;
+    char argv[8][64];
+    int argc;
+    while ((argc = read_command(fd, buf, sizeof buf, &len, argv)) > 0) {
+        const char *cmd = argv[0];
+        if (!strcasecmp(cmd, "CLIENT") || !strcasecmp(cmd, "SELECT") || !strcasecmp(cmd, "AUTH")) {
+            send_all(fd, "+OK\r\n", 5);
+        } else if (!strcasecmp(cmd, "PING")) {
+            send_all(fd, "+PONG\r\n", 7);
+        } else if (!strcasecmp(cmd, "COMMAND")) {
+            send_all(fd, "*0\r\n", 4);
+        } else if (!strcasecmp(cmd, "INFO")) {
+            if (argc > 1 && !strcasecmp(argv[1], "server")) {
+                const char *info = "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n";
+                char hdr[32];
+                int h = snprintf(hdr, sizeof hdr, "$%zu\r\n", strlen(info));
+                send_all(fd, hdr, (size_t)h);
+                send_all(fd, info, strlen(info));
+                send_all(fd, "\r\n", 2);
+            } else {
+                send_all(fd, "$0\r\n\r\n", 6);
+            }
+        } else if (!strcasecmp(cmd, "GET") && argc > 1) {
+            const char *k = argv[1];
+            if (!strcmp(k, "ok")) {
+                send_all(fd, "$2\r\nok\r\n", 8);
+            } else if (!strcmp(k, "garbage")) {
+                send_all(fd, "?garbage\r\n", 10);
+            } else if (!strcmp(k, "half")) {
+                send_all(fd, "$10\r\nabc", 8);
+                break; /* close mid-frame */
+            } else if (!strcmp(k, "huge")) {
+                send_all(fd, "$99999999999\r\n", 14);
+            } else if (!strcmp(k, "hugearray")) {
+                send_all(fd, "*2147483647\r\n", 13);
+            } else {
+                send_all(fd, "$-1\r\n", 5);
+            }
+        } else {
+            send_all(fd, "-ERR unknown command\r\n", 22);
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *accept_loop(void *arg) {
+    (void)arg;
+    for (;;) {
+        int fd = accept(listen_fd, NULL, NULL);
+        if (fd < 0) return NULL;
+        pthread_t t;
+        pthread_create(&t, NULL, serve_connection, (void *)(intptr_t)fd);
+        pthread_detach(t);
+    }
+}
+
+static int start_fake(void **state) {
+    (void)state;
+    listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0; /* any free port */
+    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(listen_fd, 64) != 0) return -1;
+    socklen_t l = sizeof a;
+    getsockname(listen_fd, (struct sockaddr *)&a, &l);
+    fake_port = ntohs(a.sin_port);
+    pthread_t t;
+    pthread_create(&t, NULL, accept_loop, NULL);
+    pthread_detach(t);
+    return 0;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static rcm_client *open_fake(int timeout_ms) {
+    rcm_config *cfg = rcm_config_new();
+    char seeds[64], tmo[16];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d", fake_port);
+    snprintf(tmo, sizeof tmo, "%d", timeout_ms);
+    assert_int_equal(rcm_config_set(cfg, "seeds", seeds), RCM_OK);
+    assert_int_equal(rcm_config_set(cfg, "mode", "standalone"), RCM_OK);
+    assert_int_equal(rcm_config_set(cfg, "command_timeout_ms", tmo), RCM_OK);
+    assert_int_equal(rcm_config_set(cfg, "pool.size", "2"), RCM_OK);
+    rcm_client *c = NULL;
+    rcm_status s = rcm_client_open(cfg, &c);
+    rcm_config_free(cfg);
+    if (s != RCM_OK) fail_msg("open against the fake server: %s %s", rcm_status_name(s), rcm_last_error());
+    return c;
+}
+
+/* GET key; returns the status, the reply freed. */
+static rcm_status get(rcm_client *c, const char *key, double *took) {
+    const char *argv[] = {"GET", key};
+    rcm_reply *r = NULL;
+    double t0 = now_s();
+    rcm_status s = rcm_command(c, 2, argv, NULL, &r);
+    if (took) *took = now_s() - t0;
+    if (s == RCM_OK) {
+        size_t n = 0;
+        const char *v = rcm_reply_string(r, &n);
+        if (!(v && n == 2 && !memcmp(v, "ok", 2)) && rcm_reply_type(r) != RCM_REPLY_NIL)
+            fail_msg("GET %s: unexpected reply type %d", key, (int)rcm_reply_type(r));
+    } else {
+        assert_true(rcm_last_error()[0] != '\0');
+    }
+    rcm_reply_free(r);
+    return s;
+}
+
+/* The client is still fine: a good request succeeds (within a few tries, since the
+ * broken connection is being replaced). */
+static void assert_recovers(rcm_client *c) {
+    for (int i = 0; i < 50; i++) {
+        if (get(c, "ok", NULL) == RCM_OK) return;
+        usleep(20000);
+    }
+    fail_msg("the client did not recover: GET ok keeps failing (%s)", rcm_last_error());
+}
+
+static void test_network__garbage_is_a_protocol_error(void **state) {
+    (void)state;
+    rcm_client *c = open_fake(1000);
+    assert_int_equal(get(c, "ok", NULL), RCM_OK);
+    rcm_status s = get(c, "garbage", NULL);
+    if (s != RCM_ERR_PROTOCOL) fail_msg("garbage: %s (%s), expected RCM_ERR_PROTOCOL", rcm_status_name(s), rcm_last_error());
+    assert_recovers(c);
+    rcm_client_close(c);
+}
+
+static void test_network__half_frame_then_close_fails_that_request(void **state) {
+    (void)state;
+    rcm_client *c = open_fake(1000);
+    double took = 0;
+    rcm_status s = get(c, "half", &took);
+    /* A read that lost its connection after being sent is resent up to
+     * retry.max_attempts; every attempt is cut short, so it ends as a failure. */
+    if (s != RCM_ERR_UNCERTAIN && s != RCM_ERR_CONNECTION)
+        fail_msg("half frame: %s (%s), expected RCM_ERR_UNCERTAIN or RCM_ERR_CONNECTION", rcm_status_name(s),
+                 rcm_last_error());
+    if (took > 3.0) fail_msg("half frame took %.2f s (a hang bound of 3 s)", took);
+    assert_recovers(c);
+    rcm_client_close(c);
+}
+
+static void test_network__length_that_never_arrives_times_out(void **state) {
+    (void)state;
+    rcm_client *c = open_fake(300);
+    const char *keys[] = {"huge", "hugearray"};
+    for (int k = 0; k < 2; k++) {
+        double took = 0;
+        rcm_status s = get(c, keys[k], &took);
+        if (s != RCM_ERR_TIMEOUT)
+            fail_msg("%s: %s (%s), expected RCM_ERR_TIMEOUT", keys[k], rcm_status_name(s), rcm_last_error());
+        if (took > 2.0) fail_msg("%s took %.2f s with a 300 ms deadline", keys[k], took);
+        /* The other connection of the pool keeps serving. */
+        assert_recovers(c);
+    }
+    rcm_client_close(c);
+}
+
+static void test_network__async_requests_on_other_connections_unaffected(void **state) {
+    (void)state;
+    rcm_client *c = open_fake(1000);
+    /* One bad request among many good ones: only it fails. */
+    int bad = 0, good = 0;
+    for (int i = 0; i < 200; i++) {
+        rcm_status s = get(c, i == 100 ? "garbage" : "ok", NULL);
+        if (i == 100) {
+            if (s != RCM_ERR_PROTOCOL) fail_msg("the garbage request: %s", rcm_status_name(s));
+            bad++;
+        } else if (s == RCM_OK) {
+            good++;
+        }
+    }
+    /* Requests right after the broken connection may need the second connection. */
+    if (good < 195) fail_msg("only %d of 199 good requests succeeded around one garbage reply", good);
+    assert_int_equal(bad, 1);
+    rcm_client_close(c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_network__garbage_is_a_protocol_error),
+        cmocka_unit_test(test_network__half_frame_then_close_fails_that_request),
+        cmocka_unit_test(test_network__length_that_never_arrives_times_out),
+        cmocka_unit_test(test_network__async_requests_on_other_connections_unaffected),
+    };
+    return cmocka_run_group_tests(tests, start_fake, NULL);
+}
