@@ -7,7 +7,8 @@ Workloads (a 50/50 GET/SET mix over --keyspace keys, --value-size byte values):
   pipeline   pipelines of --depth commands (transaction=False on both sides)
   threads    --threads Python threads sharing one client
   asyncio    --tasks concurrent tasks on one event loop (rcm.asyncio vs redis.asyncio)
-  cluster    the single-thread mix against --cluster-url (rcm vs redis.cluster.RedisCluster);
+  cluster    the single-thread mix against --cluster-url (rcm vs redis.cluster.RedisCluster),
+             and cluster-pipeline: pipeline(depth) across slots against the same cluster;
              skipped with a message when no cluster URL is given
 
 rcm and redis-py run alternately in --rounds slices, so drift of the machine falls on
@@ -46,6 +47,7 @@ TARGETS = {
     "threads": (3.0, None),
     "asyncio": (3.0, None),
     "cluster": (1.0, None),
+    "cluster-pipeline": (3.0, None),
 }
 
 
@@ -291,7 +293,7 @@ def run(args: argparse.Namespace) -> List[Result]:
         results.append(asyncio.run(both()))
 
     if want("cluster"):
-        results.append(run_cluster(args, redis, keys, value, slice_s))
+        results.extend(run_cluster(args, redis, keys, value, slice_s))
     return results
 
 
@@ -301,15 +303,16 @@ async def ameasure(fn: Callable[[], Any]) -> Sample:
     return Sample(ops, time.perf_counter() - w0, time.process_time() - c0, 0.0)
 
 
-def run_cluster(args: argparse.Namespace, redis: Any, keys: List[str], value: bytes, slice_s: float) -> Result:
+def run_cluster(args: argparse.Namespace, redis: Any, keys: List[str], value: bytes,
+                slice_s: float) -> List[Result]:
     if not args.cluster_url:
-        return Result("cluster", skipped="no --cluster-url given (e.g. redis+cluster://127.0.0.1:7000 "
-                                         "with --cluster-password)")
+        return [Result("cluster", skipped="no --cluster-url given (e.g. redis+cluster://127.0.0.1:7000 "
+                                          "with --cluster-password)")]
     kw = {"password": args.cluster_password} if args.cluster_password else {}
     try:
         rc = rcm.Client(args.cluster_url, **kw, **args.rcm_config)
     except rcm.UnsupportedError as e:
-        return Result("cluster", skipped=f"cluster mode is not in this build of rcm yet ({e})")
+        return [Result("cluster", skipped=f"cluster mode is not in this build of rcm yet ({e})")]
     rp = None
     if redis is not None:
         host_port = args.cluster_url.split("://", 1)[-1].split(",")[0].split("/")[0].split("@")[-1]
@@ -320,13 +323,18 @@ def run_cluster(args: argparse.Namespace, redis: Any, keys: List[str], value: by
         if rp is not None:
             mix_loop(rp, keys, value, 0.2)
         res = Result("cluster", {"rcm": Sample(), "redis-py": Sample()})
+        pipe = Result("cluster-pipeline", {"rcm": Sample(), "redis-py": Sample()})
         for _ in range(args.rounds):
             res.samples["rcm"].add(measure(lambda: mix_loop(rc, keys, value, slice_s)))
             if rp is not None:
                 res.samples["redis-py"].add(measure(lambda: mix_loop(rp, keys, value, slice_s)))
+            pipe.samples["rcm"].add(measure(lambda: pipeline_loop(rc, keys, value, slice_s, args.depth)))
+            if rp is not None:
+                pipe.samples["redis-py"].add(measure(lambda: pipeline_loop(rp, keys, value, slice_s, args.depth)))
         if rp is None:
             del res.samples["redis-py"]
-        return res
+            del pipe.samples["redis-py"]
+        return [res, pipe]
     finally:
         rc.close()
         if rp is not None:
@@ -343,13 +351,13 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
                  f"values {args.value_size} B, {args.keyspace} keys; load average {os.getloadavg()[0]:.2f}; "
                  f"{os.cpu_count()} CPUs")
     lines.append("")
-    head = (f"{'workload':<10} {'client':<9} {'ops/s':>10} {'CPU us/op':>10} {'thread us/op':>12}   "
+    head = (f"{'workload':<16} {'client':<9} {'ops/s':>10} {'CPU us/op':>10} {'thread us/op':>12}   "
             f"{'ops/s ratio':>11} {'CPU ratio':>9}   target")
     lines.append(head)
     lines.append("-" * len(head))
     for res in results:
         if res.skipped:
-            lines.append(f"{res.name:<10} skipped: {res.skipped}")
+            lines.append(f"{res.name:<16} skipped: {res.skipped}")
             continue
         r, p = res.samples.get("rcm"), res.samples.get("redis-py")
         want_ops, want_cpu = TARGETS[res.name]
@@ -364,7 +372,7 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
                 target = f">= {want_ops:g}x ops/s" + (f", <= {want_cpu:g}x CPU/op" if want_cpu else "")
                 ok = ops_ratio >= want_ops and (want_cpu is None or cpu_ratio <= want_cpu)
                 tail = f"   {ops_ratio:10.2f}x {cpu_ratio:8.2f}x   {target} {'ok' if ok else 'MISSED'}"
-            lines.append(f"{res.name:<10} {label:<9} {s.ops_s:10.0f} {s.us_per_op(s.cpu):10.1f} {thread}{tail}")
+            lines.append(f"{res.name:<16} {label:<9} {s.ops_s:10.0f} {s.us_per_op(s.cpu):10.1f} {thread}{tail}")
     return "\n".join(lines)
 
 
