@@ -327,7 +327,7 @@ void Client::start() {
   if (cfg_.tls) tls_ = std::make_unique<TlsContext>(cfg_);
   if (cfg_.event_cb) events_ = std::make_unique<EventDispatcher>(cfg_.event_cb, cfg_.event_userdata);
   for (int i = 0; i < cfg_.io_threads; ++i) {
-    io_.push_back(std::make_unique<IoThread>(i));
+    io_.push_back(std::make_unique<IoThread>(i, cfg_.io_spin_us));
     engines_.push_back(std::make_unique<Engine>(*this, *io_.back(), cfg_, tls_.get(), i, mode_));
   }
   for (int i = 0; i < cfg_.io_threads; ++i) {

@@ -67,8 +67,8 @@ class Connection {
   size_t in_flight() const { return inflight_.size(); }
   Clock::time_point last_activity() const { return last_activity_; }
   bool reconnect_scheduled() const { return reconnect_pending_; }
-  // Has bytes queued for this loop iteration's write.
-  bool flush_pending() const { return flush_wanted_; }
+  // Has bytes queued for this loop iteration's write, or held for the next one.
+  bool flush_pending() const { return flush_wanted_ || held_; }
   int failures() const { return failures_; }
   void set_failures(int n) { failures_ = n; }
 
@@ -94,6 +94,7 @@ class Connection {
   static void on_socket_writable(int fd, short what, void *arg);
   evbuffer *output() const;
   void parse_replies();
+  bool should_hold() const;
   bool connect_plain(const ::addrinfo *ai);
   static void on_connect_timeout(int, short, void *arg);
   static void on_reconnect_timer(int, short, void *arg);
@@ -122,6 +123,7 @@ class Connection {
   event *write_ev_ = nullptr;
   evbuffer *out_ = nullptr;         // plain TCP output not yet written
   bool flush_wanted_ = false;
+  bool held_ = false;               // bytes queued, written when replies come back
   event *connect_timer_ = nullptr;
   event *reconnect_timer_ = nullptr;
   std::unique_ptr<ReplyReader> reader_;

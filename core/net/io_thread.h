@@ -17,7 +17,9 @@ class IoThread {
  public:
   using TaskFn = void (*)(void *arg);
 
-  explicit IoThread(int index);
+  // spin_us: after handling events, keep polling (non-blocking) this long before the
+  // thread sleeps in epoll_wait; 0 = sleep at once.
+  IoThread(int index, int spin_us);
   ~IoThread();
   IoThread(const IoThread &) = delete;
   IoThread &operator=(const IoThread &) = delete;
@@ -37,6 +39,8 @@ class IoThread {
   event_base *base() const { return base_; }
   int index() const { return index_; }
   bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+  // Loop thread: a socket or the task queue had something (resets the spin window).
+  void note_activity() { ++activity_; }
 
  private:
   struct Task {
@@ -46,8 +50,11 @@ class IoThread {
   static void on_wake(int fd, short what, void *arg);
   void drain(bool until_empty);
   void run();
+  void loop_spinning();
 
   int index_;
+  int spin_us_;
+  uint64_t activity_ = 0;  // loop thread only
   event_base *base_ = nullptr;
   event *wake_ev_ = nullptr;
   int wake_fd_ = -1;

@@ -57,9 +57,9 @@ static void *set_get_worker(void *p) {
     return NULL;
 }
 
-static void test_concurrency__sixteen_threads_share_one_client(void **state) {
-    (void)state;
-    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "10000", NULL);
+/* spin: io_spin_us, the I/O thread's polling window (its default, and 0: sleep at once). */
+static void sixteen_threads_share_one_client(const char *spin) {
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "10000", "io_spin_us", spin, NULL);
     struct worker w[THREADS];
     pthread_t t[THREADS];
     tu_watchdog_arm(300, "16 threads x 10000 commands");
@@ -99,6 +99,16 @@ static void test_concurrency__sixteen_threads_share_one_client(void **state) {
         rcm_reply_free(r);
     }
     rcm_client_close(c);
+}
+
+static void test_concurrency__sixteen_threads_share_one_client(void **state) {
+    (void)state;
+    sixteen_threads_share_one_client("50");
+}
+
+static void test_concurrency__sixteen_threads_share_one_client_no_spin(void **state) {
+    (void)state;
+    sixteen_threads_share_one_client("0");
 }
 
 #define PIPE_N 10000
@@ -284,6 +294,7 @@ static void test_concurrency__async_from_several_threads(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrency__sixteen_threads_share_one_client),
+        cmocka_unit_test(test_concurrency__sixteen_threads_share_one_client_no_spin),
         cmocka_unit_test(test_concurrency__ten_thousand_command_pipeline_in_order),
         cmocka_unit_test(test_concurrency__pipelines_from_several_threads),
         cmocka_unit_test(test_concurrency__async_from_several_threads),

@@ -86,6 +86,7 @@ TEST(test_config__defaults) {
   CHECK_EQ(c.db, 0);
   CHECK_EQ(c.client_name, std::string("rcm"));
   CHECK_EQ(c.io_threads, 1);
+  CHECK_EQ(c.io_spin_us, 50);
   CHECK_EQ(c.pool_size, 2);
   CHECK_EQ(c.pool_max_leases, 8);
   CHECK_EQ(c.pool_lease_timeout_ms, 1000);
@@ -169,7 +170,8 @@ TEST(test_config__bad_values_named_and_not_applied) {
                          {"retry.unsafe", "2"},       {"mode", "bogus"},
                          {"read_from", "x"},          {"db", "-1"},
                          {"seeds", ""},               {"seeds", "a:1,,b:2"},
-                         {"seeds", "a:x"},            {"io_threads", "0"}};
+                         {"seeds", "a:x"},            {"io_threads", "0"},
+                         {"io_spin_us", "-1"},        {"io_spin_us", "10001"}};
   for (auto &p : kv) {
     Config c;
     CHECK_THROWS_IF(c.set(p[0], p[1]), Error, config_error_naming(p[0]));
