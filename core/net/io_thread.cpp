@@ -77,8 +77,16 @@ void IoThread::loop_spinning() {
   using std::chrono::steady_clock;
   const auto window = std::chrono::microseconds(spin_us_);
   auto last = steady_clock::now();
-  while (!event_base_got_break(base_) && !event_base_got_exit(base_)) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    sleeping_ = false;
+  }
+  while (!quit_) {
     uint64_t before = activity_;
+    if (has_tasks_.load(std::memory_order_acquire)) {  // posted without an eventfd write
+      note_activity();
+      drain(false);
+    }
     event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     auto now = steady_clock::now();
     if (activity_ != before) {
@@ -86,10 +94,21 @@ void IoThread::loop_spinning() {
     } else if (now - last < window) {
       sched_yield();  // a thread this one just woke may be queued on this CPU
     } else {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!inbox_.empty()) continue;
+        sleeping_ = true;  // from here on post() writes the eventfd
+      }
       event_base_loop(base_, EVLOOP_ONCE);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        sleeping_ = false;
+      }
       last = steady_clock::now();
     }
   }
+  std::lock_guard<std::mutex> lk(mu_);
+  sleeping_ = true;
 }
 
 bool IoThread::post(TaskFn fn, void *arg) {
@@ -98,7 +117,8 @@ bool IoThread::post(TaskFn fn, void *arg) {
     std::lock_guard<std::mutex> lk(mu_);
     if (!accepting_) return false;
     inbox_.push_back(Task{fn, arg});
-    if (!wake_pending_) {
+    has_tasks_.store(true, std::memory_order_release);
+    if (sleeping_ && !wake_pending_) {
       wake_pending_ = true;
       wake = true;
     }
@@ -160,6 +180,7 @@ void IoThread::drain(bool until_empty) {
       std::lock_guard<std::mutex> lk(mu_);
       tasks.swap(inbox_);
       wake_pending_ = false;
+      has_tasks_.store(false, std::memory_order_relaxed);
     }
     for (const Task &t : tasks) t.fn(t.arg);
     if (tasks.empty()) return;
@@ -172,6 +193,7 @@ void IoThread::stop(std::function<void()> last) {
   if (on_loop_thread()) throw Error(Status::state, "a client cannot be closed from its own callback");
   post([this, last] {
     if (last) last();
+    quit_ = true;  // the spinning loop may run this outside event_base_loop (see drain)
     event_base_loopbreak(base_);
   });
   thread_.join();

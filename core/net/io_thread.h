@@ -55,6 +55,7 @@ class IoThread {
   int index_;
   int spin_us_;
   uint64_t activity_ = 0;  // loop thread only
+  bool quit_ = false;      // loop thread only: stop() ran
   event_base *base_ = nullptr;
   event *wake_ev_ = nullptr;
   int wake_fd_ = -1;
@@ -63,6 +64,8 @@ class IoThread {
   std::mutex mu_;
   std::vector<Task> inbox_;      // guarded by mu_
   bool wake_pending_ = false;    // guarded by mu_
+  bool sleeping_ = true;         // guarded by mu_: the loop may block, post() must wake it
+  std::atomic<bool> has_tasks_{false};  // inbox_ non-empty (a hint for the spinning loop)
   bool accepting_ = true;        // guarded by mu_
   std::atomic<bool> stopped_{false};
 };
