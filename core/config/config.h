@@ -34,7 +34,7 @@ struct Config {
   int db = 0;
   std::string client_name = "rcm";
   int io_threads = 1;
-  int io_spin_us = 50;
+  int io_spin_us = 300;
 
   int pool_size = 2;
   int pool_max_leases = 8;

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -70,17 +71,25 @@ void IoThread::run() {
 // Waking a sleeping thread costs tens of microseconds on a virtual machine whose idle
 // vCPUs halt (an IPI, a VM exit, a reschedule) and several microseconds on bare metal:
 // more than a loopback round trip. So after any socket or task activity the loop polls
-// without blocking for up to spin_us_ (io_spin_us), and only then sleeps. The reply to
-// what it just wrote, or the next request from a caller, usually arrives within that
-// window. An idle client does not spin: the window opens only after activity.
+// without blocking for a while before it sleeps: the reply to what it just wrote, or
+// the caller's next request, usually arrives within that window.
+//
+// The window adapts as the kernel's haltpoll does for idle vCPUs: it doubles (up to
+// spin_us_) when the thread, having gone to sleep, was woken within spin_us_ (a longer
+// spin would have caught that event), and halves when the sleep lasted longer (spinning
+// was wasted). A client with sparse traffic so spins little; one with back-to-back
+// requests spins the full window. An idle client never spins.
 void IoThread::loop_spinning() {
   using std::chrono::steady_clock;
-  const auto window = std::chrono::microseconds(spin_us_);
-  auto last = steady_clock::now();
+  using us = std::chrono::microseconds;
+  const us max_window(spin_us_);
+  const us min_grow(std::min(spin_us_, 10));
+  us window = max_window;
   {
     std::lock_guard<std::mutex> lk(mu_);
     sleeping_ = false;
   }
+  auto last = steady_clock::now();
   while (!quit_) {
     uint64_t before = activity_;
     if (has_tasks_.load(std::memory_order_acquire)) {  // posted without an eventfd write
@@ -105,6 +114,10 @@ void IoThread::loop_spinning() {
         sleeping_ = false;
       }
       last = steady_clock::now();
+      if (last - now <= max_window)
+        window = std::min(max_window, std::max(window * 2, min_grow));
+      else
+        window /= 2;
     }
   }
   std::lock_guard<std::mutex> lk(mu_);

@@ -17,8 +17,8 @@ class IoThread {
  public:
   using TaskFn = void (*)(void *arg);
 
-  // spin_us: after handling events, keep polling (non-blocking) this long before the
-  // thread sleeps in epoll_wait; 0 = sleep at once.
+  // spin_us: the longest the loop polls (non-blocking) after activity before it sleeps
+  // (an adaptive window, see loop_spinning); 0 = sleep at once.
   IoThread(int index, int spin_us);
   ~IoThread();
   IoThread(const IoThread &) = delete;

@@ -103,7 +103,7 @@ static void sixteen_threads_share_one_client(const char *spin) {
 
 static void test_concurrency__sixteen_threads_share_one_client(void **state) {
     (void)state;
-    sixteen_threads_share_one_client("50");
+    sixteen_threads_share_one_client("300");
 }
 
 static void test_concurrency__sixteen_threads_share_one_client_no_spin(void **state) {

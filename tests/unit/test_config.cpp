@@ -86,7 +86,7 @@ TEST(test_config__defaults) {
   CHECK_EQ(c.db, 0);
   CHECK_EQ(c.client_name, std::string("rcm"));
   CHECK_EQ(c.io_threads, 1);
-  CHECK_EQ(c.io_spin_us, 50);
+  CHECK_EQ(c.io_spin_us, 300);
   CHECK_EQ(c.pool_size, 2);
   CHECK_EQ(c.pool_max_leases, 8);
   CHECK_EQ(c.pool_lease_timeout_ms, 1000);

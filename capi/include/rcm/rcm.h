@@ -92,8 +92,10 @@ RCM_API void rcm_free(void *ptr);
  *   db                   SELECT index (default 0)
  *   client_name          CLIENT SETNAME value (default "rcm")
  *   io_threads           event-loop threads (default 1)
- *   io_spin_us           after activity, an event-loop thread polls this long before it
- *                        sleeps: lower latency for some CPU (default 50; 0 = never spin)
+ *   io_spin_us           after activity an event-loop thread polls up to this long before
+ *                        it sleeps: lower latency for some CPU. The window adapts: it
+ *                        shrinks while traffic is sparse, so an idle or slow client
+ *                        barely spins (default 300; 0 = never spin)
  *   pool.size            multiplexed connections per server (default 2)
  *   pool.max_leases      exclusive connections per server for rcm_lease_* (default 8)
  *   pool.lease_timeout_ms  wait for a free lease, then RCM_ERR_POOL_TIMEOUT (default 1000)
