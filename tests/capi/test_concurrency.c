@@ -2,11 +2,13 @@
 #define _GNU_SOURCE
 #include "test_util.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define THREADS 16
 #define COMMANDS_PER_THREAD 10000 /* SET + GET pairs: 5000 of each */
@@ -109,6 +111,62 @@ static void test_concurrency__sixteen_threads_share_one_client(void **state) {
 static void test_concurrency__sixteen_threads_share_one_client_no_spin(void **state) {
     (void)state;
     sixteen_threads_share_one_client("0");
+}
+
+/* CPU seconds (user + system) the thread named `name` of this process has used; -1 when
+ * there is no such thread. */
+static double thread_cpu_seconds(const char *name) {
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL) return -1;
+    double found = -1;
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) continue;
+        if (fgets(comm, sizeof comm, f) == NULL) comm[0] = 0;
+        fclose(f);
+        comm[strcspn(comm, "\n")] = 0;
+        if (strcmp(comm, name) != 0) continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL) continue;
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')'); /* fields after the (comm) */
+        unsigned long utime = 0, stime = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+            found = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    }
+    closedir(d);
+    return found;
+}
+
+/* The I/O thread polls for a while after activity (io_spin_us) and then sleeps: once the
+ * traffic stops, it must use next to no CPU. (A loop that never went back to sleep
+ * would use about one CPU second per second here.) */
+static void test_concurrency__idle_client_does_not_spin(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "io_spin_us", "10000", NULL);
+    for (int i = 0; i < 2000; i++) {
+        rcm_reply *r = tu_cmd_ok(c, "SET", "conc:idle", "x", NULL);
+        rcm_reply_free(r);
+    }
+    tu_sleep_ms(200);
+    double before = thread_cpu_seconds("rcm-io-0");
+    assert_true(before >= 0); /* the I/O thread carries its name */
+    tu_sleep_ms(2000);
+    double used = thread_cpu_seconds("rcm-io-0") - before;
+    printf("I/O thread CPU while idle for 2 s: %.3f s\n", used);
+    assert_true(used < 0.5);
+    rcm_reply *r = tu_cmd_ok(c, "GET", "conc:idle", NULL);
+    TU_ASSERT_CSTRING_REPLY(r, "x");
+    rcm_reply_free(r);
+    rcm_client_close(c);
 }
 
 #define PIPE_N 10000
@@ -298,6 +356,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_concurrency__ten_thousand_command_pipeline_in_order),
         cmocka_unit_test(test_concurrency__pipelines_from_several_threads),
         cmocka_unit_test(test_concurrency__async_from_several_threads),
+        cmocka_unit_test(test_concurrency__idle_client_does_not_spin),
     };
     return TU_RUN(tests, argc, argv);
 }
