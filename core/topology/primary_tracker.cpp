@@ -262,25 +262,23 @@ SentinelTracker::SentinelTracker(Engine &engine) : PrimaryTracker(engine) {}
 
 SentinelTracker::~SentinelTracker() = default;
 
+// Every sentinel is asked; the address most of them name is tried first (ties: the
+// order of the seeds). One sentinel alone can be behind (it has not yet learned of a
+// failover) or ahead (the leader names the promoted replica while its failover is still
+// running); the majority is what the sentinels as a group will settle on. Each
+// candidate is checked with ROLE on the node itself before it is used.
 void SentinelTracker::begin_round() {
   errors_.clear();
   failure_ = Status::ok;
-  role_ok_ = false;
   replicas_.clear();
-  next_sentinel_ = 0;
-  ask_sentinel(0);
-}
-
-void SentinelTracker::ask_sentinel(size_t i) {
+  answers_.clear();
+  candidates_.clear();
   const auto &sentinels = engine_.config().seeds;
-  if (i >= sentinels.size()) {
-    not_found(failure_ == Status::ok ? Status::no_leader : failure_,
-              "no sentinel named a reachable master '" + engine_.config().sentinel_master + "': " + errors_);
-    return;
-  }
-  next_sentinel_ = i;
-  send(sentinels[i], NodePool::Kind::sentinel, {"SENTINEL", "get-master-addr-by-name", engine_.config().sentinel_master},
-       &SentinelTracker::on_master_addr, i);
+  answers_.resize(sentinels.size());
+  asking_ = static_cast<int>(sentinels.size());
+  for (size_t i = 0; i < sentinels.size(); ++i)
+    send(sentinels[i], NodePool::Kind::sentinel, {"SENTINEL", "get-master-addr-by-name", engine_.config().sentinel_master},
+         &SentinelTracker::on_master_addr, i);
 }
 
 void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
@@ -292,36 +290,65 @@ void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
   if (status == Status::ok && reply && reply->kind == ReplyKind::array && reply->elements.size() == 2 &&
       reply->elements[0] && reply->elements[1]) {
     try {
-      self->candidate_ = parse_endpoint(reply->elements[0]->str + ":" + reply->elements[1]->str, "sentinel master");
+      self->answers_[i] = parse_endpoint(reply->elements[0]->str + ":" + reply->elements[1]->str, "sentinel master");
     } catch (const Error &e) {
       self->errors_ += who + ": " + e.what() + "; ";
-      self->ask_sentinel(i + 1);
-      return;
     }
-    if (!self->subscriber_) {
-      self->subscriber_sentinel_ = i;
-      self->subscribe();
-    }
-    // Check the sentinel's answer with the node itself, and learn the replicas.
-    self->waiting_ = 1;
-    self->send(self->candidate_, NodePool::Kind::primary, {"ROLE"}, &SentinelTracker::on_role);
-    if (self->engine_.config().read_from != ReadFrom::primary) {
-      ++self->waiting_;
-      self->send(self->engine_.config().seeds[i], NodePool::Kind::sentinel,
-                 {"SENTINEL", "replicas", self->engine_.config().sentinel_master}, &SentinelTracker::on_replicas);
-    }
-    return;
-  }
-  if (status == Status::auth && self->failure_ == Status::ok) self->failure_ = Status::auth;
-  if (reply && reply->is_error() && reply->str.find("unknown command") != std::string::npos) {
+  } else if (status == Status::auth) {
+    if (self->failure_ == Status::ok) self->failure_ = Status::auth;
+    self->errors_ += who + ": " + (reply ? reply->str : status_name(status)) + "; ";
+  } else if (reply && reply->is_error() && reply->str.find("unknown command") != std::string::npos) {
     self->failure_ = Status::config;
     self->errors_ += who + ": not a Sentinel (SENTINEL is an unknown command); ";
-    self->ask_sentinel(i + 1);
+  } else {
+    self->errors_ += who + ": " + (reply ? (reply->kind == ReplyKind::nil ? "unknown master name" : reply->str)
+                                         : status_name(status)) + "; ";
+  }
+  if (--self->asking_ == 0) self->rank_answers();
+}
+
+void SentinelTracker::rank_answers() {
+  // (votes, first sentinel that named it) per distinct address.
+  std::vector<std::pair<Endpoint, std::pair<int, size_t>>> tally;
+  for (size_t i = 0; i < answers_.size(); ++i) {
+    if (!answers_[i]) continue;
+    auto it = std::find_if(tally.begin(), tally.end(), [&](const auto &t) { return t.first == *answers_[i]; });
+    if (it == tally.end())
+      tally.push_back({*answers_[i], {1, i}});
+    else
+      ++it->second.first;
+  }
+  std::stable_sort(tally.begin(), tally.end(), [](const auto &a, const auto &b) { return a.second.first > b.second.first; });
+  for (const auto &t : tally) candidates_.push_back({t.first, t.second.second});
+  if (candidates_.empty()) {
+    not_found(failure_ == Status::ok ? Status::no_leader : failure_,
+              "no sentinel named a reachable master '" + engine_.config().sentinel_master + "': " + errors_);
     return;
   }
-  self->errors_ += who + ": " + (reply ? (reply->kind == ReplyKind::nil ? "unknown master name" : reply->str)
-                                       : status_name(status)) + "; ";
-  self->ask_sentinel(i + 1);
+  if (!subscriber_) {
+    subscriber_sentinel_ = candidates_.front().second;
+    subscribe();
+  }
+  try_candidate(0);
+}
+
+void SentinelTracker::try_candidate(size_t k) {
+  if (k >= candidates_.size()) {
+    not_found(failure_ == Status::ok ? Status::no_leader : failure_, errors_);
+    return;
+  }
+  next_candidate_ = k;
+  candidate_ = candidates_[k].first;
+  role_ok_ = false;
+  replicas_.clear();
+  // Check the sentinels' answer with the node itself, and learn the replicas.
+  waiting_ = 1;
+  send(candidate_, NodePool::Kind::primary, {"ROLE"}, &SentinelTracker::on_role);
+  if (engine_.config().read_from != ReadFrom::primary) {
+    ++waiting_;
+    send(engine_.config().seeds[candidates_[k].second], NodePool::Kind::sentinel,
+         {"SENTINEL", "replicas", engine_.config().sentinel_master}, &SentinelTracker::on_replicas);
+  }
 }
 
 void SentinelTracker::on_role(Request *r, Status status, Reply *reply) {
@@ -373,7 +400,7 @@ void SentinelTracker::conclude() {
     found(candidate_, replicas_, last_primary_.empty() ? "master found" : "sentinel failover");
     return;
   }
-  not_found(failure_ == Status::ok ? Status::no_leader : failure_, errors_);
+  try_candidate(next_candidate_ + 1);
 }
 
 void SentinelTracker::subscribe() {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,8 +82,9 @@ class RaftTracker : public PrimaryTracker {
   int answered_ = 0;  // members that answered INFO raft this round
 };
 
-// Sentinel: SENTINEL get-master-addr-by-name on the sentinels, checked with ROLE on the
-// answer; SENTINEL replicas for read_from; +switch-master subscribed on one sentinel.
+// Sentinel: SENTINEL get-master-addr-by-name on every sentinel; the address most of them
+// name is checked first with ROLE on the node, then the others; SENTINEL replicas for
+// read_from; +switch-master subscribed on one sentinel.
 class SentinelTracker : public PrimaryTracker {
  public:
   explicit SentinelTracker(Engine &engine);
@@ -91,15 +93,19 @@ class SentinelTracker : public PrimaryTracker {
 
  private:
   void begin_round() override;
-  void ask_sentinel(size_t i);
   static void on_master_addr(Request *r, Status status, Reply *reply);
+  void rank_answers();
+  void try_candidate(size_t k);
   static void on_role(Request *r, Status status, Reply *reply);
   static void on_replicas(Request *r, Status status, Reply *reply);
   static void on_push(void *ctx, Reply *reply);
   void subscribe();
   void conclude();
 
-  size_t next_sentinel_ = 0;
+  std::vector<std::optional<Endpoint>> answers_;             // per sentinel, this round
+  int asking_ = 0;                                           // sentinels yet to answer
+  std::vector<std::pair<Endpoint, size_t>> candidates_;      // most named first; a sentinel naming it
+  size_t next_candidate_ = 0;
   Endpoint candidate_;
   std::vector<Endpoint> replicas_;
   int waiting_ = 0;

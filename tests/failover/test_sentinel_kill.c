@@ -144,10 +144,31 @@ static void test_kill__master_sigkill_under_load(void **state) {
         fo_events_print(&ev);
         fail_msg("no PRIMARY_CHANGED event with '%s'", want);
     }
-    char primary[64];
-    fo_topology_primary(c, primary, sizeof primary);
-    if (strcmp(primary, fo_addr(new_master)) != 0)
-        fail_msg("topology primary '%s', expected %s", primary, fo_addr(new_master));
+    /* The client follows the sentinels: its primary is the master all three name now.
+     * That is new_master, unless the sentinels failed over once more meanwhile (on a
+     * loaded machine a promotion can outlast failover-timeout and be redone with
+     * another replica): then it is the later one. */
+    char primary[64] = "";
+    int agreed = -1;
+    double t_check = tu_now();
+    while (agreed < 0 && tu_now() - t_check < 10) {
+        int m = fo_sentinel_master();
+        fo_topology_primary(c, primary, sizeof primary);
+        if (m > 0 && strcmp(primary, fo_addr(m)) == 0)
+            agreed = m;
+        else
+            tu_sleep_ms(100);
+    }
+    if (agreed < 0) {
+        fo_events_print(&ev);
+        fail_msg("topology primary '%s' 10 s on, the sentinels name %d (at the promotion: %d)", primary,
+                 fo_sentinel_master(), new_master);
+    }
+    if (agreed != new_master) {
+        fprintf(stderr, "note: the sentinels moved the master again, %d -> %d; the client followed\n", new_master,
+                agreed);
+        new_master = agreed;
+    }
 
     /* Restore: the killed node comes back (as a master with its own, older data) and
      * the sentinels make it a replica of the new master. The client keeps working. */
