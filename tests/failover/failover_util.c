@@ -783,41 +783,47 @@ int fo_sentinel_restart(int port) {
     return fo_restart("sentinel", port, NULL, "--requirepass " FO_PASSWORD " --masterauth " FO_PASSWORD);
 }
 
-/* ---- fake_raft.py ------------------------------------------------------------------- */
+/* ---- scripted stand-ins (fake_raft.py, fake_sentinel.py) -------------------------- */
 
-static int fake_pid = -1;
-static int fake_stdin = -1;
+typedef struct {
+    int pid;
+    int stdin_fd; /* closing it tells the script to exit */
+} fo_script;
 
-int fo_fake_port(int i) { return tu_port(FO_FAKE_NODE + i); }
+static fo_script fake_raft = {-1, -1};
+static fo_script fake_sentinel = {-1, -1};
 
-void fo_fake_stop(void) {
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
+static void script_stop(fo_script *sc) {
+    if (sc->pid > 0) {
+        kill(sc->pid, SIGTERM);
         for (int i = 0; i < 100; i++) {
-            if (waitpid(fake_pid, NULL, WNOHANG) == fake_pid) {
-                fake_pid = -1;
+            if (waitpid(sc->pid, NULL, WNOHANG) == sc->pid) {
+                sc->pid = -1;
                 break;
             }
             tu_sleep_ms(20);
         }
-        if (fake_pid > 0) {
-            kill(fake_pid, SIGKILL);
-            waitpid(fake_pid, NULL, 0);
-            fake_pid = -1;
+        if (sc->pid > 0) {
+            kill(sc->pid, SIGKILL);
+            waitpid(sc->pid, NULL, 0);
+            sc->pid = -1;
         }
     }
-    if (fake_stdin >= 0) close(fake_stdin);
-    fake_stdin = -1;
+    if (sc->stdin_fd >= 0) close(sc->stdin_fd);
+    sc->stdin_fd = -1;
 }
 
-void fo_fake_start_ok(void) {
-    const char *script = getenv("FO_FAKE_RAFT");
+/* Runs $env_script with $FO_PYTHON and args (NULL-terminated), and waits for it to
+ * print READY. Asserts. */
+static void script_start_ok(fo_script *sc, const char *env_script, const char *const *args) {
+    const char *script = getenv(env_script);
     const char *python = getenv("FO_PYTHON");
-    if (!script || !*script) fail_msg("FO_FAKE_RAFT (the path of fake_raft.py) is not set; run through ctest");
+    if (!script || !*script) fail_msg("%s (a test script's path) is not set; run through ctest", env_script);
     if (!python || !*python) python = "/usr/bin/python3";
-    char ports[64], control[16];
-    snprintf(ports, sizeof ports, "%d,%d,%d", fo_fake_port(0), fo_fake_port(1), fo_fake_port(2));
-    snprintf(control, sizeof control, "%d", tu_port(FO_FAKE_CONTROL));
+    const char *argv[16] = {python, script};
+    int argc = 2;
+    for (int i = 0; args[i] && argc < 15; i++) argv[argc++] = args[i];
+    argv[argc] = NULL;
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail_msg("pipe: %s", strerror(errno));
     pid_t pid = fork();
@@ -825,19 +831,14 @@ void fo_fake_start_ok(void) {
     if (pid == 0) {
         dup2(in[0], 0);
         dup2(out[1], 1);
-        execl(python, python, script, "--ports", ports, "--control", control, "--leader", "0", (char *)NULL);
+        execv(python, (char *const *)argv);
         fprintf(stderr, "exec %s %s: %s\n", python, script, strerror(errno));
         _exit(127);
     }
     close(in[0]);
     close(out[1]);
-    fake_pid = pid;
-    fake_stdin = in[1];
-    static int registered;
-    if (!registered) {
-        atexit(fo_fake_stop);
-        registered = 1;
-    }
+    sc->pid = pid;
+    sc->stdin_fd = in[1];
     char line[128] = {0};
     size_t off = 0;
     double until = tu_now() + 15;
@@ -855,10 +856,49 @@ void fo_fake_start_ok(void) {
     }
     close(out[0]);
     if (strncmp(line, "READY", 5) != 0) {
-        fo_fake_stop();
-        fail_msg("fake_raft.py did not start (printed '%s'); ports %s, control %s", line, ports, control);
+        script_stop(sc);
+        fail_msg("%s did not start (printed '%s')", script, line);
     }
 }
+
+static void stop_scripts(void) {
+    script_stop(&fake_raft);
+    script_stop(&fake_sentinel);
+}
+
+static void stop_scripts_at_exit(void) {
+    static int registered;
+    if (!registered) {
+        atexit(stop_scripts);
+        registered = 1;
+    }
+}
+
+int fo_fake_port(int i) { return tu_port(FO_FAKE_NODE + i); }
+
+void fo_fake_stop(void) { script_stop(&fake_raft); }
+
+void fo_fake_start_ok(void) {
+    char ports[64], control[16];
+    snprintf(ports, sizeof ports, "%d,%d,%d", fo_fake_port(0), fo_fake_port(1), fo_fake_port(2));
+    snprintf(control, sizeof control, "%d", tu_port(FO_FAKE_CONTROL));
+    stop_scripts_at_exit();
+    const char *args[] = {"--ports", ports, "--control", control, "--leader", "0", NULL};
+    script_start_ok(&fake_raft, "FO_FAKE_RAFT", args);
+}
+
+int fo_fake_sentinel_port(void) { return tu_port(FO_FAKE_SENTINEL); }
+
+void fo_fake_sentinel_start_ok(int names_port) {
+    char port[16], master[32];
+    snprintf(port, sizeof port, "%d", fo_fake_sentinel_port());
+    snprintf(master, sizeof master, "127.0.0.1:%d", names_port);
+    stop_scripts_at_exit();
+    const char *args[] = {"--port", port, "--master", master, NULL};
+    script_start_ok(&fake_sentinel, "FO_FAKE_SENTINEL", args);
+}
+
+void fo_fake_sentinel_stop(void) { script_stop(&fake_sentinel); }
 
 void fo_fake_ctl_ok(char *buf, size_t n, ...) {
     const char *argv[FO_MAX_ARGS];

@@ -31,7 +31,8 @@ enum {
     FO_SENTINEL_SENTINEL = 25, /* +25..+27 */
     FO_RAFT = 30,          /* +30..+32 */
     FO_FAKE_NODE = 52,     /* +52..+54: fake_raft.py nodes */
-    FO_FAKE_CONTROL = 55   /* fake_raft.py control port */
+    FO_FAKE_CONTROL = 55,  /* fake_raft.py control port */
+    FO_FAKE_SENTINEL = 56  /* fake_sentinel.py */
 };
 
 /* Call first in main: stdout unbuffered (cmocka's lines survive an abrupt end) and a
@@ -238,5 +239,13 @@ int fo_fake_port(int i);
 void fo_fake_ctl_ok(char *buf, size_t n, ...);
 /* COUNT i CMD. */
 long long fo_fake_count(int i, const char *cmd);
+
+/* ---- fake_sentinel.py --------------------------------------------------------------- */
+
+/* Starts tests/failover/fake_sentinel.py ($FO_FAKE_SENTINEL) on +56, naming
+ * 127.0.0.1:names_port as the master (a sentinel that is behind). Asserts. */
+void fo_fake_sentinel_start_ok(int names_port);
+void fo_fake_sentinel_stop(void);
+int fo_fake_sentinel_port(void);
 
 #endif

@@ -447,9 +447,14 @@ async def main():
     for i in range(len(ports)):
         await group.listen(i)
     await asyncio.start_server(group.serve_control, HOST, opts.control, reuse_address=True)
+    await ready_until_stdin_closes()
+
+
+async def ready_until_stdin_closes():
+    """Prints READY, then returns when the test that started us goes away (its end of
+    our stdin closes)."""
     sys.stdout.write("READY\n")
     sys.stdout.flush()
-    # Exit when the test that started us goes away (its end of our stdin closes).
     loop = asyncio.get_running_loop()
     gone = loop.create_future()
 

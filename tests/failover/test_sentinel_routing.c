@@ -45,6 +45,51 @@ static void test_routing__writes_reach_the_master(void **state) {
     rcm_client_close(c);
 }
 
+/* A sentinel that is behind (it still names a replica, as one that missed a failover
+ * does) and is listed first: the client goes with the master the other sentinels agree
+ * on, checked with ROLE, and never writes to the replica the laggard names. */
+static void test_routing__a_sentinel_that_is_behind_is_outvoted(void **state) {
+    (void)state;
+    int master = fo_sentinel_master();
+    assert_true(master > 0);
+    int replica = -1;
+    for (int i = 0; i < 3 && replica < 0; i++)
+        if (fo_sentinel_data_port(i) != master) replica = fo_sentinel_data_port(i);
+    fo_fake_sentinel_start_ok(replica);
+    char url[256];
+    snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/%s",
+             fo_fake_sentinel_port(), fo_sentinel_port(0), fo_sentinel_port(1), FO_MASTER_NAME);
+    rcm_client *c = fo_open_ok(url, NULL, "password", FO_PASSWORD, NULL);
+    char primary[64];
+    fo_topology_primary(c, primary, sizeof primary);
+    if (strcmp(primary, fo_addr(master)) != 0)
+        fail_msg("topology primary '%s'; the real sentinels name %s, the one behind %s", primary, fo_addr(master),
+                 fo_addr(replica));
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sr:outvoted", "yes", NULL), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    rcm_client_close(c);
+
+    /* Alone, the laggard's answer fails the ROLE check: no master, said so. */
+    snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:%d/%s", fo_fake_sentinel_port(), FO_MASTER_NAME);
+    rcm_config *cfg = rcm_config_new();
+    assert_non_null(cfg);
+    assert_int_equal(rcm_config_from_url(cfg, url), RCM_OK);
+    assert_int_equal(rcm_config_set(cfg, "password", FO_PASSWORD), RCM_OK);
+    assert_int_equal(rcm_config_set(cfg, "connect_timeout_ms", "1000"), RCM_OK);
+    rcm_client *alone = NULL;
+    rcm_status st = rcm_client_open(cfg, &alone);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", rcm_last_error() ? rcm_last_error() : "");
+    fprintf(stderr, "only the sentinel that is behind: %s: %s\n", rcm_status_name(st), msg);
+    if (st == RCM_OK) rcm_client_close(alone);
+    rcm_config_free(cfg);
+    fo_fake_sentinel_stop();
+    assert_int_not_equal(st, RCM_OK);
+    if (!strstr(msg, "is not a master")) fail_msg("the failure does not say why: '%s'", msg);
+}
+
 /* The URL form with the data nodes' password as a query parameter, and the sentinel
  * password key (the sentinels have none: an empty one is no password). */
 static void test_routing__url_with_password_parameter(void **state) {
@@ -137,6 +182,7 @@ int main(int argc, char **argv) {
     fo_diagnose_signals();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing__writes_reach_the_master),
+        cmocka_unit_test(test_routing__a_sentinel_that_is_behind_is_outvoted),
         cmocka_unit_test(test_routing__url_with_password_parameter),
         cmocka_unit_test(test_routing__wrong_password_is_auth_error),
         cmocka_unit_test(test_routing__replica_reads_go_to_replicas),
