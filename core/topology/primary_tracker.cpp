@@ -271,11 +271,10 @@ void SentinelTracker::begin_round() {
   errors_.clear();
   failure_ = Status::ok;
   replicas_.clear();
-  answers_.clear();
   candidates_.clear();
   const auto &sentinels = engine_.config().seeds;
-  answers_.resize(sentinels.size());
   asking_ = static_cast<int>(sentinels.size());
+  if (asking_ == 0) rank_answers();
   for (size_t i = 0; i < sentinels.size(); ++i)
     send(sentinels[i], NodePool::Kind::sentinel, {"SENTINEL", "get-master-addr-by-name", engine_.config().sentinel_master},
          &SentinelTracker::on_master_addr, i);
@@ -290,7 +289,7 @@ void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
   if (status == Status::ok && reply && reply->kind == ReplyKind::array && reply->elements.size() == 2 &&
       reply->elements[0] && reply->elements[1]) {
     try {
-      self->answers_[i] = parse_endpoint(reply->elements[0]->str + ":" + reply->elements[1]->str, "sentinel master");
+      self->vote(parse_endpoint(reply->elements[0]->str + ":" + reply->elements[1]->str, "sentinel master"), i);
     } catch (const Error &e) {
       self->errors_ += who + ": " + e.what() + "; ";
     }
@@ -307,26 +306,28 @@ void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
   if (--self->asking_ == 0) self->rank_answers();
 }
 
-void SentinelTracker::rank_answers() {
-  // (votes, first sentinel that named it) per distinct address.
-  std::vector<std::pair<Endpoint, std::pair<int, size_t>>> tally;
-  for (size_t i = 0; i < answers_.size(); ++i) {
-    if (!answers_[i]) continue;
-    auto it = std::find_if(tally.begin(), tally.end(), [&](const auto &t) { return t.first == *answers_[i]; });
-    if (it == tally.end())
-      tally.push_back({*answers_[i], {1, i}});
-    else
-      ++it->second.first;
+void SentinelTracker::vote(const Endpoint &named, size_t sentinel) {
+  auto it = std::find_if(candidates_.begin(), candidates_.end(), [&](const Candidate &c) { return c.node == named; });
+  if (it == candidates_.end()) {
+    candidates_.push_back(Candidate{named, 1, sentinel});
+    return;
   }
-  std::stable_sort(tally.begin(), tally.end(), [](const auto &a, const auto &b) { return a.second.first > b.second.first; });
-  for (const auto &t : tally) candidates_.push_back({t.first, t.second.second});
+  ++it->votes;
+  it->sentinel = std::min(it->sentinel, sentinel);  // answers arrive in any order
+}
+
+void SentinelTracker::rank_answers() {
+  // Most votes first; among equals, the one named by the earliest seed.
+  std::sort(candidates_.begin(), candidates_.end(), [](const Candidate &a, const Candidate &b) {
+    return a.votes != b.votes ? a.votes > b.votes : a.sentinel < b.sentinel;
+  });
   if (candidates_.empty()) {
     not_found(failure_ == Status::ok ? Status::no_leader : failure_,
               "no sentinel named a reachable master '" + engine_.config().sentinel_master + "': " + errors_);
     return;
   }
   if (!subscriber_) {
-    subscriber_sentinel_ = candidates_.front().second;
+    subscriber_sentinel_ = candidates_.front().sentinel;
     subscribe();
   }
   try_candidate(0);
@@ -338,15 +339,14 @@ void SentinelTracker::try_candidate(size_t k) {
     return;
   }
   next_candidate_ = k;
-  candidate_ = candidates_[k].first;
   role_ok_ = false;
   replicas_.clear();
   // Check the sentinels' answer with the node itself, and learn the replicas.
   waiting_ = 1;
-  send(candidate_, NodePool::Kind::primary, {"ROLE"}, &SentinelTracker::on_role);
+  send(candidates_[k].node, NodePool::Kind::primary, {"ROLE"}, &SentinelTracker::on_role);
   if (engine_.config().read_from != ReadFrom::primary) {
     ++waiting_;
-    send(engine_.config().seeds[candidates_[k].second], NodePool::Kind::sentinel,
+    send(engine_.config().seeds[candidates_[k].sentinel], NodePool::Kind::sentinel,
          {"SENTINEL", "replicas", engine_.config().sentinel_master}, &SentinelTracker::on_replicas);
   }
 }
@@ -360,7 +360,7 @@ void SentinelTracker::on_role(Request *r, Status status, Reply *reply) {
     self->role_ok_ = true;
   } else {
     if (status == Status::auth) self->failure_ = Status::auth;
-    self->errors_ += self->candidate_.str() + " is not a master yet (" +
+    self->errors_ += self->candidates_[self->next_candidate_].node.str() + " is not a master yet (" +
                      (reply && reply->kind == ReplyKind::array && !reply->elements.empty() && reply->elements[0]
                           ? reply->elements[0]->str
                           : reply ? reply->str : status_name(status)) +
@@ -397,7 +397,7 @@ void SentinelTracker::on_replicas(Request *r, Status status, Reply *reply) {
 
 void SentinelTracker::conclude() {
   if (role_ok_) {
-    found(candidate_, replicas_, last_primary_.empty() ? "master found" : "sentinel failover");
+    found(candidates_[next_candidate_].node, replicas_, last_primary_.empty() ? "master found" : "sentinel failover");
     return;
   }
   try_candidate(next_candidate_ + 1);

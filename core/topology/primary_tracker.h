@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -94,6 +93,7 @@ class SentinelTracker : public PrimaryTracker {
  private:
   void begin_round() override;
   static void on_master_addr(Request *r, Status status, Reply *reply);
+  void vote(const Endpoint &named, size_t sentinel);
   void rank_answers();
   void try_candidate(size_t k);
   static void on_role(Request *r, Status status, Reply *reply);
@@ -102,11 +102,14 @@ class SentinelTracker : public PrimaryTracker {
   void subscribe();
   void conclude();
 
-  std::vector<std::optional<Endpoint>> answers_;             // per sentinel, this round
-  int asking_ = 0;                                           // sentinels yet to answer
-  std::vector<std::pair<Endpoint, size_t>> candidates_;      // most named first; a sentinel naming it
-  size_t next_candidate_ = 0;
-  Endpoint candidate_;
+  struct Candidate {
+    Endpoint node;    // a master some sentinel named this round
+    int votes;        // how many named it
+    size_t sentinel;  // the earliest seed that named it
+  };
+  int asking_ = 0;                     // sentinels yet to answer this round
+  std::vector<Candidate> candidates_;  // ranked once all answered: most votes first
+  size_t next_candidate_ = 0;          // the one ROLE is checking
   std::vector<Endpoint> replicas_;
   int waiting_ = 0;
   bool role_ok_ = false;

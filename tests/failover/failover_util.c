@@ -822,7 +822,10 @@ static void script_start_ok(fo_script *sc, const char *env_script, const char *c
     if (!python || !*python) python = "/usr/bin/python3";
     const char *argv[16] = {python, script};
     int argc = 2;
-    for (int i = 0; args[i] && argc < 15; i++) argv[argc++] = args[i];
+    for (int i = 0; args[i]; i++) {
+        if (argc == 15) fail_msg("%s: more arguments than script_start_ok takes", script);
+        argv[argc++] = args[i];
+    }
     argv[argc] = NULL;
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail_msg("pipe: %s", strerror(errno));

@@ -5,7 +5,9 @@ missed. No real sentinel can be made to lag on request, hence this stand-in (bes
 real sentinels of the harness, which the same test also uses).
 
 It answers SENTINEL get-master-addr-by-name, SENTINEL replicas/slaves (none),
-SUBSCRIBE (confirmations, then silence), PING, and AUTH/CLIENT/SELECT with +OK.
+SUBSCRIBE (confirmations, then silence), PING, AUTH/CLIENT/SELECT with +OK, and ROLE
+as a master with no replicas (so that, naming its own port, it is a laggard whose
+answer passes the ROLE check: only the other sentinels' majority can outvote it).
 
 Usage: fake_sentinel.py --port P --master HOST:PORT
 Prints "READY" on stdout once it listens; exits when stdin closes.
@@ -30,6 +32,8 @@ def answer(args, master):
         return array([])
     if cmd == b"SUBSCRIBE":
         return b"".join(array([bulk("subscribe"), bulk(ch), integer(i + 1)]) for i, ch in enumerate(args[1:]))
+    if cmd == b"ROLE":
+        return array([bulk("master"), integer(0), array([])])
     if cmd == b"PING":
         return simple("PONG")
     if cmd in (b"AUTH", b"CLIENT", b"SELECT"):

@@ -45,9 +45,10 @@ static void test_routing__writes_reach_the_master(void **state) {
     rcm_client_close(c);
 }
 
-/* A sentinel that is behind (it still names a replica, as one that missed a failover
- * does) and is listed first: the client goes with the master the other sentinels agree
- * on, checked with ROLE, and never writes to the replica the laggard names. */
+/* A sentinel that is behind (fake_sentinel.py: it names a replica, or itself as a
+ * master, as one that missed a failover would) and is listed first. The client goes
+ * with the address most sentinels name; when that fails ROLE, with the next one; with
+ * only the laggard it fails with a status naming the ROLE check. */
 static void test_routing__a_sentinel_that_is_behind_is_outvoted(void **state) {
     (void)state;
     int master = fo_sentinel_master();
@@ -69,6 +70,29 @@ static void test_routing__a_sentinel_that_is_behind_is_outvoted(void **state) {
     TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sr:outvoted", "yes", NULL), RCM_OK);
     TU_ASSERT_STATUS_REPLY(r, "OK");
     rcm_reply_free(r);
+    rcm_client_close(c);
+
+    /* The laggard names a node that does say ROLE master (itself): the ROLE check cannot
+     * tell, only the two real sentinels outvoting it can. */
+    fo_fake_sentinel_stop();
+    fo_fake_sentinel_start_ok(fo_fake_sentinel_port());
+    c = fo_open_ok(url, NULL, "password", FO_PASSWORD, NULL);
+    fo_topology_primary(c, primary, sizeof primary);
+    if (strcmp(primary, fo_addr(master)) != 0)
+        fail_msg("topology primary '%s'; the real sentinels name %s, the one behind itself", primary, fo_addr(master));
+    rcm_client_close(c);
+    fo_fake_sentinel_stop();
+    fo_fake_sentinel_start_ok(replica);
+
+    /* Outvoted the other way (the laggard listed twice, one real sentinel): the most
+     * named address fails the ROLE check, so the client goes on to the next one. */
+    snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/%s", fo_fake_sentinel_port(),
+             fo_fake_sentinel_port(), fo_sentinel_port(2), FO_MASTER_NAME);
+    c = fo_open_ok(url, NULL, "password", FO_PASSWORD, NULL);
+    fo_topology_primary(c, primary, sizeof primary);
+    if (strcmp(primary, fo_addr(master)) != 0)
+        fail_msg("topology primary '%s'; after the replica the laggard names, the next answer is %s", primary,
+                 fo_addr(master));
     rcm_client_close(c);
 
     /* Alone, the laggard's answer fails the ROLE check: no master, said so. */
