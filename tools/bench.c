@@ -562,7 +562,12 @@ static void run_sync(result *res, const char *name, rcm_client *client, int thre
     }
     void *(*worker)(void *) = client ? sync_rcm_worker
                               : G->cluster ? sync_routed_worker : sync_hiredis_worker;
-    for (int t = 0; t < threads; t++) pthread_create(&tids[t], NULL, worker, &jobs[t]);
+    for (int t = 0; t < threads; t++) {
+        pthread_create(&tids[t], NULL, worker, &jobs[t]);
+        /* named so that a profile (perf --comm, top -H) tells rcm's callers from the
+         * baseline's threads */
+        pthread_setname_np(tids[t], client ? "bench-rcm" : "bench-raw");
+    }
     meter m;
     meter_start(&m);
     run_bounds b = bounds_now();
