@@ -79,6 +79,30 @@ void IoThread::run() {
 // spin would have caught that event), and halves when the sleep lasted longer (spinning
 // was wasted). A client with sparse traffic so spins little; one with back-to-back
 // requests spins the full window. An idle client never spins.
+//
+// Polling threads compete with everything else for the CPUs (the callers they serve,
+// and on small machines the server): at most half the CPUs, and at least one, poll at a
+// time, across every client in the process. A thread that finds no slot sleeps at once.
+namespace {
+std::atomic<int> g_polling{0};
+
+int polling_limit() {
+  static const int limit = [] {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 4 ? static_cast<int>(n / 2) : 1;
+  }();
+  return limit;
+}
+
+bool claim_polling_slot() {
+  int n = g_polling.load(std::memory_order_relaxed);
+  while (n < polling_limit()) {
+    if (g_polling.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void IoThread::loop_spinning() {
   using std::chrono::steady_clock;
   using us = std::chrono::microseconds;
@@ -90,6 +114,7 @@ void IoThread::loop_spinning() {
     sleeping_ = false;
   }
   auto last = steady_clock::now();
+  bool polling = false;  // holds one of the process's polling slots
   while (!quit_) {
     uint64_t before = activity_;
     if (has_tasks_.load(std::memory_order_acquire)) {  // posted without an eventfd write
@@ -100,9 +125,13 @@ void IoThread::loop_spinning() {
     auto now = steady_clock::now();
     if (activity_ != before) {
       last = now;
-    } else if (now - last < window) {
+    } else if (now - last < window && (polling || (polling = claim_polling_slot()))) {
       sched_yield();  // a thread this one just woke may be queued on this CPU
     } else {
+      if (polling) {
+        g_polling.fetch_sub(1, std::memory_order_relaxed);
+        polling = false;
+      }
       {
         std::lock_guard<std::mutex> lk(mu_);
         if (!inbox_.empty()) continue;
@@ -120,6 +149,7 @@ void IoThread::loop_spinning() {
         window /= 2;
     }
   }
+  if (polling) g_polling.fetch_sub(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lk(mu_);
   sleeping_ = true;
 }

@@ -11,6 +11,11 @@ Workloads (a 50/50 GET/SET mix over --keyspace keys, --value-size byte values):
              and cluster-pipeline: pipeline(depth) across slots against the same cluster;
              skipped with a message when no cluster URL is given
 
+single also runs a floor: the same mix from a raw socket in plain Python (each command
+encoded with one bytes format, one sendall, recv until the reply is complete; no client
+library, no reply objects, no error handling). Its CPU per op is about the least any
+Python client can spend per round trip on this machine.
+
 rcm and redis-py run alternately in --rounds slices, so drift of the machine falls on
 both. Reported per client: ops/s (wall clock), client CPU per op (time.process_time of
 this process: every thread, rcm's I/O thread included), for single also the calling
@@ -150,6 +155,56 @@ async def async_loop(client: Any, keys: List[str], value: bytes, seconds: float,
     return sum(await asyncio.gather(*[one(i) for i in range(tasks)]))
 
 
+class RawFloor:
+    """The floor of the single workload: one blocking round trip per command from plain
+    Python, with nothing a client library adds (see the module's docstring)."""
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import unquote, urlsplit
+        u = urlsplit(url)
+        self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if u.password:
+            user = unquote(u.username) if u.username else None
+            pw = unquote(u.password).encode()
+            self.execute(b"AUTH", *([user.encode()] if user else []), pw)
+
+    def execute(self, *args: bytes) -> bytes:
+        out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+        reply = self._round_trip(out)
+        if reply[:1] == b"-":
+            raise RuntimeError(f"{args[0]!r}: {reply.strip().decode(errors='replace')}")
+        return reply
+
+    def set(self, key: str, value: bytes) -> bytes:
+        k = key.encode()
+        return self._round_trip(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(value), value))
+
+    def get(self, key: str) -> bytes:
+        k = key.encode()
+        return self._round_trip(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k))
+
+    def _round_trip(self, out: bytes) -> bytes:
+        # One reply: a simple string/error/integer line, or a bulk string ($n, n bytes, CRLF).
+        self.sock.sendall(out)
+        buf = self.sock.recv(65536)
+        while True:
+            eol = buf.find(b"\r\n")
+            if eol >= 0:
+                need = eol + 2
+                if buf[:1] == b"$" and buf[1:2] != b"-":
+                    need += int(buf[1:eol]) + 2
+                if len(buf) >= need:
+                    return buf
+            more = self.sock.recv(65536)
+            if not more:
+                raise ConnectionError("server closed the connection")
+            buf += more
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 # ---- servers ------------------------------------------------------------------------------------
 
 
@@ -254,8 +309,17 @@ def run(args: argparse.Namespace) -> List[Result]:
         if rp is not None:
             mix_loop(rp, keys, value, 0.2)
         if want("single"):
-            results.append(alternate("single", lambda: mix_loop(rc, keys, value, slice_s),
-                                     (lambda: mix_loop(rp, keys, value, slice_s)) if rp else None))
+            floor = RawFloor(args.url)
+            try:
+                mix_loop(floor, keys, value, 0.2)
+                single = alternate("single", lambda: mix_loop(rc, keys, value, slice_s),
+                                   (lambda: mix_loop(rp, keys, value, slice_s)) if rp else None)
+                single.samples["floor"] = Sample()
+                for _ in range(args.rounds):
+                    single.samples["floor"].add(measure(lambda: mix_loop(floor, keys, value, slice_s)))
+            finally:
+                floor.close()
+            results.append(single)
         if want("pipeline"):
             results.append(alternate("pipeline", lambda: pipeline_loop(rc, keys, value, slice_s, args.depth),
                                      (lambda: pipeline_loop(rp, keys, value, slice_s, args.depth)) if rp else None))
@@ -359,9 +423,9 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
         if res.skipped:
             lines.append(f"{res.name:<16} skipped: {res.skipped}")
             continue
-        r, p = res.samples.get("rcm"), res.samples.get("redis-py")
+        r, p, f = res.samples.get("rcm"), res.samples.get("redis-py"), res.samples.get("floor")
         want_ops, want_cpu = TARGETS[res.name]
-        for label, s in (("rcm", r), ("redis-py", p)):
+        for label, s in (("rcm", r), ("redis-py", p), ("floor", f)):
             if s is None:
                 continue
             thread = f"{s.us_per_op(s.thread_cpu):12.1f}" if res.name == "single" else f"{'':>12}"
@@ -372,6 +436,9 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
                 target = f">= {want_ops:g}x ops/s" + (f", <= {want_cpu:g}x CPU/op" if want_cpu else "")
                 ok = ops_ratio >= want_ops and (want_cpu is None or cpu_ratio <= want_cpu)
                 tail = f"   {ops_ratio:10.2f}x {cpu_ratio:8.2f}x   {target} {'ok' if ok else 'MISSED'}"
+            elif label == "floor" and p is not None and p.ops and s.ops:
+                tail = (f"   {s.ops_s / p.ops_s:10.2f}x {s.us_per_op(s.cpu) / p.us_per_op(p.cpu):8.2f}x   "
+                        "raw socket, no client (the least a Python round trip costs here)")
             lines.append(f"{res.name:<16} {label:<9} {s.ops_s:10.0f} {s.us_per_op(s.cpu):10.1f} {thread}{tail}")
     return "\n".join(lines)
 

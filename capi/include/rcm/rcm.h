@@ -95,7 +95,8 @@ RCM_API void rcm_free(void *ptr);
  *   io_spin_us           after activity an event-loop thread polls up to this long before
  *                        it sleeps: lower latency for some CPU. The window adapts: it
  *                        shrinks while traffic is sparse, so an idle or slow client
- *                        barely spins (default 300; 0 = never spin)
+ *                        barely spins; at most half the CPUs (at least one) poll at
+ *                        a time across the process (default 300; 0 = never spin)
  *   pool.size            multiplexed connections per server (default 2)
  *   pool.max_leases      exclusive connections per server for rcm_lease_* (default 8)
  *   pool.lease_timeout_ms  wait for a free lease, then RCM_ERR_POOL_TIMEOUT (default 1000)
