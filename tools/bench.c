@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1268,6 +1270,54 @@ static void print_server_info(void)
     putchar('\n');
 }
 
+/* What handing work from one thread to another costs on this machine: two threads
+ * ping-pong through a futex (each round trip wakes each thread once). A sync call
+ * through rcm makes one such round trip (caller -> I/O thread -> caller) besides its
+ * network round trip; on a VM whose idle vCPUs halt this is far from free. */
+static _Atomic int g_turn;
+static const int kHandoffs = 20000;
+
+static void turn_wait(int v)
+{
+    while (atomic_load(&g_turn) == v) syscall(SYS_futex, &g_turn, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+
+static void turn_set(int v)
+{
+    atomic_store(&g_turn, v);
+    syscall(SYS_futex, &g_turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void *handoff_partner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < kHandoffs; i++) {
+        turn_wait(0);
+        turn_set(0);
+    }
+    return NULL;
+}
+
+static void print_handoff_cost(void)
+{
+    pthread_t t;
+    atomic_store(&g_turn, 0);
+    if (pthread_create(&t, NULL, handoff_partner, NULL) != 0) return;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    uint64_t t0 = cli_now_ns();
+    for (int i = 0; i < kHandoffs; i++) {
+        turn_set(1);
+        turn_wait(1);
+    }
+    uint64_t t1 = cli_now_ns();
+    getrusage(RUSAGE_SELF, &r1);
+    pthread_join(t, NULL);
+    printf("machine: a thread hand-off round trip (futex ping-pong, %d times) takes %.1f us wall, "
+           "%.1f us CPU\n", kHandoffs, (double)(t1 - t0) / 1e3 / kHandoffs,
+           (rusage_s(&r1) - rusage_s(&r0)) * 1e6 / kHandoffs);
+}
+
 /* ---------------------------------------------------------------------------------
  * rcm bench
  * ------------------------------------------------------------------------------ */
@@ -1685,6 +1735,7 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
     else printf("%.1f s per workload", cfg.duration_s);
     printf(", %d threads, depth %d, %d rounds\n", cfg.threads, cfg.depth, cfg.rounds);
     print_server_info();
+    print_handoff_cost();
     printf("librcm %s; baselines: hiredis %d.%d.%d (redisCommandArgv / redisAppendCommandArgv)%s%s\n",
            rcm_version(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
            cfg.external ? ", " : "", cfg.external ? g_vb_path : "");

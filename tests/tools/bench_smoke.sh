@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# bench_smoke.sh RCM_BINARY URL|private:OFFSET [bench options...]
+# Runs `rcm bench` briefly and checks that every workload ran without errors (exit 0)
+# and reported a figure; it asserts nothing about speed. private:OFFSET starts a server
+# of its own through the harness at $RCM_TEST_PORT_BASE+OFFSET and stops it after.
+set -euo pipefail
+rcm=$1
+url=$2
+shift 2
+if [[ $url == private:* ]]; then
+  : "${RCM_HARNESS:?needs RCM_HARNESS (tests/harness/rcm_harness.sh)}"
+  port=$(( ${RCM_TEST_PORT_BASE:-21000} + ${url#private:} ))
+  started=$(bash "$RCM_HARNESS" server "$port" "${RCM_TEST_STATE_DIR:-/tmp}/bench-smoke")
+  pid=${started##* }
+  trap 'bash "$RCM_HARNESS" stop "$pid" >/dev/null 2>&1 || true' EXIT
+  url=redis://127.0.0.1:$port
+fi
+out=$("$rcm" -u "$url" bench --requests 4000 --duration-s 20 --rounds 1 "$@" 2>&1) || {
+  status=$?
+  printf '%s\n' "$out"
+  echo "bench_smoke: rcm bench exited with $status" >&2
+  exit 1
+}
+printf '%s\n' "$out"
+fail=0
+expect() {  # a line matching the extended regex $1 must be in the output
+  if ! grep -Eq -- "$1" <<<"$out"; then
+    echo "bench_smoke: no line matching: $1" >&2
+    fail=1
+  fi
+}
+expect '^machine: a thread hand-off round trip .* [0-9.]+ us wall, [0-9.]+ us CPU$'
+expect '^ratios \(ops/s\):$'
+# every rcm workload that ran printed a positive ops/s figure
+while read -r line; do
+  ops=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/ && $(i+1) ~ /^[0-9.]+$/) {print $i; exit}}' <<<"$line")
+  if [[ -z $ops || $ops -le 0 ]]; then
+    echo "bench_smoke: no ops/s figure in: $line" >&2
+    fail=1
+  fi
+done < <(grep -E '^  rcm (sync|async|pipeline)' <<<"$out" | grep -v ' / ')
+n=$(grep -cE '^  rcm (sync|async|pipeline)' <<<"$out" | head -1)
+if [[ $n -lt 2 ]]; then
+  echo "bench_smoke: expected rcm workload lines, found $n" >&2
+  fail=1
+fi
+exit $fail
