@@ -530,7 +530,7 @@ void Connection::parse_replies() {
     fail(e.status(), std::string("connection to ") + pool_.endpoint().str() + ": " + e.what());
     return;
   }
-  if (answered && held_ && state_ != State::closed && !flush_wanted_ && (getenv("RCM_STRICT")==nullptr || !should_hold())) {
+  if (answered && held_ && state_ != State::closed && !flush_wanted_) {
     held_ = false;
     flush_wanted_ = true;
     pool_.engine().want_flush(this);

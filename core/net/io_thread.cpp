@@ -68,18 +68,6 @@ void IoThread::run() {
   stopped_.store(true, std::memory_order_release);
 }
 
-// Waking a sleeping thread costs tens of microseconds on a virtual machine whose idle
-// vCPUs halt (an IPI, a VM exit, a reschedule) and several microseconds on bare metal:
-// more than a loopback round trip. So after any socket or task activity the loop polls
-// without blocking for a while before it sleeps: the reply to what it just wrote, or
-// the caller's next request, usually arrives within that window.
-//
-// The window adapts as the kernel's haltpoll does for idle vCPUs: it doubles (up to
-// spin_us_) when the thread, having gone to sleep, was woken within spin_us_ (a longer
-// spin would have caught that event), and halves when the sleep lasted longer (spinning
-// was wasted). A client with sparse traffic so spins little; one with back-to-back
-// requests spins the full window. An idle client never spins.
-//
 // Polling threads compete with everything else for the CPUs (the callers they serve,
 // and on small machines the server): at most half the CPUs, and at least one, poll at a
 // time, across every client in the process. A thread that finds no slot sleeps at once.
@@ -87,10 +75,7 @@ namespace {
 std::atomic<int> g_polling{0};
 
 int polling_limit() {
-  static const int limit = [] {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n >= 4 ? static_cast<int>(n / 2) : 1;
-  }();
+  static const int limit = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN) / 2));
   return limit;
 }
 
@@ -103,6 +88,17 @@ bool claim_polling_slot() {
 }
 }  // namespace
 
+// Waking a sleeping thread costs tens of microseconds on a virtual machine whose idle
+// vCPUs halt (an IPI, a VM exit, a reschedule) and several microseconds on bare metal:
+// more than a loopback round trip. So after any socket or task activity the loop polls
+// without blocking for a while before it sleeps: the reply to what it just wrote, or
+// the caller's next request, usually arrives within that window.
+//
+// The window adapts as the kernel's haltpoll does for idle vCPUs: it doubles (up to
+// spin_us_) when the thread, having gone to sleep, was woken within spin_us_ (a longer
+// spin would have caught that event), and halves when the sleep lasted longer (spinning
+// was wasted). A client with sparse traffic so spins little; one with back-to-back
+// requests spins the full window. An idle client never spins.
 void IoThread::loop_spinning() {
   using std::chrono::steady_clock;
   using us = std::chrono::microseconds;

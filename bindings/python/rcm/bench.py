@@ -162,12 +162,17 @@ class RawFloor:
     def __init__(self, url: str) -> None:
         from urllib.parse import unquote, urlsplit
         u = urlsplit(url)
+        if u.scheme != "redis":
+            raise ValueError(f"the floor speaks plain TCP only, not {u.scheme}://")
         self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if u.password:
             user = unquote(u.username) if u.username else None
             pw = unquote(u.password).encode()
             self.execute(b"AUTH", *([user.encode()] if user else []), pw)
+        db = u.path.strip("/")
+        if db and db != "0":  # the same database as the clients it is compared with
+            self.execute(b"SELECT", db.encode())
 
     def execute(self, *args: bytes) -> bytes:
         out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
@@ -309,16 +314,17 @@ def run(args: argparse.Namespace) -> List[Result]:
         if rp is not None:
             mix_loop(rp, keys, value, 0.2)
         if want("single"):
-            floor = RawFloor(args.url)
-            try:
-                mix_loop(floor, keys, value, 0.2)
-                single = alternate("single", lambda: mix_loop(rc, keys, value, slice_s),
-                                   (lambda: mix_loop(rp, keys, value, slice_s)) if rp else None)
-                single.samples["floor"] = Sample()
-                for _ in range(args.rounds):
-                    single.samples["floor"].add(measure(lambda: mix_loop(floor, keys, value, slice_s)))
-            finally:
-                floor.close()
+            single = alternate("single", lambda: mix_loop(rc, keys, value, slice_s),
+                               (lambda: mix_loop(rp, keys, value, slice_s)) if rp else None)
+            if args.url.startswith("redis://"):  # the floor has no TLS
+                floor = RawFloor(args.url)
+                try:
+                    mix_loop(floor, keys, value, 0.2)
+                    single.samples["floor"] = Sample()
+                    for _ in range(args.rounds):
+                        single.samples["floor"].add(measure(lambda: mix_loop(floor, keys, value, slice_s)))
+                finally:
+                    floor.close()
             results.append(single)
         if want("pipeline"):
             results.append(alternate("pipeline", lambda: pipeline_loop(rc, keys, value, slice_s, args.depth),
