@@ -413,12 +413,12 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
   if (len0 == 0) throw Error(Status::arg, "argv[0] (the command name) is empty");
   CommandInfo info = commands().classify(argc, argv, argvlen);
   if (!for_lease) {
-    std::string name(argv[0], len0);
     if (info.flags & kCmdBlocking)
-      throw Error(Status::arg, name + " blocks its connection: send it on a lease (rcm_lease_acquire)");
+      throw Error(Status::arg, std::string(argv[0], len0) + " blocks its connection: send it on a lease (rcm_lease_acquire)");
     bool pipeline_ok = in_pipeline && (info.flags & (kCmdMulti | kCmdExecEnd));
     if ((info.flags & kCmdStateful) && !pipeline_ok)
-      throw Error(Status::arg, name + " changes the connection's state: send it on a lease (rcm_lease_acquire)");
+      throw Error(Status::arg,
+                  std::string(argv[0], len0) + " changes the connection's state: send it on a lease (rcm_lease_acquire)");
   }
   auto owned = std::make_unique<Request>();
   Request *r = owned.get();

@@ -79,6 +79,38 @@ bool ieq(const char *a, size_t alen, const char *b) {
   return true;
 }
 
+bool one_of(const std::string &name, std::initializer_list<const char *> names) {
+  for (const char *n : names)
+    if (name == n) return true;
+  return false;
+}
+
+// The rules that depend on the name alone, decided once per table entry rather than by
+// comparing names on every request.
+void set_rules(const std::string &name, CommandInfo &ci) {
+  if (one_of(name, {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "blmpop", "bzmpop"}))
+    ci.key_rule = KeyRule::numkeys_at_2;
+  else if (one_of(name, {"zunion", "zinter", "zdiff", "sintercard", "zintercard", "lmpop", "zmpop"}))
+    ci.key_rule = KeyRule::numkeys_at_1;
+  else if (one_of(name, {"zunionstore", "zinterstore", "zdiffstore"}))
+    ci.key_rule = KeyRule::dest_numkeys_2;
+  else if (one_of(name, {"xread", "xreadgroup"}))
+    ci.key_rule = KeyRule::streams;
+  else if (one_of(name, {"xinfo", "xgroup", "memory", "object"}))
+    ci.key_rule = KeyRule::subcommand_key;
+  else
+    ci.key_rule = KeyRule::spec;
+
+  if (one_of(name, {"flushall", "flushdb"})) ci.route_rule = RouteRule::all_primaries;
+  else if (one_of(name, {"script", "function", "config"})) ci.route_rule = RouteRule::by_subcommand;
+  else if (name == "dbsize") ci.route_rule = RouteRule::sum_all;
+  else if (name == "keys") ci.route_rule = RouteRule::concat_all;
+  else if (name == "mset") ci.route_rule = RouteRule::split_pairs;
+  else if (name == "mget") ci.route_rule = RouteRule::split_key_order;
+  else if (one_of(name, {"del", "unlink", "exists", "touch"})) ci.route_rule = RouteRule::split_sum;
+  else ci.route_rule = RouteRule::by_keys;
+}
+
 size_t arglen(const char *const *argv, const size_t *argvlen, int i) {
   return argvlen ? argvlen[i] : std::strlen(argv[i]);
 }
@@ -116,6 +148,7 @@ const CommandTable &CommandTable::builtin() {
     add({"monitor", "reset", "quit", "auth", "hello", "sync", "psync"}, kCmdStateful | kCmdUnclean);
     t.map_["hello"].flags &= ~kCmdReadonly;
     add({"xread", "xreadgroup"}, kCmdMaybeBlocking);
+    for (auto &entry : t.map_) set_rules(entry.first, entry.second);
     return t;
   }();
   return table;
@@ -159,6 +192,7 @@ CommandTable *CommandTable::from_command_reply(const Reply &reply) {
     if (name == nullptr || name->kind != ReplyKind::string || flags == nullptr) continue;
     std::string n = lower_name(name->str.data(), name->str.size());
     CommandInfo &ci = t->map_[n];
+    set_rules(n, ci);
     uint32_t keep = ci.flags & ~(kCmdReadonly | kCmdWrite);
     uint32_t f = 0;
     if (flags->kind == ReplyKind::array) {

@@ -27,11 +27,35 @@ enum CommandFlag : uint32_t {
   kCmdMaybeBlocking = 1u << 11 // blocks only with an option (XREAD BLOCK)
 };
 
+// Where the keys are when first/last/step cannot say (COMMAND calls these "movablekeys").
+enum class KeyRule : uint8_t {
+  spec,            // first_key, last_key, step
+  numkeys_at_2,    // EVAL script numkeys key...; FCALL; BLMPOP/BZMPOP timeout numkeys key...
+  numkeys_at_1,    // ZUNION numkeys key...; SINTERCARD; LMPOP; ZMPOP
+  dest_numkeys_2,  // ZUNIONSTORE dest numkeys key...
+  streams,         // XREAD ... STREAMS key... id...
+  subcommand_key,  // XINFO/XGROUP/MEMORY/OBJECT sub key (not for HELP, DOCTOR...)
+};
+
+// Cluster mode: how a command that does not go to one slot is sent and answered.
+enum class RouteRule : uint8_t {
+  by_keys,           // one slot; keyless: any one primary
+  all_primaries,     // FLUSHALL, FLUSHDB: every primary, the first reply
+  by_subcommand,     // SCRIPT LOAD|FLUSH, FUNCTION LOAD|..., CONFIG SET|RESETSTAT: every primary
+  sum_all,           // DBSIZE: every primary, integers added
+  concat_all,        // KEYS: every primary, arrays concatenated
+  split_pairs,       // MSET: split per slot, +OK when all say OK
+  split_key_order,   // MGET: split per slot, values back in key order
+  split_sum,         // DEL, UNLINK, EXISTS, TOUCH: split per slot, integers added
+};
+
 struct CommandInfo {
   uint32_t flags = 0;
   int first_key = 0;  // 0: no keys
   int last_key = 0;   // negative: from the end
   int step = 0;
+  KeyRule key_rule = KeyRule::spec;        // from the name, when the entry is made
+  RouteRule route_rule = RouteRule::by_keys;
 };
 
 class CommandTable {

@@ -40,40 +40,32 @@ void push_numkeys(std::vector<int> &out, int argc, const char *const *argv, cons
 
 std::vector<int> key_positions(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
   std::vector<int> out;
-  std::string name = lower_name(argv[0], len_of(argv, argvlen, 0));
-  // Commands whose keys move with their arguments (COMMAND flags them "movablekeys").
-  if (is(name, {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})) {
-    push_numkeys(out, argc, argv, argvlen, 2);
-    return out;
-  }
-  if (is(name, {"zunion", "zinter", "zdiff", "sintercard", "zintercard", "lmpop", "zmpop"})) {
-    push_numkeys(out, argc, argv, argvlen, 1);
-    return out;
-  }
-  if (is(name, {"zunionstore", "zinterstore", "zdiffstore"})) {
-    if (argc > 1) out.push_back(1);
-    push_numkeys(out, argc, argv, argvlen, 2);
-    return out;
-  }
-  if (is(name, {"blmpop", "bzmpop"})) {
-    push_numkeys(out, argc, argv, argvlen, 2);
-    return out;
-  }
-  if (is(name, {"xread", "xreadgroup"})) {
-    for (int i = 1; i < argc; ++i) {
-      std::string a = lower_name(argv[i], len_of(argv, argvlen, i));
-      if (a == "streams") {
-        int rest = argc - i - 1;
-        for (int k = 0; k < rest / 2; ++k) out.push_back(i + 1 + k);
-        break;
+  switch (info.key_rule) {
+    case KeyRule::numkeys_at_2:
+      push_numkeys(out, argc, argv, argvlen, 2);
+      return out;
+    case KeyRule::numkeys_at_1:
+      push_numkeys(out, argc, argv, argvlen, 1);
+      return out;
+    case KeyRule::dest_numkeys_2:
+      if (argc > 1) out.push_back(1);
+      push_numkeys(out, argc, argv, argvlen, 2);
+      return out;
+    case KeyRule::streams:
+      for (int i = 1; i < argc; ++i) {
+        if (lower_name(argv[i], len_of(argv, argvlen, i)) == "streams") {
+          int rest = argc - i - 1;
+          for (int k = 0; k < rest / 2; ++k) out.push_back(i + 1 + k);
+          break;
+        }
       }
-    }
-    return out;
-  }
-  if (is(name, {"xinfo", "xgroup", "memory", "object"})) {
-    if (argc > 2 && !is(lower_name(argv[1], len_of(argv, argvlen, 1)), {"help", "doctor", "stats", "malloc-stats", "purge"}))
-      out.push_back(2);
-    return out;
+      return out;
+    case KeyRule::subcommand_key:
+      if (argc > 2 && !is(lower_name(argv[1], len_of(argv, argvlen, 1)), {"help", "doctor", "stats", "malloc-stats", "purge"}))
+        out.push_back(2);
+      return out;
+    case KeyRule::spec:
+      break;
   }
   if (info.first_key <= 0) return out;
   int last = info.last_key >= 0 ? info.last_key : argc + info.last_key;
@@ -82,28 +74,61 @@ std::vector<int> key_positions(const CommandInfo &info, int argc, const char *co
   return out;
 }
 
+namespace {
+
+// SCRIPT LOAD|FLUSH, FUNCTION LOAD|FLUSH|DELETE|RESTORE, CONFIG SET|RESETSTAT change every
+// primary; their other subcommands (SCRIPT EXISTS, CONFIG GET...) ask any one.
+bool changes_every_primary(int argc, const char *const *argv, const size_t *argvlen) {
+  if (argc < 2) return false;
+  std::string name = lower_name(argv[0], len_of(argv, argvlen, 0));
+  std::string sub = lower_name(argv[1], len_of(argv, argvlen, 1));
+  return (name == "script" && is(sub, {"load", "flush"})) ||
+         (name == "function" && is(sub, {"load", "flush", "delete", "restore"})) ||
+         (name == "config" && is(sub, {"set", "resetstat"}));
+}
+
+}  // namespace
+
 RoutePlan plan_route(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
   RoutePlan plan;
-  std::string name = lower_name(argv[0], len_of(argv, argvlen, 0));
+  // The common case (GET, SET, HSET...): one key at a fixed position, no vector, no names.
+  if (info.key_rule == KeyRule::spec && info.first_key > 0 && info.first_key < argc) {
+    int last = info.last_key >= 0 ? info.last_key : argc + info.last_key;
+    if (last == info.first_key) {
+      plan.keys = 1;
+      plan.kind = RouteKind::slot;
+      plan.slot = key_slot(argv[last], len_of(argv, argvlen, last));
+      return plan;
+    }
+  }
   std::vector<int> keys = key_positions(info, argc, argv, argvlen);
   plan.keys = keys.size();
   if (keys.empty()) {
-    std::string sub = argc > 1 ? lower_name(argv[1], len_of(argv, argvlen, 1)) : "";
     // The aggregation rule of each keyless command that is not "any one node".
-    if (is(name, {"flushall", "flushdb"}) ||
-        (name == "script" && is(sub, {"load", "flush"})) ||
-        (name == "function" && is(sub, {"load", "flush", "delete", "restore"})) ||
-        (name == "config" && is(sub, {"set", "resetstat"}))) {
-      plan.kind = RouteKind::all_primaries;
-      plan.agg = Aggregate::first;
-    } else if (name == "dbsize") {
-      plan.kind = RouteKind::all_primaries;
-      plan.agg = Aggregate::sum;
-    } else if (name == "keys") {
-      plan.kind = RouteKind::all_primaries;
-      plan.agg = Aggregate::concat;
-    } else {
-      plan.kind = RouteKind::any;
+    switch (info.route_rule) {
+      case RouteRule::all_primaries:
+        plan.kind = RouteKind::all_primaries;
+        plan.agg = Aggregate::first;
+        break;
+      case RouteRule::by_subcommand:
+        if (changes_every_primary(argc, argv, argvlen)) {
+          plan.kind = RouteKind::all_primaries;
+          plan.agg = Aggregate::first;
+        } else {
+          plan.kind = RouteKind::any;
+        }
+        break;
+      case RouteRule::sum_all:
+        plan.kind = RouteKind::all_primaries;
+        plan.agg = Aggregate::sum;
+        break;
+      case RouteRule::concat_all:
+        plan.kind = RouteKind::all_primaries;
+        plan.agg = Aggregate::concat;
+        break;
+      default:
+        plan.kind = RouteKind::any;
+        break;
     }
     return plan;
   }
@@ -116,10 +141,11 @@ RoutePlan plan_route(const CommandInfo &info, int argc, const char *const *argv,
   if (same) return plan;
 
   // Keys in several slots: split what can be split, refuse the rest.
-  const bool pairs = is(name, {"mset"});
-  const bool splittable = pairs || is(name, {"mget", "del", "unlink", "exists", "touch"});
+  const bool pairs = info.route_rule == RouteRule::split_pairs;
+  const bool splittable = pairs || info.route_rule == RouteRule::split_key_order || info.route_rule == RouteRule::split_sum;
   if (!splittable || (pairs && info.step != 2 && info.step != 0))
-    throw Error(Status::crossslot, name + ": keys hash to different slots (use {hash tags} to keep them together)");
+    throw Error(Status::crossslot, lower_name(argv[0], len_of(argv, argvlen, 0)) +
+                                       ": keys hash to different slots (use {hash tags} to keep them together)");
   std::map<int, size_t> by_slot;  // slot -> index in plan.split, in first-seen order
   int span = pairs ? 2 : 1;
   for (size_t k = 0; k < keys.size(); ++k) {
@@ -146,7 +172,9 @@ RoutePlan plan_route(const CommandInfo &info, int argc, const char *const *argv,
   }
   plan.kind = RouteKind::automatic;
   plan.slot = -1;
-  plan.agg = name == "mget" ? Aggregate::key_order : pairs ? Aggregate::all_ok : Aggregate::sum;
+  plan.agg = info.route_rule == RouteRule::split_key_order ? Aggregate::key_order
+             : pairs                                          ? Aggregate::all_ok
+                                                              : Aggregate::sum;
   return plan;
 }
 

@@ -1,7 +1,13 @@
 // unit.route: CRC16 hash slots and the built-in command table, without a server.
 #include <string>
 
+#include <memory>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/resp/reply.h"
 #include "core/route/command_table.h"
+#include "core/route/router.h"
 #include "core/route/slot.h"
 #include "tests/unit/check.h"
 
@@ -17,6 +23,34 @@ CommandInfo classify(std::initializer_list<const char *> args) {
 }
 
 bool has(const CommandInfo &ci, uint32_t flag) { return (ci.flags & flag) != 0; }
+
+RoutePlan plan(const CommandTable &table, std::vector<const char *> argv) {
+  int argc = static_cast<int>(argv.size());
+  return plan_route(table.classify(argc, argv.data(), nullptr), argc, argv.data(), nullptr);
+}
+RoutePlan plan(std::initializer_list<const char *> args) { return plan(CommandTable::builtin(), args); }
+
+std::vector<int> keys_of(std::initializer_list<const char *> args) {
+  std::vector<const char *> argv(args);
+  int argc = static_cast<int>(argv.size());
+  return key_positions(CommandTable::builtin().classify(argc, argv.data(), nullptr), argc, argv.data(), nullptr);
+}
+
+bool is_crossslot(const Error &e) { return e.status() == Status::crossslot; }
+
+// One COMMAND entry: name, arity, flags, first key, last key, step.
+Reply *command_entry(const char *name, std::initializer_list<const char *> flags, int first, int last, int step) {
+  Reply *e = Reply::make_array();
+  e->elements.push_back(Reply::make_string(name));
+  e->elements.push_back(Reply::make_integer(-2));
+  Reply *f = Reply::make_array();
+  for (const char *fl : flags) f->elements.push_back(Reply::make_status(fl));
+  e->elements.push_back(f);
+  e->elements.push_back(Reply::make_integer(first));
+  e->elements.push_back(Reply::make_integer(last));
+  e->elements.push_back(Reply::make_integer(step));
+  return e;
+}
 
 }  // namespace
 
@@ -98,6 +132,120 @@ TEST(test_commands__key_positions) {
   CHECK_EQ(ping->first_key, 0);
   CHECK(CommandTable::builtin().find("NOSUCHCOMMAND", 13) == nullptr);
   CHECK_EQ(lower_name("GeT", 3), std::string("get"));
+}
+
+TEST(test_route__single_key_commands_go_to_their_slot) {
+  RoutePlan p = plan({"SET", "foo", "v"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, 12182);
+  CHECK_EQ(p.keys, static_cast<size_t>(1));
+  p = plan({"get", "{bar}x"});
+  CHECK_EQ(p.slot, 5061);
+  // No key where the command has one: any node (the server will say what is wrong).
+  p = plan({"GET"});
+  CHECK(p.kind == RouteKind::any);
+  CHECK_EQ(p.keys, static_cast<size_t>(0));
+  p = plan({"PING"});
+  CHECK(p.kind == RouteKind::any);
+}
+
+TEST(test_route__movable_keys) {
+  CHECK(keys_of({"EVAL", "return 1", "2", "a", "b", "arg"}) == std::vector<int>({3, 4}));
+  CHECK(keys_of({"evalsha_ro", "abc", "0", "arg"}).empty());
+  CHECK(keys_of({"FCALL", "f", "1", "k"}) == std::vector<int>({3}));
+  CHECK(keys_of({"ZUNION", "2", "a", "b", "WEIGHTS", "1", "2"}) == std::vector<int>({2, 3}));
+  CHECK(keys_of({"LMPOP", "1", "l", "LEFT"}) == std::vector<int>({2}));
+  CHECK(keys_of({"ZUNIONSTORE", "dst", "2", "a", "b"}) == std::vector<int>({1, 3, 4}));
+  CHECK(keys_of({"BLMPOP", "0", "1", "l", "LEFT"}) == std::vector<int>({3}));
+  CHECK(keys_of({"XREAD", "COUNT", "1", "streams", "s1", "s2", "0", "0"}) == std::vector<int>({4, 5}));
+  CHECK(keys_of({"XINFO", "STREAM", "s"}) == std::vector<int>({2}));
+  CHECK(keys_of({"XINFO", "HELP", "x"}).empty());
+  CHECK(keys_of({"OBJECT", "ENCODING", "k"}) == std::vector<int>({2}));
+  CHECK(keys_of({"MEMORY", "DOCTOR", "x"}).empty());
+  CHECK(keys_of({"MSET", "a", "1", "b", "2"}) == std::vector<int>({1, 3}));
+  CHECK(keys_of({"RENAME", "a", "b"}) == std::vector<int>({1, 2}));
+  RoutePlan p = plan({"EVAL", "return 1", "2", "{t}a", "{t}b"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, slot("t"));
+  CHECK_EQ(p.keys, static_cast<size_t>(2));
+  CHECK_THROWS_IF(plan({"EVAL", "return 1", "2", "foo", "bar"}), Error, is_crossslot);
+}
+
+TEST(test_route__keyless_fan_out) {
+  RoutePlan p = plan({"FLUSHALL"});
+  CHECK(p.kind == RouteKind::all_primaries);
+  CHECK(p.agg == Aggregate::first);
+  p = plan({"flushdb", "ASYNC"});
+  CHECK(p.kind == RouteKind::all_primaries);
+  p = plan({"DBSIZE"});
+  CHECK(p.kind == RouteKind::all_primaries);
+  CHECK(p.agg == Aggregate::sum);
+  p = plan({"KEYS", "*"});
+  CHECK(p.kind == RouteKind::all_primaries);
+  CHECK(p.agg == Aggregate::concat);
+  for (auto args : {std::vector<const char *>{"SCRIPT", "LOAD", "return 1"}, {"script", "flush"},
+                    {"FUNCTION", "DELETE", "lib"}, {"CONFIG", "SET", "maxmemory", "0"},
+                    {"config", "resetstat"}}) {
+    p = plan(CommandTable::builtin(), args);
+    if (p.kind != RouteKind::all_primaries || p.agg != Aggregate::first)
+      ::check::report(__FILE__, __LINE__, std::string(args[0]) + " " + args[1] + " does not go to every primary");
+  }
+  for (auto args : {std::vector<const char *>{"SCRIPT", "EXISTS", "abc"}, {"CONFIG", "GET", "maxmemory"},
+                    {"FUNCTION", "LIST"}, {"SCRIPT"}}) {
+    p = plan(CommandTable::builtin(), args);
+    if (p.kind != RouteKind::any) ::check::report(__FILE__, __LINE__, std::string(args[0]) + " is not sent to one node");
+  }
+}
+
+TEST(test_route__cross_slot_split_or_refused) {
+  RoutePlan p = plan({"MGET", "foo", "bar", "{foo}2"});
+  CHECK(p.kind == RouteKind::automatic);
+  CHECK(p.agg == Aggregate::key_order);
+  REQUIRE(p.split.size() == 2);
+  CHECK_EQ(p.split[0].slot, 12182);
+  CHECK(p.split[0].key_index == std::vector<uint32_t>({0, 2}));
+  CHECK(p.split[1].key_index == std::vector<uint32_t>({1}));
+  CHECK_EQ(p.split[0].payload, std::string("*3\r\n$4\r\nMGET\r\n$3\r\nfoo\r\n$6\r\n{foo}2\r\n"));
+  p = plan({"MSET", "foo", "1", "bar", "2"});
+  CHECK(p.agg == Aggregate::all_ok);
+  REQUIRE(p.split.size() == 2);
+  CHECK_EQ(p.split[1].payload, std::string("*3\r\n$4\r\nMSET\r\n$3\r\nbar\r\n$1\r\n2\r\n"));
+  for (const char *c : {"DEL", "unlink", "EXISTS", "TOUCH"}) {
+    p = plan(CommandTable::builtin(), {c, "foo", "bar"});
+    if (p.agg != Aggregate::sum || p.split.size() != 2)
+      ::check::report(__FILE__, __LINE__, std::string(c) + " is not split with a sum");
+  }
+  // Same slot: not split.
+  p = plan({"MGET", "{u}a", "{u}b"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK(p.split.empty());
+  // Atomic across keys: refused, naming the command.
+  CHECK_THROWS_IF(plan({"MSETNX", "foo", "1", "bar", "2"}), Error,
+                  [](const Error &e) { return is_crossslot(e) && std::string(e.what()).find("msetnx") != std::string::npos; });
+  CHECK_THROWS_IF(plan({"RENAME", "foo", "bar"}), Error, is_crossslot);
+}
+
+TEST(test_route__learned_table_keeps_the_rules) {
+  // A table made from a COMMAND reply routes as the built-in one, also for commands the
+  // built-in table does not know (they have no special rule).
+  std::unique_ptr<Reply> reply(Reply::make_array());
+  reply->elements.push_back(command_entry("eval", {"noscript"}, 0, 0, 0));
+  reply->elements.push_back(command_entry("mget", {"readonly"}, 1, -1, 1));
+  reply->elements.push_back(command_entry("dbsize", {"readonly"}, 0, 0, 0));
+  reply->elements.push_back(command_entry("newcmd", {"write"}, 1, 1, 1));
+  std::unique_ptr<CommandTable> t(CommandTable::from_command_reply(*reply));
+  RoutePlan p = plan(*t, {"EVAL", "s", "1", "foo"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, 12182);
+  p = plan(*t, {"MGET", "foo", "bar"});
+  CHECK(p.agg == Aggregate::key_order);
+  CHECK_EQ(p.split.size(), static_cast<size_t>(2));
+  p = plan(*t, {"DBSIZE"});
+  CHECK(p.agg == Aggregate::sum);
+  p = plan(*t, {"NEWCMD", "bar"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, 5061);
+  CHECK(has(t->classify(2, std::vector<const char *>{"NEWCMD", "bar"}.data(), nullptr), kCmdWrite));
 }
 
 CHECK_MAIN
