@@ -591,6 +591,11 @@ std::string Client::stats_json() {
   j.key("mode").value(mode_name(mode_));
   j.key("io_threads").value(static_cast<long long>(io_.size()));
   j.key("topology_refreshes").value(static_cast<long long>(refreshes_.load()));
+  // Where command flags and key positions come from: the server's COMMAND reply once the
+  // first node answered it, the built-in table until then.
+  const CommandTable &table = commands();
+  j.key("command_table").value(table.learned() ? "COMMAND" : "built-in");
+  j.key("commands_known").value(static_cast<long long>(table.size()));
   j.key("servers").begin_array();
   for (const NodeSnapshot &s : all) {
     j.begin_object();

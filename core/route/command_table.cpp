@@ -98,6 +98,10 @@ void set_rules(const std::string &name, CommandInfo &ci) {
     ci.key_rule = KeyRule::streams;
   else if (one_of(name, {"xinfo", "xgroup", "memory", "object"}))
     ci.key_rule = KeyRule::subcommand_key;
+  else if (name == "sort")
+    ci.key_rule = KeyRule::sort_store;
+  else if (one_of(name, {"georadius", "georadiusbymember"}))
+    ci.key_rule = KeyRule::geo_store;
   else
     ci.key_rule = KeyRule::spec;
 
@@ -166,6 +170,24 @@ CommandInfo CommandTable::classify(int argc, const char *const *argv, const size
   CommandInfo info;
   size_t len0 = arglen(argv, argvlen, 0);
   if (const CommandInfo *ci = find(argv[0], len0)) info = *ci;
+  // OBJECT ENCODING key, XGROUP CREATE key...: the keys are where COMMAND says for the
+  // subcommand ("object|encoding"); the flags stay the command's.
+  if (info.has_subcommands && argc >= 2) {
+    size_t sl = arglen(argv, argvlen, 1);
+    char buf[64];
+    if (len0 + 1 + sl < sizeof(buf)) {
+      std::memcpy(buf, argv[0], len0);
+      buf[len0] = '|';
+      std::memcpy(buf + len0 + 1, argv[1], sl);
+      if (const CommandInfo *sub = find(buf, len0 + 1 + sl)) {
+        info.first_key = sub->first_key;
+        info.last_key = sub->last_key;
+        info.step = sub->step;
+        info.specs = sub->specs;
+        info.key_rule = KeyRule::spec;
+      }
+    }
+  }
   // Refinements that depend on arguments, not on the name alone.
   if (info.flags & kCmdMaybeBlocking) {
     for (int i = 1; i < argc; ++i)
@@ -182,39 +204,143 @@ CommandInfo CommandTable::classify(int argc, const char *const *argv, const size
   return info;
 }
 
-CommandTable *CommandTable::from_command_reply(const Reply &reply) {
-  auto *t = new CommandTable(builtin());
-  if (reply.kind != ReplyKind::array) return t;
-  for (const Reply *e : reply.elements) {
-    if (e == nullptr || e->kind != ReplyKind::array || e->elements.size() < 6) continue;
-    const Reply *name = e->elements[0];
-    const Reply *flags = e->elements[2];
-    if (name == nullptr || name->kind != ReplyKind::string || flags == nullptr) continue;
-    std::string n = lower_name(name->str.data(), name->str.size());
-    CommandInfo &ci = t->map_[n];
-    set_rules(n, ci);
-    uint32_t keep = ci.flags & ~(kCmdReadonly | kCmdWrite);
-    uint32_t f = 0;
+namespace {
+
+bool is_name(const Reply *r, const char *name) {
+  return r != nullptr && (r->kind == ReplyKind::string || r->kind == ReplyKind::status) && r->str == name;
+}
+
+// The value after `name` in a RESP2 map (a flat array of names and values).
+const Reply *field(const Reply *map, const char *name) {
+  if (map == nullptr || map->kind != ReplyKind::array) return nullptr;
+  for (size_t i = 0; i + 1 < map->elements.size(); i += 2)
+    if (is_name(map->elements[i], name)) return map->elements[i + 1];
+  return nullptr;
+}
+
+bool int_field(const Reply *map, const char *name, int *out) {
+  const Reply *v = field(map, name);
+  if (v == nullptr || v->kind != ReplyKind::integer || v->integer < -100000 || v->integer > 100000) return false;
+  *out = static_cast<int>(v->integer);
+  return true;
+}
+
+// One entry of COMMAND's key specifications; false when rcm cannot follow it (the
+// command then falls back to its rule or first/last/step). Specs flagged "not_key" count:
+// they are the shard channels of SPUBLISH/SSUBSCRIBE, which go to their slot's owner.
+bool parse_spec(const Reply *m, KeySpec *out) {
+  if (m == nullptr || m->kind != ReplyKind::array) return false;
+  if (const Reply *flags = field(m, "flags")) {
     if (flags->kind == ReplyKind::array) {
-      for (const Reply *fl : flags->elements) {
-        if (fl == nullptr || fl->kind != ReplyKind::status) continue;
-        if (fl->str == "readonly") f |= kCmdReadonly;
-        else if (fl->str == "write") f |= kCmdWrite;
-        else if (fl->str == "blocking" && !(keep & kCmdMaybeBlocking)) f |= kCmdBlocking;
-      }
-    }
-    if (f & kCmdWrite) f &= ~kCmdReadonly;
-    // Admin/connection commands without "readonly" keep the built-in view.
-    ci.flags = keep | f | (ci.flags & kCmdBlocking);
-    if ((keep & kCmdMaybeBlocking)) ci.flags &= ~kCmdBlocking;
-    const Reply *fk = e->elements[3], *lk = e->elements[4], *st = e->elements[5];
-    if (fk && lk && st && fk->kind == ReplyKind::integer && lk->kind == ReplyKind::integer &&
-        st->kind == ReplyKind::integer) {
-      ci.first_key = static_cast<int>(fk->integer);
-      ci.last_key = static_cast<int>(lk->integer);
-      ci.step = static_cast<int>(st->integer);
+      for (const Reply *f : flags->elements)
+        if (is_name(f, "incomplete")) return false;
     }
   }
+  const Reply *bs = field(m, "begin_search");
+  const Reply *bs_type = field(bs, "type");
+  const Reply *bs_spec = field(bs, "spec");
+  if (is_name(bs_type, "index")) {
+    if (!int_field(bs_spec, "index", &out->index) || out->index < 1) return false;
+  } else if (is_name(bs_type, "keyword")) {
+    const Reply *kw = field(bs_spec, "keyword");
+    if (kw == nullptr || (kw->kind != ReplyKind::string && kw->kind != ReplyKind::status) || kw->str.empty() ||
+        !int_field(bs_spec, "startfrom", &out->startfrom) || out->startfrom == 0)
+      return false;
+    out->by_keyword = true;
+    out->keyword = lower_name(kw->str.data(), kw->str.size());
+  } else {
+    return false;  // "unknown": only the command's own code knows
+  }
+  const Reply *fk = field(m, "find_keys");
+  const Reply *fk_type = field(fk, "type");
+  const Reply *fk_spec = field(fk, "spec");
+  if (is_name(fk_type, "range")) {
+    if (!int_field(fk_spec, "lastkey", &out->lastkey) || !int_field(fk_spec, "keystep", &out->keystep) ||
+        !int_field(fk_spec, "limit", &out->limit) || out->keystep < 1 || out->limit < 0)
+      return false;
+  } else if (is_name(fk_type, "keynum")) {
+    out->keynum = true;
+    if (!int_field(fk_spec, "keynumidx", &out->keynumidx) || !int_field(fk_spec, "firstkey", &out->firstkey) ||
+        !int_field(fk_spec, "keystep", &out->keystep) || out->keystep < 1 || out->keynumidx < 0 || out->firstkey < 0)
+      return false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// One COMMAND entry: [name, arity, flags, first, last, step, acl categories, tips,
+// key specs, subcommands] (the last four from Redis 7 / Valkey 7.2 on).
+void CommandTable::learn_entry(const Reply &e, const std::string &prefix) {
+  if (e.kind != ReplyKind::array || e.elements.size() < 6) return;
+  const Reply *name = e.elements[0];
+  const Reply *flags = e.elements[2];
+  if (name == nullptr || name->kind != ReplyKind::string || flags == nullptr) return;
+  std::string n = lower_name(name->str.data(), name->str.size());
+  if (!prefix.empty() && n.compare(0, prefix.size(), prefix) != 0) n = prefix + n;  // "object|encoding"
+  CommandInfo &ci = map_[n];
+  set_rules(n, ci);
+  uint32_t keep = ci.flags & ~(kCmdReadonly | kCmdWrite);
+  uint32_t f = 0;
+  if (flags->kind == ReplyKind::array) {
+    for (const Reply *fl : flags->elements) {
+      if (fl == nullptr || fl->kind != ReplyKind::status) continue;
+      if (fl->str == "readonly") f |= kCmdReadonly;
+      else if (fl->str == "write") f |= kCmdWrite;
+      else if (fl->str == "blocking" && !(keep & kCmdMaybeBlocking)) f |= kCmdBlocking;
+    }
+  }
+  if (f & kCmdWrite) f &= ~kCmdReadonly;
+  // Admin/connection commands without "readonly" keep the built-in view.
+  ci.flags = keep | f | (ci.flags & kCmdBlocking);
+  if ((keep & kCmdMaybeBlocking)) ci.flags &= ~kCmdBlocking;
+  const Reply *fk = e.elements[3], *lk = e.elements[4], *st = e.elements[5];
+  if (fk && lk && st && fk->kind == ReplyKind::integer && lk->kind == ReplyKind::integer &&
+      st->kind == ReplyKind::integer) {
+    ci.first_key = static_cast<int>(fk->integer);
+    ci.last_key = static_cast<int>(lk->integer);
+    ci.step = static_cast<int>(st->integer);
+  }
+  ci.specs = nullptr;
+  if (e.elements.size() > 8 && e.elements[8] != nullptr && e.elements[8]->kind == ReplyKind::array) {
+    auto specs = std::make_shared<KeySpecs>();
+    bool usable = true;
+    for (const Reply *m : e.elements[8]->elements) {
+      KeySpec spec;
+      if (!parse_spec(m, &spec)) {
+        usable = false;
+        break;
+      }
+      specs->push_back(std::move(spec));
+    }
+    const bool one_fixed_key = specs->size() == 1 && !(*specs)[0].by_keyword && !(*specs)[0].keynum &&
+                               (*specs)[0].lastkey == 0;
+    if (usable && one_fixed_key) {
+      // GET, SET, HSET...: the same as first = last = index; keep the fast path.
+      ci.first_key = ci.last_key = (*specs)[0].index;
+      ci.step = 1;
+    } else if (usable && !specs->empty()) {
+      ci.specs = specs.get();
+      specs_.push_back(std::move(specs));
+    }
+  }
+  if (prefix.empty() && e.elements.size() > 9 && e.elements[9] != nullptr &&
+      e.elements[9]->kind == ReplyKind::array && !e.elements[9]->elements.empty()) {
+    ci.has_subcommands = true;
+    std::string sub_prefix = n + "|";
+    for (const Reply *sub : e.elements[9]->elements)
+      if (sub != nullptr) learn_entry(*sub, sub_prefix);
+  }
+}
+
+CommandTable *CommandTable::from_command_reply(const Reply &reply) {
+  auto *t = new CommandTable(builtin());
+  t->learned_ = true;
+  if (reply.kind != ReplyKind::array) return t;
+  for (const Reply *e : reply.elements)
+    if (e != nullptr) t->learn_entry(*e, "");
   return t;
 }
 

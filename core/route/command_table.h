@@ -5,8 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace rcm::core {
 
@@ -35,6 +37,8 @@ enum class KeyRule : uint8_t {
   dest_numkeys_2,  // ZUNIONSTORE dest numkeys key...
   streams,         // XREAD ... STREAMS key... id...
   subcommand_key,  // XINFO/XGROUP/MEMORY/OBJECT sub key (not for HELP, DOCTOR...)
+  sort_store,      // SORT key ... [STORE dest] (LIMIT takes 2 arguments, BY and GET 1)
+  geo_store,       // GEORADIUS[BYMEMBER] key ... [STORE|STOREDIST dest]
 };
 
 // Cluster mode: how a command that does not go to one slot is sent and answered.
@@ -49,6 +53,23 @@ enum class RouteRule : uint8_t {
   split_sum,         // DEL, UNLINK, EXISTS, TOUCH: split per slot, integers added
 };
 
+// One key specification from COMMAND (Redis 7+, Valkey): where a group of keys begins
+// (an argument index, or the argument after a keyword) and how far it goes (a range, or
+// a count read from an argument).
+struct KeySpec {
+  bool by_keyword = false;  // begin_search: keyword, else index
+  int index = 0;            // begin_search index
+  std::string keyword;      // begin_search keyword, lower-case
+  int startfrom = 0;        // where the keyword search starts (negative: from the end, backwards)
+  bool keynum = false;      // find_keys: keynum, else range
+  int lastkey = 0;          // range: last key relative to the first (negative: from the end)
+  int keystep = 1;
+  int limit = 0;            // range with lastkey -1: a 1/limit share of the remaining arguments
+  int keynumidx = 0;        // keynum: where the count is, relative to the begin
+  int firstkey = 1;         // keynum: the first key, relative to the begin
+};
+using KeySpecs = std::vector<KeySpec>;
+
 struct CommandInfo {
   uint32_t flags = 0;
   int first_key = 0;  // 0: no keys
@@ -56,6 +77,12 @@ struct CommandInfo {
   int step = 0;
   KeyRule key_rule = KeyRule::spec;        // from the name, when the entry is made
   RouteRule route_rule = RouteRule::by_keys;
+  bool has_subcommands = false;            // COMMAND listed subcommands ("object|encoding")
+  // Complete key specs learned from COMMAND: they say where every key is, before the
+  // rules above. Null when the server gave none, or gave one that needs the command's own
+  // logic ("unknown", "incomplete": SORT ... STORE): then key_rule and first/last/step.
+  // Owned by the table, which lives as long as the client.
+  const KeySpecs *specs = nullptr;
 };
 
 class CommandTable {
@@ -70,9 +97,15 @@ class CommandTable {
   CommandInfo classify(int argc, const char *const *argv, const size_t *argvlen) const;
   const CommandInfo *find(const char *name, size_t len) const;
   size_t size() const { return map_.size(); }
+  // Made from a COMMAND reply (not the built-in table).
+  bool learned() const { return learned_; }
 
  private:
+  void learn_entry(const Reply &entry, const std::string &prefix);
+
   std::unordered_map<std::string, CommandInfo> map_;
+  std::vector<std::shared_ptr<const KeySpecs>> specs_;  // what the entries' specs point to
+  bool learned_ = false;
 };
 
 // Lower-cased copy of a command name (ASCII).

@@ -1,5 +1,6 @@
 #include "core/route/router.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -38,8 +39,86 @@ void push_numkeys(std::vector<int> &out, int argc, const char *const *argv, cons
 
 }  // namespace
 
+namespace {
+
+bool arg_is(const char *const *argv, const size_t *argvlen, int i, const char *lower) {
+  size_t n = len_of(argv, argvlen, i);
+  if (n != std::strlen(lower)) return false;
+  for (size_t k = 0; k < n; ++k)
+    if (std::tolower(static_cast<unsigned char>(argv[i][k])) != lower[k]) return false;
+  return true;
+}
+
+// The keys a COMMAND key spec names (the algorithm of the server's getKeysUsingKeySpecs).
+void push_spec_keys(std::vector<int> &out, const KeySpec &s, int argc, const char *const *argv, const size_t *argvlen) {
+  int first = 0;
+  if (!s.by_keyword) {
+    first = s.index;
+  } else {
+    int start = s.startfrom > 0 ? s.startfrom : argc + s.startfrom;
+    int end = s.startfrom > 0 ? argc - 1 : 0;
+    for (int i = start; i != end; i = start <= end ? i + 1 : i - 1) {
+      if (i >= argc || i < 1) break;
+      if (arg_is(argv, argvlen, i, s.keyword.c_str())) {
+        first = i + 1;
+        break;
+      }
+    }
+    if (first == 0) return;  // the keyword is not there: no keys from this spec
+  }
+  long long last;
+  if (!s.keynum) {
+    if (s.lastkey >= 0) last = first + s.lastkey;
+    else if (s.limit == 0) last = argc + s.lastkey;
+    else last = first + ((argc - first) / s.limit + s.lastkey);
+  } else {
+    if (first + s.keynumidx >= argc) return;
+    long long n = int_arg(argv, argvlen, first + s.keynumidx);
+    if (n <= 0) return;
+    first += s.firstkey;
+    last = first + (n - 1) * s.keystep;
+  }
+  // Arguments missing (a syntax error the server will report): the keys that are there.
+  for (long long i = first; i <= last && i < argc; i += s.keystep) out.push_back(static_cast<int>(i));
+}
+
+// SORT key [BY p] [LIMIT o c] [GET p ...] [ASC|DESC] [ALPHA] [STORE dest]: the server's
+// sortGetKeys (the last STORE counts).
+void push_sort_keys(std::vector<int> &out, int argc, const char *const *argv, const size_t *argvlen) {
+  if (argc < 2) return;
+  out.push_back(1);
+  int store = 0;
+  for (int i = 2; i < argc; ++i) {
+    if (arg_is(argv, argvlen, i, "limit")) i += 2;
+    else if (arg_is(argv, argvlen, i, "get") || arg_is(argv, argvlen, i, "by")) i += 1;
+    else if (arg_is(argv, argvlen, i, "store") && i + 1 < argc) store = i + 1;
+  }
+  if (store) out.push_back(store);
+}
+
+// GEORADIUS key lon lat r unit ... / GEORADIUSBYMEMBER key member r unit ...: the key,
+// and the one after the last STORE or STOREDIST (the server's georadiusGetKeys).
+void push_geo_keys(std::vector<int> &out, int argc, const char *const *argv, const size_t *argvlen) {
+  if (argc < 2) return;
+  out.push_back(1);
+  int store = 0;
+  for (int i = 5; i + 1 < argc; ++i) {
+    if (arg_is(argv, argvlen, i, "store") || arg_is(argv, argvlen, i, "storedist")) {
+      store = i + 1;
+      ++i;
+    }
+  }
+  if (store) out.push_back(store);
+}
+
+}  // namespace
+
 std::vector<int> key_positions(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
   std::vector<int> out;
+  if (info.specs != nullptr) {
+    for (const KeySpec &s : *info.specs) push_spec_keys(out, s, argc, argv, argvlen);
+    return out;
+  }
   switch (info.key_rule) {
     case KeyRule::numkeys_at_2:
       push_numkeys(out, argc, argv, argvlen, 2);
@@ -63,6 +142,12 @@ std::vector<int> key_positions(const CommandInfo &info, int argc, const char *co
     case KeyRule::subcommand_key:
       if (argc > 2 && !is(lower_name(argv[1], len_of(argv, argvlen, 1)), {"help", "doctor", "stats", "malloc-stats", "purge"}))
         out.push_back(2);
+      return out;
+    case KeyRule::sort_store:
+      push_sort_keys(out, argc, argv, argvlen);
+      return out;
+    case KeyRule::geo_store:
+      push_geo_keys(out, argc, argv, argvlen);
       return out;
     case KeyRule::spec:
       break;
@@ -92,7 +177,7 @@ bool changes_every_primary(int argc, const char *const *argv, const size_t *argv
 RoutePlan plan_route(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
   RoutePlan plan;
   // The common case (GET, SET, HSET...): one key at a fixed position, no vector, no names.
-  if (info.key_rule == KeyRule::spec && info.first_key > 0 && info.first_key < argc) {
+  if (info.key_rule == KeyRule::spec && info.specs == nullptr && info.first_key > 0 && info.first_key < argc) {
     int last = info.last_key >= 0 ? info.last_key : argc + info.last_key;
     if (last == info.first_key) {
       plan.keys = 1;

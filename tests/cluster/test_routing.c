@@ -1,7 +1,9 @@
 /* cluster.routing: every key goes to the primary that owns its slot (checked with
  * valkey-cli --scan on each primary, not through rcm), {hash tags} keep keys in one slot
  * so multi-key commands on them work, and a multi-key command whose keys span slots is
- * refused with RCM_ERR_CROSSSLOT before anything reaches a server. */
+ * refused with RCM_ERR_CROSSSLOT before anything reaches a server — also where only the
+ * server's COMMAND key specs (or the command's own syntax: SORT ... STORE) say where the
+ * keys are, and for subcommands (OBJECT ENCODING key). */
 #define _GNU_SOURCE
 #include "cluster_util.h"
 
@@ -306,11 +308,153 @@ static void test_routing__crossslot_is_refused_before_sending(void **state) {
     rcm_client_close(c);
 }
 
+/* The client's stats once it has learned the server's COMMAND table (up to 5 s). */
+static void wait_command_table(rcm_client *c) {
+    for (int i = 0; i < 100; i++) {
+        char *json = NULL;
+        TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+        cj *v = cj_parse(json);
+        assert_non_null(v);
+        const char *src = cj_str(cj_get(v, "command_table"));
+        double known = cj_num(cj_get(v, "commands_known"), -1);
+        int learned = src != NULL && strcmp(src, "COMMAND") == 0;
+        if (src == NULL || known < 100) fail_msg("stats: command_table %s, commands_known %g: %s", src ? src : "absent", known, json);
+        cj_free(v);
+        rcm_free(json);
+        if (learned) return;
+        tu_sleep_ms(50);
+    }
+    fail_msg("the client did not learn the COMMAND table within 5 s");
+}
+
+static long long moved_total(rcm_client *c) {
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    cj *v = cj_parse(json);
+    assert_non_null(v);
+    const cj *servers = cj_get(v, "servers");
+    long long sum = 0;
+    for (size_t i = 0; cj_at(servers, i) != NULL; i++) sum += (long long)cj_num(cj_get(cj_at(servers, i), "moved"), 0);
+    cj_free(v);
+    rcm_free(json);
+    return sum;
+}
+
+static void test_routing__keys_found_by_key_specs_and_subcommands(void **state) {
+    (void)state;
+    cu_cluster cl;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    rcm_client *c = cu_open_ok(NULL);
+    wait_command_table(c);
+    char ka[64], kb[64], ta[64], tb[64];
+    int n = 0;
+    int prim[3];
+    assert_int_equal(cu_primaries(&cl, prim, 3), 3);
+    int sa = cu_key_on(&cl, cl.nodes[prim[0]].port, "spec:a:", &n, ka, sizeof ka);
+    int sb = cu_key_on(&cl, cl.nodes[prim[1]].port, "spec:b:", &n, kb, sizeof kb);
+    assert_int_not_equal(sa, sb);
+    snprintf(ta, sizeof ta, "{spec:%d}a", sa);
+    snprintf(tb, sizeof tb, "{spec:%d}b", sa);
+    rcm_reply *r = tu_cmd_ok(c, "DEL", ka, kb, ta, tb, NULL);
+    rcm_reply_free(r);
+
+    /* Keys that first/last/step do not show: a keyword (GEORADIUS ... STORE, XREAD ...
+     * STREAMS), a count (LMPOP, SINTERCARD, ZINTERSTORE), the command's own syntax (SORT
+     * ... STORE, past BY/LIMIT/GET arguments). */
+    const char *commands[] = {"sort", "georadius", "georadiusbymember", "xread", "lmpop", "sintercard", "zinterstore"};
+    enum { NCMD = sizeof commands / sizeof *commands };
+    long long before[NCMD];
+    for (int i = 0; i < NCMD; i++) before[i] = all_nodes_count(commands[i]);
+    struct {
+        int argc;
+        const char *argv[12];
+    } cross[] = {
+        {4, {"SORT", ka, "STORE", kb}},
+        {11, {"sort", ka, "BY", "nosort", "LIMIT", "0", "1", "GET", "#", "store", kb}},
+        {8, {"GEORADIUS", ka, "0", "0", "10", "km", "STORE", kb}},
+        {7, {"GEORADIUSBYMEMBER", ka, "m", "10", "km", "STOREDIST", kb}},
+        {8, {"XREAD", "COUNT", "1", "STREAMS", ka, kb, "0", "0"}},
+        {5, {"LMPOP", "2", ka, kb, "LEFT"}},
+        {4, {"SINTERCARD", "2", ka, kb}},
+        {5, {"ZINTERSTORE", ka, "2", ka, kb}},
+    };
+    for (size_t i = 0; i < sizeof cross / sizeof *cross; i++) {
+        r = NULL;
+        rcm_status st = rcm_command(c, cross[i].argc, cross[i].argv, NULL, &r);
+        if (st != RCM_ERR_CROSSSLOT)
+            fail_msg("%s with keys %s and %s: expected RCM_ERR_CROSSSLOT, got %s (%s)", cross[i].argv[0], ka, kb,
+                     rcm_status_name(st), st == RCM_OK ? tu_describe(r) : rcm_last_error());
+        assert_null(r);
+    }
+    for (int i = 0; i < NCMD; i++) {
+        long long after = all_nodes_count(commands[i]);
+        if (after != before[i])
+            fail_msg("cmdstat_%s went from %lld to %lld: a refused command was sent", commands[i], before[i], after);
+    }
+
+    /* The same commands with both keys in one slot run on its owner. */
+    r = tu_cmd_ok(c, "RPUSH", ta, "3", "1", "2", NULL);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "SORT", ta, "STORE", tb, NULL);
+    TU_ASSERT_INT_REPLY(r, 3);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "LRANGE", tb, "0", "-1", NULL);
+    assert_int_equal(rcm_reply_length(r), 3);
+    assert_string_equal(cu_str(rcm_reply_element(r, 0)), "1");
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "DEL", ta, tb, NULL);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "GEOADD", ta, "0.001", "0.001", "m", NULL);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "GEORADIUS", ta, "0", "0", "10", "km", "STORE", tb, NULL);
+    TU_ASSERT_INT_REPLY(r, 1);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "ZCARD", tb, NULL);
+    TU_ASSERT_INT_REPLY(r, 1);
+    rcm_reply_free(r);
+
+    /* Subcommands with a key (COMMAND's "object|encoding", "xinfo|stream"...) and shard
+     * channels go to the owner without a redirect, for keys on every primary. */
+    long long moved_before = moved_total(c);
+    for (int p = 0; p < 3; p++) {
+        char k[64];
+        cu_key_on(&cl, cl.nodes[prim[p]].port, "spec:sub:", &n, k, sizeof k);
+        r = tu_cmd_ok(c, "SET", k, "12345", NULL);
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "OBJECT", "ENCODING", k, NULL);
+        assert_string_equal(cu_str(r), "int");
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "MEMORY", "USAGE", k, NULL);
+        assert_int_equal(rcm_reply_type(r), RCM_REPLY_INTEGER);
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "DEL", k, NULL);
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "XGROUP", "CREATE", k, "g", "$", "MKSTREAM", NULL);
+        TU_ASSERT_STATUS_REPLY(r, "OK");
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "XINFO", "GROUPS", k, NULL);
+        assert_int_equal(rcm_reply_length(r), 1);
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "DEL", k, NULL);
+        rcm_reply_free(r);
+        /* A shard channel (a "not_key" spec) goes to its slot's owner too. */
+        r = tu_cmd_ok(c, "SPUBLISH", k, "hello", NULL);
+        TU_ASSERT_INT_REPLY(r, 0);
+        rcm_reply_free(r);
+    }
+    long long moved_after = moved_total(c);
+    if (moved_after != moved_before) fail_msg("%lld MOVED redirects for commands routed by their subcommand's key", moved_after - moved_before);
+    r = tu_cmd_ok(c, "DEL", ta, tb, NULL);
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing__10000_keys_live_on_their_slot_owner),
         cmocka_unit_test(test_routing__hash_tags_keep_keys_together),
         cmocka_unit_test(test_routing__crossslot_is_refused_before_sending),
+        cmocka_unit_test(test_routing__keys_found_by_key_specs_and_subcommands),
     };
     return TU_RUN(tests, argc, argv);
 }

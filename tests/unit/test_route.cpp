@@ -52,6 +52,58 @@ Reply *command_entry(const char *name, std::initializer_list<const char *> flags
   return e;
 }
 
+// A RESP2 map (flat array): name, value, name, value... Values: Reply* taken over.
+Reply *map_of(std::initializer_list<std::pair<const char *, Reply *>> fields) {
+  Reply *m = Reply::make_array();
+  for (const auto &f : fields) {
+    m->elements.push_back(Reply::make_string(f.first));
+    m->elements.push_back(f.second);
+  }
+  return m;
+}
+Reply *statuses(std::initializer_list<const char *> names) {
+  Reply *a = Reply::make_array();
+  for (const char *n : names) a->elements.push_back(Reply::make_status(n));
+  return a;
+}
+Reply *num(long long v) { return Reply::make_integer(v); }
+Reply *str(const char *v) { return Reply::make_string(v); }
+Reply *by_index(int i) { return map_of({{"type", str("index")}, {"spec", map_of({{"index", num(i)}})}}); }
+Reply *by_keyword(const char *kw, int startfrom) {
+  return map_of({{"type", str("keyword")}, {"spec", map_of({{"keyword", str(kw)}, {"startfrom", num(startfrom)}})}});
+}
+Reply *range(int lastkey, int keystep, int limit) {
+  return map_of({{"type", str("range")},
+                 {"spec", map_of({{"lastkey", num(lastkey)}, {"keystep", num(keystep)}, {"limit", num(limit)}})}});
+}
+Reply *keynum(int keynumidx, int firstkey, int keystep) {
+  return map_of({{"type", str("keynum")},
+                 {"spec", map_of({{"keynumidx", num(keynumidx)}, {"firstkey", num(firstkey)}, {"keystep", num(keystep)}})}});
+}
+Reply *unknown() { return map_of({{"type", str("unknown")}, {"spec", Reply::make_array()}}); }
+Reply *spec(std::initializer_list<const char *> flags, Reply *begin, Reply *find) {
+  return map_of({{"flags", statuses(flags)}, {"begin_search", begin}, {"find_keys", find}});
+}
+// A Redis 7 entry: the six classic fields, ACL categories, tips, key specs, subcommands.
+Reply *entry7(const char *name, int first, int last, int step, std::initializer_list<Reply *> specs,
+              std::initializer_list<Reply *> subs = {}) {
+  Reply *e = command_entry(name, {"write"}, first, last, step);
+  e->elements.push_back(Reply::make_array());
+  e->elements.push_back(Reply::make_array());
+  Reply *ks = Reply::make_array();
+  for (Reply *s : specs) ks->elements.push_back(s);
+  e->elements.push_back(ks);
+  Reply *sc = Reply::make_array();
+  for (Reply *s : subs) sc->elements.push_back(s);
+  e->elements.push_back(sc);
+  return e;
+}
+
+std::vector<int> keys_in(const CommandTable &t, std::vector<const char *> argv) {
+  int argc = static_cast<int>(argv.size());
+  return key_positions(t.classify(argc, argv.data(), nullptr), argc, argv.data(), nullptr);
+}
+
 }  // namespace
 
 TEST(test_slot__crc16_xmodem_reference) {
@@ -246,6 +298,88 @@ TEST(test_route__learned_table_keeps_the_rules) {
   CHECK(p.kind == RouteKind::slot);
   CHECK_EQ(p.slot, 5061);
   CHECK(has(t->classify(2, std::vector<const char *>{"NEWCMD", "bar"}.data(), nullptr), kCmdWrite));
+}
+
+TEST(test_route__key_specs_from_command) {
+  std::unique_ptr<Reply> reply(Reply::make_array());
+  auto add = [&](Reply *e) { reply->elements.push_back(e); };
+  add(entry7("mod.mget", 0, 0, 0, {spec({"RO"}, by_keyword("KEYS", 1), keynum(0, 1, 1))}));
+  add(entry7("mod.pairs", 2, -2, 2, {spec({"RW"}, by_index(2), range(-2, 2, 0))}));
+  add(entry7("mod.tail", 0, 0, 0, {spec({"RO"}, by_keyword("ON", -1), range(-1, 1, 2))}));
+  add(entry7("mod.two", 1, 1, 1, {spec({"RO"}, by_index(1), range(0, 1, 0)), spec({"OW"}, by_keyword("TO", 2), range(0, 1, 0))}));
+  add(entry7("mod.unknown", 1, 1, 1, {spec({"RO"}, by_index(1), range(0, 1, 0)), spec({"OW"}, unknown(), unknown())}));
+  add(entry7("mod.incomplete", 1, 1, 1, {spec({"RW", "incomplete"}, by_keyword("KEYS", -2), range(-1, 1, 0))}));
+  add(entry7("mod.get", 1, 1, 1, {spec({"RO"}, by_index(1), range(0, 1, 0))}));
+  add(entry7("mod.chan", 1, 1, 1, {spec({"not_key"}, by_index(1), range(0, 1, 0))}));
+  add(entry7("mod.sub", 0, 0, 0, {},
+             {entry7("mod.sub|put", 2, 2, 1, {spec({"OW"}, by_index(2), range(0, 1, 0))}),
+              entry7("mod.sub|help", 0, 0, 0, {})}));
+  add(entry7("ping", 0, 0, 0, {}));
+  std::unique_ptr<CommandTable> t(CommandTable::from_command_reply(*reply));
+  CHECK(t->learned());
+  CHECK(!CommandTable::builtin().learned());
+
+  // keyword + count: MOD.MGET x KEYS 2 a b
+  CHECK(keys_in(*t, {"MOD.MGET", "x", "keys", "2", "a", "b"}) == std::vector<int>({4, 5}));
+  CHECK(keys_in(*t, {"MOD.MGET", "x", "KEYS", "0"}).empty());
+  CHECK(keys_in(*t, {"MOD.MGET", "x", "y"}).empty());                    // no keyword: no keys
+  CHECK(keys_in(*t, {"MOD.MGET", "x", "KEYS", "3", "a"}) == std::vector<int>({4}));  // missing ones
+  // range to the second-last argument, every other one
+  CHECK(keys_in(*t, {"MOD.PAIRS", "x", "a", "1", "b", "2", "tail"}) == std::vector<int>({2, 4}));
+  // keyword searched backwards from the end, then half of what follows (as XREAD STREAMS)
+  CHECK(keys_in(*t, {"MOD.TAIL", "ON", "x", "ON", "a", "b", "1", "2"}) == std::vector<int>({4, 5}));
+  // two specs: the key, and the one after TO (searched from argument 2 on)
+  CHECK(keys_in(*t, {"MOD.TWO", "src", "TO", "dst"}) == std::vector<int>({1, 3}));
+  CHECK(keys_in(*t, {"MOD.TWO", "src"}) == std::vector<int>({1}));
+  // a spec rcm cannot follow: first/last/step
+  CHECK(keys_in(*t, {"MOD.UNKNOWN", "a", "STORE", "b"}) == std::vector<int>({1}));
+  CHECK(keys_in(*t, {"MOD.INCOMPLETE", "a", "KEYS", "b", "c"}) == std::vector<int>({1}));
+  // one fixed key: no specs kept (the fast path)
+  const CommandInfo *get = t->find("mod.get", 7);
+  REQUIRE(get != nullptr);
+  CHECK(get->specs == nullptr);
+  CHECK_EQ(get->first_key, 1);
+  CHECK(t->find("mod.mget", 8)->specs != nullptr);
+  CHECK(t->find("mod.unknown", 11)->specs == nullptr);
+  // a shard channel ("not_key") picks the node like a key
+  RoutePlan p = plan(*t, {"MOD.CHAN", "foo"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, 12182);
+  // subcommands: their own key positions, the command's flags
+  CHECK(t->find("mod.sub", 7)->has_subcommands);
+  CHECK(keys_in(*t, {"MOD.SUB", "PUT", "k"}) == std::vector<int>({2}));
+  CHECK(keys_in(*t, {"mod.sub", "put", "k"}) == std::vector<int>({2}));
+  CHECK(keys_in(*t, {"MOD.SUB", "HELP"}).empty());
+  CHECK(keys_in(*t, {"MOD.SUB", "NOSUCH", "k"}).empty());
+  p = plan(*t, {"MOD.SUB", "PUT", "bar"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, 5061);
+  // keys in two slots found by specs: refused
+  CHECK_THROWS_IF(plan(*t, {"MOD.TWO", "foo", "TO", "bar"}), Error, is_crossslot);
+  p = plan(*t, {"MOD.TWO", "{x}a", "TO", "{x}b"});
+  CHECK_EQ(p.keys, static_cast<size_t>(2));
+  CHECK_EQ(p.slot, slot("x"));
+  // built-in commands the reply did not mention keep their rules
+  CHECK(keys_in(*t, {"SORT", "a", "BY", "store", "LIMIT", "0", "1", "STORE", "b"}) == std::vector<int>({1, 8}));
+  CHECK(keys_in(*t, {"SORT", "a"}) == std::vector<int>({1}));
+  CHECK(keys_in(*t, {"GEORADIUSBYMEMBER", "a", "store", "1", "km", "STOREDIST", "b"}) == std::vector<int>({1, 6}));
+  CHECK(keys_in(*t, {"GEORADIUS", "a", "0", "0", "1", "km", "STORE", "b", "STOREDIST", "c"}) == std::vector<int>({1, 9}));
+}
+
+TEST(test_route__malformed_key_specs_fall_back) {
+  std::unique_ptr<Reply> reply(Reply::make_array());
+  // begin_search without an index, find_keys of a type nobody knows, a spec that is not
+  // a map, a keyword that is not a string: each falls back to first/last/step.
+  reply->elements.push_back(entry7("bad.a", 1, 1, 1, {map_of({{"flags", statuses({})}, {"begin_search", map_of({{"type", str("index")}})}, {"find_keys", range(0, 1, 0)}})}));
+  reply->elements.push_back(entry7("bad.b", 1, 1, 1, {spec({}, by_index(1), map_of({{"type", str("spiral")}}))}));
+  reply->elements.push_back(entry7("bad.c", 1, 1, 1, {num(7)}));
+  reply->elements.push_back(entry7("bad.d", 1, 1, 1, {spec({}, map_of({{"type", str("keyword")}, {"spec", map_of({{"keyword", num(1)}, {"startfrom", num(1)}})}}), range(0, 1, 0))}));
+  reply->elements.push_back(entry7("bad.e", 1, 1, 1, {spec({}, by_index(1), range(0, 0, 0))}));  // keystep 0
+  std::unique_ptr<CommandTable> t(CommandTable::from_command_reply(*reply));
+  for (const char *n : {"BAD.A", "BAD.B", "BAD.C", "BAD.D", "BAD.E"}) {
+    if (keys_in(*t, {n, "k", "x", "y"}) != std::vector<int>({1}))
+      ::check::report(__FILE__, __LINE__, std::string(n) + ": not the first/last/step fallback");
+  }
 }
 
 CHECK_MAIN

@@ -363,7 +363,9 @@ RCM_API void rcm_lease_release(rcm_lease *lease);
 
 /** A JSON object describing every server: connections, in-flight and queued requests,
  *  leases in use and waiters, requests, errors by status, reconnects, latency p50/p99
- *  (microseconds). *json belongs to the caller (rcm_free). Blocks briefly. Thread-safe. */
+ *  (microseconds); and where command flags and key positions come from
+ *  ("command_table": "COMMAND" once a node answered COMMAND, "built-in" until then, with
+ *  "commands_known"). *json belongs to the caller (rcm_free). Blocks briefly. Thread-safe. */
 RCM_API rcm_status rcm_client_stats_json(rcm_client *client, char **json);
 
 /** A JSON object describing the topology: mode, nodes with role and state (and, in
