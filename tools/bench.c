@@ -52,8 +52,10 @@ static const char BENCH_USAGE[] =
     "  primary, the slot computed by the tool (CRC16) from the map read once with CLUSTER\n"
     "  SLOTS, and valkey-benchmark --cluster -P 1 -c T; rcm async D in flight (submitter,\n"
     "  and callback resubmits) against valkey-benchmark --cluster -P D -c N and -P D/N\n"
-    "  -c N (N primaries: one connection each). Keys are random over 100000 keys (nearly\n"
-    "  every slot); sync 1 thread only with --only sync1.\n"
+    "  -c N (N primaries: one connection each); rcm pipeline D against raw hiredis with\n"
+    "  one context per primary (each command appended to its owner's context, all\n"
+    "  written, then all read). Keys are random over 100000 keys (nearly every slot);\n"
+    "  sync 1 thread only with --only sync1.\n"
     "\n"
     "options:\n"
     "  --cluster         bench a cluster (see above)\n"
@@ -647,6 +649,83 @@ static void run_pipeline_rcm(result *res, rcm_client *client)
     result_latency(res, h, "batch");
     free(h);
     rcm_pipeline_free(pipe);
+}
+
+/* The raw cluster pipeline: one context per primary; each command is appended to its
+ * slot owner's context, every context's buffer is written, then the replies are read
+ * context by context (what a hand-written routed pipeline does). */
+static void run_pipeline_routed(result *res)
+{
+    const int nn = g_map.nnodes;
+    snprintf(res->name, sizeof res->name, "hiredis routed pipeline %d, %d ctx", G->depth, nn);
+    sync_job j;
+    memset(&j, 0, sizeof j);
+    if (!sync_job_connect(&j, res->note, sizeof res->note)) {
+        sync_job_disconnect(&j);
+        return;
+    }
+    hist *h = calloc(1, sizeof *h);
+    int *count = calloc((size_t)nn, sizeof *count);
+    if (!h || !count) {
+        free(h);
+        free(count);
+        sync_job_disconnect(&j);
+        return;
+    }
+    rng r = {0x1234567ull};
+    const char *argv[3];
+    size_t lens[3];
+    long long ops = 0, errors = 0;
+    uint64_t i = 0;
+    bool dead = false;
+    meter m;
+    meter_start(&m);
+    run_bounds b = bounds_now();
+    while (!dead && ops + errors < b.max_ops) {
+        uint64_t t0 = cli_now_ns();
+        memset(count, 0, (size_t)nn * sizeof *count);
+        for (int k = 0; k < G->depth; k++, i++) {
+            int argc = make_op(&r, i, argv, lens);
+            unsigned owner = g_map.owner[slot_of_key(argv[1], lens[1])];
+            if (owner >= (unsigned)nn) {
+                errors++;
+                continue;
+            }
+            redisAppendCommandArgv(j.ctxs[owner], argc, argv, lens);
+            count[owner]++;
+        }
+        for (int n = 0; n < nn && !dead; n++) {
+            int done = count[n] == 0;
+            while (!done) {
+                if (redisBufferWrite(j.ctxs[n], &done) != REDIS_OK) {
+                    dead = true;
+                    break;
+                }
+            }
+        }
+        for (int n = 0; n < nn && !dead; n++) {
+            for (int k = 0; k < count[n]; k++) {
+                redisReply *reply = NULL;
+                if (redisGetReply(j.ctxs[n], (void **)&reply) != REDIS_OK || reply == NULL) {
+                    errors += count[n] - k;
+                    dead = true;
+                    snprintf(res->note, sizeof res->note, "hiredis: %s", j.ctxs[n]->errstr);
+                    break;
+                }
+                if (reply->type == REDIS_REPLY_ERROR) errors++;
+                else ops++;
+                freeReplyObject(reply);
+            }
+        }
+        uint64_t t1 = cli_now_ns();
+        hist_add(h, t1 - t0);
+        if (t1 >= b.deadline_ns) break;
+    }
+    meter_stop(&m, res, ops, errors);
+    result_latency(res, h, "batch");
+    free(h);
+    free(count);
+    sync_job_disconnect(&j);
 }
 
 static void run_pipeline_hiredis(result *res)
@@ -1516,7 +1595,7 @@ static int bench_standalone(rcm_client *client)
 static int bench_cluster(rcm_client *client)
 {
     enum { H_SYNC1, R_SYNC1, H_SYNCT, VB_SYNCT, R_SYNCT, VB_PIPE, VB_PIPE_EQ, R_ASYNC,
-           R_ASYNC_CB, NRES };
+           R_ASYNC_CB, H_PIPE, R_PIPE, NRES };
     static result res[NRES];
     memset(res, 0, sizeof res);
     const int n = g_map.nnodes;
@@ -1556,8 +1635,8 @@ static int bench_cluster(rcm_client *client)
     }
     if (G->groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", G->depth);
     for (int r = 0; r < G->rounds && (G->groups & GROUP_INFLIGHT); r++) {
-        for (int k = 0; k < 4; k++) {
-            switch ((k + r) % 4) {
+        for (int k = 0; k < 6; k++) {
+            switch ((k + r) % 6) {
             case 0:
                 if (!ext) break;
                 run_valkey_benchmark(&res[VB_PIPE], G->depth, n, 500000);
@@ -1568,6 +1647,8 @@ static int bench_cluster(rcm_client *client)
                 run_valkey_benchmark(&res[VB_PIPE_EQ], eq_depth, n, 300000);
                 break;
             case 3: run_async_callback(&res[R_ASYNC_CB], client); break;
+            case 4: run_pipeline_routed(&res[H_PIPE]); break;
+            case 5: run_pipeline_rcm(&res[R_PIPE], client); break;
             }
         }
     }
@@ -1595,6 +1676,9 @@ static int bench_cluster(rcm_client *client)
         }
         print_row(&res[R_ASYNC], &(verdict){&res[R_ASYNC], ext ? &res[VB_PIPE] : NULL, ext ? 0.8 : 0});
         print_row(&res[R_ASYNC_CB], &(verdict){&res[R_ASYNC_CB], ext ? &res[VB_PIPE] : NULL, 0});
+        printf(" pipeline %d over %d primaries (one exec at a time)\n", G->depth, n);
+        print_row(&res[H_PIPE], NULL);
+        print_row(&res[R_PIPE], &(verdict){&res[R_PIPE], &res[H_PIPE], 0});
     }
 
     printf("\nratios (ops/s):\n");
@@ -1606,6 +1690,7 @@ static int bench_cluster(rcm_client *client)
         print_ratio_line(&res[R_ASYNC], &res[VB_PIPE_EQ], 0);
         print_ratio_line(&res[R_ASYNC_CB], &res[VB_PIPE], 0);
     }
+    print_ratio_line(&res[R_PIPE], &res[H_PIPE], 0);
     printf("\nhiredis routed: per thread one blocking context per primary; the slot is CRC16 of "
            "the key (hash tags honoured) looked up\n"
            "  in the map read once with CLUSTER SLOTS; no redirects (none happen while the map "
