@@ -651,6 +651,24 @@ static void run_pipeline_rcm(result *res, rcm_client *client)
     rcm_pipeline_free(pipe);
 }
 
+/* Reads `count` pipelined replies from c into ops/errors; false when the context died
+ * (the unread ones count as errors, the note says why). */
+static bool read_pipelined(redisContext *c, int count, long long *ops, long long *errors, result *res)
+{
+    for (int k = 0; k < count; k++) {
+        redisReply *reply = NULL;
+        if (redisGetReply(c, (void **)&reply) != REDIS_OK || reply == NULL) {
+            *errors += count - k;
+            snprintf(res->note, sizeof res->note, "hiredis: %s", c->errstr);
+            return false;
+        }
+        if (reply->type == REDIS_REPLY_ERROR) (*errors)++;
+        else (*ops)++;
+        freeReplyObject(reply);
+    }
+    return true;
+}
+
 /* The raw cluster pipeline: one context per primary; each command is appended to its
  * slot owner's context, every context's buffer is written, then the replies are read
  * context by context (what a hand-written routed pipeline does). */
@@ -703,20 +721,8 @@ static void run_pipeline_routed(result *res)
                 }
             }
         }
-        for (int n = 0; n < nn && !dead; n++) {
-            for (int k = 0; k < count[n]; k++) {
-                redisReply *reply = NULL;
-                if (redisGetReply(j.ctxs[n], (void **)&reply) != REDIS_OK || reply == NULL) {
-                    errors += count[n] - k;
-                    dead = true;
-                    snprintf(res->note, sizeof res->note, "hiredis: %s", j.ctxs[n]->errstr);
-                    break;
-                }
-                if (reply->type == REDIS_REPLY_ERROR) errors++;
-                else ops++;
-                freeReplyObject(reply);
-            }
-        }
+        for (int n = 0; n < nn && !dead; n++)
+            dead = !read_pipelined(j.ctxs[n], count[n], &ops, &errors, res);
         uint64_t t1 = cli_now_ns();
         hist_add(h, t1 - t0);
         if (t1 >= b.deadline_ns) break;
@@ -750,18 +756,7 @@ static void run_pipeline_hiredis(result *res)
             int argc = make_op(&r, i, argv, lens);
             redisAppendCommandArgv(c, argc, argv, lens);
         }
-        for (int k = 0; k < G->depth; k++) {
-            redisReply *reply = NULL;
-            if (redisGetReply(c, (void **)&reply) != REDIS_OK || reply == NULL) {
-                errors += G->depth - k;
-                dead = true;
-                snprintf(res->note, sizeof res->note, "hiredis: %s", c->errstr);
-                break;
-            }
-            if (reply->type == REDIS_REPLY_ERROR) errors++;
-            else ops++;
-            freeReplyObject(reply);
-        }
+        dead = !read_pipelined(c, G->depth, &ops, &errors, res);
         uint64_t t1 = cli_now_ns();
         hist_add(h, t1 - t0);
         if (t1 >= b.deadline_ns) break;
