@@ -479,15 +479,41 @@ Status Client::execute_async(Request *r, std::string *err) {
   return Status::ok;
 }
 
+namespace {
+
+// A copy of a request that was never sent, to send a transaction again.
+Request *unsent_copy(const Request &r) {
+  auto *c = new Request();
+  c->payload = r.payload;
+  c->cmd = r.cmd;
+  c->created = r.created;
+  c->deadline = r.deadline;
+  c->extra_replies = r.extra_replies;
+  c->route = r.route;
+  c->agg = r.agg;
+  c->slot = r.slot;
+  c->route_node = r.route_node;
+  return c;
+}
+
+bool error_starts(const Reply *r, const char *prefix) {
+  return r != nullptr && r->is_error() && r->str.compare(0, std::strlen(prefix), prefix) == 0;
+}
+
+}  // namespace
+
 Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, std::string *err) {
   out.assign(reqs.size(), nullptr);
   if (reqs.empty()) return Status::ok;
-  BatchCall call;
-  call.left = reqs.size();
-  call.replies = &out;
   bool has_multi = false;
   for (Request *r : reqs)
     if (r->cmd.flags & kCmdMulti) has_multi = true;
+  // MULTI ... EXEC blocks: [first, last] and copies of their requests.
+  struct TxBlock {
+    size_t first, last;
+    std::vector<std::unique_ptr<Request>> copies;
+  };
+  std::vector<TxBlock> blocks;
   if (has_multi && mode_ == Mode::cluster) {
     // Each MULTI ... EXEC block runs on one node: its keys must share a slot, and its
     // MULTI/EXEC go where its keys go. Commands outside the blocks route as usual.
@@ -503,13 +529,44 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
         if (slot >= 0 && r->slot != slot) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
         slot = r->slot;
       }
+      TxBlock b{i, std::min(j, reqs.size() - 1), {}};
       for (size_t k = i; k <= j && k < reqs.size(); ++k) {
         reqs[k]->route = RouteKind::slot;
         reqs[k]->slot = slot >= 0 ? slot : 0;  // a keyless transaction: any one node
+        b.copies.emplace_back(unsent_copy(*reqs[k]));
       }
+      blocks.push_back(std::move(b));
       i = j;
     }
   }
+  Status st = run_batch(reqs, out, has_multi, err);
+  if (st != Status::ok) return st;
+  // A slot that moved under a transaction: the command queued for it got MOVED, so the
+  // server aborted the EXEC (EXECABORT) and nothing of the block ran. The map now names
+  // the new owner: send the whole block again, there, within its deadline.
+  for (TxBlock &b : blocks) {
+    for (int round = 0; round < cfg_.cluster_max_redirects; ++round) {
+      bool moved = false;
+      for (size_t k = b.first + 1; k < b.last && !moved; ++k) moved = error_starts(out[k], "MOVED ");
+      if (!moved || !error_starts(out[b.last], "EXECABORT")) break;
+      if (b.copies.front()->has_deadline() && Clock::now() >= b.copies.front()->deadline) break;
+      std::vector<Request *> again;
+      for (const auto &c : b.copies) again.push_back(unsent_copy(*c));
+      std::vector<Reply *> sub(again.size(), nullptr);
+      if (run_batch(again, sub, true, err) != Status::ok) break;
+      for (size_t k = 0; k < sub.size(); ++k) {
+        delete out[b.first + k];
+        out[b.first + k] = sub[k];
+      }
+    }
+  }
+  return Status::ok;
+}
+
+Status Client::run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, bool has_multi, std::string *err) {
+  BatchCall call;
+  call.left = reqs.size();
+  call.replies = &out;
   auto *batch = new Batch();
   Engine &e = pick_engine();
   batch->engine = &e;

@@ -538,6 +538,18 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
     if (r->sent_to) (moved ? r->sent_to->stats().moved : r->sent_to->stats().ask)++;
     ++r->refused;
     r->last_error = e;
+    if (r->pinned || r->route == RouteKind::node) {
+      // Not followed: a command queued in MULTI ... EXEC (the server aborts that EXEC, so
+      // nothing of it ran; Client::execute_batch resends the whole block), a lease's
+      // command (its connection is the point), or a node the caller named (its answer is
+      // what was asked for). The map still learns the slot's owner.
+      if (moved && slot >= 0 && slot < kSlots) {
+        NodePool *target = &pool_for(ep, NodePool::Kind::primary);
+        if (!target->lost()) slot_primary_[slot] = target;
+        request_refresh("MOVED " + std::to_string(slot) + " " + ep.str());
+      }
+      return false;
+    }
     if (++r->redirects > cfg_.cluster_max_redirects) {
       request_fail(r, Status::redirect,
                    "too many redirects (cluster.max_redirects=" + std::to_string(cfg_.cluster_max_redirects) +
@@ -563,7 +575,6 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
       slot_primary_[slot] = target;
       request_refresh("MOVED " + std::to_string(slot) + " " + ep.str());
       if (r->route == RouteKind::slot || r->route == RouteKind::automatic) r->slot = slot;
-      if (r->route == RouteKind::node) r->route_node = ep.str();
     } else {
       r->ask_node = ep.str();
     }

@@ -420,6 +420,48 @@ double cu_failover_to(int port, double seconds) {
     return -1;
 }
 
+int cu_setslot_node_everywhere(int slot, int from_port, int to_port, char *why, size_t n) {
+    cu_cluster cl;
+    if (cu_cluster_read(from_port, &cl) != 0) {
+        snprintf(why, n, "CLUSTER NODES on %d failed", from_port);
+        return -1;
+    }
+    int ti = cu_node_index(&cl, to_port);
+    if (ti < 0) {
+        snprintf(why, n, "node %d not found", to_port);
+        return -1;
+    }
+    int order[16], no = 0;
+    order[no++] = to_port;
+    order[no++] = from_port;
+    for (int i = 0; i < cl.n && no < 16; i++)
+        if (cl.nodes[i].primary && cl.nodes[i].port != to_port && cl.nodes[i].port != from_port) order[no++] = cl.nodes[i].port;
+    for (int i = 0; i < no; i++) {
+        char *out = cu_cli(order[i], "CLUSTER SETSLOT %d NODE %s", slot, cl.nodes[ti].id);
+        if (!out || strncmp(out, "OK", 2) != 0) {
+            snprintf(why, n, "SETSLOT %d NODE on %d: %s", slot, order[i], out ? out : "(cli failed)");
+            free(out);
+            return -1;
+        }
+        free(out);
+    }
+    return 0;
+}
+
+int cu_wait_owner_everywhere(int slot, int port, double seconds) {
+    double deadline = tu_now() + seconds;
+    while (tu_now() < deadline) {
+        int all = 1;
+        for (int i = 0; i < CU_NODES && all; i++) {
+            cu_cluster cl;
+            if (cu_cluster_read(cu_port(i), &cl) != 0 || cu_owner_port(&cl, slot) != port) all = 0;
+        }
+        if (all) return 1;
+        tu_sleep_ms(100);
+    }
+    return 0;
+}
+
 int cu_restore_layout(char *why, size_t n) {
     revive_nodes();
     /* Wait for a settled cluster first: a failover needs the replica in sync. */
@@ -993,4 +1035,17 @@ void cu_group_sum(cu_load_group *g, const char *what, cu_load *sum) {
             snprintf(sum->first_problem, sizeof sum->first_problem, "%s", l->first_problem);
         }
     }
+}
+
+long long cu_stats_sum(rcm_client *c, const char *counter) {
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    cj *s = cj_parse(json);
+    if (!s) fail_msg("stats JSON does not parse: %s", json);
+    rcm_free(json);
+    const cj *servers = cj_get(s, "servers");
+    long long sum = 0;
+    for (size_t i = 0; servers && i < servers->n; i++) sum += (long long)cj_num(cj_get(cj_at(servers, i), counter), 0);
+    cj_free(s);
+    return sum;
 }

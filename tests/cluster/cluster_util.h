@@ -106,6 +106,14 @@ void cu_note_vote(int primary_port);
  * restored, -1 (with why) otherwise. Safe from setup/teardown functions. */
 int cu_restore_layout(char *why, size_t n);
 
+/* CLUSTER SETSLOT slot NODE <to's id> on the new owner, the old one, then every other
+ * primary (the end of a slot move; the slot must hold no keys on from_port by then).
+ * 0 on success; why says what failed. */
+int cu_setslot_node_everywhere(int slot, int from_port, int to_port, char *why, size_t n);
+
+/* Waits until every node names the node on port as the slot's owner; 1 when they do. */
+int cu_wait_owner_everywhere(int slot, int port, double seconds);
+
 /* ---- processes of the harness ----------------------------------------------------- */
 
 /* PID of the cluster node on port (from <state dir>/cluster/pids, the harness's own
@@ -135,6 +143,8 @@ int cu_tag_on(const cu_cluster *cl, int port, const char *prefix, char *buf, siz
 /* Opens a cluster client from "redis+cluster://:abc123@127.0.0.1:<+10>,127.0.0.1:<+11>"
  * plus key/value config pairs (NULL-terminated). Asserts RCM_OK. */
 rcm_client *cu_open_ok(const char *key, ...);
+/* The sum over the servers of one counter of rcm_client_stats_json ("moved", "ask"...). */
+long long cu_stats_sum(rcm_client *c, const char *counter);
 /* rcm_command_routed with NUL-terminated args (NULL-terminated list). Thread-safe. */
 rcm_status cu_routed(rcm_client *c, const rcm_route *route, rcm_reply **out, ...);
 rcm_status cu_to_node(rcm_client *c, int port, rcm_reply **out, ...);

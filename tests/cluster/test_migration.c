@@ -78,37 +78,7 @@ static int move_slot(int slot, int from_port, int to_port, int batch, int pause_
             return -1;
         }
     }
-    /* The new owner first, then the old one, then every other primary. */
-    int order[8], no = 0;
-    order[no++] = to_port;
-    order[no++] = from_port;
-    for (int i = 0; i < cl.n; i++)
-        if (cl.nodes[i].primary && cl.nodes[i].port != to_port && cl.nodes[i].port != from_port) order[no++] = cl.nodes[i].port;
-    for (int i = 0; i < no; i++) {
-        out = cu_cli(order[i], "CLUSTER SETSLOT %d NODE %s", slot, to_id);
-        if (!out || strncmp(out, "OK", 2) != 0) {
-            snprintf(why, n, "SETSLOT %d NODE on %d: %s", slot, order[i], out ? out : "(cli failed)");
-            free(out);
-            return -1;
-        }
-        free(out);
-    }
-    return 0;
-}
-
-/* Waits until every node reports the slot's owner as the node on port. */
-static int wait_owner_everywhere(int slot, int port, double seconds) {
-    double deadline = tu_now() + seconds;
-    while (tu_now() < deadline) {
-        int all = 1;
-        for (int i = 0; i < CU_NODES && all; i++) {
-            cu_cluster cl;
-            if (cu_cluster_read(cu_port(i), &cl) != 0 || cu_owner_port(&cl, slot) != port) all = 0;
-        }
-        if (all) return 1;
-        tu_sleep_ms(100);
-    }
-    return 0;
+    return cu_setslot_node_everywhere(slot, from_port, to_port, why, n);
 }
 
 static int setup(void **state) {
@@ -146,19 +116,6 @@ static int teardown(void **state) {
         return -1;
     }
     return 0;
-}
-
-static long long stats_sum(rcm_client *c, const char *counter) {
-    char *json = NULL;
-    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
-    cj *s = cj_parse(json);
-    if (!s) fail_msg("stats JSON does not parse: %s", json);
-    rcm_free(json);
-    const cj *servers = cj_get(s, "servers");
-    long long sum = 0;
-    for (size_t i = 0; servers && i < servers->n; i++) sum += (long long)cj_num(cj_get(cj_at(servers, i), counter), 0);
-    cj_free(s);
-    return sum;
 }
 
 static void test_migration__slot_moves_under_load_without_failures(void **state) {
@@ -203,7 +160,7 @@ static void test_migration__slot_moves_under_load_without_failures(void **state)
     free(out);
     assert_int_equal(in_slot, PRELOAD + 4 * 20);
 
-    long long moved0 = stats_sum(c, "moved"), ask0 = stats_sum(c, "ask");
+    long long moved0 = cu_stats_sum(c, "moved"), ask0 = cu_stats_sum(c, "ask");
     cu_group_start(&g);
     tu_sleep_ms(500);
     char why[256];
@@ -223,13 +180,13 @@ static void test_migration__slot_moves_under_load_without_failures(void **state)
     for (int t = 0; t < 4; t++)
         if (g.loads[t].ok < 20) fail_msg("thread %d completed only %ld iterations", t, g.loads[t].ok);
 
-    long long moved = stats_sum(c, "moved") - moved0, ask = stats_sum(c, "ask") - ask0;
+    long long moved = cu_stats_sum(c, "moved") - moved0, ask = cu_stats_sum(c, "ask") - ask0;
     printf("redirects followed: %lld MOVED, %lld ASK\n", moved, ask);
     if (moved <= 0) fail_msg("stats count no MOVED after the slot changed owner");
     if (ask <= 0) fail_msg("stats count no ASK during the migration");
 
     /* Every key of the slot is on the new owner now. */
-    if (!wait_owner_everywhere(slot, to_port, 20)) fail_msg("not every node names %d the owner of slot %d", to_port, slot);
+    if (!cu_wait_owner_everywhere(slot, to_port, 20)) fail_msg("not every node names %d the owner of slot %d", to_port, slot);
     out = cu_cli(to_port, "CLUSTER COUNTKEYSINSLOT %d", slot);
     assert_non_null(out);
     assert_int_equal(atoll(out), PRELOAD + 4 * 20);
@@ -257,7 +214,7 @@ static void test_migration__slot_moves_under_load_without_failures(void **state)
     if (sum.failed || sum.error_replies || sum.wrong)
         fail_msg("moving the slot back: %ld failed calls, %ld error replies, %ld wrong values (first: %s)", sum.failed,
                  sum.error_replies, sum.wrong, sum.first_problem);
-    if (!wait_owner_everywhere(slot, from_port, 20)) fail_msg("slot %d did not return to %d everywhere", slot, from_port);
+    if (!cu_wait_owner_everywhere(slot, from_port, 20)) fail_msg("slot %d did not return to %d everywhere", slot, from_port);
     mig.slot = -1;
 
     /* Clean up. */

@@ -1,7 +1,8 @@
 /* cluster.pipeline: a pipeline of 10 000 SET/GET/INCR over keys in every slot range
  * returns each reply in append order, with the values a single server would give (a
  * model of the keys predicts each one); MULTI/EXEC in one slot works; a transaction
- * whose keys span slots is RCM_ERR_CROSSSLOT and nothing of it reaches a server. */
+ * whose keys span slots is RCM_ERR_CROSSSLOT and nothing of it reaches a server; a
+ * transaction whose slot moved runs whole on the new owner. */
 #define _GNU_SOURCE
 #include "cluster_util.h"
 
@@ -300,6 +301,74 @@ static void test_pipeline__transaction_beside_commands_on_other_slots(void **sta
     rcm_client_close(c);
 }
 
+/* A slot moves to another primary after the client learned the map: the command queued
+ * in MULTI gets MOVED, the server aborts the EXEC, and rcm sends the whole block again to
+ * the new owner. Nothing of the transaction may run outside it (a MOVED command resent
+ * alone would), and the caller gets the transaction's real result. */
+static void test_pipeline__transaction_follows_a_moved_slot(void **state) {
+    (void)state;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    rcm_client *c = cu_open_ok(NULL);
+    /* An empty slot (keys cannot stay behind when its owner changes). */
+    char tag[32], k[48], ctr[48];
+    int slot = -1, from_port = -1;
+    for (int i = 0; i < 1000 && slot < 0; i++) {
+        snprintf(tag, sizeof tag, "pltxmv%d", i);
+        int s = cu_key_slot(tag, strlen(tag));
+        int owner = cu_owner_port(&cl, s);
+        char *out = cu_cli(owner, "CLUSTER COUNTKEYSINSLOT %d", s);
+        if (out && atoi(out) == 0) {
+            slot = s;
+            from_port = owner;
+        }
+        free(out);
+    }
+    assert_true(slot >= 0);
+    snprintf(k, sizeof k, "{%s}:k", tag);
+    snprintf(ctr, sizeof ctr, "{%s}:n", tag);
+    int prim[3];
+    assert_int_equal(cu_primaries(&cl, prim, 3), 3);
+    int to_port = cl.nodes[prim[0]].port == from_port ? cl.nodes[prim[1]].port : cl.nodes[prim[0]].port;
+    rcm_reply *r = tu_cmd_ok(c, "GET", k, NULL); /* the client knows the slot's owner */
+    rcm_reply_free(r);
+    long long moved_before = cu_stats_sum(c, "moved");
+
+    char why[256];
+    if (cu_setslot_node_everywhere(slot, from_port, to_port, why, sizeof why) != 0) fail_msg("moving slot %d: %s", slot, why);
+    if (!cu_wait_owner_everywhere(slot, to_port, 20)) fail_msg("not every node names %d the owner of slot %d", to_port, slot);
+
+    const char *const cmds[][5] = {{"MULTI"}, {"SET", k, "in-tx"}, {"INCR", ctr}, {"EXEC"}};
+    const int argcs[] = {1, 3, 2, 1};
+    rcm_reply **replies = NULL;
+    size_t nr = 0;
+    rcm_status st = run_pipeline(c, 4, cmds, argcs, &replies, &nr);
+    if (st != RCM_OK) fail_msg("MULTI/SET/INCR/EXEC after slot %d moved: %s '%s'", slot, rcm_status_name(st), rcm_last_error());
+    assert_int_equal(nr, 4);
+    TU_ASSERT_STATUS_REPLY(replies[0], "OK");
+    TU_ASSERT_STATUS_REPLY(replies[1], "QUEUED");
+    TU_ASSERT_STATUS_REPLY(replies[2], "QUEUED");
+    if (rcm_reply_type(replies[3]) != RCM_REPLY_ARRAY || rcm_reply_length(replies[3]) != 2 ||
+        !tu_is_integer(rcm_reply_element(replies[3], 1), 1))
+        fail_msg("EXEC after slot %d moved from %d to %d: %s", slot, from_port, to_port, tu_describe(replies[3]));
+    free_replies(replies, nr);
+    /* The client did meet the MOVED (the scenario happened), and the writes are on the
+     * new owner, once. */
+    if (cu_stats_sum(c, "moved") <= moved_before) fail_msg("no MOVED was seen: the slot move did not reach the client's path");
+    char *out = cu_cli(to_port, "GET %s", k);
+    if (!out || strncmp(out, "in-tx", 5) != 0) fail_msg("GET %s on the new owner %d: %s", k, to_port, out ? out : "(cli failed)");
+    free(out);
+    out = cu_cli(to_port, "GET %s", ctr);
+    if (!out || atoi(out) != 1) fail_msg("GET %s on the new owner %d: %s (the INCR ran more than once?)", ctr, to_port, out ? out : "(cli failed)");
+    free(out);
+
+    /* Put the slot back, empty. */
+    r = tu_cmd_ok(c, "DEL", k, ctr, NULL);
+    rcm_reply_free(r);
+    if (cu_setslot_node_everywhere(slot, to_port, from_port, why, sizeof why) != 0) fail_msg("moving slot %d back: %s", slot, why);
+    if (!cu_wait_owner_everywhere(slot, from_port, 20)) fail_msg("slot %d did not return to %d everywhere", slot, from_port);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline__10000_mixed_slot_commands_in_order),
@@ -307,6 +376,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pipeline__transaction_in_one_slot),
         cmocka_unit_test(test_pipeline__transaction_across_slots_is_crossslot),
         cmocka_unit_test(test_pipeline__transaction_beside_commands_on_other_slots),
+        cmocka_unit_test(test_pipeline__transaction_follows_a_moved_slot),
     };
     return TU_RUN(tests, argc, argv);
 }

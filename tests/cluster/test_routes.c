@@ -102,6 +102,22 @@ static void test_routes__node_reaches_that_node(void **state) {
         if (!role || strcmp(role, want) != 0) fail_msg("ROLE on %s: %s, expected %s", node, role ? role : tu_describe(r), want);
         rcm_reply_free(r);
     }
+    /* A keyed command sent to a primary that does not own the key: that node's answer
+     * (MOVED), not the owner's reached by following it. */
+    int prim[3];
+    assert_int_equal(cu_primaries(&cl, prim, 3), 3);
+    int owner = cu_owner_port(&cl, cu_key_slot("routes:moved", 12));
+    int other = cl.nodes[prim[0]].port == owner ? cl.nodes[prim[1]].port : cl.nodes[prim[0]].port;
+    char node[64];
+    snprintf(node, sizeof node, "127.0.0.1:%d", other);
+    rcm_route route = {RCM_ROUTE_NODE, 0, NULL, 0, node};
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(cu_routed(c, &route, &r, "GET", "routes:moved", NULL), RCM_OK);
+    size_t elen = 0;
+    const char *etext = rcm_reply_type(r) == RCM_REPLY_ERROR ? rcm_reply_string(r, &elen) : NULL;
+    if (!etext || elen < 6 || strncmp(etext, "MOVED ", 6) != 0)
+        fail_msg("GET routes:moved on %s (owner %d): %s, expected that node's MOVED", node, owner, tu_describe(r));
+    rcm_reply_free(r);
     rcm_client_close(c);
 }
 

@@ -327,19 +327,6 @@ static void wait_command_table(rcm_client *c) {
     fail_msg("the client did not learn the COMMAND table within 5 s");
 }
 
-static long long moved_total(rcm_client *c) {
-    char *json = NULL;
-    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
-    cj *v = cj_parse(json);
-    assert_non_null(v);
-    const cj *servers = cj_get(v, "servers");
-    long long sum = 0;
-    for (size_t i = 0; cj_at(servers, i) != NULL; i++) sum += (long long)cj_num(cj_get(cj_at(servers, i), "moved"), 0);
-    cj_free(v);
-    rcm_free(json);
-    return sum;
-}
-
 static void test_routing__keys_found_by_key_specs_and_subcommands(void **state) {
     (void)state;
     cu_cluster cl;
@@ -415,7 +402,7 @@ static void test_routing__keys_found_by_key_specs_and_subcommands(void **state) 
 
     /* Subcommands with a key (COMMAND's "object|encoding", "xinfo|stream"...) and shard
      * channels go to the owner without a redirect, for keys on every primary. */
-    long long moved_before = moved_total(c);
+    long long moved_before = cu_stats_sum(c, "moved");
     for (int p = 0; p < 3; p++) {
         char k[64];
         cu_key_on(&cl, cl.nodes[prim[p]].port, "spec:sub:", &n, k, sizeof k);
@@ -442,7 +429,7 @@ static void test_routing__keys_found_by_key_specs_and_subcommands(void **state) 
         TU_ASSERT_INT_REPLY(r, 0);
         rcm_reply_free(r);
     }
-    long long moved_after = moved_total(c);
+    long long moved_after = cu_stats_sum(c, "moved");
     if (moved_after != moved_before) fail_msg("%lld MOVED redirects for commands routed by their subcommand's key", moved_after - moved_before);
     r = tu_cmd_ok(c, "DEL", ta, tb, NULL);
     rcm_reply_free(r);
