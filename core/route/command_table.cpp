@@ -36,7 +36,8 @@ const char *const kWrite[] = {
     "pfmerge", "xadd", "xdel", "xtrim", "xack", "xclaim", "xautoclaim", "xgroup", "xsetid",
     "geoadd", "georadius", "georadiusbymember", "geosearchstore", "restore", "copy", "move",
     "sort", "eval", "evalsha", "fcall", "flushall", "flushdb", "publish", "spublish", "script",
-    "function", "config", "debug", "client", "swapdb", "migrate", "xreadgroup"};
+    "function", "config", "debug", "client", "swapdb", "migrate", "xreadgroup", "restore-asking",
+    "pfdebug"};
 
 // Hold the connection until something happens elsewhere: a shared connection would stall
 // everything queued behind them.
@@ -68,7 +69,33 @@ const Key kKeys[] = {
     {"zincrby", 1, 1, 1}, {"zrank", 1, 1, 1}, {"watch", 1, -1, 1}, {"pfadd", 1, 1, 1},
     {"pfcount", 1, -1, 1}, {"xadd", 1, 1, 1}, {"xlen", 1, 1, 1}, {"xrange", 1, 1, 1},
     {"setbit", 1, 1, 1}, {"getbit", 1, 1, 1}, {"bitcount", 1, 1, 1}, {"dump", 1, 1, 1},
-    {"restore", 1, 1, 1}, {"object", 2, 2, 1}, {"lmove", 1, 2, 1}, {"rpoplpush", 1, 2, 1}};
+    {"restore", 1, 1, 1}, {"object", 2, 2, 1}, {"lmove", 1, 2, 1}, {"rpoplpush", 1, 2, 1},
+    // The other commands with keys at fixed positions (first/last/step of a Valkey 8
+    // COMMAND reply; SORT and GEORADIUS[BYMEMBER] add their STORE keys by rule).
+    {"bitfield", 1, 1, 1}, {"bitfield_ro", 1, 1, 1}, {"bitop", 2, -1, 1}, {"bitpos", 1, 1, 1},
+    {"blmove", 1, 2, 1}, {"brpoplpush", 1, 2, 1}, {"bzpopmax", 1, -2, 1}, {"bzpopmin", 1, -2, 1},
+    {"copy", 1, 2, 1}, {"expiretime", 1, 1, 1}, {"geoadd", 1, 1, 1}, {"geodist", 1, 1, 1},
+    {"geohash", 1, 1, 1}, {"geopos", 1, 1, 1}, {"georadius", 1, 1, 1}, {"georadius_ro", 1, 1, 1},
+    {"georadiusbymember", 1, 1, 1}, {"georadiusbymember_ro", 1, 1, 1}, {"geosearch", 1, 1, 1},
+    {"geosearchstore", 1, 2, 1}, {"hincrbyfloat", 1, 1, 1}, {"hrandfield", 1, 1, 1},
+    {"hscan", 1, 1, 1}, {"hsetnx", 1, 1, 1}, {"hstrlen", 1, 1, 1}, {"lcs", 1, 2, 1},
+    {"linsert", 1, 1, 1}, {"lpos", 1, 1, 1}, {"lpushx", 1, 1, 1}, {"lrem", 1, 1, 1},
+    {"lset", 1, 1, 1}, {"ltrim", 1, 1, 1}, {"migrate", 3, 3, 1}, {"move", 1, 1, 1},
+    {"pexpiretime", 1, 1, 1}, {"pfdebug", 2, 2, 1}, {"pfmerge", 1, -1, 1},
+    {"restore-asking", 1, 1, 1}, {"rpushx", 1, 1, 1}, {"sdiff", 1, -1, 1},
+    {"sdiffstore", 1, -1, 1}, {"sinter", 1, -1, 1}, {"sinterstore", 1, -1, 1},
+    {"smismember", 1, 1, 1}, {"smove", 1, 2, 1}, {"sort", 1, 1, 1}, {"sort_ro", 1, 1, 1},
+    {"spop", 1, 1, 1}, {"spublish", 1, 1, 1}, {"srandmember", 1, 1, 1}, {"sscan", 1, 1, 1},
+    {"ssubscribe", 1, -1, 1}, {"substr", 1, 1, 1}, {"sunion", 1, -1, 1}, {"sunionstore", 1, -1, 1},
+    {"sunsubscribe", 1, -1, 1}, {"xack", 1, 1, 1}, {"xautoclaim", 1, 1, 1}, {"xclaim", 1, 1, 1},
+    {"xdel", 1, 1, 1}, {"xpending", 1, 1, 1}, {"xrevrange", 1, 1, 1}, {"xsetid", 1, 1, 1},
+    {"xtrim", 1, 1, 1}, {"zcount", 1, 1, 1}, {"zdiffstore", 1, 1, 1}, {"zinterstore", 1, 1, 1},
+    {"zlexcount", 1, 1, 1}, {"zmscore", 1, 1, 1}, {"zpopmax", 1, 1, 1}, {"zpopmin", 1, 1, 1},
+    {"zrandmember", 1, 1, 1}, {"zrangebylex", 1, 1, 1}, {"zrangebyscore", 1, 1, 1},
+    {"zrangestore", 1, 2, 1}, {"zremrangebylex", 1, 1, 1}, {"zremrangebyrank", 1, 1, 1},
+    {"zremrangebyscore", 1, 1, 1}, {"zrevrange", 1, 1, 1}, {"zrevrangebylex", 1, 1, 1},
+    {"zrevrangebyscore", 1, 1, 1}, {"zrevrank", 1, 1, 1}, {"zscan", 1, 1, 1},
+    {"zunionstore", 1, 1, 1}};
 
 
 bool ieq(const char *a, size_t alen, const char *b) {

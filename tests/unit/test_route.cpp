@@ -30,11 +30,12 @@ RoutePlan plan(const CommandTable &table, std::vector<const char *> argv) {
 }
 RoutePlan plan(std::initializer_list<const char *> args) { return plan(CommandTable::builtin(), args); }
 
-std::vector<int> keys_of(std::initializer_list<const char *> args) {
-  std::vector<const char *> argv(args);
+std::vector<int> keys_of_argv(std::vector<const char *> argv) {
   int argc = static_cast<int>(argv.size());
   return key_positions(CommandTable::builtin().classify(argc, argv.data(), nullptr), argc, argv.data(), nullptr);
 }
+
+std::vector<int> keys_of(std::initializer_list<const char *> args) { return keys_of_argv(args); }
 
 bool is_crossslot(const Error &e) { return e.status() == Status::crossslot; }
 
@@ -298,6 +299,46 @@ TEST(test_route__learned_table_keeps_the_rules) {
   CHECK(p.kind == RouteKind::slot);
   CHECK_EQ(p.slot, 5061);
   CHECK(has(t->classify(2, std::vector<const char *>{"NEWCMD", "bar"}.data(), nullptr), kCmdWrite));
+}
+
+// Before COMMAND answers (or where it is denied) the built-in table must know where the
+// keys of every keyed command are, or a command would go to "any" node and two keys in
+// two slots would reach a server instead of being RCM_ERR_CROSSSLOT.
+TEST(test_route__builtin_table_knows_the_keys) {
+  struct {
+    std::vector<const char *> argv;
+    std::vector<int> keys;
+  } cases[] = {
+      {{"SMOVE", "a", "b", "m"}, {1, 2}},
+      {{"SUNIONSTORE", "d", "a", "b"}, {1, 2, 3}},
+      {{"SDIFF", "a", "b"}, {1, 2}},
+      {{"HINCRBYFLOAT", "h", "f", "1.5"}, {1}},
+      {{"LTRIM", "l", "0", "1"}, {1}},
+      {{"LREM", "l", "0", "x"}, {1}},
+      {{"SPOP", "s"}, {1}},
+      {{"BITOP", "AND", "d", "a", "b"}, {2, 3, 4}},
+      {{"PFMERGE", "d", "a", "b"}, {1, 2, 3}},
+      {{"COPY", "a", "b"}, {1, 2}},
+      {{"LCS", "a", "b"}, {1, 2}},
+      {{"GEOSEARCHSTORE", "d", "s", "FROMMEMBER", "m", "BYRADIUS", "1", "km"}, {1, 2}},
+      {{"ZRANGESTORE", "d", "s", "0", "-1"}, {1, 2}},
+      {{"BZPOPMIN", "a", "b", "0"}, {1, 2}},
+      {{"BLMOVE", "a", "b", "LEFT", "RIGHT", "0"}, {1, 2}},
+      {{"SPUBLISH", "ch", "msg"}, {1}},
+      {{"SSUBSCRIBE", "c1", "c2"}, {1, 2}},
+      {{"XACK", "s", "g", "1-0"}, {1}},
+      {{"ZREVRANGEBYSCORE", "z", "+inf", "-inf"}, {1}},
+      {{"MIGRATE", "h", "6379", "k", "0", "1000"}, {3}},
+  };
+  for (auto &c : cases) {
+    std::vector<int> got = keys_of_argv(c.argv);
+    if (got != c.keys) ::check::report(__FILE__, __LINE__, std::string(c.argv[0]) + ": wrong key positions");
+  }
+  CHECK_THROWS_IF(plan({"SMOVE", "foo", "bar", "m"}), Error, is_crossslot);
+  CHECK_THROWS_IF(plan({"SUNIONSTORE", "foo", "foo", "bar"}), Error, is_crossslot);
+  RoutePlan p = plan({"HINCRBYFLOAT", "foo", "f", "1"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, 12182);
 }
 
 TEST(test_route__key_specs_from_command) {
