@@ -92,10 +92,13 @@ void NodePool::dispatch(Request *r) {
 
 void NodePool::dispatch_batch(std::vector<Request *> &batch) {
   Connection *c = least_loaded();
-  if (c == nullptr) {
+  if (c == nullptr || shut_) {
     for (Request *r : batch) dispatch(r);
     return;
   }
+  // The same bound as dispatch(): what does not fit fails with RCM_ERR_BACKPRESSURE.
+  size_t pending = waiting_.size();
+  for (const auto &conn : shared_) pending += conn->in_flight();
   for (Request *r : batch) {
     if (r->completed) {
       request_release(r);
@@ -104,6 +107,13 @@ void NodePool::dispatch_batch(std::vector<Request *> &batch) {
     r->stats = &stats_;
     r->sent_to = this;
     if (!r->internal) ++stats_.requests;
+    if (!r->internal && pending >= static_cast<size_t>(cfg_.pool_max_pending)) {
+      request_fail(r, Status::backpressure,
+                   "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
+      request_release(r);
+      continue;
+    }
+    ++pending;
     c->send(r);
   }
 }

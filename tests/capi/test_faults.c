@@ -533,6 +533,35 @@ static void test_faults__backpressure_when_server_hangs(void **state) {
     if (refused < BP_N - BP_MAX_PENDING - 50)
         fail_msg("only %d of %d requests to a hung server refused with RCM_ERR_BACKPRESSURE "
                  "(pool.max_pending=%d): the queue is unbounded", refused, BP_N, BP_MAX_PENDING);
+    /* A pipeline is bounded the same way: what does not fit is an error reply with
+     * RCM_ERR_BACKPRESSURE, the rest runs when the server wakes up. */
+    raw_debug_sleep(port, "2", &fd);
+    tu_watchdog_arm(60, "a pipeline to a hung server");
+    rcm_pipeline *p = NULL;
+    TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
+    for (int i = 0; i < BP_N; i++) {
+        const char *a[] = {"PING"};
+        TU_ASSERT_RC(rcm_pipeline_append(p, 1, a, NULL), RCM_OK);
+    }
+    rcm_reply **replies = NULL;
+    size_t nr = 0;
+    TU_ASSERT_RC(rcm_pipeline_exec(p, &replies, &nr), RCM_OK);
+    tu_watchdog_disarm();
+    assert_int_equal(nr, BP_N);
+    int pp_refused = 0, pp_pong = 0;
+    for (size_t i = 0; i < nr; i++) {
+        if (rcm_reply_type(replies[i]) == RCM_REPLY_ERROR && rcm_reply_status(replies[i]) == RCM_ERR_BACKPRESSURE) pp_refused++;
+        else if (rcm_reply_type(replies[i]) == RCM_REPLY_STATUS) pp_pong++;
+        rcm_reply_free(replies[i]);
+    }
+    rcm_free(replies);
+    rcm_pipeline_free(p);
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+    printf("pipeline of %d PINGs to a hung server: %d refused, %d answered\n", BP_N, pp_refused, pp_pong);
+    if (pp_refused != BP_N - BP_MAX_PENDING || pp_pong != BP_MAX_PENDING)
+        fail_msg("pipeline of %d to a hung server with pool.max_pending=%d: %d refused, %d answered", BP_N,
+                 BP_MAX_PENDING, pp_refused, pp_pong);
     check_works_afterwards(c);
     rcm_client_close(c);
     tu_server_stop(pid);
