@@ -214,8 +214,9 @@ void Engine::dispatch(Request *r) {
   NodePool *pool = route(r, &wait);
   if (pool == nullptr) {
     if (wait) {
+      r->last_error = "no known owner for slot " + std::to_string(r->slot);
       unrouted_.push_back(r);
-      request_refresh("no known owner for slot " + std::to_string(r->slot));
+      request_refresh(r->last_error);
       return;
     }
     if (r->route == RouteKind::node)
@@ -731,6 +732,12 @@ void Engine::fail_at_deadline(Request *r) {
     return;
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->deadline - r->created).count();
+  if (!r->maybe_executed() && (starts_with(r->last_error, "CLUSTERDOWN") || starts_with(r->last_error, "no known owner"))) {
+    // The slot had no node to serve it until the deadline: say so, not merely "timeout".
+    request_fail(r, Status::clusterdown,
+                 "cluster down for " + std::to_string(ms) + " ms: " + r->last_error + " (it did not run)");
+    return;
+  }
   std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)"
                     : r->attempts > 0   ? "retrying; the last reply was '" + r->last_error + "' (it did not run)"
                                         : "waiting for a connection (it was not sent)";

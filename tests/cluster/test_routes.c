@@ -195,6 +195,56 @@ static void test_routes__bad_routes_are_arg_errors(void **state) {
     rcm_client_close(c);
 }
 
+/* A slot its owner stops serving (CLUSTER DELSLOTS): requests for it are retried within
+ * their deadline (CLUSTERDOWN, or no owner in the refreshed map) and then end with
+ * RCM_ERR_CLUSTERDOWN, not a bare timeout; once the slot is served again they work. */
+static void test_routes__unserved_slot_is_clusterdown(void **state) {
+    (void)state;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    rcm_client *c = cu_open_ok("command_timeout_ms", "600", NULL);
+    const char *key = "routes:down";
+    int slot = cu_key_slot(key, strlen(key));
+    int owner = cu_owner_port(&cl, slot);
+    rcm_reply *r = tu_cmd_ok(c, "SET", key, "v", NULL);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "DEL", key, NULL); /* DELSLOTS of a slot with keys would lose them */
+    rcm_reply_free(r);
+    char *out = cu_cli(owner, "CLUSTER DELSLOTS %d", slot);
+    if (!out || strncmp(out, "OK", 2) != 0) fail_msg("CLUSTER DELSLOTS %d on %d: %s", slot, owner, out ? out : "(cli failed)");
+    free(out);
+    double t0 = tu_now();
+    r = NULL;
+    rcm_status st = tu_cmd(c, &r, "GET", key, NULL);
+    double took = tu_now() - t0;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", rcm_last_error());
+    out = cu_cli(owner, "CLUSTER ADDSLOTS %d", slot);
+    int readded = out && strncmp(out, "OK", 2) == 0;
+    free(out);
+    if (!readded) fail_msg("CLUSTER ADDSLOTS %d on %d failed", slot, owner);
+    if (!cu_wait_owner_everywhere(slot, owner, 30)) fail_msg("slot %d is not served by %d everywhere again", slot, owner);
+    cu_assert_healthy_ok(60);
+    if (st != RCM_ERR_CLUSTERDOWN)
+        fail_msg("GET on an unserved slot: %s (%s) after %.2f s, expected RCM_ERR_CLUSTERDOWN", rcm_status_name(st),
+                 st == RCM_OK ? tu_describe(r) : msg, took);
+    if (!strstr(msg, "cluster down")) fail_msg("the message does not say the cluster is down: %s", msg);
+    printf("unserved slot %d: %s after %.2f s: %s\n", slot, rcm_status_name(st), took, msg);
+    /* Served again: the client recovers (within a few deadlines). */
+    double until = tu_now() + 10;
+    for (;;) {
+        r = NULL;
+        st = tu_cmd(c, &r, "SET", key, "back", NULL);
+        if (st == RCM_OK && rcm_reply_type(r) == RCM_REPLY_STATUS) break;
+        if (tu_now() > until) fail_msg("SET after the slot is served again: %s", rcm_status_name(st));
+        rcm_reply_free(r);
+        tu_sleep_ms(200);
+    }
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "DEL", key, NULL);
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes__slot_and_key_reach_the_owner),
@@ -202,6 +252,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_routes__all_primaries_and_all_nodes_give_pairs),
         cmocka_unit_test(test_routes__random_reaches_a_primary),
         cmocka_unit_test(test_routes__bad_routes_are_arg_errors),
+        cmocka_unit_test(test_routes__unserved_slot_is_clusterdown),
     };
     return TU_RUN(tests, argc, argv);
 }
