@@ -244,10 +244,19 @@ void Engine::dispatch(Request *r) {
   pool->dispatch(r);
 }
 
-NodePool *Engine::random_primary() {
+NodePool *Engine::random_primary(bool random) {
   if (!topo_ || topo_->shards.empty()) return nullptr;
-  const Shard &s = topo_->shards[rr_++ % topo_->shards.size()];
-  return &pool_for(s.primary.endpoint, NodePool::Kind::primary);
+  size_t n = topo_->shards.size();
+  size_t i;
+  if (random) {
+    rng_ ^= rng_ << 13;  // xorshift64
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    i = static_cast<size_t>(rng_ % n);
+  } else {
+    i = rr_++ % n;
+  }
+  return &pool_for(topo_->shards[i].primary.endpoint, NodePool::Kind::primary);
 }
 
 NodePool *Engine::pick_replica(int shard, NodePool *primary) {
@@ -320,7 +329,8 @@ NodePool *Engine::route(Request *r, bool *wait) {
     }
     case RouteKind::any:
     case RouteKind::random: {
-      NodePool *p = random_primary();
+      // "any": the next primary in turn (spreads keyless commands); "random": a random one.
+      NodePool *p = random_primary(r->route == RouteKind::random);
       if (p == nullptr) *wait = true;
       return p;
     }

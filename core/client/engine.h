@@ -90,7 +90,7 @@ class Engine {
   void dispatch(Request *r);
   NodePool *route(Request *r, bool *wait);
   NodePool *pick_replica(int shard, NodePool *primary);
-  NodePool *random_primary();
+  NodePool *random_primary(bool random = false);
   void fan_out(Request *r);
   static void on_fanout_part(Request *part, Status status, Reply *reply);
   static void finish_fanout(FanOut *f);
@@ -134,7 +134,8 @@ class Engine {
   event *flush_ev_ = nullptr;
   std::vector<Connection *> dirty_;
   std::unique_ptr<char[]> read_buf_{new char[kReadBufferSize]};
-  unsigned rr_ = 0;  // round-robin cursor for replicas / random picks
+  unsigned rr_ = 0;  // round-robin cursor for replicas and "any" node
+  uint64_t rng_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) | 1;  // RCM_ROUTE_RANDOM
   bool asked_commands_ = false;
   bool shut_ = false;
 };

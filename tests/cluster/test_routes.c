@@ -147,14 +147,27 @@ static void test_routes__random_reaches_a_primary(void **state) {
     (void)state;
     assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
     rcm_client *c = cu_open_ok(NULL);
-    for (int i = 0; i < 30; i++) {
+    enum { PICKS = 60 };
+    int picked[PICKS], hits[16] = {0};
+    for (int i = 0; i < PICKS; i++) {
         rcm_route route = {RCM_ROUTE_RANDOM, 0, NULL, 0, NULL};
         const char *id = myid(c, &route);
         int k;
         for (k = 0; k < cl.n; k++)
             if (strcmp(cl.nodes[k].id, id) == 0) break;
         if (k == cl.n || !cl.nodes[k].primary) fail_msg("ROUTE_RANDOM reached %s, not a primary", id);
+        picked[i] = k;
+        hits[k]++;
     }
+    /* Every primary comes up (a miss has odds of about 1e-10), and not in a fixed turn
+     * (round-robin would repeat with period 3). */
+    int prim[3];
+    assert_int_equal(cu_primaries(&cl, prim, 3), 3);
+    for (int p = 0; p < 3; p++)
+        if (hits[prim[p]] == 0) fail_msg("ROUTE_RANDOM never reached primary %d in %d picks", cl.nodes[prim[p]].port, PICKS);
+    int periodic = 1;
+    for (int i = 3; i < PICKS && periodic; i++) periodic = picked[i] == picked[i - 3];
+    if (periodic) fail_msg("ROUTE_RANDOM picked the primaries in a fixed turn");
     rcm_client_close(c);
 }
 
