@@ -1,5 +1,6 @@
 /* cluster.freeze: a primary frozen with SIGSTOP for 2 s (less than cluster-node-timeout,
- * so no failover): requests for keys on the other shards keep succeeding throughout;
+ * so no failover): requests for keys on the other shards keep succeeding throughout, at
+ * their rate and without waiting anywhere near the frozen shard's deadline;
  * requests for the frozen shard end with RCM_ERR_TIMEOUT by their deadline; after
  * SIGCONT they succeed again. Teardown sends SIGCONT whatever happened. */
 #define _GNU_SOURCE
@@ -171,6 +172,17 @@ static void test_freeze__frozen_primary_only_affects_its_slots(void **state) {
                  "%ld wrong (first: %s)",
                  sum.failed, sum.error_replies, sum.wrong, sum.first_problem);
     if (ok_during < 50) fail_msg("only %ld requests succeeded on the healthy shards during the freeze", ok_during);
+    /* They kept their latency: no call waited anywhere near the frozen shard's deadline
+     * (a call that did would have failed above, with the same deadline), and their rate
+     * during the freeze stayed within 4x of the second before it (the one on the frozen
+     * shard waits out its deadlines meanwhile, so the machine is less busy, not more). */
+    printf("other shards: %ld iterations/s before the freeze, %.0f/s during it; longest call %.3f s\n",
+           ok_before_freeze, ok_during / 2.0, sum.max_call_s);
+    if (sum.max_call_s >= TIMEOUT_MS / 1000.0)
+        fail_msg("a request on a healthy shard took %.3f s: as long as the frozen shard's deadline", sum.max_call_s);
+    if (ok_during / 2.0 < ok_before_freeze / 4.0)
+        fail_msg("the healthy shards slowed down during the freeze: %.0f/s against %ld/s before", ok_during / 2.0,
+                 ok_before_freeze);
     if (f.before_ok == 0 || f.before_bad) fail_msg("the frozen shard's thread did not work before the freeze");
     if (f.during_timeout == 0) fail_msg("no request for the frozen shard timed out");
     if (f.during_other) fail_msg("a request for the frozen shard failed otherwise than RCM_ERR_TIMEOUT: %s", f.problem);

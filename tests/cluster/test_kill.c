@@ -91,7 +91,10 @@ static void test_kill__primary_sigkill_under_load(void **state) {
     cu_load sum;
     cu_group_sum(&g, "load", &sum);
     if (sum.wrong) fail_msg("%ld GETs read another value than their thread had just written: %s", sum.wrong, sum.wrong_problem);
-    if (sum.max_call_s > TIMEOUT_MS / 1000.0 + 2.0)
+    /* None hangs past its deadline (a timer ends it; 0.5 s covers the wake-up of a busy
+     * machine, not a wait for the dead node). */
+    printf("longest call %.3f s (deadline %d ms)\n", sum.max_call_s, TIMEOUT_MS);
+    if (sum.max_call_s > TIMEOUT_MS / 1000.0 + 0.5)
         fail_msg("a call took %.3f s with command_timeout_ms %d", sum.max_call_s, TIMEOUT_MS);
     for (int t = 0; t < g.n; t++) {
         const cu_load *l = &g.loads[t];
