@@ -592,7 +592,9 @@ Status Client::run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out
 }
 
 std::unique_ptr<Lease> Client::acquire_lease(const char *key, size_t keylen, Status *status, std::string *err) {
-  Engine &e = pick_engine();
+  // Every lease lives on the first I/O thread, so that pool.max_leases bounds a server's
+  // exclusive connections whatever io_threads is (one pool of leases per server).
+  Engine &e = *engines_.front();
   LeaseWaiter w;
   int slot = key != nullptr && mode_ == Mode::cluster ? key_slot(key, keylen) : -1;
   if (closed() || !e.io().post([&e, &w, slot] { e.acquire_lease(&w, slot); })) {

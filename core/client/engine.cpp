@@ -58,8 +58,9 @@ Engine::~Engine() {
   if (flush_ev_) event_free(flush_ev_);
 }
 
+// pool.size split over the I/O threads (each needs one): max(pool.size, io_threads) in all.
 int Engine::shared_connections_per_node() const {
-  int n = (cfg_.pool_size + cfg_.io_threads - 1) / cfg_.io_threads;
+  int n = cfg_.pool_size / cfg_.io_threads + (static_cast<int>(index_) < cfg_.pool_size % cfg_.io_threads ? 1 : 0);
   return n < 1 ? 1 : n;
 }
 

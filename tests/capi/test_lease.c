@@ -361,6 +361,53 @@ static void test_lease__second_acquire_times_out_with_max_leases_one(void **stat
     rcm_client_close(c);
 }
 
+/* With several I/O threads, pool.max_leases still bounds a server's leases (one pool of
+ * leases, not one per I/O thread), and pool.size its shared connections. */
+static rcm_status other_thread_status;
+static rcm_lease *other_thread_lease;
+static void *acquire_in_other_thread(void *arg) {
+    other_thread_status = rcm_lease_acquire((rcm_client *)arg, NULL, 0, &other_thread_lease);
+    return NULL;
+}
+
+static void test_lease__max_leases_and_pool_size_hold_with_io_threads(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "io_threads", "2", "pool.size", "3", "pool.max_leases", "1",
+                               "pool.lease_timeout_ms", "300", NULL);
+    /* Several threads, so that calls start from both I/O threads. */
+    pthread_t th;
+    pthread_create(&th, NULL, acquire_in_other_thread, c);
+    pthread_join(th, NULL);
+    TU_ASSERT_RC(other_thread_status, RCM_OK);
+    rcm_lease *held = other_thread_lease;
+    rcm_lease *l2 = NULL;
+    for (int i = 0; i < 2; i++) {
+        rcm_status st = RCM_OK;
+        pthread_create(&th, NULL, acquire_in_other_thread, c);
+        pthread_join(th, NULL);
+        st = other_thread_status;
+        if (st != RCM_ERR_POOL_TIMEOUT)
+            fail_msg("a second lease with pool.max_leases=1 and io_threads=2: %s (expected RCM_ERR_POOL_TIMEOUT)",
+                     rcm_status_name(st));
+    }
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l2), RCM_ERR_POOL_TIMEOUT);
+    char *json = NULL;
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    rcm_reply_free(r);
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    long long conns = tu_json_number(json, "connections");
+    long long leases = tu_json_number(json, "leases_total");
+    printf("io_threads=2 pool.size=3 pool.max_leases=1: %lld shared connections, %lld leases\n", conns, leases);
+    if (conns != 3) fail_msg("%lld shared connections with pool.size=3 and io_threads=2: %s", conns, json);
+    if (leases != 1) fail_msg("%lld lease connections with pool.max_leases=1: %s", leases, json);
+    rcm_free(json);
+    /* Released from another thread than the one that took it: the next caller gets it. */
+    rcm_lease_release(held);
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l2), RCM_OK);
+    rcm_lease_release(l2);
+    rcm_client_close(c);
+}
+
 static void test_lease__waiter_gets_lease_released_in_time(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.max_leases", "1",
@@ -642,6 +689,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lease__release_while_subscribed_gives_clean_next_lease),
         cmocka_unit_test(test_lease__release_after_timeout_gives_clean_next_lease),
         cmocka_unit_test(test_lease__second_acquire_times_out_with_max_leases_one),
+        cmocka_unit_test(test_lease__max_leases_and_pool_size_hold_with_io_threads),
         cmocka_unit_test(test_lease__waiter_gets_lease_released_in_time),
         cmocka_unit_test(test_lease__many_threads_share_few_leases),
         cmocka_unit_test(test_lease__subscribe_publish_read),

@@ -97,8 +97,11 @@ RCM_API void rcm_free(void *ptr);
  *                        shrinks while traffic is sparse, so an idle or slow client
  *                        barely spins; at most half the CPUs (at least one) poll at
  *                        a time across the process (default 300; 0 = never spin)
- *   pool.size            multiplexed connections per server (default 2)
- *   pool.max_leases      exclusive connections per server for rcm_lease_* (default 8)
+ *   pool.size            multiplexed connections per server (default 2), split over
+ *                        the I/O threads; each I/O thread has at least one, so a server
+ *                        gets max(pool.size, io_threads)
+ *   pool.max_leases      exclusive connections per server for rcm_lease_* (default 8;
+ *                        they all live on the first I/O thread)
  *   pool.lease_timeout_ms  wait for a free lease, then RCM_ERR_POOL_TIMEOUT (default 1000)
  *   pool.max_pending     requests queued per server before RCM_ERR_BACKPRESSURE (default 65536)
  *   pool.health_check_ms PING idle connections after this long (default 5000; 0 = off)
