@@ -299,8 +299,17 @@ void Config::apply_url(const std::string &url) {
       if (eq == std::string::npos) bad(what, "query parameter '" + kv + "' has no '='");
       std::string k = percent_decode(kv.substr(0, eq), what);
       std::string v = percent_decode(kv.substr(eq + 1), what);
-      if (k == "seeds" || k == "mode") bad(what, "'" + k + "' cannot be set in the query; it is part of the URL");
-      next.set(k, v);
+      if (k.empty()) bad(what, "query parameter '" + kv + "' has no name");
+      if (k == "seeds") bad(what, "'seeds' cannot be set in the query; the URL's hosts are the seeds");
+      if (k == "mode") {
+        // redis://h?mode=auto|cluster|...: allowed where the scheme does not say; a
+        // redis+cluster:// URL with another mode in its query contradicts itself.
+        next.set(k, v);
+        if (scheme.find('+') != std::string::npos && next.mode != m)
+          bad(what, "mode=" + v + " contradicts the " + scheme + ":// scheme (mode " + mode_name(m) + ")");
+      } else {
+        next.set(k, v);
+      }
       if (amp == std::string::npos) break;
       start = amp + 1;
     }

@@ -323,6 +323,56 @@ TEST(test_url__malformed_is_config_error_and_leaves_config_untouched) {
   }
 }
 
+// Each malformed URL is refused with a message that says what is wrong with it.
+TEST(test_url__malformed_messages_name_the_problem) {
+  struct {
+    const char *url, *says;
+  } cases[] = {
+      {"", "empty URL"},
+      {"http://h:1", "unknown scheme 'http'"},
+      {"redis://", "no host"},
+      {"redis://h:notaport", "port 'notaport'"},
+      {"redis://h:99999", "port out of range"},
+      {"redis://127.0.0.1:", "empty port"},
+      {"redis://h:1/0/extra", "'/0/extra' is not a database number"},
+      {"redis://[::1", "'[' without ']'"},
+      {"redis://h:1?pool.size", "'pool.size' has no '='"},
+      {"redis://h:1?=1", "has no name"},
+      {"redis://h:1,,h:2", "empty address"},
+      {"redis://%zz@h:1", "bad %-escape"},
+      {"redis://h:1?seeds=x", "the URL's hosts are the seeds"},
+      {"redis+cluster://h:1?mode=standalone", "contradicts the redis+cluster:// scheme"},
+  };
+  for (const auto &c : cases) {
+    Config cfg;
+    try {
+      cfg.apply_url(c.url);
+      ::check::report(__FILE__, __LINE__, std::string("'") + c.url + "' was accepted");
+    } catch (const Error &e) {
+      if (e.status() != Status::config || std::string(e.what()).find(c.says) == std::string::npos)
+        ::check::report(__FILE__, __LINE__, std::string("'") + c.url + "': '" + e.what() + "' does not say '" + c.says + "'");
+    }
+  }
+}
+
+TEST(test_url__mode_in_the_query) {
+  Config a;
+  a.apply_url("redis://h:1?mode=cluster");
+  CHECK(a.mode == Mode::cluster);
+  Config b;
+  b.set("mode", "standalone");
+  b.apply_url("redis://h:1?mode=auto&pool.size=3");
+  CHECK(b.mode == Mode::auto_detect);
+  CHECK_EQ(b.pool_size, 3);
+  Config c;
+  c.apply_url("redis+cluster://h:1?mode=cluster");  // agrees with the scheme
+  CHECK(c.mode == Mode::cluster);
+  Config d;
+  d.set("mode", "cluster");
+  CHECK_THROWS_IF(d.apply_url("redis+cluster://h:1?mode=raft"), Error, config_error_naming("mode=raft"));
+  CHECK_THROWS_IF(d.apply_url("redis://h:1?mode=nonsense"), Error, config_error_naming("mode"));
+}
+
 TEST(test_url__bad_query_value_names_the_key) {
   Config c;
   CHECK_THROWS_IF(c.apply_url("redis://h:1?pool.size=abc"), Error, config_error_naming("pool.size"));

@@ -126,7 +126,8 @@ RCM_API void rcm_free(void *ptr);
  *
  * URLs: redis://[[user]:password@]host[:port][,host:port...][/db][?key=value&...]
  *       rediss://... (TLS), redis+cluster://, redis+raft://, redis+sentinel://.../mastername
- *       or a bare "host:port[,host:port...]". Query parameters are config keys.
+ *       or a bare "host:port[,host:port...]". Query parameters are config keys (not
+ *       seeds: the URL's hosts are; mode only where the scheme does not set it).
  * ------------------------------------------------------------------------------ */
 typedef struct rcm_config rcm_config;
 
