@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,7 +329,7 @@ static void test_faults__client_kill_under_load(void **state) {
     tu_server_stop(pid);
 }
 
-/* ---- server stopped and restarted under load ----------------------------------------- */
+/* ---- server killed (SIGKILL) and restarted under load --------------------------------- */
 
 static atomic_int restart_node_up, restart_node_down, restart_other_node;
 static char restart_node[64];
@@ -361,8 +362,20 @@ static void test_faults__server_restart_under_load(void **state) {
     tu_watchdog_arm(120, "server restart under load");
     start_loaders(w, t, c, &stop, 1);
     tu_sleep_ms(400);
-    tu_server_stop(pid);
-    printf("server stopped\n");
+    /* Killed, not stopped: no goodbye, no flush; the sockets just reset. */
+    if (kill(pid, SIGKILL) != 0) fail_msg("kill(%d, SIGKILL) failed", pid);
+    for (double until = tu_now() + 5; tu_now() < until;) {
+        char path[64], st[256] = {0};
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) break;
+        size_t got = fread(st, 1, sizeof st - 1, f);
+        fclose(f);
+        const char *rp = strrchr(st, ')');
+        if (got == 0 || (rp && rp[1] == ' ' && rp[2] == 'Z')) break;
+        tu_sleep_ms(10);
+    }
+    printf("server killed (SIGKILL)\n");
     tu_sleep_ms(800); /* requests fail meanwhile: with a status, by their deadline */
     pid = tu_server_start_ok(port, NULL);
     printf("server restarted\n");
