@@ -580,6 +580,63 @@ static void test_faults__backpressure_when_server_hangs(void **state) {
     tu_server_stop(pid);
 }
 
+/* ---- reconnect backoff and health checks -------------------------------------------- */
+
+/* A server that is gone: reconnects wait retry.backoff_ms, doubling up to
+ * retry.backoff_max_ms (jittered to [d/2, d]), instead of hammering the address. */
+static void test_faults__reconnects_back_off(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_BACKOFF);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.size", "1", "retry.backoff_ms", "50", "retry.backoff_max_ms", "400",
+                               "pool.health_check_ms", "0", NULL);
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    rcm_reply_free(r);
+    tu_server_stop(pid);
+    tu_sleep_ms(3000);
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    long long failures = tu_json_number(json, "connect_failures");
+    printf("server gone for 3 s: %lld failed connects (backoff 50 ms doubling to 400 ms)\n", failures);
+    /* 50+100+200+400 ms, then one every 200-400 ms: about 8-15 in 3 s. Without backoff
+     * it would be thousands, with a fixed 50 ms about 60. */
+    if (failures < 4 || failures > 25)
+        fail_msg("%lld failed connects in 3 s with retry.backoff_ms=50, retry.backoff_max_ms=400: %s", failures, json);
+    rcm_free(json);
+    /* Back: the client finds it on its next attempt. */
+    pid = tu_server_start_ok(port, NULL);
+    check_works_afterwards(c);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
+/* Idle connections are checked with PING after pool.health_check_ms. */
+static void test_faults__idle_connections_are_pinged(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "client_name", "rcm-hc-test", "pool.size", "2",
+                               "pool.health_check_ms", "200", NULL);
+    rcm_reply *r = tu_cmd_ok(c, "SET", "hc:key", "v", NULL);
+    rcm_reply_free(r);
+    tu_sleep_ms(1200);
+    /* CLIENT LIST from a connection of the test's own: each of the client's connections
+     * last ran PING. */
+    int fd = tu_raw_connect(tu_port(TU_PLAIN));
+    assert_true(fd >= 0);
+    assert_int_equal(tu_raw_send(fd, "CLIENT", "LIST", NULL), 0);
+    char buf[16384];
+    assert_int_equal(tu_raw_read(fd, buf, sizeof buf, 2000), 0); /* "$" + the bulk string */
+    tu_raw_close(fd);
+    int ours = 0, pinged = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, " name=rcm-hc-test ")) continue;
+        ours++;
+        if (strstr(line, " cmd=ping ")) pinged++;
+    }
+    printf("%d connections of the client, %d last ran PING\n", ours, pinged);
+    if (ours < 2 || pinged != ours) fail_msg("after 1.2 s idle with pool.health_check_ms=200: %d of %d connections pinged", pinged, ours);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults__debug_sleep_times_out_and_client_recovers),
@@ -588,6 +645,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_faults__close_completes_requests_in_flight),
         cmocka_unit_test(test_faults__backpressure_when_server_down),
         cmocka_unit_test(test_faults__backpressure_when_server_hangs),
+        cmocka_unit_test(test_faults__reconnects_back_off),
+        cmocka_unit_test(test_faults__idle_connections_are_pinged),
     };
     return TU_RUN(tests, argc, argv);
 }

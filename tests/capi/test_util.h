@@ -33,6 +33,7 @@ enum {
     TU_SILENT = 49,
     TU_PRIV_BACKPRESSURE_DOWN = 50,
     TU_PRIV_BACKPRESSURE_HUNG = 51,     /* a listening socket of the test itself that never answers */
+    TU_PRIV_BACKOFF = 52,
     TU_NEVER_STARTED = 58 /* nothing ever listens here */
 };
 
