@@ -107,6 +107,42 @@ static void test_tls__client_certificate_accepted(void **state) {
     rcm_client_close(c);
 }
 
+/* A server that requires client certificates (tls-auth-clients yes; the shared TLS
+ * server only accepts them): without tls.cert/tls.key the handshake is refused, with
+ * them the client works. */
+static void test_tls__client_certificate_required_by_the_server(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_TLS_MUTUAL);
+    char extra[8192], server_crt[1024], server_key[1024];
+    snprintf(server_crt, sizeof server_crt, "%s", tu_tls_file("server.crt"));
+    snprintf(server_key, sizeof server_key, "%s", tu_tls_file("server.key"));
+    snprintf(extra, sizeof extra,
+             "--port 0 --tls-port %d --tls-cert-file '%s' --tls-key-file '%s' --tls-ca-cert-file '%s' "
+             "--tls-auth-clients yes --tls-client-cert-file '%s' --tls-client-key-file '%s'",
+             port, server_crt, server_key, ca, client_crt, client_key);
+    int pid = tu_server_start_ok(port, extra);
+    rcm_config *cfg = tu_config_ok("rediss", port, "connect_timeout_ms", "3000", "tls.ca", ca, NULL);
+    rcm_client *c = NULL;
+    rcm_status st = rcm_client_open(cfg, &c);
+    if (st == RCM_OK) {
+        /* Some servers close only at the first command: that must fail then. */
+        rcm_reply *r = NULL;
+        st = tu_cmd(c, &r, "PING", NULL);
+        rcm_reply_free(r);
+        rcm_client_close(c);
+        if (st == RCM_OK) fail_msg("a server with tls-auth-clients yes accepted a client without a certificate");
+    }
+    printf("without a client certificate: %s '%s'\n", rcm_status_name(st), rcm_last_error());
+    TU_ASSERT_RC(rcm_config_set(cfg, "tls.cert", client_crt), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set(cfg, "tls.key", client_key), RCM_OK);
+    c = NULL;
+    TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
+    rcm_config_free(cfg);
+    set_get(c, "mutual");
+    rcm_client_close(c);
+    tu_server_stop(pid);
+}
+
 static void test_tls__server_name_checked(void **state) {
     (void)state;
     rcm_client *c = open_tls(RCM_OK, "tls.ca", ca, "tls.server_name", "localhost", NULL, NULL);
@@ -172,6 +208,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_tls__unrelated_ca_refused),
         cmocka_unit_test(test_tls__verify_false_accepts_unrelated_ca),
         cmocka_unit_test(test_tls__client_certificate_accepted),
+        cmocka_unit_test(test_tls__client_certificate_required_by_the_server),
         cmocka_unit_test(test_tls__server_name_checked),
         cmocka_unit_test(test_tls__tls_flag_from_config_key),
         cmocka_unit_test(test_tls__plain_and_tls_mismatch_fail_promptly),
