@@ -135,7 +135,8 @@ typedef struct rcm_config rcm_config;
  *  Free with rcm_config_free. One thread per handle. */
 RCM_API rcm_config *rcm_config_new(void);
 
-/** Frees a configuration; NULL is a no-op. */
+/** Frees a configuration; NULL is a no-op. Does not block. One thread per handle (clients
+ *  opened from it keep their own copy). */
 RCM_API void rcm_config_free(rcm_config *config);
 
 /** Sets one key (see the list above). key and value are NUL-terminated strings and are
@@ -166,7 +167,7 @@ typedef void (*rcm_event_callback)(rcm_event_kind kind, const char *node, const 
                                    void *userdata);
 
 /** Registers the event callback copied into clients opened from this config (NULL
- *  clears it). One thread per handle. */
+ *  clears it). Does not block. One thread per handle. */
 RCM_API rcm_status rcm_config_set_event_callback(rcm_config *config, rcm_event_callback cb,
                                                  void *userdata);
 
@@ -209,7 +210,9 @@ typedef enum rcm_reply_kind {
     RCM_REPLY_PUSH = 11   /* reserved for RESP3 */
 } rcm_reply_kind;
 
-/** The reply's kind. Thread-safe for distinct replies; NULL gives RCM_REPLY_NIL. */
+/** Reading a reply (this function and the five below) does not block and is thread-safe:
+ *  a reply is immutable until freed, so several threads may read one at once.
+ *  The reply's kind; NULL gives RCM_REPLY_NIL. */
 RCM_API rcm_reply_kind rcm_reply_type(const rcm_reply *reply);
 
 /** The value of an INTEGER reply; 0 for any other kind. */
@@ -232,7 +235,8 @@ RCM_API const rcm_reply *rcm_reply_element(const rcm_reply *reply, size_t i);
  *  including server errors. */
 RCM_API rcm_status rcm_reply_status(const rcm_reply *reply);
 
-/** Frees a reply the caller owns (a top-level reply). NULL is a no-op. */
+/** Frees a reply the caller owns (a top-level reply). NULL is a no-op. Does not block;
+ *  call it from one thread, once no other thread reads the reply. */
 RCM_API void rcm_reply_free(rcm_reply *reply);
 
 /* ---------------------------------------------------------------------------------
@@ -311,10 +315,12 @@ RCM_API rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route
  * ------------------------------------------------------------------------------ */
 typedef struct rcm_pipeline rcm_pipeline;
 
-/** A new, empty pipeline bound to client. One thread per pipeline. */
+/** A new, empty pipeline bound to client. Does not block. The client is thread-safe; the
+ *  pipeline is used by one thread at a time. */
 RCM_API rcm_status rcm_pipeline_new(rcm_client *client, rcm_pipeline **out);
 
-/** Appends one command (copied). Does not block; nothing is sent until exec. */
+/** Appends one command (copied). Does not block; nothing is sent until exec. One thread
+ *  per pipeline. */
 RCM_API rcm_status rcm_pipeline_append(rcm_pipeline *pipeline, int argc,
                                        const char *const *argv, const size_t *argvlen);
 
@@ -325,10 +331,12 @@ RCM_API rcm_status rcm_pipeline_append(rcm_pipeline *pipeline, int argc,
  *  pipeline is emptied and may be reused. Blocks. One thread per pipeline. */
 RCM_API rcm_status rcm_pipeline_exec(rcm_pipeline *pipeline, rcm_reply ***replies, size_t *n);
 
-/** The number of commands appended and not yet executed. */
+/** The number of commands appended and not yet executed (0 for NULL). Does not block.
+ *  One thread per pipeline. */
 RCM_API size_t rcm_pipeline_length(const rcm_pipeline *pipeline);
 
-/** Frees a pipeline; NULL is a no-op. */
+/** Frees a pipeline and what was appended and not executed; NULL is a no-op. Does not
+ *  block. One thread per pipeline. */
 RCM_API void rcm_pipeline_free(rcm_pipeline *pipeline);
 
 /* ---------------------------------------------------------------------------------
@@ -358,7 +366,9 @@ RCM_API rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *con
 RCM_API rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **out);
 
 /** Returns the connection to the pool (cleaned, or closed if it cannot be cleaned).
- *  NULL is a no-op. May block briefly while the connection is cleaned. */
+ *  NULL is a no-op. May block briefly while the connection is cleaned. One thread per
+ *  lease (any thread, not necessarily the one that acquired it); not while another
+ *  thread is inside rcm_lease_command or rcm_lease_read on it. */
 RCM_API void rcm_lease_release(rcm_lease *lease);
 
 /* ---------------------------------------------------------------------------------
@@ -373,7 +383,8 @@ RCM_API void rcm_lease_release(rcm_lease *lease);
 RCM_API rcm_status rcm_client_stats_json(rcm_client *client, char **json);
 
 /** A JSON object describing the topology: mode, nodes with role and state (and, in
- *  cluster mode, slot ranges). *json belongs to the caller (rcm_free). Thread-safe. */
+ *  cluster mode, slot ranges). *json belongs to the caller (rcm_free). Blocks briefly
+ *  (the I/O threads make the snapshot). Thread-safe. */
 RCM_API rcm_status rcm_client_topology_json(rcm_client *client, char **json);
 
 #ifdef __cplusplus
