@@ -255,3 +255,18 @@ def test_many_tasks_are_fast_enough_to_not_time_out(key):
             return time.monotonic() - t0
 
     run(main())
+
+
+def test_blocking_commands_with_the_timeout_elsewhere_are_sent_as_given(key):
+    # BLMPOP and BZMPOP take their timeout first: their last argument (here COUNT's
+    # value) must not be taken for a timeout and cut into slices.
+    async def main():
+        async with rcm.asyncio.Client(URL) as c:
+            k, z = key("l"), key("z")
+            await c.rpush(k, "a", "b", "c")
+            assert await c.execute_command("BLMPOP", 1, 1, k, "LEFT", "COUNT", 2) == [k.encode(), [b"a", b"b"]]
+            await c.zadd(z, {"m1": 1, "m2": 2, "m3": 3})
+            assert await c.execute_command("BZMPOP", 1, 1, z, "MIN", "COUNT", 2) == [
+                z.encode(), [[b"m1", b"1"], [b"m2", b"2"]]]
+
+    run(main())

@@ -33,10 +33,61 @@ __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
 _get_running_loop = _asyncio.get_running_loop
 
-# Blocking commands popping from lists, and how to put back a value popped by a call
-# whose task was cancelled meanwhile (so a cancelled BLPOP never loses an element).
-_UNPOP = {b"BLPOP": b"LPUSH", b"BRPOP": b"RPUSH"}
+# Blocking commands whose wait is cut into slices of at most _SLICE_S (the same command
+# with a shorter timeout, again until the caller's timeout is over), so that a cancelled
+# task stops waiting soon. Only commands whose timeout is their last argument; the others
+# (BLMPOP, BZMPOP, XREAD, WAIT...) wait in one piece.
+_SLICED = frozenset(b"BLPOP BRPOP BRPOPLPUSH BLMOVE BZPOPMIN BZPOPMAX".split())
 _SLICE_S = 1.0  # a cancelled blocking call stops waiting within this long
+
+
+def _slice_timeout(args: tuple) -> Optional[float]:
+    """The timeout of a blocking command to wait for in slices (0: without limit), or None
+    when it waits in one piece."""
+    if not args or _sync._command_name(args[0]) not in _SLICED:
+        return None
+    try:
+        timeout = float(args[-1])
+    except (TypeError, ValueError):
+        return None
+    return timeout if timeout >= 0 else None
+
+
+async def _in_slices(one: Callable[[tuple], Awaitable[Any]], args: tuple, timeout: float) -> Any:
+    """A blocking command's raw reply, waited for as a series of slices: one(args with a
+    shorter timeout) sends one and returns its reply (None: nothing came yet)."""
+    remaining = timeout if timeout > 0 else None
+    while True:
+        step = _SLICE_S if remaining is None else min(_SLICE_S, remaining)
+        r = await one(args[:-1] + (max(step, 0.01),))
+        if r is not None:
+            return r
+        if remaining is not None:
+            remaining -= step
+            if remaining <= 0:
+                return None
+
+
+def _undo(name: bytes, reply: Any) -> Optional[tuple]:
+    """The command that puts back what a pop took for a task cancelled meanwhile, so that
+    a cancelled BLPOP never loses an element (None: nothing to put back; BRPOPLPUSH and
+    BLMOVE leave it in their destination list)."""
+    if reply is None or isinstance(reply, BaseException):
+        return None
+    if name == b"BLPOP":
+        return (b"LPUSH", reply[0], reply[1])
+    if name == b"BRPOP":
+        return (b"RPUSH", reply[0], reply[1])
+    if name in (b"BZPOPMIN", b"BZPOPMAX"):
+        return (b"ZADD", reply[0], reply[2], reply[1])
+    return None
+
+
+def _result(fut: "_asyncio.Future[Any]") -> Any:
+    """A settled job's result, None when it failed or was cancelled (marks it retrieved)."""
+    if fut.cancelled() or fut.exception() is not None:
+        return None
+    return fut.result()
 
 
 class _Base:
@@ -309,31 +360,20 @@ class Client(Commands):
         return self._blocking(post, key, args)
 
     async def _blocking(self, post: Post, key: Any, args: tuple) -> Any:
-        name = _sync._command_name(args[0])
-        try:
-            timeout = float(args[-1])
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if name not in _sync._BLOCKING or name in (b"XREAD", b"XREADGROUP", b"WAIT", b"WAITAOF") or timeout < 0:
+        timeout = _slice_timeout(args)
+        if timeout is None:
             r = await self._thread_call(lambda: self._sync.execute_command(*args))
-            return _sync._apply(post, r)
-        # In slices of at most _SLICE_S, so that a cancelled task stops waiting soon.
-        remaining = timeout if timeout > 0 else None
-        while True:
-            step = _SLICE_S if remaining is None else min(_SLICE_S, remaining)
-            sliced = args[:-1] + (max(step, 0.01),)
-            fut = self._thread_call(lambda: self._one_slice(key, sliced))
-            try:
-                r = await _asyncio.shield(fut)
-            except _asyncio.CancelledError:
-                fut.add_done_callback(lambda f: self._unpop(name, f))
-                raise
-            if r is not None:
-                return _sync._apply(post, r)
-            if remaining is not None:
-                remaining -= step
-                if remaining <= 0:
-                    return None
+        else:
+            r = await _in_slices(lambda sliced: self._slice(key, sliced), args, timeout)
+        return _sync._apply(post, r)
+
+    async def _slice(self, key: Any, args: tuple) -> Any:
+        fut = self._thread_call(lambda: self._one_slice(key, args))
+        try:
+            return await _asyncio.shield(fut)
+        except _asyncio.CancelledError:
+            fut.add_done_callback(lambda f: self._unpop(_sync._command_name(args[0]), f))
+            raise
 
     def _one_slice(self, key: Any, args: tuple) -> Any:
         with self._sync.lease(key) as lease:
@@ -341,12 +381,9 @@ class Client(Commands):
 
     def _unpop(self, name: bytes, fut: "_asyncio.Future[Any]") -> None:
         # The task awaiting this pop was cancelled: put the element back where it was.
-        undo = _UNPOP.get(name)
-        if undo is None or fut.cancelled() or fut.exception() is not None:
-            return
-        r = fut.result()
-        if r is not None and not self.closed:
-            self._pool().submit(self._sync._x, undo, r[0], r[1])
+        undo = _undo(name, _result(fut))
+        if undo is not None and not self.closed:
+            self._pool().submit(self._sync._x, *undo)
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._native.closed:
