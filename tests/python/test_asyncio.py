@@ -146,6 +146,50 @@ def test_cancelled_blpop_loses_no_element(key):
     run(main())
 
 
+def test_cancelled_lease_command_releases_the_lease_and_loses_no_element(key):
+    async def main():
+        async with rcm.asyncio.Client(URL, pool_max_leases=1) as c:
+            k = key()
+            leases = []
+
+            async def consumer():
+                async with c.lease(k) as lease:
+                    leases.append(lease)
+                    await lease.blpop(k, 0)
+
+            task = asyncio.create_task(consumer())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await c.rpush(k, "v1")  # taken by the cancelled BLPOP, still waiting on the server
+            deadline = time.monotonic() + 5
+            while not leases[0].released and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert leases[0].released  # once the BLPOP returned, not never
+            assert await c.lrange(k, 0, -1) == [b"v1"]  # put back before the release
+            async with c.lease(k) as again:  # the only lease of the pool is back
+                assert await again.blpop(k, timeout=1) == (k.encode(), b"v1")
+
+    run(main())
+
+
+def test_lease_is_usable_after_a_command_timed_out(key):
+    async def main():
+        async with rcm.asyncio.Client(URL) as c:
+            k = key()
+            async with c.lease(k) as lease:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(lease.blpop(k, 0), 0.2)
+                assert await lease.ping() is True  # after the cancelled BLPOP, not beside it
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(lease.read(), 0.2)
+                assert await lease.execute_command("ECHO", "x") == b"x"
+            assert lease.released
+
+    run(main())
+
+
 def test_pipeline_and_transaction(key):
     async def main():
         async with rcm.asyncio.Client(URL) as c:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio as _asyncio
 import concurrent.futures
+import functools
 import inspect
 import json
 import os
@@ -100,50 +101,121 @@ class _Base:
 
 
 class Lease(_Base, Commands):
-    """rcm.Lease for asyncio: each command waits in the client's thread pool."""
+    """rcm.Lease for asyncio: each command waits in the client's thread pool, one at a time.
+
+    Cancelling a task that awaits a lease command is safe: the task gets CancelledError at
+    once while the command finishes in its thread (a blocking wait within _SLICE_S); an
+    element a cancelled pop took is put back, and a release() asked for meanwhile (as by
+    ``async with``) happens once the command has returned.
+    """
 
     def __init__(self, client: "Client", lease: _sync.Lease) -> None:
         self._client = client
         self._lease = lease
+        self._busy: Optional["_asyncio.Future[Any]"] = None  # the last job on the lease in the pool
+        self._releasing = False
+
+    async def _in_lease(self, fn: Callable[..., Any], *args: Any, pop: Optional[bytes] = None) -> Any:
+        """fn(*args) in the pool once the lease's previous job is done. pop: the name of a
+        blocking pop whose element is put back when the awaiting task was cancelled."""
+        while self._busy is not None and not self._busy.done():
+            await _asyncio.wait((self._busy,))
+        fut = self._client._thread_call(functools.partial(fn, *args))
+        self._busy = fut
+        try:
+            return await _asyncio.shield(fut)
+        except _asyncio.CancelledError:
+            if pop is not None:
+                if fut.done():
+                    self._put_back(pop, fut)
+                else:
+                    fut.add_done_callback(functools.partial(self._put_back, pop))
+            raise
+
+    def _put_back(self, pop: bytes, fut: "_asyncio.Future[Any]") -> None:
+        # On the loop, once a cancelled task's pop returned: the undo becomes the lease's
+        # next job, so that a pending release and later commands wait for it.
+        undo = _undo(pop, _result(fut))
+        if undo is None or self._client.closed:
+            return
+        self._busy = self._client._thread_call(lambda: self._undo_on_lease(undo))
+        self._busy.add_done_callback(_result)
+
+    def _undo_on_lease(self, undo: tuple) -> None:
+        try:
+            self._lease._x(*undo)
+        except Exception:  # the lease broke, or was released: any connection will do
+            self._client._sync._x(*undo)
 
     def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
-        return self._in_thread(self._lease._x, *args)
-
-    async def _call(self, post: Post, args: tuple) -> Any:
-        return await self._in_thread(lambda: self._lease._run(post, *args))
+        if args and _sync._command_name(args[0]) in _sync._BLOCKING:
+            return self._blocking(None, args)
+        return self._in_lease(self._lease._x, *args)
 
     def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
-        return self._call(post, args)
+        return self._in_lease(self._lease._run, post, *args)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
-        return self._call(post, args)
+        return self._blocking(post, args)
+
+    async def _blocking(self, post: Post, args: tuple) -> Any:
+        timeout = _slice_timeout(args)
+        if timeout is None or self._lease._in_multi:  # queued by MULTI: nothing waits
+            return await self._in_lease(self._lease._run, post, *args)
+        name = _sync._command_name(args[0])
+        r = await _in_slices(lambda sliced: self._in_lease(self._lease._x, *sliced, pop=name), args, timeout)
+        return _sync._apply(post, r)
 
     async def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
-        return await self._in_thread(self._lease._call_script, script, keys, args)
+        return await self._in_lease(self._lease._call_script, script, keys, args)
 
     async def watch(self, *names: KeyT) -> bool:
-        return await self._in_thread(self._lease.watch, *names)
+        return await self._in_lease(self._lease.watch, *names)
 
     async def unwatch(self) -> bool:
-        return await self._in_thread(self._lease.unwatch)
+        return await self._in_lease(self._lease.unwatch)
 
     async def multi(self) -> bool:
-        return await self._in_thread(self._lease.multi)
+        return await self._in_lease(self._lease.multi)
 
     async def exec(self) -> Optional[List[Any]]:
-        return await self._in_thread(self._lease.exec)
+        return await self._in_lease(self._lease.exec)
 
     async def discard(self) -> bool:
-        return await self._in_thread(self._lease.discard)
+        return await self._in_lease(self._lease.discard)
 
     async def read(self, timeout: Optional[float] = None) -> Any:
-        return await self._in_thread(self._lease.read, timeout)
+        """As rcm.Lease.read; a wait without limit (timeout=None) is cut into slices so
+        that cancelling the awaiting task stops it."""
+        if timeout is not None:
+            return await self._in_lease(self._lease.read, timeout)
+        while True:
+            msg = await self._in_lease(self._lease.read, _SLICE_S)
+            if msg is not None:
+                return msg
 
     async def release(self) -> None:
-        if self._client.closed:
+        """Gives the connection back; while a command of a cancelled task still runs on
+        it, once that command has returned (this does not wait for it)."""
+        if self._busy is not None and not self._busy.done():
+            self._release_when_idle()
+        elif self._client.closed:
             self._lease.release()  # after close() this only frees: no need for a thread
         else:
-            await self._in_thread(self._lease.release)
+            await self._in_lease(self._lease.release)
+
+    def _release_when_idle(self, _done: Any = None) -> None:
+        busy = self._busy
+        if busy is not None and not busy.done():
+            if not self._releasing or _done is not None:
+                self._releasing = True
+                busy.add_done_callback(self._release_when_idle)
+            return
+        if self._client.closed:
+            self._lease.release()
+            return
+        self._busy = self._client._thread_call(self._lease.release)
+        self._busy.add_done_callback(_result)
 
     @property
     def released(self) -> bool:
