@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import signal
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -314,3 +316,30 @@ def test_blocking_commands_with_the_timeout_elsewhere_are_sent_as_given(key):
                 z.encode(), [[b"m1", b"1"], [b"m2", b"2"]]]
 
     run(main())
+
+
+def test_close_works_awaited_and_plain():
+    async def main():
+        c = rcm.asyncio.Client(URL)
+        await c.ping()
+        assert await c.close() is None  # as redis.asyncio: await r.close()
+        assert c.closed
+        with pytest.raises(rcm.ClosedError):
+            await c.ping()
+        await c.close()  # idempotent
+        c2 = rcm.asyncio.Client(URL)
+        await c2.ping()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            c2.close()  # not awaited: closed all the same, nothing left pending
+            gc.collect()
+        assert c2.closed
+        assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+        c3 = rcm.asyncio.Client(URL)
+        await c3.aclose()
+        assert c3.closed
+
+    run(main())
+    c = rcm.asyncio.Client(URL)  # outside any event loop
+    c.close()
+    assert c.closed

@@ -22,7 +22,7 @@ import functools
 import inspect
 import json
 import os
-from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, List, Optional
 
 from . import _native
 from . import client as _sync
@@ -89,6 +89,18 @@ def _result(fut: "_asyncio.Future[Any]") -> Any:
     if fut.cancelled() or fut.exception() is not None:
         return None
     return fut.result()
+
+
+class _Done:
+    """An awaitable that is already complete: what Client.close() returns."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())  # awaiting it returns None without suspending
+
+
+_CLOSED = _Done()
 
 
 class _Base:
@@ -554,9 +566,14 @@ class Client(Commands):
     def closed(self) -> bool:
         return self._native.closed
 
-    def close(self) -> None:
+    def close(self) -> Awaitable[None]:
         """Closes the client: awaiting commands fail with ClosedError. Callable from any
-        thread; idempotent."""
+        thread; idempotent. Closes at once; what it returns may be awaited (``await
+        r.close()``, as with redis.asyncio) or dropped."""
+        self._close()
+        return _CLOSED
+
+    def _close(self) -> None:
         self._native.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
@@ -583,20 +600,20 @@ class Client(Commands):
             loop.remove_reader(self._native.fileno())
 
     async def aclose(self) -> None:
-        self.close()
+        self._close()
 
     async def __aenter__(self) -> "Client":
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        self.close()
+        self._close()
 
     def __del__(self) -> None:
         # The loop's reader holds the native client: detach it, or it lives on.
         native = getattr(self, "_native", None)
         if native is not None and self._loop is not None:
             try:
-                self.close()
+                self._close()
             except Exception:
                 pass
 
