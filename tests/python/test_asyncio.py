@@ -343,3 +343,31 @@ def test_close_works_awaited_and_plain():
     c = rcm.asyncio.Client(URL)  # outside any event loop
     c.close()
     assert c.closed
+
+
+def test_new_helpers_as_coroutines(key):
+    # The helpers come from the shared Commands mixin: the same values on the asyncio
+    # client, its leases and its pipelines (DUMP stays bytes with decode_responses).
+    async def main():
+        async with rcm.asyncio.Client(URL, decode_responses=True) as c:
+            k, z1, z2 = key("h"), key("z1"), key("z2")
+            await c.hset(k, mapping={"f": "v"})
+            payload = await c.dump(k)
+            assert isinstance(payload, bytes) and payload
+            assert await c.copy(k, key("copy")) is True
+            assert await c.pexpiretime(k) == -1
+            assert await c.setbit(key("bits"), 1, 1) == 0 and await c.bitcount(key("bits")) == 1
+            await c.zadd(z1, {"a": 1})
+            await c.zadd(z2, {"a": 2, "b": 1})
+            assert await c.zunion([z1, z2], withscores=True) == [("b", 1.0), ("a", 3.0)]
+            assert await c.zinterstore(key("zd"), [z1, z2]) == 1
+            assert await c.sort(key("none")) == []
+            await c.zadd(key("lex"), {"p": 0, "q": 0, "r": 0})
+            async with c.lease() as lease:
+                assert await lease.dump(k) == payload
+                assert await lease.zrangebylex(key("lex"), "(p", "+") == ["q", "r"]
+            async with c.pipeline() as p:
+                p.dump(k).getbit(key("bits"), 1).sintercard(1, [key("s")])
+                assert await p.execute() == [payload, 1, 0]
+
+    run(main())
