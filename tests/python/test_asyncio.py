@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import signal
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -146,6 +148,50 @@ def test_cancelled_blpop_loses_no_element(key):
     run(main())
 
 
+def test_cancelled_lease_command_releases_the_lease_and_loses_no_element(key):
+    async def main():
+        async with rcm.asyncio.Client(URL, pool_max_leases=1) as c:
+            k = key()
+            leases = []
+
+            async def consumer():
+                async with c.lease(k) as lease:
+                    leases.append(lease)
+                    await lease.blpop(k, 0)
+
+            task = asyncio.create_task(consumer())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await c.rpush(k, "v1")  # taken by the cancelled BLPOP, still waiting on the server
+            deadline = time.monotonic() + 5
+            while not leases[0].released and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert leases[0].released  # once the BLPOP returned, not never
+            assert await c.lrange(k, 0, -1) == [b"v1"]  # put back before the release
+            async with c.lease(k) as again:  # the only lease of the pool is back
+                assert await again.blpop(k, timeout=1) == (k.encode(), b"v1")
+
+    run(main())
+
+
+def test_lease_is_usable_after_a_command_timed_out(key):
+    async def main():
+        async with rcm.asyncio.Client(URL) as c:
+            k = key()
+            async with c.lease(k) as lease:
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(lease.blpop(k, 0), 0.2)
+                assert await lease.ping() is True  # after the cancelled BLPOP, not beside it
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(lease.read(), 0.2)
+                assert await lease.execute_command("ECHO", "x") == b"x"
+            assert lease.released
+
+    run(main())
+
+
 def test_pipeline_and_transaction(key):
     async def main():
         async with rcm.asyncio.Client(URL) as c:
@@ -253,5 +299,75 @@ def test_many_tasks_are_fast_enough_to_not_time_out(key):
             t0 = time.monotonic()
             await asyncio.gather(*[c.incr(key()) for _ in range(20_000)])
             return time.monotonic() - t0
+
+    run(main())
+
+
+def test_blocking_commands_with_the_timeout_elsewhere_are_sent_as_given(key):
+    # BLMPOP and BZMPOP take their timeout first: their last argument (here COUNT's
+    # value) must not be taken for a timeout and cut into slices.
+    async def main():
+        async with rcm.asyncio.Client(URL) as c:
+            k, z = key("l"), key("z")
+            await c.rpush(k, "a", "b", "c")
+            assert await c.execute_command("BLMPOP", 1, 1, k, "LEFT", "COUNT", 2) == [k.encode(), [b"a", b"b"]]
+            await c.zadd(z, {"m1": 1, "m2": 2, "m3": 3})
+            assert await c.execute_command("BZMPOP", 1, 1, z, "MIN", "COUNT", 2) == [
+                z.encode(), [[b"m1", b"1"], [b"m2", b"2"]]]
+
+    run(main())
+
+
+def test_close_works_awaited_and_plain():
+    async def main():
+        c = rcm.asyncio.Client(URL)
+        await c.ping()
+        assert await c.close() is None  # as redis.asyncio: await r.close()
+        assert c.closed
+        with pytest.raises(rcm.ClosedError):
+            await c.ping()
+        await c.close()  # idempotent
+        c2 = rcm.asyncio.Client(URL)
+        await c2.ping()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            c2.close()  # not awaited: closed all the same, nothing left pending
+            gc.collect()
+        assert c2.closed
+        assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+        c3 = rcm.asyncio.Client(URL)
+        await c3.aclose()
+        assert c3.closed
+
+    run(main())
+    c = rcm.asyncio.Client(URL)  # outside any event loop
+    c.close()
+    assert c.closed
+
+
+def test_new_helpers_as_coroutines(key):
+    # The helpers come from the shared Commands mixin: the same values on the asyncio
+    # client, its leases and its pipelines (DUMP stays bytes with decode_responses).
+    async def main():
+        async with rcm.asyncio.Client(URL, decode_responses=True) as c:
+            k, z1, z2 = key("h"), key("z1"), key("z2")
+            await c.hset(k, mapping={"f": "v"})
+            payload = await c.dump(k)
+            assert isinstance(payload, bytes) and payload
+            assert await c.copy(k, key("copy")) is True
+            assert await c.pexpiretime(k) == -1
+            assert await c.setbit(key("bits"), 1, 1) == 0 and await c.bitcount(key("bits")) == 1
+            await c.zadd(z1, {"a": 1})
+            await c.zadd(z2, {"a": 2, "b": 1})
+            assert await c.zunion([z1, z2], withscores=True) == [("b", 1.0), ("a", 3.0)]
+            assert await c.zinterstore(key("zd"), [z1, z2]) == 1
+            assert await c.sort(key("none")) == []
+            await c.zadd(key("lex"), {"p": 0, "q": 0, "r": 0})
+            async with c.lease() as lease:
+                assert await lease.dump(k) == payload
+                assert await lease.zrangebylex(key("lex"), "(p", "+") == ["q", "r"]
+            async with c.pipeline() as p:
+                p.dump(k).getbit(key("bits"), 1).sintercard(1, [key("s")])
+                assert await p.execute() == [payload, 1, 0]
 
     run(main())

@@ -92,6 +92,19 @@ def test_unsupported_argument_types_are_data_errors(r, key, bad):
     assert isinstance(e.value, TypeError)
 
 
+def test_non_contiguous_buffer_is_a_data_error(r, key):
+    view = memoryview(b"abcdef")[::2]
+    with pytest.raises(rcm.DataError, match="'memoryview': its buffer is not contiguous") as e:
+        r.set(key(), view)
+    assert isinstance(e.value, TypeError)
+    with pytest.raises(rcm.DataError, match="not contiguous"):
+        r.pipeline().set(key(), 1).set(key(), view).execute()
+    with r.lease() as lease, pytest.raises(rcm.DataError, match="not contiguous"):
+        lease.execute_command("SET", key(), view)
+    assert r.set(key(), bytes(view)) is True  # the conversion the message suggests
+    assert r.get(key()) == b"ace"
+
+
 def test_non_utf8_reply_with_decode_responses(r, rd, key):
     k = key()
     r.set(k, b"\xff\xfe")

@@ -326,6 +326,144 @@ def test_sorted_sets(r, key):
         r.zmscore(z, [])
 
 
+def test_sorted_set_algebra_and_lex_ranges(r, rd, key):
+    a, b, d = key("a"), key("b"), key("d")
+    r.zadd(a, {"x": 1, "y": 2})
+    r.zadd(b, {"y": 3, "z": 4})
+    assert r.zunion([a, b]) == [b"x", b"z", b"y"]
+    assert r.zunion([a, b], withscores=True) == [(b"x", 1.0), (b"z", 4.0), (b"y", 5.0)]
+    assert r.zunion({a: 2, b: 1}, aggregate="MAX", withscores=True) == [(b"x", 2.0), (b"y", 4.0), (b"z", 4.0)]
+    assert rd.zunion([a, b], withscores=True)[0] == ("x", 1.0)
+    assert r.zinter([a, b]) == [b"y"]
+    assert r.zinter([a, b], aggregate="min", withscores=True) == [(b"y", 2.0)]
+    assert r.zunionstore(d, [a, b]) == 3
+    assert r.zrange(d, 0, -1, withscores=True) == [(b"x", 1.0), (b"z", 4.0), (b"y", 5.0)]
+    assert r.zinterstore(d, {a: 1, b: 10}) == 1
+    assert r.zscore(d, "y") == 32.0
+    assert r.zinterstore(d, [a, key("none")]) == 0
+    with pytest.raises(rcm.DataError):
+        r.zunion([a, b], aggregate="avg")
+    lex = key("lex")
+    r.zadd(lex, {m: 0 for m in "abcde"})
+    assert r.zrangebylex(lex, "[b", "(e") == [b"b", b"c", b"d"]
+    assert r.zrangebylex(lex, "-", "+", start=1, num=2) == [b"b", b"c"]
+    with pytest.raises(rcm.DataError):
+        r.zrangebylex(lex, "-", "+", start=1)
+    assert r.zrandmember(a) in (b"x", b"y")
+    assert sorted(r.zrandmember(a, 2)) == [b"x", b"y"]
+    flat = r.zrandmember(a, 2, withscores=True)  # member, score, ... as redis-py returns it
+    assert sorted(zip(flat[::2], flat[1::2])) == [(b"x", b"1"), (b"y", b"2")]
+    assert r.zrandmember(key("none")) is None
+
+
+# ---- bits, sort, copy/dump/restore, multi-key pops -----------------------------------------------
+
+
+def test_bit_commands(r, key):
+    k, k2, d = key("b"), key("b2"), key("dest")
+    assert r.setbit(k, 7, 1) == 0
+    assert r.setbit(k, 7, True) == 1  # the previous bit
+    assert r.getbit(k, 7) == 1 and r.getbit(k, 6) == 0
+    assert r.get(k) == b"\x01"
+    r.set(k2, b"\xff\x0f")
+    assert r.bitcount(k2) == 12
+    assert r.bitcount(k2, 1, 1) == 4
+    assert r.bitcount(k2, 4, 11, mode="BIT") == 4
+    with pytest.raises(rcm.DataError):
+        r.bitcount(k2, 0)
+    assert r.bitop("AND", d, k, k2) == 2
+    assert r.get(d) == b"\x01\x00"
+    assert r.bitop("NOT", d, k2) == 2 and r.get(d) == b"\x00\xf0"
+    assert r.bitpos(k2, 0) == 8
+    assert r.bitpos(k2, 1, 1) == 12
+    assert r.bitpos(k2, 1, 1, 1) == 12
+    assert r.bitpos(k2, 0, 0, 15, mode="BIT") == 8
+    with pytest.raises(rcm.DataError):
+        r.bitpos(k2, 2)
+    with pytest.raises(rcm.DataError):
+        r.bitpos(k2, 1, end=3)
+
+
+def test_sort(r, rd, key):
+    lst, dest = key("l"), key("sorted")
+    r.rpush(lst, 3, 1, 2)
+    r.mset({key("w_1"): 30, key("w_2"): 10, key("w_3"): 20, key("n_1"): "one", key("n_2"): "two",
+            key("n_3"): "three"})
+    assert r.sort(lst) == [b"1", b"2", b"3"]
+    assert r.sort(lst, start=0, num=2, desc=True) == [b"3", b"2"]
+    assert r.sort(lst, by=key("w_*")) == [b"2", b"3", b"1"]
+    assert r.sort(lst, get=key("n_*")) == [b"one", b"two", b"three"]
+    assert r.sort(lst, get=["#", key("n_*")], groups=True) == [(b"1", b"one"), (b"2", b"two"), (b"3", b"three")]
+    assert r.sort(lst, store=dest) == 3
+    assert r.lrange(dest, 0, -1) == [b"1", b"2", b"3"]
+    r.rpush(key("words"), "b", "a")
+    assert rd.sort(key("words"), alpha=True) == ["a", "b"]
+    with pytest.raises(rcm.DataError):
+        r.sort(lst, get=key("n_*"), groups=True)  # groups needs two GETs
+    with pytest.raises(rcm.DataError):
+        r.sort(lst, start=1)
+
+
+def test_copy_dump_restore(r, rd, key):
+    src, dst, missing = key("src"), key("dst"), key("missing")
+    r.hset(src, mapping={"f": "v"})
+    assert r.copy(src, dst) is True
+    assert r.copy(src, dst) is False
+    assert r.copy(src, dst, replace=True) is True
+    assert r.hgetall(dst) == {b"f": b"v"}
+    assert r.copy(src, key("db1"), destination_db=1) is True
+    with rcm.Client(URL + "/1") as db1:
+        assert db1.hgetall(key("db1")) == {b"f": b"v"}
+        db1.delete(key("db1"))
+    payload = r.dump(src)
+    assert isinstance(payload, bytes) and payload
+    assert rd.dump(src) == payload  # bytes also with decode_responses=True (redis-py's NEVER_DECODE)
+    assert r.dump(missing) is None
+    r.delete(dst)
+    assert r.restore(dst, 0, payload) == "OK"
+    with pytest.raises(rcm.ResponseError, match="BUSYKEY"):
+        r.restore(dst, 0, payload)
+    assert r.restore(dst, 10_000, payload, replace=True, idletime=5) == "OK"
+    assert 0 < r.pttl(dst) <= 10_000
+    at = int(time.time() * 1000) + 60_000
+    assert r.restore(dst, at, payload, replace=True, absttl=True) == "OK"
+    assert r.pexpiretime(dst) == at
+    assert r.pexpiretime(src) == -1 and r.pexpiretime(missing) == -2
+    assert rd.hgetall(dst) == {"f": "v"}
+    with pytest.raises(rcm.DataError):
+        r.restore(dst, 0, payload, replace=True, idletime="soon")
+
+
+def test_multi_key_pop_and_intersection_cardinality(r, key):
+    a, b = key("a"), key("b")
+    r.rpush(b, "1", "2", "3")
+    assert r.lmpop(2, a, b, direction="LEFT") == [b.encode(), [b"1"]]
+    assert r.lmpop(2, a, b, direction="RIGHT", count=5) == [b.encode(), [b"3", b"2"]]
+    assert r.lmpop(2, a, b, direction="LEFT") is None
+    s1, s2 = key("s1"), key("s2")
+    r.sadd(s1, 1, 2, 3)
+    r.sadd(s2, 2, 3, 4)
+    assert r.sintercard(2, [s1, s2]) == 2
+    assert r.sintercard(2, [s1, s2], limit=1) == 1
+    assert r.sintercard(2, [s1, key("none")]) == 0
+
+
+def test_new_helpers_in_pipelines_and_leases(r, rd, key):
+    k, k2 = key("k"), key("k2")
+    r.hset(k, mapping={"f": "v"})
+    payload = r.dump(k)
+    with rd.pipeline() as p:
+        p.dump(k).copy(k, k2).pexpiretime(k).setbit(key("bits"), 3, 1).bitcount(key("bits"))
+        p.zunion([key("z")], withscores=True)
+        assert p.execute() == [payload, True, -1, 0, 1, []]
+    with rd.pipeline(transaction=True) as p:
+        p.copy(k, k2, replace=True).sintercard(1, [key("s")])
+        assert p.execute() == [True, 0]
+    with rd.lease() as lease:
+        assert lease.dump(k) == payload
+        assert lease.getbit(key("bits"), 3) == 1
+
+
 # ---- scripting ---------------------------------------------------------------------------------
 
 

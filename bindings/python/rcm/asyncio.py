@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio as _asyncio
 import concurrent.futures
+import functools
 import inspect
 import json
 import os
-from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, List, Optional
 
 from . import _native
 from . import client as _sync
@@ -33,10 +34,73 @@ __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
 _get_running_loop = _asyncio.get_running_loop
 
-# Blocking commands popping from lists, and how to put back a value popped by a call
-# whose task was cancelled meanwhile (so a cancelled BLPOP never loses an element).
-_UNPOP = {b"BLPOP": b"LPUSH", b"BRPOP": b"RPUSH"}
+# Blocking commands whose wait is cut into slices of at most _SLICE_S (the same command
+# with a shorter timeout, again until the caller's timeout is over), so that a cancelled
+# task stops waiting soon. Only commands whose timeout is their last argument; the others
+# (BLMPOP, BZMPOP, XREAD, WAIT...) wait in one piece.
+_SLICED = frozenset(b"BLPOP BRPOP BRPOPLPUSH BLMOVE BZPOPMIN BZPOPMAX".split())
 _SLICE_S = 1.0  # a cancelled blocking call stops waiting within this long
+
+
+def _slice_timeout(args: tuple) -> Optional[float]:
+    """The timeout of a blocking command to wait for in slices (0: without limit), or None
+    when it waits in one piece."""
+    if not args or _sync._command_name(args[0]) not in _SLICED:
+        return None
+    try:
+        timeout = float(args[-1])
+    except (TypeError, ValueError):
+        return None
+    return timeout if timeout >= 0 else None
+
+
+async def _in_slices(one: Callable[[tuple], Awaitable[Any]], args: tuple, timeout: float) -> Any:
+    """A blocking command's raw reply, waited for as a series of slices: one(args with a
+    shorter timeout) sends one and returns its reply (None: nothing came yet)."""
+    remaining = timeout if timeout > 0 else None
+    while True:
+        step = _SLICE_S if remaining is None else min(_SLICE_S, remaining)
+        r = await one(args[:-1] + (max(step, 0.01),))
+        if r is not None:
+            return r
+        if remaining is not None:
+            remaining -= step
+            if remaining <= 0:
+                return None
+
+
+def _undo(name: bytes, reply: Any) -> Optional[tuple]:
+    """The command that puts back what a pop took for a task cancelled meanwhile, so that
+    a cancelled BLPOP never loses an element (None: nothing to put back; BRPOPLPUSH and
+    BLMOVE leave it in their destination list)."""
+    if reply is None or isinstance(reply, BaseException):
+        return None
+    if name == b"BLPOP":
+        return (b"LPUSH", reply[0], reply[1])
+    if name == b"BRPOP":
+        return (b"RPUSH", reply[0], reply[1])
+    if name in (b"BZPOPMIN", b"BZPOPMAX"):
+        return (b"ZADD", reply[0], reply[2], reply[1])
+    return None
+
+
+def _result(fut: "_asyncio.Future[Any]") -> Any:
+    """A settled job's result, None when it failed or was cancelled (marks it retrieved)."""
+    if fut.cancelled() or fut.exception() is not None:
+        return None
+    return fut.result()
+
+
+class _Done:
+    """An awaitable that is already complete: what Client.close() returns."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())  # awaiting it returns None without suspending
+
+
+_CLOSED = _Done()
 
 
 class _Base:
@@ -49,50 +113,121 @@ class _Base:
 
 
 class Lease(_Base, Commands):
-    """rcm.Lease for asyncio: each command waits in the client's thread pool."""
+    """rcm.Lease for asyncio: each command waits in the client's thread pool, one at a time.
+
+    Cancelling a task that awaits a lease command is safe: the task gets CancelledError at
+    once while the command finishes in its thread (a blocking wait within _SLICE_S); an
+    element a cancelled pop took is put back, and a release() asked for meanwhile (as by
+    ``async with``) happens once the command has returned.
+    """
 
     def __init__(self, client: "Client", lease: _sync.Lease) -> None:
         self._client = client
         self._lease = lease
+        self._busy: Optional["_asyncio.Future[Any]"] = None  # the last job on the lease in the pool
+        self._releasing = False
+
+    async def _in_lease(self, fn: Callable[..., Any], *args: Any, pop: Optional[bytes] = None) -> Any:
+        """fn(*args) in the pool once the lease's previous job is done. pop: the name of a
+        blocking pop whose element is put back when the awaiting task was cancelled."""
+        while self._busy is not None and not self._busy.done():
+            await _asyncio.wait((self._busy,))
+        fut = self._client._thread_call(functools.partial(fn, *args))
+        self._busy = fut
+        try:
+            return await _asyncio.shield(fut)
+        except _asyncio.CancelledError:
+            if pop is not None:
+                if fut.done():
+                    self._put_back(pop, fut)
+                else:
+                    fut.add_done_callback(functools.partial(self._put_back, pop))
+            raise
+
+    def _put_back(self, pop: bytes, fut: "_asyncio.Future[Any]") -> None:
+        # On the loop, once a cancelled task's pop returned: the undo becomes the lease's
+        # next job, so that a pending release and later commands wait for it.
+        undo = _undo(pop, _result(fut))
+        if undo is None or self._client.closed:
+            return
+        self._busy = self._client._thread_call(lambda: self._undo_on_lease(undo))
+        self._busy.add_done_callback(_result)
+
+    def _undo_on_lease(self, undo: tuple) -> None:
+        try:
+            self._lease._x(*undo)
+        except Exception:  # the lease broke, or was released: any connection will do
+            self._client._sync._x(*undo)
 
     def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
-        return self._in_thread(self._lease._x, *args)
-
-    async def _call(self, post: Post, args: tuple) -> Any:
-        return await self._in_thread(lambda: self._lease._run(post, *args))
+        if args and _sync._command_name(args[0]) in _sync._BLOCKING:
+            return self._blocking(None, args)
+        return self._in_lease(self._lease._x, *args)
 
     def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
-        return self._call(post, args)
+        return self._in_lease(self._lease._run, post, *args)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
-        return self._call(post, args)
+        return self._blocking(post, args)
+
+    async def _blocking(self, post: Post, args: tuple) -> Any:
+        timeout = _slice_timeout(args)
+        if timeout is None or self._lease._in_multi:  # queued by MULTI: nothing waits
+            return await self._in_lease(self._lease._run, post, *args)
+        name = _sync._command_name(args[0])
+        r = await _in_slices(lambda sliced: self._in_lease(self._lease._x, *sliced, pop=name), args, timeout)
+        return _sync._apply(post, r)
 
     async def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
-        return await self._in_thread(self._lease._call_script, script, keys, args)
+        return await self._in_lease(self._lease._call_script, script, keys, args)
 
     async def watch(self, *names: KeyT) -> bool:
-        return await self._in_thread(self._lease.watch, *names)
+        return await self._in_lease(self._lease.watch, *names)
 
     async def unwatch(self) -> bool:
-        return await self._in_thread(self._lease.unwatch)
+        return await self._in_lease(self._lease.unwatch)
 
     async def multi(self) -> bool:
-        return await self._in_thread(self._lease.multi)
+        return await self._in_lease(self._lease.multi)
 
     async def exec(self) -> Optional[List[Any]]:
-        return await self._in_thread(self._lease.exec)
+        return await self._in_lease(self._lease.exec)
 
     async def discard(self) -> bool:
-        return await self._in_thread(self._lease.discard)
+        return await self._in_lease(self._lease.discard)
 
     async def read(self, timeout: Optional[float] = None) -> Any:
-        return await self._in_thread(self._lease.read, timeout)
+        """As rcm.Lease.read; a wait without limit (timeout=None) is cut into slices so
+        that cancelling the awaiting task stops it."""
+        if timeout is not None:
+            return await self._in_lease(self._lease.read, timeout)
+        while True:
+            msg = await self._in_lease(self._lease.read, _SLICE_S)
+            if msg is not None:
+                return msg
 
     async def release(self) -> None:
-        if self._client.closed:
+        """Gives the connection back; while a command of a cancelled task still runs on
+        it, once that command has returned (this does not wait for it)."""
+        if self._busy is not None and not self._busy.done():
+            self._release_when_idle()
+        elif self._client.closed:
             self._lease.release()  # after close() this only frees: no need for a thread
         else:
-            await self._in_thread(self._lease.release)
+            await self._in_lease(self._lease.release)
+
+    def _release_when_idle(self, _done: Any = None) -> None:
+        busy = self._busy
+        if busy is not None and not busy.done():
+            if not self._releasing or _done is not None:
+                self._releasing = True
+                busy.add_done_callback(self._release_when_idle)
+            return
+        if self._client.closed:
+            self._lease.release()
+            return
+        self._busy = self._client._thread_call(self._lease.release)
+        self._busy.add_done_callback(_result)
 
     @property
     def released(self) -> bool:
@@ -309,31 +444,20 @@ class Client(Commands):
         return self._blocking(post, key, args)
 
     async def _blocking(self, post: Post, key: Any, args: tuple) -> Any:
-        name = _sync._command_name(args[0])
-        try:
-            timeout = float(args[-1])
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if name not in _sync._BLOCKING or name in (b"XREAD", b"XREADGROUP", b"WAIT", b"WAITAOF") or timeout < 0:
+        timeout = _slice_timeout(args)
+        if timeout is None:
             r = await self._thread_call(lambda: self._sync.execute_command(*args))
-            return _sync._apply(post, r)
-        # In slices of at most _SLICE_S, so that a cancelled task stops waiting soon.
-        remaining = timeout if timeout > 0 else None
-        while True:
-            step = _SLICE_S if remaining is None else min(_SLICE_S, remaining)
-            sliced = args[:-1] + (max(step, 0.01),)
-            fut = self._thread_call(lambda: self._one_slice(key, sliced))
-            try:
-                r = await _asyncio.shield(fut)
-            except _asyncio.CancelledError:
-                fut.add_done_callback(lambda f: self._unpop(name, f))
-                raise
-            if r is not None:
-                return _sync._apply(post, r)
-            if remaining is not None:
-                remaining -= step
-                if remaining <= 0:
-                    return None
+        else:
+            r = await _in_slices(lambda sliced: self._slice(key, sliced), args, timeout)
+        return _sync._apply(post, r)
+
+    async def _slice(self, key: Any, args: tuple) -> Any:
+        fut = self._thread_call(lambda: self._one_slice(key, args))
+        try:
+            return await _asyncio.shield(fut)
+        except _asyncio.CancelledError:
+            fut.add_done_callback(lambda f: self._unpop(_sync._command_name(args[0]), f))
+            raise
 
     def _one_slice(self, key: Any, args: tuple) -> Any:
         with self._sync.lease(key) as lease:
@@ -341,12 +465,9 @@ class Client(Commands):
 
     def _unpop(self, name: bytes, fut: "_asyncio.Future[Any]") -> None:
         # The task awaiting this pop was cancelled: put the element back where it was.
-        undo = _UNPOP.get(name)
-        if undo is None or fut.cancelled() or fut.exception() is not None:
-            return
-        r = fut.result()
-        if r is not None and not self.closed:
-            self._pool().submit(self._sync._x, undo, r[0], r[1])
+        undo = _undo(name, _result(fut))
+        if undo is not None and not self.closed:
+            self._pool().submit(self._sync._x, *undo)
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._native.closed:
@@ -445,9 +566,14 @@ class Client(Commands):
     def closed(self) -> bool:
         return self._native.closed
 
-    def close(self) -> None:
+    def close(self) -> Awaitable[None]:
         """Closes the client: awaiting commands fail with ClosedError. Callable from any
-        thread; idempotent."""
+        thread; idempotent. Closes at once; what it returns may be awaited (``await
+        r.close()``, as with redis.asyncio) or dropped."""
+        self._close()
+        return _CLOSED
+
+    def _close(self) -> None:
         self._native.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
@@ -474,20 +600,20 @@ class Client(Commands):
             loop.remove_reader(self._native.fileno())
 
     async def aclose(self) -> None:
-        self.close()
+        self._close()
 
     async def __aenter__(self) -> "Client":
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        self.close()
+        self._close()
 
     def __del__(self) -> None:
         # The loop's reader holds the native client: detach it, or it lives on.
         native = getattr(self, "_native", None)
         if native is not None and self._loop is not None:
             try:
-                self.close()
+                self._close()
             except Exception:
                 pass
 

@@ -22,8 +22,13 @@ this process: every thread, rcm's I/O thread included), for single also the call
 thread's CPU (time.thread_time), and the ratios rcm/redis-py. The targets (from the
 project's issue) are printed beside the ratios; a benchmark never fails on them.
 
-Without --url a private server is started: with --port-offset N through the test
-harness at $RCM_TEST_PORT_BASE+N, else valkey-server/redis-server on a free port.
+Without --url a private server is started for the standalone workloads: with
+--port-offset N through the test harness at $RCM_TEST_PORT_BASE+N, else
+valkey-server/redis-server on a free port.
+
+The workloads write bench:py:* keys (--keyspace of them); the benchmark deletes them when
+it finishes, on the server and on the cluster (through the cluster client, so that each
+key goes to its owner), also when a workload failed. --smoke then checks that none is left.
 """
 
 from __future__ import annotations
@@ -123,11 +128,15 @@ def pipeline_loop(client: Any, keys: List[str], value: bytes, seconds: float, de
 
 def threads_loop(client: Any, keys: List[str], value: bytes, seconds: float, threads: int) -> int:
     counts = [0] * threads
+    errors: List[BaseException] = []
     start = threading.Barrier(threads + 1)
 
     def worker(i: int) -> None:
         start.wait()
-        counts[i] = mix_loop(client, keys, value, seconds, offset=i * 7919)
+        try:
+            counts[i] = mix_loop(client, keys, value, seconds, offset=i * 7919)
+        except BaseException as e:  # raised again in the caller: a failed thread fails the workload
+            errors.append(e)
 
     ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     for t in ts:
@@ -135,7 +144,40 @@ def threads_loop(client: Any, keys: List[str], value: bytes, seconds: float, thr
     start.wait()
     for t in ts:
         t.join()
+    if errors:
+        raise errors[0]
     return sum(counts)
+
+
+def delete_keys(client: Any, keys: List[str], batch: int = 1000) -> int:
+    """Deletes the workloads' keys, one DEL each in pipelines (a cluster client sends each
+    to the owner of its slot). Returns how many existed."""
+    deleted = 0
+    for i in range(0, len(keys), batch):
+        p = client.pipeline(transaction=False)
+        for k in keys[i:i + batch]:
+            p.delete(k)
+        deleted += sum(p.execute())
+    return deleted
+
+
+def keys_left(client: Any, keys: List[str], batch: int = 1000) -> int:
+    left = 0
+    for i in range(0, len(keys), batch):
+        p = client.pipeline(transaction=False)
+        for k in keys[i:i + batch]:
+            p.exists(k)
+        left += sum(p.execute())
+    return left
+
+
+def clean_up(client: Any, keys: List[str], check: bool) -> None:
+    """delete_keys(); with check (--smoke), fails when keys are left afterwards."""
+    delete_keys(client, keys)
+    if check:
+        left = keys_left(client, keys)
+        if left:
+            raise RuntimeError(f"{left} benchmark keys left behind on the server after deleting them")
 
 
 async def async_loop(client: Any, keys: List[str], value: bytes, seconds: float, tasks: int) -> int:
@@ -284,16 +326,36 @@ def hiredis_on(redis: Any) -> bool:
     return bool(HIREDIS_AVAILABLE)
 
 
+STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio")
+
+
+def wanted(args: argparse.Namespace, name: str) -> bool:
+    return not args.only or name in args.only.split(",")
+
+
 def run(args: argparse.Namespace) -> List[Result]:
-    redis = redis_py()
     keys = [f"bench:py:{i:08d}" for i in range(args.keyspace)]
     value = b"v" * args.value_size
     results: List[Result] = []
-    only = set(args.only.split(",")) if args.only else None
     slice_s = args.duration / args.rounds
+    if any(wanted(args, w) for w in STANDALONE_WORKLOADS):
+        try:
+            run_standalone(args, keys, value, slice_s, results)
+        finally:
+            with rcm.Client(args.url, **args.rcm_config) as c:
+                clean_up(c, keys, args.smoke)
+    if wanted(args, "cluster"):
+        results.extend(run_cluster(args, redis_py(), keys, value, slice_s))
+    return results
+
+
+def run_standalone(args: argparse.Namespace, keys: List[str], value: bytes, slice_s: float,
+                   results: List[Result]) -> None:
+    """The workloads against --url; appends their results to results as they finish."""
+    redis = redis_py()
 
     def want(name: str) -> bool:
-        return only is None or name in only
+        return wanted(args, name)
 
     def alternate(name: str, rcm_fn: Callable[[], int], py_fn: Optional[Callable[[], int]]) -> Result:
         res = Result(name, {"rcm": Sample(), "redis-py": Sample()})
@@ -362,10 +424,6 @@ def run(args: argparse.Namespace) -> List[Result]:
 
         results.append(asyncio.run(both()))
 
-    if want("cluster"):
-        results.extend(run_cluster(args, redis, keys, value, slice_s))
-    return results
-
 
 async def ameasure(fn: Callable[[], Any]) -> Sample:
     c0, w0 = time.process_time(), time.perf_counter()
@@ -384,11 +442,11 @@ def run_cluster(args: argparse.Namespace, redis: Any, keys: List[str], value: by
     except rcm.UnsupportedError as e:
         return [Result("cluster", skipped=f"cluster mode is not in this build of rcm yet ({e})")]
     rp = None
-    if redis is not None:
-        host_port = args.cluster_url.split("://", 1)[-1].split(",")[0].split("/")[0].split("@")[-1]
-        host, _, port = host_port.rpartition(":")
-        rp = redis.cluster.RedisCluster(host=host or "127.0.0.1", port=int(port), **kw)
     try:
+        if redis is not None:
+            host_port = args.cluster_url.split("://", 1)[-1].split(",")[0].split("/")[0].split("@")[-1]
+            host, _, port = host_port.rpartition(":")
+            rp = redis.cluster.RedisCluster(host=host or "127.0.0.1", port=int(port), **kw)
         mix_loop(rc, keys, value, 0.2)
         if rp is not None:
             mix_loop(rp, keys, value, 0.2)
@@ -406,9 +464,12 @@ def run_cluster(args: argparse.Namespace, redis: Any, keys: List[str], value: by
             del pipe.samples["redis-py"]
         return [res, pipe]
     finally:
-        rc.close()
-        if rp is not None:
-            rp.close()
+        try:
+            clean_up(rc, keys, args.smoke)
+        finally:
+            rc.close()
+            if rp is not None:
+                rp.close()
 
 
 def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> str:
@@ -417,7 +478,7 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
                  f"{getattr(redis_py(), '__version__', 'absent')} (hiredis parser: {'on' if hiredis else 'off'})")
     if args.rcm_config:
         lines.append("rcm config: " + ", ".join(f"{k}={v}" for k, v in args.rcm_config.items()))
-    lines.append(f"server {args.url}; {args.duration:g} s per client and workload in {args.rounds} rounds; "
+    lines.append(f"server {args.url or args.cluster_url}; {args.duration:g} s per client and workload in {args.rounds} rounds; "
                  f"values {args.value_size} B, {args.keyspace} keys; load average {os.getloadavg()[0]:.2f}; "
                  f"{os.cpu_count()} CPUs")
     lines.append("")
@@ -467,7 +528,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
                     help="an rcm config key for rcm's clients (repeatable), e.g. -c pool.size=4")
     ap.add_argument("--json", help="also write the results to this file")
-    ap.add_argument("--smoke", action="store_true", help="a few hundred ms per workload: checks that it runs")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few hundred ms per workload: checks that it runs and leaves no key behind")
     args = ap.parse_args(argv)
     if args.smoke:
         args.duration, args.rounds = 0.3, 1
@@ -477,7 +539,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("redis-py is not installed: measuring rcm alone (apt install python3-redis python3-hiredis)",
               file=sys.stderr)
     server = None
-    if not args.url:
+    if not args.url and any(wanted(args, w) for w in STANDALONE_WORKLOADS):
         server = Server(args.port_offset)
         args.url = server.url
     try:

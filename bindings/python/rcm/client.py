@@ -9,7 +9,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequenc
 
 from . import _native
 from ._config import config_items
-from .commands import AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
+from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
@@ -134,6 +134,8 @@ class Lease(Commands):
         return self._x(*args)
 
     def _run(self, post: Post, *args: Any) -> Any:
+        if post is NEVER_DECODE:
+            return self._native.execute_bytes(*args)
         r = self._x(*args)
         return r if post is None or self._in_multi else post(r)
 
@@ -518,6 +520,8 @@ class Client(Commands):
             raise
 
     def _run(self, post: Post, *args: Any) -> Any:
+        if post is NEVER_DECODE:
+            return self._native.execute_bytes(*args)
         r = self._x(*args)
         return r if post is None else post(r)
 

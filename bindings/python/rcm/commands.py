@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
+
+from . import _native
+from .exceptions import DataError
 
 __all__ = ["Commands", "Script", "parse_info"]
 
@@ -27,6 +30,10 @@ ExpiryT = Union[int, datetime.timedelta]
 AbsExpiryT = Union[int, datetime.datetime]
 ResponseT = Any
 Post = Optional[Callable[[Any], Any]]
+
+# The post of DUMP: the identity, and bulk strings stay bytes whatever decode_responses
+# says (the extension sees it; Client._run and Lease._run ask for bytes).
+NEVER_DECODE: Callable[[Any], Any] = _native.NEVER_DECODE
 
 # ---- reply post-processing (redis-py's response callbacks) --------------------------------
 
@@ -105,6 +112,11 @@ def _bzpop(r: Any) -> Optional[tuple]:
     return (r[0], r[1], float(r[2])) if r else None
 
 
+def _groups(n: int) -> Callable[[Any], Any]:
+    """SORT ... GET a GET b with groups=True: [(a1, b1), (a2, b2)...] (redis-py)."""
+    return lambda r: list(zip(*[r[i::n] for i in range(n)])) if r else r
+
+
 def _time(r: Any) -> tuple:
     return int(r[0]), int(r[1])
 
@@ -177,6 +189,23 @@ def _keys(keys: Any, args: Sequence[Any]) -> list:
 
 def _items(mapping: Any) -> Iterable:
     return mapping.items() if hasattr(mapping, "items") else mapping
+
+
+def _zaggregate(command: bytes, dest: Optional[KeyT], keys: Any, aggregate: Optional[str]) -> list:
+    """ZUNION/ZINTER[STORE]'s arguments: keys a sequence, or a mapping key -> weight."""
+    args: list = [command] if dest is None else [command, dest]
+    args.append(len(keys))
+    if isinstance(keys, Mapping):
+        args.extend(keys.keys())
+        args.append(b"WEIGHTS")
+        args.extend(keys.values())
+    else:
+        args.extend(keys)
+    if aggregate:
+        if aggregate.upper() not in ("SUM", "MIN", "MAX"):
+            raise DataError("aggregate can be sum, min or max.")
+        args += [b"AGGREGATE", aggregate]
+    return args
 
 
 def _expire_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> list:
@@ -342,6 +371,41 @@ class Commands:
     def strlen(self, name: KeyT) -> ResponseT:
         return self._run(None, b"STRLEN", name)
 
+    def setbit(self, name: KeyT, offset: int, value: int) -> ResponseT:
+        return self._run(None, b"SETBIT", name, offset, 1 if value else 0)
+
+    def getbit(self, name: KeyT, offset: int) -> ResponseT:
+        return self._run(None, b"GETBIT", name, offset)
+
+    def bitcount(self, key: KeyT, start: Optional[int] = None, end: Optional[int] = None,
+                 mode: Optional[str] = None) -> ResponseT:
+        if (start is None) != (end is None):
+            raise DataError("Both start and end must be specified")
+        args: list = [b"BITCOUNT", key]
+        if start is not None:
+            args += [start, end]
+        if mode is not None:
+            args.append(mode)
+        return self._run(None, *args)
+
+    def bitop(self, operation: str, dest: KeyT, *keys: KeyT) -> ResponseT:
+        return self._run(None, b"BITOP", operation, dest, *keys)
+
+    def bitpos(self, key: KeyT, bit: int, start: Optional[int] = None, end: Optional[int] = None,
+               mode: Optional[str] = None) -> ResponseT:
+        if bit not in (0, 1):
+            raise DataError("bit must be 0 or 1")
+        if start is None and end is not None:
+            raise DataError("start argument is not set, when end is specified")
+        args: list = [b"BITPOS", key, bit]
+        if start is not None:
+            args.append(start)
+            if end is not None:
+                args.append(end)
+        if mode is not None:
+            args.append(mode)
+        return self._run(None, *args)
+
     # ---- keys and expiry ------------------------------------------------------------
 
     def delete(self, *names: KeyT) -> ResponseT:
@@ -375,6 +439,9 @@ class Commands:
     def expiretime(self, key: KeyT) -> ResponseT:
         return self._run(None, b"EXPIRETIME", key)
 
+    def pexpiretime(self, key: KeyT) -> ResponseT:
+        return self._run(None, b"PEXPIRETIME", key)
+
     def persist(self, name: KeyT) -> ResponseT:
         return self._run(_bool, b"PERSIST", name)
 
@@ -398,6 +465,68 @@ class Commands:
 
     def type(self, name: KeyT) -> ResponseT:
         return self._run(_str, b"TYPE", name)
+
+    def copy(self, source: KeyT, destination: KeyT, destination_db: Optional[Union[str, int]] = None,
+             replace: bool = False) -> ResponseT:
+        args: list = [b"COPY", source, destination]
+        if destination_db is not None:
+            args += [b"DB", destination_db]
+        if replace:
+            args.append(b"REPLACE")
+        return self._run(_bool, *args)
+
+    def dump(self, name: KeyT) -> ResponseT:
+        """The serialized value (bytes, also with decode_responses=True), None without a key."""
+        return self._run(NEVER_DECODE, b"DUMP", name)
+
+    def restore(self, name: KeyT, ttl: float, value: EncodableT, replace: bool = False, absttl: bool = False,
+                idletime: Optional[int] = None, frequency: Optional[int] = None) -> ResponseT:
+        args: list = [b"RESTORE", name, ttl, value]
+        if replace:
+            args.append(b"REPLACE")
+        if absttl:
+            args.append(b"ABSTTL")
+        if idletime is not None:
+            try:
+                args += [b"IDLETIME", int(idletime)]
+            except ValueError:
+                raise DataError("idletime must be an integer") from None
+        if frequency is not None:
+            try:
+                args += [b"FREQ", int(frequency)]
+            except ValueError:
+                raise DataError("frequency must be an integer") from None
+        return self._run(None, *args)
+
+    def sort(self, name: KeyT, start: Optional[int] = None, num: Optional[int] = None, by: Optional[KeyT] = None,
+             get: Optional[Union[KeyT, Sequence[KeyT]]] = None, desc: bool = False, alpha: bool = False,
+             store: Optional[KeyT] = None, groups: Optional[bool] = False) -> ResponseT:
+        """The sorted elements (a list; tuples of the GET values with groups=True), or
+        their number when stored."""
+        if (start is None) != (num is None):
+            raise DataError("``start`` and ``num`` must both be specified")
+        args: list = [b"SORT", name]
+        if by is not None:
+            args += [b"BY", by]
+        if start is not None:
+            args += [b"LIMIT", start, num]
+        gets: List[Any] = []
+        if get is not None:
+            gets = [get] if isinstance(get, (bytes, str)) else list(get)
+            for g in gets:
+                args += [b"GET", g]
+        if desc:
+            args.append(b"DESC")
+        if alpha:
+            args.append(b"ALPHA")
+        if store is not None:
+            args += [b"STORE", store]
+        if groups:
+            if get is None or isinstance(get, (bytes, str)) or len(gets) < 2:
+                raise DataError('when using "groups" the "get" argument must be specified and contain at '
+                                "least two keys")
+            return self._run(_groups(len(gets)), *args)
+        return self._run(None, *args)
 
     def scan(self, cursor: int = 0, match: Optional[KeyT] = None, count: Optional[int] = None,
              _type: Optional[str] = None) -> ResponseT:
@@ -514,6 +643,13 @@ class Commands:
     def lmove(self, first_list: KeyT, second_list: KeyT, src: str = "LEFT", dest: str = "RIGHT") -> ResponseT:
         return self._run(None, b"LMOVE", first_list, second_list, src, dest)
 
+    def lmpop(self, num_keys: int, *args: KeyT, direction: Optional[str] = None, count: Optional[int] = 1) -> ResponseT:
+        """[key, [elements...]] of the first non-empty list of args, or None."""
+        cmd: list = [b"LMPOP", num_keys, *args, direction]
+        if count != 1:
+            cmd += [b"COUNT", count]
+        return self._run(None, *cmd)
+
     def lpop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
         return self._run(None, b"LPOP", name, *([count] if count is not None else []))
 
@@ -577,6 +713,9 @@ class Commands:
 
     def sinterstore(self, dest: KeyT, keys: Any, *args: KeyT) -> ResponseT:
         return self._run(None, b"SINTERSTORE", dest, *_keys(keys, args))
+
+    def sintercard(self, numkeys: int, keys: Sequence[KeyT], limit: int = 0) -> ResponseT:
+        return self._run(None, b"SINTERCARD", numkeys, *keys, b"LIMIT", limit)
 
     def sismember(self, name: KeyT, value: EncodableT) -> ResponseT:
         return self._run(_bool, b"SISMEMBER", name, value)
@@ -699,6 +838,50 @@ class Commands:
             args.append(b"WITHSCORES")
             return self._run(_with_scores(score_cast_func), *args)
         return self._run(None, *args)
+
+    def zrangebylex(self, name: KeyT, min: EncodableT, max: EncodableT, start: Optional[int] = None,
+                    num: Optional[int] = None) -> ResponseT:
+        if (start is None) != (num is None):
+            raise DataError("``start`` and ``num`` must both be specified")
+        args: list = [b"ZRANGEBYLEX", name, min, max]
+        if start is not None:
+            args += [b"LIMIT", start, num]
+        return self._run(None, *args)
+
+    def zrandmember(self, key: KeyT, count: Optional[int] = None, withscores: bool = False) -> ResponseT:
+        """A member; with count a list of them (with withscores, member and score
+        alternate, as redis-py returns them)."""
+        args: list = [b"ZRANDMEMBER", key]
+        if count is not None:
+            args.append(count)
+        if withscores:
+            args.append(b"WITHSCORES")
+        return self._run(None, *args)
+
+    def zunion(self, keys: Union[Sequence[KeyT], Mapping[KeyT, float]], aggregate: Optional[str] = None,
+               withscores: bool = False) -> ResponseT:
+        """The union's members; (member, score) tuples with withscores. keys may map each
+        key to its weight."""
+        args = _zaggregate(b"ZUNION", None, keys, aggregate)
+        if withscores:
+            return self._run(_scores, *args, b"WITHSCORES")
+        return self._run(None, *args)
+
+    def zinter(self, keys: Union[Sequence[KeyT], Mapping[KeyT, float]], aggregate: Optional[str] = None,
+               withscores: bool = False) -> ResponseT:
+        """As zunion(), for the intersection."""
+        args = _zaggregate(b"ZINTER", None, keys, aggregate)
+        if withscores:
+            return self._run(_scores, *args, b"WITHSCORES")
+        return self._run(None, *args)
+
+    def zunionstore(self, dest: KeyT, keys: Union[Sequence[KeyT], Mapping[KeyT, float]],
+                    aggregate: Optional[str] = None) -> ResponseT:
+        return self._run(None, *_zaggregate(b"ZUNIONSTORE", dest, keys, aggregate))
+
+    def zinterstore(self, dest: KeyT, keys: Union[Sequence[KeyT], Mapping[KeyT, float]],
+                    aggregate: Optional[str] = None) -> ResponseT:
+        return self._run(None, *_zaggregate(b"ZINTERSTORE", dest, keys, aggregate))
 
     def zrank(self, name: KeyT, value: EncodableT) -> ResponseT:
         return self._run(None, b"ZRANK", name, value)

@@ -93,7 +93,15 @@ bool Argv::add_slow(PyObject *o) {
   }
   if (PyObject_CheckBuffer(o)) {
     Py_buffer view;
-    if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) != 0) return false;
+    if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) != 0) {
+      // A strided view (memoryview(b"abcdef")[::2]) has no one block of bytes to send.
+      if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+        PyErr_Clear();
+        errors::raise_data_error(o, "its buffer is not contiguous (a strided view such as memoryview(b)[::2]); "
+                                    "convert it with bytes() first");
+      }
+      return false;
+    }
     views_.push_back(view);
     push(static_cast<const char *>(view.buf), static_cast<size_t>(view.len));
     return true;

@@ -28,7 +28,8 @@ class Arena {
 class Argv {
  public:
   // Appends one argument: bytes, str (UTF-8), int, float, or anything with the buffer
-  // protocol (bytearray, memoryview...). False with DataError/UnicodeError set otherwise.
+  // protocol and one contiguous block (bytearray, memoryview...). False with
+  // DataError/UnicodeError set otherwise.
   bool add(PyObject *o);
   bool add_all(PyObject *const *objs, Py_ssize_t n);
 

@@ -25,6 +25,20 @@ constexpr int kReadSliceMs = 100;  // how often a long wait looks at signals and
 PyTypeObject *g_client_type = nullptr;
 PyTypeObject *g_lease_type = nullptr;
 
+// NEVER_DECODE: a post that is the identity in Python; where the extension converts a
+// reply for it (submit, pipeline) it also means "bulk strings as bytes whatever
+// decode_responses says", as redis-py's NEVER_DECODE does for DUMP.
+PyObject *g_never_decode = nullptr;
+const Decoding kBytes;  // decode_responses off
+
+PyObject *never_decode(PyObject *, PyObject *arg) {
+  Py_INCREF(arg);
+  return arg;
+}
+
+PyMethodDef never_decode_def = {"NEVER_DECODE", never_decode, METH_O,
+                                "NEVER_DECODE(value) -> value; as a post, replies stay bytes."};
+
 // ---- waiting for one reply without the GIL ------------------------------------------
 
 struct SyncWait {
@@ -46,6 +60,7 @@ struct AsyncSlot {
   CompletionQueue *queue;
   PyObject *future;  // owned; touched only with the GIL
   PyObject *post;    // owned or NULL: applied to the value before it is set
+  bool bytes;        // NEVER_DECODE: bulk strings as bytes
 };
 
 void async_done(rcm_status status, rcm_reply *reply, void *userdata) {
@@ -98,7 +113,7 @@ void complete(const Decoding &dec, CompletionQueue::Item &item) {
   PyObject *value = nullptr, *exc = nullptr;
   if (item.status == RCM_OK) {
     bool is_error = rcm_reply_type(item.reply) == RCM_REPLY_ERROR;
-    value = reply_value(item.reply, dec);
+    value = reply_value(item.reply, slot->bytes ? kBytes : dec);
     rcm_reply_free(item.reply);
     if (value == nullptr) {
       exc = take_exception();
@@ -348,8 +363,9 @@ void Client_dealloc(PyObject *o) {
   Py_DECREF(tp);
 }
 
-// execute(*args) -> the reply; a server error reply is raised.
-PyObject *Client_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+// execute(*args) -> the reply, its bulk strings converted as d says; a server error
+// reply is raised.
+PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &d) {
   ClientCore *c = core_of(o);
   ScopedArgv av;
   if (!av->add_all(args, nargs)) return nullptr;
@@ -360,7 +376,15 @@ PyObject *Client_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   st = c->command(*av, &reply, &err);
   Py_END_ALLOW_THREADS
   if (st != RCM_OK) return errors::raise(st, err);
-  return reply_result(reply, c->dec);
+  return reply_result(reply, d);
+}
+
+PyObject *Client_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return execute_as(o, args, nargs, core_of(o)->dec);
+}
+
+PyObject *Client_execute_bytes(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return execute_as(o, args, nargs, kBytes);
 }
 
 // execute_routed(kind, target, *args) -> the reply of rcm_command_routed: kind is an
@@ -423,7 +447,9 @@ PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   ScopedArgv av;
   if (!av->add_all(args + 2, nargs - 2)) return nullptr;
   PyObject *post = args[1] == Py_None ? nullptr : args[1];
-  auto *slot = new AsyncSlot{&c->queue, args[0], post};
+  bool bytes = post == g_never_decode;
+  if (bytes) post = nullptr;
+  auto *slot = new AsyncSlot{&c->queue, args[0], post, bytes};
   Py_INCREF(slot->future);
   Py_XINCREF(post);
   std::string err;
@@ -519,11 +545,12 @@ PyObject *Client_pipeline(PyObject *o, PyObject *const *args, Py_ssize_t nargs) 
   for (size_t i = 0; i < count; ++i) {
     PyObject *v = nullptr;
     if (list != nullptr) {
-      v = reply_value(replies[i], c->dec);
       PyObject *post = posts != nullptr && static_cast<Py_ssize_t>(i) < PyList_GET_SIZE(posts)
                            ? PyList_GET_ITEM(posts, static_cast<Py_ssize_t>(i))
                            : Py_None;
-      if (v != nullptr && post != Py_None && rcm_reply_type(replies[i]) != RCM_REPLY_ERROR) {
+      bool bytes = post == g_never_decode;
+      v = reply_value(replies[i], bytes ? kBytes : c->dec);
+      if (v != nullptr && post != Py_None && !bytes && rcm_reply_type(replies[i]) != RCM_REPLY_ERROR) {
         Py_INCREF(post);  // the post may run Python code that changes the list
         PyObject *w = PyObject_CallOneArg(post, v);
         Py_DECREF(post);
@@ -642,10 +669,10 @@ PyObject *lease_failure(LeaseObject *l, rcm_status st, const std::string &err) {
   return errors::raise(st, err);
 }
 
-PyObject *Lease_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+// execute(*args) on a lease, bulk strings converted as dec says.
+PyObject *lease_execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &dec) {
   LeaseObject *l = lease_of(o);
   if (!lease_enter(l)) return nullptr;
-  const Decoding &dec = l->owner->core->dec;
   ScopedArgv av;
   if (!av->add_all(args, nargs)) {
     l->busy.store(false);
@@ -661,6 +688,14 @@ PyObject *Lease_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   l->busy.store(false);
   if (st != RCM_OK) return lease_failure(l, st, err);
   return reply_result(reply, dec);
+}
+
+PyObject *Lease_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return lease_execute_as(o, args, nargs, lease_of(o)->owner->core->dec);
+}
+
+PyObject *Lease_execute_bytes(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return lease_execute_as(o, args, nargs, kBytes);
 }
 
 // read(timeout_ms) -> the next pushed message, or None when none came in time
@@ -736,6 +771,8 @@ void Lease_dealloc(PyObject *o) {
 
 PyMethodDef client_methods[] = {
     {"execute", FASTCALL(Client_execute), "execute(*args): send one command, wait, return its reply."},
+    {"execute_bytes", FASTCALL(Client_execute_bytes),
+     "execute_bytes(*args): as execute(), bulk strings as bytes whatever decode_responses says."},
     {"execute_routed", FASTCALL(Client_execute_routed),
      "execute_routed(kind, target, *args): send one command where an RCM_ROUTE_* route says."},
     {"submit", FASTCALL(Client_submit),
@@ -768,6 +805,8 @@ PyType_Spec client_spec = {"rcm._native.Client", sizeof(ClientObject), 0, Py_TPF
 
 PyMethodDef lease_methods[] = {
     {"execute", FASTCALL(Lease_execute), "execute(*args): send one command on the lease and wait for its reply."},
+    {"execute_bytes", FASTCALL(Lease_execute_bytes),
+     "execute_bytes(*args): as execute(), bulk strings as bytes whatever decode_responses says."},
     {"read", Lease_read, METH_O, "read(timeout_ms): the next pushed message, or None after timeout_ms."},
     {"release", Lease_release, METH_NOARGS, "release(): give the connection back to the pool."},
     {nullptr, nullptr, 0, nullptr}};
@@ -811,6 +850,10 @@ bool add_types(PyObject *module) {
   Py_INCREF(g_lease_type);
   if (PyModule_AddObject(module, "Client", reinterpret_cast<PyObject *>(g_client_type)) < 0) return false;
   if (PyModule_AddObject(module, "Lease", reinterpret_cast<PyObject *>(g_lease_type)) < 0) return false;
+  g_never_decode = PyCFunction_New(&never_decode_def, nullptr);
+  if (g_never_decode == nullptr) return false;
+  Py_INCREF(g_never_decode);  // kept for the identity comparisons above
+  if (PyModule_AddObject(module, "NEVER_DECODE", g_never_decode) < 0) return false;
   return true;
 }
 

@@ -105,4 +105,9 @@ void raise_data_error(PyObject *arg) {
                Py_TYPE(arg)->tp_name);
 }
 
+void raise_data_error(PyObject *arg, const char *why) {
+  PyObject *cls = g_data != nullptr ? g_data : PyExc_TypeError;
+  PyErr_Format(cls, "Invalid input of type: '%s': %s.", Py_TYPE(arg)->tp_name, why);
+}
+
 }  // namespace rcm_py::errors

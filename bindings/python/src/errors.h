@@ -27,5 +27,7 @@ PyObject *raise(rcm_status status, const std::string &message);
 PyObject *raise_instance(PyObject *exc);
 // DataError for an argument of an unsupported type.
 void raise_data_error(PyObject *arg);
+// DataError for an argument of a supported type that cannot be sent: why says what is wrong.
+void raise_data_error(PyObject *arg, const char *why);
 
 }  // namespace rcm_py::errors
