@@ -283,6 +283,33 @@ static void test_scripted__clusterdown_past_deadline_is_clusterdown(void **state
     transient_past_deadline("CLUSTERDOWN", RCM_ERR_CLUSTERDOWN);
 }
 
+/* Short backoffs (1..5 ms) over a 2 s deadline make hundreds of retries: the request
+ * still retries until its deadline and ends RCM_ERR_TIMEOUT, not as a success carrying
+ * the TRYAGAIN reply once some count of retries is used up. */
+static void test_scripted__fast_retries_last_until_the_deadline(void **state) {
+    (void)state;
+    rcm_client *c = open_ok(0, "command_timeout_ms", "2000", "retry.backoff_ms", "1", "retry.backoff_max_ms", "5",
+                            NULL);
+    char key[64];
+    key_on(0, "fast:", -1, key, sizeof key);
+    cu_fake_ctl_ok(NULL, 0, "TRANSIENT", "TRYAGAIN", "1000000", NULL);
+    rcm_reply *r = NULL;
+    double t0 = tu_now();
+    rcm_status st = tu_cmd(c, &r, "INCR", key, NULL);
+    double took = tu_now() - t0;
+    long long sends = cu_fake_count(0, "INCR");
+    fprintf(stderr, "INCR answered TRYAGAIN with 1..5 ms backoff: %s after %.3f s, %lld sends\n", rcm_status_name(st),
+            took, sends);
+    if (st != RCM_ERR_TIMEOUT)
+        fail_msg("INCR answered TRYAGAIN until past its 2 s deadline, backoff 1..5 ms: %s, reply %s after %.3f s and "
+                 "%lld sends; expected RCM_ERR_TIMEOUT at the deadline",
+                 rcm_status_name(st), tu_describe(r), took, sends);
+    assert_null(r);
+    if (took < 1.95 || took > 2.5) fail_msg("INCR ended after %.3f s, its deadline was 2 s", took);
+    assert_data(key, "$nil");
+    rcm_client_close(c);
+}
+
 /* ---- the view most nodes agree on -------------------------------------------------------- */
 
 /* 10 SET + GET of keys of each node; each node must receive exactly its own 10 of each
@@ -377,6 +404,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_scripted__loading_past_deadline_is_timeout, setup),
         cmocka_unit_test_setup(test_scripted__masterdown_past_deadline_is_timeout, setup),
         cmocka_unit_test_setup(test_scripted__clusterdown_past_deadline_is_clusterdown, setup),
+        cmocka_unit_test_setup(test_scripted__fast_retries_last_until_the_deadline, setup),
         cmocka_unit_test_setup(test_scripted__majority_view_wins_over_a_stale_node, setup),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
