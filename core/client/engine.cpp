@@ -20,6 +20,12 @@ constexpr int kMaxTransientRetries = 64;
 
 bool starts_with(const std::string &s, const char *prefix) { return s.compare(0, std::strlen(prefix), prefix) == 0; }
 
+// A request with a deadline retries transient errors until it (and then ends as a timeout
+// naming the last reply); the count only bounds requests that have none.
+bool out_of_transient_retries(const Request *r) {
+  return !r->has_deadline() && r->transient_retries >= kMaxTransientRetries;
+}
+
 std::string pool_key(const Endpoint &ep, NodePool::Kind kind) {
   return kind == NodePool::Kind::replica ? ep.str() + "#replica" : ep.str();
 }
@@ -576,7 +582,8 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
         // move the slot there; look again and retry (within the deadline).
         request_refresh("MOVED to a node that is down: " + ep.str());
         --r->redirects;
-        if (r->transient_retries++ >= kMaxTransientRetries) return false;
+        if (out_of_transient_retries(r)) return false;
+        ++r->transient_retries;
         ++r->refused;
         r->last_error = e;
         delete reply;
@@ -630,7 +637,7 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
                                                 starts_with(e, "TIMEOUT"));
   bool transient = starts_with(e, "TRYAGAIN") || starts_with(e, "CLUSTERDOWN") || starts_with(e, "LOADING") ||
                    starts_with(e, "MASTERDOWN") || raft_transient || (readonly_err && mode_ != Mode::standalone);
-  if (!transient || r->transient_retries >= kMaxTransientRetries || r->pinned) return false;
+  if (!transient || out_of_transient_retries(r) || r->pinned) return false;
   if (readonly_err || raft_transient || starts_with(e, "CLUSTERDOWN") || starts_with(e, "LOADING"))
     request_refresh(e.substr(0, 40));
   long long delay = cfg_.retry_backoff_ms > 0 ? cfg_.retry_backoff_ms : 1;

@@ -3,12 +3,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -654,6 +657,109 @@ const char *cu_str(const rcm_reply *r) {
     memcpy(buf, s, len);
     buf[len] = 0;
     return buf;
+}
+
+/* ---- fake_cluster.py ----------------------------------------------------------------- */
+
+static int fake_pid = -1;
+static int fake_stdin = -1; /* closing it tells the script to exit */
+
+int cu_fake_port(int i) { return tu_port(CU_FAKE_NODE + i); }
+
+int cu_fake_owner(int slot) {
+    for (int i = CU_FAKE_NODES - 1; i > 0; i--)
+        if (slot >= i * CU_SLOTS / CU_FAKE_NODES) return i;
+    return 0;
+}
+
+void cu_fake_stop(void) {
+    if (fake_pid > 0) {
+        kill(fake_pid, SIGTERM);
+        int reaped = 0;
+        for (int i = 0; i < 100 && !reaped; i++) {
+            reaped = waitpid(fake_pid, NULL, WNOHANG) == fake_pid;
+            if (!reaped) tu_sleep_ms(20);
+        }
+        if (!reaped) {
+            kill(fake_pid, SIGKILL);
+            waitpid(fake_pid, NULL, 0);
+        }
+        fake_pid = -1;
+    }
+    if (fake_stdin >= 0) close(fake_stdin);
+    fake_stdin = -1;
+}
+
+void cu_fake_start_ok(void) {
+    static int registered;
+    const char *script = getenv("CU_FAKE_CLUSTER"), *python = getenv("CU_PYTHON");
+    if (!script || !*script) fail_msg("CU_FAKE_CLUSTER (fake_cluster.py's path) is not set; run through ctest");
+    if (!python || !*python) python = "/usr/bin/python3";
+    char ports[64], control[16];
+    snprintf(ports, sizeof ports, "%d,%d,%d", cu_fake_port(0), cu_fake_port(1), cu_fake_port(2));
+    snprintf(control, sizeof control, "%d", tu_port(CU_FAKE_CONTROL));
+    const char *argv[] = {python, script, "--ports", ports, "--control", control, NULL};
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail_msg("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        execv(python, (char *const *)argv);
+        fprintf(stderr, "exec %s %s: %s\n", python, script, strerror(errno));
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    fake_pid = pid;
+    fake_stdin = in[1];
+    if (!registered) {
+        atexit(cu_fake_stop);
+        registered = 1;
+    }
+    char line[128] = {0};
+    size_t off = 0;
+    double until = tu_now() + 15;
+    while (off + 1 < sizeof line && !strchr(line, '\n') && tu_now() < until) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t r = read(out[0], line + off, sizeof line - 1 - off);
+        if (r <= 0) break;
+        off += (size_t)r;
+    }
+    close(out[0]);
+    if (strncmp(line, "READY", 5) != 0) {
+        cu_fake_stop();
+        fail_msg("%s did not start (printed '%s')", script, line);
+    }
+}
+
+void cu_fake_ctl_ok(char *buf, size_t n, ...) {
+    const char *a[5] = {NULL, NULL, NULL, NULL, NULL};
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < 4 && (a[i] = va_arg(ap, const char *)) != NULL; i++) {
+    }
+    va_end(ap);
+    char local[512];
+    if (!buf) {
+        buf = local;
+        n = sizeof local;
+    }
+    int fd = tu_raw_connect(tu_port(CU_FAKE_CONTROL));
+    int rc = fd < 0 ? -1 : tu_raw_send(fd, a[0], a[1], a[2], a[3], (const char *)NULL);
+    if (rc == 0) rc = tu_raw_read(fd, buf, n, 3000);
+    tu_raw_close(fd);
+    if (rc != 0) fail_msg("fake_cluster.py control %s: no reply", a[0]);
+    if (buf[0] != '+' && buf[0] != ':' && buf[0] != '$') fail_msg("fake_cluster.py control %s: %s", a[0], buf);
+}
+
+long long cu_fake_count(int i, const char *cmd) {
+    char idx[8], buf[64];
+    snprintf(idx, sizeof idx, "%d", i);
+    cu_fake_ctl_ok(buf, sizeof buf, "COUNT", idx, cmd, NULL);
+    return atoll(buf + 1);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------ */

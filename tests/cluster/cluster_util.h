@@ -151,6 +151,29 @@ rcm_status cu_to_node(rcm_client *c, int port, rcm_reply **out, ...);
 /* The string of a STRING/STATUS reply as a C string (copied, static per thread), or NULL. */
 const char *cu_str(const rcm_reply *r);
 
+/* ---- fake_cluster.py (cluster.scripted) --------------------------------------------- */
+
+/* The scripted 3-primary cluster of cluster.scripted: nodes at RCM_TEST_PORT_BASE+33..+35
+ * (node i owns slots [i*16384/3, (i+1)*16384/3 - 1]), its control port at +36. It needs
+ * none of the harness's servers. */
+enum { CU_FAKE_NODE = 33, CU_FAKE_CONTROL = 36, CU_FAKE_NODES = 3 };
+
+/* Starts tests/cluster/fake_cluster.py ($CU_FAKE_CLUSTER run by $CU_PYTHON) and waits for
+ * it to print READY. Asserts. It is stopped at exit, or by cu_fake_stop. */
+void cu_fake_start_ok(void);
+/* Stops it (SIGTERM, then SIGKILL) if running. */
+void cu_fake_stop(void);
+/* Port of fake node i (0..2). */
+int cu_fake_port(int i);
+/* Index of the fake node that owns slot. */
+int cu_fake_owner(int slot);
+/* Sends a control command (NUL-terminated strings, NULL-terminated, at most 4) and
+ * asserts the reply starts with '+', ':' or '$'; the flat reply ("+OK", ":3", "$value",
+ * "$nil") is copied into buf when not NULL. */
+void cu_fake_ctl_ok(char *buf, size_t n, ...);
+/* COUNT i CMD: how many CMD fake node i received ("CLUSTER SHARDS" for a subcommand). */
+long long cu_fake_count(int i, const char *cmd);
+
 /* ---- a small JSON reader (for topology/stats JSON) ------------------------------------ */
 
 typedef enum { CJ_NULL, CJ_BOOL, CJ_NUM, CJ_STR, CJ_ARR, CJ_OBJ } cj_kind;
