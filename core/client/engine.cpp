@@ -256,10 +256,7 @@ NodePool *Engine::random_primary(bool random) {
   size_t n = topo_->shards.size();
   size_t i;
   if (random) {
-    rng_ ^= rng_ << 13;  // xorshift64
-    rng_ ^= rng_ >> 7;
-    rng_ ^= rng_ << 17;
-    i = static_cast<size_t>(rng_ % n);
+    i = static_cast<size_t>(next_random() % n);
   } else {
     i = rr_++ % n;
   }
@@ -643,6 +640,10 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
   long long delay = cfg_.retry_backoff_ms > 0 ? cfg_.retry_backoff_ms : 1;
   for (int i = 0; i < r->transient_retries && delay < cfg_.retry_backoff_max_ms; ++i) delay *= 2;
   if (delay > cfg_.retry_backoff_max_ms) delay = cfg_.retry_backoff_max_ms;
+  if (delay < 1) delay = 1;
+  // Jittered to [d/2, d], like reconnects: clients that met the same error do not come
+  // back in lockstep.
+  delay -= static_cast<long long>(next_random() % static_cast<uint64_t>(delay / 2 + 1));
   // Retry until the deadline; if the next try would come after it, wait for it, so the
   // request ends as a timeout naming this reply rather than as a success carrying it.
   ++r->transient_retries;

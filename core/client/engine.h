@@ -135,7 +135,14 @@ class Engine {
   std::vector<Connection *> dirty_;
   std::unique_ptr<char[]> read_buf_{new char[kReadBufferSize]};
   unsigned rr_ = 0;  // round-robin cursor for replicas and "any" node
-  uint64_t rng_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) | 1;  // RCM_ROUTE_RANDOM
+  uint64_t rng_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) | 1;
+  // xorshift64: RCM_ROUTE_RANDOM and the jitter of transient retries.
+  uint64_t next_random() {
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    return rng_;
+  }
   bool asked_commands_ = false;
   bool shut_ = false;
 };
