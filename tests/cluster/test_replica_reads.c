@@ -1,10 +1,12 @@
 /* cluster.replica_reads: read_from=replica sends reads to replicas and writes to
  * primaries; read_from=prefer_replica reads from replicas while they are up;
- * read_from=primary (the default) never reads from a replica. Where each command went is
+ * read_from=primary (the default) never reads from a replica; read_from=nearest moves the
+ * reads of a shard to whichever of its nodes answers faster. Where each command went is
  * read from INFO commandstats on every node (valkey-cli), reset before each phase. */
 #define _GNU_SOURCE
 #include "cluster_util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,11 +168,84 @@ static void test_replica_reads__primary_never_reads_from_replicas(void **state) 
     rcm_client_close(c);
 }
 
+/* read_from=nearest picks by measured latency: a slowed node loses the reads of its
+ * shard to the other. Shard A: its replica is slowed, so reads end on the primary; shard
+ * B: its primary is slowed, so reads end on the replica. A fixed policy (always the
+ * primary, always the replica, a turn, random) fails one shard or both. The slowing is
+ * DEBUG SLEEP 0.3 on the node, three times, while the client reads. */
+typedef struct {
+    int port;
+} sleeper_arg;
+static void *sleeper_main(void *arg) {
+    sleeper_arg *a = arg;
+    for (int i = 0; i < 3; i++) free(cu_cli(a->port, "DEBUG SLEEP 0.3"));
+    return NULL;
+}
+
+static void read_while_sleeping(rcm_client *c, const char *key, int slow_port) {
+    sleeper_arg a = {slow_port};
+    pthread_t th;
+    pthread_create(&th, NULL, sleeper_main, &a);
+    double until = tu_now() + 1.2;
+    while (tu_now() < until) {
+        rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
+        rcm_reply_free(r);
+    }
+    pthread_join(th, NULL);
+}
+
+static void test_replica_reads__nearest_follows_measured_latency(void **state) {
+    (void)state;
+    setup_cluster();
+    rcm_client *c = cu_open_ok("read_from", "nearest", NULL);
+    char ka[32], kb[32];
+    int n = 0;
+    int pa = cl.nodes[prim[0]].port, ra = cl.nodes[cu_replica_index(&cl, prim[0])].port;
+    int pb = cl.nodes[prim[1]].port, rb = cl.nodes[cu_replica_index(&cl, prim[1])].port;
+    cu_key_on(&cl, pa, "near:a:", &n, ka, sizeof ka);
+    cu_key_on(&cl, pb, "near:b:", &n, kb, sizeof kb);
+    rcm_reply *r = tu_cmd_ok(c, "SET", ka, "a", NULL);
+    rcm_reply_free(r);
+    r = tu_cmd_ok(c, "SET", kb, "b", NULL);
+    rcm_reply_free(r);
+    wait_replicas_caught_up();
+    for (int i = 0; i < 50; i++) { /* both nodes of each shard get measured */
+        r = tu_cmd_ok(c, "GET", ka, NULL);
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "GET", kb, NULL);
+        rcm_reply_free(r);
+    }
+    read_while_sleeping(c, ka, ra);
+    read_while_sleeping(c, kb, pb);
+    assert_int_equal(cu_reset_stats_all(), 0);
+    enum { READS = 200 };
+    for (int i = 0; i < READS; i++) {
+        r = tu_cmd_ok(c, "GET", ka, NULL);
+        if (!tu_is_cstring(r, "a")) fail_msg("GET %s: %s", ka, tu_describe(r));
+        rcm_reply_free(r);
+        r = tu_cmd_ok(c, "GET", kb, NULL);
+        if (!tu_is_cstring(r, "b")) fail_msg("GET %s: %s", kb, tu_describe(r));
+        rcm_reply_free(r);
+    }
+    long long a_p = cu_cmdstat_of(pa, "get").calls, a_r = cu_cmdstat_of(ra, "get").calls;
+    long long b_p = cu_cmdstat_of(pb, "get").calls, b_r = cu_cmdstat_of(rb, "get").calls;
+    printf("nearest: shard A (replica slowed) %lld GETs on the primary, %lld on the replica; shard B (primary "
+           "slowed) %lld on the primary, %lld on the replica\n", a_p, a_r, b_p, b_r);
+    if (a_p < READS * 9 / 10)
+        fail_msg("read_from=nearest, replica %d slowed: only %lld of %d GETs on primary %d (%lld on the replica)", ra,
+                 a_p, READS, pa, a_r);
+    if (b_r < READS * 9 / 10)
+        fail_msg("read_from=nearest, primary %d slowed: only %lld of %d GETs on replica %d (%lld on the primary)", pb,
+                 b_r, READS, rb, b_p);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replica_reads__replica_reads_from_replicas_writes_to_primaries),
         cmocka_unit_test(test_replica_reads__prefer_replica_reads_from_replicas),
         cmocka_unit_test(test_replica_reads__primary_never_reads_from_replicas),
+        cmocka_unit_test(test_replica_reads__nearest_follows_measured_latency),
     };
     return TU_RUN(tests, argc, argv);
 }
