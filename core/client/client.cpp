@@ -514,32 +514,37 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
     std::vector<std::unique_ptr<Request>> copies;
   };
   std::vector<TxBlock> blocks;
-  if (has_multi && mode_ == Mode::cluster) {
-    // Each MULTI ... EXEC block runs on one node: its keys must share a slot, and its
-    // MULTI/EXEC go where its keys go. Commands outside the blocks route as usual.
+  if (has_multi) {
+    // Each MULTI ... EXEC block runs on one connection, never split by a resend (pinned);
+    // in a cluster its keys must share a slot, and its MULTI/EXEC go where its keys go.
+    // Commands outside the blocks route (and follow redirects) as usual.
+    const bool cluster = mode_ == Mode::cluster;
     for (size_t i = 0; i < reqs.size(); ++i) {
       if (!(reqs[i]->cmd.flags & kCmdMulti)) continue;
       size_t j = i + 1;
       while (j < reqs.size() && !(reqs[j]->cmd.flags & kCmdExecEnd)) ++j;
+      const size_t last = std::min(j, reqs.size() - 1);
       int slot = -1;
-      for (size_t k = i; k <= j && k < reqs.size(); ++k) {
+      for (size_t k = i; cluster && k <= last; ++k) {
         Request *r = reqs[k];
         if (r->split) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
         if (r->slot < 0) continue;
         if (slot >= 0 && r->slot != slot) throw Error(Status::crossslot, "a transaction's keys must all be in one slot");
         slot = r->slot;
       }
-      TxBlock b{i, std::min(j, reqs.size() - 1), {}};
-      for (size_t k = i; k <= j && k < reqs.size(); ++k) {
+      TxBlock b{i, last, {}};
+      for (size_t k = i; k <= last; ++k) {
+        reqs[k]->pinned = true;
+        if (!cluster) continue;
         reqs[k]->route = RouteKind::slot;
         reqs[k]->slot = slot >= 0 ? slot : 0;  // a keyless transaction: any one node
         b.copies.emplace_back(unsent_copy(*reqs[k]));
       }
-      blocks.push_back(std::move(b));
+      if (cluster) blocks.push_back(std::move(b));
       i = j;
     }
   }
-  Status st = run_batch(reqs, out, has_multi, err);
+  Status st = run_batch(reqs, out, err);
   if (st != Status::ok) return st;
   // A slot that moved under a transaction: the command queued for it got MOVED, so the
   // server aborted the EXEC (EXECABORT) and nothing of the block ran. The map now names
@@ -553,7 +558,8 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
       std::vector<Request *> again;
       for (const auto &c : b.copies) again.push_back(unsent_copy(*c));
       std::vector<Reply *> sub(again.size(), nullptr);
-      if (run_batch(again, sub, true, err) != Status::ok) break;
+      for (Request *r : again) r->pinned = true;
+      if (run_batch(again, sub, err) != Status::ok) break;
       for (size_t k = 0; k < sub.size(); ++k) {
         delete out[b.first + k];
         out[b.first + k] = sub[k];
@@ -563,7 +569,7 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
   return Status::ok;
 }
 
-Status Client::run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, bool has_multi, std::string *err) {
+Status Client::run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, std::string *err) {
   BatchCall call;
   call.left = reqs.size();
   call.replies = &out;
@@ -576,8 +582,6 @@ Status Client::run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out
     r->done = &batch_done;
     r->ctx = &call;
     r->engine = &e;
-    // A transaction must not be split over connections by a resend.
-    r->pinned = has_multi;
   }
   batch->requests = reqs;
   reqs.clear();

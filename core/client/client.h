@@ -122,7 +122,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void check_server();
   void wait_topology();
   // Hands reqs to one engine as a batch and waits until every one completed.
-  Status run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, bool has_multi, std::string *err);
+  Status run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, std::string *err);
   Engine &pick_engine();
   std::string role_of(const std::string &address, const std::string &fallback);
 

@@ -234,6 +234,7 @@ void Engine::dispatch(Request *r) {
     request_release(r);
     return;
   }
+  if (starts_with(r->last_error, "no known owner")) r->last_error.clear();  // it has one now
   if (!r->ask_node.empty()) {
     // ASK: this node serves the slot for this one command, after ASKING.
     auto *asking = new Request();
@@ -580,9 +581,7 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
         request_refresh("MOVED to a node that is down: " + ep.str());
         --r->redirects;
         if (out_of_transient_retries(r)) return false;
-        ++r->transient_retries;
-        ++r->refused;
-        r->last_error = e;
+        ++r->transient_retries;  // (refused and last_error were counted above, once)
         delete reply;
         request_ref(r);
         retry_later(r, std::max(cfg_.retry_backoff_ms, 10));

@@ -91,14 +91,39 @@ void NodePool::dispatch(Request *r) {
 }
 
 void NodePool::dispatch_batch(std::vector<Request *> &batch) {
+  // The same bound as dispatch(): what does not fit fails with RCM_ERR_BACKPRESSURE. A
+  // batch that must stay whole (a MULTI ... EXEC block; ASKING + its command) fits or is
+  // refused whole: a cut one would leave the shared connection inside MULTI, or ASKING
+  // applied to somebody else's next command.
+  size_t pending = waiting_.size();
+  for (const auto &conn : shared_) pending += conn->in_flight();
+  const size_t limit = static_cast<size_t>(cfg_.pool_max_pending);
+  bool whole = false;
+  size_t counted = 0;
+  for (Request *r : batch) {
+    if (r->completed) continue;
+    if (r->pinned || r->internal) whole = true;
+    if (!r->internal) ++counted;
+  }
+  if (whole && pending + counted > limit && !shut_) {
+    for (Request *r : batch) {
+      if (!r->completed) {
+        r->stats = &stats_;
+        r->sent_to = this;
+        if (!r->internal) ++stats_.requests;
+        request_fail(r, Status::backpressure,
+                     "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) +
+                         "): the transaction was not sent");
+      }
+      request_release(r);
+    }
+    return;
+  }
   Connection *c = least_loaded();
   if (c == nullptr || shut_) {
     for (Request *r : batch) dispatch(r);
     return;
   }
-  // The same bound as dispatch(): what does not fit fails with RCM_ERR_BACKPRESSURE.
-  size_t pending = waiting_.size();
-  for (const auto &conn : shared_) pending += conn->in_flight();
   for (Request *r : batch) {
     if (r->completed) {
       request_release(r);
@@ -107,7 +132,7 @@ void NodePool::dispatch_batch(std::vector<Request *> &batch) {
     r->stats = &stats_;
     r->sent_to = this;
     if (!r->internal) ++stats_.requests;
-    if (!r->internal && pending >= static_cast<size_t>(cfg_.pool_max_pending)) {
+    if (!r->internal && pending >= limit) {
       request_fail(r, Status::backpressure,
                    "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
       request_release(r);

@@ -580,6 +580,39 @@ static void test_faults__backpressure_when_server_hangs(void **state) {
     tu_server_stop(pid);
 }
 
+/* A transaction that does not fit under pool.max_pending is refused whole: a cut one
+ * would leave the shared connection inside MULTI, and every later command there would be
+ * answered QUEUED. */
+static void test_faults__transaction_over_max_pending_is_refused_whole(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pool.size", "1", "pool.max_pending", "3", NULL);
+    rcm_pipeline *p = NULL;
+    TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    TU_ASSERT_RC(rcm_pipeline_append(p, 1, multi, NULL), RCM_OK);
+    for (int i = 0; i < 3; i++) {
+        const char *set[] = {"SET", "mp:tx", "v"};
+        TU_ASSERT_RC(rcm_pipeline_append(p, 3, set, NULL), RCM_OK);
+    }
+    TU_ASSERT_RC(rcm_pipeline_append(p, 1, exec, NULL), RCM_OK);
+    rcm_reply **replies = NULL;
+    size_t nr = 0;
+    TU_ASSERT_RC(rcm_pipeline_exec(p, &replies, &nr), RCM_OK);
+    assert_int_equal(nr, 5);
+    for (size_t i = 0; i < nr; i++) {
+        if (rcm_reply_type(replies[i]) != RCM_REPLY_ERROR || rcm_reply_status(replies[i]) != RCM_ERR_BACKPRESSURE)
+            fail_msg("reply %zu of a 5-command transaction with pool.max_pending=3: %s", i, tu_describe(replies[i]));
+        rcm_reply_free(replies[i]);
+    }
+    rcm_free(replies);
+    rcm_pipeline_free(p);
+    /* The connection is not inside MULTI. */
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    TU_ASSERT_STATUS_REPLY(r, "PONG");
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
 /* ---- reconnect backoff and health checks -------------------------------------------- */
 
 /* A server that is gone: reconnects wait retry.backoff_ms, doubling up to
@@ -645,6 +678,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_faults__close_completes_requests_in_flight),
         cmocka_unit_test(test_faults__backpressure_when_server_down),
         cmocka_unit_test(test_faults__backpressure_when_server_hangs),
+        cmocka_unit_test(test_faults__transaction_over_max_pending_is_refused_whole),
         cmocka_unit_test(test_faults__reconnects_back_off),
         cmocka_unit_test(test_faults__idle_connections_are_pinged),
     };

@@ -366,6 +366,27 @@ static void test_pipeline__transaction_follows_a_moved_slot(void **state) {
     rcm_reply_free(r);
     if (cu_setslot_node_everywhere(slot, to_port, from_port, why, sizeof why) != 0) fail_msg("moving slot %d back: %s", slot, why);
     if (!cu_wait_owner_everywhere(slot, from_port, 20)) fail_msg("slot %d did not return to %d everywhere", slot, from_port);
+
+    /* The client still names the other node for it: a command outside a transaction in
+     * the same pipeline follows the MOVED as usual (only the block is kept whole). */
+    out = cu_cli(from_port, "SET %s back", k);
+    free(out);
+    char other[48];
+    snprintf(other, sizeof other, "{%s}:n", "pltxmv-other");
+    const char *const cmds2[][5] = {{"GET", k}, {"MULTI"}, {"INCR", other}, {"EXEC"}};
+    const int argcs2[] = {2, 1, 2, 1};
+    replies = NULL;
+    nr = 0;
+    st = run_pipeline(c, 4, cmds2, argcs2, &replies, &nr);
+    if (st != RCM_OK) fail_msg("GET + MULTI/INCR/EXEC: %s '%s'", rcm_status_name(st), rcm_last_error());
+    assert_int_equal(nr, 4);
+    if (!tu_is_cstring(replies[0], "back"))
+        fail_msg("GET %s beside a transaction after slot %d moved back: %s (the MOVED was not followed)", k, slot,
+                 tu_describe(replies[0]));
+    if (rcm_reply_type(replies[3]) != RCM_REPLY_ARRAY) fail_msg("EXEC: %s", tu_describe(replies[3]));
+    free_replies(replies, nr);
+    r = tu_cmd_ok(c, "DEL", k, other, NULL);
+    rcm_reply_free(r);
     rcm_client_close(c);
 }
 
