@@ -129,6 +129,8 @@ void set_rules(const std::string &name, CommandInfo &ci) {
     ci.key_rule = KeyRule::sort_store;
   else if (one_of(name, {"georadius", "georadiusbymember"}))
     ci.key_rule = KeyRule::geo_store;
+  else if (name == "migrate")
+    ci.key_rule = KeyRule::migrate;
   else
     ci.key_rule = KeyRule::spec;
 

@@ -39,6 +39,7 @@ enum class KeyRule : uint8_t {
   subcommand_key,  // XINFO/XGROUP/MEMORY/OBJECT sub key (not for HELP, DOCTOR...)
   sort_store,      // SORT key ... [STORE dest] (LIMIT takes 2 arguments, BY and GET 1)
   geo_store,       // GEORADIUS[BYMEMBER] key ... [STORE|STOREDIST dest]
+  migrate,         // MIGRATE host port key|"" db timeout ... [KEYS key...]
 };
 
 // Cluster mode: how a command that does not go to one slot is sent and answered.

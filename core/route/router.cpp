@@ -111,6 +111,27 @@ void push_geo_keys(std::vector<int> &out, int argc, const char *const *argv, con
   if (store) out.push_back(store);
 }
 
+// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw]
+// [KEYS key...]: the key, or with an empty key the ones after KEYS (the server's
+// migrateGetKeys).
+void push_migrate_keys(std::vector<int> &out, int argc, const char *const *argv, const size_t *argvlen) {
+  if (argc < 6) return;
+  if (len_of(argv, argvlen, 3) > 0) {
+    out.push_back(3);
+    return;
+  }
+  for (int i = 6; i < argc; ++i) {
+    if (arg_is(argv, argvlen, i, "auth")) {
+      i += 1;
+    } else if (arg_is(argv, argvlen, i, "auth2")) {
+      i += 2;
+    } else if (arg_is(argv, argvlen, i, "keys")) {
+      for (int k = i + 1; k < argc; ++k) out.push_back(k);
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<int> key_positions(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
@@ -148,6 +169,9 @@ std::vector<int> key_positions(const CommandInfo &info, int argc, const char *co
       return out;
     case KeyRule::geo_store:
       push_geo_keys(out, argc, argv, argvlen);
+      return out;
+    case KeyRule::migrate:
+      push_migrate_keys(out, argc, argv, argvlen);
       return out;
     case KeyRule::spec:
       break;

@@ -329,6 +329,8 @@ TEST(test_route__builtin_table_knows_the_keys) {
       {{"XACK", "s", "g", "1-0"}, {1}},
       {{"ZREVRANGEBYSCORE", "z", "+inf", "-inf"}, {1}},
       {{"MIGRATE", "h", "6379", "k", "0", "1000"}, {3}},
+      {{"MIGRATE", "h", "6379", "", "0", "1000", "COPY", "AUTH", "keys", "KEYS", "a", "b"}, {10, 11}},
+      {{"MIGRATE", "h", "6379", "", "0", "1000", "AUTH2", "u", "p", "KEYS", "a"}, {10}},
   };
   for (auto &c : cases) {
     std::vector<int> got = keys_of_argv(c.argv);
