@@ -418,6 +418,13 @@ def test_copy_dump_restore(r, rd, key):
     payload = r.dump(src)
     assert isinstance(payload, bytes) and payload
     assert rd.dump(src) == payload  # bytes also with decode_responses=True (redis-py's NEVER_DECODE)
+    # ... also inside a transaction, beside values that are decoded
+    with rd.pipeline(transaction=True) as p:
+        p.incr(key("n"))
+        p.dump(src)
+        p.hgetall(src)
+        assert p.execute() == [1, payload, {"f": "v"}]
+    r.delete(key("n"))
     assert r.dump(missing) is None
     r.delete(dst)
     assert r.restore(dst, 0, payload) == "OK"

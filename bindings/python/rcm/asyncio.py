@@ -390,6 +390,7 @@ class Client(Commands):
         self._sync = _sync.Client.__new__(_sync.Client)
         self._sync._native = self._native
         self._sync._x = self._native.execute
+        self._sync._encoding, self._sync._encoding_errors = encoding, encoding_errors
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Client":

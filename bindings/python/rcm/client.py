@@ -317,8 +317,19 @@ class Pipeline(Commands):
             elif not cmds:
                 results = []
             elif self.transaction or self._explicit_multi:
-                replies = self._native.pipeline([(b"MULTI",), *cmds, (b"EXEC",)])
-                results = _transaction_results(cmds, posts, replies[0], replies[1:-1], replies[-1])
+                block = [(b"MULTI",), *cmds, (b"EXEC",)]
+                if self._client.decode_responses and any(p is NEVER_DECODE for p in posts):
+                    # DUMP and the like stay bytes: EXEC comes back undecoded and the
+                    # other values are decoded here, one by one.
+                    replies = self._native.pipeline(block, [None] * (len(cmds) + 1) + [NEVER_DECODE])
+                    exec_reply = replies[-1]
+                    if isinstance(exec_reply, list):
+                        exec_reply = [r if p is NEVER_DECODE else self._client._decode(r)
+                                      for p, r in zip(posts, exec_reply)]
+                    results = _transaction_results(cmds, posts, replies[0], replies[1:-1], exec_reply)
+                else:
+                    replies = self._native.pipeline(block)
+                    results = _transaction_results(cmds, posts, replies[0], replies[1:-1], replies[-1])
             else:
                 results = self._native.pipeline(cmds, posts)
         finally:
@@ -485,6 +496,7 @@ class Client(Commands):
     def __init__(self, url: Optional[str] = None, *, decode_responses: bool = False, encoding: str = "utf-8",
                  encoding_errors: str = "strict", **config: Any) -> None:
         self._native = _native.Client(url, config_items(config), decode_responses, encoding, encoding_errors)
+        self._encoding, self._encoding_errors = encoding, encoding_errors
         self._x = self._native.execute
 
     @classmethod
@@ -619,6 +631,15 @@ class Client(Commands):
     @property
     def decode_responses(self) -> bool:
         return self._native.decode_responses
+
+    def _decode(self, value: Any) -> Any:
+        """A raw reply value decoded as the client decodes replies (bytes to str, inside
+        arrays too); errors and other types unchanged."""
+        if isinstance(value, bytes):
+            return value.decode(self._encoding, self._encoding_errors)
+        if isinstance(value, list):
+            return [self._decode(v) for v in value]
+        return value
 
     @property
     def closed(self) -> bool:
