@@ -643,8 +643,10 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
   // Jittered to [d/2, d], like reconnects: clients that met the same error do not come
   // back in lockstep.
   delay -= static_cast<long long>(next_random() % static_cast<uint64_t>(delay / 2 + 1));
-  // Retry until the deadline; if the next try would come after it, wait for it, so the
-  // request ends as a timeout naming this reply rather than as a success carrying it.
+  // Retry until the deadline; if the next try would not come before it, do not send it:
+  // the request waits for its deadline (the deadline heap holds it) and ends as a failure
+  // naming this reply, known not to have run, rather than as a try still in flight (whose
+  // outcome would be unknown) or a success carrying the error.
   ++r->transient_retries;
   ++r->refused;
   r->last_error = e;
@@ -655,7 +657,10 @@ bool Engine::handle_redirect(Request *r, Reply *reply) {
       delete reply;
       return true;
     }
-    if (delay > left) delay = left;
+    if (delay >= left) {
+      delete reply;
+      return true;
+    }
   }
   if (r->sent_to) r->sent_to->stats().retries++;
   delete reply;
