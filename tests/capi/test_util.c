@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -15,7 +16,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/select.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -525,4 +528,75 @@ long long tu_json_number(const char *text, const char *key) {
         p++;
     }
     return -1;
+}
+
+/* ---- scripted stand-in servers --------------------------------------------------- */
+
+void tu_script_stop(tu_script *sc) {
+    if (sc->pid > 0) {
+        kill(sc->pid, SIGTERM);
+        for (int i = 0; i < 100; i++) {
+            if (waitpid(sc->pid, NULL, WNOHANG) == sc->pid) {
+                sc->pid = -1;
+                break;
+            }
+            tu_sleep_ms(20);
+        }
+        if (sc->pid > 0) {
+            kill(sc->pid, SIGKILL);
+            waitpid(sc->pid, NULL, 0);
+            sc->pid = -1;
+        }
+    }
+    if (sc->stdin_fd >= 0) close(sc->stdin_fd);
+    sc->stdin_fd = -1;
+}
+
+void tu_script_start_ok(tu_script *sc, const char *env_script, const char *python_env, const char *const *args) {
+    const char *script = getenv(env_script);
+    const char *python = getenv(python_env);
+    if (!script || !*script) fail_msg("%s (a test script's path) is not set; run through ctest", env_script);
+    if (!python || !*python) python = "/usr/bin/python3";
+    const char *argv[16] = {python, script};
+    int argc = 2;
+    for (int i = 0; args[i]; i++) {
+        if (argc == 15) fail_msg("%s: more arguments than tu_script_start_ok takes", script);
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail_msg("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        execv(python, (char *const *)argv);
+        fprintf(stderr, "exec %s %s: %s\n", python, script, strerror(errno));
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    sc->pid = pid;
+    sc->stdin_fd = in[1];
+    char line[128] = {0};
+    size_t off = 0;
+    double until = tu_now() + 15;
+    while (off + 1 < sizeof line && !strchr(line, '\n')) {
+        struct timeval tv = {0, 100000};
+        fd_set rs;
+        FD_ZERO(&rs);
+        FD_SET(out[0], &rs);
+        if (select(out[0] + 1, &rs, NULL, NULL, &tv) > 0) {
+            ssize_t r = read(out[0], line + off, sizeof line - 1 - off);
+            if (r <= 0) break;
+            off += (size_t)r;
+        }
+        if (tu_now() > until) break;
+    }
+    close(out[0]);
+    if (strncmp(line, "READY", 5) != 0) {
+        tu_script_stop(sc);
+        fail_msg("%s did not start (printed '%s')", script, line);
+    }
 }

@@ -107,6 +107,21 @@ int tu_raw_send(int fd, ...);
 int tu_raw_read(int fd, char *buf, size_t n, int timeout_ms);
 void tu_raw_close(int fd);
 
+/* A scripted stand-in server (tests/failover/fake_raft.py, fake_sentinel.py,
+ * tests/cluster/fake_cluster.py): its PID and the write end of its stdin (closing it
+ * tells the script to exit). */
+typedef struct tu_script {
+    int pid;
+    int stdin_fd;
+} tu_script;
+#define TU_SCRIPT_INIT {-1, -1}
+/* Runs the script named by $env_script with the interpreter $python_env (default
+ * /usr/bin/python3) and args (NULL-terminated, up to 13), and waits for it to print
+ * READY. Asserts. */
+void tu_script_start_ok(tu_script *sc, const char *env_script, const char *python_env, const char *const *args);
+/* SIGTERM, then SIGKILL after 2 s; reaps it. Idempotent. */
+void tu_script_stop(tu_script *sc);
+
 /* Private servers (through $RCM_HARNESS). Returns the PID (asserts on failure); extra
  * is a space-separated list of server arguments or NULL. Servers still running at exit
  * are stopped. */

@@ -661,8 +661,7 @@ const char *cu_str(const rcm_reply *r) {
 
 /* ---- fake_cluster.py ----------------------------------------------------------------- */
 
-static int fake_pid = -1;
-static int fake_stdin = -1; /* closing it tells the script to exit */
+static tu_script fake = TU_SCRIPT_INIT;
 
 int cu_fake_port(int i) { return tu_port(CU_FAKE_NODE + i); }
 
@@ -672,66 +671,18 @@ int cu_fake_owner(int slot) {
     return 0;
 }
 
-void cu_fake_stop(void) {
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        int reaped = 0;
-        for (int i = 0; i < 100 && !reaped; i++) {
-            reaped = waitpid(fake_pid, NULL, WNOHANG) == fake_pid;
-            if (!reaped) tu_sleep_ms(20);
-        }
-        if (!reaped) {
-            kill(fake_pid, SIGKILL);
-            waitpid(fake_pid, NULL, 0);
-        }
-        fake_pid = -1;
-    }
-    if (fake_stdin >= 0) close(fake_stdin);
-    fake_stdin = -1;
-}
+void cu_fake_stop(void) { tu_script_stop(&fake); }
 
 void cu_fake_start_ok(void) {
     static int registered;
-    const char *script = getenv("CU_FAKE_CLUSTER"), *python = getenv("CU_PYTHON");
-    if (!script || !*script) fail_msg("CU_FAKE_CLUSTER (fake_cluster.py's path) is not set; run through ctest");
-    if (!python || !*python) python = "/usr/bin/python3";
     char ports[64], control[16];
     snprintf(ports, sizeof ports, "%d,%d,%d", cu_fake_port(0), cu_fake_port(1), cu_fake_port(2));
     snprintf(control, sizeof control, "%d", tu_port(CU_FAKE_CONTROL));
-    const char *argv[] = {python, script, "--ports", ports, "--control", control, NULL};
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail_msg("pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0) fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        execv(python, (char *const *)argv);
-        fprintf(stderr, "exec %s %s: %s\n", python, script, strerror(errno));
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    fake_pid = pid;
-    fake_stdin = in[1];
+    const char *args[] = {"--ports", ports, "--control", control, NULL};
+    tu_script_start_ok(&fake, "CU_FAKE_CLUSTER", "CU_PYTHON", args);
     if (!registered) {
         atexit(cu_fake_stop);
         registered = 1;
-    }
-    char line[128] = {0};
-    size_t off = 0;
-    double until = tu_now() + 15;
-    while (off + 1 < sizeof line && !strchr(line, '\n') && tu_now() < until) {
-        struct pollfd p = {out[0], POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0) continue;
-        ssize_t r = read(out[0], line + off, sizeof line - 1 - off);
-        if (r <= 0) break;
-        off += (size_t)r;
-    }
-    close(out[0]);
-    if (strncmp(line, "READY", 5) != 0) {
-        cu_fake_stop();
-        fail_msg("%s did not start (printed '%s')", script, line);
     }
 }
 

@@ -785,88 +785,12 @@ int fo_sentinel_restart(int port) {
 
 /* ---- scripted stand-ins (fake_raft.py, fake_sentinel.py) -------------------------- */
 
-typedef struct {
-    int pid;
-    int stdin_fd; /* closing it tells the script to exit */
-} fo_script;
-
-static fo_script fake_raft = {-1, -1};
-static fo_script fake_sentinel = {-1, -1};
-
-static void script_stop(fo_script *sc) {
-    if (sc->pid > 0) {
-        kill(sc->pid, SIGTERM);
-        for (int i = 0; i < 100; i++) {
-            if (waitpid(sc->pid, NULL, WNOHANG) == sc->pid) {
-                sc->pid = -1;
-                break;
-            }
-            tu_sleep_ms(20);
-        }
-        if (sc->pid > 0) {
-            kill(sc->pid, SIGKILL);
-            waitpid(sc->pid, NULL, 0);
-            sc->pid = -1;
-        }
-    }
-    if (sc->stdin_fd >= 0) close(sc->stdin_fd);
-    sc->stdin_fd = -1;
-}
-
-/* Runs $env_script with $FO_PYTHON and args (NULL-terminated), and waits for it to
- * print READY. Asserts. */
-static void script_start_ok(fo_script *sc, const char *env_script, const char *const *args) {
-    const char *script = getenv(env_script);
-    const char *python = getenv("FO_PYTHON");
-    if (!script || !*script) fail_msg("%s (a test script's path) is not set; run through ctest", env_script);
-    if (!python || !*python) python = "/usr/bin/python3";
-    const char *argv[16] = {python, script};
-    int argc = 2;
-    for (int i = 0; args[i]; i++) {
-        if (argc == 15) fail_msg("%s: more arguments than script_start_ok takes", script);
-        argv[argc++] = args[i];
-    }
-    argv[argc] = NULL;
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) fail_msg("pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0) fail_msg("fork: %s", strerror(errno));
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        execv(python, (char *const *)argv);
-        fprintf(stderr, "exec %s %s: %s\n", python, script, strerror(errno));
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    sc->pid = pid;
-    sc->stdin_fd = in[1];
-    char line[128] = {0};
-    size_t off = 0;
-    double until = tu_now() + 15;
-    while (off + 1 < sizeof line && !strchr(line, '\n')) {
-        struct timeval tv = {0, 100000};
-        fd_set rs;
-        FD_ZERO(&rs);
-        FD_SET(out[0], &rs);
-        if (select(out[0] + 1, &rs, NULL, NULL, &tv) > 0) {
-            ssize_t r = read(out[0], line + off, sizeof line - 1 - off);
-            if (r <= 0) break;
-            off += (size_t)r;
-        }
-        if (tu_now() > until) break;
-    }
-    close(out[0]);
-    if (strncmp(line, "READY", 5) != 0) {
-        script_stop(sc);
-        fail_msg("%s did not start (printed '%s')", script, line);
-    }
-}
+static tu_script fake_raft = TU_SCRIPT_INIT;
+static tu_script fake_sentinel = TU_SCRIPT_INIT;
 
 static void stop_scripts(void) {
-    script_stop(&fake_raft);
-    script_stop(&fake_sentinel);
+    tu_script_stop(&fake_raft);
+    tu_script_stop(&fake_sentinel);
 }
 
 static void stop_scripts_at_exit(void) {
@@ -879,7 +803,7 @@ static void stop_scripts_at_exit(void) {
 
 int fo_fake_port(int i) { return tu_port(FO_FAKE_NODE + i); }
 
-void fo_fake_stop(void) { script_stop(&fake_raft); }
+void fo_fake_stop(void) { tu_script_stop(&fake_raft); }
 
 void fo_fake_start_ok(void) {
     char ports[64], control[16];
@@ -887,7 +811,7 @@ void fo_fake_start_ok(void) {
     snprintf(control, sizeof control, "%d", tu_port(FO_FAKE_CONTROL));
     stop_scripts_at_exit();
     const char *args[] = {"--ports", ports, "--control", control, "--leader", "0", NULL};
-    script_start_ok(&fake_raft, "FO_FAKE_RAFT", args);
+    tu_script_start_ok(&fake_raft, "FO_FAKE_RAFT", "FO_PYTHON", args);
 }
 
 int fo_fake_sentinel_port(void) { return tu_port(FO_FAKE_SENTINEL); }
@@ -898,10 +822,10 @@ void fo_fake_sentinel_start_ok(int names_port) {
     snprintf(master, sizeof master, "127.0.0.1:%d", names_port);
     stop_scripts_at_exit();
     const char *args[] = {"--port", port, "--master", master, NULL};
-    script_start_ok(&fake_sentinel, "FO_FAKE_SENTINEL", args);
+    tu_script_start_ok(&fake_sentinel, "FO_FAKE_SENTINEL", "FO_PYTHON", args);
 }
 
-void fo_fake_sentinel_stop(void) { script_stop(&fake_sentinel); }
+void fo_fake_sentinel_stop(void) { tu_script_stop(&fake_sentinel); }
 
 void fo_fake_ctl_ok(char *buf, size_t n, ...) {
     const char *argv[FO_MAX_ARGS];
