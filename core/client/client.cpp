@@ -41,8 +41,8 @@ void sync_done(Request *r, Status status, Reply *reply) {
   call->baton.post();  // the waiter may destroy call from here on
 }
 
-Status wait_sync(SyncCall &call, Reply **out, std::string *err) {
-  call.baton.wait();
+Status wait_sync(SyncCall &call, int spin_us, Reply **out, std::string *err) {
+  call.baton.wait(spin_us);
   if (call.status == Status::ok) {
     *out = call.reply;
     return Status::ok;
@@ -465,7 +465,7 @@ Status Client::execute(Request *r, Reply **out, std::string *err) {
   r->ctx = &call;
   *out = nullptr;
   Status st = execute_async(r, err);
-  return st == Status::ok ? wait_sync(call, out, err) : st;
+  return st == Status::ok ? wait_sync(call, cfg_.sync_spin_us, out, err) : st;
 }
 
 Status Client::execute_async(Request *r, std::string *err) {
@@ -591,7 +591,7 @@ Status Client::run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out
     if (err) *err = "client closed";
     return Status::closed;
   }
-  call.baton.wait();
+  call.baton.wait(cfg_.sync_spin_us);
   return Status::ok;
 }
 
@@ -807,7 +807,7 @@ Status Lease::command(int argc, const char *const *argv, const size_t *argvlen, 
     throw Error(Status::closed, "client closed");
   }
   std::string err;
-  Status st = wait_sync(call, out, &err);
+  Status st = wait_sync(call, client_->config().sync_spin_us, out, &err);
   if (st != Status::ok) throw Error(st, err);
   return st;
 }

@@ -161,6 +161,8 @@ void Config::set(const std::string &key, const std::string &value) {
     io_threads = static_cast<int>(parse_int(key, value, 1, 64));
   } else if (key == "io_spin_us") {
     io_spin_us = static_cast<int>(parse_int(key, value, 0, 10000));
+  } else if (key == "sync_spin_us") {
+    sync_spin_us = static_cast<int>(parse_int(key, value, 0, 10000));
   } else if (key == "pool.size") {
     pool_size = static_cast<int>(parse_int(key, value, 1, 1024));
   } else if (key == "pool.max_leases") {

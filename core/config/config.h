@@ -35,6 +35,7 @@ struct Config {
   std::string client_name = "rcm";
   int io_threads = 1;
   int io_spin_us = 300;
+  int sync_spin_us = 200;
 
   int pool_size = 2;
   int pool_max_leases = 8;

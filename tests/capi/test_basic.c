@@ -126,6 +126,7 @@ static void test_config__every_documented_key_accepted(void **state) {
         {"seeds", "127.0.0.1:6379"}, {"seeds", "127.0.0.1:7000,localhost:7001,[::1]:7002"},
         {"username", "someone"}, {"password", "secret"}, {"db", "0"}, {"db", "15"},
         {"client_name", "rcm-test"}, {"io_threads", "2"}, {"io_spin_us", "0"}, {"io_spin_us", "200"},
+        {"sync_spin_us", "0"}, {"sync_spin_us", "50"},
         {"pool.size", "4"}, {"pool.max_leases", "3"}, {"pool.lease_timeout_ms", "250"},
         {"pool.max_pending", "1000"}, {"pool.health_check_ms", "0"},
         {"pool.health_check_ms", "2000"},

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define THREADS 16
@@ -59,9 +60,11 @@ static void *set_get_worker(void *p) {
     return NULL;
 }
 
-/* spin: io_spin_us, the I/O thread's polling window (its default, and 0: sleep at once). */
-static void sixteen_threads_share_one_client(const char *spin) {
-    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "10000", "io_spin_us", spin, NULL);
+/* spin: io_spin_us and sync_spin_us, the I/O thread's and the callers' polling windows
+ * (their defaults, and 0: sleep at once). */
+static void sixteen_threads_share_one_client(const char *io_spin, const char *sync_spin) {
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "10000", "io_spin_us", io_spin,
+                               "sync_spin_us", sync_spin, NULL);
     struct worker w[THREADS];
     pthread_t t[THREADS];
     tu_watchdog_arm(300, "16 threads x 10000 commands");
@@ -105,12 +108,12 @@ static void sixteen_threads_share_one_client(const char *spin) {
 
 static void test_concurrency__sixteen_threads_share_one_client(void **state) {
     (void)state;
-    sixteen_threads_share_one_client("300");
+    sixteen_threads_share_one_client("300", "200");
 }
 
 static void test_concurrency__sixteen_threads_share_one_client_no_spin(void **state) {
     (void)state;
-    sixteen_threads_share_one_client("0");
+    sixteen_threads_share_one_client("0", "0");
 }
 
 /* CPU seconds (user + system) the thread named `name` of this process has used; -1 when
@@ -170,6 +173,44 @@ static void test_concurrency__idle_client_does_not_spin(void **state) {
 }
 
 #define PIPE_N 10000
+
+/* A caller waiting for a reply polls (yielding the CPU) for at most sync_spin_us, and
+ * that window halves each time the wait runs longer: a thread that keeps waiting on slow
+ * commands soon sleeps at once. Here 20 commands of 50 ms with a 10 ms window: polling
+ * the whole window each time would use about 200 ms of the calling thread's CPU (a
+ * yield returns at once when nothing else wants the CPU); halving, about 20 ms. */
+struct slow_waiter {
+    rcm_client *client;
+    double cpu, wall;
+};
+
+static void *slow_waits(void *arg) {
+    struct slow_waiter *w = arg;
+    struct timespec a, b;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    double t0 = tu_now();
+    for (int i = 0; i < 20; i++) {
+        rcm_reply *r = tu_cmd_ok(w->client, "DEBUG", "SLEEP", "0.05", NULL);
+        rcm_reply_free(r);
+    }
+    w->wall = tu_now() - t0;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+    w->cpu = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    return NULL;
+}
+
+/* The window is per thread: a new thread starts at the full 10 ms. */
+static void test_concurrency__slow_replies_shrink_the_callers_polling(void **state) {
+    (void)state;
+    struct slow_waiter w = {tu_open_ok(tu_port(TU_PLAIN), "sync_spin_us", "10000", NULL), 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, slow_waits, &w);
+    pthread_join(t, NULL);
+    printf("caller CPU over 20 x 50 ms waits (%.2f s): %.3f s\n", w.wall, w.cpu);
+    assert_true(w.wall >= 1.0);
+    assert_true(w.cpu < 0.1);
+    rcm_client_close(w.client);
+}
 
 static void test_concurrency__ten_thousand_command_pipeline_in_order(void **state) {
     (void)state;
@@ -357,6 +398,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_concurrency__pipelines_from_several_threads),
         cmocka_unit_test(test_concurrency__async_from_several_threads),
         cmocka_unit_test(test_concurrency__idle_client_does_not_spin),
+        cmocka_unit_test(test_concurrency__slow_replies_shrink_the_callers_polling),
     };
     return TU_RUN(tests, argc, argv);
 }

@@ -153,6 +153,7 @@ def test_every_c_config_key_is_accepted_as_a_keyword():
                 pool_health_check_ms=0, connect_timeout_ms=1000, command_timeout_ms=1000,
                 retry_max_attempts=3, retry_backoff_ms=10, retry_backoff_max_ms=100, retry_unsafe=False,
                 read_from="primary", topology_refresh_ms=30000, cluster_max_redirects=5, io_threads=1, io_spin_us=20,
+                sync_spin_us=50,
                 client_name="rcm-py", db=0, mode="standalone")
     with rcm.Client(URL, **keys) as c:
         assert c.ping() is True

@@ -87,6 +87,7 @@ TEST(test_config__defaults) {
   CHECK_EQ(c.client_name, std::string("rcm"));
   CHECK_EQ(c.io_threads, 1);
   CHECK_EQ(c.io_spin_us, 300);
+  CHECK_EQ(c.sync_spin_us, 200);
   CHECK_EQ(c.pool_size, 2);
   CHECK_EQ(c.pool_max_leases, 8);
   CHECK_EQ(c.pool_lease_timeout_ms, 1000);
@@ -171,7 +172,8 @@ TEST(test_config__bad_values_named_and_not_applied) {
                          {"read_from", "x"},          {"db", "-1"},
                          {"seeds", ""},               {"seeds", "a:1,,b:2"},
                          {"seeds", "a:x"},            {"io_threads", "0"},
-                         {"io_spin_us", "-1"},        {"io_spin_us", "10001"}};
+                         {"io_spin_us", "-1"},        {"io_spin_us", "10001"},
+                         {"sync_spin_us", "-1"},      {"sync_spin_us", "10001"}};
   for (auto &p : kv) {
     Config c;
     CHECK_THROWS_IF(c.set(p[0], p[1]), Error, config_error_naming(p[0]));

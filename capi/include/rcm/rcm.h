@@ -97,6 +97,13 @@ RCM_API void rcm_free(void *ptr);
  *                        shrinks while traffic is sparse, so an idle or slow client
  *                        barely spins; at most half the CPUs (at least one) poll at
  *                        a time across the process (default 300; 0 = never spin)
+ *   sync_spin_us         a thread waiting in a blocking call (rcm_command,
+ *                        rcm_pipeline_exec, rcm_lease_command) polls for the reply,
+ *                        yielding the CPU between looks, up to this long before it
+ *                        sleeps: a wake-up from sleep costs more than a loopback round
+ *                        trip. Per thread, the window halves while waits run longer,
+ *                        so a caller of slow commands soon sleeps at once
+ *                        (default 200; 0 = sleep at once)
  *   pool.size            multiplexed connections per server (default 2), split over
  *                        the I/O threads; each I/O thread has at least one, so a server
  *                        gets max(pool.size, io_threads)
