@@ -141,6 +141,17 @@ rcm_status rcm_config_set(rcm_config *config, const char *key, const char *value
   });
 }
 
+rcm_status rcm_config_get(const rcm_config *config, const char *key, char **value) {
+  if (value != nullptr) *value = nullptr;
+  if (config == nullptr) return fail_arg("config");
+  if (key == nullptr) return fail_arg("key");
+  if (value == nullptr) return fail_arg("value");
+  return guarded([&] {
+    *value = copy_string(config->cfg.get(key));
+    return RCM_OK;
+  });
+}
+
 rcm_status rcm_config_from_url(rcm_config *config, const char *url) {
   if (config == nullptr) return fail_arg("config");
   if (url == nullptr) return fail_arg("url");

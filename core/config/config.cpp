@@ -220,6 +220,55 @@ void Config::set(const std::string &key, const std::string &value) {
   }
 }
 
+std::string Config::get(const std::string &key) const {
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  auto i = [](int v) { return std::to_string(v); };
+  if (key == "mode") return mode_name(mode);
+  if (key == "seeds") {
+    std::string out;
+    for (const Endpoint &ep : seeds) out += (out.empty() ? "" : ",") + ep.str();
+    return out;
+  }
+  if (key == "username") return username;
+  if (key == "password") return password;
+  if (key == "db") return i(db);
+  if (key == "client_name") return client_name;
+  if (key == "io_threads") return i(io_threads);
+  if (key == "io_spin_us") return i(io_spin_us);
+  if (key == "sync_spin_us") return i(sync_spin_us);
+  if (key == "pool.size") return i(pool_size);
+  if (key == "pool.max_leases") return i(pool_max_leases);
+  if (key == "pool.lease_timeout_ms") return i(pool_lease_timeout_ms);
+  if (key == "pool.max_pending") return i(pool_max_pending);
+  if (key == "pool.health_check_ms") return i(pool_health_check_ms);
+  if (key == "connect_timeout_ms") return i(connect_timeout_ms);
+  if (key == "command_timeout_ms") return i(command_timeout_ms);
+  if (key == "retry.max_attempts") return i(retry_max_attempts);
+  if (key == "retry.backoff_ms") return i(retry_backoff_ms);
+  if (key == "retry.backoff_max_ms") return i(retry_backoff_max_ms);
+  if (key == "retry.unsafe") return b(retry_unsafe);
+  if (key == "read_from") {
+    switch (read_from) {
+      case ReadFrom::primary: return "primary";
+      case ReadFrom::prefer_replica: return "prefer_replica";
+      case ReadFrom::replica: return "replica";
+      case ReadFrom::nearest: return "nearest";
+    }
+  }
+  if (key == "topology.refresh_ms") return i(topology_refresh_ms);
+  if (key == "cluster.max_redirects") return i(cluster_max_redirects);
+  if (key == "sentinel.master") return sentinel_master;
+  if (key == "sentinel.username") return sentinel_username;
+  if (key == "sentinel.password") return sentinel_password;
+  if (key == "tls") return b(tls);
+  if (key == "tls.ca") return tls_ca;
+  if (key == "tls.cert") return tls_cert;
+  if (key == "tls.key") return tls_key;
+  if (key == "tls.server_name") return tls_server_name;
+  if (key == "tls.verify") return b(tls_verify);
+  throw Error(Status::config, "unknown config key '" + key + "'");
+}
+
 void Config::apply_url(const std::string &url) {
   const std::string what = "url";
   if (url.empty()) bad(what, "empty URL");

@@ -71,6 +71,9 @@ struct Config {
 
   // Sets one key. Throws Error(Status::config) naming the key for an unknown key or bad value.
   void set(const std::string &key, const std::string &value);
+  // The value of one key in the form set() takes (seeds joined by commas, booleans as
+  // true/false). Throws Error(Status::config) for an unknown key.
+  std::string get(const std::string &key) const;
   // Applies a URL on top of the current values. Throws Error(Status::config).
   void apply_url(const std::string &url);
   // Cross-key checks done at open (e.g. tls.cert without tls.key). Throws Error(Status::config).

@@ -40,6 +40,13 @@ static void test_args__null_config_functions(void **state) {
     CHECK_ARG(rcm_config_from_url(NULL, "redis://127.0.0.1:6379"), "config");
     CHECK_ARG(rcm_config_from_url(cfg, NULL), "url");
     CHECK_ARG(rcm_config_set_event_callback(NULL, NULL, NULL), "config");
+    char *v = (char *)garbage();
+    CHECK_ARG(rcm_config_get(NULL, "pool.size", &v), "config");
+    assert_null(v);
+    v = (char *)garbage();
+    CHECK_ARG(rcm_config_get(cfg, NULL, &v), "key");
+    assert_null(v);
+    CHECK_ARG(rcm_config_get(cfg, "pool.size", NULL), "value");
 
     rcm_client *c = (rcm_client *)garbage();
     CHECK_ARG(rcm_client_open(NULL, &c), "config");
@@ -231,6 +238,13 @@ static void test_args__unknown_config_key_named(void **state) {
         assert_true(e[0] != 0);
         if (keys[i][0] && !strstr(e, keys[i]))
             fail_msg("key '%s': message '%s' does not name the key", keys[i], e);
+        char *v = (char *)garbage();
+        st = rcm_config_get(cfg, keys[i], &v);
+        if (st != RCM_ERR_CONFIG)
+            fail_msg("get '%s': expected RCM_ERR_CONFIG, got %s", keys[i], rcm_status_name(st));
+        assert_null(v);
+        if (keys[i][0] && !strstr(rcm_last_error(), keys[i]))
+            fail_msg("get '%s': message '%s' does not name the key", keys[i], rcm_last_error());
     }
     rcm_config_free(cfg);
 }

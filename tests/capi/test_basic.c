@@ -158,6 +158,30 @@ static void test_config__every_documented_key_accepted(void **state) {
         if (st != RCM_OK)
             fail_msg("rcm_config_set(%s, %s) = %s '%s'", kv[i][0], v, rcm_status_name(st),
                      rcm_last_error());
+        /* rcm_config_get gives it back, booleans spelled true/false. */
+        const char *want = v;
+        if (!strcmp(v, "1") || !strcmp(v, "yes")) want = "true";
+        if (!strcmp(v, "0") && (!strcmp(kv[i][0], "retry.unsafe") || !strncmp(kv[i][0], "tls", 3))) want = "false";
+        if (!strcmp(v, "no")) want = "false";
+        char *got = NULL;
+        TU_ASSERT_RC(rcm_config_get(cfg, kv[i][0], &got), RCM_OK);
+        if (strcmp(got, want) != 0) fail_msg("rcm_config_get(%s) = '%s', set '%s'", kv[i][0], got, v);
+        rcm_free(got);
+    }
+    rcm_config_free(cfg);
+    /* Defaults, and a URL's values. */
+    cfg = rcm_config_new();
+    char *got = NULL;
+    TU_ASSERT_RC(rcm_config_get(cfg, "sync_spin_us", &got), RCM_OK);
+    assert_string_equal(got, "200");
+    rcm_free(got);
+    TU_ASSERT_RC(rcm_config_from_url(cfg, "rediss://u:p@[::1]:7000,h2:7001/3?sync_spin_us=0&pool.size=5"), RCM_OK);
+    const char *from_url[][2] = {{"seeds", "[::1]:7000,h2:7001"}, {"db", "3"}, {"tls", "true"}, {"username", "u"},
+                                 {"password", "p"}, {"sync_spin_us", "0"}, {"pool.size", "5"}, {"mode", "auto"}};
+    for (size_t i = 0; i < sizeof from_url / sizeof from_url[0]; i++) {
+        TU_ASSERT_RC(rcm_config_get(cfg, from_url[i][0], &got), RCM_OK);
+        if (strcmp(got, from_url[i][1]) != 0) fail_msg("after the URL, %s = '%s', want '%s'", from_url[i][0], got, from_url[i][1]);
+        rcm_free(got);
     }
     rcm_config_free(cfg);
 }

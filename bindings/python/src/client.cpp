@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <new>
 #include <system_error>
 #include <utility>
@@ -173,7 +174,7 @@ rcm_status ClientCore::command(const Argv &av, rcm_reply **out, std::string *err
   if (st != RCM_OK) *err = rcm_last_error();
   gate.leave();
   if (st != RCM_OK) return st;
-  w.baton.wait();
+  w.baton.wait(sync_spin_us);
   if (w.status != RCM_OK) {
     *err = failure_message(w.status, w.reply);
     return w.status;
@@ -333,6 +334,11 @@ PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     return PyErr_NoMemory();
   }
   self->core->dec = dec;
+  char *spin = nullptr;  // the client's sync_spin_us, for the waits in command()
+  if (rcm_config_get(cfg, "sync_spin_us", &spin) == RCM_OK) {
+    self->core->sync_spin_us = std::atoi(spin);
+    rcm_free(spin);
+  }
   rcm_client *handle = nullptr;
   rcm_status st;
   std::string err;

@@ -35,6 +35,7 @@ struct ClientCore {
   CompletionQueue queue;
   Decoding dec;
   unsigned fork_gen = fork_generation();
+  int sync_spin_us = 200;        // the config's: how long a sync wait polls before it sleeps
 
   // All of these run without the GIL and return rcm's status with its message in *err.
   rcm_status command(const Argv &av, rcm_reply **out, std::string *err);

@@ -155,6 +155,12 @@ RCM_API rcm_status rcm_config_set(rcm_config *config, const char *key, const cha
  *  wrong with the URL. Does not block. One thread per handle. */
 RCM_API rcm_status rcm_config_from_url(rcm_config *config, const char *url);
 
+/** The current value of one key, as rcm_config_set takes it (seeds joined by commas,
+ *  booleans as "true"/"false"): *value is a caller-owned string (rcm_free). RCM_ERR_ARG
+ *  for NULL, RCM_ERR_CONFIG for an unknown key (*value is then NULL). Does not block.
+ *  One thread per handle. */
+RCM_API rcm_status rcm_config_get(const rcm_config *config, const char *key, char **value);
+
 /* ---------------------------------------------------------------------------------
  * Events. Topology and health changes, delivered on a dedicated thread of the client
  * (never on an I/O thread, never while rcm holds a lock): the callback may block
