@@ -103,7 +103,9 @@ RCM_API void rcm_free(void *ptr);
  *                        sleeps: a wake-up from sleep costs more than a loopback round
  *                        trip. Per thread, the window halves while waits run longer,
  *                        so a caller of slow commands soon sleeps at once
- *                        (default 200; 0 = sleep at once)
+ *                        (default 200; 0 = sleep at once, which real-time
+ *                        SCHED_FIFO/SCHED_RR callers want: their yields let no
+ *                        ordinary thread run, the I/O thread included)
  *   pool.size            multiplexed connections per server (default 2), split over
  *                        the I/O threads; each I/O thread has at least one, so a server
  *                        gets max(pool.size, io_threads)
