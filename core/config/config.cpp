@@ -173,6 +173,10 @@ void Config::set(const std::string &key, const std::string &value) {
     pool_max_pending = static_cast<int>(parse_int(key, value, 1, kMax));
   } else if (key == "pool.health_check_ms") {
     pool_health_check_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "pool.stall_timeout_ms") {
+    pool_stall_timeout_ms = static_cast<int>(parse_int(key, value, 0, kMax));
+  } else if (key == "max_reply_bytes") {
+    max_reply_bytes = parse_int(key, value, 0, std::numeric_limits<long long>::max());
   } else if (key == "connect_timeout_ms") {
     connect_timeout_ms = static_cast<int>(parse_int(key, value, 1, kMax));
   } else if (key == "command_timeout_ms") {
@@ -241,6 +245,8 @@ std::string Config::get(const std::string &key) const {
   if (key == "pool.lease_timeout_ms") return i(pool_lease_timeout_ms);
   if (key == "pool.max_pending") return i(pool_max_pending);
   if (key == "pool.health_check_ms") return i(pool_health_check_ms);
+  if (key == "pool.stall_timeout_ms") return i(pool_stall_timeout_ms);
+  if (key == "max_reply_bytes") return std::to_string(max_reply_bytes);
   if (key == "connect_timeout_ms") return i(connect_timeout_ms);
   if (key == "command_timeout_ms") return i(command_timeout_ms);
   if (key == "retry.max_attempts") return i(retry_max_attempts);

@@ -42,9 +42,14 @@ struct Config {
   int pool_lease_timeout_ms = 1000;
   int pool_max_pending = 65536;
   int pool_health_check_ms = 5000;
+  // A connection with requests in flight that reads nothing for this long is dead (a
+  // stopped server, a half-open TCP link), unless its oldest request blocks by design.
+  int pool_stall_timeout_ms = 60000;
 
   int connect_timeout_ms = 1000;
   int command_timeout_ms = 1000;
+  // One reply's size bound (Redis's proto-max-bulk-len default); 0 = unlimited.
+  long long max_reply_bytes = 512LL * 1024 * 1024;
 
   int retry_max_attempts = 3;
   int retry_backoff_ms = 10;

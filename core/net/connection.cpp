@@ -102,7 +102,7 @@ void Connection::connect() {
   Engine &engine = pool_.engine();
   const Endpoint &ep = pool_.endpoint();
   state_ = State::connecting;
-  reader_ = std::make_unique<ReplyReader>();
+  reader_ = std::make_unique<ReplyReader>(cfg_.max_reply_bytes);
   bytes_queued_ = 0;
   handshake_status_ = Status::ok;
   handshake_error_.clear();
@@ -209,34 +209,57 @@ void Connection::on_socket_writable(int fd, short, void *arg) {
   c->flush();
 }
 
+// The socket is read in slices of the engine's read buffer, each parsed before the next
+// is read: hiredis moves its unconsumed bytes down as it consumes them, so a whole
+// backlog fed at once costs time quadratic in its size. At most kReadSlices slices per
+// wake-up, then back to the loop (the event is level-triggered and fires again): one
+// large reply must not keep every other socket and timer of this thread waiting.
 void Connection::on_socket_readable(int fd, short, void *arg) {
+  constexpr int kReadSlices = 16;
   auto *c = static_cast<Connection *>(arg);
   c->pool_.engine().io().note_activity();
   char *buf = c->pool_.engine().read_buffer();
   const size_t cap = Engine::kReadBufferSize;
-  for (;;) {
+  for (int slice = 0; slice < kReadSlices && c->state_ != State::closed;) {
     ssize_t n = ::read(fd, buf, cap);
     if (n > 0) {
-      try {
-        c->reader_->feed(buf, static_cast<size_t>(n));
-      } catch (const Error &e) {
-        c->fail(e.status(), std::string("connection to ") + c->pool_.endpoint().str() + ": " + e.what());
-        return;
-      }
-      if (static_cast<size_t>(n) < cap) break;
+      c->last_activity_ = Clock::now();
+      if (!c->consume(buf, static_cast<size_t>(n))) return;
+      if (static_cast<size_t>(n) < cap) return;
+      ++slice;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    // EOF or a socket error. Replies that arrived before it still count.
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    // EOF or a socket error. Replies that arrived before it were parsed already.
     std::string why = n == 0 ? "connection closed by the server" : std::strerror(errno);
-    c->parse_replies();
     if (c->state_ != State::closed)
       c->fail(Status::connection, "connection to " + c->pool_.endpoint().str() + " lost: " + why);
     return;
   }
-  c->last_activity_ = Clock::now();
-  c->parse_replies();
+}
+
+// Feeds one slice and hands out the replies it completes. False when the connection
+// closed meanwhile.
+bool Connection::consume(const char *data, size_t len) {
+  try {
+    reader_->feed(data, len);
+  } catch (const Error &e) {
+    fail(e.status(), std::string("connection to ") + pool_.endpoint().str() + ": " + e.what());
+    return false;
+  }
+  parse_replies();
+  if (state_ == State::closed) return false;
+  // Nobody waits for the reply being read any more (its request timed out): rather than
+  // read and hold a large one, drop the connection; the requests behind it are resent
+  // or reported uncertain as for any broken connection.
+  constexpr unsigned long long kAbandonBytes = 1024 * 1024;
+  if (!inflight_.empty() && inflight_.front()->completed && reader_->partial_bytes() > kAbandonBytes) {
+    fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": the reply to a request that timed out is over " +
+                              std::to_string(kAbandonBytes) + " bytes; connection closed instead of reading it");
+    return false;
+  }
+  return true;
 }
 
 evbuffer *Connection::output() const { return bev_ ? bufferevent_get_output(bev_) : out_; }
@@ -480,26 +503,15 @@ void Connection::on_read_cb(bufferevent *, void *arg) { static_cast<Connection *
 void Connection::on_read() {
   pool_.engine().io().note_activity();
   evbuffer *in = bufferevent_get_input(bev_);
-  size_t total = evbuffer_get_length(in);
-  if (total == 0) return;
+  if (evbuffer_get_length(in) == 0) return;
   last_activity_ = Clock::now();
-  try {
-    evbuffer_iovec vecs[16];
-    while (evbuffer_get_length(in) > 0) {
-      int n = evbuffer_peek(in, -1, nullptr, vecs, 16);
-      if (n > 16) n = 16;
-      size_t fed = 0;
-      for (int i = 0; i < n; ++i) {
-        reader_->feed(static_cast<const char *>(vecs[i].iov_base), vecs[i].iov_len);
-        fed += vecs[i].iov_len;
-      }
-      evbuffer_drain(in, fed);
-    }
-  } catch (const Error &e) {
-    fail(e.status(), std::string("connection to ") + pool_.endpoint().str() + ": " + e.what());
-    return;
+  // What the TLS bufferevent read in one go (bounded by libevent), fed in slices as the
+  // plain path does (see on_socket_readable).
+  char *buf = pool_.engine().read_buffer();
+  while (state_ != State::closed && evbuffer_get_length(in) > 0) {
+    int n = evbuffer_remove(in, buf, Engine::kReadBufferSize);
+    if (n <= 0 || !consume(buf, static_cast<size_t>(n))) return;
   }
-  parse_replies();
 }
 
 // Reply-clocked writes: while a written batch waits for its replies, what a shared

@@ -94,6 +94,7 @@ class Connection {
   static void on_socket_writable(int fd, short what, void *arg);
   evbuffer *output() const;
   void parse_replies();
+  bool consume(const char *data, size_t len);
   bool should_hold() const;
   bool connect_plain(const ::addrinfo *ai);
   static void on_connect_timeout(int, short, void *arg);

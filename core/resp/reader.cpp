@@ -3,6 +3,7 @@
 #include <hiredis/read.h>
 
 #include <new>
+#include <string>
 
 namespace rcm::core {
 
@@ -55,7 +56,9 @@ redisReplyObjectFunctions g_functions = {create_string, create_array, create_int
 
 }  // namespace
 
-ReplyReader::ReplyReader() : reader_(redisReaderCreateWithFunctions(&g_functions)) {
+ReplyReader::ReplyReader(long long max_reply_bytes)
+    : reader_(redisReaderCreateWithFunctions(&g_functions)),
+      max_(max_reply_bytes > 0 ? static_cast<unsigned long long>(max_reply_bytes) : 0) {
   if (reader_ == nullptr) throw std::bad_alloc();
 }
 
@@ -64,13 +67,42 @@ ReplyReader::~ReplyReader() { redisReaderFree(reader_); }
 void ReplyReader::feed(const char *data, size_t len) {
   if (redisReaderFeed(reader_, data, len) != REDIS_OK)
     throw Error(Status::protocol, std::string("reply parser: ") + reader_->errstr);
+  partial_ += len;
 }
 
 Reply *ReplyReader::next() {
   void *out = nullptr;
   if (redisReaderGetReply(reader_, &out) != REDIS_OK)
     throw Error(Status::protocol, std::string("malformed reply from server: ") + reader_->errstr);
+  if (out == nullptr) {
+    if (max_ != 0) check_bound();
+    return nullptr;
+  }
+  partial_ = buffered();  // what is left belongs to the replies after this one
   return static_cast<Reply *>(out);
+}
+
+// Without a bound a server (or anyone on the path) announcing "$2147483647" and
+// trickling bytes grows the client until it dies. hiredis waits for a whole bulk before
+// it consumes it, so the bulk it is stuck on starts at pos (after the '$'): its length
+// header says at once whether it can fit; the bytes fed for the unfinished reply catch
+// every other shape (many elements, nested arrays).
+void ReplyReader::check_bound() const {
+  auto too_big = [this](unsigned long long n, const char *what) {
+    throw Error(Status::protocol, std::string("reply too large: ") + what + " " + std::to_string(n) +
+                                      " bytes, more than max_reply_bytes (" + std::to_string(max_) + ")");
+  };
+  if (partial_ > max_) too_big(partial_, "already read");
+  if (reader_->ridx < 0 || reader_->rstack[reader_->ridx].type != REDIS_REPLY_STRING) return;
+  unsigned long long announced = 0;
+  for (size_t i = reader_->pos; i < reader_->len && i < reader_->pos + 19; ++i) {
+    char c = reader_->buf[i];
+    if (c < '0' || c > '9') {
+      if (c == '\r' && announced > max_) too_big(announced, "announced");
+      return;
+    }
+    announced = announced * 10 + static_cast<unsigned>(c - '0');
+  }
 }
 
 size_t ReplyReader::buffered() const { return reader_->len - reader_->pos; }

@@ -12,20 +12,28 @@ namespace rcm::core {
 
 class ReplyReader {
  public:
-  ReplyReader();
+  // max_reply_bytes: the largest reply accepted (0 = unlimited); see next().
+  explicit ReplyReader(long long max_reply_bytes = 0);
   ~ReplyReader();
   ReplyReader(const ReplyReader &) = delete;
   ReplyReader &operator=(const ReplyReader &) = delete;
 
   void feed(const char *data, size_t len);
   // Next complete reply (caller owns it), nullptr when more bytes are needed.
-  // Throws Error(Status::protocol) when the stream is not valid RESP.
+  // Throws Error(Status::protocol) when the stream is not valid RESP, or when the reply
+  // being read announces (a bulk length) or has grown beyond max_reply_bytes.
   Reply *next();
   // Bytes buffered but not yet consumed by a complete reply.
   size_t buffered() const;
+  // Bytes fed so far of the reply not yet complete (its elements already parsed too).
+  unsigned long long partial_bytes() const { return partial_; }
 
  private:
+  void check_bound() const;
+
   redisReader *reader_;
+  unsigned long long max_;
+  unsigned long long partial_ = 0;
 };
 
 }  // namespace rcm::core

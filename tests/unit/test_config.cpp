@@ -93,6 +93,8 @@ TEST(test_config__defaults) {
   CHECK_EQ(c.pool_lease_timeout_ms, 1000);
   CHECK_EQ(c.pool_max_pending, 65536);
   CHECK_EQ(c.pool_health_check_ms, 5000);
+  CHECK_EQ(c.pool_stall_timeout_ms, 60000);
+  CHECK_EQ(c.max_reply_bytes, 536870912LL);
   CHECK_EQ(c.connect_timeout_ms, 1000);
   CHECK_EQ(c.command_timeout_ms, 1000);
   CHECK_EQ(c.retry_max_attempts, 3);
@@ -173,7 +175,9 @@ TEST(test_config__bad_values_named_and_not_applied) {
                          {"seeds", ""},               {"seeds", "a:1,,b:2"},
                          {"seeds", "a:x"},            {"io_threads", "0"},
                          {"io_spin_us", "-1"},        {"io_spin_us", "10001"},
-                         {"sync_spin_us", "-1"},      {"sync_spin_us", "10001"}};
+                         {"sync_spin_us", "-1"},      {"sync_spin_us", "10001"},
+                         {"max_reply_bytes", "-1"},   {"max_reply_bytes", "1MiB"},
+                         {"pool.stall_timeout_ms", "-1"}};
   for (auto &p : kv) {
     Config c;
     CHECK_THROWS_IF(c.set(p[0], p[1]), Error, config_error_naming(p[0]));

@@ -114,8 +114,21 @@ RCM_API void rcm_free(void *ptr);
  *   pool.lease_timeout_ms  wait for a free lease, then RCM_ERR_POOL_TIMEOUT (default 1000)
  *   pool.max_pending     requests queued per server before RCM_ERR_BACKPRESSURE (default 65536)
  *   pool.health_check_ms PING idle connections after this long (default 5000; 0 = off)
- *   connect_timeout_ms   TCP + TLS + handshake (default 1000)
+ *   pool.stall_timeout_ms  a connection with requests in flight that reads no byte for
+ *                        this long is declared dead (a stopped server, a half-open
+ *                        link) and its requests are resent or fail as for a broken
+ *                        connection; a connection whose oldest request is a blocking
+ *                        command (BLPOP, WAIT, XREAD BLOCK...) is exempt. Catches a
+ *                        silent server also with command_timeout_ms=0. Keep it above
+ *                        the slowest command you run (default 60000; 0 = off)
+ *   connect_timeout_ms   TCP + TLS + handshake (default 1000), over every address a host
+ *                        name resolves to, tried in order (names are resolved off the
+ *                        I/O thread)
  *   command_timeout_ms   a request's deadline, from submission (default 1000; 0 = none)
+ *   max_reply_bytes      the largest single reply accepted: a reply that grows beyond
+ *                        it fails the connection's requests with RCM_ERR_PROTOCOL
+ *                        (default 536870912 = 512 MiB, as the server's
+ *                        proto-max-bulk-len; 0 = unlimited)
  *   retry.max_attempts   how many times one request may be sent or reconnected for (default 3)
  *   retry.backoff_ms     first reconnect delay (default 10)
  *   retry.backoff_max_ms reconnect delay cap (default 1000); delays grow x2 with jitter
