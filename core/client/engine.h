@@ -12,6 +12,7 @@
 
 #include "core/client/request.h"
 #include "core/config/config.h"
+#include "core/net/resolver.h"
 #include "core/pool/node_pool.h"
 #include "core/topology/cluster_topology.h"
 
@@ -39,6 +40,8 @@ class Engine {
   const Config &config() const { return cfg_; }
   IoThread &io() { return io_; }
   const TlsContext *tls() const { return tls_; }
+  // Resolves host names for this thread's connections (its thread starts on first use).
+  Resolver &resolver() { return resolver_; }
   Client &client() { return client_; }
   int index() const { return index_; }
   Mode mode() const { return mode_; }
@@ -134,6 +137,7 @@ class Engine {
   event *flush_ev_ = nullptr;
   std::vector<Connection *> dirty_;
   std::unique_ptr<char[]> read_buf_{new char[kReadBufferSize]};
+  Resolver resolver_{io_};
   unsigned rr_ = 0;  // round-robin cursor for replicas and "any" node
   uint64_t rng_ = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) | 1;
   // xorshift64: RCM_ROUTE_RANDOM and the jitter of transient retries.

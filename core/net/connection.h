@@ -12,12 +12,13 @@
 
 #include "core/client/request.h"
 #include "core/config/config.h"
+#include "core/net/resolver.h"
 #include "core/resp/reader.h"
+#include <vector>
 
 struct bufferevent;
 struct event;
 struct evbuffer;
-struct addrinfo;
 
 namespace rcm::core {
 
@@ -96,7 +97,13 @@ class Connection {
   void parse_replies();
   bool consume(const char *data, size_t len);
   bool should_hold() const;
-  bool connect_plain(const ::addrinfo *ai);
+  bool connect_plain(const SockAddr &a, std::string &error);
+  bool connect_tls(const SockAddr &a, std::string &error);
+  void on_resolved(std::vector<SockAddr> addrs, const std::string &error);
+  void try_next_address();
+  void attempt_failed(Status why, const std::string &error);
+  std::string attempt_summary() const;
+  void arm_connect_timer(long long ms);
   static void on_connect_timeout(int, short, void *arg);
   static void on_reconnect_timer(int, short, void *arg);
   static void on_handshake_reply(Request *r, Status status, Reply *reply);
@@ -125,7 +132,14 @@ class Connection {
   evbuffer *out_ = nullptr;         // plain TCP output not yet written
   bool flush_wanted_ = false;
   bool held_ = false;               // bytes queued, written when replies come back
-  event *connect_timer_ = nullptr;
+  event *connect_timer_ = nullptr;   // this address's share, then the handshake's rest
+  std::vector<SockAddr> addrs_;      // what the host resolved to, tried in order
+  size_t addr_next_ = 0;             // next address to try
+  std::string attempt_errors_;       // why each address tried so far failed
+  Clock::time_point connect_deadline_;
+  bool resolving_ = false;           // a lookup is under way for this connect
+  uint64_t resolve_gen_ = 0;         // tells a lookup's result from an abandoned one's
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);  // expires with the connection
   event *reconnect_timer_ = nullptr;
   std::unique_ptr<ReplyReader> reader_;
   std::deque<Request *> inflight_;  // written, in order

@@ -8,8 +8,12 @@
  *   ok        -> "$2\r\nok\r\n"
  *   garbage   -> "?garbage\r\n"            (not RESP)
  *   half      -> "$10\r\nabc", then close   (a frame cut short)
- *   huge      -> "$99999999999\r\n"        (a bulk that never arrives)
+ *   huge      -> "$99999999999\r\n"        (a bulk beyond any max_reply_bytes)
+ *   long      -> "$99999999\r\n"           (a bulk within the bound that never arrives)
  *   hugearray -> "*2147483647\r\n"         (an array count nobody should pre-allocate)
+ *   elements  -> "*1000000\r\n" and 4 MiB of small elements, then nothing
+ *   flood     -> a 128 MiB bulk: its first MiB, a 500 ms pause, then the rest as fast
+ *                as the client takes it (bytes sent counted in flood_sent)
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,7 +32,13 @@
 
 #include "rcm/rcm.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 static int listen_fd = -1;
+#define FLOOD_BYTES (128LL * 1024 * 1024)
+static atomic_llong flood_sent;  /* bytes of the flood bulk sent so far */
+static atomic_int flood_over;    /* the flood ended: all sent, or the client closed */
 static int fake_port = 0;
 
 static void send_all(int fd, const char *s, size_t n) {
@@ -38,6 +48,23 @@ static void send_all(int fd, const char *s, size_t n) {
         s += w;
         n -= (size_t)w;
     }
+}
+
+static void flood_stream(int fd) {
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof chunk);
+    char hdr[32];
+    int h = snprintf(hdr, sizeof hdr, "$%lld\r\n", FLOOD_BYTES);
+    send_all(fd, hdr, (size_t)h);
+    long long sent = 0;
+    while (sent < FLOOD_BYTES) {
+        if (sent == 1024 * 1024) usleep(500 * 1000);  /* the request times out meanwhile */
+        ssize_t w = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (w <= 0) break; /* the client closed the connection */
+        sent += w;
+        atomic_store(&flood_sent, sent);
+    }
+    atomic_store(&flood_over, 1);
 }
 
 /* Reads one RESP command (array of bulks) into argv; returns argc, 0 on EOF. */
@@ -114,6 +141,14 @@ static void *serve_connection(void *arg) {
                 break; /* close mid-frame */
             } else if (!strcmp(k, "huge")) {
                 send_all(fd, "$99999999999\r\n", 14);
+            } else if (!strcmp(k, "long")) {
+                send_all(fd, "$99999999\r\n", 11);
+            } else if (!strcmp(k, "elements")) {
+                send_all(fd, "*1000000\r\n", 10);
+                for (int i = 0; i < 4 * 1024 * 1024 / 17; i++) send_all(fd, "$10\r\n0123456789\r\n", 17);
+            } else if (!strcmp(k, "flood")) {
+                flood_stream(fd);
+                break;
             } else if (!strcmp(k, "hugearray")) {
                 send_all(fd, "*2147483647\r\n", 13);
             } else {
@@ -164,8 +199,9 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static rcm_client *open_fake(int timeout_ms) {
+static rcm_client *open_fake_with(int timeout_ms, const char *key, const char *value) {
     rcm_config *cfg = rcm_config_new();
+    if (key) assert_int_equal(rcm_config_set(cfg, key, value), RCM_OK);
     char seeds[64], tmo[16];
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d", fake_port);
     snprintf(tmo, sizeof tmo, "%d", timeout_ms);
@@ -179,6 +215,8 @@ static rcm_client *open_fake(int timeout_ms) {
     if (s != RCM_OK) fail_msg("open against the fake server: %s %s", rcm_status_name(s), rcm_last_error());
     return c;
 }
+
+static rcm_client *open_fake(int timeout_ms) { return open_fake_with(timeout_ms, NULL, NULL); }
 
 /* GET key; returns the status, the reply freed. */
 static rcm_status get(rcm_client *c, const char *key, double *took) {
@@ -237,7 +275,7 @@ static void test_network__half_frame_then_close_fails_that_request(void **state)
 static void test_network__length_that_never_arrives_times_out(void **state) {
     (void)state;
     rcm_client *c = open_fake(300);
-    const char *keys[] = {"huge", "hugearray"};
+    const char *keys[] = {"long", "hugearray"};
     for (int k = 0; k < 2; k++) {
         double took = 0;
         rcm_status s = get(c, keys[k], &took);
@@ -247,6 +285,55 @@ static void test_network__length_that_never_arrives_times_out(void **state) {
         /* The other connection of the pool keeps serving. */
         assert_recovers(c);
     }
+    rcm_client_close(c);
+}
+
+/* A reply announced beyond max_reply_bytes (default 512 MiB) fails at once, long before
+ * its deadline, instead of the client buffering whatever arrives of it. */
+static void test_network__announced_reply_beyond_max_reply_bytes_is_a_protocol_error(void **state) {
+    (void)state;
+    rcm_client *c = open_fake(5000);
+    double took = 0;
+    rcm_status s = get(c, "huge", &took);
+    if (s != RCM_ERR_PROTOCOL || !strstr(rcm_last_error(), "max_reply_bytes"))
+        fail_msg("huge: %s (%s), expected RCM_ERR_PROTOCOL naming max_reply_bytes", rcm_status_name(s),
+                 rcm_last_error());
+    if (took > 2.5) fail_msg("huge took %.2f s (a hang bound; the deadline is 5 s)", took);
+    assert_recovers(c);
+    rcm_client_close(c);
+}
+
+/* A reply that grows beyond max_reply_bytes element by element (no one length says so)
+ * fails too: the bound counts the bytes of the unfinished reply. */
+static void test_network__reply_growing_beyond_max_reply_bytes_is_a_protocol_error(void **state) {
+    (void)state;
+    rcm_client *c = open_fake_with(5000, "max_reply_bytes", "1048576");
+    double took = 0;
+    rcm_status s = get(c, "elements", &took);
+    if (s != RCM_ERR_PROTOCOL || !strstr(rcm_last_error(), "max_reply_bytes"))
+        fail_msg("elements: %s (%s), expected RCM_ERR_PROTOCOL naming max_reply_bytes", rcm_status_name(s),
+                 rcm_last_error());
+    if (took > 2.5) fail_msg("elements took %.2f s (a hang bound; the deadline is 5 s)", took);
+    assert_recovers(c);
+    rcm_client_close(c);
+}
+
+/* The reply to a request that timed out is 128 MiB: the client closes that connection
+ * rather than read (and hold) it, and the pool's other connection keeps serving. */
+static void test_network__timed_out_large_reply_closes_its_connection(void **state) {
+    (void)state;
+    rcm_client *c = open_fake(200);
+    atomic_store(&flood_sent, 0);
+    atomic_store(&flood_over, 0);
+    rcm_status s = get(c, "flood", NULL);
+    if (s != RCM_ERR_TIMEOUT) fail_msg("flood: %s (%s), expected RCM_ERR_TIMEOUT", rcm_status_name(s), rcm_last_error());
+    for (int i = 0; i < 300 && !atomic_load(&flood_over); i++) usleep(100 * 1000);
+    if (!atomic_load(&flood_over)) fail_msg("the flood still runs after 30 s");
+    long long sent = atomic_load(&flood_sent);
+    /* The first MiB, then what the socket buffers take before the client closes. */
+    if (sent >= FLOOD_BYTES / 2)
+        fail_msg("the client read %lld of %lld bytes of a reply nobody waited for", sent, FLOOD_BYTES);
+    assert_recovers(c);
     rcm_client_close(c);
 }
 
@@ -276,6 +363,9 @@ int main(void) {
         cmocka_unit_test(test_network__half_frame_then_close_fails_that_request),
         cmocka_unit_test(test_network__length_that_never_arrives_times_out),
         cmocka_unit_test(test_network__async_requests_on_other_connections_unaffected),
+        cmocka_unit_test(test_network__announced_reply_beyond_max_reply_bytes_is_a_protocol_error),
+        cmocka_unit_test(test_network__reply_growing_beyond_max_reply_bytes_is_a_protocol_error),
+        cmocka_unit_test(test_network__timed_out_large_reply_closes_its_connection),
     };
     return cmocka_run_group_tests(tests, start_fake, NULL);
 }
