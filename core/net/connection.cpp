@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -556,6 +557,7 @@ void Connection::connect_failed(Status why, const std::string &message) {
 }
 
 void Connection::send(Request *r) {
+  if (inflight_.empty()) awaiting_since_ = Clock::now();
   r->offset = bytes_queued_;
   bytes_queued_ += r->payload.size();
   ++r->attempts;
@@ -741,6 +743,10 @@ void Connection::health_check(Clock::time_point now, int idle_ms, int timeout_ms
                               " ms after a request timed out; connection replaced");
     return;
   }
+  if (stalled(now)) {
+    fail_stalled();
+    return;
+  }
   if (ping_outstanding_) {
     if (now - ping_sent_ > std::chrono::milliseconds(timeout_ms))
       fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": health-check PING unanswered for " +
@@ -754,6 +760,24 @@ void Connection::health_check(Clock::time_point now, int idle_ms, int timeout_ms
   ping_outstanding_ = true;
   ping_sent_ = now;
   send_internal(1, argv, lens, &Connection::on_ping_reply);
+}
+
+// A server that stops answering (stopped, frozen, or gone behind a half-open link the
+// kernel does not notice) leaves the requests in flight waiting forever when they have no
+// deadline (command_timeout_ms=0), and a PING cannot tell: it would queue behind them.
+// A connection that has read nothing for pool.stall_timeout_ms while it owes replies is
+// therefore given up; one whose oldest request blocks by design (BLPOP, WAIT) is not.
+bool Connection::stalled(Clock::time_point now) const {
+  if (cfg_.pool_stall_timeout_ms <= 0 || state_ != State::ready || inflight_.empty() || subscribed_) return false;
+  if (inflight_.front()->cmd.flags & kCmdBlocking) return false;
+  Clock::time_point quiet_since = std::max(last_activity_, awaiting_since_);
+  return now - quiet_since > std::chrono::milliseconds(cfg_.pool_stall_timeout_ms);
+}
+
+void Connection::fail_stalled() {
+  fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": nothing read for " +
+                            std::to_string(cfg_.pool_stall_timeout_ms) + " ms with " + std::to_string(inflight_.size()) +
+                            " request(s) waiting (pool.stall_timeout_ms); connection replaced");
 }
 
 void Connection::on_ping_reply(Request *r, Status, Reply *reply) {

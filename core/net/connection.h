@@ -73,8 +73,11 @@ class Connection {
   int failures() const { return failures_; }
   void set_failures(int n) { failures_ = n; }
 
-  // Health check: PING when idle; break when a PING goes unanswered too long.
+  // Health check: PING when idle; break when a PING goes unanswered too long, or when
+  // requests wait with nothing read for pool.stall_timeout_ms (stalled()).
   void health_check(Clock::time_point now, int idle_ms, int timeout_ms);
+  bool stalled(Clock::time_point now) const;
+  void fail_stalled();
 
   // Lease state: can the connection be handed to the next caller after cleaning?
   bool reusable() const;
@@ -151,6 +154,7 @@ class Connection {
   int failures_ = 0;                // consecutive failed connects
   Clock::time_point last_activity_;  // last bytes read
   Clock::time_point last_reply_;     // last complete reply
+  Clock::time_point awaiting_since_; // when inflight_ last went from empty to non-empty
   Clock::time_point ping_sent_;
   bool ping_outstanding_ = false;
 

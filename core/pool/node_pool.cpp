@@ -358,6 +358,12 @@ void NodePool::tick(Clock::time_point now) {
   int timeout = std::max(cfg_.command_timeout_ms, 1000);
   for (const auto &c : shared_) c->health_check(now, cfg_.pool_health_check_ms, timeout);
   for (Connection *c : lease_idle_) c->health_check(now, cfg_.pool_health_check_ms, timeout);
+  // Leases in use are not health-checked (a PING would mix with the caller's replies),
+  // but a stalled one is given up as well; collected first, as failing buries it.
+  std::vector<Connection *> stalled;
+  for (const auto &c : leases_)
+    if (c->stalled(now)) stalled.push_back(c.get());
+  for (Connection *c : stalled) c->fail_stalled();
 }
 
 void NodePool::shutdown(Status why, const std::string &message) {
