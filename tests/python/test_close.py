@@ -140,6 +140,42 @@ def test_close_while_async_requests_wait_on_a_stopped_server(private_server):
     assert took < 5
 
 
+def test_close_returns_while_a_pipeline_waits_on_a_stopped_server(private_server):
+    # A pipeline (and a routed command) waits inside the client: close() lets it finish
+    # before freeing the handle. With command_timeout_ms=0 a stopped server used to keep
+    # it (and so close()) waiting forever; pool.stall_timeout_ms now ends it.
+    import signal
+
+    s = private_server()
+    c = rcm.Client(s.url, command_timeout_ms=0, pool_stall_timeout_ms=1000, retry_max_attempts=1)
+    c.ping()
+    outcome: list = []
+
+    def run_pipeline() -> None:
+        try:
+            with c.pipeline(transaction=False) as p:
+                p.get("k")
+                outcome.append(p.execute())
+        except Exception as e:  # noqa: BLE001 - any failure is the expected outcome
+            outcome.append(e)
+
+    s.signal(signal.SIGSTOP)
+    try:
+        t = threading.Thread(target=run_pipeline)
+        t.start()
+        time.sleep(0.3)
+        closer = threading.Thread(target=c.close)
+        closer.start()
+        closer.join(20)
+        closed_in_time = not closer.is_alive()
+    finally:
+        s.signal(signal.SIGCONT)
+    closer.join(30)
+    t.join(30)
+    assert closed_in_time, "close() still waiting 20 s after the server stopped answering"
+    assert outcome and isinstance(outcome[0], Exception), outcome
+
+
 def test_garbage_collected_client_closes():
     c = rcm.Client(URL)
     c.ping()
