@@ -78,7 +78,15 @@ Reply *ReplyReader::next() {
     if (max_ != 0) check_bound();
     return nullptr;
   }
-  partial_ = buffered();  // what is left belongs to the replies after this one
+  // What is left belongs to the replies after this one; a reply that arrived whole in
+  // one slice is held to the same bound as one that is still arriving.
+  unsigned long long size = partial_ - buffered();
+  partial_ = buffered();
+  if (max_ != 0 && size > max_) {
+    delete static_cast<Reply *>(out);
+    throw Error(Status::protocol, "reply too large: " + std::to_string(size) + " bytes, more than max_reply_bytes (" +
+                                      std::to_string(max_) + ")");
+  }
   return static_cast<Reply *>(out);
 }
 

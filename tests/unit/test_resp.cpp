@@ -207,6 +207,44 @@ TEST(test_reader__garbage_is_protocol_error) {
   }
 }
 
+// max_reply_bytes: a bulk announced beyond it fails at once, also inside an array; a
+// reply that only grows beyond it fails once its bytes do; replies within it parse,
+// also many of them in a row (the bound is per reply, not per stream).
+TEST(test_reader__max_reply_bytes) {
+  auto names_key = [](const Error &e) {
+    return e.status() == Status::protocol && std::string(e.what()).find("max_reply_bytes") != std::string::npos;
+  };
+  for (const char *b : {"$2000\r\n", "*2\r\n$3\r\nabc\r\n$2000\r\n"}) {
+    ReplyReader r(1000);
+    std::string s(b);
+    CHECK_THROWS_IF(
+        {
+          r.feed(s.data(), s.size());
+          ReplyPtr x(r.next());
+        },
+        Error, names_key);
+  }
+  {
+    ReplyReader r(1000);
+    std::string s = "*100\r\n";
+    for (int i = 0; i < 100; ++i) s += "$10\r\n0123456789\r\n";
+    CHECK_THROWS_IF(
+        {
+          r.feed(s.data(), s.size());
+          ReplyPtr x(r.next());
+        },
+        Error, names_key);
+  }
+  ReplyReader r(1000);
+  std::string one = "$900\r\n" + std::string(900, 'x') + "\r\n";
+  for (int i = 0; i < 10; ++i) {
+    r.feed(one.data(), one.size());
+    ReplyPtr x(r.next());
+    REQUIRE(x != nullptr);
+    CHECK_EQ(x->str.size(), size_t(900));
+  }
+}
+
 TEST(test_reader__reply_factories) {
   ReplyPtr e(Reply::make_error(Status::timeout, "timed out"));
   CHECK_EQ(e->kind, ReplyKind::error);
