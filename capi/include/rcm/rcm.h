@@ -122,7 +122,8 @@ RCM_API void rcm_free(void *ptr);
  *                        silent server also with command_timeout_ms=0. Keep it above
  *                        the slowest command you run (default 60000; 0 = off)
  *   connect_timeout_ms   TCP + TLS + handshake (default 1000), over every address a host
- *                        name resolves to, tried in order (names are resolved off the
+ *                        name resolves to, tried in order (one that does not answer
+ *                        gets its share of the time left; names are resolved off the
  *                        I/O thread)
  *   command_timeout_ms   a request's deadline, from submission (default 1000; 0 = none)
  *   max_reply_bytes      the largest single reply accepted: a reply that grows beyond
