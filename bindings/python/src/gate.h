@@ -1,8 +1,10 @@
 // The gate in front of an rcm_client handle. rcm_client_close must not run while another
 // thread is inside a call on the same client, so every call that touches the handle
 // enters the gate first, and close shuts the gate and waits for the callers inside.
-// Calls that enter are short or bounded (submitting a command, a pipeline up to its
-// deadline, acquiring a lease up to pool.lease_timeout_ms); waiting for a single
+// Calls that enter are short or bounded (submitting a command, a pipeline or routed
+// command up to its deadline, or with command_timeout_ms=0 until pool.stall_timeout_ms
+// gives up a server that stopped answering, acquiring a lease up to
+// pool.lease_timeout_ms); waiting for a single
 // command's reply happens outside the gate, so close never waits for a slow server.
 // No method needs the GIL; none may be called with it held while others wait for it.
 #pragma once
