@@ -761,6 +761,13 @@ void Engine::fail_at_deadline(Request *r) {
                  "cluster down for " + std::to_string(ms) + " ms: " + r->last_error + " (it did not run)");
     return;
   }
+  if (!r->maybe_executed() && starts_with(r->last_error, kNoConnectionPrefix)) {
+    // Held for a node that did not come back and no successor was named in time.
+    request_fail(r, Status::timeout,
+                 "command timed out after " + std::to_string(ms) + " ms waiting for " +
+                     r->last_error.substr(std::strlen(kNoConnectionPrefix)) + " or its successor (it was not sent)");
+    return;
+  }
   std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)"
                     : r->attempts > 0   ? "retrying; the last reply was '" + r->last_error + "' (it did not run)"
                                         : "waiting for a connection (it was not sent)";
@@ -806,6 +813,88 @@ void Engine::on_tick(int, short, void *arg) {
     request_release(e->unrouted_.front());
     e->unrouted_.pop_front();
   }
+  e->drop_unused_pools(now);
+}
+
+// ---- pools of nodes that left -------------------------------------------------------
+
+namespace {
+// The items of a priority_queue (its container is a protected member).
+template <class Q>
+const typename Q::container_type &heap_items(const Q &q) {
+  struct Peek : Q {
+    static const typename Q::container_type &of(const Q &q) { return q.*&Peek::c; }
+  };
+  return Peek::of(q);
+}
+}  // namespace
+
+// How long a pool of a node outside the topology stays open unused: two periodic
+// refreshes (a node briefly missing from one view, or a MOVED target the next refresh
+// will name, keeps its connections), at least 1 s and at most 60 s; 60 s when periodic
+// refresh is off.
+int Engine::pool_idle_ms() const {
+  const int refresh = cfg_.topology_refresh_ms;
+  if (refresh <= 0 || refresh > 30000) return 60000;
+  return std::max(2 * refresh, 1000);
+}
+
+bool Engine::named_by_config_or_topology(const Endpoint &ep) const {
+  // Seeds are where the refresher and the trackers look when everything else failed.
+  for (const Endpoint &s : cfg_.seeds)
+    if (s == ep) return true;
+  if (!topo_) return false;
+  for (const Shard &s : topo_->shards) {
+    if (s.primary.endpoint == ep) return true;
+    for (const ClusterNode &n : s.replicas)
+      if (n.endpoint == ep) return true;
+  }
+  return false;
+}
+
+// Pools of nodes that left the topology (or were only a MOVED/ASK target, a follower's
+// MOVED, a route to a named node) would otherwise keep their connections, reconnect
+// forever and stay in the stats. One that nothing routes to, nothing uses and nothing
+// refers to is closed and dropped; a later request for that node opens a new one.
+void Engine::drop_unused_pools(Clock::time_point now) {
+  if (now < next_pool_check_ || shut_) return;
+  next_pool_check_ = now + std::chrono::seconds(1);
+  const auto idle = std::chrono::milliseconds(pool_idle_ms());
+  std::vector<NodePool *> doomed;
+  for (auto &kv : pools_) {
+    NodePool *p = kv.second.get();
+    // Sentinel pools serve the tracker (its subscriber connection refers to them).
+    if (p->unused_for(now, idle) && !p->is_sentinel() && !named_by_config_or_topology(p->endpoint()))
+      doomed.push_back(p);
+  }
+  if (doomed.empty()) return;
+  auto referenced = [&](NodePool *p) {
+    if (p == primary_) return true;
+    if (std::find(replicas_.begin(), replicas_.end(), p) != replicas_.end()) return true;
+    if (std::find(slot_primary_.begin(), slot_primary_.end(), p) != slot_primary_.end()) return true;
+    for (const auto &v : shard_replicas_)
+      if (std::find(v.begin(), v.end(), p) != v.end()) return true;
+    return false;
+  };
+  doomed.erase(std::remove_if(doomed.begin(), doomed.end(), referenced), doomed.end());
+  if (doomed.empty()) return;
+  // Requests outside every pool (waiting for a route, a retry or their deadline) may
+  // still name one as where they were last sent; they must not reach a freed one.
+  auto detach = [&doomed](Request *r) {
+    if (r->sent_to == nullptr && r->stats == nullptr) return;
+    for (NodePool *p : doomed) {
+      if (r->sent_to == p || r->stats == &p->stats()) {
+        r->sent_to = nullptr;
+        r->stats = nullptr;
+      }
+    }
+  };
+  for (Request *r : unrouted_) detach(r);
+  for (const Deadline &d : deadline_fifo_) detach(d.second);
+  for (const Deadline &d : heap_items(deadlines_)) detach(d.second);
+  for (const Deadline &d : heap_items(delayed_)) detach(d.second);
+  for (NodePool *p : doomed)
+    pools_.erase(pool_key(p->endpoint(), p->is_replica() ? NodePool::Kind::replica : NodePool::Kind::primary));
 }
 
 void Engine::on_node_ready(NodePool &pool) {
