@@ -207,8 +207,9 @@ bool NodePool::holds_for_successor(const Request *r, Status why) const {
 
 // Completing a request runs callbacks that may re-enter this pool (a refresher that
 // finishes its round publishes a topology, which takes every queue): work on a detached
-// queue, and put back only what is kept.
-void NodePool::fail_waiting(Status why, const std::string &message, bool count_attempt) {
+// queue, and put back only what is kept. True when requests are held for a successor.
+bool NodePool::fail_waiting(Status why, const std::string &message, bool count_attempt) {
+  bool held = false;
   std::deque<Request *> queue;
   queue.swap(waiting_);
   std::deque<Request *> keep;
@@ -224,6 +225,7 @@ void NodePool::fail_waiting(Status why, const std::string &message, bool count_a
       // request with more sends than refusals is reported as possibly executed).
       r->last_error = kNoConnectionPrefix + ep_.str() + " (" + message + ")";
       keep.push_back(r);
+      held = true;
       continue;
     }
     if (count_attempt) ++r->attempts;
@@ -239,6 +241,7 @@ void NodePool::fail_waiting(Status why, const std::string &message, bool count_a
     request_fail(r, why, message);
     request_release(r);
   }
+  return held;
 }
 
 void NodePool::on_connection_down(Connection *c, Status why, const std::string &message,
@@ -277,7 +280,10 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
     engine_.on_node_down(*this, why, message);
   }
   drain_waiting();
-  if (!up()) fail_waiting(why, message, !was_ready);
+  if (!up() && fail_waiting(why, message, !was_ready) && engine_.mode() != Mode::cluster)
+    // Raft/Sentinel only ask again when the primary itself is down (Engine::on_node_down);
+    // requests held here (reads on a replica) wait for a new view to route them elsewhere.
+    engine_.request_refresh("node " + ep_.str() + " down: " + message);
   if (shut_) return;
   c->schedule_reconnect(was_ready ? 0 : backoff_ms(c->failures()));
 }

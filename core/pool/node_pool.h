@@ -102,7 +102,7 @@ class NodePool {
   void hand_out_leases();
   void bury(Connection *c);
   bool holds_for_successor(const Request *r, Status why) const;
-  void fail_waiting(Status why, const std::string &message, bool count_attempt);
+  bool fail_waiting(Status why, const std::string &message, bool count_attempt);
   int backoff_ms(int failures) const;
 
   Engine &engine_;
