@@ -4,7 +4,11 @@
  * and from 2 s after the replica's promotion (ROLE polled with valkey-cli) every request
  * succeeds again. The killed node is restarted with its own directory and arguments (it
  * rejoins as a replica) and takes its primary role back, restoring the harness's
- * layout; teardown does this also when the test fails. */
+ * layout; teardown does this also when the test fails.
+ *
+ * test_kill__unsent_requests_wait_for_the_new_primary: the same kill with
+ * command_timeout_ms 5000 and a takeover ~1 s later: requests not sent when the primary
+ * died wait for the new one instead of failing (no RCM_ERR_CONNECTION). */
 #define _GNU_SOURCE
 #include "cluster_util.h"
 
