@@ -761,6 +761,13 @@ void Engine::fail_at_deadline(Request *r) {
                  "cluster down for " + std::to_string(ms) + " ms: " + r->last_error + " (it did not run)");
     return;
   }
+  if (!r->maybe_executed() && starts_with(r->last_error, kNoConnectionPrefix)) {
+    // Held for a node that did not come back and no successor was named in time.
+    request_fail(r, Status::timeout,
+                 "command timed out after " + std::to_string(ms) + " ms waiting for " +
+                     r->last_error.substr(std::strlen(kNoConnectionPrefix)) + " or its successor (it was not sent)");
+    return;
+  }
   std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)"
                     : r->attempts > 0   ? "retrying; the last reply was '" + r->last_error + "' (it did not run)"
                                         : "waiting for a connection (it was not sent)";
@@ -806,6 +813,7 @@ void Engine::on_tick(int, short, void *arg) {
     request_release(e->unrouted_.front());
     e->unrouted_.pop_front();
   }
+  e->drop_unused_pools(now);
 }
 
 void Engine::on_node_ready(NodePool &pool) {

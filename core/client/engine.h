@@ -100,6 +100,9 @@ class Engine {
   bool handle_redirect(Request *r, Reply *reply);
   void retry_later(Request *r, int delay_ms);
   void reroute_waiting();
+  void drop_unused_pools(Clock::time_point now);
+  bool named_by_config_or_topology(const Endpoint &ep) const;
+  int pool_idle_ms() const;
   void watch_deadline(Request *r);
   void arm_deadline_timer();
   void reap_completed();
@@ -147,6 +150,7 @@ class Engine {
     rng_ ^= rng_ << 17;
     return rng_;
   }
+  Clock::time_point next_pool_check_ = Clock::now();
   bool asked_commands_ = false;
   bool shut_ = false;
 };

@@ -62,6 +62,7 @@ void NodePool::dispatch(Request *r) {
   }
   r->stats = &stats_;
   r->sent_to = this;
+  ++uses_;
   if (!r->internal) ++stats_.requests;
   if (shut_) {
     request_fail(r, Status::closed, "client closed");
@@ -95,6 +96,7 @@ void NodePool::dispatch_batch(std::vector<Request *> &batch) {
   // batch that must stay whole (a MULTI ... EXEC block; ASKING + its command) fits or is
   // refused whole: a cut one would leave the shared connection inside MULTI, or ASKING
   // applied to somebody else's next command.
+  ++uses_;
   size_t pending = waiting_.size();
   for (const auto &conn : shared_) pending += conn->in_flight();
   const size_t limit = static_cast<size_t>(cfg_.pool_max_pending);
@@ -189,10 +191,25 @@ int NodePool::backoff_ms(int failures) const {
   return static_cast<int>(half + (d - half > 0 ? static_cast<long long>(rng() % static_cast<unsigned>(d - half + 1)) : 0));
 }
 
+// A request that was never sent and waits for a node that does not answer. In cluster,
+// Raft and Sentinel modes the node may be replaced (a failover) and the request, unsent,
+// is safe to send to its successor: it is held, up to its deadline, while the engine
+// asks for a new topology at every failed reconnect (with the reconnect's backoff) and
+// re-routes the queue when one arrives. Standalone has no successor to wait for, nor
+// has a request for a node the caller named (or rcm's own, about this very node); a
+// request without a deadline has no bound to wait to: they fail as before, at once when
+// the node never answered, else after retry.max_attempts.
+bool NodePool::holds_for_successor(const Request *r, Status why) const {
+  if (why == Status::auth || why == Status::tls || why == Status::config) return false;
+  return engine_.mode() != Mode::standalone && kind_ != Kind::sentinel && !r->internal && r->has_deadline() &&
+         r->route != RouteKind::node;
+}
+
 // Completing a request runs callbacks that may re-enter this pool (a refresher that
 // finishes its round publishes a topology, which takes every queue): work on a detached
-// queue, and put back only what is kept.
-void NodePool::fail_waiting(Status why, const std::string &message, bool count_attempt) {
+// queue, and put back only what is kept. True when requests are held for a successor.
+bool NodePool::fail_waiting(Status why, const std::string &message, bool count_attempt) {
+  bool held = false;
   std::deque<Request *> queue;
   queue.swap(waiting_);
   std::deque<Request *> keep;
@@ -201,6 +218,14 @@ void NodePool::fail_waiting(Status why, const std::string &message, bool count_a
   for (Request *r : queue) {
     if (r->completed) {
       request_release(r);
+      continue;
+    }
+    if (holds_for_successor(r, why)) {
+      // Not counted as an attempt: it was not written (attempts counts sends, and a
+      // request with more sends than refusals is reported as possibly executed).
+      r->last_error = kNoConnectionPrefix + ep_.str() + " (" + message + ")";
+      keep.push_back(r);
+      held = true;
       continue;
     }
     if (count_attempt) ++r->attempts;
@@ -216,6 +241,7 @@ void NodePool::fail_waiting(Status why, const std::string &message, bool count_a
     request_fail(r, why, message);
     request_release(r);
   }
+  return held;
 }
 
 void NodePool::on_connection_down(Connection *c, Status why, const std::string &message,
@@ -254,7 +280,10 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
     engine_.on_node_down(*this, why, message);
   }
   drain_waiting();
-  if (!up()) fail_waiting(why, message, !was_ready);
+  if (!up() && fail_waiting(why, message, !was_ready) && engine_.mode() != Mode::cluster)
+    // Raft/Sentinel only ask again when the primary itself is down (Engine::on_node_down);
+    // requests held here (reads on a replica) wait for a new view to route them elsewhere.
+    engine_.request_refresh("node " + ep_.str() + " down: " + message);
   if (shut_) return;
   c->schedule_reconnect(was_ready ? 0 : backoff_ms(c->failures()));
 }
@@ -278,6 +307,7 @@ void NodePool::acquire_lease(LeaseWaiter *w) {
     w->finish(Status::pool_timeout, "pool.max_leases is 0: leases are disabled", nullptr);
     return;
   }
+  ++uses_;
   w->deadline = Clock::now() + std::chrono::milliseconds(cfg_.pool_lease_timeout_ms);
   lease_waiters_.push_back(w);
   hand_out_leases();
@@ -364,6 +394,18 @@ void NodePool::tick(Clock::time_point now) {
   for (const auto &c : leases_)
     if (c->stalled(now)) stalled.push_back(c.get());
   for (Connection *c : stalled) c->fail_stalled();
+}
+
+bool NodePool::unused_for(Clock::time_point now, Clock::duration idle) {
+  bool busy = !waiting_.empty() || leases_in_use_ > 0 || !lease_waiters_.empty() || uses_ != uses_seen_;
+  for (const auto &c : shared_) busy = busy || c->in_flight() > 0;
+  for (const auto &c : leases_) busy = busy || c->in_flight() > 0;
+  uses_seen_ = uses_;
+  if (busy) {
+    unused_since_ = now;
+    return false;
+  }
+  return now - unused_since_ >= idle;
 }
 
 void NodePool::shutdown(Status why, const std::string &message) {

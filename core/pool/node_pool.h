@@ -46,6 +46,10 @@ struct NodeSnapshot {
   NodeStats stats;
 };
 
+// Request::last_error of a request held because its node does not answer (see
+// NodePool::holds_for_successor); the deadline names it.
+inline constexpr const char *kNoConnectionPrefix = "no connection to ";
+
 class NodePool {
  public:
   enum class Kind { primary, replica, sentinel };
@@ -82,6 +86,10 @@ class NodePool {
   // Hands every queued request back (topology changed: they may belong elsewhere now).
   void take_waiting(std::vector<Request *> &out);
   double latency_ewma_us() const { return stats_.ewma_us; }
+  // Nothing queued, in flight, leased or waiting for a lease, and no request or lease
+  // asked of it for at least `idle`: dropping the pool loses nothing. Called once per
+  // engine pass over the pools (it notes when the pool was last seen in use).
+  bool unused_for(Clock::time_point now, Clock::duration idle);
 
   void tick(Clock::time_point now);
   void shutdown(Status why, const std::string &message);
@@ -93,7 +101,8 @@ class NodePool {
   bool lease_connection(const Connection *c) const;
   void hand_out_leases();
   void bury(Connection *c);
-  void fail_waiting(Status why, const std::string &message, bool count_attempt);
+  bool holds_for_successor(const Request *r, Status why) const;
+  bool fail_waiting(Status why, const std::string &message, bool count_attempt);
   int backoff_ms(int failures) const;
 
   Engine &engine_;
@@ -111,6 +120,9 @@ class NodePool {
   bool was_up_ = false;
   bool ever_up_ = false;  // a connection of this pool was ready at least once
   bool shut_ = false;
+  uint64_t uses_ = 0;       // requests and lease requests handed to the pool
+  uint64_t uses_seen_ = 0;  // uses_ at the last unused_for()
+  Clock::time_point unused_since_ = Clock::now();
 };
 
 }  // namespace rcm::core

@@ -207,10 +207,155 @@ static void test_kill__master_sigkill_under_load(void **state) {
     rcm_client_close(c);
 }
 
+/* A dead master's unsent requests wait for the new master: with command_timeout_ms 5000
+ * (longer than the failover: down-after 1000 ms plus the election) no call fails with
+ * RCM_ERR_CONNECTION, and, when the promotion came within 3.5 s, the only failures are
+ * writes in flight at the kill (RCM_ERR_UNCERTAIN). The killed node is restarted and
+ * becomes a replica (the sentinels' doing) before the test ends. */
+static void test_kill__unsent_requests_wait_for_the_new_master(void **state) {
+    (void)state;
+    int old_master = fo_sentinel_master();
+    assert_true(old_master > 0);
+    int pid = fo_topology_pid("sentinel", old_master);
+    if (pid < 0) fail_msg("no PID recorded for the master %d", old_master);
+    rcm_client *c = fo_open_ok(fo_sentinel_url(), NULL, "password", FO_PASSWORD, "command_timeout_ms", "5000", NULL);
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sk:read", "stable", NULL), RCM_OK);
+    rcm_reply_free(r);
+    char *out = fo_cli(old_master, FO_PASSWORD, "WAIT 2 5000");
+    if (!out || atoi(out) != 2) fail_msg("WAIT 2 on the master: '%s'", out ? out : "");
+    free(out);
+
+    tu_watchdog_arm(150, "sentinel master SIGKILL, requests held for the new master");
+    atomic_int stop = 0;
+    fo_load loads[NLOADS];
+    start_loads(loads, c, &stop, "sk3");
+    tu_sleep_ms(1000);
+    double t_kill = tu_now();
+    killed_port = old_master;
+    if (fo_kill9(pid) != 0) {
+        stop_loads(loads, &stop);
+        fail_msg("the master (pid %d) did not die", pid);
+    }
+    int new_master = -1;
+    double t_promo = 0;
+    while (tu_now() - t_kill < 60) {
+        int m = fo_sentinel_master();
+        char role[32];
+        if (m > 0 && m != old_master && strcmp(fo_role_of(m, role, sizeof role), "master") == 0) {
+            new_master = m;
+            t_promo = tu_now();
+            break;
+        }
+        tu_sleep_ms(50);
+    }
+    if (new_master < 0) {
+        stop_loads(loads, &stop);
+        fail_msg("the sentinels promoted no replica within 60 s of the kill");
+    }
+    fprintf(stderr, "new master %d, %.3f s after the kill\n", new_master, t_promo - t_kill);
+    tu_sleep_ms(6000); /* every call held across the outage has ended by now */
+    stop_loads(loads, &stop);
+    tu_watchdog_disarm();
+
+    fo_summary all = fo_summarize(loads, NLOADS, 0, 1e18);
+    fo_summary_print("all calls", &all);
+    long connection = all.by_status[-RCM_ERR_CONNECTION];
+    long uncertain = all.by_status[-RCM_ERR_UNCERTAIN];
+    if (connection > 0)
+        fail_msg("%ld calls failed with RCM_ERR_CONNECTION within their 5 s deadline instead of waiting for the new "
+                 "master, e.g. %s",
+                 connection, all.first_bad ? all.first_bad->reply : "");
+    if (all.failed_status > uncertain && t_promo - t_kill < 3.5)
+        fail_msg("%ld calls failed with another status than RCM_ERR_UNCERTAIN, e.g. %s", all.failed_status - uncertain,
+                 all.first_bad ? all.first_bad->reply : "");
+    if (all.bad_reply) fail_msg("%ld calls returned RCM_OK with an unexpected reply", all.bad_reply);
+    const fo_call *late = NULL;
+    if (fo_failures_ending_after(loads, NLOADS, t_promo + 1.0, &late) > 0)
+        fail_msg("a call failed later than 1 s after the promotion: %s", late ? late->reply : "");
+    for (int i = 0; i < NLOADS; i++) fo_load_free(&loads[i]);
+    rcm_client_close(c);
+
+    if (fo_sentinel_restart(old_master) < 0) fail_msg("could not restart %d", old_master);
+    killed_port = -1;
+    char why[256];
+    if (!fo_sentinel_wait_healthy(90, why, sizeof why))
+        fail_msg("the topology did not heal after restarting %d: %s", old_master, why);
+}
+
+/* Reads on a replica that dies are not lost either: with read_from=replica and
+ * command_timeout_ms 5000, the reads queued for (or in flight on) a SIGKILLed replica
+ * wait while the client looks again and then go to the other replica: every read
+ * succeeds (main failed them with RCM_ERR_CONNECTION after retry.max_attempts
+ * reconnects). The replica is restarted and rejoins before the test ends. */
+static void test_kill__reads_on_a_dead_replica_go_to_another(void **state) {
+    (void)state;
+    int master = fo_sentinel_master();
+    assert_true(master > 0);
+    int victim = -1;
+    for (int i = 0; i < 3 && victim < 0; i++) {
+        char role[32];
+        int p = fo_sentinel_data_port(i);
+        if (p != master && strcmp(fo_role_of(p, role, sizeof role), "slave") == 0) victim = p;
+    }
+    assert_true(victim > 0);
+    int pid = fo_topology_pid("sentinel", victim);
+    if (pid < 0) fail_msg("no PID recorded for the replica %d", victim);
+    rcm_client *c = fo_open_ok(fo_sentinel_url(), NULL, "password", FO_PASSWORD, "command_timeout_ms", "5000",
+                               "read_from", "replica", NULL);
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sk:read", "stable", NULL), RCM_OK);
+    rcm_reply_free(r);
+    char *out = fo_cli(master, FO_PASSWORD, "WAIT 2 5000");
+    if (!out || atoi(out) != 2) fail_msg("WAIT 2 on the master: '%s'", out ? out : "");
+    free(out);
+
+    tu_watchdog_arm(150, "replica SIGKILL under reads");
+    atomic_int stop = 0;
+    fo_load loads[NLOADS];
+    memset(loads, 0, sizeof loads);
+    for (int i = 0; i < NLOADS; i++) {
+        loads[i].client = c;
+        loads[i].id = i;
+        loads[i].prefix = "sk4";
+        loads[i].stop = &stop;
+        loads[i].kind = FO_LOAD_READ;
+        loads[i].read_key = "sk:read";
+        loads[i].read_value = "stable";
+        fo_load_start(&loads[i]);
+    }
+    tu_sleep_ms(1000);
+    killed_port = victim;
+    if (fo_kill9(pid) != 0) {
+        stop_loads(loads, &stop);
+        fail_msg("the replica (pid %d) did not die", pid);
+    }
+    tu_sleep_ms(6000); /* longer than the deadline: every read held across the kill has ended */
+    stop_loads(loads, &stop);
+    tu_watchdog_disarm();
+    fo_summary all = fo_summarize(loads, NLOADS, 0, 1e18);
+    fo_summary_print("reads", &all);
+    char problem[160];
+    snprintf(problem, sizeof problem, "%ld of %ld reads failed (%ld with RCM_ERR_CONNECTION), e.g. %s",
+             all.failed_status + all.bad_reply, all.calls, all.by_status[-RCM_ERR_CONNECTION],
+             all.first_bad ? all.first_bad->reply : "");
+    int failed = all.failed_status > 0 || all.bad_reply > 0;
+    for (int i = 0; i < NLOADS; i++) fo_load_free(&loads[i]);
+    rcm_client_close(c);
+    if (fo_sentinel_restart(victim) < 0) fail_msg("could not restart %d", victim);
+    killed_port = -1;
+    char why[256];
+    if (!fo_sentinel_wait_healthy(90, why, sizeof why))
+        fail_msg("the topology did not heal after restarting %d: %s", victim, why);
+    if (failed) fail_msg("%s", problem);
+}
+
 int main(int argc, char **argv) {
     fo_diagnose_signals();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill__master_sigkill_under_load),
+        cmocka_unit_test_setup(test_kill__unsent_requests_wait_for_the_new_master, group_teardown),
+        cmocka_unit_test_setup(test_kill__reads_on_a_dead_replica_go_to_another, group_teardown),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -130,12 +130,15 @@ RCM_API void rcm_free(void *ptr);
  *                        it fails the connection's requests with RCM_ERR_PROTOCOL
  *                        (default 536870912 = 512 MiB, as the server's
  *                        proto-max-bulk-len; 0 = unlimited)
- *   retry.max_attempts   how many times one request may be sent or reconnected for (default 3)
+ *   retry.max_attempts   how many times one request may be sent or reconnected for (default 3);
+ *                        in cluster, Raft and Sentinel modes a request with a deadline that
+ *                        was not sent waits for a dead node's successor until its deadline
  *   retry.backoff_ms     first reconnect delay (default 10)
  *   retry.backoff_max_ms reconnect delay cap (default 1000); delays grow x2 with jitter
  *   retry.unsafe         true: also resend writes whose outcome is unknown (default false)
  *   read_from            primary | prefer_replica | replica | nearest (default primary)
- *   topology.refresh_ms  periodic topology refresh (default 30000)
+ *   topology.refresh_ms  periodic topology refresh (default 30000); connections to a node
+ *                        that left the topology close after 2x this unused (1 s..60 s)
  *   cluster.max_redirects  MOVED/ASK hops per request (default 5)
  *   sentinel.master      master name for mode=sentinel
  *   sentinel.username, sentinel.password   credentials for the sentinels themselves
