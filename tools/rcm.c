@@ -77,6 +77,21 @@ int cli_fail(const char *what, rcm_status status)
     return CLI_EXIT_FAIL;
 }
 
+const char *cli_option_name(const char *arg)
+{
+    /* "-uredis://:S3cret@host" (no space after -u) is an unknown option that holds a
+     * password: quote only the name part, up to the first character an option name has not. */
+    static char name[40];
+    size_t n = 0;
+    while (arg[n] != '\0' && n + 4 < sizeof name && (isalnum((unsigned char)arg[n]) || arg[n] == '-' || arg[n] == '_')) {
+        name[n] = arg[n];
+        n++;
+    }
+    if (arg[n] != '\0') memcpy(name + n, "...", 4);
+    else name[n] = '\0';
+    return name;
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -879,13 +894,14 @@ int main(int argc, char **argv)
             char *kv = argv[++i];
             char *eq = strchr(kv, '=');
             if (eq == NULL || eq == kv) {
-                rc = cli_usage_error("-c expects key=value, not '%s'", kv);
+                /* Not echoed: "-c password:S3cret" is a password with a typo. */
+                rc = cli_usage_error("-c expects key=value (an argument without a key and '=' was given)");
                 goto out;
             }
             *eq = '\0';
             opts.settings[opts.nsettings++] = (cli_setting){kv, eq + 1};
         } else {
-            rc = cli_usage_error("unknown option '%s'", a);
+            rc = cli_usage_error("unknown option '%s'", cli_option_name(a));
             goto out;
         }
     }

@@ -1,4 +1,5 @@
 #include "core/net/connection.h"
+#include "core/common/guard.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -141,7 +142,7 @@ void Connection::connect() {
     connect_failed(Status::nomem, "cannot create a socket buffer");
     return;
   }
-  bufferevent_setcb(bev_, &Connection::on_read_cb, nullptr, &Connection::on_event_cb, this);
+  bufferevent_setcb(bev_, RCM_GUARDED(Connection::on_read_cb), nullptr, RCM_GUARDED(Connection::on_event_cb), this);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
   int rc = bufferevent_socket_connect(bev_, res->ai_addr, static_cast<int>(res->ai_addrlen));
   freeaddrinfo(res);
@@ -156,7 +157,7 @@ void Connection::connect() {
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
   }
   }
-  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), &Connection::on_connect_timeout, this);
+  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), RCM_GUARDED(Connection::on_connect_timeout), this);
   timeval tv{cfg_.connect_timeout_ms / 1000, (cfg_.connect_timeout_ms % 1000) * 1000};
   evtimer_add(connect_timer_, &tv);
 }
@@ -180,8 +181,8 @@ bool Connection::connect_plain(const addrinfo *ai) {
   setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
   if (out_ == nullptr) out_ = evbuffer_new();
   event_base *base = pool_.engine().io().base();
-  read_ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, &Connection::on_socket_readable, this);
-  write_ev_ = event_new(base, fd_, EV_WRITE, &Connection::on_socket_writable, this);
+  read_ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, RCM_GUARDED(Connection::on_socket_readable), this);
+  write_ev_ = event_new(base, fd_, EV_WRITE, RCM_GUARDED(Connection::on_socket_writable), this);
   int rc = ::connect(fd_, ai->ai_addr, ai->ai_addrlen);
   if (rc != 0 && errno != EINPROGRESS) {
     connect_failed(Status::connection, "connect to " + where + ": " + std::strerror(errno));
@@ -263,7 +264,7 @@ void Connection::schedule_reconnect(int delay_ms) {
   if (reconnect_pending_ || state_ != State::closed) return;
   reconnect_pending_ = true;
   if (reconnect_timer_ == nullptr)
-    reconnect_timer_ = evtimer_new(pool_.engine().io().base(), &Connection::on_reconnect_timer, this);
+    reconnect_timer_ = evtimer_new(pool_.engine().io().base(), RCM_GUARDED(Connection::on_reconnect_timer), this);
   timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
   evtimer_add(reconnect_timer_, &tv);
 }
