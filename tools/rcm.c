@@ -79,14 +79,18 @@ int cli_fail(const char *what, rcm_status status)
 
 const char *cli_option_name(const char *arg)
 {
-    /* "-uredis://:S3cret@host" (no space after -u) is an unknown option that holds a
-     * password: quote only the name part, up to the first character an option name has not. */
+    /* "-uredis://:S3cret@host" (no space after -u) or redis-cli's "-aS3cret" is an unknown
+     * option that holds a password: quote "-x" of a short option, and of a long one the
+     * lower-case letters and dashes of its name (up to '=' or anything else). */
     static char name[40];
     size_t n = 0;
-    while (arg[n] != '\0' && n + 4 < sizeof name && (isalnum((unsigned char)arg[n]) || arg[n] == '-' || arg[n] == '_')) {
-        name[n] = arg[n];
-        n++;
+    if (arg[0] == '-' && arg[1] != '-') {
+        n = arg[1] != '\0' ? 2 : 1;
+    } else {
+        while (arg[n] != '\0' && n + 4 < sizeof name && ((arg[n] >= 'a' && arg[n] <= 'z') || arg[n] == '-'))
+            n++;
     }
+    memcpy(name, arg, n);
     if (arg[n] != '\0') memcpy(name + n, "...", 4);
     else name[n] = '\0';
     return name;

@@ -296,6 +296,15 @@ bool valid_scheme(const std::string &s) {
   return true;
 }
 
+bool is_config_key(const std::string &k) {
+  try {
+    Config().get(k);
+    return true;
+  } catch (const Error &) {
+    return false;
+  }
+}
+
 // "url: 'x:y' is not host:port (port 'y')" -> "url: '...' is not host:port (port '...')".
 // When the quoted text itself may hold quotes, all from the first to the last goes.
 std::string without_quotes(const std::string &msg, bool text_has_quotes) {
@@ -312,19 +321,13 @@ std::string without_quotes(const std::string &msg, bool text_has_quotes) {
       out += msg.substr(i);
       break;
     }
-    out += msg.substr(i, open - i) + "'...'";
+    // A config key's name or one character ('=', '/') is the message's own words.
+    std::string quoted = msg.substr(open + 1, close - open - 1);
+    bool own = quoted.size() == 1 || is_config_key(quoted);
+    out += msg.substr(i, open - i) + "'" + (own ? quoted : "...") + "'";
     i = close + 1;
   }
   return out;
-}
-
-bool is_config_key(const std::string &k) {
-  try {
-    Config().get(k);
-    return true;
-  } catch (const Error &) {
-    return false;
-  }
 }
 
 }  // namespace
