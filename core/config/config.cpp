@@ -289,6 +289,8 @@ std::string Config::get(const std::string &key) const {
 
 namespace {
 
+constexpr size_t kMaxUrlAts = 64;
+
 bool valid_scheme(const std::string &s) {
   if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
@@ -434,6 +436,8 @@ void Config::apply_url(const std::string &url) {
   // '@', as browsers and libpq read it).
   std::vector<size_t> readings{std::string::npos};
   for (size_t i = rest.find('@'); i != std::string::npos; i = rest.find('@', i + 1)) readings.push_back(i);
+  // Each reading costs a pass over the URL: bound them (no password holds this many '@').
+  if (readings.size() > kMaxUrlAts + 1) bad(what, "more than " + std::to_string(kMaxUrlAts) + " '@' in the URL");
   for (size_t n = 0; n < readings.size(); ++n) {
     // Work on a copy so a bad URL leaves the config untouched.
     Config next = *this;

@@ -502,6 +502,9 @@ TEST(test_url__errors_never_quote_the_password) {
     }
     CHECK(c.password.empty());  // and the config is untouched
   }
+  // Each '@' is one reading of the URL: a URL of nothing but '@' is refused at once.
+  Config c;
+  CHECK_THROWS_IF(c.apply_url("redis://" + std::string(100000, '@') + "h:1"), Error, config_error());
 }
 
 CHECK_MAIN
