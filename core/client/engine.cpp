@@ -1,5 +1,4 @@
 #include "core/client/engine.h"
-#include "core/common/guard.h"
 
 #include <event2/event.h>
 
@@ -7,6 +6,7 @@
 #include <cstring>
 
 #include "core/client/client.h"
+#include "core/common/guard.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
 #include "core/resp/encoder.h"

@@ -1,5 +1,4 @@
 #include "core/net/connection.h"
-#include "core/common/guard.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -20,6 +19,7 @@
 
 #include "core/client/engine.h"
 #include "core/client/stats.h"
+#include "core/common/guard.h"
 #include "core/net/io_thread.h"
 #include "core/net/tls.h"
 #include "core/resp/encoder.h"
@@ -157,7 +157,8 @@ void Connection::connect() {
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
   }
   }
-  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), RCM_GUARDED(Connection::on_connect_timeout), this);
+  if (connect_timer_ == nullptr)
+    connect_timer_ = evtimer_new(engine.io().base(), RCM_GUARDED(Connection::on_connect_timeout), this);
   timeval tv{cfg_.connect_timeout_ms / 1000, (cfg_.connect_timeout_ms % 1000) * 1000};
   evtimer_add(connect_timer_, &tv);
 }

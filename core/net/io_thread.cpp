@@ -1,5 +1,4 @@
 #include "core/net/io_thread.h"
-#include "core/common/guard.h"
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -15,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/common/guard.h"
 #include "core/common/status.h"
 
 namespace rcm::core {

@@ -1,11 +1,12 @@
 #include "core/topology/round_scheduler.h"
-#include "core/common/guard.h"
 
 #include <event2/event.h>
 
 #include <algorithm>
 #include <limits>
 #include <random>
+
+#include "core/common/guard.h"
 
 namespace rcm::core {
 
