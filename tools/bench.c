@@ -1458,7 +1458,7 @@ static int parse_bench_args(bench_cfg *cfg, int argc, char **argv)
             cfg->duration_s = d;
             duration_given = true;
         } else {
-            return cli_usage_error("bench: unknown option '%s'", a);
+            return cli_usage_error("bench: unknown option '%s'", cli_option_name(a));
         }
         i++;
     }

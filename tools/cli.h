@@ -44,6 +44,9 @@ int cli_fail(const char *what, rcm_status status);
 
 /** Prints "rcm: <message>" and a pointer to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An unknown option's name for a message, without what follows it (which may be a
+ * value such as a URL with a password). Not reentrant. */
+const char *cli_option_name(const char *arg);
 
 /** CLOCK_MONOTONIC in nanoseconds. */
 uint64_t cli_now_ns(void);

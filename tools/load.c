@@ -355,7 +355,7 @@ int cli_load(const cli_opts *opts, int argc, char **argv)
         else if (strcmp(a, "--keys") == 0) { dst = &keys; max = 10000000; }
         else if (strcmp(a, "--interval-ms") == 0) { dst = &interval_ms; min = 10; max = 600000; }
         else if (strcmp(a, "--value-size") == 0) { dst = &value_size; max = 1 << 20; }
-        else return cli_usage_error("load: unknown option '%s' (rcm load --help)", a);
+        else return cli_usage_error("load: unknown option '%s' (rcm load --help)", cli_option_name(a));
         if (i + 1 >= argc || !cli_parse_long(argv[i + 1], min, max, dst))
             return cli_usage_error("load: %s needs a number in %lld..%lld", a, min, max);
         i++;

@@ -77,6 +77,25 @@ int cli_fail(const char *what, rcm_status status)
     return CLI_EXIT_FAIL;
 }
 
+const char *cli_option_name(const char *arg)
+{
+    /* "-uredis://:S3cret@host" (no space after -u) or redis-cli's "-aS3cret" is an unknown
+     * option that holds a password: quote "-x" of a short option, and of a long one the
+     * lower-case letters and dashes of its name (up to '=' or anything else). */
+    static char name[40];
+    size_t n = 0;
+    if (arg[0] == '-' && arg[1] != '-') {
+        n = arg[1] != '\0' ? 2 : 1;
+    } else {
+        while (arg[n] != '\0' && n + 4 < sizeof name && ((arg[n] >= 'a' && arg[n] <= 'z') || arg[n] == '-'))
+            n++;
+    }
+    memcpy(name, arg, n);
+    if (arg[n] != '\0') memcpy(name + n, "...", 4);
+    else name[n] = '\0';
+    return name;
+}
+
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -879,13 +898,14 @@ int main(int argc, char **argv)
             char *kv = argv[++i];
             char *eq = strchr(kv, '=');
             if (eq == NULL || eq == kv) {
-                rc = cli_usage_error("-c expects key=value, not '%s'", kv);
+                /* Not echoed: "-c password:S3cret" is a password with a typo. */
+                rc = cli_usage_error("-c expects key=value (an argument without a key and '=' was given)");
                 goto out;
             }
             *eq = '\0';
             opts.settings[opts.nsettings++] = (cli_setting){kv, eq + 1};
         } else {
-            rc = cli_usage_error("unknown option '%s'", a);
+            rc = cli_usage_error("unknown option '%s'", cli_option_name(a));
             goto out;
         }
     }

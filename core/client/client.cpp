@@ -409,6 +409,18 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
   for (int i = 0; i < argc; ++i)
     if (argv[i] == nullptr && (argvlen == nullptr || argvlen[i] != 0))
       throw Error(Status::arg, "argv[" + std::to_string(i) + "] is NULL");
+  if (argvlen != nullptr) {
+    // A length no buffer can have (SIZE_MAX, a negative int cast): refused before it
+    // reaches an allocation, where it would surface as an internal error.
+    size_t total = 0;
+    for (int i = 0; i < argc; ++i) {
+      if (argvlen[i] > kMaxCommandBytes - total)
+        throw Error(Status::arg, "argvlen[" + std::to_string(i) + "] = " + std::to_string(argvlen[i]) +
+                                     ": the command would exceed " + std::to_string(kMaxCommandBytes >> 20) +
+                                     " MiB, more than a server accepts");
+      total += argvlen[i];
+    }
+  }
   size_t len0 = argvlen ? argvlen[0] : std::strlen(argv[0]);
   if (len0 == 0) throw Error(Status::arg, "argv[0] (the command name) is empty");
   CommandInfo info = commands().classify(argc, argv, argvlen);

@@ -80,8 +80,13 @@ class Client : public std::enable_shared_from_this<Client> {
   // True in a child process forked after open: the I/O threads do not exist there.
   bool forked() const;
 
+  // The most one command may carry (all arguments together): 4 GiB, above what any
+  // server's proto-max-bulk-len and client-query-buffer-limit let through in practice.
+  static constexpr size_t kMaxCommandBytes = size_t{1} << 32;
+
   // A request for argv, classified and encoded. Throws Error(arg) for commands that must
-  // not run on a shared connection (for_lease false) or bad argv.
+  // not run on a shared connection (for_lease false) or bad argv (a NULL argument, a
+  // total length above kMaxCommandBytes, a key count larger than the arguments).
   Request *make_request(int argc, const char *const *argv, const size_t *argvlen, bool for_lease,
                         bool in_pipeline = false) const;
 

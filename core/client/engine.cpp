@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/client/client.h"
+#include "core/common/guard.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
 #include "core/resp/encoder.h"
@@ -71,9 +72,9 @@ int Engine::shared_connections_per_node() const {
 }
 
 void Engine::start() {
-  deadline_timer_ = evtimer_new(io_.base(), &Engine::on_deadline, this);
-  tick_ = event_new(io_.base(), -1, EV_PERSIST, &Engine::on_tick, this);
-  flush_ev_ = event_new(io_.base(), -1, 0, &Engine::on_flush, this);
+  deadline_timer_ = evtimer_new(io_.base(), RCM_GUARDED(Engine::on_deadline), this);
+  tick_ = event_new(io_.base(), -1, EV_PERSIST, RCM_GUARDED(Engine::on_tick), this);
+  flush_ev_ = event_new(io_.base(), -1, 0, RCM_GUARDED(Engine::on_flush), this);
   timeval tv{0, kTickMs * 1000};
   event_add(tick_, &tv);
   if (mode_ == Mode::cluster) {
@@ -294,12 +295,18 @@ NodePool *Engine::pick_replica(int shard, NodePool *primary) {
 NodePool *Engine::route(Request *r, bool *wait) {
   *wait = false;
   if (mode_ == Mode::standalone) {
-    if (r->route == RouteKind::node && parse_endpoint(r->route_node, "route") != primary_->endpoint()) return nullptr;
+    if (r->route == RouteKind::node) {
+      Endpoint ep;
+      if (!try_parse_endpoint(r->route_node, &ep) || ep != primary_->endpoint()) return nullptr;
+    }
     return primary_;
   }
   if (mode_ == Mode::raft || mode_ == Mode::sentinel) {
     if (r->route == RouteKind::node) {
-      Endpoint ep = parse_endpoint(r->route_node, "route");
+      // route_node was checked when the request was made; route() runs under libevent
+      // callbacks, where an exception would end the process.
+      Endpoint ep;
+      if (!try_parse_endpoint(r->route_node, &ep)) return nullptr;
       return &pool_for(ep, primary_ && primary_->endpoint() == ep ? NodePool::Kind::primary : NodePool::Kind::replica);
     }
     if ((r->cmd.flags & kCmdReadonly) && cfg_.read_from != ReadFrom::primary && !replicas_.empty() &&
@@ -315,10 +322,15 @@ NodePool *Engine::route(Request *r, bool *wait) {
     if (primary_ == nullptr) *wait = true;
     return primary_;
   }
-  if (!r->ask_node.empty()) return &pool_for(parse_endpoint(r->ask_node, "ASK"), NodePool::Kind::primary);
+  if (!r->ask_node.empty()) {
+    Endpoint ep;
+    if (try_parse_endpoint(r->ask_node, &ep)) return &pool_for(ep, NodePool::Kind::primary);
+    r->ask_node.clear();  // (checked when the ASK was read) route by slot instead
+  }
   switch (r->route) {
     case RouteKind::node: {
-      Endpoint ep = parse_endpoint(r->route_node, "route");
+      Endpoint ep;
+      if (!try_parse_endpoint(r->route_node, &ep)) return nullptr;
       auto it = pools_.find(pool_key(ep, NodePool::Kind::primary));
       if (it != pools_.end()) return it->second.get();
       it = pools_.find(pool_key(ep, NodePool::Kind::replica));

@@ -1,5 +1,10 @@
 #include "core/common/status.h"
 
+#include <cstdio>
+#include <exception>
+
+#include "core/common/guard.h"
+
 namespace rcm::core {
 
 const char *status_name(Status s) {
@@ -27,6 +32,20 @@ const char *status_name(Status s) {
     case Status::internal: return "RCM_ERR_INTERNAL";
   }
   return "RCM_ERR_UNKNOWN";
+}
+
+}  // namespace rcm::core
+
+namespace rcm::core {
+
+void report_escaped(const char *where) noexcept {
+  try {
+    throw;
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "rcm: internal error escaped %s (ignored): %s\n", where, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "rcm: internal error escaped %s (ignored)\n", where);
+  }
 }
 
 }  // namespace rcm::core

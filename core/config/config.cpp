@@ -79,6 +79,24 @@ std::vector<Endpoint> parse_seed_list(const std::string &text, const std::string
 
 }  // namespace
 
+bool valid_host(const std::string &host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%'))
+      return false;
+  }
+  return true;
+}
+
+bool try_parse_endpoint(const std::string &text, Endpoint *out) {
+  try {
+    *out = parse_endpoint(text, "address");
+    return true;
+  } catch (const Error &) {
+    return false;
+  }
+}
+
 std::string Endpoint::str() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
@@ -109,10 +127,7 @@ Endpoint parse_endpoint(const std::string &text, const std::string &what, uint16
     }
   }
   if (ep.host.empty()) bad(what, "'" + text + "' has an empty host");
-  for (char c : ep.host) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':' || c == '%'))
-      bad(what, "'" + text + "' is not host:port (bad character in host)");
-  }
+  if (!valid_host(ep.host)) bad(what, "'" + text + "' is not host:port (bad character in host)");
   ep.port = default_port;
   if (!port_text.empty()) {
     for (char c : port_text)
@@ -219,6 +234,8 @@ void Config::set(const std::string &key, const std::string &value) {
     tls_server_name = value;
   } else if (key == "tls.verify") {
     tls_verify = parse_bool(key, value);
+  } else if (key == "tls.verify_hostname") {
+    tls_verify_hostname = parse_bool(key, value);
   } else {
     throw Error(Status::config, "unknown config key '" + key + "'");
   }
@@ -272,23 +289,140 @@ std::string Config::get(const std::string &key) const {
   if (key == "tls.key") return tls_key;
   if (key == "tls.server_name") return tls_server_name;
   if (key == "tls.verify") return b(tls_verify);
+  if (key == "tls.verify_hostname") return b(tls_verify_hostname);
   throw Error(Status::config, "unknown config key '" + key + "'");
+}
+
+namespace {
+
+constexpr size_t kMaxUrlAts = 64;
+
+bool valid_scheme(const std::string &s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.')) return false;
+  return true;
+}
+
+bool is_config_key(const std::string &k) {
+  try {
+    Config().get(k);
+    return true;
+  } catch (const Error &) {
+    return false;
+  }
+}
+
+// "url: 'x:y' is not host:port (port 'y')" -> "url: '...' is not host:port (port '...')".
+// When the quoted text itself may hold quotes, all from the first to the last goes.
+std::string without_quotes(const std::string &msg, bool text_has_quotes) {
+  if (text_has_quotes) {
+    size_t first = msg.find('\''), last = msg.rfind('\'');
+    return first == std::string::npos ? msg : msg.substr(0, first) + "'...'" + msg.substr(last + 1);
+  }
+  std::string out;
+  size_t i = 0;
+  while (i < msg.size()) {
+    size_t open = msg.find('\'', i);
+    size_t close = open == std::string::npos ? std::string::npos : msg.find('\'', open + 1);
+    if (close == std::string::npos) {
+      out += msg.substr(i);
+      break;
+    }
+    // A config key's name or one character ('=', '/') is the message's own words.
+    std::string quoted = msg.substr(open + 1, close - open - 1);
+    bool own = quoted.size() == 1 || is_config_key(quoted);
+    out += msg.substr(i, open - i) + "'" + (own ? quoted : "...") + "'";
+    i = close + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+// One reading of what follows "scheme://": `userinfo` (npos: none) ends at rest[at], the
+// hosts follow it up to the first '/', '?' or '#', then [/path][?query][#fragment].
+void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const std::string &rest, size_t at) {
+  const std::string what = "url";
+  size_t host_start = 0;
+  if (at != std::string::npos) {
+    std::string userinfo = rest.substr(0, at);
+    host_start = at + 1;
+    size_t colon = userinfo.find(':');
+    if (colon == std::string::npos) {
+      // redis://password@host is a common shorthand (redis-py reads it as a username;
+      // we follow the Redis URI spec: a lone userinfo is the password).
+      password = percent_decode(userinfo, "url password");
+      username.clear();
+    } else {
+      username = percent_decode(userinfo.substr(0, colon), "url username");
+      password = percent_decode(userinfo.substr(colon + 1), "url password");
+    }
+  }
+  size_t host_end = rest.find_first_of("/?#", host_start);
+  std::string hosts = rest.substr(host_start, host_end == std::string::npos ? std::string::npos : host_end - host_start);
+  std::string tail = host_end == std::string::npos ? std::string() : rest.substr(host_end);
+  tail = tail.substr(0, tail.find('#'));  // the fragment means nothing to a client
+  std::string path, query;
+  size_t q = tail.find('?');
+  if (q != std::string::npos) {
+    query = tail.substr(q + 1);
+    tail = tail.substr(0, q);
+  }
+  if (!tail.empty()) path = tail.substr(1);  // tail is "/path" here
+  if (hosts.empty()) bad(what, "no host in URL");
+  seeds = parse_seed_list(hosts, what);
+
+  if (!path.empty()) {
+    if (mode == Mode::sentinel) {
+      sentinel_master = percent_decode(path, "url sentinel master");
+      if (sentinel_master.find('/') != std::string::npos) bad(what, "sentinel master name contains '/'");
+    } else {
+      for (char c : path)
+        if (!std::isdigit(static_cast<unsigned char>(c))) bad(what, "path '/" + path + "' is not a database number");
+      db = static_cast<int>(parse_int("url db", path, 0, 1 << 20));
+    }
+  }
+  if (query.empty()) return;
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t amp = query.find('&', start);
+    std::string kv = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    if (kv.empty()) bad(what, "empty query parameter");
+    size_t eq = kv.find('=');
+    // Quoted only when it is a key name: otherwise it may be a piece of a password
+    // that held an unencoded '&'.
+    if (eq == std::string::npos)
+      bad(what, is_config_key(kv) ? "query parameter '" + kv + "' has no '='" : "a query parameter has no '='");
+    std::string k = percent_decode(kv.substr(0, eq), what);
+    std::string v = percent_decode(kv.substr(eq + 1), what);
+    if (k.empty()) bad(what, "a query parameter has no name");
+    if (k == "seeds") bad(what, "'seeds' cannot be set in the query; the URL's hosts are the seeds");
+    set(k, v);
+    if (k == "mode" && scheme.find('+') != std::string::npos && mode != scheme_mode) {
+      // redis://h?mode=auto|cluster|...: allowed where the scheme does not say; a
+      // redis+cluster:// URL with another mode in its query contradicts itself.
+      bad(what, "mode=" + v + " contradicts the " + scheme + ":// scheme (mode " + mode_name(scheme_mode) + ")");
+    }
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
 }
 
 void Config::apply_url(const std::string &url) {
   const std::string what = "url";
   if (url.empty()) bad(what, "empty URL");
-  std::string rest;
   size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) {
-    // A bare "host:port[,host:port]" list.
-    if (url.find('/') != std::string::npos || url.find('@') != std::string::npos || url.find('?') != std::string::npos)
-      bad(what, "'" + url.substr(0, 64) + "' has no scheme (redis://, rediss://, redis+cluster://, ...)");
+  std::string scheme = scheme_end == std::string::npos ? std::string() : lower(url.substr(0, scheme_end));
+  if (!valid_scheme(scheme)) {
+    // A bare "host:port[,host:port]" list. Anything else is not echoed: without a scheme
+    // there is no telling a password ("user:S3cret@host") from the rest.
+    if (url.find_first_of("/@?#") != std::string::npos || scheme_end != std::string::npos)
+      bad(what, "not a URL with a scheme (redis://, rediss://, redis+cluster://, ...) nor a host:port list");
     seeds = parse_seed_list(url, what);
     return;
   }
-  std::string scheme = lower(url.substr(0, scheme_end));
-  rest = url.substr(scheme_end + 3);
+  std::string rest = url.substr(scheme_end + 3);
   bool use_tls = false;
   Mode m = mode;
   if (scheme == "redis" || scheme == "valkey") m = mode;
@@ -301,77 +435,33 @@ void Config::apply_url(const std::string &url) {
   else if (scheme == "rediss+sentinel") { m = Mode::sentinel; use_tls = true; }
   else bad(what, "unknown scheme '" + scheme + "' (expected redis, rediss, redis+cluster, redis+raft, redis+sentinel)");
 
-  // Work on a copy so a bad URL leaves the config untouched.
-  Config next = *this;
-  next.mode = m;
-  if (use_tls) next.tls = true;
-
-  std::string query;
-  size_t q = rest.find('?');
-  if (q != std::string::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  std::string path;
-  size_t slash = rest.find('/');
-  if (slash != std::string::npos) {
-    path = rest.substr(slash + 1);
-    rest = rest.substr(0, slash);
-  }
-  size_t at = rest.rfind('@');
-  if (at != std::string::npos) {
-    std::string userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    size_t colon = userinfo.find(':');
-    if (colon == std::string::npos) {
-      // redis://password@host is a common shorthand (redis-py reads it as a username;
-      // we follow the Redis URI spec: a lone userinfo is the password).
-      next.password = percent_decode(userinfo, "url password");
-      next.username.clear();
-    } else {
-      next.username = percent_decode(userinfo.substr(0, colon), "url username");
-      next.password = percent_decode(userinfo.substr(colon + 1), "url password");
+  // Passwords hold unencoded '/', '?', '#', ':' and '@' (base64 ones do), so the '@' that
+  // ends the userinfo cannot be found by splitting at the first '/' or '?'. Each reading
+  // is tried in turn: no userinfo (an '@' only in the path or query), then each '@' from
+  // the first; the first reading that parses wins (with a password holding '@', the last
+  // '@', as browsers and libpq read it).
+  std::vector<size_t> readings{std::string::npos};
+  for (size_t i = rest.find('@'); i != std::string::npos; i = rest.find('@', i + 1)) readings.push_back(i);
+  // Each reading costs a pass over the URL: bound them (no password holds this many '@').
+  if (readings.size() > kMaxUrlAts + 1) bad(what, "more than " + std::to_string(kMaxUrlAts) + " '@' in the URL");
+  for (size_t n = 0; n < readings.size(); ++n) {
+    // Work on a copy so a bad URL leaves the config untouched.
+    Config next = *this;
+    next.mode = m;
+    if (use_tls) next.tls = true;
+    try {
+      next.apply_url_parts(scheme, m, rest, readings[n]);
+    } catch (const Error &e) {
+      if (n + 1 < readings.size()) continue;
+      // With an '@' in it, no part of the URL is known not to be a password (a reading
+      // can take a password's tail for the host or the query): say what is wrong, quote
+      // nothing. Without one, there is no userinfo to leak.
+      if (readings.size() > 1) throw Error(Status::config, without_quotes(e.what(), rest.find('\'') != std::string::npos));
+      throw;
     }
+    *this = next;
+    return;
   }
-  if (rest.empty()) bad(what, "no host in URL");
-  next.seeds = parse_seed_list(rest, what);
-
-  if (!path.empty()) {
-    if (next.mode == Mode::sentinel) {
-      next.sentinel_master = percent_decode(path, "url sentinel master");
-      if (next.sentinel_master.find('/') != std::string::npos) bad(what, "sentinel master name contains '/'");
-    } else {
-      for (char c : path)
-        if (!std::isdigit(static_cast<unsigned char>(c))) bad(what, "path '/" + path + "' is not a database number");
-      next.db = static_cast<int>(parse_int("url db", path, 0, 1 << 20));
-    }
-  }
-  if (!query.empty()) {
-    size_t start = 0;
-    while (start <= query.size()) {
-      size_t amp = query.find('&', start);
-      std::string kv = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-      if (kv.empty()) bad(what, "empty query parameter");
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos) bad(what, "query parameter '" + kv + "' has no '='");
-      std::string k = percent_decode(kv.substr(0, eq), what);
-      std::string v = percent_decode(kv.substr(eq + 1), what);
-      if (k.empty()) bad(what, "query parameter '" + kv + "' has no name");
-      if (k == "seeds") bad(what, "'seeds' cannot be set in the query; the URL's hosts are the seeds");
-      if (k == "mode") {
-        // redis://h?mode=auto|cluster|...: allowed where the scheme does not say; a
-        // redis+cluster:// URL with another mode in its query contradicts itself.
-        next.set(k, v);
-        if (scheme.find('+') != std::string::npos && next.mode != m)
-          bad(what, "mode=" + v + " contradicts the " + scheme + ":// scheme (mode " + mode_name(m) + ")");
-      } else {
-        next.set(k, v);
-      }
-      if (amp == std::string::npos) break;
-      start = amp + 1;
-    }
-  }
-  *this = next;
 }
 
 void Config::validate() const {

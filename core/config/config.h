@@ -19,6 +19,13 @@ struct Endpoint {
 // port). Throws Error(Status::config) naming `what` and the text.
 Endpoint parse_endpoint(const std::string &text, const std::string &what, uint16_t default_port = 6379);
 
+// What parse_endpoint accepts as a host (a name, IPv4, or IPv6 without brackets): every
+// address that comes from the network is checked with it once, where it is read, so that
+// Endpoint::str() always parses back.
+bool valid_host(const std::string &host);
+// parse_endpoint without the exception, for code that must not throw (I/O-thread paths).
+bool try_parse_endpoint(const std::string &text, Endpoint *out);
+
 enum class Mode { auto_detect, standalone, cluster, raft, sentinel };
 enum class ReadFrom { primary, prefer_replica, replica, nearest };
 
@@ -69,7 +76,8 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_server_name;
-  bool tls_verify = true;
+  bool tls_verify = true;           // the chain (and, with tls_verify_hostname, the name)
+  bool tls_verify_hostname = true;  // false: the chain only (redis-py's ssl_check_hostname=False)
 
   EventCallback event_cb = nullptr;
   void *event_userdata = nullptr;
@@ -81,6 +89,8 @@ struct Config {
   std::string get(const std::string &key) const;
   // Applies a URL on top of the current values. Throws Error(Status::config).
   void apply_url(const std::string &url);
+  // One reading of a URL's "userinfo@hosts/path?query" (userinfo up to rest[at]).
+  void apply_url_parts(const std::string &scheme, Mode scheme_mode, const std::string &rest, size_t at);
   // Cross-key checks done at open (e.g. tls.cert without tls.key). Throws Error(Status::config).
   void validate() const;
 };

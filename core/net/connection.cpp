@@ -19,6 +19,7 @@
 
 #include "core/client/engine.h"
 #include "core/client/stats.h"
+#include "core/common/guard.h"
 #include "core/net/io_thread.h"
 #include "core/net/tls.h"
 #include "core/resp/encoder.h"
@@ -194,7 +195,7 @@ void Connection::schedule_reconnect(int delay_ms) {
   if (reconnect_pending_ || state_ != State::closed) return;
   reconnect_pending_ = true;
   if (reconnect_timer_ == nullptr)
-    reconnect_timer_ = evtimer_new(pool_.engine().io().base(), &Connection::on_reconnect_timer, this);
+    reconnect_timer_ = evtimer_new(pool_.engine().io().base(), RCM_GUARDED(Connection::on_reconnect_timer), this);
   timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
   evtimer_add(reconnect_timer_, &tv);
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/client/engine.h"
+#include "core/common/guard.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
 #include "core/net/resolver.h"
@@ -41,7 +42,7 @@ void Connection::connect() {
 
   // One deadline for the lookup, every address tried and the handshake.
   connect_deadline_ = Clock::now() + std::chrono::milliseconds(cfg_.connect_timeout_ms);
-  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), &Connection::on_connect_timeout, this);
+  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), RCM_GUARDED(Connection::on_connect_timeout), this);
   arm_connect_timer(cfg_.connect_timeout_ms);
 
   SockAddr numeric;
@@ -156,7 +157,7 @@ bool Connection::connect_tls(const SockAddr &a, std::string &error) {
     return false;
   }
   bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
-  bufferevent_setcb(bev_, &Connection::on_read_cb, nullptr, &Connection::on_event_cb, this);
+  bufferevent_setcb(bev_, RCM_GUARDED(Connection::on_read_cb), nullptr, RCM_GUARDED(Connection::on_event_cb), this);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
   if (bufferevent_socket_connect(bev_, reinterpret_cast<const sockaddr *>(&a.addr), static_cast<int>(a.len)) != 0) {
     error = std::strerror(errno);
@@ -182,8 +183,8 @@ bool Connection::connect_plain(const SockAddr &a, std::string &error) {
   setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
   if (out_ == nullptr) out_ = evbuffer_new();
   event_base *base = pool_.engine().io().base();
-  read_ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, &Connection::on_socket_readable, this);
-  write_ev_ = event_new(base, fd_, EV_WRITE, &Connection::on_socket_writable, this);
+  read_ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, RCM_GUARDED(Connection::on_socket_readable), this);
+  write_ev_ = event_new(base, fd_, EV_WRITE, RCM_GUARDED(Connection::on_socket_writable), this);
   int rc = ::connect(fd_, reinterpret_cast<const sockaddr *>(&a.addr), a.len);
   if (rc != 0 && errno != EINPROGRESS) {
     error = std::strerror(errno);

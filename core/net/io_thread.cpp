@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/common/guard.h"
 #include "core/common/status.h"
 
 namespace rcm::core {
@@ -36,7 +37,7 @@ IoThread::IoThread(int index, int spin_us) : index_(index), spin_us_(spin_us) {
   if (base_ == nullptr) throw Error(Status::internal, "event_base_new failed");
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw Error(Status::internal, "eventfd failed");
-  wake_ev_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &IoThread::on_wake, this);
+  wake_ev_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, RCM_GUARDED(IoThread::on_wake), this);
   event_add(wake_ev_, nullptr);
 }
 
@@ -221,7 +222,7 @@ void IoThread::drain(bool until_empty) {
       wake_pending_ = false;
       has_tasks_.store(false, std::memory_order_relaxed);
     }
-    for (const Task &t : tasks) t.fn(t.arg);
+    for (const Task &t : tasks) run_guarded("a task on the I/O thread", [&t] { t.fn(t.arg); });
     if (tasks.empty()) return;
     tasks.clear();
   } while (until_empty);

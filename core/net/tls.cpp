@@ -22,7 +22,8 @@ std::string tls_error_string() {
   return out.empty() ? "unknown TLS error" : out;
 }
 
-TlsContext::TlsContext(const Config &cfg) : server_name_(cfg.tls_server_name), verify_(cfg.tls_verify) {
+TlsContext::TlsContext(const Config &cfg)
+    : server_name_(cfg.tls_server_name), verify_(cfg.tls_verify), verify_hostname_(cfg.tls_verify_hostname) {
   ctx_ = SSL_CTX_new(TLS_client_method());
   if (ctx_ == nullptr) throw Error(Status::tls, "TLS: cannot create context: " + tls_error_string());
   try {
@@ -68,7 +69,9 @@ SSL *TlsContext::new_ssl(const std::string &host) const {
   unsigned char addr[16];
   bool is_ip = inet_pton(AF_INET, name.c_str(), addr) == 1 || inet_pton(AF_INET6, name.c_str(), addr) == 1;
   if (!is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
-  if (verify_) {
+  // tls.verify_hostname=false: the chain is still verified (SSL_VERIFY_PEER), only the
+  // name check is left out; tls.verify=false leaves out both.
+  if (verify_ && verify_hostname_) {
     X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) : X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);

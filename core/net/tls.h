@@ -26,7 +26,8 @@ class TlsContext {
   void configure(const Config &cfg);
   SSL_CTX *ctx_ = nullptr;
   std::string server_name_;
-  bool verify_ = true;
+  bool verify_ = true;           // the certificate chain
+  bool verify_hostname_ = true;  // and the name in it (only when verify_)
 };
 
 // The most recent OpenSSL error of this thread, in words (and clears the queue).

@@ -182,13 +182,18 @@ void NodePool::on_connection_ready(Connection *c) {
 
 int NodePool::backoff_ms(int failures) const {
   if (failures <= 0) return 0;
-  long long d = cfg_.retry_backoff_ms;
-  for (int i = 1; i < failures && d < cfg_.retry_backoff_max_ms; ++i) d *= 2;
-  if (d > cfg_.retry_backoff_max_ms) d = cfg_.retry_backoff_max_ms;
+  // At least 1 ms, growing from there: retry.backoff_ms=0 made a dead node a busy loop
+  // of zero-delay reconnects.
+  const long long floor_ms = 1;
+  const long long cap = std::max<long long>(cfg_.retry_backoff_max_ms, floor_ms);
+  long long d = std::max<long long>(cfg_.retry_backoff_ms, floor_ms);
+  for (int i = 1; i < failures && d < cap; ++i) d *= 2;
+  if (d > cap) d = cap;
   // Full jitter in [d/2, d]: a fleet of clients does not reconnect in lockstep.
   thread_local std::minstd_rand rng{std::random_device{}()};
   long long half = d / 2;
-  return static_cast<int>(half + (d - half > 0 ? static_cast<long long>(rng() % static_cast<unsigned>(d - half + 1)) : 0));
+  long long ms = half + (d - half > 0 ? static_cast<long long>(rng() % static_cast<unsigned>(d - half + 1)) : 0);
+  return static_cast<int>(std::max(ms, floor_ms));
 }
 
 // A request that was never sent and waits for a node that does not answer. In cluster,

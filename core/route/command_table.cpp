@@ -247,9 +247,12 @@ const Reply *field(const Reply *map, const char *name) {
   return nullptr;
 }
 
+constexpr long long kMaxKeyPosition = 100000;
+
 bool int_field(const Reply *map, const char *name, int *out) {
   const Reply *v = field(map, name);
-  if (v == nullptr || v->kind != ReplyKind::integer || v->integer < -100000 || v->integer > 100000) return false;
+  if (v == nullptr || v->kind != ReplyKind::integer || v->integer < -kMaxKeyPosition || v->integer > kMaxKeyPosition)
+    return false;
   *out = static_cast<int>(v->integer);
   return true;
 }
@@ -326,8 +329,13 @@ void CommandTable::learn_entry(const Reply &e, const std::string &prefix) {
   ci.flags = keep | f | (ci.flags & kCmdBlocking);
   if ((keep & kCmdMaybeBlocking)) ci.flags &= ~kCmdBlocking;
   const Reply *fk = e.elements[3], *lk = e.elements[4], *st = e.elements[5];
-  if (fk && lk && st && fk->kind == ReplyKind::integer && lk->kind == ReplyKind::integer &&
-      st->kind == ReplyKind::integer) {
+  // Positions beyond kMaxKeyPosition (no command has that many fixed keys) or a negative
+  // first key or step are not a table rcm can follow: narrowed to int they would wrap, and
+  // a step near INT_MAX overflows the key loop. Such an entry keeps what rcm knew before.
+  auto sane = [](const Reply *r, long long lo) {
+    return r && r->kind == ReplyKind::integer && r->integer >= lo && r->integer <= kMaxKeyPosition;
+  };
+  if (sane(fk, 0) && sane(lk, -kMaxKeyPosition) && sane(st, 0)) {
     ci.first_key = static_cast<int>(fk->integer);
     ci.last_key = static_cast<int>(lk->integer);
     ci.step = static_cast<int>(st->integer);

@@ -31,10 +31,20 @@ long long int_arg(const char *const *argv, const size_t *argvlen, int i) {
   return v;
 }
 
+// A key count larger than the arguments that can hold the keys: the server refuses the
+// command ("Number of keys can't be greater than number of args"), and a count near
+// LLONG_MAX would overflow any arithmetic on it, so it is refused before any.
+[[noreturn]] void too_many_keys(const char *const *argv, const size_t *argvlen, long long n, long long room) {
+  throw Error(Status::arg, lower_name(argv[0], len_of(argv, argvlen, 0)) + ": the key count " + std::to_string(n) +
+                               " is more than the " + std::to_string(room) + " arguments that can hold keys");
+}
+
 void push_numkeys(std::vector<int> &out, int argc, const char *const *argv, const size_t *argvlen, int numkeys_at) {
   if (numkeys_at >= argc) return;
   long long n = int_arg(argv, argvlen, numkeys_at);
-  for (long long k = 0; k < n && numkeys_at + 1 + k < argc; ++k) out.push_back(static_cast<int>(numkeys_at + 1 + k));
+  const long long room = argc - numkeys_at - 1;
+  if (n > room) too_many_keys(argv, argvlen, n, room);
+  for (long long k = 0; k < n; ++k) out.push_back(static_cast<int>(numkeys_at + 1 + k));
 }
 
 }  // namespace
@@ -76,6 +86,10 @@ void push_spec_keys(std::vector<int> &out, const KeySpec &s, int argc, const cha
     long long n = int_arg(argv, argvlen, first + s.keynumidx);
     if (n <= 0) return;
     first += s.firstkey;
+    // How many keys fit from `first` on, every keystep-th argument (keystep >= 1, checked
+    // when the spec was learned).
+    const long long room = first < argc ? (argc - 1 - first) / s.keystep + 1 : 0;
+    if (n > room) too_many_keys(argv, argvlen, n, room);
     last = first + (n - 1) * s.keystep;
   }
   // Arguments missing (a syntax error the server will report): the keys that are there.
@@ -177,9 +191,10 @@ std::vector<int> key_positions(const CommandInfo &info, int argc, const char *co
       break;
   }
   if (info.first_key <= 0) return out;
-  int last = info.last_key >= 0 ? info.last_key : argc + info.last_key;
-  int step = info.step > 0 ? info.step : 1;
-  for (int i = info.first_key; i <= last && i < argc; i += step) out.push_back(i);
+  // 64-bit: a step near INT_MAX must end the loop, not wrap it.
+  long long last = info.last_key >= 0 ? info.last_key : static_cast<long long>(argc) + info.last_key;
+  long long step = info.step > 0 ? info.step : 1;
+  for (long long i = info.first_key; i <= last && i < argc; i += step) out.push_back(static_cast<int>(i));
   return out;
 }
 

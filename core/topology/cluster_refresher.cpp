@@ -100,7 +100,10 @@ void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
   auto *round = static_cast<Round *>(r->ctx);
   if (!round->abandoned) {
     ClusterRefresher *self = round->owner;
-    Endpoint ep = parse_endpoint(r->route_node, "node");
+    // route_node is an Endpoint::str() of a checked address; try_ rather than throw
+    // because an exception here would leave the round unfinished (the map frozen).
+    Endpoint ep;
+    if (!try_parse_endpoint(r->route_node, &ep)) ep.host = "?";
     if (status == Status::ok && reply && reply->is_error() && r->index == 1 &&
         reply->str.find("nknown") != std::string::npos) {
       self->ask(round, ep, false);  // no CLUSTER SHARDS (Redis < 7): ask CLUSTER SLOTS
@@ -115,9 +118,15 @@ void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
       if (not_cluster) round->errors += " (mode=cluster, but this server is not a cluster node)";
     } else {
       try {
-        round->views.push_back(r->index == 1 ? parse_cluster_shards(*reply, ep) : parse_cluster_slots(*reply, ep));
-      } catch (const Error &e) {
-        if (round->first_failure == Status::ok) round->first_failure = e.status();
+        auto view = r->index == 1 ? parse_cluster_shards(*reply, ep) : parse_cluster_slots(*reply, ep);
+        if (view->covered_slots() == 0 && !view->problems.empty()) {
+          if (!round->errors.empty()) round->errors += "; ";
+          round->errors += ep.str() + ": " + view->problems.front();
+        }
+        round->views.push_back(std::move(view));
+      } catch (const std::exception &e) {
+        if (round->first_failure == Status::ok) round->first_failure = Status::protocol;
+        if (!round->errors.empty()) round->errors += "; ";
         round->errors += ep.str() + ": " + e.what();
       }
     }
@@ -176,6 +185,8 @@ void ClusterRefresher::finish(Round *round) {
     std::shared_ptr<const ClusterTopology> previous = current_;
     current_ = best;
     engine_.client().publish_topology(best, previous, changed);
+    if (changed)  // once per new map, not every round
+      for (const std::string &p : best->problems) engine_.client().emit_event(3 /* topology changed */, "", p);
     if (best->covered_slots() < static_cast<size_t>(kSlots)) again = true;  // keep looking for owners
   } else {
     ++failures_;
@@ -183,13 +194,12 @@ void ClusterRefresher::finish(Round *round) {
                                      round->errors.empty() ? "no node answered CLUSTER SHARDS" : round->errors);
     again = true;
   }
-  int periodic = engine_.config().topology_refresh_ms;
+  const int periodic = engine_.config().topology_refresh_ms;
   if (again) {
     int backoff = kMinIntervalMs << std::min(failures_, 3);
     rounds_sched_.schedule(jitter(backoff));
   } else if (periodic > 0) {
-    thread_local std::minstd_rand rng{std::random_device{}()};
-    rounds_sched_.schedule(periodic * 9 / 10 + static_cast<int>(rng() % static_cast<unsigned>(periodic / 5 + 1)));  // +-10%
+    rounds_sched_.schedule(RoundScheduler::periodic(periodic));
   }
 }
 

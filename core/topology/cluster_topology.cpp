@@ -39,18 +39,47 @@ long long number(const Reply *r, const char *what) {
   malformed(std::string("bad ") + what);
 }
 
-Endpoint make_endpoint(const std::string &host, long long port, const Endpoint &asked) {
+// At most this many problems are kept (and each host quoted this far) for the report.
+constexpr size_t kMaxProblems = 4;
+constexpr size_t kMaxQuoted = 64;
+
+void note_problem(ClusterTopology &t, const std::string &what) {
+  if (t.problems.size() < kMaxProblems) t.problems.push_back(what);
+}
+
+// A node's address, checked here once: every later use (pools, routes, str() parsed
+// back on the I/O thread) may then rely on it. False for a host that is not a host
+// name or IP address ("bad host", "a]b"): that node is left out, and noted.
+bool make_endpoint(ClusterTopology &t, const std::string &host, long long port, const Endpoint &asked, Endpoint *out) {
   Endpoint ep;
   ep.host = (host.empty() || host == "?") ? asked.host : host;
   if (port <= 0 || port > 65535) malformed("port out of range");
   ep.port = static_cast<uint16_t>(port);
-  return ep;
+  if (!valid_host(ep.host)) {
+    note_problem(t, "node '" + ep.host.substr(0, kMaxQuoted) + "' left out: not a host name or IP address");
+    return false;
+  }
+  *out = ep;
+  return true;
+}
+
+int slot_number(const Reply *r) {
+  long long v = number(r, "slot");
+  if (v < 0 || v >= kSlots) malformed("slot " + std::to_string(v) + " is not in 0..16383");
+  return static_cast<int>(v);
+}
+
+std::pair<int, int> slot_range(const Reply *first, const Reply *last) {
+  std::pair<int, int> range(slot_number(first), slot_number(last));
+  if (range.first > range.second) malformed("slot range " + std::to_string(range.first) + "-" + std::to_string(range.second));
+  return range;
 }
 
 void assign_slots(ClusterTopology &t) {
+  // slot_shard holds int16_t indexes; a reply cannot name more owners than slots.
+  if (t.shards.size() > static_cast<size_t>(kSlots)) malformed("more than 16384 shards");
   for (size_t s = 0; s < t.shards.size(); ++s) {
     for (auto &range : t.shards[s].ranges) {
-      if (range.first < 0 || range.second >= kSlots || range.first > range.second) malformed("slot range");
       for (int slot = range.first; slot <= range.second; ++slot) t.slot_shard[slot] = static_cast<int16_t>(s);
     }
   }
@@ -89,8 +118,7 @@ std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const 
       malformed("shard without slots/nodes");
     Shard s;
     for (size_t i = 0; i + 1 < slots->elements.size(); i += 2)
-      s.ranges.emplace_back(static_cast<int>(number(slots->elements[i], "slot")),
-                            static_cast<int>(number(slots->elements[i + 1], "slot")));
+      s.ranges.push_back(slot_range(slots->elements[i], slots->elements[i + 1]));
     bool have_primary = false;
     for (const Reply *n : nodes->elements) {
       if (n == nullptr || n->kind != ReplyKind::array) malformed("node is not a map");
@@ -98,7 +126,7 @@ std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const 
       std::string host = text(field(*n, "endpoint"));
       if (host.empty() || host == "?") host = text(field(*n, "ip"));
       long long port = field(*n, "port") ? number(field(*n, "port"), "port") : number(field(*n, "tls-port"), "tls-port");
-      node.endpoint = make_endpoint(host, port, asked);
+      if (!make_endpoint(*t, host, port, asked, &node.endpoint)) continue;
       node.id = text(field(*n, "id"));
       std::string health = text(field(*n, "health"));
       // Valkey says "online", "loading" or "fail" ("failed" in some docs). "loading" is
@@ -128,6 +156,7 @@ std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const 
       if (!s.ranges.empty()) s.ranges.clear();  // slots without a primary are uncovered
       continue;
     }
+    if (t->shards.size() >= static_cast<size_t>(kSlots)) malformed("more than 16384 shards");
     t->shards.push_back(std::move(s));
   }
   assign_slots(*t);
@@ -140,27 +169,32 @@ std::shared_ptr<ClusterTopology> parse_cluster_slots(const Reply &reply, const E
   std::map<std::string, size_t> by_primary;
   for (const Reply *range : reply.elements) {
     if (range == nullptr || range->kind != ReplyKind::array || range->elements.size() < 3) malformed("slot range entry");
-    int start = static_cast<int>(number(range->elements[0], "slot"));
-    int end = static_cast<int>(number(range->elements[1], "slot"));
+    std::pair<int, int> slots = slot_range(range->elements[0], range->elements[1]);
     std::vector<ClusterNode> nodes;
+    bool primary_ok = true;
     for (size_t i = 2; i < range->elements.size(); ++i) {
       const Reply *n = range->elements[i];
       if (n == nullptr || n->kind != ReplyKind::array || n->elements.size() < 2) malformed("node entry");
       ClusterNode node;
-      node.endpoint = make_endpoint(text(n->elements[0]), number(n->elements[1], "port"), asked);
+      if (!make_endpoint(*t, text(n->elements[0]), number(n->elements[1], "port"), asked, &node.endpoint)) {
+        if (i == 2) primary_ok = false;  // the range has no usable owner: uncovered
+        continue;
+      }
       if (n->elements.size() > 2) node.id = text(n->elements[2]);
       nodes.push_back(node);
     }
+    if (!primary_ok) continue;
     std::string key = nodes[0].endpoint.str();
     auto it = by_primary.find(key);
     if (it == by_primary.end()) {
       Shard s;
       s.primary = nodes[0];
       s.replicas.assign(nodes.begin() + 1, nodes.end());
+      if (t->shards.size() >= static_cast<size_t>(kSlots)) malformed("more than 16384 shards");
       it = by_primary.emplace(key, t->shards.size()).first;
       t->shards.push_back(std::move(s));
     }
-    t->shards[it->second].ranges.emplace_back(start, end);
+    t->shards[it->second].ranges.push_back(slots);
   }
   assign_slots(*t);
   return t;

@@ -30,6 +30,8 @@ struct Shard {
 struct ClusterTopology {
   std::vector<Shard> shards;
   std::vector<int16_t> slot_shard = std::vector<int16_t>(kSlots, -1);  // -1: no owner
+  // What the parser left out (a node whose address is not one), for the report; bounded.
+  std::vector<std::string> problems;
 
   // Canonical text of who owns what, for comparing the views of several nodes.
   std::string signature() const;
@@ -37,7 +39,9 @@ struct ClusterTopology {
 };
 
 // Parse CLUSTER SHARDS / CLUSTER SLOTS replies. `asked` fills in an empty or "?" address
-// (a node that does not know its own IP). Throw Error(Status::protocol) when malformed.
+// (a node that does not know its own IP). Throw Error(Status::protocol) when malformed
+// (slots outside 0..16383, more shards than slots...). A node whose address is not a host
+// name or IP is left out and noted in `problems` (a primary's slots are then uncovered).
 std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const Endpoint &asked);
 std::shared_ptr<ClusterTopology> parse_cluster_slots(const Reply &reply, const Endpoint &asked);
 

@@ -63,7 +63,7 @@ void PrimaryTracker::found(const Endpoint &primary, const std::vector<Endpoint> 
   if (again)
     sched_.schedule(jittered(kMinIntervalMs));
   else if (periodic > 0)
-    sched_.schedule(periodic * 9 / 10 + jittered(periodic / 10) - periodic / 10);
+    sched_.schedule(RoundScheduler::periodic(periodic));
 }
 
 void PrimaryTracker::not_found(Status status, const std::string &why) {

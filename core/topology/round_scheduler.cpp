@@ -2,13 +2,17 @@
 
 #include <event2/event.h>
 
+#include <algorithm>
+#include <limits>
 #include <random>
+
+#include "core/common/guard.h"
 
 namespace rcm::core {
 
 RoundScheduler::RoundScheduler(event_base *base, int min_interval_ms, std::function<void()> begin)
     : min_interval_ms_(min_interval_ms), begin_(std::move(begin)) {
-  timer_ = evtimer_new(base, &RoundScheduler::on_timer, this);
+  timer_ = evtimer_new(base, RCM_GUARDED(RoundScheduler::on_timer), this);
 }
 
 RoundScheduler::~RoundScheduler() {
@@ -18,6 +22,17 @@ RoundScheduler::~RoundScheduler() {
 int RoundScheduler::jittered(int ms) {
   thread_local std::minstd_rand rng{std::random_device{}()};
   return ms + static_cast<int>(rng() % static_cast<unsigned>(ms / 2 + 1));
+}
+
+int RoundScheduler::periodic(int period_ms, unsigned random) {
+  const long long p = period_ms;
+  long long ms = p * 9 / 10 + static_cast<long long>(random % static_cast<unsigned long long>(p / 5 + 1));
+  return static_cast<int>(std::min<long long>(ms, std::numeric_limits<int>::max()));
+}
+
+int RoundScheduler::periodic(int period_ms) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return periodic(period_ms, static_cast<unsigned>(rng()));
 }
 
 void RoundScheduler::request() {

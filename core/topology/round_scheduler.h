@@ -32,6 +32,11 @@ class RoundScheduler {
   bool in_flight() const { return in_flight_; }
   // Delay in [ms, 1.5 ms): a fleet of clients does not act in lockstep.
   static int jittered(int ms);
+  // The wait before a periodic round: 90..110% of period_ms (any int, in 64 bits:
+  // period * 9 overflowed an int above ~238 M ms). `random` picks where; the one-argument
+  // form draws it.
+  static int periodic(int period_ms, unsigned random);
+  static int periodic(int period_ms);
 
  private:
   static void on_timer(int, short, void *arg);

@@ -225,6 +225,95 @@ static void test_args__url_message_never_contains_password(void **state) {
     rcm_config_free(cfg);
 }
 
+/* Item 7: a marker password holding every character that splits a URL, over a table of
+ * malformed URLs: rcm_last_error() quotes no piece of it; where the URL is well formed
+ * the password is read whole. */
+#define MARKER "Qz7/Kx9?Wv4#Jm2:Hy6@Tb5&Rn8"
+#define MARKER_Q "Qz7/Kx9?Wv4:Hy6@Tb5&Rn8" /* for the query, where '#' starts a fragment */
+static const char *marker_leak(const char *text) {
+    static const char *pieces[] = {"Qz7", "Kx9", "Wv4", "Jm2", "Hy6", "Tb5", "Rn8"};
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
+        if (strstr(text, pieces[i])) return pieces[i];
+    return NULL;
+}
+
+static void test_args__url_errors_never_quote_a_password(void **state) {
+    (void)state;
+    const char *urls[] = {
+        "user:" MARKER "@127.0.0.1:6379",
+        MARKER "@127.0.0.1",
+        "user:" MARKER "@127.0.0.1:6379/0",
+        "redis:/user:" MARKER "@127.0.0.1",
+        "user:a://" MARKER "@127.0.0.1",
+        "redis://user:" MARKER "@127.0.0.1:badport",
+        "redis://user:" MARKER "@127.0.0.1:6379/notadb",
+        "redis://user:" MARKER "@127.0.0.1:6379?pool.size=abc",
+        "redis://user:" MARKER "@127.0.0.1:6379?pool.size",
+        "redis://user:" MARKER "@127.0.0.1:6379?no.such.key=1",
+        "redis://user:" MARKER "@",
+        "redis://user:" MARKER "@bad host:1",
+        "redis://user:" MARKER "%zz@127.0.0.1:6379",
+        "redis+sentinel://user:" MARKER "@127.0.0.1:26379/a/b",
+        "redis://127.0.0.1:6379?password=" MARKER_Q "&x",
+        "redis://127.0.0.1:x?password=" MARKER_Q,
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        rcm_config *cfg = rcm_config_new();
+        rcm_status st = rcm_config_from_url(cfg, urls[i]);
+        const char *e = rcm_last_error();
+        if (st != RCM_ERR_CONFIG) fail_msg("URL #%zu: expected RCM_ERR_CONFIG, got %s", i, rcm_status_name(st));
+        if (!e[0]) fail_msg("URL #%zu: empty rcm_last_error()", i);
+        const char *leak = marker_leak(e);
+        if (leak) fail_msg("URL #%zu: '%s' quotes '%s' of the password", i, e, leak);
+        printf("  #%-2zu -> %s\n", i, e);
+        rcm_config_free(cfg);
+    }
+    /* well formed: the password is read whole, unencoded specials and all */
+    rcm_config *cfg = rcm_config_new();
+    TU_ASSERT_RC(rcm_config_from_url(cfg, "redis://user:" MARKER "@127.0.0.1:6379/3"), RCM_OK);
+    char *got = NULL;
+    TU_ASSERT_RC(rcm_config_get(cfg, "password", &got), RCM_OK);
+    assert_string_equal(got, MARKER);
+    rcm_free(got);
+    TU_ASSERT_RC(rcm_config_get(cfg, "seeds", &got), RCM_OK);
+    assert_string_equal(got, "127.0.0.1:6379");
+    rcm_free(got);
+    TU_ASSERT_RC(rcm_config_get(cfg, "db", &got), RCM_OK);
+    assert_string_equal(got, "3");
+    rcm_free(got);
+    rcm_config_free(cfg);
+}
+
+/* Item 18: an argvlen no buffer can have is the caller's mistake (RCM_ERR_ARG), found
+ * before anything is allocated, not RCM_ERR_INTERNAL/NOMEM from deep inside. */
+static void test_args__bogus_argvlen_is_an_argument_error(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    const char *argv[] = {"SET", "args:k", "v"};
+    const size_t bogus[][3] = {
+        {3, 6, (size_t)-1}, {(size_t)-1, 6, 1}, {3, (size_t)1 << 62, 1}, {3, (size_t)-1 / 2, (size_t)-1 / 2 + 2},
+    };
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
+        rcm_reply *r = (rcm_reply *)garbage();
+        rcm_status st = rcm_command(c, 3, argv, bogus[i], &r);
+        if (st != RCM_ERR_ARG)
+            fail_msg("argvlen #%zu: expected RCM_ERR_ARG, got %s '%s'", i, rcm_status_name(st), rcm_last_error());
+        assert_null(r);
+        if (!strstr(rcm_last_error(), "argvlen")) fail_msg("'%s' does not name argvlen", rcm_last_error());
+        TU_ASSERT_RC(rcm_command_async(c, 3, argv, bogus[i], must_not_be_called, NULL), RCM_ERR_ARG);
+        rcm_pipeline *p = NULL;
+        TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
+        TU_ASSERT_RC(rcm_pipeline_append(p, 3, argv, bogus[i]), RCM_ERR_ARG);
+        rcm_pipeline_free(p);
+    }
+    const size_t fine[] = {3, 6, 1};
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(rcm_command(c, 3, argv, fine, &r), RCM_OK);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
 static void test_args__unknown_config_key_named(void **state) {
     (void)state;
     rcm_config *cfg = rcm_config_new();
@@ -403,6 +492,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_args__connect_to_closed_port),
         cmocka_unit_test(test_args__open_against_silent_server_times_out),
         cmocka_unit_test(test_args__blocking_and_stateful_refused_on_shared_client),
+        cmocka_unit_test(test_args__url_errors_never_quote_a_password),
+        cmocka_unit_test(test_args__bogus_argvlen_is_an_argument_error),
     };
     return TU_RUN(tests, argc, argv);
 }

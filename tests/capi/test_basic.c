@@ -146,6 +146,7 @@ static void test_config__every_documented_key_accepted(void **state) {
         {"tls.ca", tu_tls_file("ca.crt")}, {"tls.cert", tu_tls_file("client.crt")},
         {"tls.key", tu_tls_file("client.key")}, {"tls.server_name", "localhost"},
         {"tls.verify", "true"}, {"tls.verify", "false"},
+        {"tls.verify_hostname", "true"}, {"tls.verify_hostname", "false"},
     };
     rcm_config *cfg = rcm_config_new();
     assert_non_null(cfg);

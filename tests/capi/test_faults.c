@@ -643,6 +643,30 @@ static void test_faults__reconnects_back_off(void **state) {
     tu_server_stop(pid);
 }
 
+/* Item 18: retry.backoff_ms=0 made a dead server a busy loop of zero-delay reconnects
+ * (thousands a second). Reconnects wait at least 1 ms and grow from there. */
+static void test_faults__zero_backoff_reconnects_are_not_a_busy_loop(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_BACKOFF);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.size", "1", "retry.backoff_ms", "0", "retry.backoff_max_ms", "200",
+                               "pool.health_check_ms", "0", NULL);
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    rcm_reply_free(r);
+    tu_server_stop(pid);
+    tu_sleep_ms(1500);
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+    long long failures = tu_json_number(json, "connect_failures");
+    printf("server gone for 1.5 s: %lld failed connects (backoff 0 ms doubling to 200 ms)\n", failures);
+    /* 1, 2, 4 ... 128 ms, then one every 100-200 ms: about 10-20. A busy loop makes
+     * thousands; the bound is generous for a loaded machine. */
+    if (failures < 2 || failures > 100)
+        fail_msg("%lld failed connects in 1.5 s with retry.backoff_ms=0: %s", failures, json);
+    rcm_free(json);
+    rcm_client_close(c);
+}
+
 /* Idle connections are checked with PING after pool.health_check_ms. */
 static void test_faults__idle_connections_are_pinged(void **state) {
     (void)state;
@@ -680,6 +704,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_faults__backpressure_when_server_hangs),
         cmocka_unit_test(test_faults__transaction_over_max_pending_is_refused_whole),
         cmocka_unit_test(test_faults__reconnects_back_off),
+        cmocka_unit_test(test_faults__zero_backoff_reconnects_are_not_a_busy_loop),
         cmocka_unit_test(test_faults__idle_connections_are_pinged),
     };
     return TU_RUN(tests, argc, argv);

@@ -152,6 +152,24 @@ static void test_tls__server_name_checked(void **state) {
     expect_verify_message("hostname");
 }
 
+/* Item 8: tls.verify_hostname=false leaves out the name check only (redis-py's
+ * ssl_check_hostname=False): a certificate for another name is accepted when its chain
+ * is trusted, and an untrusted chain is still refused. */
+static void test_tls__verify_hostname_false_checks_the_chain_only(void **state) {
+    (void)state;
+    open_tls(RCM_ERR_TLS, "tls.ca", ca, "tls.server_name", "not-this-server.example", "tls.verify_hostname", "true");
+    expect_verify_message("hostname");
+    rcm_client *c = open_tls(RCM_OK, "tls.ca", ca, "tls.server_name", "not-this-server.example",
+                             "tls.verify_hostname", "false");
+    set_get(c, "chain-only");
+    rcm_client_close(c);
+    open_tls(RCM_ERR_TLS, "tls.ca", other_ca, "tls.server_name", "not-this-server.example", "tls.verify_hostname",
+             "false");
+    expect_verify_message(NULL);
+    open_tls(RCM_ERR_TLS, "tls.ca", other_ca, "tls.verify_hostname", "false", NULL, NULL);
+    expect_verify_message(NULL);
+}
+
 static void test_tls__tls_flag_from_config_key(void **state) {
     (void)state;
     rcm_config *cfg = tu_config_ok("redis", tu_port(TU_TLS), "tls", "true", "tls.ca", ca, NULL);
@@ -210,6 +228,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_tls__client_certificate_accepted),
         cmocka_unit_test(test_tls__client_certificate_required_by_the_server),
         cmocka_unit_test(test_tls__server_name_checked),
+        cmocka_unit_test(test_tls__verify_hostname_false_checks_the_chain_only),
         cmocka_unit_test(test_tls__tls_flag_from_config_key),
         cmocka_unit_test(test_tls__plain_and_tls_mismatch_fail_promptly),
         cmocka_unit_test(test_tls__missing_ca_file_refused),

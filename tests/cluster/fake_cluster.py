@@ -26,8 +26,14 @@ What no real cluster does on request (control commands):
                        the other two tell the truth (its data commands still follow the
                        true map, so a client misled by it sees -MOVED)
   COUNT i CMD          how many CMD node i received ("CLUSTER SHARDS" counts subcommands)
+  BADHOST i host       CLUSTER SHARDS/SLOTS name node i (its data commands unchanged) by
+                       host, a name no node has ("bad host", "a]b")
+  BADREPLICA host      every shard of CLUSTER SHARDS/SLOTS also lists a replica at host:1
+  NOSHARDS 0|1         CLUSTER SHARDS is an unknown subcommand (as before Redis 7), so
+                       clients ask CLUSTER SLOTS
   RESETCOUNTS          zero the counters
-  RESET                no MOVEDLOOP, TRANSIENT or STALEVIEW; counters zeroed
+  RESET                no MOVEDLOOP, TRANSIENT, STALEVIEW, BADHOST, BADREPLICA or
+                       NOSHARDS; counters zeroed
   DATA key             the dict's value of key (nil when absent)
   PING, SHUTDOWN
 
@@ -86,6 +92,9 @@ class Cluster:
         self.moved_loop = None     # slot
         self.transient = None      # (message, left)
         self.stale = None          # node index
+        self.bad_host = {}         # node index -> the host the map names it by
+        self.bad_replica = None    # host of an extra replica in every shard
+        self.no_shards = False
         self.counts = [dict() for _ in range(self.n)]
 
     def first_slot(self, i):
@@ -106,21 +115,33 @@ class Cluster:
             return [(0, SLOTS - 1, i)]
         return [(self.first_slot(j), self.first_slot(j + 1) - 1, j) for j in range(self.n)]
 
+    def host(self, j):
+        return self.bad_host.get(j, HOST)
+
     def cluster_shards(self, i):
         ranges = self.ranges(i)
         shards = []
         for j in range(self.n):
             slots = [integer(s) for a, b, o in ranges if o == j for s in (a, b)]
-            node = array([bulk("id"), bulk(self.node_id(j)), bulk("port"), integer(self.ports[j]),
-                          bulk("ip"), bulk(HOST), bulk("endpoint"), bulk(HOST), bulk("role"), bulk("master"),
-                          bulk("replication-offset"), integer(100), bulk("health"), bulk("online")])
-            shards.append(array([bulk("slots"), array(slots), bulk("nodes"), array([node])]))
+            nodes = [array([bulk("id"), bulk(self.node_id(j)), bulk("port"), integer(self.ports[j]),
+                            bulk("ip"), bulk(self.host(j)), bulk("endpoint"), bulk(self.host(j)), bulk("role"),
+                            bulk("master"), bulk("replication-offset"), integer(100), bulk("health"),
+                            bulk("online")])]
+            if self.bad_replica is not None:
+                nodes.append(array([bulk("id"), bulk("%040x" % (100 + j)), bulk("port"), integer(1),
+                                    bulk("ip"), bulk(self.bad_replica), bulk("endpoint"), bulk(self.bad_replica),
+                                    bulk("role"), bulk("replica"), bulk("replication-offset"), integer(100),
+                                    bulk("health"), bulk("online")]))
+            shards.append(array([bulk("slots"), array(slots), bulk("nodes"), array(nodes)]))
         return array(shards)
 
     def cluster_slots(self, i):
-        return array([array([integer(a), integer(b),
-                             array([bulk(HOST), integer(self.ports[o]), bulk(self.node_id(o)), array([])])])
-                      for a, b, o in self.ranges(i)])
+        def nodes(o):
+            out = [array([bulk(self.host(o)), integer(self.ports[o]), bulk(self.node_id(o)), array([])])]
+            if self.bad_replica is not None:
+                out.append(array([bulk(self.bad_replica), integer(1), bulk("%040x" % (100 + o)), array([])]))
+            return out
+        return array([array([integer(a), integer(b)] + nodes(o)) for a, b, o in self.ranges(i)])
 
     def info(self, i, section):
         if section == "raft":
@@ -189,6 +210,8 @@ class Cluster:
         if cmd == "COMMAND":
             return array([])
         if cmd == "CLUSTER" and sub == "SHARDS":
+            if self.no_shards:
+                return error("ERR unknown subcommand 'SHARDS'. Try CLUSTER HELP.")
             return self.cluster_shards(i)
         if cmd == "CLUSTER" and sub == "SLOTS":
             return self.cluster_slots(i)
@@ -236,6 +259,12 @@ class Cluster:
                 self.transient = (TRANSIENT[a[0].upper()], int(a[1])) if int(a[1]) > 0 else None
             elif cmd == "STALEVIEW":
                 self.stale = int(a[0])
+            elif cmd == "BADHOST":
+                self.bad_host[int(a[0])] = a[1]
+            elif cmd == "BADREPLICA":
+                self.bad_replica = a[0]
+            elif cmd == "NOSHARDS":
+                self.no_shards = a[0] == "1"
             elif cmd == "COUNT":
                 return integer(self.counts[int(a[0])].get(a[1].upper(), 0))
             elif cmd == "RESETCOUNTS":

@@ -9,6 +9,7 @@
 #include "cluster_util.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,6 +391,93 @@ static void test_scripted__auto_mode_detects_the_cluster(void **state) {
     rcm_client_close(c);
 }
 
+/* ---- malformed topology replies ------------------------------------------------------ */
+
+static long long refresh_asks(bool slots) {
+    long long n = 0;
+    for (int i = 0; i < CU_FAKE_NODES; i++) n += cu_fake_count(i, slots ? "CLUSTER SLOTS" : "CLUSTER SHARDS");
+    return n;
+}
+
+/* F3 / item 11: a host that is no host name in CLUSTER SHARDS or SLOTS ("bad host",
+ * "a]b"), on a primary or on a replica only. It was accepted when the map was read and
+ * made parse_endpoint throw later, under a libevent callback: std::terminate inside
+ * rcm_client_open. Now the node is left out: the client opens, the other nodes serve, a
+ * key of a primary named so fails with a clear status, and the map keeps refreshing. */
+static void bad_host_in_the_map(const char *host, int bad_primary, bool slots) {
+    cu_fake_ctl_ok(NULL, 0, "RESET", NULL);
+    if (slots) cu_fake_ctl_ok(NULL, 0, "NOSHARDS", "1", NULL);
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", bad_primary);
+    if (bad_primary >= 0) cu_fake_ctl_ok(NULL, 0, "BADHOST", idx, host, NULL);
+    else cu_fake_ctl_ok(NULL, 0, "BADREPLICA", host, NULL);
+    printf("%s, '%s' on %s\n", slots ? "CLUSTER SLOTS" : "CLUSTER SHARDS", host,
+           bad_primary >= 0 ? "a primary" : "a replica");
+    rcm_client *c = open_ok(0, "command_timeout_ms", "500", "topology.refresh_ms", "300", NULL);
+    char key[64], bad_key[64];
+    key_on(bad_primary == 0 ? 1 : 0, "badhost:", -1, key, sizeof key);
+    set_ok(c, key, "v");
+    get_ok(c, key, "v");
+    if (bad_primary >= 0) {
+        key_on(bad_primary, "badhost:", -1, bad_key, sizeof bad_key);
+        rcm_reply *r = NULL;
+        rcm_status st = tu_cmd(c, &r, "GET", bad_key, NULL);
+        printf("  GET on the primary named '%s': %s '%s'\n", host, rcm_status_name(st), rcm_last_error());
+        if (st != RCM_ERR_CLUSTERDOWN && st != RCM_ERR_TIMEOUT)
+            fail_msg("GET of a slot whose primary is named '%s': %s, reply %s", host, rcm_status_name(st),
+                     tu_describe(r));
+        rcm_reply_free(r);
+    }
+    /* A fan-out to every node routes by each node's address: the one left out is not
+     * among them (this one ended in std::terminate, from Engine::route). */
+    rcm_route all = {.kind = RCM_ROUTE_ALL_NODES};
+    const char *ping[] = {"PING"};
+    rcm_reply *r = NULL;
+    rcm_status st = rcm_command_routed(c, &all, 1, ping, NULL, &r);
+    size_t want = bad_primary >= 0 ? CU_FAKE_NODES - 1 : CU_FAKE_NODES;
+    if (st != RCM_OK || rcm_reply_type(r) != RCM_REPLY_ARRAY || rcm_reply_length(r) != want)
+        fail_msg("PING on all nodes: %s, reply %s (%s); expected %zu nodes", rcm_status_name(st), tu_describe(r),
+                 rcm_last_error(), want);
+    rcm_reply_free(r);
+    cu_fake_ctl_ok(NULL, 0, "RESETCOUNTS", NULL);
+    tu_sleep_ms(1500);
+    long long asked = refresh_asks(slots);
+    printf("  %lld topology requests in 1.5 s with topology.refresh_ms=300\n", asked);
+    if (asked < 2) fail_msg("the map stopped refreshing: %lld requests in 1.5 s", asked);
+    get_ok(c, key, "v");
+    rcm_client_close(c);
+}
+
+static void test_scripted__bad_host_in_cluster_shards_is_left_out(void **state) {
+    (void)state;
+    bad_host_in_the_map("bad host", -1, false);
+    bad_host_in_the_map("a]b", -1, false);
+    bad_host_in_the_map("bad host", 2, false);
+    bad_host_in_the_map("a]b", 1, false);
+}
+
+static void test_scripted__bad_host_in_cluster_slots_is_left_out(void **state) {
+    (void)state;
+    bad_host_in_the_map("bad host", -1, true);
+    bad_host_in_the_map("a]b", -1, true);
+    bad_host_in_the_map("bad host", 2, true);
+    bad_host_in_the_map("a]b", 1, true);
+}
+
+/* Item 18: topology.refresh_ms above ~238 M overflowed `period * 9 / 10` into a negative
+ * wait: refresh rounds back to back, hundreds a second. */
+static void test_scripted__huge_refresh_period_waits(void **state) {
+    (void)state;
+    rcm_client *c = open_ok(0, "topology.refresh_ms", "300000000", NULL);
+    tu_sleep_ms(300); /* the opening round is over */
+    cu_fake_ctl_ok(NULL, 0, "RESETCOUNTS", NULL);
+    tu_sleep_ms(1000);
+    long long asked = refresh_asks(false);
+    printf("%lld CLUSTER SHARDS in 1 s with topology.refresh_ms=300000000\n", asked);
+    if (asked > 6) fail_msg("%lld CLUSTER SHARDS in 1 s: the periodic refresh does not wait", asked);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const struct CMUnitTest tests[] = {
@@ -406,6 +494,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_scripted__clusterdown_past_deadline_is_clusterdown, setup),
         cmocka_unit_test_setup(test_scripted__fast_retries_last_until_the_deadline, setup),
         cmocka_unit_test_setup(test_scripted__majority_view_wins_over_a_stale_node, setup),
+        cmocka_unit_test_setup(test_scripted__bad_host_in_cluster_shards_is_left_out, setup),
+        cmocka_unit_test_setup(test_scripted__bad_host_in_cluster_slots_is_left_out, setup),
+        cmocka_unit_test_setup(test_scripted__huge_refresh_period_waits, setup),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -190,7 +190,7 @@ def test_every_documented_c_key_has_a_keyword():
 
 def test_every_documented_c_key_is_accepted(url):
     values = {"mode": "standalone", "seeds": url.split("//")[1], "read_from": "primary", "tls": False,
-              "tls.verify": True, "retry.unsafe": False, "username": "default", "password": "",
+              "tls.verify": True, "tls.verify_hostname": True, "retry.unsafe": False, "username": "default", "password": "",
               "tls.ca": "", "tls.cert": "", "tls.key": "", "tls.server_name": "localhost",
               "sentinel.master": "mymaster", "sentinel.username": "", "sentinel.password": "",
               "client_name": "rcm-py-test", "db": 0}

@@ -248,3 +248,100 @@ def _ignore(fn):
         fn()
     except Exception:  # noqa: BLE001
         pass
+
+
+# Item 7: a marker password with every character that splits a URL; no exception text or
+# repr may quote a piece of it.
+MARKER = "Qz7/Kx9?Wv4#Jm2:Hy6@Tb5&Rn8"
+MARKER_PIECES = ("Qz7", "Kx9", "Wv4", "Jm2", "Hy6", "Tb5", "Rn8")
+
+
+def _leaks(exc: BaseException) -> list:
+    text = str(exc) + " " + repr(exc)
+    return [p for p in MARKER_PIECES if p in text]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"user:{MARKER}@127.0.0.1:6379",
+        f"{MARKER}@127.0.0.1",
+        f"redis://user:{MARKER}@127.0.0.1:badport",
+        f"redis://user:{MARKER}@127.0.0.1:6379/notadb",
+        f"redis://user:{MARKER}@127.0.0.1:6379?pool.size=x",
+        f"redis://user:{MARKER}@bad host:1",
+    ],
+)
+def test_url_errors_never_show_the_password(url):
+    with pytest.raises(rcm.ConfigError) as e:
+        rcm.Client(url)
+    assert not _leaks(e.value), (str(e.value), repr(e.value))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("CONFIG", "SET", "no-such-parameter", MARKER),
+        # port 1 refuses: IOERR, the key stays
+        ("MIGRATE", "127.0.0.1", "1", "", "0", "100", "AUTH", MARKER, "KEYS", "{key}"),
+        ("MIGRATE", "127.0.0.1", "1", "", "0", "100", "AUTH2", "someone", MARKER, "KEYS", "{key}"),
+    ],
+)
+def test_pipeline_errors_never_show_a_password(r, key, args):
+    """A failed command of a pipeline is named in the exception (redis-py's "Command # N
+    (...) of pipeline caused error"), without the arguments that may be a password."""
+    k = key()
+    r.set(k, "v")
+    args = tuple(k if a == "{key}" else a for a in args)
+    p = r.pipeline()
+    p.execute_command(*args)
+    with pytest.raises(rcm.RcmError) as e:
+        p.execute()
+    assert "of pipeline caused error" in str(e.value)
+    assert args[0] in str(e.value)
+    assert not _leaks(e.value), (str(e.value), repr(e.value))
+    out = r.pipeline().execute_command(*args).execute(raise_on_error=False)
+    assert isinstance(out[0], rcm.RcmError)
+    assert not _leaks(out[0]), (str(out[0]), repr(out[0]))
+
+
+def test_pipeline_errors_still_show_ordinary_arguments(r, key):
+    key = key()
+    r.set(key, "text")
+    with pytest.raises(rcm.ResponseError) as e:
+        r.pipeline().incr(key).execute()
+    assert f"INCRBY {key} 1" in str(e.value)
+
+
+# Item 8: redis-py's ssl_check_hostname=False leaves out the name check only (it turned
+# off all verification); ssl_cert_reqs says whether the chain is verified.
+def test_ssl_keywords_map_to_tls_keys():
+    import ssl
+
+    from rcm._config import config_items
+
+    assert config_items({"ssl_check_hostname": False}) == [("tls.verify_hostname", "false")]
+    assert config_items({"ssl_check_hostname": True}) == [("tls.verify_hostname", "true")]
+    for value, want in [("none", "false"), ("optional", "true"), ("required", "true"), ("REQUIRED", "true"),
+                        (ssl.CERT_NONE, "false"), (ssl.CERT_OPTIONAL, "true"), (ssl.CERT_REQUIRED, "true")]:
+        assert config_items({"ssl_cert_reqs": value}) == [("tls.verify", want)], value
+    for bad in ("sometimes", 7, True):
+        with pytest.raises(rcm.ConfigError, match="ssl_cert_reqs"):
+            config_items({"ssl_cert_reqs": bad})
+
+
+@pytest.mark.skipif(not (TLS_DIR / "ca.crt").exists(), reason="no harness TLS certificates")
+def test_ssl_check_hostname_false_still_verifies_the_chain():
+    url = f"rediss://127.0.0.1:{TLS_PORT}"
+    ca, other = str(TLS_DIR / "ca.crt"), str(TLS_DIR / "other-ca.crt")
+    wrong_name = {"tls_server_name": "not-this-server.example", "connect_timeout_ms": 3000}
+    with pytest.raises(rcm.TLSError):
+        rcm.Client(url, ssl_ca_certs=ca, **wrong_name)
+    with rcm.Client(url, ssl_ca_certs=ca, ssl_check_hostname=False, **wrong_name) as c:
+        assert c.ping() is True
+    with pytest.raises(rcm.TLSError, match="certificate"):
+        rcm.Client(url, ssl_ca_certs=other, ssl_check_hostname=False, **wrong_name)
+    with pytest.raises(rcm.TLSError, match="certificate"):
+        rcm.Client(url, ssl_ca_certs=other, ssl_cert_reqs="required", ssl_check_hostname=False)
+    with rcm.Client(url, ssl_ca_certs=other, ssl_cert_reqs="none", **wrong_name) as c:
+        assert c.ping() is True

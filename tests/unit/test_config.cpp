@@ -414,4 +414,101 @@ TEST(test_config__validate_cross_key_checks) {
   sentinel.validate();
 }
 
+namespace {
+
+// A marker password with every character that splits a URL: each piece is distinctive,
+// so a message quoting any part of it is caught.
+const char *const kMarker = "Qz7/Kx9?Wv4#Jm2:Hy6@Tb5&Rn8";
+const char *const kMarkerPieces[] = {"Qz7", "Kx9", "Wv4", "Jm2", "Hy6", "Tb5", "Rn8"};
+
+std::string leaked_piece(const std::string &text) {
+  for (const char *p : kMarkerPieces)
+    if (text.find(p) != std::string::npos) return p;
+  return "";
+}
+
+}  // namespace
+
+// Item 7: the userinfo ends at the '@' after which the URL parses (the last one for a
+// password with '@'), so unencoded '/', '?', '#', ':', '@' in a password work.
+TEST(test_url__unencoded_specials_in_the_password) {
+  const std::string m = kMarker;
+  Config a;
+  a.apply_url("redis://user:" + m + "@h:1/2");
+  CHECK_EQ(a.username, std::string("user"));
+  CHECK_EQ(a.password, m);
+  REQUIRE(a.seeds.size() == 1);
+  CHECK_EQ(a.seeds[0], ep("h", 1));
+  CHECK_EQ(a.db, 2);
+  Config b;
+  b.apply_url("rediss+cluster://:" + m + "@h1:1,h2:2?pool.size=3#frag");
+  CHECK_EQ(b.password, m);
+  CHECK_EQ(b.seeds.size(), static_cast<size_t>(2));
+  CHECK_EQ(b.pool_size, 3);
+  CHECK(b.tls);
+  Config c;
+  c.apply_url("redis+sentinel://" + std::string("Ab/c?d@s1:26379/mymaster"));  // a lone userinfo is the password
+  CHECK_EQ(c.password, std::string("Ab/c?d"));
+  CHECK_EQ(c.sentinel_master, std::string("mymaster"));
+  Config d;
+  d.apply_url("redis://h:1?password=p@ss&sentinel.password=x/y@z");  // '@' only in the query
+  CHECK_EQ(d.password, std::string("p@ss"));
+  CHECK_EQ(d.sentinel_password, std::string("x/y@z"));
+  REQUIRE(d.seeds.size() == 1);
+  CHECK_EQ(d.seeds[0], ep("h", 1));
+  Config e;
+  e.apply_url("redis://h:1#fragment");
+  CHECK_EQ(e.seeds[0], ep("h", 1));
+}
+
+// Item 7: no message of a refused URL quotes any part of its password, whatever the
+// mistake and wherever the password is.
+TEST(test_url__errors_never_quote_the_password) {
+  const std::string m = kMarker;
+  const std::string q = "Qz7/Kx9?Wv4:Hy6@Tb5&Rn8";
+  const std::string urls[] = {
+      "user:" + m + "@host:6379",            // no scheme
+      m + "@host",                           // no scheme, lone password
+      "user:" + m + "@host:6379/0",
+      "redis:/user:" + m + "@host",          // one slash
+      "user:a://" + m + "@host",             // "://" inside the password
+      "redis://user:" + m + "@h:badport",
+      "redis://user:" + m + "@h:99999",
+      "redis://user:" + m + "@h:1/notadb",
+      "redis://user:" + m + "@h:1/0/extra",
+      "redis://user:" + m + "@h:1?pool.size=abc",
+      "redis://user:" + m + "@h:1?pool.size",
+      "redis://user:" + m + "@h:1?nosuchkey=1",
+      "redis://user:" + m + "@",
+      "redis://user:" + m + "@[::1",
+      "redis://user:" + m + "@bad host:1",
+      "redis://user:" + m + "%zz@h:1",
+      "redis://" + m + "@h:1,,h:2",
+      "redis+sentinel://user:" + m + "@s:1/a/b",
+      "redis+cluster://user:" + m + "@h:1?mode=standalone",
+      "redis://user:" + m + "'x'y@h:badport",  // quotes in the password
+      // in the query ('#' would start a fragment there): an unencoded '&' and '@'
+      "redis://h:1?password=" + q + "&x",
+      "redis://h:1?pool.size=1&" + q,
+      "redis://h:1?password=" + q + "&=1",
+      "redis://h:1?password=" + q + "&pool.size=x",
+      "redis://h:x?password=" + q,
+  };
+  for (const std::string &u : urls) {
+    Config c;
+    try {
+      c.apply_url(u);
+      ::check::report(__FILE__, __LINE__, "accepted: " + u);
+    } catch (const Error &e) {
+      std::string piece = leaked_piece(e.what());
+      if (e.status() != Status::config) ::check::report(__FILE__, __LINE__, std::string("not a config error: ") + e.what());
+      if (!piece.empty()) ::check::report(__FILE__, __LINE__, "'" + u + "' -> '" + e.what() + "' quotes " + piece);
+    }
+    CHECK(c.password.empty());  // and the config is untouched
+  }
+  // Each '@' is one reading of the URL: a URL of nothing but '@' is refused at once.
+  Config c;
+  CHECK_THROWS_IF(c.apply_url("redis://" + std::string(100000, '@') + "h:1"), Error, config_error());
+}
+
 CHECK_MAIN

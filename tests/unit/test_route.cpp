@@ -38,9 +38,10 @@ std::vector<int> keys_of_argv(std::vector<const char *> argv) {
 std::vector<int> keys_of(std::initializer_list<const char *> args) { return keys_of_argv(args); }
 
 bool is_crossslot(const Error &e) { return e.status() == Status::crossslot; }
+bool is_arg_error(const Error &e) { return e.status() == Status::arg; }
 
 // One COMMAND entry: name, arity, flags, first key, last key, step.
-Reply *command_entry(const char *name, std::initializer_list<const char *> flags, int first, int last, int step) {
+Reply *command_entry(const char *name, std::initializer_list<const char *> flags, long long first, long long last, long long step) {
   Reply *e = Reply::make_array();
   e->elements.push_back(Reply::make_string(name));
   e->elements.push_back(Reply::make_integer(-2));
@@ -366,7 +367,8 @@ TEST(test_route__key_specs_from_command) {
   CHECK(keys_in(*t, {"MOD.MGET", "x", "keys", "2", "a", "b"}) == std::vector<int>({4, 5}));
   CHECK(keys_in(*t, {"MOD.MGET", "x", "KEYS", "0"}).empty());
   CHECK(keys_in(*t, {"MOD.MGET", "x", "y"}).empty());                    // no keyword: no keys
-  CHECK(keys_in(*t, {"MOD.MGET", "x", "KEYS", "3", "a"}) == std::vector<int>({4}));  // missing ones
+  // more keys announced than there are arguments: the server refuses it, so does rcm
+  CHECK_THROWS_IF(keys_in(*t, {"MOD.MGET", "x", "KEYS", "3", "a"}), Error, is_arg_error);
   // range to the second-last argument, every other one
   CHECK(keys_in(*t, {"MOD.PAIRS", "x", "a", "1", "b", "2", "tail"}) == std::vector<int>({2, 4}));
   // keyword searched backwards from the end, then half of what follows (as XREAD STREAMS)
@@ -423,6 +425,60 @@ TEST(test_route__malformed_key_specs_fall_back) {
     if (keys_in(*t, {n, "k", "x", "y"}) != std::vector<int>({1}))
       ::check::report(__FILE__, __LINE__, std::string(n) + ": not the first/last/step fallback");
   }
+}
+
+// F1: a caller's key count is checked against the arguments before any arithmetic on
+// it; near LLONG_MAX, `first + (n - 1) * keystep` overflowed (UB, shown by UBSan).
+TEST(test_route__huge_key_count_is_an_argument_error) {
+  std::unique_ptr<Reply> reply(Reply::make_array());
+  // EVAL and FCALL as Valkey 8 describes them: keynum at argument 2, keys right after it.
+  reply->elements.push_back(entry7("eval", 0, 0, 0, {spec({"RW"}, by_index(2), keynum(0, 1, 1))}));
+  // A module command whose keys are every other argument after the count.
+  reply->elements.push_back(entry7("mod.kv", 0, 0, 0, {spec({"RW"}, by_index(1), keynum(0, 1, 2))}));
+  std::unique_ptr<CommandTable> t(CommandTable::from_command_reply(*reply));
+  REQUIRE(t->find("eval", 4) != nullptr && t->find("eval", 4)->specs != nullptr);
+  CHECK_THROWS_IF(plan(*t, {"EVAL", "return 1", "9223372036854775807", "k"}), Error, is_arg_error);
+  CHECK_THROWS_IF(plan(*t, {"EVAL", "return 1", "99999999999999999999", "k"}), Error, is_arg_error);
+  CHECK_THROWS_IF(plan(*t, {"EVAL", "return 1", "2", "k"}), Error, is_arg_error);
+  CHECK_THROWS_IF(plan(*t, {"MOD.KV", "4611686018427387904", "k", "v"}), Error, is_arg_error);
+  CHECK_THROWS_IF(plan(*t, {"MOD.KV", "2", "k", "v"}), Error, is_arg_error);
+  // the built-in rule (before COMMAND answers) refuses the same
+  CHECK_THROWS_IF(plan({"EVAL", "return 1", "9223372036854775807", "k"}), Error, is_arg_error);
+  CHECK_THROWS_IF(plan({"ZUNIONSTORE", "d", "9223372036854775807", "k"}), Error, is_arg_error);
+  // counts that fit still route
+  RoutePlan p = plan(*t, {"EVAL", "return 1", "1", "foo"});
+  CHECK(p.kind == RouteKind::slot);
+  CHECK_EQ(p.slot, 12182);
+  CHECK(keys_in(*t, {"MOD.KV", "2", "foo", "v", "{foo}x", "w"}) == std::vector<int>({2, 4}));
+  CHECK(keys_in(*t, {"EVAL", "return 1", "0"}).empty());
+  CHECK(keys_in(*t, {"EVAL", "return 1", "-1", "k"}).empty());  // the server answers that one
+  p = plan({"EVAL", "return 1", "1", "foo"});
+  CHECK_EQ(p.slot, 12182);
+}
+
+// F2: COMMAND's first/last/step are long longs; narrowed to int unchecked, 4294967297
+// became 1 and a step of INT_MAX overflowed the key loop (UB). Absurd entries are not used.
+TEST(test_route__absurd_learned_key_positions_are_not_used) {
+  std::unique_ptr<Reply> reply(Reply::make_array());
+  reply->elements.push_back(command_entry("mod.step", {"write"}, 1, -1, 2147483647));
+  reply->elements.push_back(command_entry("mod.wrap", {"write"}, 4294967297LL, 4294967297LL, 1));
+  reply->elements.push_back(command_entry("mod.neg", {"write"}, -3, -1, 1));
+  reply->elements.push_back(command_entry("mod.ok", {"write"}, 1, -1, 2));
+  // a known command keeps its built-in positions
+  reply->elements.push_back(command_entry("get", {"readonly"}, 1, 1, -9223372036854775807LL));
+  std::unique_ptr<CommandTable> t(CommandTable::from_command_reply(*reply));
+  CHECK(keys_in(*t, {"MOD.STEP", "a", "b", "c"}).empty());
+  CHECK(keys_in(*t, {"MOD.WRAP", "a", "b"}).empty());
+  CHECK(keys_in(*t, {"MOD.NEG", "a", "b"}).empty());
+  CHECK(keys_in(*t, {"MOD.OK", "a", "1", "b", "2"}) == std::vector<int>({1, 3}));
+  CHECK(keys_in(*t, {"GET", "a"}) == std::vector<int>({1}));
+  // and the key loop itself does not wrap, whatever the table says
+  CommandInfo info;
+  info.first_key = 1;
+  info.last_key = -1;
+  info.step = 2147483647;
+  std::vector<const char *> argv{"X", "a", "b", "c"};
+  CHECK(key_positions(info, 4, argv.data(), nullptr) == std::vector<int>({1}));
 }
 
 CHECK_MAIN

@@ -4,12 +4,14 @@
 #include <event2/event.h>
 
 #include <chrono>
+#include <climits>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/config/config.h"
 #include "core/resp/reply.h"
 #include "core/topology/cluster_topology.h"
 #include "core/topology/round_scheduler.h"
@@ -206,6 +208,99 @@ TEST(test_rounds__jitter_stays_within_one_and_a_half) {
   CHECK(lo >= 1000);
   CHECK(hi <= 1500);
   CHECK(hi - lo > 200);  // it does vary: a fleet of clients spreads out
+}
+
+// F3 / item 11: a host that is no host ("bad host", "a]b") was accepted here and made
+// parse_endpoint throw later, on the I/O thread (a frozen map, or std::terminate). It is
+// left out here, once: a bad replica is dropped, a bad primary leaves its slots uncovered;
+// the rest of the view stands, every address in it parses back, and the problem is noted.
+TEST(test_topology__bad_host_names_are_left_out_at_parse) {
+  Endpoint asked = ep("h", 1);
+  for (const char *bad : {"bad host", "a]b", "a[b", "x/y", "h\r\nINFO", "a@b"}) {
+    // CLUSTER SHARDS: bad replica of shard 0, bad primary of shard 1
+    std::unique_ptr<Reply> shards(arr({
+        shard({0, 99}, {shard_node({"a", "good-a", "10.0.0.1", "master", "online", 7001, 1}),
+                        shard_node({"b", bad, "", "replica", "online", 7004, 1})}),
+        shard({100, 199}, {shard_node({"c", bad, "", "master", "online", 7002, 1}),
+                           shard_node({"d", "good-d", "10.0.0.4", "replica", "online", 7005, 1})}),
+    }));
+    std::shared_ptr<ClusterTopology> t;
+    try {
+      t = parse_cluster_shards(*shards, asked);
+    } catch (const Error &e) {
+      ::check::report(__FILE__, __LINE__, std::string("SHARDS with '") + bad + "' threw: " + e.what());
+      continue;
+    }
+    CHECK_EQ(t->covered_slots(), static_cast<size_t>(100));
+    CHECK(!t->problems.empty());
+    for (const Shard &s : t->shards) {
+      Endpoint back;
+      CHECK(try_parse_endpoint(s.primary.endpoint.str(), &back));
+      for (const ClusterNode &n : s.replicas) CHECK(try_parse_endpoint(n.endpoint.str(), &back));
+    }
+    REQUIRE(!t->shards.empty());
+    CHECK(t->shards[0].replicas.empty());
+    // CLUSTER SLOTS: a bad replica only, then a bad primary
+    std::unique_ptr<Reply> slots(arr({
+        arr({num(0), num(99), arr({str("good-a"), num(7001)}), arr({str(bad), num(7004)})}),
+        arr({num(100), num(199), arr({str(bad), num(7002)}), arr({str("good-d"), num(7005)})}),
+    }));
+    try {
+      t = parse_cluster_slots(*slots, asked);
+    } catch (const Error &e) {
+      ::check::report(__FILE__, __LINE__, std::string("SLOTS with '") + bad + "' threw: " + e.what());
+      continue;
+    }
+    CHECK_EQ(t->covered_slots(), static_cast<size_t>(100));
+    REQUIRE(t->shards.size() == 1);
+    CHECK(t->shards[0].replicas.empty());
+    CHECK(!t->problems.empty());
+  }
+}
+
+// F4: slot numbers were narrowed to int before the range check: 4294967296 became 0.
+TEST(test_topology__slot_numbers_out_of_range_are_refused) {
+  Endpoint asked = ep("h", 1);
+  const long long wrap = 4294967296LL;
+  std::vector<std::unique_ptr<Reply>> bad;
+  bad.emplace_back(arr({shard({wrap, wrap + 16383}, {shard_node({"a", "h", "h", "master", "online", 1, 0})})}));
+  bad.emplace_back(arr({shard({-wrap, 5}, {shard_node({"a", "h", "h", "master", "online", 1, 0})})}));
+  bad.emplace_back(arr({shard({0, 16384}, {shard_node({"a", "h", "h", "master", "online", 1, 0})})}));
+  for (auto &r : bad) CHECK_THROWS_IF(parse_cluster_shards(*r, asked), Error, protocol_error);
+  std::vector<std::unique_ptr<Reply>> bad_slots;
+  bad_slots.emplace_back(arr({arr({num(wrap), num(wrap + 16383), arr({str("h"), num(1)})})}));
+  bad_slots.emplace_back(arr({arr({num(0), num(LLONG_MAX), arr({str("h"), num(1)})})}));
+  bad_slots.emplace_back(arr({arr({num(9), num(3), arr({str("h"), num(1)})})}));
+  for (auto &r : bad_slots) CHECK_THROWS_IF(parse_cluster_slots(*r, asked), Error, protocol_error);
+}
+
+// F4: the shard index is an int16_t: a reply naming more owners than there are slots is
+// malformed (past 32767 the index wrapped to negative, read as "no owner" or out of bounds).
+TEST(test_topology__shard_count_is_bounded) {
+  Endpoint asked = ep("h", 1);
+  std::unique_ptr<Reply> many(Reply::make_array());
+  for (int i = 0; i < 40000; ++i)
+    many->elements.push_back(arr({num(i % kSlots), num(i % kSlots), arr({str("n" + std::to_string(i)), num(1)})}));
+  CHECK_THROWS_IF(parse_cluster_slots(*many, asked), Error, protocol_error);
+  // one shard per slot still fits
+  std::unique_ptr<Reply> full(Reply::make_array());
+  for (int i = 0; i < kSlots; ++i) full->elements.push_back(arr({num(i), num(i), arr({str("n" + std::to_string(i)), num(1)})}));
+  auto t = parse_cluster_slots(*full, asked);
+  CHECK_EQ(t->shards.size(), static_cast<size_t>(kSlots));
+  CHECK_EQ(t->slot_shard[kSlots - 1], kSlots - 1);
+}
+
+// Item 18: the periodic wait is period +-10% for any period; period * 9 overflowed an int
+// above ~238 M ms (topology.refresh_ms accepts up to INT_MAX).
+TEST(test_rounds__periodic_wait_for_any_period) {
+  for (int period : {1, 10, 30000, 238609295, 300000000, INT_MAX}) {
+    for (unsigned r : {0u, 1u, 12345u, 4000000000u, UINT_MAX}) {
+      long long v = RoundScheduler::periodic(period, r);
+      long long lo = static_cast<long long>(period) * 9 / 10, hi = static_cast<long long>(period) * 11 / 10 + 1;
+      if (v < lo || v > hi || v < 0)
+        ::check::report(__FILE__, __LINE__, "periodic(" + std::to_string(period) + ") = " + std::to_string(v));
+    }
+  }
 }
 
 CHECK_MAIN

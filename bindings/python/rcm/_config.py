@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from .exceptions import ConfigError
+
 # Keys whose dotted C name starts with one of these: "pool_size" -> "pool.size",
 # "tls_server_name" -> "tls.server_name". Every other key is the C name already
 # ("command_timeout_ms", "read_from"), and a dotted key passes through as it is
@@ -18,11 +20,28 @@ _ALIASES = {
     "ssl_ca_certs": "tls.ca",
     "ssl_certfile": "tls.cert",
     "ssl_keyfile": "tls.key",
-    "ssl_check_hostname": "tls.verify",
+    # Only the name check: the chain is still verified (ssl_cert_reqs says whether).
+    "ssl_check_hostname": "tls.verify_hostname",
     "socket_timeout": "command_timeout_ms",          # seconds -> ms
     "socket_connect_timeout": "connect_timeout_ms",  # seconds -> ms
 }
 _SECONDS = {"socket_timeout", "socket_connect_timeout"}
+
+# redis-py's ssl_cert_reqs -> tls.verify. A client always gets the server's certificate,
+# so "optional" verifies it as "required" does (Python's ssl module: "In client mode,
+# CERT_OPTIONAL has the same meaning as CERT_REQUIRED"). ssl.CERT_* are 0, 1, 2.
+_CERT_REQS = {"none": "false", "cert_none": "false", "0": "false",
+              "optional": "true", "cert_optional": "true", "1": "true",
+              "required": "true", "cert_required": "true", "2": "true"}
+
+
+def _cert_reqs(value: Any) -> str:
+    if isinstance(value, bool):  # not a VerifyMode: True/False would read as 1/0
+        raise ConfigError(f"ssl_cert_reqs: {value!r} is not none, optional or required (or an ssl.CERT_* value)")
+    key = str(int(value)) if isinstance(value, int) else str(value).lower()
+    if key not in _CERT_REQS:
+        raise ConfigError(f"ssl_cert_reqs: {value!r} is not none, optional or required (or an ssl.CERT_* value)")
+    return _CERT_REQS[key]
 
 
 def c_key(name: str) -> str:
@@ -61,6 +80,9 @@ def config_items(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         if name in _SECONDS:
             value = int(round(float(value) * 1000))
+        if name == "ssl_cert_reqs":
+            items.append(("tls.verify", _cert_reqs(value)))
+            continue
         items.append((c_key(name), c_value(value)))
     return items
 

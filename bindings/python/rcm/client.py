@@ -82,9 +82,25 @@ def _text(arg: Any) -> str:
     return t if len(t) <= 64 else t[:61] + "..."
 
 
+# Commands whose arguments may hold a password (AUTH pw, HELLO 3 AUTH u pw, CONFIG SET
+# requirepass pw, MIGRATE ... AUTH pw, ACL SETUSER u >pw, SENTINEL SET m auth-pass pw):
+# an error message names them and their subcommand, never their arguments.
+_SECRET_ARGS = {b"AUTH": 1, b"HELLO": 1, b"MIGRATE": 1, b"CONFIG": 2, b"ACL": 2, b"SENTINEL": 2}
+
+
+def _describe(args: Sequence[Any]) -> str:
+    """A command for an error message: its arguments, or where they may be secret, its
+    name (and subcommand) and how many arguments were left out."""
+    name = _command_name(args[0]) if args else b""
+    shown = _SECRET_ARGS.get(name)
+    if shown is not None and len(args) > shown:
+        return " ".join(_text(a) for a in args[:shown]) + f" <{len(args) - shown} arguments not shown>"
+    return " ".join(_text(a) for a in args[:8]) + (" ..." if len(args) > 8 else "")
+
+
 def _annotate(exc: BaseException, index: int, args: Sequence[Any]) -> BaseException:
     """redis-py's "Command # N (...) of pipeline caused error: ..." on the exception."""
-    cmd = " ".join(_text(a) for a in args[:8]) + (" ..." if len(args) > 8 else "")
+    cmd = _describe(args)
     msg = exc.args[0] if exc.args else ""
     exc.args = (f"Command # {index + 1} ({cmd}) of pipeline caused error: {msg}",) + tuple(exc.args[1:])
     return exc

@@ -133,7 +133,8 @@ RCM_API void rcm_free(void *ptr);
  *   retry.max_attempts   how many times one request may be sent or reconnected for (default 3);
  *                        in cluster, Raft and Sentinel modes a request with a deadline that
  *                        was not sent waits for a dead node's successor until its deadline
- *   retry.backoff_ms     first reconnect delay (default 10)
+ *   retry.backoff_ms     first reconnect delay (default 10; reconnects wait at least
+ *                        1 ms, so 0 means 1 ms, growing from there)
  *   retry.backoff_max_ms reconnect delay cap (default 1000); delays grow x2 with jitter
  *   retry.unsafe         true: also resend writes whose outcome is unknown (default false)
  *   read_from            primary | prefer_replica | replica | nearest (default primary)
@@ -146,7 +147,11 @@ RCM_API void rcm_free(void *ptr);
  *   tls.ca               CA bundle file (PEM) used to verify the server
  *   tls.cert, tls.key    client certificate and key (PEM) for mutual TLS
  *   tls.server_name      name to verify and send as SNI (default: the host of the address)
- *   tls.verify           true | false (default true)
+ *   tls.verify           true | false (default true): verify the server's certificate
+ *                        chain and name; false verifies nothing
+ *   tls.verify_hostname  true | false (default true): with tls.verify, also check that
+ *                        the certificate names the server (tls.server_name or the host);
+ *                        false verifies the chain only
  * Booleans accept true/false/1/0/yes/no. An unknown key or a bad value is RCM_ERR_CONFIG
  * naming the key.
  *
@@ -279,7 +284,9 @@ RCM_API void rcm_reply_free(rcm_reply *reply);
  * returning. Commands are routed by mode; in standalone mode everything goes to the one
  * server. Blocking and stateful commands (BLPOP, WATCH, MULTI, SUBSCRIBE...) belong on a
  * lease: on a shared client they are refused with RCM_ERR_ARG where they would hold or
- * change the state of a shared connection.
+ * change the state of a shared connection. Also RCM_ERR_ARG, before anything is sent:
+ * arguments longer than 4 GiB together (a bogus argvlen), and in cluster mode a key count
+ * (EVAL's numkeys, ZUNIONSTORE's...) larger than the arguments that follow it.
  * ------------------------------------------------------------------------------ */
 
 /** Sends one command and waits for its reply (at most command_timeout_ms). On RCM_OK
