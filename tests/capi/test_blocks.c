@@ -17,7 +17,7 @@ enum { PORT_KILL = 54, PORT_LEASE_PING = 55 };
 /* ---- pipelines and transactions through killed connections ------------------------- */
 
 #define ORDER_THREADS 6
-#define ORDER_INCRS 60
+#define ORDER_INCRS 200
 #define ORDER_ROUNDS 3
 
 struct order_worker {
@@ -38,7 +38,8 @@ static int clean_failure(const rcm_reply *r) {
     return r != NULL && rcm_reply_type(r) == RCM_REPLY_ERROR && rcm_reply_status(r) != RCM_OK;
 }
 
-/* One pipeline: INCR ord ×60, then MULTI, INCR tx, INCR tx, EXEC. */
+/* One pipeline: INCR ord ×200, then MULTI, INCR tx, INCR tx, EXEC. Resent one by one, a
+ * held pipeline of 200 would be dealt out to the other connections in chunks of 33. */
 static void *order_main(void *arg) {
     struct order_worker *w = arg;
     char ord[64], tx[64];
@@ -67,7 +68,7 @@ static void *order_main(void *arg) {
         return NULL;
     }
     if (n != ORDER_INCRS + 4) {
-        note(w, "%s replies for %s commands", "wrong number of", "64");
+        note(w, "%s replies for %s commands", "wrong number of", "204");
     } else {
         /* The INCRs ran in pipeline order: the values that came back increase. */
         long long prev = 0;
@@ -89,6 +90,12 @@ static void *order_main(void *arg) {
             }
         }
         if (all) w->resent_ok++;
+        if (getenv("BLOCKS_DEBUG")) {
+            int ok = 0;
+            for (int i = 0; i < ORDER_INCRS; i++) ok += rcm_reply_type(rs[i]) == RCM_REPLY_INTEGER;
+            fprintf(stderr, "round %d worker %d: %d INCRs ok; first %s; ", w->round, w->id, ok, tu_describe(rs[0]));
+            fprintf(stderr, "EXEC %s\n", tu_describe(rs[ORDER_INCRS + 3]));
+        }
         const rcm_reply *m = rs[ORDER_INCRS], *q1 = rs[ORDER_INCRS + 1], *q2 = rs[ORDER_INCRS + 2],
                         *e = rs[ORDER_INCRS + 3];
         if (!tu_is_status(m, "OK") && !clean_failure(m)) note(w, "MULTI: %s%s", tu_describe(m), "");
@@ -138,7 +145,7 @@ static void test_blocks__pipeline_order_and_transactions_survive_killed_connecti
     int port = tu_port(PORT_KILL);
     int pid = tu_server_start_ok(port, NULL);
     rcm_client *c = tu_open_ok(port, "pool.size", "3", "io_threads", "1", "command_timeout_ms", "15000",
-                               "retry.backoff_ms", "10", "retry.backoff_max_ms", "50", NULL);
+                               "retry.backoff_ms", "10", "retry.backoff_max_ms", "50", "retry.max_attempts", "10", NULL);
     tu_watchdog_arm(120, "pipelines through killed connections");
     int exec_ok = 0, resent_ok = 0;
     for (int round = 0; round < ORDER_ROUNDS; round++) {
