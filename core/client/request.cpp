@@ -43,12 +43,16 @@ uint64_t unit_next_id() {
 }
 
 void unit_settle(const std::vector<Request *> &unit) {
-  bool broken = false;
-  for (const Request *r : unit)
-    if (r->completed && (r->pinned || r->internal)) broken = true;
-  if (!broken) return;
+  bool ended = false, tx_ended = false;
+  for (const Request *r : unit) {
+    if (!r->completed) continue;
+    ended = true;
+    if (r->pinned || r->internal) tx_ended = true;
+  }
+  if (!ended) return;
+  // rcm's own helper (ASKING) goes only with the command it prefixes.
   for (Request *r : unit)
-    if (r->pinned || r->internal)
+    if ((r->pinned && tx_ended) || r->internal)
       request_fail(r, Status::timeout, "not sent: another command of its transaction ended before it could be sent");
 }
 

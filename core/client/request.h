@@ -81,8 +81,9 @@ void request_release(Request *r);
 
 // A fresh nonzero unit id (any thread).
 uint64_t unit_next_id();
-// A transaction (pinned requests; ASKING + its command) travels whole or not at all:
-// once one of its requests ended early (its deadline), the others fail unsent.
+// A transaction (its pinned requests) travels whole or not at all: once one of them
+// ended early (its deadline), the others fail unsent; so does an ASKING whose command
+// ended.
 void unit_settle(const std::vector<Request *> &unit);
 // Makes reqs (in order, each with the caller's reference) one queued unit: returns the
 // head, which holds the others. Completed requests are dropped; nullptr if none is left.
