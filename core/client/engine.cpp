@@ -219,7 +219,7 @@ void Engine::queue_unrouted(Request *r) {
   if (unrouted_count_ + n > static_cast<size_t>(cfg_.pool_max_pending)) {
     request_fail(r, Status::backpressure,
                  "queue for requests with no known node is full (pool.max_pending=" +
-                     std::to_string(cfg_.pool_max_pending) + "): " + r->last_error);
+                     std::to_string(cfg_.pool_max_pending) + ")" + (r->last_error.empty() ? "" : ": " + r->last_error));
     request_release(r);
     return;
   }
@@ -268,7 +268,6 @@ void Engine::dispatch(Request *r) {
   }
   if (r->split || r->route == RouteKind::all_primaries || r->route == RouteKind::all_nodes) {
     if ((mode_ == Mode::cluster && !topo_) || (mode_ != Mode::cluster && primary_ == nullptr)) {
-      r->last_error = "no known node yet";
       queue_unrouted(r);
       return;
     }
