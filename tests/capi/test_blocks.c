@@ -90,12 +90,6 @@ static void *order_main(void *arg) {
             }
         }
         if (all) w->resent_ok++;
-        if (getenv("BLOCKS_DEBUG")) {
-            int ok = 0;
-            for (int i = 0; i < ORDER_INCRS; i++) ok += rcm_reply_type(rs[i]) == RCM_REPLY_INTEGER;
-            fprintf(stderr, "round %d worker %d: %d INCRs ok; first %s; ", w->round, w->id, ok, tu_describe(rs[0]));
-            fprintf(stderr, "EXEC %s\n", tu_describe(rs[ORDER_INCRS + 3]));
-        }
         const rcm_reply *m = rs[ORDER_INCRS], *q1 = rs[ORDER_INCRS + 1], *q2 = rs[ORDER_INCRS + 2],
                         *e = rs[ORDER_INCRS + 3];
         if (!tu_is_status(m, "OK") && !clean_failure(m)) note(w, "MULTI: %s%s", tu_describe(m), "");
