@@ -155,18 +155,42 @@ void Engine::submit_batch_task(void *arg) {
     }
     return;
   }
-  // Requests for the same node leave together, in order, on one connection of it: the
-  // pipeline's order holds per node (nodes run in parallel).
+  e->dispatch_unit(b->requests);
+}
+
+// Requests for the same node leave together, in order, on one connection of it: the
+// pipeline's order holds per node (nodes run in parallel). Each group is a unit from here
+// on (request.h): queued, resent and rerouted whole, so a MULTI ... EXEC block never
+// straddles two connections. Requests with no known node yet wait as one unit too.
+void Engine::dispatch_unit(std::vector<Request *> &reqs) {
+  unit_settle(reqs);
   std::vector<std::pair<NodePool *, std::vector<Request *>>> groups;
-  for (Request *r : b->requests) {
+  std::vector<Request *> unknown;
+  for (Request *r : reqs) {
+    if (r->completed) {
+      request_release(r);
+      continue;
+    }
+    if (r->internal && r->route != RouteKind::node) {
+      // ASKING belongs to the node that asked; its command, routed afresh, is told again.
+      request_fail(r, Status::closed, "ASKING dropped: its command was rerouted");
+      request_release(r);
+      continue;
+    }
     bool wait = false;
     NodePool *p = (r->split || r->route == RouteKind::all_primaries || r->route == RouteKind::all_nodes)
                       ? nullptr
-                      : e->route(r, &wait);
+                      : route(r, &wait);
     if (p == nullptr) {
-      e->dispatch(r);
+      if (wait && !r->split) {
+        r->last_error = "no known owner for slot " + std::to_string(r->slot);
+        unknown.push_back(r);
+      } else {
+        dispatch(r);
+      }
       continue;
     }
+    if (starts_with(r->last_error, "no known owner")) r->last_error.clear();
     auto it = std::find_if(groups.begin(), groups.end(), [p](const auto &g) { return g.first == p; });
     if (it == groups.end()) {
       groups.emplace_back(p, std::vector<Request *>{});
@@ -174,7 +198,34 @@ void Engine::submit_batch_task(void *arg) {
     }
     it->second.push_back(r);
   }
-  for (auto &g : groups) g.first->dispatch_batch(g.second);
+  for (auto &g : groups) {
+    const uint64_t id = unit_next_id();
+    for (Request *r : g.second) r->unit = id;
+    g.first->dispatch_batch(g.second);
+  }
+  if (!unknown.empty()) {
+    const uint64_t id = unit_next_id();
+    for (Request *r : unknown) r->unit = id;
+    std::string why = unknown.front()->last_error;
+    if (Request *head = unit_pack(unknown)) queue_unrouted(head);
+    request_refresh(why);
+  }
+}
+
+// Requests whose node is unknown (no slot owner, no leader yet) wait here until a
+// topology names one or their deadline ends them; pool.max_pending bounds them as it
+// bounds a node's queue.
+void Engine::queue_unrouted(Request *r) {
+  const size_t n = unit_size(r);
+  if (unrouted_count_ + n > static_cast<size_t>(cfg_.pool_max_pending)) {
+    request_fail(r, Status::backpressure,
+                 "queue for requests with no known node is full (pool.max_pending=" +
+                     std::to_string(cfg_.pool_max_pending) + ")" + (r->last_error.empty() ? "" : ": " + r->last_error));
+    request_release(r);
+    return;
+  }
+  unrouted_count_ += n;
+  unrouted_.push_back(r);
 }
 
 void Engine::submit_lease_task(void *arg) {
@@ -201,6 +252,12 @@ void Engine::submit(Request *r) {
 }
 
 void Engine::dispatch(Request *r) {
+  if (r->unit_tail) {
+    std::vector<Request *> unit;
+    unit_unpack(r, unit);
+    dispatch_unit(unit);
+    return;
+  }
   if (r->completed) {
     request_release(r);
     return;
@@ -212,7 +269,7 @@ void Engine::dispatch(Request *r) {
   }
   if (r->split || r->route == RouteKind::all_primaries || r->route == RouteKind::all_nodes) {
     if ((mode_ == Mode::cluster && !topo_) || (mode_ != Mode::cluster && primary_ == nullptr)) {
-      unrouted_.push_back(r);
+      queue_unrouted(r);
       return;
     }
     fan_out(r);
@@ -223,8 +280,9 @@ void Engine::dispatch(Request *r) {
   if (pool == nullptr) {
     if (wait) {
       r->last_error = "no known owner for slot " + std::to_string(r->slot);
-      unrouted_.push_back(r);
-      request_refresh(r->last_error);
+      std::string why = r->last_error;
+      queue_unrouted(r);
+      request_refresh(why);
       return;
     }
     if (r->route == RouteKind::node)
@@ -243,6 +301,7 @@ void Engine::dispatch(Request *r) {
     size_t lens[] = {6};
     encode_command(asking->payload, 1, argv, lens);
     asking->internal = true;
+    asking->unit = r->unit = unit_next_id();
     asking->created = Clock::now();
     asking->done = [](Request *, Status, Reply *reply) { delete reply; };
     r->ask_node.clear();
@@ -309,8 +368,9 @@ NodePool *Engine::route(Request *r, bool *wait) {
       if (!try_parse_endpoint(r->route_node, &ep)) return nullptr;
       return &pool_for(ep, primary_ && primary_->endpoint() == ep ? NodePool::Kind::primary : NodePool::Kind::replica);
     }
+    // A transaction's commands (pinned) go where its MULTI goes: the primary.
     if ((r->cmd.flags & kCmdReadonly) && cfg_.read_from != ReadFrom::primary && !replicas_.empty() &&
-        r->redirects == 0) {
+        r->redirects == 0 && !r->pinned) {
       for (size_t i = 0; i < replicas_.size(); ++i) {
         NodePool *p = replicas_[(rr_ + i) % replicas_.size()];
         if (p->up()) {
@@ -363,7 +423,7 @@ NodePool *Engine::route(Request *r, bool *wait) {
     *wait = true;
     return nullptr;
   }
-  if ((r->cmd.flags & kCmdReadonly) && cfg_.read_from != ReadFrom::primary && r->redirects == 0) {
+  if ((r->cmd.flags & kCmdReadonly) && cfg_.read_from != ReadFrom::primary && r->redirects == 0 && !r->pinned) {
     NodePool *replica = pick_replica(topo_->slot_shard[r->slot], owner);
     if (replica != nullptr) return replica;
     if (cfg_.read_from == ReadFrom::replica) {
@@ -690,6 +750,7 @@ void Engine::retry_later(Request *r, int delay_ms) {
 void Engine::reroute_waiting() {
   std::vector<Request *> again(unrouted_.begin(), unrouted_.end());
   unrouted_.clear();
+  unrouted_count_ = 0;
   for (auto &kv : pools_) kv.second->take_waiting(again);
   for (Request *r : again) dispatch(r);
 }
@@ -822,6 +883,7 @@ void Engine::on_tick(int, short, void *arg) {
   e->reap_completed();
   for (auto &kv : e->pools_) kv.second->tick(now);
   while (!e->unrouted_.empty() && e->unrouted_.front()->completed) {
+    e->unrouted_count_ -= std::min(e->unrouted_count_, unit_size(e->unrouted_.front()));
     request_release(e->unrouted_.front());
     e->unrouted_.pop_front();
   }
@@ -869,7 +931,7 @@ void Engine::on_node_down(NodePool &pool, Status, const std::string &message) {
     // to each request's deadline) while the tracker looks for it.
     std::vector<Request *> moved;
     pool.take_waiting(moved);
-    for (Request *r : moved) unrouted_.push_back(r);
+    for (Request *r : moved) queue_unrouted(r);
     primary_ = nullptr;
     request_refresh("primary " + pool.endpoint().str() + " down: " + message);
   }
@@ -933,6 +995,7 @@ void Engine::shutdown() {
     request_release(r);
   }
   unrouted_.clear();
+  unrouted_count_ = 0;
   while (!delayed_.empty()) {
     Request *r = delayed_.top().second;
     delayed_.pop();

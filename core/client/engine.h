@@ -91,6 +91,8 @@ class Engine {
  private:
   struct FanOut;
   void dispatch(Request *r);
+  void dispatch_unit(std::vector<Request *> &reqs);
+  void queue_unrouted(Request *r);
   NodePool *route(Request *r, bool *wait);
   NodePool *pick_replica(int shard, NodePool *primary);
   NodePool *random_primary(bool random = false);
@@ -124,7 +126,8 @@ class Engine {
   std::shared_ptr<const ClusterTopology> topo_;
   std::vector<NodePool *> slot_primary_;                     // cluster: owner of each slot
   std::vector<std::vector<NodePool *>> shard_replicas_;      // cluster: by shard index
-  std::deque<Request *> unrouted_;                           // slot owner unknown yet
+  std::deque<Request *> unrouted_;                           // slot owner unknown yet (units: their heads)
+  size_t unrouted_count_ = 0;                                // requests in unrouted_, units counted whole
   std::unique_ptr<ClusterRefresher> refresher_;              // engine 0 in cluster mode
   std::unique_ptr<PrimaryTracker> tracker_;                  // engine 0 in raft / sentinel mode
   std::vector<NodePool *> replicas_;                         // sentinel: replicas for reads

@@ -69,7 +69,7 @@ void Engine::drop_unused_pools(Clock::time_point now) {
   if (doomed.empty()) return;
   // Requests outside every pool (waiting for a route, a retry or their deadline) may
   // still name one as where they were last sent; they must not reach a freed one.
-  auto detach = [&doomed](Request *r) {
+  auto detach_one = [&doomed](Request *r) {
     if (r->sent_to == nullptr && r->stats == nullptr) return;
     for (NodePool *p : doomed) {
       if (r->sent_to == p || r->stats == &p->stats()) {
@@ -77,6 +77,12 @@ void Engine::drop_unused_pools(Clock::time_point now) {
         r->stats = nullptr;
       }
     }
+  };
+  // A queued unit's head carries the rest of it (request.h).
+  auto detach = [&detach_one](Request *r) {
+    detach_one(r);
+    if (r->unit_tail)
+      for (Request *t : *r->unit_tail) detach_one(t);
   };
   for (Request *r : unrouted_) detach(r);
   for (const Deadline &d : deadline_fifo_) detach(d.second);

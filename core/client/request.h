@@ -48,6 +48,14 @@ struct Request {
   bool pinned = false;          // never resend on another connection
   bool internal = false;        // rcm's own (handshake, health check)
 
+  // A unit: requests that travel together, in order, on one connection (a pipeline's
+  // requests for one node, a MULTI ... EXEC block, ASKING + its command). Members share a
+  // nonzero id. While a unit is queued (a pool's waiting_, the engine's unrouted_, a
+  // resend list) only its head is in the queue and holds the others here, with their
+  // references: whoever dispatches the head dispatches the whole unit.
+  uint64_t unit = 0;
+  std::unique_ptr<std::vector<Request *>> unit_tail;
+
   // Cluster routing.
   RouteKind route = RouteKind::automatic;
   Aggregate agg = Aggregate::none;
@@ -70,5 +78,20 @@ void request_complete(Request *r, Status status, Reply *reply);
 void request_fail(Request *r, Status status, const std::string &message);
 inline void request_ref(Request *r) { ++r->refs; }
 void request_release(Request *r);
+
+// A fresh nonzero unit id (any thread).
+uint64_t unit_next_id();
+// A transaction (its pinned requests) travels whole or not at all: once one of them
+// ended early (its deadline), the others fail unsent; so does an ASKING whose command
+// ended.
+void unit_settle(const std::vector<Request *> &unit);
+// Makes reqs (in order, each with the caller's reference) one queued unit: returns the
+// head, which holds the others. Completed requests are dropped; nullptr if none is left.
+Request *unit_pack(const std::vector<Request *> &reqs);
+// The reverse: appends the head and the members it held to out, in order, each with
+// one reference, and detaches them.
+void unit_unpack(Request *head, std::vector<Request *> &out);
+// Number of requests a queue entry stands for.
+inline size_t unit_size(const Request *head) { return 1 + (head->unit_tail ? head->unit_tail->size() : 0); }
 
 }  // namespace rcm::core

@@ -57,6 +57,25 @@ bool is_push_message(const Reply *r) {
   return k == "message" || k == "pmessage" || k == "smessage";
 }
 
+// Requests handed back to the pool travel as they came: the consecutive members of one
+// unit (request.h) become one queued unit again, so they leave together and in order.
+void pack_units(std::vector<Request *> &resend) {
+  std::vector<Request *> out;
+  for (size_t i = 0; i < resend.size();) {
+    size_t j = i + 1;
+    while (resend[i]->unit != 0 && j < resend.size() && resend[j]->unit == resend[i]->unit) ++j;
+    if (j == i + 1) {
+      out.push_back(resend[i]);
+    } else {
+      std::vector<Request *> unit(resend.begin() + static_cast<std::ptrdiff_t>(i),
+                                  resend.begin() + static_cast<std::ptrdiff_t>(j));
+      if (Request *head = unit_pack(unit)) out.push_back(head);
+    }
+    i = j;
+  }
+  resend.swap(out);
+}
+
 }  // namespace
 
 Connection::Connection(NodePool &pool, Role role)
@@ -378,6 +397,7 @@ void Connection::connect_failed(Status why, const std::string &message) {
     }
   }
   (void)was;
+  pack_units(resend);
   ++failures_;
   pool_.stats().connect_failures++;
   pool_.on_connection_down(this, why, message, resend, false);
@@ -518,15 +538,27 @@ void Connection::fail(Status why, const std::string &message) {
   inflight.swap(inflight_);
   std::vector<Request *> resend;
   const bool lease = role_ == Role::lease;
-  for (Request *r : inflight) {
+  BlockFate fate = BlockFate::none;
+  size_t block_end = 0;
+  for (size_t i = 0; i < inflight.size(); ++i) {
+    Request *r = inflight[i];
+    if (!lease && !r->internal && r->pinned && i >= block_end) fate = block_fate(inflight, i, written, &block_end);
+    const bool in_block = i < block_end;
     if (r->completed) {
       request_release(r);
       continue;
     }
     bool sent = r->offset < written;
     bool safe = (r->cmd.flags & kCmdReadonly) || cfg_.retry_unsafe;
+    if (in_block && fate == BlockFate::resend) {
+      if (sent) pool_.stats().retries++;
+      resend.push_back(r);
+      continue;
+    }
     if (r->internal) {
       request_fail(r, why, message);
+    } else if (in_block && fate == BlockFate::discarded) {
+      request_fail(r, Status::connection, message + " before its transaction's EXEC was sent: the transaction did not run");
     } else if (!lease && !r->pinned && (!sent || (safe && r->attempts < cfg_.retry_max_attempts))) {
       if (sent) pool_.stats().retries++;
       resend.push_back(r);
@@ -541,7 +573,29 @@ void Connection::fail(Status why, const std::string &message) {
     request_release(r);
   }
   if (inbox_) inbox_->close();
+  pack_units(resend);
   pool_.on_connection_down(this, why, message, resend, true);
+}
+
+// The requests of a MULTI ... EXEC block from inflight[first] on (all pinned, ending at
+// EXEC or DISCARD; its MULTI may have been answered already). A server drops a
+// transaction whose connection closes before EXEC, so one whose EXEC was not written
+// did not run: resent whole if it is still whole (MULTI unanswered, nothing of it ended
+// yet, attempts left), else failed as not run. One whose EXEC was written may have run.
+Connection::BlockFate Connection::block_fate(const std::deque<Request *> &inflight, size_t first, uint64_t written,
+                                             size_t *end) const {
+  size_t j = first;
+  bool ended = false;
+  while (j < inflight.size() && inflight[j]->pinned && !inflight[j]->internal) {
+    ended = ended || inflight[j]->completed;
+    if (inflight[j++]->cmd.flags & kCmdExecEnd) break;
+  }
+  *end = j;
+  const Request *last = inflight[j - 1];
+  if ((last->cmd.flags & kCmdExecEnd) && last->offset < written) return BlockFate::maybe_ran;
+  const Request *head = inflight[first];
+  if ((head->cmd.flags & kCmdMulti) && !ended && head->attempts < cfg_.retry_max_attempts) return BlockFate::resend;
+  return BlockFate::discarded;
 }
 
 void Connection::shutdown(Status why, const std::string &message) {

@@ -122,6 +122,8 @@ class Connection {
   void track_lease_state(const Request *r);
   void close_socket();
   void connect_failed(Status why, const std::string &message);
+  enum class BlockFate { none, resend, discarded, maybe_ran };
+  BlockFate block_fate(const std::deque<Request *> &inflight, size_t first, uint64_t written, size_t *end) const;
   std::string describe_socket_error(short what);
 
   NodePool &pool_;

@@ -56,6 +56,12 @@ Connection *NodePool::least_loaded() const {
 }
 
 void NodePool::dispatch(Request *r) {
+  if (r->unit_tail) {
+    std::vector<Request *> unit;
+    unit_unpack(r, unit);
+    dispatch_batch(unit);
+    return;
+  }
   if (r->completed) {
     request_release(r);
     return;
@@ -84,7 +90,11 @@ void NodePool::dispatch(Request *r) {
     return;
   }
   waiting_.push_back(r);
-  // Nothing is ready: make sure something is on its way.
+  connect_if_idle();
+}
+
+// Nothing is ready: make sure something is on its way.
+void NodePool::connect_if_idle() {
   for (const auto &conn : shared_) {
     if (conn->state() != Connection::State::closed || conn->reconnect_scheduled()) return;
   }
@@ -121,27 +131,48 @@ void NodePool::dispatch_batch(std::vector<Request *> &batch) {
     }
     return;
   }
-  Connection *c = least_loaded();
-  if (c == nullptr || shut_) {
-    for (Request *r : batch) dispatch(r);
-    return;
-  }
+  // Sent now on one connection, or queued as one unit that is sent later on one.
+  std::vector<Request *> unit;
   for (Request *r : batch) {
     if (r->completed) {
-      request_release(r);
+      unit.push_back(r);  // a transaction's member that ended: send_unit() decides
       continue;
     }
     r->stats = &stats_;
     r->sent_to = this;
     if (!r->internal) ++stats_.requests;
+    if (shut_) {
+      request_fail(r, Status::closed, "client closed");
+      request_release(r);
+      continue;
+    }
     if (!r->internal && pending >= limit) {
       request_fail(r, Status::backpressure,
                    "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
       request_release(r);
       continue;
     }
-    ++pending;
-    c->send(r);
+    if (!r->internal) ++pending;
+    unit.push_back(r);
+  }
+  Connection *c = least_loaded();
+  if (c != nullptr) {
+    send_unit(c, unit);
+    return;
+  }
+  Request *head = unit_pack(unit);
+  if (head == nullptr) return;
+  waiting_.push_back(head);
+  connect_if_idle();
+}
+
+void NodePool::send_unit(Connection *c, std::vector<Request *> &unit) {
+  unit_settle(unit);
+  for (Request *r : unit) {
+    if (r->completed)
+      request_release(r);
+    else
+      c->send(r);
   }
 }
 
@@ -151,11 +182,11 @@ void NodePool::drain_waiting() {
     if (c == nullptr) return;
     Request *r = waiting_.front();
     waiting_.pop_front();
-    if (r->completed) {
-      request_release(r);
-      continue;
-    }
-    c->send(r);
+    // A unit leaves whole, on this one connection: a block's EXEC never lands on
+    // another connection than its MULTI, and a pipeline keeps its order.
+    std::vector<Request *> unit;
+    unit_unpack(r, unit);
+    send_unit(c, unit);
   }
 }
 
@@ -392,7 +423,10 @@ void NodePool::tick(Clock::time_point now) {
   }
   int timeout = std::max(cfg_.command_timeout_ms, 1000);
   for (const auto &c : shared_) c->health_check(now, cfg_.pool_health_check_ms, timeout);
-  for (Connection *c : lease_idle_) c->health_check(now, cfg_.pool_health_check_ms, timeout);
+  // A check that fails a connection takes it out of lease_idle_ (on_connection_down):
+  // walk a copy. Buried connections live in graveyard_ until the next tick.
+  std::vector<Connection *> idle(lease_idle_);
+  for (Connection *c : idle) c->health_check(now, cfg_.pool_health_check_ms, timeout);
   // Leases in use are not health-checked (a PING would mix with the caller's replies),
   // but a stalled one is given up as well; collected first, as failing buries it.
   std::vector<Connection *> stalled;
@@ -439,7 +473,7 @@ NodeSnapshot NodePool::snapshot() const {
     s.in_flight += c->in_flight();
   }
   for (const Request *r : waiting_)
-    if (!r->completed) ++s.queued;
+    if (!r->completed) s.queued += unit_size(r);
   s.leases_total = static_cast<int>(leases_.size());
   s.leases_in_use = leases_in_use_;
   s.lease_waiters = lease_waiters_.size();

@@ -72,7 +72,8 @@ class NodePool {
 
   // Sends r on the least loaded ready connection, or queues it until one is ready.
   void dispatch(Request *r);
-  // Sends a batch in order on one connection (a pipeline).
+  // Sends a batch in order on one connection (a pipeline), or queues it as one unit
+  // (request.h) that is sent later in order on one connection.
   void dispatch_batch(std::vector<Request *> &batch);
 
   // From connections.
@@ -98,6 +99,8 @@ class NodePool {
  private:
   Connection *least_loaded() const;
   void drain_waiting();
+  void send_unit(Connection *c, std::vector<Request *> &unit);
+  void connect_if_idle();
   bool lease_connection(const Connection *c) const;
   void hand_out_leases();
   void bury(Connection *c);
@@ -111,7 +114,7 @@ class NodePool {
   Kind kind_;
   NodeStats stats_;
   std::vector<std::unique_ptr<Connection>> shared_;
-  std::deque<Request *> waiting_;  // no ready connection yet; each holds a reference
+  std::deque<Request *> waiting_;  // no ready connection yet; each holds a reference (units: their heads)
   std::vector<std::unique_ptr<Connection>> leases_;   // every lease connection
   std::vector<Connection *> lease_idle_;              // ready, not handed out
   int leases_in_use_ = 0;

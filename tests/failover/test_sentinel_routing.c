@@ -202,6 +202,43 @@ static void test_routing__replica_reads_go_to_replicas(void **state) {
     rcm_client_close(c);
 }
 
+/* read_from=replica or prefer_replica: a read inside a pipelined MULTI ... EXEC is queued
+ * in the transaction on the master, not run at once on a replica. */
+static void transaction_with_a_read(const char *read_from) {
+    rcm_client *c = fo_open_ok(fo_sentinel_url(), NULL, "password", FO_PASSWORD, "read_from", read_from, NULL);
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "SET", "sr:txk", "v", NULL), RCM_OK);
+    rcm_reply_free(r);
+    TU_ASSERT_RC(tu_cmd(c, &r, "DEL", "sr:txn", NULL), RCM_OK);
+    rcm_reply_free(r);
+    rcm_pipeline *p = NULL;
+    TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
+    const char *multi[] = {"MULTI"}, *get[] = {"GET", "sr:txk"}, *incr[] = {"INCR", "sr:txn"}, *exec[] = {"EXEC"};
+    TU_ASSERT_RC(rcm_pipeline_append(p, 1, multi, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_pipeline_append(p, 2, get, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_pipeline_append(p, 2, incr, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_pipeline_append(p, 1, exec, NULL), RCM_OK);
+    rcm_reply **rs = NULL;
+    size_t nr = 0;
+    TU_ASSERT_RC(rcm_pipeline_exec(p, &rs, &nr), RCM_OK);
+    rcm_pipeline_free(p);
+    assert_int_equal(nr, 4);
+    if (!tu_is_status(rs[1], "QUEUED")) fail_msg("read_from=%s: GET inside MULTI: %s", read_from, tu_describe(rs[1]));
+    const rcm_reply *e = rs[3];
+    if (rcm_reply_type(e) != RCM_REPLY_ARRAY || rcm_reply_length(e) != 2 ||
+        !tu_is_cstring(rcm_reply_element(e, 0), "v") || !tu_is_integer(rcm_reply_element(e, 1), 1))
+        fail_msg("read_from=%s: EXEC: %s (expected [\"v\", 1])", read_from, tu_describe(e));
+    for (size_t i = 0; i < nr; i++) rcm_reply_free(rs[i]);
+    rcm_free(rs);
+    rcm_client_close(c);
+}
+
+static void test_routing__reads_in_a_transaction_run_in_it_on_the_master(void **state) {
+    (void)state;
+    transaction_with_a_read("replica");
+    transaction_with_a_read("prefer_replica");
+}
+
 int main(int argc, char **argv) {
     fo_diagnose_signals();
     const struct CMUnitTest tests[] = {
@@ -210,6 +247,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_routing__url_with_password_parameter),
         cmocka_unit_test(test_routing__wrong_password_is_auth_error),
         cmocka_unit_test(test_routing__replica_reads_go_to_replicas),
+        cmocka_unit_test(test_routing__reads_in_a_transaction_run_in_it_on_the_master),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -112,7 +112,8 @@ RCM_API void rcm_free(void *ptr);
  *   pool.max_leases      exclusive connections per server for rcm_lease_* (default 8;
  *                        they all live on the first I/O thread)
  *   pool.lease_timeout_ms  wait for a free lease, then RCM_ERR_POOL_TIMEOUT (default 1000)
- *   pool.max_pending     requests queued per server before RCM_ERR_BACKPRESSURE (default 65536)
+ *   pool.max_pending     requests queued per server before RCM_ERR_BACKPRESSURE (default 65536);
+ *                        also bounds those waiting for a slot owner, leader or master
  *   pool.health_check_ms PING idle connections after this long (default 5000; 0 = off)
  *   pool.stall_timeout_ms  a connection with requests in flight that reads no byte for
  *                        this long is declared dead (a stopped server, a half-open
