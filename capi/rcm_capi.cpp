@@ -111,7 +111,12 @@ char *copy_string(const std::string &s) {
 
 extern "C" {
 
-const char *rcm_status_name(rcm_status status) { return rcm::core::status_name(static_cast<Status>(status)); }
+const char *rcm_status_name(rcm_status status) {
+  // A C caller may pass any int; loading an out-of-range enum is undefined in C++.
+  int value = 0;
+  std::memcpy(&value, &status, sizeof(value) < sizeof(status) ? sizeof(value) : sizeof(status));
+  return rcm::core::status_name(static_cast<Status>(value));
+}
 
 const char *rcm_last_error(void) { return t_last_error.c_str(); }
 
