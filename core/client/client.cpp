@@ -474,6 +474,9 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
   }
   // SUBSCRIBE a b c: one confirmation answers the request, the others are pushed.
   if ((info.flags & kCmdSubscribe) && argc > 2) r->extra_replies = argc - 2;
+  // ... and without arguments (only UNSUBSCRIBE's kinds allow that) one per subscription,
+  // which the lease's connection counts.
+  if ((info.flags & kCmdSubscribe) && argc == 1) r->unsubscribe_all = true;
   return owned.release();
 }
 

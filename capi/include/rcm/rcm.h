@@ -388,8 +388,12 @@ RCM_API rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *con
                                      const size_t *argvlen, rcm_reply **out);
 
 /** Waits up to timeout_ms (0: do not wait, -1: no limit) for a message the server pushed
- *  on a lease without a request (pub/sub messages after SUBSCRIBE). RCM_ERR_TIMEOUT when
- *  none came. Blocks. One thread per lease. */
+ *  on a lease without a request (pub/sub messages after SUBSCRIBE), in the order it came.
+ *  A (P|S)SUBSCRIBE or (P|S)UNSUBSCRIBE is confirmed once per channel (without arguments,
+ *  UNSUBSCRIBE: once per channel subscribed): the first confirmation is the command's
+ *  reply, the others come here, never as the reply of a later command. Once the last
+ *  subscription is gone the connection is back to normal (and reused after release).
+ *  RCM_ERR_TIMEOUT when none came. Blocks. One thread per lease. */
 RCM_API rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **out);
 
 /** Returns the connection to the pool (cleaned, or closed if it cannot be cleaned).
