@@ -209,7 +209,7 @@ RCM_API rcm_status rcm_client_open(const rcm_config *config, rcm_client **out);
  *  From the client's event callback it closes as usual, except that the event thread
  *  (the caller) is not joined: it ends when the callback returns, and no further event
  *  is delivered. From an rcm_callback (an I/O thread, which cannot join itself) it does
- *  nothing: the client stays open and usable, rcm_last_error() says so (RCM_ERR_STATE),
+ *  nothing: the client stays open and usable, rcm_last_error() says why,
  *  and it must be closed later from another thread.
  *  In a child process forked after rcm_client_open it frees nothing the parent's threads
  *  use and joins no thread (they do not exist in the child): it returns at once. */
