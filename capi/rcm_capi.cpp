@@ -39,7 +39,9 @@ struct rcm_client {
 };
 
 struct rcm_pipeline {
-  rcm_client *client;
+  // Shared, as a lease's is: a pipeline used after rcm_client_close finds its client
+  // closed instead of freed.
+  std::shared_ptr<Client> client;
   std::vector<Request *> requests;
   ~rcm_pipeline() {
     for (Request *r : requests) delete r;
@@ -77,12 +79,24 @@ rcm_status guarded(F &&body) noexcept {
   }
 }
 
+rcm_status check_client(const Client &c) {
+  if (c.forked())
+    return fail(Status::fork, "this client was opened in another process (before fork); open a new one here");
+  if (c.closed()) return fail(Status::closed, "client closed");
+  return RCM_OK;
+}
+
 rcm_status check_client(rcm_client *c) {
   if (c == nullptr) return fail_arg("client");
-  if (c->client->forked())
-    return fail(Status::fork, "this client was opened in another process (before fork); open a new one here");
-  if (c->client->closed()) return fail(Status::closed, "client closed");
-  return RCM_OK;
+  return check_client(*c->client);
+}
+
+// For the calls that wait for a reply: refused on the client's own I/O thread.
+rcm_status check_may_block(const Client &c, const char *what) {
+  return guarded([&] {
+    c.check_may_block(what);
+    return RCM_OK;
+  });
 }
 
 rcm_status check_argv(int argc, const char *const *argv) {
@@ -111,7 +125,12 @@ char *copy_string(const std::string &s) {
 
 extern "C" {
 
-const char *rcm_status_name(rcm_status status) { return rcm::core::status_name(static_cast<Status>(status)); }
+const char *rcm_status_name(rcm_status status) {
+  // A C caller may pass any int; loading an out-of-range enum is undefined in C++.
+  int value = 0;
+  std::memcpy(&value, &status, sizeof(value) < sizeof(status) ? sizeof(value) : sizeof(status));
+  return rcm::core::status_name(static_cast<Status>(value));
+}
 
 const char *rcm_last_error(void) { return t_last_error.c_str(); }
 
@@ -199,6 +218,7 @@ rcm_status rcm_command(rcm_client *client, int argc, const char *const *argv, co
   if (out == nullptr) return fail_arg("out");
   *out = nullptr;
   if (rcm_status s = check_client(client)) return s;
+  if (rcm_status s = check_may_block(*client->client, "rcm_command")) return s;
   if (rcm_status s = check_argv(argc, argv)) return s;
   return guarded([&] {
     Request *r = client->client->make_request(argc, argv, argvlen, false);
@@ -216,6 +236,7 @@ rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int ar
   if (out == nullptr) return fail_arg("out");
   *out = nullptr;
   if (rcm_status s = check_client(client)) return s;
+  if (rcm_status s = check_may_block(*client->client, "rcm_command_routed")) return s;
   if (route == nullptr) return fail_arg("route");
   if (rcm_status s = check_argv(argc, argv)) return s;
   return guarded([&] {
@@ -287,16 +308,17 @@ rcm_status rcm_pipeline_new(rcm_client *client, rcm_pipeline **out) {
   *out = nullptr;
   if (rcm_status s = check_client(client)) return s;
   return guarded([&] {
-    *out = new rcm_pipeline{client, {}};
+    *out = new rcm_pipeline{client->client, {}};
     return RCM_OK;
   });
 }
 
 rcm_status rcm_pipeline_append(rcm_pipeline *pipeline, int argc, const char *const *argv, const size_t *argvlen) {
   if (pipeline == nullptr) return fail_arg("pipeline");
+  if (rcm_status s = check_client(*pipeline->client)) return s;
   if (rcm_status s = check_argv(argc, argv)) return s;
   return guarded([&] {
-    pipeline->requests.push_back(pipeline->client->client->make_request(argc, argv, argvlen, false, true));
+    pipeline->requests.push_back(pipeline->client->make_request(argc, argv, argvlen, false, true));
     return RCM_OK;
   });
 }
@@ -309,7 +331,8 @@ rcm_status rcm_pipeline_exec(rcm_pipeline *pipeline, rcm_reply ***replies, size_
   if (n == nullptr) return fail_arg("n");
   *n = 0;
   if (pipeline == nullptr) return fail_arg("pipeline");
-  if (rcm_status s = check_client(pipeline->client)) return s;
+  if (rcm_status s = check_client(*pipeline->client)) return s;
+  if (rcm_status s = check_may_block(*pipeline->client, "rcm_pipeline_exec")) return s;
   return guarded([&] {
     int depth = 0;
     for (const Request *r : pipeline->requests) {
@@ -327,7 +350,7 @@ rcm_status rcm_pipeline_exec(rcm_pipeline *pipeline, rcm_reply ***replies, size_
     if (!arr) throw std::bad_alloc();
     std::vector<Reply *> out;
     std::string err;
-    Status st = pipeline->client->client->execute_batch(pipeline->requests, out, &err);
+    Status st = pipeline->client->execute_batch(pipeline->requests, out, &err);
     if (st != Status::ok) return fail(st, err);
     for (size_t i = 0; i < count; ++i) arr.get()[i] = as_c(out[i]);
     *replies = arr.release();
@@ -342,6 +365,7 @@ rcm_status rcm_lease_acquire(rcm_client *client, const char *key, size_t keylen,
   if (out == nullptr) return fail_arg("out");
   *out = nullptr;
   if (rcm_status s = check_client(client)) return s;
+  if (rcm_status s = check_may_block(*client->client, "rcm_lease_acquire")) return s;
   if (key == nullptr && keylen != 0) return fail(Status::arg, "key is NULL but keylen is not 0");
   return guarded([&] {
     Status st = Status::ok;
@@ -358,6 +382,7 @@ rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *const *argv
   if (out == nullptr) return fail_arg("out");
   *out = nullptr;
   if (lease == nullptr) return fail_arg("lease");
+  if (rcm_status s = check_may_block(lease->lease->client(), "rcm_lease_command")) return s;
   if (rcm_status s = check_argv(argc, argv)) return s;
   return guarded([&] {
     Reply *reply = nullptr;
@@ -371,6 +396,8 @@ rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **out) {
   if (out == nullptr) return fail_arg("out");
   *out = nullptr;
   if (lease == nullptr) return fail_arg("lease");
+  if (timeout_ms != 0)
+    if (rcm_status s = check_may_block(lease->lease->client(), "rcm_lease_read")) return s;
   if (timeout_ms < -1) return fail(Status::arg, "timeout_ms must be >= -1");
   return guarded([&] {
     Reply *reply = nullptr;

@@ -7,6 +7,7 @@
 #   RCM_TEST_SANITIZE="none" scripts/test.sh               plain build only
 #   RCM_TEST_SANITIZE="none address thread" scripts/test.sh  also TSan (build-tsan/)
 #   CTEST_ARGS="-L capi" scripts/test.sh  extra ctest arguments (here: only capi tests)
+#   RCM_TEST_CC=clang scripts/test.sh     the same builds with clang (build-clang/, build-asan-clang/)
 #
 # Environment:
 #   RCM_TEST_SANITIZE  builds to run, any of: none address thread undefined [none address]
@@ -16,9 +17,11 @@
 #   RCM_TEST_TIMEOUT   default per-test timeout in seconds [300]
 #   REDISRAFT_SO       redisraft.so for the raft tests (skipped when unset)
 #   RCM_SERVER_BIN     server the tests run [valkey-server, else redis-server]
+#   RCM_TEST_CC        compiler of every build: gcc or clang [gcc]
 #
 # Each build uses its own port range (RCM_TEST_PORT_BASE): plain 21000, address 21100,
-# thread 21200, undefined 21300, so leftover servers of one can never meet another.
+# thread 21200, undefined 21300 (with clang 21500, 21600, 21700, 21800), so leftover
+# servers of one can never meet another.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -27,6 +30,7 @@ HARNESS="$ROOT/tests/harness/rcm_harness.sh"
 JOBS=${RCM_TEST_JOBS:-2}
 TIMEOUT=${RCM_TEST_TIMEOUT:-300}
 SANITIZE=${RCM_TEST_SANITIZE:-none address}
+CC_FAMILY=${RCM_TEST_CC:-gcc}
 read -r -a CTEST_EXTRA <<<"${CTEST_ARGS:-}"
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -56,6 +60,16 @@ for s in $SANITIZE; do
   esac
 done
 
+# Build directories and ports of a compiler other than gcc get their own suffix and range.
+CC_ARGS=()
+SUFFIX=""
+PORT_SHIFT=0
+case $CC_FAMILY in
+  gcc) ;;
+  clang) CC_ARGS=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++) SUFFIX=-clang PORT_SHIFT=500 ;;
+  *) echo "test.sh: RCM_TEST_CC: unknown compiler '$CC_FAMILY' (gcc, clang)" >&2; exit 2 ;;
+esac
+
 say "dependencies (scripts/install_deps.sh)"
 if ! bash scripts/install_deps.sh; then
   echo "test.sh: scripts/install_deps.sh failed" >&2
@@ -67,8 +81,9 @@ if [[ -f bindings/python/CMakeLists.txt ]]; then PYTHON_FLAG=(-DRCM_BUILD_PYTHON
 
 # run_build <name> <build dir> <port base> [cmake args...]
 run_build() {
-  local name=$1 dir=$2 base=$3 t0=$SECONDS log failed_list result
+  local name=$1$SUFFIX dir=$2$SUFFIX base=$(($3 + PORT_SHIFT)) t0=$SECONDS log failed_list result
   shift 3
+  set -- "${CC_ARGS[@]}" "$@"
   STATE_DIRS+=("$ROOT/$dir/harness-state")
 
   say "$name: configure ($dir, ports from $base)"

@@ -109,36 +109,45 @@ long long blocking_ms(int argc, const char *const *argv, const size_t *argvlen) 
 
 // ---- events -----------------------------------------------------------------------
 
-EventDispatcher::EventDispatcher(EventCallback cb, void *userdata) : cb_(cb), userdata_(userdata) {
-  thread_ = std::thread([this] { run(); });
+EventDispatcher::EventDispatcher(EventCallback cb, void *userdata) : state_(std::make_shared<State>()) {
+  state_->cb = cb;
+  state_->userdata = userdata;
+  thread_ = std::thread([s = state_] { run(s); });
 }
 
 EventDispatcher::~EventDispatcher() {
+  const bool self = std::this_thread::get_id() == thread_.get_id();
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    std::lock_guard<std::mutex> lk(state_->mu);
+    state_->stop = true;
+    // The callback that closes its client gets no event after that close.
+    if (self) state_->queue.clear();
   }
-  cv_.notify_one();
-  thread_.join();
+  state_->cv.notify_one();
+  if (self)
+    thread_.detach();
+  else
+    thread_.join();
 }
 
 void EventDispatcher::push(int kind, std::string node, std::string detail) {
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back(Event{kind, std::move(node), std::move(detail)});
+    std::lock_guard<std::mutex> lk(state_->mu);
+    state_->queue.push_back(Event{kind, std::move(node), std::move(detail)});
   }
-  cv_.notify_one();
+  state_->cv.notify_one();
 }
 
-void EventDispatcher::run() {
-  std::unique_lock<std::mutex> lk(mu_);
+void EventDispatcher::run(const std::shared_ptr<State> &state) {
+  State &s = *state;
+  std::unique_lock<std::mutex> lk(s.mu);
   for (;;) {
-    cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stop_ and nothing left to deliver
-    Event e = std::move(queue_.front());
-    queue_.pop_front();
+    s.cv.wait(lk, [&s] { return s.stop || !s.queue.empty(); });
+    if (s.queue.empty()) return;  // stop and nothing left to deliver
+    Event e = std::move(s.queue.front());
+    s.queue.pop_front();
     lk.unlock();  // never call user code with our lock held
-    cb_(e.kind, e.node.c_str(), e.detail.c_str(), userdata_);
+    s.cb(e.kind, e.node.c_str(), e.detail.c_str(), s.userdata);
     lk.lock();
   }
 }
@@ -159,6 +168,13 @@ bool Client::on_io_thread() const {
 }
 
 bool Client::forked() const { return g_fork_generation.load(std::memory_order_relaxed) != fork_generation_; }
+
+void Client::check_may_block(const char *what) const {
+  if (on_io_thread())
+    throw Error(Status::state, std::string(what) +
+                                   " called from an rcm_callback would block the I/O thread that must deliver its "
+                                   "reply: use rcm_command_async there");
+}
 
 std::shared_ptr<Client> Client::open(const Config &cfg) {
   cfg.validate();
@@ -385,6 +401,8 @@ void Client::close() {
     // The I/O threads live in the parent; here their memory is only a copy. Leak it.
     for (auto &io : io_) io.release();
     for (auto &e : engines_) e.release();
+    // So is the event thread: joining it here would wait for a thread that does not exist.
+    events_.release();
     return;
   }
   for (size_t i = 0; i < io_.size(); ++i) {
@@ -468,6 +486,9 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
   }
   // SUBSCRIBE a b c: one confirmation answers the request, the others are pushed.
   if ((info.flags & kCmdSubscribe) && argc > 2) r->extra_replies = argc - 2;
+  // ... and without arguments (only UNSUBSCRIBE's kinds allow that) one per subscription,
+  // which the lease's connection counts.
+  if ((info.flags & kCmdSubscribe) && argc == 1) r->unsubscribe_all = true;
   return owned.release();
 }
 

@@ -29,6 +29,9 @@ struct LeaseInbox;
 class EventDispatcher {
  public:
   EventDispatcher(EventCallback cb, void *userdata);
+  // Delivers what is queued, then joins the thread. On the event thread itself (the
+  // callback closed its client) it cannot join: it drops what is queued and detaches, and
+  // the thread ends when the callback returns.
   ~EventDispatcher();
   void push(int kind, std::string node, std::string detail);
 
@@ -37,13 +40,17 @@ class EventDispatcher {
     int kind;
     std::string node, detail;
   };
-  void run();
-  EventCallback cb_;
-  void *userdata_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> queue_;  // guarded by mu_
-  bool stop_ = false;        // guarded by mu_
+  // Shared with the thread, which may outlive the dispatcher (see the destructor).
+  struct State {
+    EventCallback cb;
+    void *userdata;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Event> queue;  // guarded by mu
+    bool stop = false;        // guarded by mu
+  };
+  static void run(const std::shared_ptr<State> &state);
+  std::shared_ptr<State> state_;
   std::thread thread_;
 };
 
@@ -57,6 +64,7 @@ class Lease {
   Status command(int argc, const char *const *argv, const size_t *argvlen, Reply **out);
   Status read(int timeout_ms, Reply **out);
   void release();
+  const Client &client() const { return *client_; }
 
  private:
   std::shared_ptr<Client> client_;
@@ -79,6 +87,9 @@ class Client : public std::enable_shared_from_this<Client> {
   bool on_io_thread() const;
   // True in a child process forked after open: the I/O threads do not exist there.
   bool forked() const;
+  // Throws Error(state) on one of this client's I/O threads: a call that waits for a
+  // reply there waits for the thread it blocks, forever. `what` names the call.
+  void check_may_block(const char *what) const;
 
   // The most one command may carry (all arguments together): 4 GiB, above what any
   // server's proto-max-bulk-len and client-query-buffer-limit let through in practice.

@@ -864,6 +864,11 @@ void Engine::expire(Clock::time_point now) {
   }
 }
 
+void Engine::close_watched(Request *r) {
+  if (!r->completed) request_fail(r, Status::closed, "client closed");
+  request_release(r);
+}
+
 void Engine::on_deadline(int, short, void *arg) {
   auto *e = static_cast<Engine *>(arg);
   e->armed_for_ = Clock::time_point::max();
@@ -1002,7 +1007,14 @@ void Engine::shutdown() {
     request_fail(r, Status::closed, "client closed");
     request_release(r);
   }
-  expire(Clock::time_point::max());
+  // What only the deadline heap still holds (a retry that would not come before its
+  // deadline) ends now, as closed: its deadline did not pass.
+  for (const Deadline &d : deadline_fifo_) close_watched(d.second);
+  deadline_fifo_.clear();
+  while (!deadlines_.empty()) {
+    close_watched(deadlines_.top().second);
+    deadlines_.pop();
+  }
   if (deadline_timer_) event_del(deadline_timer_);
   if (tick_) event_del(tick_);
 }

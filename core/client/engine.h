@@ -110,6 +110,8 @@ class Engine {
   void reap_completed();
   void fail_at_deadline(Request *r);
   void expire(Clock::time_point now);
+  // Shutdown: ends a request the deadline heap holds as closed and drops the heap's reference.
+  void close_watched(Request *r);
   static void on_deadline(int, short, void *arg);
   static void on_tick(int, short, void *arg);
   static void on_command_table(Request *r, Status status, Reply *reply);

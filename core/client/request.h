@@ -44,6 +44,7 @@ struct Request {
   int attempts = 0;             // times written to a socket
   int refs = 1;                 // holders on the I/O thread (queue, deadline heap)
   int extra_replies = 0;        // SUBSCRIBE a b: confirmations after the first
+  bool unsubscribe_all = false; // (P|S)UNSUBSCRIBE without arguments: one confirmation per subscription
   bool completed = false;
   bool pinned = false;          // never resend on another connection
   bool internal = false;        // rcm's own (handshake, health check)

@@ -76,6 +76,21 @@ void pack_units(std::vector<Request *> &resend) {
   resend.swap(out);
 }
 
+// A pub/sub confirmation, [kind, channel or nil, count]: its kind's index in kConfirmations
+// (even: subscribe, odd: unsubscribe; / 2: channels, patterns, shard channels), or -1.
+const char *const kConfirmations[] = {"subscribe",    "unsubscribe", "psubscribe",
+                                      "punsubscribe", "ssubscribe",  "sunsubscribe"};
+
+int confirmation_kind(const Reply *r) {
+  if (r->kind != ReplyKind::array || r->elements.size() != 3) return -1;
+  const Reply *k = r->elements[0];
+  const Reply *n = r->elements[2];
+  if (k == nullptr || k->kind != ReplyKind::string || n == nullptr || n->kind != ReplyKind::integer) return -1;
+  for (int i = 0; i < 6; ++i)
+    if (k->str == kConfirmations[i]) return i;
+  return -1;
+}
+
 }  // namespace
 
 Connection::Connection(NodePool &pool, Role role)
@@ -494,19 +509,9 @@ void Connection::handle_reply(Reply *reply) {
     else delete reply;
     return;
   }
-  if (role_ == Role::lease) {
-    // Pub/sub messages, the confirmations still due for an earlier SUBSCRIBE a b ..., and
-    // anything unasked for go to the inbox (rcm_lease_read), not to the next request.
-    bool push = subscribed_ && is_push_message(reply);
-    if (!push && absorb_ > 0) {
-      --absorb_;
-      inbox_->push(reply);
-      return;
-    }
-    if (push || inflight_.empty()) {
-      inbox_->push(reply);
-      return;
-    }
+  if (role_ == Role::lease && lease_inbox_bound(reply)) {
+    inbox_->push(reply);
+    return;
   }
   if (inflight_.empty()) {
     delete reply;
@@ -522,6 +527,36 @@ void Connection::handle_reply(Reply *reply) {
     r->engine->on_reply(r, reply);
   }
   request_release(r);
+}
+
+// Pub/sub messages, the confirmations of a (P|S)(UN)SUBSCRIBE after the one that answers
+// it, and anything unasked for go to the inbox (rcm_lease_read), not to the next request.
+// The server sends one confirmation per argument, or, without arguments, one per
+// subscription of the kind it ends (at least one): counted from what the server has
+// confirmed so far, as it answers in order. While subscribed, a confirmation answers
+// only a subscribe-family request, whatever the count says.
+bool Connection::lease_inbox_bound(const Reply *reply) {
+  if (subscribed_ && is_push_message(reply)) return true;
+  const int kind = confirmation_kind(reply);
+  Request *front = inflight_.empty() ? nullptr : inflight_.front();
+  if (kind < 0) return front == nullptr;
+  const bool counted = absorb_ > 0;
+  const bool answers = !counted && front != nullptr && !front->internal && (front->cmd.flags & kCmdSubscribe);
+  if (!counted && !answers && !subscribed_ && front != nullptr) return false;  // an ordinary reply that looks alike
+  std::set<std::string> &set = subscriptions_[kind / 2];
+  if (answers && front->unsubscribe_all) absorb_ += static_cast<int>(set.size() > 1 ? set.size() - 1 : 0);
+  const Reply *channel = reply->elements[1];
+  if (channel != nullptr && channel->kind == ReplyKind::string) {
+    if (kind % 2 == 0)
+      set.insert(channel->str);
+    else
+      set.erase(channel->str);
+  }
+  // Subscribed until no subscription is left: then the connection answers as before.
+  subscribed_ = !(subscriptions_[0].empty() && subscriptions_[1].empty() && subscriptions_[2].empty()) ||
+                (front != nullptr && (front->cmd.flags & kCmdSubscribe) && !answers);
+  if (counted) --absorb_;
+  return !answers;
 }
 
 void Connection::fail(Status why, const std::string &message) {

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "core/client/request.h"
@@ -120,6 +121,8 @@ class Connection {
   void send_internal(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
                      size_t tag = 0);
   void track_lease_state(const Request *r);
+  // Lease: true when reply goes to the inbox rather than to the request in front.
+  bool lease_inbox_bound(const Reply *reply);
   void close_socket();
   void connect_failed(Status why, const std::string &message);
   enum class BlockFate { none, resend, discarded, maybe_ran };
@@ -166,7 +169,10 @@ class Connection {
   bool subscribed_ = false;
   bool db_changed_ = false;
   bool unclean_ = false;
-  int absorb_ = 0;  // replies still due for an earlier request, bound for the inbox
+  int absorb_ = 0;  // confirmations still due for an earlier request, bound for the inbox
+  // What the server confirmed this lease is subscribed to: channels, patterns, shard
+  // channels. An UNSUBSCRIBE without arguments is confirmed once per member of its set.
+  std::set<std::string> subscriptions_[3];
   std::shared_ptr<LeaseInbox> inbox_;
   PushHandler push_fn_ = nullptr;
   void *push_ctx_ = nullptr;

@@ -35,6 +35,7 @@ void Connection::connect() {
   handshake_error_.clear();
   in_multi_ = watching_ = subscribed_ = db_changed_ = unclean_ = false;
   absorb_ = 0;
+  for (auto &set : subscriptions_) set.clear();
   ping_outstanding_ = false;
   addrs_.clear();
   addr_next_ = 0;

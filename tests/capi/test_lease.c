@@ -679,6 +679,71 @@ static void test_lease__unsubscribe_all_channels(void **state) {
     rcm_client_close(c);
 }
 
+/* UNSUBSCRIBE without arguments answers once per channel. Only the first confirmation
+ * answers it: the others, however late they come (many channels: after the next command
+ * was sent), go to the inbox, never to the next command, which gets its own reply. */
+static void test_lease__unsubscribe_all_confirmations_never_answer_the_next_command(void **state) {
+    (void)state;
+    enum { CHANNELS = 3000 };
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "command_timeout_ms", "10000", "pool.max_leases", "1", NULL);
+    char key[64];
+    key_for(key, sizeof key, "unsub-all-key");
+    rcm_reply *r = tu_cmd_ok(c, "SET", key, "own-reply", NULL);
+    rcm_reply_free(r);
+    static char names[CHANNELS][64];
+    static const char *argv[CHANNELS + 1];
+    argv[0] = "SUBSCRIBE";
+    for (int i = 0; i < CHANNELS; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "unsub-all-%d", i);
+        key_for(names[i], sizeof names[i], what);
+        argv[i + 1] = names[i];
+    }
+    rcm_lease *l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    for (int round = 0; round < 2; round++) {
+        /* round 0 with every channel, round 1 with three */
+        int n = round == 0 ? CHANNELS : 3;
+        r = NULL;
+        TU_ASSERT_RC(rcm_lease_command(l, n + 1, argv, NULL, &r), RCM_OK);
+        TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "subscribe");
+        rcm_reply_free(r);
+        r = NULL;
+        TU_ASSERT_RC(tu_lease_cmd(l, &r, "UNSUBSCRIBE", NULL), RCM_OK);
+        TU_ASSERT_CSTRING_REPLY(rcm_reply_element(r, 0), "unsubscribe");
+        rcm_reply_free(r);
+        /* at once, without waiting for the other confirmations */
+        r = NULL;
+        rcm_status st = tu_lease_cmd(l, &r, "PING", NULL);
+        if (st != RCM_OK || !tu_is_status(r, "PONG"))
+            fail_msg("round %d: PING after UNSUBSCRIBE of %d channels got %s", round, n,
+                     st == RCM_OK ? tu_describe(r) : rcm_last_error());
+        rcm_reply_free(r);
+        r = NULL;
+        st = tu_lease_cmd(l, &r, "GET", key, NULL);
+        if (st != RCM_OK || !tu_is_cstring(r, "own-reply"))
+            fail_msg("round %d: GET after UNSUBSCRIBE of %d channels got %s", round, n,
+                     st == RCM_OK ? tu_describe(r) : rcm_last_error());
+        rcm_reply_free(r);
+        /* every other confirmation is in the inbox, in order: n-1 subscribes, n-1 unsubscribes */
+        for (int i = 1; i < 2 * n - 1; i++) {
+            const char *kind = i < n ? "subscribe" : "unsubscribe";
+            long long count = i < n ? i + 1 : 2 * n - 2 - i;
+            r = NULL;
+            TU_ASSERT_RC(rcm_lease_read(l, 5000, &r), RCM_OK);
+            if (!tu_is_cstring(rcm_reply_element(r, 0), kind) || !tu_is_integer(rcm_reply_element(r, 2), count))
+                fail_msg("round %d: inbox item %d: expected [%s, ..., %lld], got %s (element 0) / %s (element 2)",
+                         round, i, kind, count, tu_describe(rcm_reply_element(r, 0)),
+                         tu_describe(rcm_reply_element(r, 2)));
+            rcm_reply_free(r);
+        }
+        r = NULL;
+        TU_ASSERT_RC(rcm_lease_read(l, 0, &r), RCM_ERR_TIMEOUT);
+    }
+    rcm_lease_release(l);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease__blpop_while_shared_commands_progress),
@@ -695,6 +760,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_lease__subscribe_publish_read),
         cmocka_unit_test(test_lease__subscribe_several_channels),
         cmocka_unit_test(test_lease__unsubscribe_all_channels),
+        cmocka_unit_test(test_lease__unsubscribe_all_confirmations_never_answer_the_next_command),
     };
     return TU_RUN(tests, argc, argv);
 }

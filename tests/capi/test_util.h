@@ -35,6 +35,7 @@ enum {
     TU_PRIV_BACKPRESSURE_HUNG = 51,     /* a listening socket of the test itself that never answers */
     TU_PRIV_BACKOFF = 52,
     TU_PRIV_TLS_MUTUAL = 53,            /* TLS with tls-auth-clients yes */
+    TU_PRIV_CLOSE_DEADLINE = 57,        /* a replica whose master never answers (MASTERDOWN) */
     TU_NEVER_STARTED = 58 /* nothing ever listens here */
 };
 

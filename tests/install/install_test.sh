@@ -4,9 +4,12 @@
 # package three ways: find_package(rcm) + rcm::rcm, pkg-config, and dlopen. Each runs
 # against the standalone test server (127.0.0.1:$RCM_TEST_PORT_BASE).
 # RCM_INSTALL_TEST_CFLAGS: extra compile and link flags (the sanitizer flags of the build).
+# RCM_INSTALL_TEST_LDFLAGS: extra link flags (a clang-sanitized librcm needs the C++ parts
+# of the sanitizer runtime in the program).
 set -euo pipefail
 build=$1 work=$2 cmake=$3 cc=$4
 extra=${RCM_INSTALL_TEST_CFLAGS:-}
+ldextra=${RCM_INSTALL_TEST_LDFLAGS:-}
 here=$(cd "$(dirname "$0")" && pwd)
 port=${RCM_TEST_PORT_BASE:?RCM_TEST_PORT_BASE is not set (run through ctest)}
 prefix=$work/prefix
@@ -29,7 +32,7 @@ libdir=$(dirname "$libfile")
 step "find_package(rcm) + rcm::rcm"
 "$cmake" -S "$here/consumer" -B "$work/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra"
+  -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra $ldextra"
 "$cmake" --build "$work/consumer-build"
 # No LD_LIBRARY_PATH: the imported target must carry the library's location.
 "$work/consumer-build/consumer" "$port"
@@ -48,12 +51,12 @@ fi
 flags=$(PKG_CONFIG_PATH=$(dirname "$pcfile") PKG_CONFIG_LIBDIR=$(dirname "$pcfile") pkg-config --cflags --libs rcm)
 echo "  flags: $flags"
 # shellcheck disable=SC2086
-"$cc" -std=c99 -Wall -Wextra -Werror -pedantic $extra "$here/consumer.c" $flags -o "$work/consumer_pc"
+"$cc" -std=c99 -Wall -Wextra -Werror -pedantic $extra "$here/consumer.c" $flags $ldextra -o "$work/consumer_pc"
 LD_LIBRARY_PATH=$libdir "$work/consumer_pc" "$port"
 
 step "dlopen(librcm.so.0)"
 # shellcheck disable=SC2086
-"$cc" -std=c99 -Wall -Wextra -Werror $extra -I"$prefix/include" "$here/dlopen_main.c" -ldl -o "$work/dlopen_main"
+"$cc" -std=c99 -Wall -Wextra -Werror $extra -I"$prefix/include" "$here/dlopen_main.c" -ldl $ldextra -o "$work/dlopen_main"
 LD_LIBRARY_PATH=$libdir "$work/dlopen_main" "$port"
 
 echo

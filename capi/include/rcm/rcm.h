@@ -189,7 +189,8 @@ RCM_API rcm_status rcm_config_get(const rcm_config *config, const char *key, cha
 /* ---------------------------------------------------------------------------------
  * Events. Topology and health changes, delivered on a dedicated thread of the client
  * (never on an I/O thread, never while rcm holds a lock): the callback may block
- * briefly and may call rcm functions, except rcm_client_close on its own client.
+ * briefly and may call rcm functions, rcm_client_close on its own client included (see
+ * there).
  * ------------------------------------------------------------------------------ */
 typedef enum rcm_event_kind {
     RCM_EVENT_NODE_UP = 1,          /* a connection to a node was established */
@@ -223,10 +224,18 @@ typedef struct rcm_client rcm_client;
 RCM_API rcm_status rcm_client_open(const rcm_config *config, rcm_client **out);
 
 /** Closes a client: every request still outstanding completes with RCM_ERR_CLOSED (async
- *  callbacks are called), leases become invalid, threads are joined. NULL is a no-op.
+ *  callbacks are called, also for requests whose deadline had not yet passed), leases
+ *  and pipelines become invalid (their calls return RCM_ERR_CLOSED; they are still freed
+ *  with rcm_lease_release and rcm_pipeline_free), threads are joined. NULL is a no-op.
  *  Blocks until done. Must not be called while another thread is still using this
- *  client. Called from an rcm callback it does nothing (an I/O thread cannot join itself)
- *  and rcm_last_error() says so. */
+ *  client.
+ *  From the client's event callback it closes as usual, except that the event thread
+ *  (the caller) is not joined: it ends when the callback returns, and no further event
+ *  is delivered. From an rcm_callback (an I/O thread, which cannot join itself) it does
+ *  nothing: the client stays open and usable, rcm_last_error() says why,
+ *  and it must be closed later from another thread.
+ *  In a child process forked after rcm_client_open it frees nothing the parent's threads
+ *  use and joins no thread (they do not exist in the child): it returns at once. */
 RCM_API void rcm_client_close(rcm_client *client);
 
 /* ---------------------------------------------------------------------------------
@@ -300,8 +309,11 @@ RCM_API rcm_status rcm_command(rcm_client *client, int argc, const char *const *
  *  status with an RCM_REPLY_ERROR reply made by rcm whose text says why
  *  (rcm_reply_status(reply) == status; NULL only when out of memory). The reply belongs
  *  to the callback's receiver (rcm_reply_free). Called exactly once, on an I/O thread: it must
- *  not block; it may call rcm_command_async (not rcm_command, rcm_pipeline_exec,
- *  rcm_lease_* or rcm_client_close). */
+ *  not block; it may call rcm_command_async. The calls that wait for a reply would wait
+ *  for the very thread they block: rcm_command, rcm_command_routed, rcm_pipeline_exec,
+ *  rcm_lease_acquire, rcm_lease_command and rcm_lease_read (with a timeout other than 0)
+ *  on this callback's client return RCM_ERR_STATE there, and rcm_client_close does
+ *  nothing (see there). */
 typedef void (*rcm_callback)(rcm_status status, rcm_reply *reply, void *userdata);
 
 /** Queues one command; cb is called exactly once with the outcome (also when the client
@@ -401,8 +413,12 @@ RCM_API rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *con
                                      const size_t *argvlen, rcm_reply **out);
 
 /** Waits up to timeout_ms (0: do not wait, -1: no limit) for a message the server pushed
- *  on a lease without a request (pub/sub messages after SUBSCRIBE). RCM_ERR_TIMEOUT when
- *  none came. Blocks. One thread per lease. */
+ *  on a lease without a request (pub/sub messages after SUBSCRIBE), in the order it came.
+ *  A (P|S)SUBSCRIBE or (P|S)UNSUBSCRIBE is confirmed once per channel (without arguments,
+ *  UNSUBSCRIBE: once per channel subscribed): the first confirmation is the command's
+ *  reply, the others come here, never as the reply of a later command. Once the last
+ *  subscription is gone the connection is back to normal (and reused after release).
+ *  RCM_ERR_TIMEOUT when none came. Blocks. One thread per lease. */
 RCM_API rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **out);
 
 /** Returns the connection to the pool (cleaned, or closed if it cannot be cleaned).
