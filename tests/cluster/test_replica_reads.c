@@ -193,11 +193,23 @@ static void *slower_main(void *arg) {
     return NULL;
 }
 
+/* Returns once the node is seen sleeping (a PING waits), so that the first samples of
+ * the phase already see the slowing. */
 static void slower_start(slower *s, int port, const char *seconds) {
     s->port = port;
     s->seconds = seconds;
     atomic_init(&s->stop, 0);
     pthread_create(&s->thread, NULL, slower_main, s);
+    double wait = atof(seconds) / 2, until = tu_now() + 5;
+    while (tu_now() < until) {
+        int fd = tu_raw_connect(port);
+        char buf[64];
+        double t0 = tu_now();
+        int ok = fd >= 0 && tu_raw_send(fd, "PING", NULL) == 0 && tu_raw_read(fd, buf, sizeof buf, 2000) >= 0;
+        double took = tu_now() - t0;
+        if (fd >= 0) tu_raw_close(fd);
+        if (ok && took >= wait) return;
+    }
 }
 
 static void slower_stop(slower *s) {
@@ -243,10 +255,10 @@ static void test_replica_reads__nearest_follows_measured_latency(void **state) {
 
     long long p1, r1, p2, r2;
     slower s;
-    slower_start(&s, ra, "0.1");
+    slower_start(&s, ra, "0.3");
     measure(c, ka, pa, ra, &p1, &r1);
     slower_stop(&s);
-    slower_start(&s, pa, "0.03");
+    slower_start(&s, pa, "0.02");
     measure(c, ka, pa, ra, &p2, &r2);
     slower_stop(&s);
     printf("nearest: replica %d slowed: %lld GETs on the primary, %lld on the replica; then primary %d slowed: "
