@@ -244,7 +244,8 @@ static void measure(rcm_client *c, const char *key, int port_a, int port_b, long
 static void test_replica_reads__nearest_follows_measured_latency(void **state) {
     (void)state;
     setup_cluster();
-    rcm_client *c = cu_open_ok("read_from", "nearest", NULL);
+    /* A read that meets a sleep waits up to 0.5 s, more on a loaded machine. */
+    rcm_client *c = cu_open_ok("read_from", "nearest", "command_timeout_ms", "5000", NULL);
     char ka[32];
     int n = 0;
     int pa = cl.nodes[prim[0]].port, ra = cl.nodes[cu_replica_index(&cl, prim[0])].port;
@@ -255,10 +256,10 @@ static void test_replica_reads__nearest_follows_measured_latency(void **state) {
 
     long long p1, r1, p2, r2;
     slower s;
-    slower_start(&s, ra, "0.3");
+    slower_start(&s, ra, "0.5");
     measure(c, ka, pa, ra, &p1, &r1);
     slower_stop(&s);
-    slower_start(&s, pa, "0.02");
+    slower_start(&s, pa, "0.05");
     measure(c, ka, pa, ra, &p2, &r2);
     slower_stop(&s);
     printf("nearest: replica %d slowed: %lld GETs on the primary, %lld on the replica; then primary %d slowed: "
