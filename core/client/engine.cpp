@@ -328,9 +328,22 @@ NodePool *Engine::pick_replica(int shard, NodePool *primary) {
   if (shard < 0 || static_cast<size_t>(shard) >= shard_replicas_.size()) return nullptr;
   const auto &replicas = shard_replicas_[shard];
   if (cfg_.read_from == ReadFrom::nearest) {
+    // A node whose estimate went stale gets one read to renew it (at most one a second
+    // per node), so that the choice follows a node that got faster, not only slower.
+    Clock::time_point now = Clock::now();
+    if (primary->up() && primary->stats().latency_stale(now)) {
+      primary->stats().probe_at = now;
+      return primary;
+    }
     NodePool *best = primary;
-    for (NodePool *p : replicas)
-      if (p->up() && p->latency_ewma_us() < best->latency_ewma_us()) best = p;
+    for (NodePool *p : replicas) {
+      if (!p->up()) continue;
+      if (p->stats().latency_stale(now)) {
+        p->stats().probe_at = now;
+        return p;
+      }
+      if (p->latency_ewma_us() < best->latency_ewma_us()) best = p;
+    }
     return best;
   }
   for (size_t i = 0; i < replicas.size(); ++i) {

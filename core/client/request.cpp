@@ -13,8 +13,9 @@ void request_complete(Request *r, Status status, Reply *reply) {
   }
   r->completed = true;
   if (r->stats != nullptr && !r->internal) {
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - r->created).count();
-    r->stats->record(status, reply != nullptr && reply->is_error(), static_cast<uint64_t>(us));
+    Clock::time_point now = Clock::now();
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - r->created).count();
+    r->stats->record(status, reply != nullptr && reply->is_error(), static_cast<uint64_t>(us), now);
   }
   // A queued unit's head fails for the unit: its members were not sent either, and
   // they must never leave without it (a block's EXEC without its MULTI).

@@ -41,15 +41,22 @@ void LatencyHistogram::merge(const LatencyHistogram &o) {
   count_ += o.count_;
 }
 
-void NodeStats::record(Status s, bool server_error, uint64_t micros) {
+void NodeStats::record(Status s, bool server_error, uint64_t micros, std::chrono::steady_clock::time_point now) {
   if (s == Status::ok) {
     ++replies;
     if (server_error) ++server_errors;
     latency.record(micros);
-    ewma_us = ewma_us == 0 ? static_cast<double>(micros) : ewma_us * 0.9 + static_cast<double>(micros) * 0.1;
+    // An estimate that went stale says nothing about now: a fresh sample restarts it.
+    bool restart = ewma_us == 0 || now - ewma_at > kLatencyStale;
+    ewma_us = restart ? static_cast<double>(micros) : ewma_us * 0.9 + static_cast<double>(micros) * 0.1;
+    ewma_at = now;
   } else {
     ++errors[s];
   }
+}
+
+bool NodeStats::latency_stale(std::chrono::steady_clock::time_point now) const {
+  return now - ewma_at > kLatencyStale && now - probe_at > kLatencyStale;
 }
 
 void NodeStats::merge(const NodeStats &o) {

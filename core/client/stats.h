@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -39,8 +40,15 @@ struct NodeStats {
   std::map<Status, uint64_t> errors;
   LatencyHistogram latency;
   double ewma_us = 0;  // recent latency, for read_from=nearest
+  std::chrono::steady_clock::time_point ewma_at{};  // when ewma_us last took a sample
+  std::chrono::steady_clock::time_point probe_at{};  // when a read was last sent to refresh it
 
-  void record(Status s, bool server_error, uint64_t micros);
+  void record(Status s, bool server_error, uint64_t micros, std::chrono::steady_clock::time_point now);
+  // read_from=nearest: the estimate is older than kLatencyStale and no read is on its way
+  // to renew it. A node that is not chosen takes no samples, so without renewal one slow
+  // sample would keep its reads away for good, however fast it has become since.
+  bool latency_stale(std::chrono::steady_clock::time_point now) const;
+  static constexpr std::chrono::milliseconds kLatencyStale{1000};
   void merge(const NodeStats &o);
 };
 

@@ -326,10 +326,8 @@ void SentinelTracker::rank_answers() {
               "no sentinel named a reachable master '" + engine_.config().sentinel_master + "': " + errors_);
     return;
   }
-  if (!subscriber_) {
-    subscriber_sentinel_ = candidates_.front().sentinel;
-    subscribe();
-  }
+  if (listeners_.empty())
+    for (const Endpoint &sentinel : engine_.config().seeds) listen(sentinel);
   try_candidate(0);
 }
 
@@ -341,6 +339,14 @@ void SentinelTracker::try_candidate(size_t k) {
   next_candidate_ = k;
   role_ok_ = false;
   replicas_.clear();
+  // A named master we lost is reconnecting with backoff: ROLE would wait the backoff out
+  // (a SIGKILLed master, still named by the sentinels until they fail over), holding up
+  // the round and the other candidates. Its reconnect brings it back into later rounds.
+  if (engine_.pool_for(candidates_[k].node, NodePool::Kind::primary).lost()) {
+    errors_ += candidates_[k].node.str() + " is down; ";
+    try_candidate(k + 1);
+    return;
+  }
   // Check the sentinels' answer with the node itself, and learn the replicas.
   waiting_ = 1;
   send(candidates_[k].node, NodePool::Kind::primary, {"ROLE"}, &SentinelTracker::on_role);
@@ -397,41 +403,63 @@ void SentinelTracker::on_replicas(Request *r, Status status, Reply *reply) {
 
 void SentinelTracker::conclude() {
   if (role_ok_) {
+    // The sentinels the seeds know of are listened to as well: the seeds may be a few of
+    // them, and the failover's leader, the first to announce, may be any.
+    send(engine_.config().seeds[candidates_[next_candidate_].sentinel], NodePool::Kind::sentinel,
+         {"SENTINEL", "sentinels", engine_.config().sentinel_master}, &SentinelTracker::on_sentinels);
     found(candidates_[next_candidate_].node, replicas_, last_primary_.empty() ? "master found" : "sentinel failover");
     return;
   }
   try_candidate(next_candidate_ + 1);
 }
 
-void SentinelTracker::subscribe() {
-  const auto &sentinels = engine_.config().seeds;
-  NodePool &pool = engine_.pool_for(sentinels[subscriber_sentinel_ % sentinels.size()], NodePool::Kind::sentinel);
-  subscriber_ = std::make_unique<Connection>(pool, Connection::Role::subscriber);
-  subscriber_->set_push_handler(&SentinelTracker::on_push, this);
-  subscriber_->connect();
+// Any round's answer: the set of sentinels only grows (one that left is reconnected to
+// with backoff, as a seed that is down is).
+void SentinelTracker::on_sentinels(Request *r, Status status, Reply *reply) {
+  std::unique_ptr<Reply> owned(reply);
+  auto *self = static_cast<SentinelTracker *>(static_cast<PrimaryTracker *>(r->ctx));
+  if (status != Status::ok || !reply || reply->kind != ReplyKind::array || self->engine_.shutting_down()) return;
+  for (const Reply *entry : reply->elements) {
+    if (!entry || entry->kind != ReplyKind::array) continue;
+    std::string ip, port;
+    for (size_t k = 0; k + 1 < entry->elements.size(); k += 2) {
+      if (!entry->elements[k] || !entry->elements[k + 1]) continue;
+      const std::string &key = entry->elements[k]->str;
+      if (key == "ip") ip = entry->elements[k + 1]->str;
+      else if (key == "port") port = entry->elements[k + 1]->str;
+    }
+    try {
+      self->listen(parse_endpoint(ip + ":" + port, "sentinel"));
+    } catch (const Error &) {
+    }
+  }
+}
+
+void SentinelTracker::listen(const Endpoint &sentinel) {
+  for (const Listener &l : listeners_)
+    if (l.sentinel == sentinel) return;
+  NodePool &pool = engine_.pool_for(sentinel, NodePool::Kind::sentinel);
+  listeners_.push_back(Listener{sentinel, std::make_unique<Connection>(pool, Connection::Role::subscriber), 0});
+  Connection &c = *listeners_.back().conn;
+  c.set_push_handler(&SentinelTracker::on_push, this);
+  c.connect();
 }
 
 void SentinelTracker::on_subscriber(Connection *c, bool ready) {
-  if (c != subscriber_.get()) return;
+  auto it = std::find_if(listeners_.begin(), listeners_.end(), [c](const Listener &l) { return l.conn.get() == c; });
+  if (it == listeners_.end()) return;
   if (ready) {
-    subscriber_failures_ = 0;
+    it->failures = 0;
     const char *argv[] = {"SUBSCRIBE", "+switch-master"};
     size_t lens[] = {9, 14};
     c->send_command(2, argv, lens);
     return;
   }
-  // Lost the sentinel we listened to: the master may have moved meanwhile.
-  request("sentinel subscription lost");
-  ++subscriber_failures_;
-  if (subscriber_failures_ >= 2) {
-    ++subscriber_sentinel_;  // try the next sentinel
-    subscriber_failures_ = 0;
-    engine_.io().post([this] {
-      if (!engine_.shutting_down()) subscribe();
-    });
-    return;
-  }
-  c->schedule_reconnect(std::min(100 << subscriber_failures_, 2000));
+  // A sentinel we listened to is gone: the master may have moved meanwhile. The other
+  // listeners still hear of a switch; this one comes back with backoff.
+  if (it->failures == 0) request("sentinel subscription lost");
+  ++it->failures;
+  c->schedule_reconnect(std::min(100 << std::min(it->failures, 5), 2000));
 }
 
 void SentinelTracker::on_push(void *ctx, Reply *reply) {
@@ -451,7 +479,12 @@ void SentinelTracker::on_push(void *ctx, Reply *reply) {
   if (f.size() != 5 || f[0] != self->engine_.config().sentinel_master) return;
   try {
     Endpoint next = parse_endpoint(f[3] + ":" + f[4], "+switch-master");
-    self->hint(next, "+switch-master from sentinel");
+    // Every sentinel announces each switch, the slow ones late: a late announcement of an
+    // earlier switch (its old master is not ours) must not move us back; the round
+    // requested below settles it.
+    Endpoint prev = parse_endpoint(f[1] + ":" + f[2], "+switch-master");
+    if (self->last_primary_.empty() || prev.str() == self->last_primary_)
+      self->hint(next, "+switch-master from sentinel");
     self->request("verify after +switch-master");
   } catch (const Error &) {
   }

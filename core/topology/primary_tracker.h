@@ -83,7 +83,9 @@ class RaftTracker : public PrimaryTracker {
 
 // Sentinel: SENTINEL get-master-addr-by-name on every sentinel; the address most of them
 // name is checked first with ROLE on the node, then the others; SENTINEL replicas for
-// read_from; +switch-master subscribed on one sentinel.
+// read_from; +switch-master subscribed on every sentinel (the seeds and those they know
+// of): only the failover's leader announces the switch at once, the others up to a hello
+// period (~2 s) later, and any of them may be the leader.
 class SentinelTracker : public PrimaryTracker {
  public:
   explicit SentinelTracker(Engine &engine);
@@ -99,7 +101,8 @@ class SentinelTracker : public PrimaryTracker {
   static void on_role(Request *r, Status status, Reply *reply);
   static void on_replicas(Request *r, Status status, Reply *reply);
   static void on_push(void *ctx, Reply *reply);
-  void subscribe();
+  static void on_sentinels(Request *r, Status status, Reply *reply);
+  void listen(const Endpoint &sentinel);
   void conclude();
 
   struct Candidate {
@@ -115,9 +118,12 @@ class SentinelTracker : public PrimaryTracker {
   bool role_ok_ = false;
   std::string errors_;
   Status failure_ = Status::ok;
-  std::unique_ptr<Connection> subscriber_;
-  size_t subscriber_sentinel_ = 0;
-  int subscriber_failures_ = 0;
+  struct Listener {
+    Endpoint sentinel;
+    std::unique_ptr<Connection> conn;  // subscribed to +switch-master
+    int failures = 0;                  // connects in a row that did not get it subscribed
+  };
+  std::vector<Listener> listeners_;
 };
 
 }  // namespace rcm::core

@@ -8,18 +8,101 @@
  *    command_timeout_ms + 2 s (never RCM_OK with an error reply, never a hang);
  *  - success resumes after the promotion: no call fails later than 1 s after the
  *    sentinels agree on the new master;
+ *  - success resumes within 0.5 s of the first sentinel's +switch-master (the client
+ *    listens on every sentinel; one that is not the failover's leader announces late);
  *  - PRIMARY_CHANGED "<old> -> <new>: ..." is delivered;
  *  - the restarted node becomes a replica of the new master and the client keeps
  *    working meanwhile without a single failure.
  * The teardown restarts the killed node if the test did not, and waits for health. */
 #include "failover_util.h"
 
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TIMEOUT_MS 2000
-#define NLOADS 3 /* 0: reader, 1..2: writers */
+#define NLOADS 5 /* 0: reader, 1..4: writers */
+#define SWITCH_TO_SUCCESS_MAX_S 0.5
+
+/* Listens to +switch-master on every sentinel and records when each announces the
+ * switch: the first of them is the moment the sentinels publish the new master. */
+typedef struct {
+    int fd[3];
+    atomic_int stop;
+    double at[3]; /* tu_now() of each sentinel's message; 0 until then */
+    pthread_t thread;
+} switch_watch;
+
+static void *switch_watch_main(void *arg) {
+    switch_watch *w = arg;
+    char buf[3][4096];
+    size_t len[3] = {0, 0, 0};
+    while (!atomic_load(&w->stop)) {
+        struct pollfd p[3];
+        for (int i = 0; i < 3; i++) p[i] = (struct pollfd){w->at[i] > 0 ? -1 : w->fd[i], POLLIN, 0};
+        if (poll(p, 3, 50) <= 0) continue;
+        for (int i = 0; i < 3; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t n = read(w->fd[i], buf[i] + len[i], sizeof buf[i] - 1 - len[i]);
+            if (n <= 0) {
+                w->at[i] = -1;
+                continue;
+            }
+            len[i] += (size_t)n;
+            buf[i][len[i]] = 0;
+            /* A message, not the subscription's confirmation: "message" then the channel. */
+            if (strstr(buf[i], "message\r\n$14\r\n+switch-master\r\n") && strstr(buf[i], "mymaster")) {
+                w->at[i] = tu_now();
+                continue;
+            }
+            if (len[i] > sizeof buf[i] / 2) { /* keep the tail: a message may straddle reads */
+                memmove(buf[i], buf[i] + len[i] - 256, 256);
+                len[i] = 256;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void switch_watch_start(switch_watch *w) {
+    memset(w, 0, sizeof *w);
+    const char sub[] = "*2\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n";
+    for (int i = 0; i < 3; i++) {
+        w->fd[i] = tu_raw_connect(fo_sentinel_port(i));
+        if (w->fd[i] < 0) fail_msg("cannot connect to sentinel %d", fo_sentinel_port(i));
+        if (write(w->fd[i], sub, sizeof sub - 1) != (ssize_t)(sizeof sub - 1))
+            fail_msg("SUBSCRIBE to sentinel %d failed", fo_sentinel_port(i));
+    }
+    pthread_create(&w->thread, NULL, switch_watch_main, w);
+}
+
+/* Stops watching; returns when the first sentinel announced the switch (0: none did). */
+static double switch_watch_stop(switch_watch *w, double t0) {
+    atomic_store(&w->stop, 1);
+    pthread_join(w->thread, NULL);
+    double first = 0;
+    for (int i = 0; i < 3; i++) {
+        tu_raw_close(w->fd[i]);
+        fprintf(stderr, "sentinel %d announced +switch-master %.3f s after the kill\n", fo_sentinel_port(i),
+                w->at[i] > 0 ? w->at[i] - t0 : -1.0);
+        if (w->at[i] > 0 && (first == 0 || w->at[i] < first)) first = w->at[i];
+    }
+    return first;
+}
+
+/* The earliest end of a successful call that started after t. */
+static double first_success_after(fo_load *loads, int n, double t) {
+    double best = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < loads[i].n; k++) {
+            const fo_call *c = &loads[i].calls[k];
+            if (c->ok && c->start > t && (best == 0 || c->end < best)) best = c->end;
+        }
+    return best;
+}
 
 static int killed_port = -1;
 
@@ -86,6 +169,8 @@ static void test_kill__master_sigkill_under_load(void **state) {
     tu_watchdog_arm(150, "sentinel master SIGKILL under load");
     atomic_int stop = 0;
     fo_load loads[NLOADS];
+    switch_watch sw;
+    switch_watch_start(&sw);
     start_loads(loads, c, &stop, "sk1");
     tu_sleep_ms(1000);
     double t_kill = tu_now();
@@ -114,6 +199,20 @@ static void test_kill__master_sigkill_under_load(void **state) {
     tu_sleep_ms(4000);
     stop_loads(loads, &stop);
     tu_watchdog_disarm();
+    double t_switch = switch_watch_stop(&sw, t_kill);
+    double t_first = first_success_after(loads, NLOADS, t_kill);
+    fo_event changed;
+    double t_changed = fo_events_find(&ev, 0, RCM_EVENT_PRIMARY_CHANGED, NULL, &changed) >= 0 ? changed.at : 0;
+    fprintf(stderr, "GAP: +switch-master %.3f s after the kill; the client's PRIMARY_CHANGED %+.0f ms, its first "
+            "success %+.0f ms from it\n", t_switch - t_kill, (t_changed - t_switch) * 1e3, (t_first - t_switch) * 1e3);
+    /* The client listens on every sentinel, so it hears the first announcement: success
+     * resumes within a few ms of it. Listening on one sentinel only, it heard the switch
+     * from that one, which lags the failover's leader by 0.3-1.1 s when it is not the
+     * leader (686 and 992 ms were seen). The bound leaves a loaded machine a wide margin. */
+    if (t_switch == 0) fail_msg("no sentinel announced +switch-master (new master %d)", new_master);
+    if (t_first == 0 || t_first - t_switch > SWITCH_TO_SUCCESS_MAX_S)
+        fail_msg("the first success came %.0f ms after the first sentinel announced +switch-master (bound %.0f ms)",
+                 t_first > 0 ? (t_first - t_switch) * 1e3 : -1.0, SWITCH_TO_SUCCESS_MAX_S * 1e3);
 
     fo_summary before = fo_summarize(loads, NLOADS, 0, t_kill - 0.1);
     fo_summary all = fo_summarize(loads, NLOADS, 0, 1e18);

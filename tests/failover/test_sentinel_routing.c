@@ -45,6 +45,50 @@ static void test_routing__writes_reach_the_master(void **state) {
     rcm_client_close(c);
 }
 
+/* Subscriptions to +switch-master named name on a sentinel (CLIENT LIST). */
+static int subscribers_named(int sentinel_port, const char *name) {
+    char *out = fo_cli(sentinel_port, NULL, "CLIENT LIST");
+    int n = 0;
+    char needle[96];
+    snprintf(needle, sizeof needle, " name=%s ", name);
+    for (char *line = out; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        if (strstr(line, needle) && strstr(line, " sub=1 ")) n++;
+        line = end ? end + 1 : NULL;
+    }
+    free(out);
+    return n;
+}
+
+/* Only the failover's leader announces +switch-master at once; the other sentinels learn
+ * of the switch from its hello messages, up to ~2 s later (0.3-1.1 s measured here), and
+ * any of them may be the leader. The client therefore listens on every sentinel: both
+ * that the URL names and the third, which they know of (SENTINEL sentinels). */
+static void test_routing__every_sentinel_is_listened_to(void **state) {
+    (void)state;
+    rcm_client *c = fo_open_ok(fo_sentinel_url(), NULL, "password", FO_PASSWORD, "client_name", "rcm-listener", NULL);
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "PING", NULL), RCM_OK);
+    rcm_reply_free(r);
+    int counts[3] = {0, 0, 0};
+    double until = tu_now() + 10;
+    for (;;) {
+        int all = 1;
+        for (int i = 0; i < 3; i++) {
+            counts[i] = subscribers_named(fo_sentinel_port(i), "rcm-listener");
+            if (counts[i] != 1) all = 0;
+        }
+        if (all || tu_now() > until) break;
+        tu_sleep_ms(100);
+    }
+    rcm_client_close(c);
+    for (int i = 0; i < 3; i++)
+        if (counts[i] != 1)
+            fail_msg("sentinel %d (%s by the URL %s) has %d subscriptions of the client, expected 1", fo_sentinel_port(i),
+                     i < 2 ? "named" : "not named", fo_sentinel_url(), counts[i]);
+}
+
 /* A sentinel that is behind (fake_sentinel.py: it names a replica, or itself as a
  * master, as one that missed a failover would) and is listed first. The client goes
  * with the address most sentinels name; when that fails ROLE, with the next one; with
@@ -243,6 +287,7 @@ int main(int argc, char **argv) {
     fo_diagnose_signals();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing__writes_reach_the_master),
+        cmocka_unit_test(test_routing__every_sentinel_is_listened_to),
         cmocka_unit_test(test_routing__a_sentinel_that_is_behind_is_outvoted),
         cmocka_unit_test(test_routing__url_with_password_parameter),
         cmocka_unit_test(test_routing__wrong_password_is_auth_error),
