@@ -193,7 +193,7 @@ def test_every_documented_c_key_is_accepted(url):
               "tls.verify": True, "tls.verify_hostname": True, "retry.unsafe": False, "username": "default", "password": "",
               "tls.ca": "", "tls.cert": "", "tls.key": "", "tls.server_name": "localhost",
               "sentinel.master": "mymaster", "sentinel.username": "", "sentinel.password": "",
-              "client_name": "rcm-py-test", "db": 0}
+              "client_name": "rcm-py-test", "db": 0, "max_reply_bytes": 1 << 20}
     kwargs = {k.replace(".", "_"): values.get(k, 1000 if k.endswith("_ms") else 2) for k in c_config_keys()}
     kwargs["pool_health_check_ms"] = 0
     with rcm.Client(**kwargs) as c:
