@@ -149,6 +149,32 @@ static void stop_loads(fo_load *loads, atomic_int *stop) {
     for (int i = 0; i < NLOADS; i++) fo_load_join(&loads[i]);
 }
 
+/* SIGKILLs the master (pid, port old_master) while loads run and waits up to 60 s for the
+ * sentinels to promote a replica: its port, with the times of the kill and the promotion.
+ * On failure the loads are stopped and the test fails. */
+static int kill_master_under_load(int pid, int old_master, fo_load *loads, atomic_int *stop, double *t_kill,
+                                  double *t_promo) {
+    *t_kill = tu_now();
+    killed_port = old_master;
+    if (fo_kill9(pid) != 0) {
+        stop_loads(loads, stop);
+        fail_msg("the master (pid %d) did not die", pid);
+    }
+    while (tu_now() - *t_kill < 60) {
+        int m = fo_sentinel_master();
+        char role[32];
+        if (m > 0 && m != old_master && strcmp(fo_role_of(m, role, sizeof role), "master") == 0) {
+            *t_promo = tu_now();
+            fprintf(stderr, "new master %d, %.3f s after the kill\n", m, *t_promo - *t_kill);
+            return m;
+        }
+        tu_sleep_ms(50);
+    }
+    stop_loads(loads, stop);
+    fail_msg("the sentinels promoted no replica within 60 s of the kill");
+    return -1;
+}
+
 static void test_kill__master_sigkill_under_load(void **state) {
     (void)state;
     int old_master = fo_sentinel_master();
@@ -173,29 +199,8 @@ static void test_kill__master_sigkill_under_load(void **state) {
     switch_watch_start(&sw);
     start_loads(loads, c, &stop, "sk1");
     tu_sleep_ms(1000);
-    double t_kill = tu_now();
-    killed_port = old_master;
-    if (fo_kill9(pid) != 0) {
-        stop_loads(loads, &stop);
-        fail_msg("the master (pid %d) did not die", pid);
-    }
-    int new_master = -1;
-    double t_promo = 0;
-    while (tu_now() - t_kill < 60) {
-        int m = fo_sentinel_master();
-        char role[32];
-        if (m > 0 && m != old_master && strcmp(fo_role_of(m, role, sizeof role), "master") == 0) {
-            new_master = m;
-            t_promo = tu_now();
-            break;
-        }
-        tu_sleep_ms(50);
-    }
-    if (new_master < 0) {
-        stop_loads(loads, &stop);
-        fail_msg("the sentinels promoted no replica within 60 s of the kill");
-    }
-    fprintf(stderr, "new master %d, %.3f s after the kill\n", new_master, t_promo - t_kill);
+    double t_kill = 0, t_promo = 0;
+    int new_master = kill_master_under_load(pid, old_master, loads, &stop, &t_kill, &t_promo);
     tu_sleep_ms(4000);
     stop_loads(loads, &stop);
     tu_watchdog_disarm();
@@ -330,29 +335,8 @@ static void test_kill__unsent_requests_wait_for_the_new_master(void **state) {
     fo_load loads[NLOADS];
     start_loads(loads, c, &stop, "sk3");
     tu_sleep_ms(1000);
-    double t_kill = tu_now();
-    killed_port = old_master;
-    if (fo_kill9(pid) != 0) {
-        stop_loads(loads, &stop);
-        fail_msg("the master (pid %d) did not die", pid);
-    }
-    int new_master = -1;
-    double t_promo = 0;
-    while (tu_now() - t_kill < 60) {
-        int m = fo_sentinel_master();
-        char role[32];
-        if (m > 0 && m != old_master && strcmp(fo_role_of(m, role, sizeof role), "master") == 0) {
-            new_master = m;
-            t_promo = tu_now();
-            break;
-        }
-        tu_sleep_ms(50);
-    }
-    if (new_master < 0) {
-        stop_loads(loads, &stop);
-        fail_msg("the sentinels promoted no replica within 60 s of the kill");
-    }
-    fprintf(stderr, "new master %d, %.3f s after the kill\n", new_master, t_promo - t_kill);
+    double t_kill = 0, t_promo = 0;
+    (void)kill_master_under_load(pid, old_master, loads, &stop, &t_kill, &t_promo);
     tu_sleep_ms(6000); /* every call held across the outage has ended by now */
     stop_loads(loads, &stop);
     tu_watchdog_disarm();
