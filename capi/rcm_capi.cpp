@@ -213,6 +213,18 @@ void rcm_client_close(rcm_client *client) {
   delete client;
 }
 
+rcm_status rcm_client_shutdown(rcm_client *client) {
+  if (client == nullptr) return fail_arg("client");
+  if (client->client->on_io_thread())
+    return fail(Status::state, "rcm_client_shutdown called from an rcm callback: shut the client down from another thread");
+  // Only the core client's close: the handle (and the Client it holds) stays allocated, so
+  // threads still inside calls on it see "closed" instead of freed memory.
+  return guarded([&] {
+    client->client->close();
+    return RCM_OK;
+  });
+}
+
 rcm_status rcm_command(rcm_client *client, int argc, const char *const *argv, const size_t *argvlen,
                        rcm_reply **out) {
   if (out == nullptr) return fail_arg("out");

@@ -657,7 +657,18 @@ void Client::emit_event(int kind, const std::string &node, const std::string &de
   if (events_) events_->push(kind, node, detail);
 }
 
+// Each I/O thread makes its own part of the snapshot. From an rcm_callback that would
+// mean waiting for the other loops, one of which may be inside a callback waiting for
+// this one: refused there rather than risking that deadlock.
+void Client::check_snapshot_allowed(const char *what) const {
+  if (on_io_thread())
+    throw Error(Status::state, std::string(what) +
+                                   " called from an rcm_callback would wait for the client's I/O threads, one of "
+                                   "which runs the callback: call it from another thread");
+}
+
 std::string Client::stats_json() {
+  check_snapshot_allowed("rcm_client_stats_json");
   std::vector<NodeSnapshot> all;
   for (size_t i = 0; i < engines_.size(); ++i) {
     Engine *e = engines_[i].get();
@@ -745,6 +756,7 @@ std::string Client::role_of(const std::string &address, const std::string &fallb
 }
 
 std::string Client::topology_json() {
+  check_snapshot_allowed("rcm_client_topology_json");
   std::vector<NodeSnapshot> nodes;
   if (engines_.empty() || closed() || !io_[0]->run_sync([&] { nodes = engines_[0]->snapshot(); }))
     throw Error(Status::closed, "client closed");

@@ -90,6 +90,8 @@ class Client : public std::enable_shared_from_this<Client> {
   // Throws Error(state) on one of this client's I/O threads: a call that waits for a
   // reply there waits for the thread it blocks, forever. `what` names the call.
   void check_may_block(const char *what) const;
+  // Throws Status::state on an I/O thread: a snapshot waits for every I/O thread.
+  void check_snapshot_allowed(const char *what) const;
 
   // The most one command may carry (all arguments together): 4 GiB, above what any
   // server's proto-max-bulk-len and client-query-buffer-limit let through in practice.

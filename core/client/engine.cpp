@@ -856,7 +856,10 @@ void Engine::fail_at_deadline(Request *r) {
   }
   std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)"
                     : r->attempts > 0   ? "retrying; the last reply was '" + r->last_error + "' (it did not run)"
-                                        : "waiting for a connection (it was not sent)";
+                    : r->connect_failures > 0
+                        ? "waiting for a connection (it was not sent; " + std::to_string(r->connect_failures) +
+                              " reconnects failed)"
+                        : "waiting for a connection (it was not sent)";
   request_fail(r, Status::timeout, "command timed out after " + std::to_string(ms) + " ms " + why);
 }
 

@@ -42,6 +42,7 @@ struct Request {
   NodePool *sent_to = nullptr;  // likewise
   uint64_t offset = 0;          // where its bytes start in the connection's output stream
   int attempts = 0;             // times written to a socket
+  int connect_failures = 0;     // reconnects that failed while it waited unsent
   int refs = 1;                 // holders on the I/O thread (queue, deadline heap)
   int extra_replies = 0;        // SUBSCRIBE a b: confirmations after the first
   bool unsubscribe_all = false; // (P|S)UNSUBSCRIBE without arguments: one confirmation per subscription
@@ -72,6 +73,9 @@ struct Request {
   bool has_deadline() const { return deadline != Clock::time_point::max(); }
   // Sent at least once without an answer that says it did not run.
   bool maybe_executed() const { return attempts > refused; }
+  // What retry.max_attempts bounds: sends and the failed reconnects waited for. Kept
+  // apart so that a request that only met refused reconnects still says it was not sent.
+  int tries() const { return attempts + connect_failures; }
 };
 
 // Completes r once (later calls only free the reply).

@@ -594,7 +594,7 @@ void Connection::fail(Status why, const std::string &message) {
       request_fail(r, why, message);
     } else if (in_block && fate == BlockFate::discarded) {
       request_fail(r, Status::connection, message + " before its transaction's EXEC was sent: the transaction did not run");
-    } else if (!lease && !r->pinned && (!sent || (safe && r->attempts < cfg_.retry_max_attempts))) {
+    } else if (!lease && !r->pinned && (!sent || (safe && r->tries() < cfg_.retry_max_attempts))) {
       if (sent) pool_.stats().retries++;
       resend.push_back(r);
       continue;  // the pool takes our reference
@@ -629,7 +629,7 @@ Connection::BlockFate Connection::block_fate(const std::deque<Request *> &inflig
   const Request *last = inflight[j - 1];
   if ((last->cmd.flags & kCmdExecEnd) && last->offset < written) return BlockFate::maybe_ran;
   const Request *head = inflight[first];
-  if ((head->cmd.flags & kCmdMulti) && !ended && head->attempts < cfg_.retry_max_attempts) return BlockFate::resend;
+  if ((head->cmd.flags & kCmdMulti) && !ended && head->tries() < cfg_.retry_max_attempts) return BlockFate::resend;
   return BlockFate::discarded;
 }
 

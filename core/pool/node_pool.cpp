@@ -257,17 +257,16 @@ bool NodePool::fail_waiting(Status why, const std::string &message, bool count_a
       continue;
     }
     if (holds_for_successor(r, why)) {
-      // Not counted as an attempt: it was not written (attempts counts sends, and a
-      // request with more sends than refusals is reported as possibly executed).
+      // Not counted as a try: it waits for the successor up to its deadline instead.
       r->last_error = kNoConnectionPrefix + ep_.str() + " (" + message + ")";
       keep.push_back(r);
       held = true;
       continue;
     }
-    if (count_attempt) ++r->attempts;
+    if (count_attempt) ++r->connect_failures;
     // Nothing to wait for on a node that never answered (a bad address at open, a dead
     // node a redirect named): fail now rather than after every retry.
-    if (permanent || r->attempts >= cfg_.retry_max_attempts)
+    if (permanent || r->tries() >= cfg_.retry_max_attempts)
       fail.push_back(r);
     else
       keep.push_back(r);

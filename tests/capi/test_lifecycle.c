@@ -1,8 +1,9 @@
 /* capi.lifecycle: handles used after close, calls from callbacks, close in a forked child,
- * and what close tells the requests it ends. */
+ * what close tells the requests it ends, and shutdown while other threads wait. */
 #define _GNU_SOURCE
 #include "test_util.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -310,6 +311,170 @@ static void test_close__requests_waiting_for_their_deadline_end_closed(void **st
     tu_watchdog_disarm();
 }
 
+/* ---- rcm_client_shutdown while other threads wait in calls on the client -------------- */
+
+struct waiter {
+    rcm_client *client;
+    int use_pipeline;
+    rcm_status status;
+    char error[256];
+    atomic_int started;
+    atomic_int done;
+};
+
+static void *waiter_main(void *arg) {
+    struct waiter *w = arg;
+    const char *get[] = {"GET", "lifecycle:shutdown"};
+    atomic_store(&w->started, 1);
+    if (w->use_pipeline) {
+        rcm_pipeline *p = NULL;
+        w->status = rcm_pipeline_new(w->client, &p);
+        if (w->status == RCM_OK) w->status = rcm_pipeline_append(p, 2, get, NULL);
+        if (w->status == RCM_OK) {
+            rcm_reply **replies = NULL;
+            size_t n = 0;
+            w->status = rcm_pipeline_exec(p, &replies, &n);
+            /* a request that failed is an error reply made by rcm, carrying its status */
+            if (w->status == RCM_OK && n == 1) w->status = rcm_reply_status(replies[0]);
+            for (size_t i = 0; i < n; i++) rcm_reply_free(replies[i]);
+            rcm_free(replies);
+        }
+        snprintf(w->error, sizeof w->error, "%s", rcm_last_error());
+        rcm_pipeline_free(p);
+    } else {
+        rcm_reply *r = NULL;
+        w->status = rcm_command(w->client, 2, get, NULL, &r);
+        snprintf(w->error, sizeof w->error, "%s", rcm_last_error());
+        rcm_reply_free(r);
+    }
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static void test_shutdown__ends_calls_waiting_in_other_threads(void **state) {
+    (void)state;
+    tu_watchdog_arm(90, "rcm_client_shutdown with calls waiting on a stopped server");
+    int port = tu_port(TU_PRIV_SHUTDOWN);
+    int pid = tu_server_start_ok(port, NULL);
+    /* No deadline and no stall check: nothing but the shutdown ends these calls. */
+    rcm_client *c = tu_open_ok(port, "command_timeout_ms", "0", "pool.stall_timeout_ms", "0",
+                               "pool.health_check_ms", "0", NULL);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    static struct waiter w[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].client = c;
+        w[i].use_pipeline = i;
+        assert_int_equal(pthread_create(&t[i], NULL, waiter_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) assert_true(wait_flag(&w[i].started, 10));
+    tu_sleep_ms(300); /* the calls are sent and wait for replies that do not come */
+    for (int i = 0; i < 2; i++)
+        if (atomic_load(&w[i].done)) fail_msg("call %d ended before the shutdown: %s", i, w[i].error);
+
+    TU_ASSERT_RC(rcm_client_shutdown(c), RCM_OK);
+    for (int i = 0; i < 2; i++) {
+        if (!wait_flag(&w[i].done, 30))
+            fail_msg("%s still waits 30 s after rcm_client_shutdown", i ? "rcm_pipeline_exec" : "rcm_command");
+        pthread_join(t[i], NULL);
+        if (w[i].status != RCM_ERR_CLOSED)
+            fail_msg("%s after rcm_client_shutdown: %s '%s', expected RCM_ERR_CLOSED",
+                     i ? "rcm_pipeline_exec" : "rcm_command", rcm_status_name(w[i].status), w[i].error);
+    }
+    /* later calls find it closed; shutting down again is harmless; close still frees */
+    rcm_reply *r = NULL;
+    TU_ASSERT_RC(tu_cmd(c, &r, "PING", NULL), RCM_ERR_CLOSED);
+    assert_null(r);
+    TU_ASSERT_RC(rcm_client_shutdown(c), RCM_OK);
+    TU_ASSERT_RC(rcm_client_shutdown(NULL), RCM_ERR_ARG);
+    rcm_client_close(c);
+    kill(pid, SIGCONT);
+    tu_server_stop(pid);
+    tu_watchdog_disarm();
+}
+
+/* ---- snapshots from callbacks on different I/O threads at once ------------------------- */
+
+struct snapshot_cb {
+    rcm_client *client;
+    atomic_int inside;  /* callbacks that reached the rendezvous */
+    atomic_int done;
+    rcm_status stats[2], topology[2];
+    pthread_t thread[2];
+    char error[2][256];
+};
+
+struct snapshot_arg {
+    struct snapshot_cb *s;
+    int i;
+};
+
+static void snapshot_from_cb(rcm_status status, rcm_reply *reply, void *userdata) {
+    struct snapshot_arg *a = userdata;
+    struct snapshot_cb *s = a->s;
+    (void)status;
+    rcm_reply_free(reply);
+    s->thread[a->i] = pthread_self();
+    /* Both callbacks are inside before either asks: each I/O thread is busy in one. */
+    atomic_fetch_add(&s->inside, 1);
+    double until = tu_now() + 5;
+    while (atomic_load(&s->inside) < 2 && tu_now() < until) tu_sleep_ms(1);
+    char *json = NULL;
+    s->stats[a->i] = rcm_client_stats_json(s->client, &json);
+    snprintf(s->error[a->i], sizeof s->error[a->i], "%s", rcm_last_error());
+    rcm_free(json);
+    json = NULL;
+    s->topology[a->i] = rcm_client_topology_json(s->client, &json);
+    rcm_free(json);
+    atomic_fetch_add(&s->done, 1);
+}
+
+static void *send_snapshot_cb(void *arg) {
+    struct snapshot_arg *a = arg;
+    const char *ping[] = {"PING"};
+    /* each new thread is handed the next I/O thread (round robin) */
+    if (rcm_command_async(a->s->client, 1, ping, NULL, snapshot_from_cb, a) != RCM_OK)
+        atomic_fetch_add(&a->s->done, 1);
+    return NULL;
+}
+
+static void test_callback__snapshots_on_two_io_threads_at_once_do_not_deadlock(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "rcm_client_stats_json from callbacks on two I/O threads at once");
+    static struct snapshot_cb s;
+    memset(&s, 0, sizeof s);
+    s.client = tu_open_ok(tu_port(TU_PLAIN), "io_threads", "2", "command_timeout_ms", "5000", NULL);
+    static struct snapshot_arg args[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        args[i].s = &s;
+        args[i].i = i;
+        assert_int_equal(pthread_create(&t[i], NULL, send_snapshot_cb, &args[i]), 0);
+        pthread_join(t[i], NULL);
+    }
+    double until = tu_now() + 30;
+    while (atomic_load(&s.done) < 2 && tu_now() < until) tu_sleep_ms(5);
+    if (atomic_load(&s.done) < 2) fail_msg("the callbacks asking for stats did not return: the I/O threads wait for each other");
+    if (pthread_equal(s.thread[0], s.thread[1])) fail_msg("both callbacks ran on one I/O thread: the test proves nothing");
+    for (int i = 0; i < 2; i++) {
+        TU_ASSERT_RC(s.stats[i], RCM_ERR_STATE);
+        TU_ASSERT_RC(s.topology[i], RCM_ERR_STATE);
+        if (!strstr(s.error[i], "rcm_client_stats_json") || !strstr(s.error[i], "callback"))
+            fail_msg("the refusal does not say why: '%s'", s.error[i]);
+    }
+    /* from an ordinary thread they work */
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_stats_json(s.client, &json), RCM_OK);
+    assert_true(tu_json_valid(json));
+    rcm_free(json);
+    json = NULL;
+    TU_ASSERT_RC(rcm_client_topology_json(s.client, &json), RCM_OK);
+    rcm_free(json);
+    rcm_client_close(s.client);
+    tu_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline__used_after_close_is_closed),
@@ -317,6 +482,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_events__close_from_the_event_callback),
         cmocka_unit_test(test_fork__child_closes_a_client_with_an_event_callback),
         cmocka_unit_test(test_close__requests_waiting_for_their_deadline_end_closed),
+        cmocka_unit_test(test_shutdown__ends_calls_waiting_in_other_threads),
+        cmocka_unit_test(test_callback__snapshots_on_two_io_threads_at_once_do_not_deadlock),
     };
     return TU_RUN(tests, argc, argv);
 }

@@ -176,12 +176,38 @@ static void test_retry__writes_after_a_kill_are_not_duplicated(void **state) {
     tu_server_stop(pid);
 }
 
+/* A write that never reached the server, whose node refuses every reconnect until the
+ * deadline (retry.max_attempts far away): the deadline's message says it was not sent.
+ * Failed reconnects are no sends, so it must not read "sent; outcome unknown". */
+static void test_retry__unsent_request_at_its_deadline_says_not_sent(void **state) {
+    (void)state;
+    int port = tu_port(TU_PRIV_RETRY_KILL); /* this binary's, free after the test above */
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.size", "1", "command_timeout_ms", "2000", "pool.health_check_ms", "0",
+                               "retry.max_attempts", "1000", "retry.backoff_ms", "50", "retry.backoff_max_ms",
+                               "100", NULL);
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    rcm_reply_free(r);
+    tu_server_stop(pid);
+    tu_sleep_ms(300); /* the connection has seen the server go: the INCR waits unsent */
+    r = NULL;
+    rcm_status st = tu_cmd(c, &r, "INCR", "retry:unsent", NULL);
+    const char *msg = rcm_last_error();
+    printf("INCR on a node that refuses reconnects: %s '%s'\n", rcm_status_name(st), msg);
+    assert_null(r);
+    TU_ASSERT_RC(st, RCM_ERR_TIMEOUT);
+    if (!strstr(msg, "not sent") || strstr(msg, "outcome unknown"))
+        fail_msg("the deadline's message should say the INCR was not sent: '%s'", msg);
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry__read_in_flight_is_retried_transparently),
         cmocka_unit_test(test_retry__write_in_flight_is_uncertain),
         cmocka_unit_test(test_retry__write_in_flight_is_resent_with_retry_unsafe),
         cmocka_unit_test(test_retry__writes_after_a_kill_are_not_duplicated),
+        cmocka_unit_test(test_retry__unsent_request_at_its_deadline_says_not_sent),
     };
     return TU_RUN(tests, argc, argv);
 }

@@ -36,7 +36,8 @@ enum {
     TU_PRIV_BACKOFF = 52,
     TU_PRIV_TLS_MUTUAL = 53,            /* TLS with tls-auth-clients yes */
     TU_PRIV_CLOSE_DEADLINE = 57,        /* a replica whose master never answers (MASTERDOWN) */
-    TU_NEVER_STARTED = 58 /* nothing ever listens here */
+    TU_NEVER_STARTED = 58, /* nothing ever listens here */
+    TU_PRIV_SHUTDOWN = 59  /* stopped (SIGSTOP) while calls wait on it */
 };
 
 #define TU_PASSWORD_TEXT "abc123"

@@ -141,13 +141,13 @@ def test_close_while_async_requests_wait_on_a_stopped_server(private_server):
 
 
 def test_close_returns_while_a_pipeline_waits_on_a_stopped_server(private_server):
-    # A pipeline (and a routed command) waits inside the client: close() lets it finish
-    # before freeing the handle. With command_timeout_ms=0 a stopped server used to keep
-    # it (and so close()) waiting forever; pool.stall_timeout_ms now ends it.
+    # A pipeline (and a routed command) waits inside the client, and close() waits for the
+    # calls inside before freeing the handle. With no deadline and no stall check nothing
+    # but close() itself can end that wait: it must shut the client down first.
     import signal
 
     s = private_server()
-    c = rcm.Client(s.url, command_timeout_ms=0, pool_stall_timeout_ms=1000, retry_max_attempts=1)
+    c = rcm.Client(s.url, command_timeout_ms=0, pool_stall_timeout_ms=0, pool_health_check_ms=0)
     c.ping()
     outcome: list = []
 
@@ -164,16 +164,17 @@ def test_close_returns_while_a_pipeline_waits_on_a_stopped_server(private_server
         t = threading.Thread(target=run_pipeline)
         t.start()
         time.sleep(0.3)
+        assert t.is_alive(), outcome  # the pipeline waits for the stopped server
         closer = threading.Thread(target=c.close)
         closer.start()
-        closer.join(20)
+        closer.join(5)
         closed_in_time = not closer.is_alive()
     finally:
         s.signal(signal.SIGCONT)
     closer.join(30)
     t.join(30)
-    assert closed_in_time, "close() still waiting 20 s after the server stopped answering"
-    assert outcome and isinstance(outcome[0], Exception), outcome
+    assert closed_in_time, "close() still waiting 5 s after it was called"
+    assert outcome and isinstance(outcome[0], rcm.ClosedError), outcome
 
 
 def test_garbage_collected_client_closes():

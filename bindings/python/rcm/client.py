@@ -663,11 +663,9 @@ class Client(Commands):
 
     def close(self) -> None:
         """Completes every pending request with ClosedError and stops rcm's threads. Safe
-        from any thread (calls already inside finish first); idempotent.
-
-        Calls that wait inside the client (a pipeline's execute(), a routed command) are let
-        finish first: by their deadline, or, with command_timeout_ms=0 and a server that
-        stopped answering, within pool.stall_timeout_ms (plus a reconnect per retry)."""
+        from any thread; idempotent. Calls waiting in other threads (a command, a
+        pipeline's execute(), a routed command) raise ClosedError at once: close() does
+        not wait for a slow or stopped server."""
         self._native.close()
 
     def __enter__(self) -> "Client":

@@ -227,8 +227,14 @@ void ClientCore::close() {
     closed.store(true);
     return;
   }
+  // Shut the client down before waiting: it ends what the callers inside the gate wait
+  // for (a pipeline, a routed command) with "closed", so they leave at once, whatever
+  // their deadline. The gate is shut first so that a call cut short (a lease's read
+  // sees its connection go) knows the cause was close().
+  gate.refuse();
+  if (handle != nullptr) rcm_client_shutdown(handle);
   gate.shut_and_wait();
-  if (handle != nullptr) rcm_client_close(handle);  // completes pending async requests
+  if (handle != nullptr) rcm_client_close(handle);
   handle = nullptr;
   closed.store(true);
 }

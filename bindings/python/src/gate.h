@@ -1,11 +1,10 @@
 // The gate in front of an rcm_client handle. rcm_client_close must not run while another
 // thread is inside a call on the same client, so every call that touches the handle
 // enters the gate first, and close shuts the gate and waits for the callers inside.
-// Calls that enter are short or bounded (submitting a command, a pipeline or routed
-// command up to its deadline, or with command_timeout_ms=0 until pool.stall_timeout_ms
-// gives up a server that stopped answering, acquiring a lease up to
-// pool.lease_timeout_ms); waiting for a single
-// command's reply happens outside the gate, so close never waits for a slow server.
+// A pipeline or routed command waits for its replies inside the gate, and acquiring a
+// lease up to pool.lease_timeout_ms; close first shuts the client down
+// (rcm_client_shutdown), which ends those waits with "closed", so it never waits for a
+// slow or stopped server. Waiting for a single command's reply happens outside the gate.
 // No method needs the GIL; none may be called with it held while others wait for it.
 #pragma once
 
@@ -36,9 +35,12 @@ class Gate {
     }
   }
 
+  // Refuses new callers from now on; shut() is true.
+  void refuse() { state_.fetch_or(kShut, std::memory_order_acq_rel); }
+
   // Refuses new callers, then waits until the callers inside have left.
   void shut_and_wait() {
-    state_.fetch_or(kShut, std::memory_order_acq_rel);
+    refuse();
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [this] { return state_.load(std::memory_order_acquire) == kShut; });
   }

@@ -228,7 +228,8 @@ RCM_API rcm_status rcm_client_open(const rcm_config *config, rcm_client **out);
  *  and pipelines become invalid (their calls return RCM_ERR_CLOSED; they are still freed
  *  with rcm_lease_release and rcm_pipeline_free), threads are joined. NULL is a no-op.
  *  Blocks until done. Must not be called while another thread is still using this
- *  client.
+ *  client: call rcm_client_shutdown first to make such calls return, then this once
+ *  they have.
  *  From the client's event callback it closes as usual, except that the event thread
  *  (the caller) is not joined: it ends when the callback returns, and no further event
  *  is delivered. From an rcm_callback (an I/O thread, which cannot join itself) it does
@@ -237,6 +238,21 @@ RCM_API rcm_status rcm_client_open(const rcm_config *config, rcm_client **out);
  *  In a child process forked after rcm_client_open it frees nothing the parent's threads
  *  use and joins no thread (they do not exist in the child): it returns at once. */
 RCM_API void rcm_client_close(rcm_client *client);
+
+/** Shuts a client down without freeing it: every request still outstanding, of every
+ *  thread, completes with RCM_ERR_CLOSED (rcm_command, rcm_command_routed and
+ *  rcm_pipeline_exec waiting in other threads return it, async callbacks are called),
+ *  leases and pipelines become invalid as after rcm_client_close, threads are joined,
+ *  and every later call on the client returns RCM_ERR_CLOSED. The handle stays valid
+ *  and is still the caller's to free with rcm_client_close (which then only frees it).
+ *  Unlike rcm_client_close it may run while other threads are inside calls on this
+ *  client: it is how one thread makes the others' calls return before it frees the
+ *  handle (once they have returned). Calling it again does nothing.
+ *  Blocks until the I/O threads have stopped. Thread-safe. Returns RCM_OK; RCM_ERR_ARG
+ *  for a NULL client; RCM_ERR_STATE, doing nothing, from an rcm_callback (an I/O thread
+ *  cannot join itself). From the event callback and in a forked child it behaves as
+ *  rcm_client_close does there. */
+RCM_API rcm_status rcm_client_shutdown(rcm_client *client);
 
 /* ---------------------------------------------------------------------------------
  * Replies.
@@ -312,8 +328,9 @@ RCM_API rcm_status rcm_command(rcm_client *client, int argc, const char *const *
  *  not block; it may call rcm_command_async. The calls that wait for a reply would wait
  *  for the very thread they block: rcm_command, rcm_command_routed, rcm_pipeline_exec,
  *  rcm_lease_acquire, rcm_lease_command and rcm_lease_read (with a timeout other than 0)
- *  on this callback's client return RCM_ERR_STATE there, and rcm_client_close does
- *  nothing (see there). */
+ *  on this callback's client return RCM_ERR_STATE there, as do rcm_client_stats_json,
+ *  rcm_client_topology_json and rcm_client_shutdown, and rcm_client_close does nothing
+ *  (see there). */
 typedef void (*rcm_callback)(rcm_status status, rcm_reply *reply, void *userdata);
 
 /** Queues one command; cb is called exactly once with the outcome (also when the client
@@ -435,12 +452,16 @@ RCM_API void rcm_lease_release(rcm_lease *lease);
  *  leases in use and waiters, requests, errors by status, reconnects, latency p50/p99
  *  (microseconds); and where command flags and key positions come from
  *  ("command_table": "COMMAND" once a node answered COMMAND, "built-in" until then, with
- *  "commands_known"). *json belongs to the caller (rcm_free). Blocks briefly. Thread-safe. */
+ *  "commands_known"). *json belongs to the caller (rcm_free). Blocks briefly: every I/O
+ *  thread makes its part. Thread-safe, but not from an rcm_callback: there it would wait
+ *  for the other I/O threads, which may be waiting for this one, so it returns
+ *  RCM_ERR_STATE (whatever io_threads is). */
 RCM_API rcm_status rcm_client_stats_json(rcm_client *client, char **json);
 
 /** A JSON object describing the topology: mode, nodes with role and state (and, in
  *  cluster mode, slot ranges). *json belongs to the caller (rcm_free). Blocks briefly
- *  (the I/O threads make the snapshot). Thread-safe. */
+ *  (the I/O threads make the snapshot). Thread-safe; from an rcm_callback RCM_ERR_STATE,
+ *  as rcm_client_stats_json. */
 RCM_API rcm_status rcm_client_topology_json(rcm_client *client, char **json);
 
 #ifdef __cplusplus
