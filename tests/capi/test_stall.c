@@ -5,6 +5,7 @@
  * client as a half-open link: the kernel still accepts and acknowledges). */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,7 @@ static int g_pid = -1;
 struct call {
     rcm_client *client;
     rcm_lease *lease;
-    volatile int done;
+    atomic_int done; /* set by the calling thread when its call returned */
     rcm_status status;
 };
 
@@ -28,7 +29,7 @@ static void *run_get(void *arg) {
     rcm_reply *r = NULL;
     c->status = c->lease ? rcm_lease_command(c->lease, 2, argv, NULL, &r) : rcm_command(c->client, 2, argv, NULL, &r);
     rcm_reply_free(r);
-    c->done = 1;
+    atomic_store(&c->done, 1);
     return NULL;
 }
 
@@ -44,8 +45,8 @@ static int teardown(void **state) {
 
 /* Waits up to 15 s for the call; on a hang resumes the server so the thread can end. */
 static void expect_ends(struct call *c, pthread_t t, const char *what) {
-    for (int i = 0; i < 1500 && !c->done; i++) tu_sleep_ms(10);
-    int hung = !c->done;
+    for (int i = 0; i < 1500 && !atomic_load(&c->done); i++) tu_sleep_ms(10);
+    int hung = !atomic_load(&c->done);
     kill(g_pid, SIGCONT);
     pthread_join(t, NULL);
     if (hung) fail_msg("%s: still waiting 15 s after the server stopped answering", what);
