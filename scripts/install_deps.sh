@@ -41,6 +41,7 @@ debian_mirror_uri() {
   return 1
 }
 
+# shellcheck source=/dev/null  # the machine's own file, read for VERSION_CODENAME
 codename() { . /etc/os-release; echo "${VERSION_CODENAME:-}"; }
 
 add_backports() {

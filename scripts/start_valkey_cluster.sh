@@ -5,7 +5,9 @@
 #                                              containers valkey-1..valkey-6 on network valkey-net,
 #                                              ports BASE_PORT+1..+6, bus ports +10000
 #   scripts/start_valkey_cluster.sh --native   the machine's valkey-server (or redis-server) on
-#                                              127.0.0.1:BASE_PORT+1..+6, daemonized
+#                                              127.0.0.1:BASE_PORT+1..+6, daemonized, each node
+#                                              configured by the image's own entrypoint
+#                                              (docker/valkey-cluster-entrypoint.sh)
 #   scripts/start_valkey_cluster.sh --stop [--native]
 #   scripts/start_valkey_cluster.sh --help
 #
@@ -14,6 +16,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+ENTRYPOINT="$REPO_ROOT/docker/valkey-cluster-entrypoint.sh"
 
 NODES=6
 REPLICAS=1
@@ -49,9 +52,13 @@ Modes:
               redirects name hosts resolvable on \$NETWORK only (clients on the host
               should use --native, or map the names to 127.0.0.1).
   --native    No Docker: the machine's valkey-server (redis-server as a fallback; override
-              with VALKEY_SERVER=/path) on 127.0.0.1 ports BASE_PORT+1..+6, each daemonized
-              with its config, pidfile, log and data in \$DATA_DIR/<port>/ (wiped at
-              start: every run creates a fresh cluster).
+              with VALKEY_SERVER=/path) on 127.0.0.1 ports BASE_PORT+1..+6. Each node is
+              started by docker/valkey-cluster-entrypoint.sh, the image's entrypoint, with
+              the environment the containers get (NODE_ID=i, VALKEY_PORT, VALKEY_PASSWORD,
+              CLUSTER_NODE_TIMEOUT) plus VALKEY_BIND=127.0.0.1, VALKEY_DATA_DIR and
+              VALKEY_SERVER, so it runs the configuration the image writes; only
+              --daemonize/--pidfile/--logfile are added. Config, pidfile, log and data
+              are in \$DATA_DIR/<port>/ (wiped at start: every run creates a fresh cluster).
   --stop      Stop the cluster of the selected mode: native nodes by their pidfiles
               (with --native), or remove the containers (default mode).
   --help      This text.
@@ -86,12 +93,6 @@ die() {
 }
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
-
-# Valkey config value in double quotes, with \ and " escaped.
-conf_quote() {
-  local v="${1//\\/\\\\}"
-  printf '"%s"' "${v//\"/\\\"}"
-}
 
 MODE=docker
 ACTION=start
@@ -211,7 +212,7 @@ native_start() {
   log "server: $SERVER ($("$SERVER" --version | head -n 1))"
   log "data:   $DATA_ABS"
 
-  local port dir conf pid
+  local port dir pid
   for port in "${PORTS[@]}"; do
     if pid="$(node_pid "$port")"; then
       die "a node is already running on port $port (pid $pid); run: BASE_PORT=$BASE_PORT $0 --native --stop"
@@ -221,31 +222,19 @@ native_start() {
     fi
   done
 
+  local i=0
   for port in "${PORTS[@]}"; do
+    i=$((i + 1))
     dir="$DATA_ABS/$port"
     rm -rf "$dir"
     mkdir -p "$dir"
-    conf="$dir/valkey.conf"
-    {
-      echo "# Written by scripts/start_valkey_cluster.sh --native"
-      echo "port $port"
-      echo "bind 127.0.0.1"
-      echo "protected-mode yes"
-      echo "dir $(conf_quote "$dir")"
-      echo "daemonize yes"
-      echo "pidfile $(conf_quote "$dir/server.pid")"
-      echo "logfile $(conf_quote "$dir/server.log")"
-      echo "cluster-enabled yes"
-      echo "cluster-config-file nodes.conf"
-      echo "cluster-node-timeout $CLUSTER_NODE_TIMEOUT"
-      echo "appendonly yes"
-      if [[ -n "$VALKEY_PASSWORD" ]]; then
-        echo "requirepass $(conf_quote "$VALKEY_PASSWORD")"
-        echo "masterauth $(conf_quote "$VALKEY_PASSWORD")"
-      fi
-    } >"$conf"
-    chmod 600 "$conf"
-    "$SERVER" "$conf" || die "failed to start $SERVER on port $port (see $dir/server.log)"
+    # The entrypoint writes $dir/valkey-cluster-$i.conf and execs the server with it;
+    # --daemonize makes that server fork, so the entrypoint returns once it is up.
+    env NODE_ID="$i" VALKEY_PORT="$port" VALKEY_BIND=127.0.0.1 VALKEY_DATA_DIR="$dir" \
+      VALKEY_PASSWORD="$VALKEY_PASSWORD" CLUSTER_NODE_TIMEOUT="$CLUSTER_NODE_TIMEOUT" \
+      CLUSTER_ANNOUNCE_IP= VALKEY_CONF_FILE= VALKEY_SERVER="$SERVER" \
+      sh "$ENTRYPOINT" --daemonize yes --pidfile "$dir/server.pid" --logfile "$dir/server.log" \
+      || die "failed to start $SERVER on port $port through $ENTRYPOINT (see $dir/server.log)"
   done
 
   for port in "${PORTS[@]}"; do
