@@ -532,27 +532,16 @@ int cu_node_restart(int port) {
     const char *harness = getenv("RCM_HARNESS");
     if (!harness) return -1;
     char cmd[4096];
-    /* The arguments of up_cluster in tests/harness/rcm_harness.sh. */
-    snprintf(cmd, sizeof cmd,
-             "'%s' server %d '%s/cluster/%d' --requirepass %s --masterauth %s --cluster-enabled yes "
-             "--cluster-config-file nodes-%d.conf --cluster-node-timeout 5000 "
-             "--cluster-replica-validity-factor 0 --cluster-allow-replica-migration no",
-             harness, port, tu_state_dir(), port, CU_PASSWORD, CU_PASSWORD, port);
+    /* The harness starts the node as `up cluster` did (through the image's entrypoint, or
+     * its container) and records it in its pids file, so that `down` stops it. */
+    snprintf(cmd, sizeof cmd, "'%s' cluster-node %d '%s'", harness, port, tu_state_dir());
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     char line[64] = {0};
     int pid = -1;
     if (fgets(line, sizeof line, p)) pid = atoi(line);
     pclose(p);
-    if (pid <= 0) return -1;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/cluster/pids", tu_state_dir());
-    FILE *f = fopen(path, "a");
-    if (f) {
-        fprintf(f, "%d %d\n", pid, port);
-        fclose(f);
-    }
-    return pid;
+    return pid > 0 ? pid : -1;
 }
 
 /* ---- keys -------------------------------------------------------------------------- */

@@ -54,7 +54,27 @@ if(REDISRAFT_SO)
   list(APPEND RCM_TEST_ENV "REDISRAFT_SO=${REDISRAFT_SO}")
 endif()
 
+# How the cluster topology runs: native (the image's entrypoint on this machine's server)
+# or docker (containers of docker/valkey-cluster.Dockerfile; skipped when no engine
+# answers). -DRCM_TEST_CLUSTER=... or $RCM_TEST_CLUSTER at configure time; when neither is
+# given, a value exported when ctest runs still reaches the harness.
+if(NOT RCM_TEST_CLUSTER AND DEFINED ENV{RCM_TEST_CLUSTER} AND NOT "$ENV{RCM_TEST_CLUSTER}" STREQUAL "")
+  set(RCM_TEST_CLUSTER "$ENV{RCM_TEST_CLUSTER}" CACHE STRING "native or docker: how the test cluster runs")
+endif()
+if(RCM_TEST_CLUSTER)
+  if(NOT RCM_TEST_CLUSTER MATCHES "^(native|docker)$")
+    message(FATAL_ERROR "RCM_TEST_CLUSTER must be 'native' or 'docker', not '${RCM_TEST_CLUSTER}'")
+  endif()
+  list(APPEND RCM_TEST_ENV "RCM_TEST_CLUSTER=${RCM_TEST_CLUSTER}")
+endif()
+
 find_program(RCM_BASH bash REQUIRED)
+
+# A test that needs the cluster runs as ${RCM_GUARD_CLUSTER} <command...> with
+# SKIP_RETURN_CODE 77: when harness.cluster.up skipped (RCM_TEST_CLUSTER=docker without an
+# engine), the guard says so and exits 77, and ctest reports the test as skipped, not
+# passed. (A skipped fixture setup does not stop the tests that require it.)
+set(RCM_GUARD_CLUSTER ${RCM_BASH} ${RCM_HARNESS} guard cluster ${RCM_TEST_STATE_DIR})
 
 # rcm_harness_fixture(<topology>): tests harness.<topology>.up / .down as the setup and
 # cleanup of the fixture named <topology>. Tests that need the servers say
@@ -76,6 +96,7 @@ function(rcm_harness_fixture topology)
     LABELS harness
     RESOURCE_LOCK ${topology}
     TIMEOUT 240
+    SKIP_RETURN_CODE 77
     ENVIRONMENT "${RCM_TEST_ENV}")
   set_tests_properties(harness.${topology}.down PROPERTIES
     FIXTURES_CLEANUP ${topology}

@@ -8,11 +8,18 @@
 #   rcm_harness.sh stop   <pid>
 #   rcm_harness.sh wait   <port> [password]
 #   rcm_harness.sh cleanup <state_dir>
+#   rcm_harness.sh cluster-node <port> <state_dir>   (re)start one node of the cluster
+#   rcm_harness.sh guard  <topology> <state_dir> <command...>
+#                         exit 77 (skipped) if `up <topology>` skipped, else run the command
 #
 # Topologies and their ports (relative to base_port):
 #   standalone  +0 primary, +1 its replica, +2 password server (requirepass abc123),
 #               +3 TLS-only server (certificates in <state_dir>/tls/)
-#   cluster     +10..+15: 3 primaries + 3 replicas, requirepass/masterauth abc123
+#   cluster     +10..+15: 3 primaries + 3 replicas, requirepass/masterauth abc123, each
+#               node configured by docker/valkey-cluster-entrypoint.sh (the image's recipe)
+#               run natively, or with RCM_TEST_CLUSTER=docker in containers of the image
+#               docker/valkey-cluster.Dockerfile (host network; skipped, exit 77, with a
+#               message when no Docker engine answers)
 #   sentinel    +20 primary, +21 +22 replicas (abc123), +25..+27 sentinels, master mymaster
 #   raft        +30..+32 nodes loading $REDISRAFT_SO (skipped when it is not set)
 # Tests own +40..+59 for private servers started with `server`.
@@ -32,12 +39,18 @@ readonly MASTER_NAME=mymaster
 readonly START_TIMEOUT=${RCM_HARNESS_START_TIMEOUT:-15}   # seconds, one server
 readonly READY_TIMEOUT=${RCM_HARNESS_READY_TIMEOUT:-90}   # seconds, a whole topology
 readonly TOPOLOGIES="standalone cluster sentinel raft"
+readonly SKIP_CODE=77   # SKIP_RETURN_CODE of the tests (tests/harness/fixtures.cmake)
+HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly REPO_ROOT=${HARNESS_DIR%/tests/harness}
+readonly ENTRYPOINT=$REPO_ROOT/docker/valkey-cluster-entrypoint.sh
+readonly DOCKERFILE=$REPO_ROOT/docker/valkey-cluster.Dockerfile
+readonly DOCKER_IMAGE=${RCM_TEST_DOCKER_IMAGE:-rcm-valkey-cluster:test}
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  sed -n '5,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -445,6 +458,83 @@ cluster_ready() { # <ports...>
      $(awk '$3 ~ /slave/ && $3 !~ /fail/' <<<"$out" | wc -l) -eq 3 ]]
 }
 
+# What the tests need beyond the image's configuration: replicas that may always take
+# over and never migrate (the failover tests choose which node takes over), DEBUG, and no
+# persistence or diskless-sync delay, so a restarted node resyncs at once. Everything else
+# is the entrypoint's (tests/tools/cluster_recipe.sh checks the running nodes).
+CLUSTER_TEST_ARGS=(--cluster-replica-validity-factor 0 --cluster-allow-replica-migration no
+  --enable-debug-command yes --repl-diskless-sync-delay 0 --save "" --appendonly no)
+
+cluster_mode() {
+  case ${RCM_TEST_CLUSTER:-native} in
+    native | docker) echo "${RCM_TEST_CLUSTER:-native}" ;;
+    *) die "RCM_TEST_CLUSTER='$RCM_TEST_CLUSTER' is not 'native' or 'docker'" ;;
+  esac
+}
+
+# The entrypoint's environment for the node on <port>; its files are named after the port.
+cluster_node_env() { # <port>
+  echo "NODE_ID=$1" "VALKEY_PORT=$1" "VALKEY_BIND=$HOST" "VALKEY_PASSWORD=$PASSWORD" \
+    "CLUSTER_NODE_TIMEOUT=5000"
+}
+
+# Prints why no Docker engine can run the cluster, or nothing (and fails) when one can.
+docker_unavailable() {
+  local out
+  command -v docker >/dev/null 2>&1 || { echo "no docker command in PATH"; return 0; }
+  out=$(timeout 20 docker info 2>&1 >/dev/null) && return 1
+  echo "docker info failed: $(printf '%s' "$out" | grep -v '^$' | tail -n 1)"
+}
+
+docker_name() { echo "rcm-harness-$1"; }
+
+# start_cluster_node <port>: starts (or, in Docker, restarts with its data) one node and
+# records its PID (in Docker: the host PID of the container's server).
+start_cluster_node() {
+  local port=$1 dir pid name env_args=() e
+  dir=$(abs_dir "$TOPO_DIR/$port") || die "cannot create directory $TOPO_DIR/$port"
+  read -r -a env_args <<<"$(cluster_node_env "$port")"
+  PROBE_ARGS=()
+  if [[ $(cluster_mode) == native ]]; then
+    local pidfile="$dir/server-$port.pid" logfile="$dir/server-$port.log"
+    pid=$(launch "$port" "$port" "$pidfile" "$logfile" -- \
+      env "${env_args[@]}" VALKEY_DATA_DIR="$dir" VALKEY_SERVER="$SERVER_BIN" \
+      CLUSTER_ANNOUNCE_IP= VALKEY_CONF_FILE= sh "$ENTRYPOINT" \
+      --daemonize yes --pidfile "$pidfile" --logfile "$logfile" "${CLUSTER_TEST_ARGS[@]}") ||
+      die "could not start the cluster node on port $port"
+  else
+    name=$(docker_name "$port")
+    if docker container inspect "$name" >/dev/null 2>&1; then
+      docker start "$name" >/dev/null || die "docker start $name failed"
+    else
+      local docker_env=()
+      for e in "${env_args[@]}"; do docker_env+=(-e "$e"); done
+      docker run -d --name "$name" --net host --label rcm-harness=cluster "${docker_env[@]}" \
+        "$DOCKER_IMAGE" "${CLUSTER_TEST_ARGS[@]}" >/dev/null || die "docker run $name failed"
+      echo "$name" >>"$TOPO_DIR/containers"
+    fi
+    wait_until "$START_TIMEOUT" "container $name to answer PING on $port" ping_ok "$port" || {
+      docker logs --tail 25 "$name" 2>&1 | sed 's/^/    /' >&2
+      die "container $name did not come up"
+    }
+    pid=$(docker inspect -f '{{.State.Pid}}' "$name") || pid=0
+    [[ $pid != 0 ]] || die "no PID for container $name"
+  fi
+  record "$pid" "$port"
+  log "  cluster node 127.0.0.1:$port pid $pid ($(cluster_mode))"
+  echo "$pid"
+}
+
+# Removes the containers `up cluster` made in Docker mode (their servers are stopped already).
+remove_containers() { # <file>
+  local file=$1 name
+  [[ -f $file ]] || return 0
+  while read -r name; do
+    if [[ -n $name ]]; then docker rm -f -v "$name" >/dev/null 2>&1 || true; fi
+  done <"$file"
+  rm -f "$file"
+}
+
 up_cluster() {
   local base=$1 p ports=() addrs=() out
   for ((p = base + 10; p <= base + 15; p++)); do
@@ -452,11 +542,14 @@ up_cluster() {
     ports+=("$p")
     addrs+=("$HOST:$p")
   done
+  if [[ $(cluster_mode) == docker ]]; then
+    log "building $DOCKER_IMAGE from $DOCKERFILE"
+    docker build -q -f "$DOCKERFILE" -t "$DOCKER_IMAGE" "$REPO_ROOT" >/dev/null ||
+      die "docker build of $DOCKERFILE failed"
+    for p in "${ports[@]}"; do docker rm -f -v "$(docker_name "$p")" >/dev/null 2>&1 || true; done
+  fi
   for p in "${ports[@]}"; do
-    node "$p" --requirepass "$PASSWORD" --masterauth "$PASSWORD" \
-      --cluster-enabled yes --cluster-config-file "nodes-$p.conf" \
-      --cluster-node-timeout 5000 --cluster-replica-validity-factor 0 \
-      --cluster-allow-replica-migration no
+    start_cluster_node "$p" >/dev/null
   done
   log "creating the cluster"
   if ! out=$(timeout 120 "$CLI_BIN" -a "$PASSWORD" --no-auth-warning --cluster create "${addrs[@]}" \
@@ -556,9 +649,12 @@ check_topology_args() { # <topology> <base> <state_dir>
 }
 
 cmd_down() { # <topology> <base> <state_dir>
+  local rc=0
   check_topology_args "$@"
   [[ -d $3 ]] || return 0
-  stop_recorded "$3/$1/pids"
+  stop_recorded "$3/$1/pids" || rc=1
+  remove_containers "$3/$1/containers"
+  return "$rc"
 }
 
 cmd_up() { # <topology> <base> <state_dir>
@@ -574,6 +670,13 @@ cmd_up() { # <topology> <base> <state_dir>
   TOPO_DIR="$state/$topo"
   rm -rf "$TOPO_DIR"
   mkdir -p "$TOPO_DIR"
+  local why
+  if [[ $topo == cluster && $(cluster_mode) == docker ]] && why=$(docker_unavailable); then
+    # `guard cluster` reads this and skips every test that needs the cluster.
+    echo "RCM_TEST_CLUSTER=docker, but no Docker engine answers ($why): the cluster was not started and its tests are skipped" >"$TOPO_DIR/skipped"
+    echo "cluster: SKIPPED: $(cat "$TOPO_DIR/skipped")"
+    exit "$SKIP_CODE"
+  fi
   log "$topo: starting on base port $base with $SERVER_BIN (state in $TOPO_DIR)"
   set +e
   (
@@ -624,6 +727,25 @@ cmd_wait() { # <port> [password]
   done
 }
 
+cmd_cluster_node() { # <port> <state_dir>: a node of `up cluster`, again (after a test killed it)
+  (($# == 2)) || usage
+  is_uint "$1" || die "port '$1' is not a number"
+  resolve_bins
+  TOPO_DIR=$(abs_dir "$2/cluster") || die "cannot create $2/cluster"
+  start_cluster_node "$1"
+}
+
+cmd_guard() { # <topology> <state_dir> <command...>
+  (($# >= 3)) || usage
+  local marker="$2/$1/skipped"
+  shift 2
+  if [[ -f $marker ]]; then
+    echo "SKIPPED: $(cat "$marker")"
+    exit "$SKIP_CODE"
+  fi
+  exec "$@"
+}
+
 cmd_cleanup() { # <state_dir>: stops every server recorded anywhere under it
   (($# == 1)) || usage
   [[ -d $1 ]] || return 0
@@ -631,6 +753,7 @@ cmd_cleanup() { # <state_dir>: stops every server recorded anywhere under it
   for f in "$1"/*/pids; do
     [[ -f $f ]] || continue
     stop_recorded "$f" || rc=1
+    remove_containers "${f%/pids}/containers"
   done
   return "$rc"
 }
@@ -646,6 +769,8 @@ main() {
     stop) cmd_stop "$@" ;;
     wait) cmd_wait "$@" ;;
     cleanup) cmd_cleanup "$@" ;;
+    cluster-node) cmd_cluster_node "$@" ;;
+    guard) cmd_guard "$@" ;;
     -h | --help | help) usage ;;
     *) log "unknown command '$cmd'"; usage ;;
   esac
