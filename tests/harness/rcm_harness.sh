@@ -465,11 +465,11 @@ cluster_ready() { # <ports...>
 CLUSTER_TEST_ARGS=(--cluster-replica-validity-factor 0 --cluster-allow-replica-migration no
   --enable-debug-command yes --repl-diskless-sync-delay 0 --save "" --appendonly no)
 
-cluster_mode() {
-  case ${RCM_TEST_CLUSTER:-native} in
-    native | docker) echo "${RCM_TEST_CLUSTER:-native}" ;;
-    *) die "RCM_TEST_CLUSTER='$RCM_TEST_CLUSTER' is not 'native' or 'docker'" ;;
-  esac
+CLUSTER_MODE=native
+set_cluster_mode() {
+  CLUSTER_MODE=${RCM_TEST_CLUSTER:-native}
+  [[ $CLUSTER_MODE == native || $CLUSTER_MODE == docker ]] ||
+    die "RCM_TEST_CLUSTER='$RCM_TEST_CLUSTER' is not 'native' or 'docker'"
 }
 
 # The entrypoint's environment for the node on <port>; its files are named after the port.
@@ -495,7 +495,7 @@ start_cluster_node() {
   dir=$(abs_dir "$TOPO_DIR/$port") || die "cannot create directory $TOPO_DIR/$port"
   read -r -a env_args <<<"$(cluster_node_env "$port")"
   PROBE_ARGS=()
-  if [[ $(cluster_mode) == native ]]; then
+  if [[ $CLUSTER_MODE == native ]]; then
     local pidfile="$dir/server-$port.pid" logfile="$dir/server-$port.log"
     pid=$(launch "$port" "$port" "$pidfile" "$logfile" -- \
       env "${env_args[@]}" VALKEY_DATA_DIR="$dir" VALKEY_SERVER="$SERVER_BIN" \
@@ -521,7 +521,7 @@ start_cluster_node() {
     [[ $pid != 0 ]] || die "no PID for container $name"
   fi
   record "$pid" "$port"
-  log "  cluster node 127.0.0.1:$port pid $pid ($(cluster_mode))"
+  log "  cluster node 127.0.0.1:$port pid $pid ($CLUSTER_MODE)"
   echo "$pid"
 }
 
@@ -542,7 +542,7 @@ up_cluster() {
     ports+=("$p")
     addrs+=("$HOST:$p")
   done
-  if [[ $(cluster_mode) == docker ]]; then
+  if [[ $CLUSTER_MODE == docker ]]; then
     log "building $DOCKER_IMAGE from $DOCKERFILE"
     docker build -q -f "$DOCKERFILE" -t "$DOCKER_IMAGE" "$REPO_ROOT" >/dev/null ||
       die "docker build of $DOCKERFILE failed"
@@ -660,6 +660,7 @@ cmd_down() { # <topology> <base> <state_dir>
 cmd_up() { # <topology> <base> <state_dir>
   local topo=$1 base=$2 state rc
   check_topology_args "$@"
+  if [[ $topo == cluster ]]; then set_cluster_mode; fi
   if [[ $topo == raft && -z ${REDISRAFT_SO:-} ]]; then
     echo "raft: REDISRAFT_SO is not set; skipping"
     exit 0
@@ -671,7 +672,7 @@ cmd_up() { # <topology> <base> <state_dir>
   rm -rf "$TOPO_DIR"
   mkdir -p "$TOPO_DIR"
   local why
-  if [[ $topo == cluster && $(cluster_mode) == docker ]] && why=$(docker_unavailable); then
+  if [[ $topo == cluster && $CLUSTER_MODE == docker ]] && why=$(docker_unavailable); then
     # `guard cluster` reads this and skips every test that needs the cluster.
     echo "RCM_TEST_CLUSTER=docker, but no Docker engine answers ($why): the cluster was not started and its tests are skipped" >"$TOPO_DIR/skipped"
     echo "cluster: SKIPPED: $(cat "$TOPO_DIR/skipped")"
@@ -730,6 +731,7 @@ cmd_wait() { # <port> [password]
 cmd_cluster_node() { # <port> <state_dir>: a node of `up cluster`, again (after a test killed it)
   (($# == 2)) || usage
   is_uint "$1" || die "port '$1' is not a number"
+  set_cluster_mode
   resolve_bins
   TOPO_DIR=$(abs_dir "$2/cluster") || die "cannot create $2/cluster"
   start_cluster_node "$1"
