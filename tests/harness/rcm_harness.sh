@@ -752,10 +752,9 @@ cmd_cleanup() { # <state_dir>: stops every server recorded anywhere under it
   (($# == 1)) || usage
   [[ -d $1 ]] || return 0
   local f rc=0
-  for f in "$1"/*/pids; do
-    [[ -f $f ]] || continue
-    stop_recorded "$f" || rc=1
-    remove_containers "${f%/pids}/containers"
+  for f in "$1"/*/; do
+    stop_recorded "${f}pids" || rc=1
+    remove_containers "${f}containers"
   done
   return "$rc"
 }
