@@ -13,6 +13,10 @@
 # protected-mode no, optional requirepass/masterauth and cluster-announce-*), as in
 # https://valkey.io/topics/cluster-tutorial/, and hands over to the official
 # docker-entrypoint.sh, which drops root and runs valkey-server.
+#
+# The same entrypoint starts the nodes of `scripts/start_valkey_cluster.sh --native` and of
+# the test harness's cluster on the host (VALKEY_BIND, VALKEY_DATA_DIR, VALKEY_SERVER), so
+# both run this image's configuration; tools.cluster_recipe and cluster.recipe check it.
 FROM valkey/valkey:7.2-alpine
 
 COPY docker/valkey-cluster-entrypoint.sh /usr/local/bin/valkey-cluster-entrypoint.sh
