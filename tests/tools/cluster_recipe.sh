@@ -94,10 +94,22 @@ mode_script() { # <base_port>
     CLUSTER_NODE_TIMEOUT=5000 bash "$ROOT/scripts/start_valkey_cluster.sh" --native)
   if [[ -n ${RCM_SERVER_BIN:-} ]]; then run=(env VALKEY_SERVER="$RCM_SERVER_BIN" "${run[@]}"); fi
   printf -v STOP_SCRIPT '%q ' "${run[@]}" --stop
-  "${run[@]}" >"$TMP/start.log" 2>&1 || {
+  local started=0
+  "${run[@]}" >"$TMP/start.log" 2>&1 || started=$?
+  # Recorded where `rcm_harness.sh cleanup` looks, should this test be killed before its
+  # EXIT trap stops them: they hold the cluster fixture's ports.
+  if [[ -n ${RCM_TEST_STATE_DIR:-} ]] && mkdir -p "$RCM_TEST_STATE_DIR/private"; then
+    for i in 1 2 3 4 5 6; do
+      port=$((base + i))
+      if [[ -s $data/$port/server.pid ]]; then
+        echo "$(tr -dc '0-9' <"$data/$port/server.pid") $port" >>"$RCM_TEST_STATE_DIR/private/pids"
+      fi
+    done
+  fi
+  if ((started != 0)); then
     tail -n 30 "$TMP/start.log" >&2
     fail "scripts/start_valkey_cluster.sh --native failed"
-  }
+  fi
   for i in 1 2 3 4 5 6; do
     port=$((base + i))
     check_node "$port" "$i" "$data/$port" VALKEY_BIND=127.0.0.1 CLUSTER_NODE_TIMEOUT=5000
