@@ -401,6 +401,28 @@ TEST(test_url__error_never_shows_password) {
   }
 }
 
+// Found by fuzz_config: a password in the query holding '@' and a NUL after it. The
+// message quotes the text after the '@' as a host, what() cuts it at the NUL, and the
+// quote left open must still hide the password's tail ("Wv4").
+TEST(test_url__errors_never_quote_the_password_cut_at_a_nul) {
+  const std::string nul_tail = std::string("&pool") + '\0' + "x";
+  const std::string urls[] = {
+      "redis://h:1?password=Qz7&Kx9@Wv4" + nul_tail,
+      "redis://h:1?password=Qz7'Kx9@Wv4" + nul_tail,  // a quote in the URL: the other redaction
+  };
+  for (const std::string &u : urls) {
+    Config c;
+    try {
+      c.apply_url(u);
+      ::check::report(__FILE__, __LINE__, "accepted: " + u);
+    } catch (const Error &e) {
+      CHECK(e.status() == Status::config);
+      if (std::string(e.what()).find("Wv4") != std::string::npos)
+        ::check::report(__FILE__, __LINE__, std::string("quotes the password: ") + e.what());
+    }
+  }
+}
+
 TEST(test_config__validate_cross_key_checks) {
   Config ok;
   ok.validate();
