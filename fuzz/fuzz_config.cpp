@@ -9,7 +9,8 @@
 // (the shape's other characters are the password's own: '/', '@', '?', '%'...):
 //   u: S://U:P@T      p: S://P@T      n: U:P@T (no scheme)
 //   q: S://T password=P R            s: S://T sentinel.password=P R
-//      (T must hold the '?' that starts the query: elsewhere P would be a host or a path)
+//      (T holds the '?' that starts the query and ends where a parameter starts, at '?'
+//      or '&', and has no '#': elsewhere P would be a host, a path, a value or a fragment)
 //   k: the config has password P; each line from 1 on is "key=value" for set(), or
 //      "url <url>" for apply_url().
 // Line 6 (u/p/n/q/s), when a valid mode, is set before the URL is applied.
@@ -53,6 +54,10 @@ std::string password_of(const std::string &shape) {
     else out += c;
   }
   return out;
+}
+
+bool query_param_starts(const std::string &t) {
+  return t.find('?') != std::string::npos && t.find('#') == std::string::npos && (t.back() == '?' || t.back() == '&');
 }
 
 void check_message(const Error &e, const std::string &input) {
@@ -144,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (layout == "u") url = scheme + "://" + user + ":" + password + "@" + tail;
   else if (layout == "p") url = scheme + "://" + password + "@" + tail;
   else if (layout == "n") url = user + ":" + password + "@" + tail;
-  else if ((layout == "q" || layout == "s") && tail.find('?') == std::string::npos) return 0;
+  else if ((layout == "q" || layout == "s") && !query_param_starts(tail)) return 0;
   else if (layout == "q") url = scheme + "://" + tail + "password=" + password + rest;
   else if (layout == "s") url = scheme + "://" + tail + "sentinel.password=" + password + rest;
   else if (layout == "k") return run_keys(lines, password), 0;

@@ -387,6 +387,7 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
     }
   }
   if (query.empty()) return;
+  bool after_password = false;
   size_t start = 0;
   while (start <= query.size()) {
     size_t amp = query.find('&', start);
@@ -401,7 +402,15 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
     std::string v = percent_decode(kv.substr(eq + 1), what);
     if (k.empty()) bad(what, "a query parameter has no name");
     if (k == "seeds") bad(what, "'seeds' cannot be set in the query; the URL's hosts are the seeds");
-    set(k, v);
+    try {
+      set(k, v);
+    } catch (const Error &e) {
+      // After a password this may be a piece of it that held an unencoded '&'
+      // ("password=a&b=c"): the key and the value are not quoted then.
+      if (!after_password) throw;
+      throw Error(Status::config, without_quotes(e.what(), kv.find('\'') != std::string::npos));
+    }
+    after_password = after_password || k == "password" || k == "sentinel.password";
     if (k == "mode" && scheme.find('+') != std::string::npos && mode != scheme_mode) {
       // redis://h?mode=auto|cluster|...: allowed where the scheme does not say; a
       // redis+cluster:// URL with another mode in its query contradicts itself.

@@ -423,6 +423,34 @@ TEST(test_url__errors_never_quote_the_password_cut_at_a_nul) {
   }
 }
 
+// Found by fuzz_config: a password in the query holding an unencoded '&' followed by
+// "name=value" makes a parameter of its tail; the message about that parameter must not
+// quote it (it still names a real key). Before the password, values are quoted as ever.
+TEST(test_url__query_password_tail_is_not_quoted) {
+  const struct {
+    const char *url, *says;
+  } cases[] = {
+      {"redis://h:1?password=Qz7&Kx9pool.size=x", "unknown config key"},
+      {"redis://h:1?password=Qz7&pool.size=Kx9", "pool.size"},
+      {"redis://h:1?db=1&sentinel.password=Qz7&Kx9=1", "unknown config key"},
+  };
+  for (const auto &c : cases) {
+    Config cfg;
+    try {
+      cfg.apply_url(c.url);
+      ::check::report(__FILE__, __LINE__, std::string("accepted: ") + c.url);
+    } catch (const Error &e) {
+      std::string msg = e.what();
+      CHECK(e.status() == Status::config);
+      if (msg.find("Kx9") != std::string::npos || msg.find(c.says) == std::string::npos)
+        ::check::report(__FILE__, __LINE__, std::string(c.url) + " -> " + msg);
+    }
+  }
+  Config plain;
+  CHECK_THROWS_IF(plain.apply_url("redis://h:1?pool.size=abc&password=p"), Error,
+                  [](const Error &e) { return std::string(e.what()).find("'abc'") != std::string::npos; });
+}
+
 TEST(test_config__validate_cross_key_checks) {
   Config ok;
   ok.validate();
