@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # rcm's test command (the README's and CI's): installs the Debian packages, builds rcm with
 # its tests and runs them with ctest against real servers started by tests/harness, then
-# does the same again under sanitizers. Exits non-zero when anything fails.
+# does the same again under sanitizers, then runs each fuzz target (fuzz/) briefly. Exits
+# non-zero when anything fails.
 #
 #   scripts/test.sh                       plain build (build/) + ASan/UBSan (build-asan/)
 #   RCM_TEST_SANITIZE="none" scripts/test.sh               plain build only
 #   RCM_TEST_SANITIZE="none address thread" scripts/test.sh  also TSan (build-tsan/)
 #   CTEST_ARGS="-L capi" scripts/test.sh  extra ctest arguments (here: only capi tests)
 #   RCM_TEST_CC=clang scripts/test.sh     the same builds with clang (build-clang/, build-asan-clang/)
+#   RCM_FUZZ_SECONDS=0 scripts/test.sh    without the fuzz runs (each target 20 s, build-fuzz/)
 #
 # Environment:
 #   RCM_TEST_SANITIZE  builds to run, any of: none address thread undefined [none address]
@@ -18,6 +20,7 @@
 #   REDISRAFT_SO       redisraft.so for the raft tests (skipped when unset)
 #   RCM_SERVER_BIN     server the tests run [valkey-server, else redis-server]
 #   RCM_TEST_CC        compiler of every build: gcc or clang [gcc]
+#   RCM_FUZZ_SECONDS   seconds each fuzz target runs (build-fuzz/, clang); 0 skips [20]
 #
 # Each build uses its own port range (RCM_TEST_PORT_BASE): plain 21000, address 21100,
 # thread 21200, undefined 21300 (with clang 21500, 21600, 21700, 21800), so leftover
@@ -123,6 +126,59 @@ run_build() {
   fi
 }
 
+# run_fuzz: builds the libFuzzer targets (fuzz/, RCM_FUZZ=ON, clang) in build-fuzz/ and
+# runs each for RCM_FUZZ_SECONDS from its seed corpus. New inputs and findings stay in
+# build-fuzz/fuzz-runs/<target>/ (the seed corpus in the tree is only read); any finding
+# fails the run. The summary gives each target's executions.
+run_fuzz() {
+  local secs=${RCM_FUZZ_SECONDS:-20} dir="$ROOT/build-fuzz" t0=$SECONDS src name bin work log rc execs dict lines=() bad=0
+  if [[ $secs == 0 ]]; then
+    SUMMARY+=("$(printf '%-10s skipped (RCM_FUZZ_SECONDS=0)' fuzz)")
+    return
+  fi
+  if [[ ! $secs =~ ^[0-9]+$ ]]; then
+    SUMMARY+=("$(printf '%-10s FAILED: RCM_FUZZ_SECONDS=%s is not a number of seconds' fuzz "$secs")")
+    FAILED=1
+    return
+  fi
+  say "fuzz: configure and build ($dir, clang)"
+  if ! cmake -S "$ROOT" -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DRCM_FUZZ=ON \
+      -DRCM_BUILD_TESTS=OFF -DRCM_BUILD_TOOLS=OFF -DRCM_BUILD_PYTHON=OFF ||
+    ! cmake --build "$dir" -j "$JOBS" --target rcm_fuzz; then
+    SUMMARY+=("$(printf '%-10s FAILED at configure/build (%ss)' fuzz $((SECONDS - t0)))")
+    FAILED=1
+    return
+  fi
+  for src in "$ROOT"/fuzz/fuzz_*.cpp; do
+    name=$(basename "$src" .cpp)
+    name=${name#fuzz_}
+    bin="$dir/fuzz/fuzz_$name" work="$dir/fuzz-runs/$name" log="$dir/fuzz-runs/$name/log"
+    rm -rf "$work" && mkdir -p "$work/corpus" "$work/findings"
+    dict=()
+    [[ -f $ROOT/fuzz/$name.dict ]] && dict=(-dict="$ROOT/fuzz/$name.dict")
+    say "fuzz: $name for ${secs}s"
+    "$bin" "$work/corpus" "$ROOT/fuzz/corpus/$name" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
+      -print_final_stats=1 -artifact_prefix="$work/findings/" >"$log" 2>&1
+    rc=$?
+    execs=$(grep -a 'stat::number_of_executed_units' "$log" | tail -n 1 | awk '{print $2}')
+    if ((rc != 0)) || [[ -n $(ls -A "$work/findings") ]]; then
+      bad=1
+      lines+=("$(printf '      %-18s FINDING (exit %s, %s executions): %s' "$name" "$rc" "${execs:-?}" \
+        "$(ls -d "$work"/findings/* 2>/dev/null | head -n 3 | tr '\n' ' ')")")
+      lines+=("      $(printf '%-18s' '')$(grep -a -m 1 -E 'FUZZ_CHECK|ERROR: ' "$log") (log: $log)")
+    else
+      lines+=("$(printf '      %-18s %s executions' "$name" "${execs:-?}")")
+    fi
+  done
+  if ((bad)); then
+    SUMMARY+=("$(printf '%-10s FAILED: findings, %ss per target (%ss)' fuzz "$secs" $((SECONDS - t0)))")
+    FAILED=1
+  else
+    SUMMARY+=("$(printf '%-10s ok: no findings, %ss per target (%ss)' fuzz "$secs" $((SECONDS - t0)))")
+  fi
+  SUMMARY+=("${lines[@]}")
+}
+
 for s in $SANITIZE; do
   case $s in
     none)
@@ -143,6 +199,8 @@ for s in $SANITIZE; do
       ;;
   esac
 done
+
+run_fuzz
 
 printf '\n==== rcm test summary (%ss) ====\n' $((SECONDS - STARTED))
 printf '%s\n' "${SUMMARY[@]}"

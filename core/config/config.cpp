@@ -314,11 +314,14 @@ bool is_config_key(const std::string &k) {
 }
 
 // "url: 'x:y' is not host:port (port 'y')" -> "url: '...' is not host:port (port '...')".
-// When the quoted text itself may hold quotes, all from the first to the last goes.
+// When the quoted text itself may hold quotes, all from the first to the last goes. A
+// quote left open (the message was cut at a NUL the quoted text held: what() is a C
+// string) hides all that follows it: fail closed, not open.
 std::string without_quotes(const std::string &msg, bool text_has_quotes) {
   if (text_has_quotes) {
     size_t first = msg.find('\''), last = msg.rfind('\'');
-    return first == std::string::npos ? msg : msg.substr(0, first) + "'...'" + msg.substr(last + 1);
+    if (first == std::string::npos) return msg;
+    return msg.substr(0, first) + "'...'" + (last == first ? std::string() : msg.substr(last + 1));
   }
   std::string out;
   size_t i = 0;
@@ -326,7 +329,7 @@ std::string without_quotes(const std::string &msg, bool text_has_quotes) {
     size_t open = msg.find('\'', i);
     size_t close = open == std::string::npos ? std::string::npos : msg.find('\'', open + 1);
     if (close == std::string::npos) {
-      out += msg.substr(i);
+      out += open == std::string::npos ? msg.substr(i) : msg.substr(i, open - i) + "'...'";
       break;
     }
     // A config key's name or one character ('=', '/') is the message's own words.
@@ -384,6 +387,7 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
     }
   }
   if (query.empty()) return;
+  bool after_password = false;
   size_t start = 0;
   while (start <= query.size()) {
     size_t amp = query.find('&', start);
@@ -398,7 +402,15 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
     std::string v = percent_decode(kv.substr(eq + 1), what);
     if (k.empty()) bad(what, "a query parameter has no name");
     if (k == "seeds") bad(what, "'seeds' cannot be set in the query; the URL's hosts are the seeds");
-    set(k, v);
+    try {
+      set(k, v);
+    } catch (const Error &e) {
+      // After a password this may be a piece of it that held an unencoded '&'
+      // ("password=a&b=c"): the key and the value are not quoted then.
+      if (!after_password) throw;
+      throw Error(Status::config, without_quotes(e.what(), kv.find('\'') != std::string::npos));
+    }
+    after_password = after_password || k == "password" || k == "sentinel.password";
     if (k == "mode" && scheme.find('+') != std::string::npos && mode != scheme_mode) {
       // redis://h?mode=auto|cluster|...: allowed where the scheme does not say; a
       // redis+cluster:// URL with another mode in its query contradicts itself.

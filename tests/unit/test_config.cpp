@@ -329,6 +329,25 @@ TEST(test_url__malformed_is_config_error_and_leaves_config_untouched) {
   }
 }
 
+namespace {
+
+// The URL is refused (a config error) with a message that says `says` and holds no `never`.
+void check_refused(const std::string &url, const char *says, const char *never = nullptr) {
+  Config cfg;
+  try {
+    cfg.apply_url(url);
+    ::check::report(__FILE__, __LINE__, "'" + url + "' was accepted");
+  } catch (const Error &e) {
+    std::string msg = e.what();
+    if (e.status() != Status::config || msg.find(says) == std::string::npos)
+      ::check::report(__FILE__, __LINE__, "'" + url + "': '" + msg + "' does not say '" + says + "'");
+    if (never != nullptr && msg.find(never) != std::string::npos)
+      ::check::report(__FILE__, __LINE__, "'" + url + "': '" + msg + "' quotes '" + never + "'");
+  }
+}
+
+}  // namespace
+
 // Each malformed URL is refused with a message that says what is wrong with it.
 TEST(test_url__malformed_messages_name_the_problem) {
   struct {
@@ -349,16 +368,7 @@ TEST(test_url__malformed_messages_name_the_problem) {
       {"redis://h:1?seeds=x", "the URL's hosts are the seeds"},
       {"redis+cluster://h:1?mode=standalone", "contradicts the redis+cluster:// scheme"},
   };
-  for (const auto &c : cases) {
-    Config cfg;
-    try {
-      cfg.apply_url(c.url);
-      ::check::report(__FILE__, __LINE__, std::string("'") + c.url + "' was accepted");
-    } catch (const Error &e) {
-      if (e.status() != Status::config || std::string(e.what()).find(c.says) == std::string::npos)
-        ::check::report(__FILE__, __LINE__, std::string("'") + c.url + "': '" + e.what() + "' does not say '" + c.says + "'");
-    }
-  }
+  for (const auto &c : cases) check_refused(c.url, c.says);
 }
 
 TEST(test_url__mode_in_the_query) {
@@ -399,6 +409,26 @@ TEST(test_url__error_never_shows_password) {
   } catch (const Error &e) {
     CHECK(std::string(e.what()).find("TopS3cretPw") == std::string::npos);
   }
+}
+
+// Found by fuzz_config: a password in the query holding '@' and a NUL after it. The
+// message quotes the text after the '@' as a host, what() cuts it at the NUL, and the
+// quote left open must still hide the password's tail ("Wv4").
+TEST(test_url__errors_never_quote_the_password_cut_at_a_nul) {
+  const std::string nul_tail = std::string("&pool") + '\0' + "x";
+  check_refused("redis://h:1?password=Qz7&Kx9@Wv4" + nul_tail, "url: ", "Wv4");
+  // A quote in the URL: the other redaction.
+  check_refused("redis://h:1?password=Qz7'Kx9@Wv4" + nul_tail, "url: ", "Wv4");
+}
+
+// Found by fuzz_config: a password in the query holding an unencoded '&' followed by
+// "name=value" makes a parameter of its tail; the message about that parameter must not
+// quote it (it still names a real key). Before the password, values are quoted as ever.
+TEST(test_url__query_password_tail_is_not_quoted) {
+  check_refused("redis://h:1?password=Qz7&Kx9pool.size=x", "unknown config key", "Kx9");
+  check_refused("redis://h:1?password=Qz7&pool.size=Kx9", "pool.size", "Kx9");
+  check_refused("redis://h:1?db=1&sentinel.password=Qz7&Kx9=1", "unknown config key", "Kx9");
+  check_refused("redis://h:1?pool.size=abc&password=p", "'abc'");
 }
 
 TEST(test_config__validate_cross_key_checks) {
