@@ -6,7 +6,8 @@
  *   erroring  FUNCTION LOAD of a library that one primary already holds: that primary
  *             answers -ERR, the other two load it
  *   stopped   SIGSTOP on one primary (well under cluster-node-timeout, so no failover)
- *             during CONFIG SET and FUNCTION FLUSH
+ *             during CONFIG SET and FUNCTION FLUSH: RCM_ERR_TIMEOUT at the deadline,
+ *             naming that node and saying the command was sent there
  *
  * Leaves the cluster as it found it: functions flushed and maxmemory-samples back at 5
  * on every node, the stopped node continued (teardown does it also on failure). */
@@ -120,13 +121,20 @@ static void fanout_with_one_stopped(rcm_client *c, int port, const char *what, i
     double t0 = tu_now();
     rcm_status st = tu_cmdv(c, &r, argc, argv);
     double took = tu_now() - t0;
-    printf("%s with %d stopped: %s %s ('%s') after %.2f s\n", what, port, rcm_status_name(st), tu_describe(r),
-           st == RCM_OK ? "" : rcm_last_error(), took);
+    char err[512];
+    snprintf(err, sizeof err, "%s", st == RCM_OK ? "" : rcm_last_error());
+    printf("%s with %d stopped: %s %s ('%s') after %.2f s\n", what, port, rcm_status_name(st), tu_describe(r), err,
+           took);
     int error_reply = st == RCM_OK && rcm_reply_type(r) == RCM_REPLY_ERROR;
     rcm_reply_free(r);
     if (st == RCM_OK && !error_reply) fail_msg("%s succeeded although primary %d never answered", what, port);
     /* the deadline is 1.5 s; 10 s is far beyond any scheduling delay */
     if (took > DEADLINE_MS / 1000.0 + 10) fail_msg("%s took %.1f s with a %d ms deadline", what, took, DEADLINE_MS);
+    /* The others ran it and the stopped one has it in its socket: "not sent" would be
+     * false, and the caller needs to know which node did not answer. */
+    if (!error_reply && (!strstr(err, cu_addr(port)) || strstr(err, "not sent")))
+        fail_msg("%s: the failure does not name the node that did not answer (%s) or claims nothing was sent: '%s'",
+                 what, cu_addr(port), err);
 }
 
 static void continue_stopped(void) {
