@@ -37,12 +37,7 @@ static void restore_all(void) {
 }
 
 static int setup(void **state) {
-    (void)state;
-    char why[256];
-    if (cu_restore_layout(why, sizeof why) != 0) {
-        fprintf(stderr, "setup: the cluster is not in the harness's layout: %s\n", why);
-        return -1;
-    }
+    if (cu_layout_fixture(state) != 0) return -1;
     restore_all();
     return 0;
 }

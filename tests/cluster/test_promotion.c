@@ -2,9 +2,11 @@
  * that reads from replicas, as the README promises it:
  *
  *   - replica reads keep working through the failover (a reader thread sees no failure
- *     and no wrong value), and afterwards go where read_from says: read_from=replica to
- *     the demoted primary (now the replica), read_from=primary to the promoted one
- *     (counted on each node with INFO commandstats);
+ *     and no wrong value), and once the client knows of the promotion (a write meets
+ *     MOVED, which refreshes the topology; reads alone learn nothing, as the promoted
+ *     node serves them too, until the periodic refresh) they go where read_from says:
+ *     read_from=replica to the demoted primary (now the replica), read_from=primary to
+ *     the promoted one (counted on each node with INFO commandstats);
  *   - events: RCM_EVENT_TOPOLOGY_CHANGED is delivered, RCM_EVENT_PRIMARY_CHANGED names
  *     the promoted node with "old -> new: replica promoted", and every callback runs on
  *     one thread of the client's own: not the caller's, not the I/O thread (on which
@@ -76,26 +78,6 @@ static void on_async(rcm_status st, rcm_reply *reply, void *ud) {
     io_thread = pthread_self();
     atomic_store(&io_seen, 1);
     rcm_reply_free(reply);
-}
-
-static int setup(void **state) {
-    (void)state;
-    char why[256];
-    if (cu_restore_layout(why, sizeof why) != 0) {
-        fprintf(stderr, "setup: the cluster is not in the harness's layout: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char why[256];
-    if (cu_restore_layout(why, sizeof why) != 0) {
-        fprintf(stderr, "teardown: could not restore the layout: %s\n", why);
-        return -1;
-    }
-    return 0;
 }
 
 static char keys[NKEYS][64];
@@ -273,7 +255,8 @@ static void test_promotion__replica_reads_and_events_follow_a_failover(void **st
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_promotion__replica_reads_and_events_follow_a_failover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_promotion__replica_reads_and_events_follow_a_failover, cu_layout_fixture,
+                                        cu_layout_fixture),
     };
     return TU_RUN(tests, argc, argv);
 }
