@@ -543,7 +543,10 @@ void Engine::expire(Clock::time_point now) {
     } else {
       break;
     }
-    if (!r->completed) fail_at_deadline(r);
+    // A fan-out ends when its parts do: at this same deadline each says what became of
+    // it (sent to a node that never answered, or not sent), where the parent alone could
+    // only say that it was never sent itself.
+    if (!r->completed && !r->fanned_out) fail_at_deadline(r);
     request_release(r);
   }
 }

@@ -82,6 +82,7 @@ void Engine::fan_out(Request *r) {
     finish_fanout(f);
     return;
   }
+  r->fanned_out = true;
   for (Request *p : parts) {
     watch_deadline(p);
     dispatch(p);
@@ -95,6 +96,8 @@ void Engine::on_fanout_part(Request *part, Status status, Reply *reply) {
     if (f->failure == Status::ok) {
       f->failure = status;
       f->failure_message = reply ? reply->str : status_name(status);
+      // which of the nodes failed: the others may have applied the command
+      if (!part->route_node.empty()) f->failure_message = part->route_node + ": " + f->failure_message;
     }
     delete reply;
   } else {

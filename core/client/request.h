@@ -49,6 +49,7 @@ struct Request {
   bool completed = false;
   bool pinned = false;          // never resend on another connection
   bool internal = false;        // rcm's own (handshake, health check)
+  bool fanned_out = false;      // split into parts that carry its deadline (engine_fanout.cpp)
 
   // A unit: requests that travel together, in order, on one connection (a pipeline's
   // requests for one node, a MULTI ... EXEC block, ASKING + its command). Members share a

@@ -1095,3 +1095,13 @@ long long cu_stats_sum(rcm_client *c, const char *counter) {
     cj_free(s);
     return sum;
 }
+
+int cu_layout_fixture(void **state) {
+    (void)state;
+    char why[256];
+    if (cu_restore_layout(why, sizeof why) != 0) {
+        fprintf(stderr, "the cluster is not in the harness's layout and could not be restored: %s\n", why);
+        return -1;
+    }
+    return 0;
+}

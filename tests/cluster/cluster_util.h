@@ -105,6 +105,9 @@ void cu_note_vote(int primary_port);
  * FAILOVER on whichever of nodes 0..2 is a replica and waits until healthy. 0 when
  * restored, -1 (with why) otherwise. Safe from setup/teardown functions. */
 int cu_restore_layout(char *why, size_t n);
+/* cu_restore_layout as a cmocka setup or teardown: -1 (the reason on stderr) when the
+ * layout could not be restored. */
+int cu_layout_fixture(void **state);
 
 /* CLUSTER SETSLOT slot NODE <to's id> on the new owner, the old one, then every other
  * primary (the end of a slot move; the slot must hold no keys on from_port by then).
