@@ -215,6 +215,8 @@ static void print_summary(soak_ctx *ctx, double secs, long long async_total)
     printf("  reads checked: %lld; async requests completed exactly once: %lld; latest past a "
            "deadline: %.3f s\n", (long long)soak_S.reads_checked, async_total,
            (double)soak_S.late_max_ns / 1e9);
+    printf("  reads explained only by writes lost with a killed or replaced primary: %lld\n",
+           (long long)soak_S.lost_reads);
     printf("  faults: %lld kills, %lld stops, %lld failovers, %lld migrations\n",
            (long long)ctx->kills, (long long)ctx->stops, (long long)ctx->failovers,
            (long long)ctx->migrations);

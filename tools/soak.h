@@ -136,6 +136,8 @@ typedef struct soak_stats {
     _Atomic long long req[K_KINDS], ok[K_KINDS], err[K_KINDS], unc[K_KINDS];
     _Atomic long long by_status[SOAK_NSTATUS];
     _Atomic long long reads_checked, late_max_ns;
+    _Atomic long long lost_reads; /* reads of a write older than the latest acknowledged one
+                                     that a lossy fault explains */
 } soak_stats;
 extern soak_stats soak_S;
 extern const char *const soak_kind_names[K_KINDS];

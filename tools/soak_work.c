@@ -192,12 +192,19 @@ void soak_check_read(soak_worker *wk, soak_key *k, const rcm_reply *r, uint64_t 
     rcm_reply_kind t = rcm_reply_type(r);
     if (t == RCM_REPLY_ERROR) return; /* a server's refusal (-CLUSTERDOWN...), counted */
     uint32_t floor = floor_seq(ctx, k, read_done);
+    /* Reads that only a lossy fault explains are counted: writes that were lost. */
+    uint32_t latest = 0;
+    for (uint32_t s = k->n; s >= 1 && latest == 0; s--)
+        if (k->w[s - 1].state == W_OK) latest = s;
     if (t == RCM_REPLY_NIL) {
-        if (floor == 0) return;
-        for (uint32_t s = 1; s <= k->n; s++)
-            if (k->w[s - 1].del && possible(&k->w[s - 1], s, floor)) return;
-        soak_violation(ctx, "%s %s: nil, but write %u was acknowledged (seed %llu)", what, k->name,
-                       floor, (unsigned long long)ctx->seed);
+        bool ok = floor == 0;
+        for (uint32_t s = 1; s <= k->n && !ok; s++)
+            ok = k->w[s - 1].del && possible(&k->w[s - 1], s, floor);
+        if (!ok)
+            soak_violation(ctx, "%s %s: nil, but write %u was acknowledged (seed %llu)", what,
+                           k->name, floor, (unsigned long long)ctx->seed);
+        else if (latest > 0 && !k->w[latest - 1].del)
+            atomic_fetch_add(&soak_S.lost_reads, 1);
         return;
     }
     size_t len = 0;
@@ -215,6 +222,8 @@ void soak_check_read(soak_worker *wk, soak_key *k, const rcm_reply *r, uint64_t 
                           : "older than the acknowledged write";
         soak_violation(ctx, "%s %s: read seq %lu (%s); latest acknowledged seq %u of %u (seed %llu)",
                        what, k->name, s, state, floor, k->n, (unsigned long long)ctx->seed);
+    } else if (s < latest && k->w[s - 1].state != W_UNCERTAIN) {
+        atomic_fetch_add(&soak_S.lost_reads, 1);
     }
 }
 
