@@ -50,6 +50,12 @@ static long long config_ll(const rcm_config *cfg, const char *key)
     return n;
 }
 
+/* --verbose: the client's events, on the timeline of the faults. */
+static void on_event(rcm_event_kind kind, const char *node, const char *detail, void *userdata)
+{
+    soak_log(userdata, "event: %s %s %s", cli_event_name(kind), node ? node : "-", detail ? detail : "");
+}
+
 typedef struct soak_opts {
     long long seconds, threads, pairs, slack_ms;
     uint64_t seed;
@@ -241,7 +247,7 @@ int cli_soak(const cli_opts *opts, int argc, char **argv)
     ctx.harness = o.harness;
     ctx.t0 = cli_now_ns();
 
-    rcm_config *cfg = cli_config_new(opts, NULL, NULL);
+    rcm_config *cfg = cli_config_new(opts, o.verbose ? on_event : NULL, &ctx);
     if (cfg == NULL) return CLI_EXIT_USAGE;
     char *password = NULL, *seeds = NULL;
     rcm_config_get(cfg, "password", &password);

@@ -84,15 +84,17 @@ int soak_cluster_restore(soak_ctx *ctx, double seconds);
  * ------------------------------------------------------------------------------ */
 
 enum { K_SYNC, K_ASYNC, K_PIPELINE, K_TX, K_LEASE, K_MULTI, K_KINDS };
-enum { W_INFLIGHT, W_OK, W_UNCERTAIN, W_NOTAPPLIED };
+enum { SW_INFLIGHT, SW_OK, SW_UNCERTAIN, SW_NOTAPPLIED };
 #define SOAK_NSTATUS 100 /* index -status; RCM_ERR_INTERNAL (-99) is the last */
 #define SOAK_CHUNK 4096
 
 /* One write of a key: key=seq, or a DEL. */
 typedef struct soak_write {
     uint64_t done_ns;
-    unsigned char state; /* W_* */
+    unsigned char state; /* SW_* */
     bool del;
+    unsigned char kind;  /* K_*: which operation wrote it */
+    int32_t prev;        /* SET ... GET: the previous value's seq (0: nil); -1: not known */
 } soak_write;
 
 /* A key has one writer thread and at most one write in flight, so its writes form a

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 soak_stats soak_S;
 const char *const soak_kind_names[K_KINDS] = {"sync", "async", "pipeline", "transaction",
@@ -96,7 +95,7 @@ void soak_violation(soak_ctx *ctx, const char *fmt, ...)
  * The model of one key and the checks.
  * ------------------------------------------------------------------------------ */
 
-static uint32_t begin_write(soak_key *k, bool del)
+static uint32_t begin_write(soak_key *k, bool del, int kind)
 {
     if (k->n == k->cap) {
         uint32_t cap = k->cap ? k->cap * 2 : 64;
@@ -105,7 +104,7 @@ static uint32_t begin_write(soak_key *k, bool del)
         k->w = grown;
         k->cap = cap;
     }
-    k->w[k->n] = (soak_write){0, W_INFLIGHT, del};
+    k->w[k->n] = (soak_write){0, SW_INFLIGHT, del, (unsigned char)kind, -1};
     return ++k->n;
 }
 
@@ -124,20 +123,21 @@ static int count(int kind, rcm_status st, bool server_error)
     if (st != RCM_OK) atomic_fetch_add(&soak_S.by_status[-st < SOAK_NSTATUS ? -st : SOAK_NSTATUS - 1], 1);
     if (st == RCM_OK && !server_error) {
         atomic_fetch_add(&soak_S.ok[kind], 1);
-        return W_OK;
+        return SW_OK;
     }
     if (st == RCM_OK || not_applied(st)) {
         atomic_fetch_add(&soak_S.err[kind], 1);
-        return W_NOTAPPLIED;
+        return SW_NOTAPPLIED;
     }
     atomic_fetch_add(&soak_S.unc[kind], 1);
-    return W_UNCERTAIN;
+    return SW_UNCERTAIN;
 }
 
-static void end_write(soak_key *k, uint32_t seq, int state)
+/* done: when the outcome arrived (an async callback's time, not when it was looked at). */
+static void end_write(soak_key *k, uint32_t seq, int state, uint64_t done)
 {
     k->w[seq - 1].state = (unsigned char)state;
-    k->w[seq - 1].done_ns = cli_now_ns();
+    k->w[seq - 1].done_ns = done;
 }
 
 static void check_deadline(soak_ctx *ctx, const char *what, uint64_t t_sent, uint64_t t_done,
@@ -174,14 +174,31 @@ static bool weak(soak_ctx *ctx, int slot, uint64_t done_ns, uint64_t read_done)
 static uint32_t floor_seq(soak_ctx *ctx, const soak_key *k, uint64_t read_done)
 {
     for (uint32_t s = k->n; s >= 1; s--)
-        if (k->w[s - 1].state == W_OK && !weak(ctx, k->slot, k->w[s - 1].done_ns, read_done))
+        if (k->w[s - 1].state == SW_OK && !weak(ctx, k->slot, k->w[s - 1].done_ns, read_done))
             return s;
     return 0;
 }
 
 static bool possible(const soak_write *w, uint32_t s, uint32_t floor)
 {
-    return w->state == W_UNCERTAIN || (s >= floor && w->state != W_NOTAPPLIED);
+    return w->state == SW_UNCERTAIN || (s >= floor && w->state != SW_NOTAPPLIED);
+}
+
+static int value_of(const soak_key *k, uint32_t seq, char *buf, size_t n)
+{
+    return snprintf(buf, n, "%s=%u", k->name, seq);
+}
+
+/* The first few are described: which write was lost, acknowledged when, read when. */
+static void note_lost(soak_ctx *ctx, const soak_key *k, const char *what, uint32_t got,
+                      uint32_t latest, uint64_t read_done)
+{
+    if (atomic_fetch_add(&soak_S.lost_reads, 1) < 10)
+        soak_log(ctx, "lost write (allowed): %s %s (slot %d) read seq %u at +%.3fs; seq %u was "
+                      "acknowledged (%s, previous value seq %d) at +%.3fs", what, k->name, k->slot,
+                 got, (double)(read_done - ctx->t0) / 1e9, latest,
+                 soak_kind_names[k->w[latest - 1].kind], (int)k->w[latest - 1].prev,
+                 (double)(k->w[latest - 1].done_ns - ctx->t0) / 1e9);
 }
 
 /* A read of k returned r (status RCM_OK). Checks that it is k's and a value k may have. */
@@ -195,16 +212,16 @@ void soak_check_read(soak_worker *wk, soak_key *k, const rcm_reply *r, uint64_t 
     /* Reads that only a lossy fault explains are counted: writes that were lost. */
     uint32_t latest = 0;
     for (uint32_t s = k->n; s >= 1 && latest == 0; s--)
-        if (k->w[s - 1].state == W_OK) latest = s;
+        if (k->w[s - 1].state == SW_OK) latest = s;
     if (t == RCM_REPLY_NIL) {
-        bool ok = floor == 0;
-        for (uint32_t s = 1; s <= k->n && !ok; s++)
-            ok = k->w[s - 1].del && possible(&k->w[s - 1], s, floor);
-        if (!ok)
+        bool deleted = false; /* a DEL may explain it */
+        for (uint32_t s = 1; s <= k->n && !deleted; s++)
+            deleted = k->w[s - 1].del && possible(&k->w[s - 1], s, floor);
+        if (floor != 0 && !deleted)
             soak_violation(ctx, "%s %s: nil, but write %u was acknowledged (seed %llu)", what,
                            k->name, floor, (unsigned long long)ctx->seed);
-        else if (latest > 0 && !k->w[latest - 1].del)
-            atomic_fetch_add(&soak_S.lost_reads, 1);
+        else if (!deleted && latest > 0 && !k->w[latest - 1].del)
+            note_lost(ctx, k, what, 0, latest, read_done);
         return;
     }
     size_t len = 0;
@@ -218,18 +235,13 @@ void soak_check_read(soak_worker *wk, soak_key *k, const rcm_reply *r, uint64_t 
     unsigned long s = strtoul(v + k->len + 1, NULL, 10);
     if (s == 0 || s > k->n || k->w[s - 1].del || !possible(&k->w[s - 1], (uint32_t)s, floor)) {
         const char *state = s == 0 || s > k->n ? "never written"
-                          : k->w[s - 1].state == W_NOTAPPLIED ? "a write reported as not carried out"
+                          : k->w[s - 1].state == SW_NOTAPPLIED ? "a write reported as not carried out"
                           : "older than the acknowledged write";
         soak_violation(ctx, "%s %s: read seq %lu (%s); latest acknowledged seq %u of %u (seed %llu)",
                        what, k->name, s, state, floor, k->n, (unsigned long long)ctx->seed);
-    } else if (s < latest && k->w[s - 1].state != W_UNCERTAIN) {
-        atomic_fetch_add(&soak_S.lost_reads, 1);
+    } else if (s < latest && k->w[s - 1].state != SW_UNCERTAIN) {
+        note_lost(ctx, k, what, (uint32_t)s, latest, read_done);
     }
-}
-
-static int value_of(const soak_key *k, uint32_t seq, char *buf, size_t n)
-{
-    return snprintf(buf, n, "%s=%u", k->name, seq);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -243,33 +255,50 @@ static bool is_status(const rcm_reply *r, const char *s)
     return rcm_reply_type(r) == RCM_REPLY_STATUS && len == strlen(s) && memcmp(v, s, len) == 0;
 }
 
-/* A SET's reply: OK, a server's refusal, or something that was never a SET's. */
-static bool set_reply_error(soak_worker *wk, const soak_key *k, const rcm_reply *r, const char *what)
+/* The reply of SET k v GET: k's previous value, which must be one k may have had (not
+ * this very value: that would be the write carried out twice), a server's refusal (true),
+ * or something that was never this SET's (a reply of another request). */
+static bool set_reply_error(soak_worker *wk, soak_key *k, uint32_t seq, const rcm_reply *r,
+                            uint64_t done, const char *what)
 {
-    if (is_status(r, "OK")) return false;
-    if (rcm_reply_type(r) != RCM_REPLY_ERROR)
-        soak_violation(wk->ctx, "%s SET %s: reply of type %d, not OK: a reply of another request",
-                       what, k->name, (int)rcm_reply_type(r));
-    return true;
+    rcm_reply_kind t = rcm_reply_type(r);
+    if (t == RCM_REPLY_ERROR) return true;
+    if (t != RCM_REPLY_STRING && t != RCM_REPLY_NIL) {
+        soak_violation(wk->ctx, "%s SET %s GET: reply of type %d: a reply of another request",
+                       what, k->name, (int)t);
+        return true;
+    }
+    char own[96];
+    size_t len = 0;
+    const char *v = rcm_reply_string(r, &len);
+    int n = value_of(k, seq, own, sizeof own);
+    k->w[seq - 1].prev = t == RCM_REPLY_NIL ? 0
+                       : len > k->len + 1 ? (int32_t)strtol(v + k->len + 1, NULL, 10) : -1;
+    if (t == RCM_REPLY_STRING && len == (size_t)n && memcmp(v, own, len) == 0)
+        soak_violation(wk->ctx, "%s SET %s GET: the previous value is this write's own: it was "
+                                "carried out twice", what, k->name);
+    else
+        soak_check_read(wk, k, r, done, what);
+    return false;
 }
 
 static void op_sync(soak_worker *wk, bool write)
 {
     soak_key *k = &wk->keys[soak_rand(&wk->rng) % (uint64_t)wk->nkeys];
     char val[96];
-    uint32_t seq = write ? begin_write(k, false) : 0;
+    uint32_t seq = write ? begin_write(k, false, K_SYNC) : 0;
     if (write) value_of(k, seq, val, sizeof val);
-    const char *argv[3] = {write ? "SET" : "GET", k->name, val};
-    size_t lens[3] = {3, k->len, write ? strlen(val) : 0};
+    const char *argv[4] = {write ? "SET" : "GET", k->name, val, "GET"};
+    size_t lens[4] = {3, k->len, write ? strlen(val) : 0, 3};
     rcm_reply *r = NULL;
     uint64_t t0 = cli_now_ns();
-    rcm_status st = rcm_command(wk->client, write ? 3 : 2, argv, lens, &r);
+    rcm_status st = rcm_command(wk->client, write ? 4 : 2, argv, lens, &r);
     uint64_t t1 = cli_now_ns();
     check_deadline(wk->ctx, write ? "sync SET" : "sync GET", t0, t1, soak_S.cmd_ns);
-    bool serr = st == RCM_OK && (write ? set_reply_error(wk, k, r, "sync")
+    bool serr = st == RCM_OK && (write ? set_reply_error(wk, k, seq, r, t1, "sync")
                                        : rcm_reply_type(r) == RCM_REPLY_ERROR);
     int state = count(K_SYNC, st, serr);
-    if (write) end_write(k, seq, state);
+    if (write) end_write(k, seq, state, t1);
     else if (st == RCM_OK) soak_check_read(wk, k, r, t1, "sync GET");
     rcm_reply_free(r);
 }
@@ -314,8 +343,8 @@ static void op_async(soak_worker *wk)
     for (int i = 0; i <= b; i++) {
         soak_areq *a = new_areq(wk);
         a->ctx = ctx;
-        const char *argv[3];
-        size_t lens[3];
+        const char *argv[4] = {NULL, NULL, NULL, "GET"};
+        size_t lens[4] = {0, 0, 0, 3};
         int argc;
         if (i == b) {
             a->key = -1;
@@ -325,11 +354,11 @@ static void op_async(soak_worker *wk)
             a->key = (start + i) % wk->nkeys;
             soak_key *k = &wk->keys[a->key];
             bool write = soak_rand(&wk->rng) & 1;
-            a->seq = write ? begin_write(k, false) : 0;
+            a->seq = write ? begin_write(k, false, K_ASYNC) : 0;
             if (write) value_of(k, a->seq, vals[i], sizeof vals[i]);
             argv[0] = write ? "SET" : "GET", argv[1] = k->name, argv[2] = vals[i];
             lens[0] = 3, lens[1] = k->len, lens[2] = write ? strlen(vals[i]) : 0;
-            argc = write ? 3 : 2;
+            argc = write ? 4 : 2;
         }
         a->t_sent = cli_now_ns();
         rcm_status st = rcm_command_async(wk->client, argc, argv, lens, on_async, a);
@@ -367,8 +396,9 @@ static void op_async(soak_worker *wk)
         } else {
             soak_key *k = &wk->keys[a->key];
             if (a->seq) {
-                bool serr = a->st == RCM_OK && set_reply_error(wk, k, a->reply, "async");
-                end_write(k, a->seq, count(K_ASYNC, a->st, serr));
+                bool serr = a->st == RCM_OK && set_reply_error(wk, k, a->seq, a->reply,
+                                                               atomic_load(&a->t_done), "async");
+                end_write(k, a->seq, count(K_ASYNC, a->st, serr), atomic_load(&a->t_done));
             } else {
                 count(K_ASYNC, a->st, a->st == RCM_OK && rcm_reply_type(a->reply) == RCM_REPLY_ERROR);
                 if (a->st == RCM_OK) soak_check_read(wk, k, a->reply, atomic_load(&a->t_done), "async GET");
@@ -394,11 +424,11 @@ static void op_pipeline(soak_worker *wk)
         soak_key *k = &wk->keys[(start + i) % wk->nkeys];
         bool write = soak_rand(&wk->rng) & 1;
         char val[96];
-        seqs[i] = write ? begin_write(k, false) : 0;
+        seqs[i] = write ? begin_write(k, false, K_PIPELINE) : 0;
         if (write) value_of(k, seqs[i], val, sizeof val);
-        const char *argv[3] = {write ? "SET" : "GET", k->name, val};
-        size_t lens[3] = {3, k->len, write ? strlen(val) : 0};
-        rcm_pipeline_append(p, write ? 3 : 2, argv, lens);
+        const char *argv[4] = {write ? "SET" : "GET", k->name, val, "GET"};
+        size_t lens[4] = {3, k->len, write ? strlen(val) : 0, 3};
+        rcm_pipeline_append(p, write ? 4 : 2, argv, lens);
     }
     rcm_reply **replies = NULL;
     size_t n = 0;
@@ -413,8 +443,8 @@ static void op_pipeline(soak_worker *wk)
         const rcm_reply *r = st == RCM_OK && (size_t)i < n ? replies[i] : NULL;
         rcm_status rst = r == NULL ? (st != RCM_OK ? st : RCM_ERR_INTERNAL) : rcm_reply_status(r);
         if (seqs[i]) {
-            bool serr = rst == RCM_OK && set_reply_error(wk, k, r, "pipeline");
-            end_write(k, seqs[i], count(K_PIPELINE, rst, serr));
+            bool serr = rst == RCM_OK && set_reply_error(wk, k, seqs[i], r, t1, "pipeline");
+            end_write(k, seqs[i], count(K_PIPELINE, rst, serr), t1);
         } else {
             count(K_PIPELINE, rst, rst == RCM_OK && rcm_reply_type(r) == RCM_REPLY_ERROR);
             if (rst == RCM_OK) soak_check_read(wk, k, r, t1, "pipeline GET");
@@ -456,7 +486,7 @@ static void op_tx(soak_worker *wk)
     rcm_lease *l = lease_on(wk, a, K_TX);
     if (l == NULL) return;
     char va[96], vb[96];
-    uint32_t sa = begin_write(a, false), sb = begin_write(b, false);
+    uint32_t sa = begin_write(a, false, K_TX), sb = begin_write(b, false, K_TX);
     value_of(a, sa, va, sizeof va);
     value_of(b, sb, vb, sizeof vb);
     const char *multi[] = {"MULTI"}, *seta[] = {"SET", a->name, va}, *setb[] = {"SET", b->name, vb},
@@ -475,7 +505,7 @@ static void op_tx(soak_worker *wk)
         rcm_reply_free(r);
         r = NULL;
     }
-    int state = W_NOTAPPLIED; /* without EXEC, the release discards the transaction */
+    int state = SW_NOTAPPLIED; /* without EXEC, the release discards the transaction */
     if (queued) {
         st = lease_cmd(wk, l, 1, exec, &r, "EXEC on a lease");
         bool applied = st == RCM_OK && rcm_reply_type(r) == RCM_REPLY_ARRAY;
@@ -493,8 +523,8 @@ static void op_tx(soak_worker *wk)
     } else {
         count(K_TX, st, st == RCM_OK);
     }
-    end_write(a, sa, state);
-    end_write(b, sb, state);
+    end_write(a, sa, state, cli_now_ns());
+    end_write(b, sb, state, cli_now_ns());
     rcm_lease_release(l);
 }
 
@@ -505,13 +535,13 @@ static void op_lease(soak_worker *wk)
     rcm_lease *l = lease_on(wk, k, K_LEASE);
     if (l == NULL) return;
     char val[96];
-    uint32_t seq = begin_write(k, false);
+    uint32_t seq = begin_write(k, false, K_LEASE);
     value_of(k, seq, val, sizeof val);
-    const char *set[] = {"SET", k->name, val}, *get[] = {"GET", k->name};
+    const char *set[] = {"SET", k->name, val, "GET"}, *get[] = {"GET", k->name};
     rcm_reply *r = NULL;
-    rcm_status st = lease_cmd(wk, l, 3, set, &r, "SET on a lease");
-    bool serr = st == RCM_OK && set_reply_error(wk, k, r, "lease");
-    end_write(k, seq, count(K_LEASE, st, serr));
+    rcm_status st = lease_cmd(wk, l, 4, set, &r, "SET on a lease");
+    bool serr = st == RCM_OK && set_reply_error(wk, k, seq, r, cli_now_ns(), "lease");
+    end_write(k, seq, count(K_LEASE, st, serr), cli_now_ns());
     rcm_reply_free(r);
     r = NULL;
     if (st == RCM_OK && !serr) {
@@ -546,7 +576,7 @@ static void op_multi(soak_worker *wk)
         idx[i] = 2 * ((start + i) % (wk->nkeys / 2)) + (int)(soak_rand(&wk->rng) & 1);
         soak_key *k = &wk->keys[idx[i]];
         argv[argc] = k->name, lens[argc++] = k->len;
-        seqs[i] = which == 1 ? 0 : begin_write(k, which == 2);
+        seqs[i] = which == 1 ? 0 : begin_write(k, which == 2, K_MULTI);
         if (which == 0) {
             value_of(k, seqs[i], vals[i], sizeof vals[i]);
             argv[argc] = vals[i], lens[argc++] = strlen(vals[i]);
@@ -568,14 +598,14 @@ static void op_multi(soak_worker *wk)
     }
     /* A split command is not atomic: a failure may have applied some parts. */
     int state = count(K_MULTI, st, serr);
-    if (st != RCM_OK && state == W_NOTAPPLIED) state = W_UNCERTAIN;
+    if (st != RCM_OK && state == SW_NOTAPPLIED) state = SW_UNCERTAIN;
     for (int i = 0; i < nk; i++) {
         soak_key *k = &wk->keys[idx[i]];
         if (which == 1) {
             if (st == RCM_OK && t == RCM_REPLY_ARRAY && (size_t)i < rcm_reply_length(r))
                 soak_check_read(wk, k, rcm_reply_element(r, (size_t)i), t1, "MGET");
         } else if (seqs[i]) {
-            end_write(k, seqs[i], serr ? W_UNCERTAIN : state);
+            end_write(k, seqs[i], serr ? SW_UNCERTAIN : state, t1);
         }
     }
     rcm_reply_free(r);
