@@ -320,6 +320,15 @@ static bool pid_serves(int pid, int port)
     return p != NULL && (p[strlen(want)] == ' ' || p[strlen(want)] == '\0');
 }
 
+static bool port_open(const char *host, int port)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    bool open = c != NULL && !c->err;
+    redisFree(c);
+    return open;
+}
+
 static int node_pid(const soak_ctx *ctx, int port)
 {
     char path[1024];
@@ -333,34 +342,20 @@ static int node_pid(const soak_ctx *ctx, int port)
     return found;
 }
 
-/* Starts the node again as the harness did (up_cluster in tests/harness/rcm_harness.sh:
- * same directory, so the same nodes.conf and node id) and records its PID where the
- * harness's teardown finds it. */
+/* Starts the node again as the harness did (`rcm_harness.sh restart`: same directory and
+ * arguments, so the same nodes.conf and node id); the harness records its PID where its
+ * teardown finds it. */
 static int node_restart(const soak_ctx *ctx, int port)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "bash '%s' server %d '%s/cluster/%d' --requirepass '%s' --masterauth '%s' "
-             "--cluster-enabled yes --cluster-config-file nodes-%d.conf "
-             "--cluster-node-timeout 5000 --cluster-replica-validity-factor 0 "
-             "--cluster-allow-replica-migration no",
-             ctx->harness, port, ctx->state_dir, port, ctx->password ? ctx->password : "",
-             ctx->password ? ctx->password : "", port);
+    snprintf(cmd, sizeof cmd, "bash '%s' restart cluster %d '%s'", ctx->harness, port, ctx->state_dir);
     FILE *p = popen(cmd, "r");
     if (p == NULL) return -1;
     char line[64] = {0};
     int pid = -1;
     if (fgets(line, sizeof line, p)) pid = atoi(line);
     pclose(p);
-    if (pid <= 0) return -1;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/cluster/pids", ctx->state_dir);
-    FILE *f = fopen(path, "a");
-    if (f) {
-        fprintf(f, "%d %d\n", pid, port);
-        fclose(f);
-    }
-    return pid;
+    return pid > 0 ? pid : -1;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -485,7 +480,11 @@ static bool fault_kill(soak_ctx *ctx, const view *v, int victim)
         }
         note_vote(v, replica);
     }
-    for (int i = 0; i < 200 && pid_serves(pid, nd->port); i++) nap_ms(10);
+    /* The process is a zombie before its last thread has closed the sockets: wait until
+     * nothing answers on its port and its cluster bus port (the default, +10000). */
+    for (int i = 0; i < 500 && (pid_serves(pid, nd->port) || port_open(nd->host, nd->port) ||
+                                port_open(nd->host, nd->port + 10000)); i++)
+        nap_ms(10);
     int npid = node_restart(ctx, nd->port);
     if (npid <= 0) {
         soak_violation(ctx, "fault: could not restart node %d with %s", nd->port, ctx->harness);

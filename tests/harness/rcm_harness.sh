@@ -8,6 +8,7 @@
 #   rcm_harness.sh stop   <pid>
 #   rcm_harness.sh wait   <port> [password]
 #   rcm_harness.sh cleanup <state_dir>
+#   rcm_harness.sh restart <topology> <port> <state_dir>
 #
 # Topologies and their ports (relative to base_port):
 #   standalone  +0 primary, +1 its replica, +2 password server (requirepass abc123),
@@ -37,7 +38,7 @@ log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  sed -n '5,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -346,6 +347,8 @@ node() {
   shift
   pid=$(start_server "$port" "$TOPO_DIR/$port" "$@") || die "could not start the server on port $port"
   record "$pid" "$port"
+  # For `restart`: the node comes back with the arguments it was given here.
+  printf '%s\n' "$@" >"$TOPO_DIR/$port/args"
   log "  server  127.0.0.1:$port pid $pid"
 }
 
@@ -624,6 +627,23 @@ cmd_wait() { # <port> [password]
   done
 }
 
+# Starts again a data server of a topology that was stopped or killed (a fault test),
+# in its own directory with the arguments `up` gave it (a cluster node keeps its
+# nodes.conf, so its node id), and records it so that `down` stops it. Prints its PID.
+cmd_restart() { # <topology> <port> <state_dir>
+  (($# == 3)) || usage
+  [[ $1 != raft && " $TOPOLOGIES " == *" $1 "* ]] || die "restart: topology '$1' is not one of: standalone cluster sentinel"
+  is_uint "$2" || die "port '$2' is not a number"
+  local port=$2 pid args=()
+  resolve_bins
+  TOPO_DIR=$(abs_dir "$3")/$1
+  [[ -f $TOPO_DIR/$port/args ]] || die "restart: no server on port $port was started in $TOPO_DIR"
+  mapfile -t args <"$TOPO_DIR/$port/args"
+  pid=$(start_server "$port" "$TOPO_DIR/$port" "${args[@]}") || die "could not restart the server on port $port"
+  record "$pid" "$port"
+  echo "$pid"
+}
+
 cmd_cleanup() { # <state_dir>: stops every server recorded anywhere under it
   (($# == 1)) || usage
   [[ -d $1 ]] || return 0
@@ -646,6 +666,7 @@ main() {
     stop) cmd_stop "$@" ;;
     wait) cmd_wait "$@" ;;
     cleanup) cmd_cleanup "$@" ;;
+    restart) cmd_restart "$@" ;;
     -h | --help | help) usage ;;
     *) log "unknown command '$cmd'"; usage ;;
   esac
