@@ -40,7 +40,7 @@ typedef struct soak_ctx {
     bool verbose;
     _Atomic bool stop_workload;
     /* Fault counters. */
-    _Atomic long long kills, stops, failovers, migrations, fault_skips;
+    _Atomic long long kills, stops, failovers, migrations;
     pthread_mutex_t mu;    /* guards losses and the violation text */
     soak_loss *losses;
     int nlosses, cap_losses;

@@ -616,7 +616,6 @@ void *soak_fault_main(void *arg)
     soak_ctx *ctx = fa->ctx;
     uint64_t rng = ctx->seed ^ 0x5eedfa17ull;
     bool procs = ctx->state_dir != NULL, restart = procs && ctx->harness != NULL;
-    /* Leave the last seconds of the run to the workload on a settled cluster. */
     while (!atomic_load(&ctx->stop_workload)) {
         /* Every draw is made whatever is eligible, so a seed gives one schedule. */
         long gap_ms = 500 + (long)(soak_rand(&rng) % 2500);
@@ -624,6 +623,7 @@ void *soak_fault_main(void *arg)
         uint64_t pick = soak_rand(&rng), pick2 = soak_rand(&rng);
         long stop_ms = 200 + (long)(soak_rand(&rng) % 2300);
         nap_ms(gap_ms);
+        /* The last seconds of the run are the workload's, on a settled cluster. */
         if (atomic_load(&ctx->stop_workload) || cli_now_ns() + 3000000000ull > ctx->end_ns) break;
         view v;
         if (read_view(ctx, g_orig.nodes[0].host, g_orig.nodes[0].port, &v) != 0) {
@@ -646,10 +646,7 @@ void *soak_fault_main(void *arg)
         if ((f == F_STOP || f == F_STOP_LONG) && !procs) f = F_MIGRATE;
         if ((f == F_KILL_PRIMARY || f == F_STOP_LONG) && (pr < 0 || !votable(&v, pr))) f = F_MIGRATE;
         if (f == F_FAILOVER && !votable(&v, r)) f = F_MIGRATE;
-        if (f == F_MIGRATE && fa->nslots == 0) {
-            atomic_fetch_add(&ctx->fault_skips, 1);
-            continue;
-        }
+        if (f == F_MIGRATE && fa->nslots == 0) continue;
         bool ok = true;
         switch (f) {
         case F_KILL_REPLICA: ok = fault_kill(ctx, &v, r); break;
