@@ -63,4 +63,7 @@ int cli_bench(const cli_opts *opts, int argc, char **argv);
 /** The `load` subcommand (load.c). argv[0] is "load". */
 int cli_load(const cli_opts *opts, int argc, char **argv);
 
+/** The `soak` subcommand (soak.c). argv[0] is "soak". */
+int cli_soak(const cli_opts *opts, int argc, char **argv);
+
 #endif /* RCM_TOOLS_CLI_H */

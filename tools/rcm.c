@@ -56,6 +56,8 @@ static const char USAGE[] =
     "  load [options]    SET/GET from N threads for S seconds; requests and errors by\n"
     "                    status every second, events as they come, a summary; SIGUSR1\n"
     "                    marks a fault (see `rcm load --help`)\n"
+    "  soak [options]    a mixed workload on a cluster under a seeded fault schedule,\n"
+    "                    checking every reply (see `rcm soak --help`)\n"
     "  version           print the tool's and the library's versions\n"
     "\n"
     "exit status: 0 ok; 1 failure (rcm error, server error reply, failed check); 2 usage\n";
@@ -930,6 +932,7 @@ int main(int argc, char **argv)
     else if (strcmp(sub[0], "bench") == 0) rc = cli_bench(&opts, rest, sub);
     else if (strcmp(sub[0], "watch") == 0) rc = run_watch(&opts, rest, sub);
     else if (strcmp(sub[0], "load") == 0) rc = cli_load(&opts, rest, sub);
+    else if (strcmp(sub[0], "soak") == 0) rc = cli_soak(&opts, rest, sub);
     else if (strcmp(sub[0], "where") == 0) rc = run_where(&opts, rest, sub);
     else rc = run_command(&opts, rest, sub);
 out:
