@@ -76,11 +76,13 @@ function(rcm_harness_fixture topology)
     LABELS harness
     RESOURCE_LOCK ${topology}
     TIMEOUT 240
+    SKIP_RETURN_CODE 77
     ENVIRONMENT "${RCM_TEST_ENV}")
   set_tests_properties(harness.${topology}.down PROPERTIES
     FIXTURES_CLEANUP ${topology}
     LABELS harness
     RESOURCE_LOCK ${topology}
     TIMEOUT 60
+    SKIP_RETURN_CODE 77
     ENVIRONMENT "${RCM_TEST_ENV}")
 endfunction()

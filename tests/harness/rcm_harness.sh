@@ -14,7 +14,8 @@
 #               +3 TLS-only server (certificates in <state_dir>/tls/)
 #   cluster     +10..+15: 3 primaries + 3 replicas, requirepass/masterauth abc123
 #   sentinel    +20 primary, +21 +22 replicas (abc123), +25..+27 sentinels, master mymaster
-#   raft        +30..+32 nodes loading $REDISRAFT_SO (skipped when it is not set)
+#   raft        +30..+32 nodes loading $REDISRAFT_SO (up and down exit 77, skipped, when
+#               it is not set)
 # Tests own +40..+59 for private servers started with `server`.
 #
 # Binaries: RCM_SERVER_BIN (default valkey-server, else redis-server); RCM_CLI_BIN and
@@ -555,8 +556,16 @@ check_topology_args() { # <topology> <base> <state_dir>
   [[ -n $3 ]] || die "state_dir is empty"
 }
 
+# Raft needs the module: without REDISRAFT_SO nothing starts, and up and down say so and
+# exit with SKIP (CTest's SKIP_RETURN_CODE) rather than pass having done nothing.
+readonly SKIP=77
+
 cmd_down() { # <topology> <base> <state_dir>
   check_topology_args "$@"
+  if [[ $1 == raft && -z ${REDISRAFT_SO:-} && ! -s $3/raft/pids ]]; then
+    echo "raft: REDISRAFT_SO is not set and nothing was started; skipping"
+    exit "$SKIP"
+  fi
   [[ -d $3 ]] || return 0
   stop_recorded "$3/$1/pids"
 }
@@ -565,8 +574,8 @@ cmd_up() { # <topology> <base> <state_dir>
   local topo=$1 base=$2 state rc
   check_topology_args "$@"
   if [[ $topo == raft && -z ${REDISRAFT_SO:-} ]]; then
-    echo "raft: REDISRAFT_SO is not set; skipping"
-    exit 0
+    echo "raft: REDISRAFT_SO is not set (the path of redisraft.so); skipping"
+    exit "$SKIP"
   fi
   resolve_bins
   state=$(abs_dir "$3") || die "cannot create state dir $3"
