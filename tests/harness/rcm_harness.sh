@@ -453,11 +453,15 @@ up_cluster() {
     ports+=("$p")
     addrs+=("$HOST:$p")
   done
+  # No replication PING for an hour (and a link timeout above it): until the first write
+  # every replica's offset stays 0, which CLUSTER SHARDS reports as health "loading",
+  # the case cluster.topology's first test needs (a fresh cluster, before any write).
   for p in "${ports[@]}"; do
     node "$p" --requirepass "$PASSWORD" --masterauth "$PASSWORD" \
       --cluster-enabled yes --cluster-config-file "nodes-$p.conf" \
       --cluster-node-timeout 5000 --cluster-replica-validity-factor 0 \
-      --cluster-allow-replica-migration no
+      --cluster-allow-replica-migration no \
+      --repl-ping-replica-period 3600 --repl-timeout 7200
   done
   log "creating the cluster"
   if ! out=$(timeout 120 "$CLI_BIN" -a "$PASSWORD" --no-auth-warning --cluster create "${addrs[@]}" \
