@@ -225,6 +225,17 @@ static void test_config__from_url_and_event_callback(void **state) {
     rcm_client_close(c);
 }
 
+/* Opens a client from cfg (freed), PINGs, closes it. */
+static void open_ping_close(rcm_config *cfg) {
+    rcm_client *c = NULL;
+    TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
+    rcm_config_free(cfg);
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    TU_ASSERT_STATUS_REPLY(r, "PONG");
+    rcm_reply_free(r);
+    rcm_client_close(c);
+}
+
 /* A callback set and then cleared with NULL is never called: rcm_client_close delivers
  * every queued event before it returns, so a NODE_UP it would have announced (the test
  * above shows one comes) would have been counted by then. */
@@ -235,13 +246,7 @@ static void test_config__null_event_callback_clears_it(void **state) {
     rcm_config *cfg = tu_config_ok("redis", tu_port(TU_PLAIN), NULL);
     TU_ASSERT_RC(rcm_config_set_event_callback(cfg, dummy_event_cb, &events), RCM_OK);
     TU_ASSERT_RC(rcm_config_set_event_callback(cfg, NULL, NULL), RCM_OK);
-    rcm_client *c = NULL;
-    TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
-    rcm_config_free(cfg);
-    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
-    TU_ASSERT_STATUS_REPLY(r, "PONG");
-    rcm_reply_free(r);
-    rcm_client_close(c);
+    open_ping_close(cfg);
     if (atomic_load(&events) != 0)
         fail_msg("the event callback cleared with NULL was called %d times", atomic_load(&events));
 }
@@ -252,13 +257,7 @@ static void test_config__bare_host_port_url(void **state) {
     char url[64];
     snprintf(url, sizeof url, "127.0.0.1:%d", tu_port(TU_PLAIN));
     TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
-    rcm_client *c = NULL;
-    TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
-    rcm_config_free(cfg);
-    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
-    TU_ASSERT_STATUS_REPLY(r, "PONG");
-    rcm_reply_free(r);
-    rcm_client_close(c);
+    open_ping_close(cfg);
 }
 
 static void test_config__localhost_hostname_seed(void **state) {
