@@ -225,12 +225,8 @@ static void test_config__from_url_and_event_callback(void **state) {
     rcm_client_close(c);
 }
 
-static void test_config__bare_host_port_url(void **state) {
-    (void)state;
-    rcm_config *cfg = rcm_config_new();
-    char url[64];
-    snprintf(url, sizeof url, "127.0.0.1:%d", tu_port(TU_PLAIN));
-    TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
+/* Opens a client from cfg (freed), PINGs, closes it. */
+static void open_ping_close(rcm_config *cfg) {
     rcm_client *c = NULL;
     TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
     rcm_config_free(cfg);
@@ -238,6 +234,30 @@ static void test_config__bare_host_port_url(void **state) {
     TU_ASSERT_STATUS_REPLY(r, "PONG");
     rcm_reply_free(r);
     rcm_client_close(c);
+}
+
+/* A callback set and then cleared with NULL is never called: rcm_client_close delivers
+ * every queued event before it returns, so a NODE_UP it would have announced (the test
+ * above shows one comes) would have been counted by then. */
+static void test_config__null_event_callback_clears_it(void **state) {
+    (void)state;
+    static atomic_int events;
+    atomic_store(&events, 0);
+    rcm_config *cfg = tu_config_ok("redis", tu_port(TU_PLAIN), NULL);
+    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, dummy_event_cb, &events), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, NULL, NULL), RCM_OK);
+    open_ping_close(cfg);
+    if (atomic_load(&events) != 0)
+        fail_msg("the event callback cleared with NULL was called %d times", atomic_load(&events));
+}
+
+static void test_config__bare_host_port_url(void **state) {
+    (void)state;
+    rcm_config *cfg = rcm_config_new();
+    char url[64];
+    snprintf(url, sizeof url, "127.0.0.1:%d", tu_port(TU_PLAIN));
+    TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
+    open_ping_close(cfg);
 }
 
 static void test_config__localhost_hostname_seed(void **state) {
@@ -776,6 +796,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_meta__free_null_is_noop),
         cmocka_unit_test(test_config__every_documented_key_accepted),
         cmocka_unit_test(test_config__from_url_and_event_callback),
+        cmocka_unit_test(test_config__null_event_callback_clears_it),
         cmocka_unit_test(test_config__bare_host_port_url),
         cmocka_unit_test(test_config__localhost_hostname_seed),
         cmocka_unit_test(test_client__command_reply_kinds),

@@ -25,13 +25,6 @@ static int wait_client_works(rcm_client *c, double seconds) {
     return 0;
 }
 
-static void raw_debug_sleep(int port, const char *seconds, int *fd_out) {
-    int fd = tu_raw_connect(port);
-    assert_true(fd >= 0);
-    assert_int_equal(tu_raw_send(fd, "DEBUG", "SLEEP", seconds, NULL), 0);
-    *fd_out = fd;
-    tu_sleep_ms(100); /* the server is asleep now */
-}
 
 /* ---- DEBUG SLEEP: the deadline fires, the late reply is never delivered ------------- */
 
@@ -60,8 +53,7 @@ static void test_faults__debug_sleep_times_out_and_client_recovers(void **state)
     rcm_reply_free(r);
 
     /* sync */
-    int fd;
-    raw_debug_sleep(port, "2", &fd);
+    int fd = tu_raw_debug_sleep_ok(pid, port, "2");
     double t0 = tu_now();
     r = (rcm_reply *)(void *)&r;
     rcm_status st = tu_cmd(c, &r, "GET", "fault:a", NULL);
@@ -108,7 +100,7 @@ static void test_faults__debug_sleep_times_out_and_client_recovers(void **state)
     tu_raw_close(fd);
 
     /* pipeline: every command of it fails as an ERROR reply with rcm's status */
-    raw_debug_sleep(port, "1", &fd);
+    fd = tu_raw_debug_sleep_ok(pid, port, "1");
     rcm_pipeline *p = NULL;
     TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
     const char *e1[] = {"ECHO", "one"};
@@ -160,19 +152,27 @@ static int status_index(rcm_status st) {
     return v;
 }
 
+/* What each loader iteration runs: a write, a read, and ECHO (neither). */
+enum { OP_SET, OP_GET, OP_ECHO, NOPS };
+static const char *const op_names[NOPS] = {"SET", "GET", "ECHO"};
+
 struct loader {
     rcm_client *client;
     int id;
     int data_may_vanish; /* the server restarts empty */
     atomic_int *stop;
-    int counts[NSTATUS];
+    int counts[NSTATUS]; /* all operations; counts[0] (RCM_OK) is read while it runs */
+    int by_op[NOPS][NSTATUS];
+    double last_failure_t0; /* when the latest request that failed was issued */
     int crossed;
     char first_crossed[200];
     double max_call;
 };
 
-static void count(struct loader *w, rcm_status st, double t0) {
+static void count(struct loader *w, int op, rcm_status st, double t0) {
     __atomic_fetch_add(&w->counts[status_index(st)], 1, __ATOMIC_RELAXED);
+    w->by_op[op][status_index(st)]++;
+    if (st != RCM_OK && t0 > w->last_failure_t0) w->last_failure_t0 = t0;
     double d = tu_now() - t0;
     if (d > w->max_call) w->max_call = d;
 }
@@ -193,7 +193,7 @@ static void *loader_main(void *p) {
         double t0 = tu_now();
         const char *sa[] = {"SET", key, val};
         rcm_status st = rcm_command(w->client, 3, sa, NULL, &r);
-        count(w, st, t0);
+        count(w, OP_SET, st, t0);
         int set_ok = st == RCM_OK;
         if (set_ok && !tu_is_status(r, "OK")) crossed(w, "SET", r);
         rcm_reply_free(r);
@@ -202,7 +202,7 @@ static void *loader_main(void *p) {
         t0 = tu_now();
         const char *ga[] = {"GET", key};
         st = rcm_command(w->client, 2, ga, NULL, &r);
-        count(w, st, t0);
+        count(w, OP_GET, st, t0);
         if (st == RCM_OK) {
             /* our value, or (after a failed SET / a restart) another of ours or nil */
             int fine = tu_is_cstring(r, val);
@@ -222,40 +222,70 @@ static void *loader_main(void *p) {
         t0 = tu_now();
         const char *ea[] = {"ECHO", tok};
         st = rcm_command(w->client, 2, ea, NULL, &r);
-        count(w, st, t0);
+        count(w, OP_ECHO, st, t0);
         if (st == RCM_OK && !tu_is_cstring(r, tok)) crossed(w, "ECHO", r);
         rcm_reply_free(r);
     }
     return NULL;
 }
 
-/* Sums the loaders' statuses, prints them, fails on a status other than the allowed. */
-static void check_loaders(struct loader *w, int n, double max_call_bound) {
-    int total[NSTATUS] = {0};
+/* What a fault may cost the loaders. Whatever it is, a read is never RCM_ERR_UNCERTAIN:
+ * one killed after it was sent is resent (README, "What happens when things fail"). */
+struct fault_bounds {
+    int server_down;      /* the server was unreachable for a while: unsent requests may end
+                             with RCM_ERR_CONNECTION or RCM_ERR_TIMEOUT; else they are resent */
+    int max_failures;     /* at most this many requests may fail (-1: no count bound) */
+    double fail_until;    /* no request issued after this (tu_now) may fail (0: no bound) */
+    double max_call;      /* no call may take longer (its deadline plus slack) */
+};
+
+/* Sums the loaders' statuses per operation, prints them, and fails the test on what the
+ * bounds do not allow. */
+static void check_loaders(struct loader *w, int n, const struct fault_bounds *b) {
+    int total[NSTATUS] = {0}, by_op[NOPS][NSTATUS] = {{0}};
     int crossed_total = 0;
-    double max_call = 0;
+    double max_call = 0, last_failure_t0 = 0;
     for (int i = 0; i < n; i++) {
         for (int s = 0; s < NSTATUS; s++) total[s] += w[i].counts[s];
+        for (int op = 0; op < NOPS; op++)
+            for (int s = 0; s < NSTATUS; s++) by_op[op][s] += w[i].by_op[op][s];
         crossed_total += w[i].crossed;
         if (w[i].crossed) printf("loader %d: %d crossed, first: %s\n", i, w[i].crossed, w[i].first_crossed);
         if (w[i].max_call > max_call) max_call = w[i].max_call;
+        if (w[i].last_failure_t0 > last_failure_t0) last_failure_t0 = w[i].last_failure_t0;
     }
-    printf("statuses:");
-    int unexpected = 0;
-    for (int s = 0; s < NSTATUS; s++) {
-        if (!total[s]) continue;
-        rcm_status st = s == NSTATUS - 1 ? RCM_ERR_INTERNAL : (rcm_status)-s;
-        printf(" %s=%d", s == NSTATUS - 1 ? "other" : rcm_status_name(st), total[s]);
-        if (s == NSTATUS - 1 || !(st == RCM_OK || st == RCM_ERR_CONNECTION ||
-                                  st == RCM_ERR_UNCERTAIN || st == RCM_ERR_TIMEOUT))
-            unexpected += total[s];
+    int unexpected = 0, failures = 0, all = 0;
+    for (int op = 0; op < NOPS; op++) {
+        printf("%s:", op_names[op]);
+        for (int s = 0; s < NSTATUS; s++) {
+            if (!by_op[op][s]) continue;
+            rcm_status st = s == NSTATUS - 1 ? RCM_ERR_INTERNAL : (rcm_status)-s;
+            printf(" %s=%d", s == NSTATUS - 1 ? "other" : rcm_status_name(st), by_op[op][s]);
+            all += by_op[op][s];
+            if (st != RCM_OK) failures += by_op[op][s];
+            int allowed = s != NSTATUS - 1 &&
+                          (st == RCM_OK || (st == RCM_ERR_UNCERTAIN && op != OP_GET) ||
+                           (b->server_down && (st == RCM_ERR_CONNECTION || st == RCM_ERR_TIMEOUT)));
+            if (!allowed) unexpected += by_op[op][s];
+        }
+        printf("; ");
     }
-    printf("; longest call %.3f s\n", max_call);
+    printf("longest call %.3f s\n", max_call);
     if (crossed_total) fail_msg("%d replies reached the wrong request", crossed_total);
-    if (unexpected) fail_msg("%d requests completed with an unexpected status", unexpected);
+    if (by_op[OP_GET][status_index(RCM_ERR_UNCERTAIN)])
+        fail_msg("%d GETs ended RCM_ERR_UNCERTAIN: a read whose connection broke after it was sent must be resent",
+                 by_op[OP_GET][status_index(RCM_ERR_UNCERTAIN)]);
+    if (unexpected)
+        fail_msg("%d requests completed with a status this fault does not allow (%s)", unexpected,
+                 b->server_down ? "RCM_OK, RCM_ERR_CONNECTION, RCM_ERR_TIMEOUT; RCM_ERR_UNCERTAIN for non-reads"
+                                : "the server stayed up: RCM_OK; RCM_ERR_UNCERTAIN for non-reads in flight at a kill");
     if (total[0] == 0) fail_msg("no request succeeded at all");
-    if (max_call > max_call_bound)
-        fail_msg("a call took %.3f s, beyond its deadline (bound %.1f s)", max_call, max_call_bound);
+    if (b->max_failures >= 0 && failures > b->max_failures)
+        fail_msg("%d of %d requests failed; this fault allows at most %d", failures, all, b->max_failures);
+    if (b->fail_until > 0 && last_failure_t0 > b->fail_until)
+        fail_msg("a request issued %.3f s after the fault was over failed", last_failure_t0 - b->fail_until);
+    if (max_call > b->max_call)
+        fail_msg("a call took %.3f s, beyond its deadline (bound %.1f s)", max_call, b->max_call);
 }
 
 static void start_loaders(struct loader *w, pthread_t *t, rcm_client *c, atomic_int *stop, int vanish) {
@@ -316,7 +346,10 @@ static void test_faults__client_kill_under_load(void **state) {
     tu_watchdog_disarm();
     printf("CLIENT KILL killed %ld connections in 5 rounds\n", killed);
     assert_true(killed > 0);
-    check_loaders(w, LOAD_THREADS, 2.0 + 2.0);
+    /* The server stays up: what was not sent yet is resent, reads are resent; only a
+     * write or ECHO in flight at a kill may end uncertain, one per thread and kill. */
+    const struct fault_bounds bounds = {.server_down = 0, .max_failures = 5 * LOAD_THREADS, .max_call = 2.0 + 2.0};
+    check_loaders(w, LOAD_THREADS, &bounds);
     check_works_afterwards(c);
 
     char *json = NULL;
@@ -378,6 +411,7 @@ static void test_faults__server_restart_under_load(void **state) {
     printf("server killed (SIGKILL)\n");
     tu_sleep_ms(800); /* requests fail meanwhile: with a status, by their deadline */
     pid = tu_server_start_ok(port, NULL);
+    double up_at = tu_now(); /* it answers PING */
     printf("server restarted\n");
     /* keep the load on until requests succeed again (up to 10 s) */
     int before = 0;
@@ -395,7 +429,11 @@ static void test_faults__server_restart_under_load(void **state) {
            "%d NODE_DOWN in all, %d naming another node\n", after - before, ups_before,
            atomic_load(&restart_node_up), atomic_load(&restart_node_down),
            atomic_load(&restart_other_node));
-    check_loaders(w, LOAD_THREADS, 1.0 + 2.0);
+    /* Requests fail only while the server is gone: allow the client a second to
+     * reconnect (its backoff is at most 200 ms). */
+    const struct fault_bounds bounds = {.server_down = 1, .max_failures = -1, .fail_until = up_at + 1.0,
+                                        .max_call = 1.0 + 2.0};
+    check_loaders(w, LOAD_THREADS, &bounds);
     if (after - before < 100) fail_msg("requests did not succeed again within 10 s of the restart");
     check_works_afterwards(c);
     if (ups_before < 1) fail_msg("no RCM_EVENT_NODE_UP for %s after open", restart_node);
@@ -429,14 +467,22 @@ static void test_faults__close_completes_requests_in_flight(void **state) {
     int port = tu_port(TU_PRIV_CLOSE_PENDING);
     int pid = tu_server_start_ok(port, NULL);
     rcm_client *c = tu_open_ok(port, "command_timeout_ms", "10000", NULL);
-    int fd;
-    raw_debug_sleep(port, "2", &fd);
+    int fd = tu_raw_debug_sleep_ok(pid, port, "2");
     for (int i = 0; i < CLOSE_N; i++) {
         atomic_store(&close_calls[i], 0);
         const char *a[] = {"PING"};
         TU_ASSERT_RC(rcm_command_async(c, 1, a, NULL, close_cb, (void *)(size_t)i), RCM_OK);
     }
-    tu_sleep_ms(100);
+    /* All of them written to the sleeping server before the close. */
+    long long in_flight = 0;
+    for (double until = tu_now() + 10; in_flight < CLOSE_N && tu_now() < until;) {
+        char *json = NULL;
+        TU_ASSERT_RC(rcm_client_stats_json(c, &json), RCM_OK);
+        in_flight = tu_json_number(json, "in_flight");
+        rcm_free(json);
+        if (in_flight < CLOSE_N) tu_sleep_ms(5);
+    }
+    if (in_flight < CLOSE_N) fail_msg("only %lld of %d PINGs in flight after 10 s", in_flight, CLOSE_N);
     tu_watchdog_arm(30, "rcm_client_close with requests in flight");
     double t0 = tu_now();
     rcm_client_close(c);
@@ -535,8 +581,7 @@ static void test_faults__backpressure_when_server_hangs(void **state) {
     int port = tu_port(TU_PRIV_BACKPRESSURE_HUNG);
     int pid = tu_server_start_ok(port, NULL);
     rcm_client *c = tu_open_ok(port, "pool.max_pending", "50", "command_timeout_ms", "3000", NULL);
-    int fd;
-    raw_debug_sleep(port, "2", &fd);
+    int fd = tu_raw_debug_sleep_ok(pid, port, "2");
     tu_watchdog_arm(60, "requests to a hung server");
     int refused = flood(c);
     tu_watchdog_disarm();
@@ -548,7 +593,7 @@ static void test_faults__backpressure_when_server_hangs(void **state) {
                  "(pool.max_pending=%d): the queue is unbounded", refused, BP_N, BP_MAX_PENDING);
     /* A pipeline is bounded the same way: what does not fit is an error reply with
      * RCM_ERR_BACKPRESSURE, the rest runs when the server wakes up. */
-    raw_debug_sleep(port, "2", &fd);
+    fd = tu_raw_debug_sleep_ok(pid, port, "2");
     tu_watchdog_arm(60, "a pipeline to a hung server");
     rcm_pipeline *p = NULL;
     TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);

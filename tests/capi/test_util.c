@@ -370,6 +370,42 @@ void tu_server_stop(int pid) {
     }
 }
 
+/* The kernel names where a sleeping thread waits (/proc/<pid>/wchan): a server inside
+ * DEBUG SLEEP waits in nanosleep, an idle one in epoll; "0" while it runs, or always
+ * where the kernel hides it. Reading that is the only way to know the sleep has begun:
+ * a server that sleeps answers nobody. */
+static int server_wchan(int pid, char *buf, size_t n) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/wchan", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t got = fread(buf, 1, n - 1, f);
+    fclose(f);
+    buf[got] = 0;
+    return got > 0 ? 0 : -1;
+}
+
+int tu_raw_debug_sleep_ok(int pid, int port, const char *seconds) {
+    char wchan[128] = "0";
+    /* Idle, the server shows where it waits, unless the kernel hides it. */
+    int told = 0;
+    for (double until = tu_now() + 1; !told && tu_now() < until; tu_sleep_ms(1))
+        told = server_wchan(pid, wchan, sizeof wchan) == 0 && strcmp(wchan, "0") != 0;
+    int fd = tu_raw_connect(port);
+    if (fd < 0) fail_msg("cannot connect to 127.0.0.1:%d for DEBUG SLEEP", port);
+    if (tu_raw_send(fd, "DEBUG", "SLEEP", seconds, NULL) != 0) fail_msg("cannot send DEBUG SLEEP to %d", port);
+    if (!told) {
+        /* Only a pause is left; say so, a failure may follow. */
+        printf("tu_raw_debug_sleep_ok: /proc/%d/wchan tells nothing; assuming DEBUG SLEEP began after 300 ms\n", pid);
+        tu_sleep_ms(300);
+        return fd;
+    }
+    for (double deadline = tu_now() + 10; tu_now() < deadline; tu_sleep_ms(1))
+        if (server_wchan(pid, wchan, sizeof wchan) == 0 && strstr(wchan, "nanosleep")) return fd;
+    fail_msg("server %d (pid %d) did not begin DEBUG SLEEP %s within 10 s (wchan %s)", port, pid, seconds, wchan);
+    return -1;
+}
+
 /* ---- watchdog ----------------------------------------------------------------------- */
 
 static atomic_int watchdog_generation;

@@ -130,6 +130,12 @@ void tu_script_stop(tu_script *sc);
 int tu_server_start_ok(int port, const char *extra);
 void tu_server_stop(int pid);
 
+/* Sends DEBUG SLEEP <seconds> to the private server <pid> on <port> over a raw connection
+ * and returns once the server is asleep (seen in /proc/<pid>/wchan), so that what the
+ * test sends next waits for the sleep. Returns the connection (read its +OK, then close
+ * it). Asserts; main thread only. */
+int tu_raw_debug_sleep_ok(int pid, int port, const char *seconds);
+
 /* Aborts the process with a message if not disarmed within seconds (a hang check). */
 void tu_watchdog_arm(int seconds, const char *what);
 void tu_watchdog_disarm(void);

@@ -105,16 +105,32 @@ long long cu_info_ll(int port, const char *section, const char *field) {
     return atoll(buf);
 }
 
+/* A zero from here is a claim ("nothing was sent to this node"), so a cli that did not
+ * answer fails the test instead of reading as zero. */
 cu_cmdstat cu_cmdstat_of(int port, const char *command) {
     cu_cmdstat s = {0, 0, 0};
+    char *out = cu_cli(port, "INFO commandstats");
+    if (!out) fail_msg("'%s -p %d INFO commandstats' failed (exit status not 0): cannot count %s calls", cli_bin(), port,
+                       command);
+    if (!strstr(out, "# Commandstats")) {
+        char head[120];
+        snprintf(head, sizeof head, "%s", out);
+        free(out);
+        fail_msg("'%s -p %d INFO commandstats' answered '%s', not INFO: cannot count %s calls", cli_bin(), port, head,
+                 command);
+    }
     char field[128];
-    snprintf(field, sizeof field, "cmdstat_%s", command);
-    char buf[512];
-    cu_info_str(port, "commandstats", field, buf, sizeof buf);
-    const char *p;
-    if ((p = strstr(buf, "calls=")) && (p == buf || p[-1] == ',')) s.calls = atoll(p + 6);
-    if ((p = strstr(buf, "rejected_calls="))) s.rejected = atoll(p + 15);
-    if ((p = strstr(buf, "failed_calls="))) s.failed = atoll(p + 13);
+    int fl = snprintf(field, sizeof field, "cmdstat_%s:", command);
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, field, (size_t)fl) != 0) continue;
+        const char *buf = line + fl, *p;
+        if ((p = strstr(buf, "calls=")) && (p == buf || p[-1] == ',')) s.calls = atoll(p + 6);
+        if ((p = strstr(buf, "rejected_calls="))) s.rejected = atoll(p + 15);
+        if ((p = strstr(buf, "failed_calls="))) s.failed = atoll(p + 13);
+        break;
+    }
+    free(out);
     return s;
 }
 

@@ -45,7 +45,8 @@ long long cu_info_ll(int port, const char *section, const char *field);
 typedef struct cu_cmdstat {
     long long calls, rejected, failed;
 } cu_cmdstat;
-/* INFO commandstats of one command on one node (all zero when it was never called). */
+/* INFO commandstats of one command on one node (all zero when it was never called).
+ * Fails the test when valkey-cli does not answer with INFO: main thread only. */
 cu_cmdstat cu_cmdstat_of(int port, const char *command);
 /* CONFIG RESETSTAT on every node. Returns 0 on success. */
 int cu_reset_stats_all(void);

@@ -228,9 +228,54 @@ static void read_for(rcm_client *c, const char *key, const char *want, double se
 
 enum { NEAREST_READS = 200, NEAREST_MAJORITY = NEAREST_READS * 3 / 4 };
 
-/* NEAREST_READS reads after a warm-up; returns how many ran on port_a and port_b. */
-static void measure(rcm_client *c, const char *key, int port_a, int port_b, long long *on_a, long long *on_b) {
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The median of 5 PINGs to the node on port, sent through the client (as it measures). */
+static double ping_median_ms(rcm_client *c, int port) {
+    double ms[5];
+    char node[32];
+    snprintf(node, sizeof node, "127.0.0.1:%d", port);
+    rcm_route route = {.kind = RCM_ROUTE_NODE, .node = node};
+    const char *ping[] = {"PING"};
+    for (int i = 0; i < 5; i++) {
+        rcm_reply *r = NULL;
+        double t0 = tu_now();
+        TU_ASSERT_RC(rcm_command_routed(c, &route, 1, ping, NULL, &r), RCM_OK);
+        ms[i] = (tu_now() - t0) * 1000;
+        rcm_reply_free(r);
+    }
+    qsort(ms, 5, sizeof ms[0], cmp_double);
+    return ms[2];
+}
+
+/* The premise of a phase, checked before its reads are counted: the slowed node answers
+ * the client slower than the other (else a loaded machine, not the policy, decides
+ * where reads go, and the count says nothing). Waits up to 10 s for it. */
+static void assert_slowed(rcm_client *c, int slowed, int fast, double min_ms) {
+    double s = 0, f = 0;
+    for (double until = tu_now() + 10; tu_now() < until;) {
+        s = ping_median_ms(c, slowed);
+        f = ping_median_ms(c, fast);
+        if (s >= min_ms && s > 3 * f) {
+            printf("node %d (slowed) answers in %.1f ms, node %d in %.1f ms (medians of 5 PINGs)\n", slowed, s, fast, f);
+            return;
+        }
+    }
+    fail_msg("node %d, slowed, answers in %.1f ms, node %d in %.1f ms: not the slower one, the phase cannot tell "
+             "anything", slowed, s, fast, f);
+}
+
+/* NEAREST_READS reads after a warm-up while the slower runs; returns how many ran on
+ * port_a and port_b. */
+static void measure(rcm_client *c, const char *key, int port_a, int port_b, const slower *slowed, long long *on_a,
+                    long long *on_b) {
     read_for(c, key, "a", 2.5); /* > two renewals of a node's estimate (one a second) */
+    /* A PING meets a sleep in progress: on average half of it is left. */
+    assert_slowed(c, slowed->port, slowed->port == port_a ? port_b : port_a, atof(slowed->seconds) * 1000 / 4);
+    read_for(c, key, "a", 1.0); /* the PINGs fed the estimates too: let reads renew them */
     assert_int_equal(cu_reset_stats_all(), 0);
     for (int i = 0; i < NEAREST_READS; i++) {
         rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
@@ -257,10 +302,10 @@ static void test_replica_reads__nearest_follows_measured_latency(void **state) {
     long long p1, r1, p2, r2;
     slower s;
     slower_start(&s, ra, "0.5");
-    measure(c, ka, pa, ra, &p1, &r1);
+    measure(c, ka, pa, ra, &s, &p1, &r1);
     slower_stop(&s);
     slower_start(&s, pa, "0.05");
-    measure(c, ka, pa, ra, &p2, &r2);
+    measure(c, ka, pa, ra, &s, &p2, &r2);
     slower_stop(&s);
     printf("nearest: replica %d slowed: %lld GETs on the primary, %lld on the replica; then primary %d slowed: "
            "%lld on the primary, %lld on the replica\n", ra, p1, r1, pa, p2, r2);

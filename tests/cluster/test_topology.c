@@ -111,10 +111,11 @@ static void check_topology(const cj *t) {
 }
 
 /* read_from=replica: reads right after rcm_client_open succeed (they wait, within their
- * deadline, for the replica connections that are still being made). This runs first in
- * the suite, on the fresh cluster the harness just created: nothing has been written yet
- * and CLUSTER SHARDS may still report the replicas with health "loading" (replication
- * offset 0) although they are in sync and serve reads. */
+ * deadline, for the replica connections that are still being made), on the replicas.
+ * This runs first in the suite, on the fresh cluster the harness just created: nothing
+ * has been written yet, the primaries send no replication PING (the harness sets
+ * repl-ping-replica-period to an hour), so CLUSTER SHARDS reports the replicas with
+ * health "loading" (replication offset 0) although they are in sync and serve reads. */
 static void test_topology__replica_reads_on_a_fresh_cluster(void **state) {
     (void)state;
     cu_assert_healthy_ok(60);
@@ -124,6 +125,10 @@ static void test_topology__replica_reads_on_a_fresh_cluster(void **state) {
     for (char *p = out; (p = strstr(p, "\nloading")) != NULL; p++) loading++;
     free(out);
     printf("replicas reported as loading by CLUSTER SHARDS: %d\n", loading);
+    if (loading == 0)
+        fail_msg("CLUSTER SHARDS reports no replica 'loading': the cluster is not fresh (written to, or pinged: "
+                 "run cluster.topology first, on a cluster the harness has just made)");
+    assert_int_equal(cu_reset_stats_all(), 0);
     rcm_client *c = cu_open_ok("read_from", "replica", NULL);
     for (int i = 0; i < 30; i++) {
         char key[32];
@@ -137,6 +142,19 @@ static void test_topology__replica_reads_on_a_fresh_cluster(void **state) {
         rcm_reply_free(r);
     }
     rcm_client_close(c);
+    /* Served by the replicas, not by primaries standing in for 'unhealthy' ones. */
+    cu_cluster cl;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    long long on_replicas = 0, on_primaries = 0;
+    for (int i = 0; i < cl.n; i++) {
+        long long calls = cu_cmdstat_of(cl.nodes[i].port, "get").calls;
+        if (cl.nodes[i].primary) on_primaries += calls;
+        else on_replicas += calls;
+    }
+    printf("GETs: %lld on replicas, %lld on primaries\n", on_replicas, on_primaries);
+    if (on_replicas != 30 || on_primaries != 0)
+        fail_msg("read_from=replica with the replicas 'loading': %lld GETs on replicas, %lld on primaries (of 30)",
+                 on_replicas, on_primaries);
 }
 
 /* Every node and each shard's replica are listed (what a fresh cluster's gossip may not

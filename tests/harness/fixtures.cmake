@@ -105,5 +105,6 @@ function(rcm_harness_fixture topology)
     LABELS harness
     RESOURCE_LOCK ${topology}
     TIMEOUT 60
+    SKIP_RETURN_CODE 77
     ENVIRONMENT "${RCM_TEST_ENV}")
 endfunction()

@@ -21,7 +21,8 @@
 #               docker/valkey-cluster.Dockerfile (host network; skipped, exit 77, with a
 #               message when no Docker engine answers)
 #   sentinel    +20 primary, +21 +22 replicas (abc123), +25..+27 sentinels, master mymaster
-#   raft        +30..+32 nodes loading $REDISRAFT_SO (skipped when it is not set)
+#   raft        +30..+32 nodes loading $REDISRAFT_SO (up and down exit 77, skipped, when
+#               it is not set)
 # Tests own +40..+59 (and +4..+9, +16..+19; see fixtures.cmake) for private servers.
 #
 # Binaries: RCM_SERVER_BIN (default valkey-server, else redis-server); RCM_CLI_BIN and
@@ -462,8 +463,12 @@ cluster_ready() { # <ports...>
 # over and never migrate (the failover tests choose which node takes over), DEBUG, and no
 # persistence or diskless-sync delay, so a restarted node resyncs at once. Everything else
 # is the entrypoint's (tests/tools/cluster_recipe.sh checks the running nodes).
+# No replication PING for an hour (and a link timeout above it): until the first write
+# every replica's offset stays 0, which CLUSTER SHARDS reports as health "loading",
+# the case cluster.topology's first test needs (a fresh cluster, before any write).
 CLUSTER_TEST_ARGS=(--cluster-replica-validity-factor 0 --cluster-allow-replica-migration no
-  --enable-debug-command yes --repl-diskless-sync-delay 0 --save "" --appendonly no)
+  --enable-debug-command yes --repl-diskless-sync-delay 0 --save "" --appendonly no
+  --repl-ping-replica-period 3600 --repl-timeout 7200)
 
 CLUSTER_MODE=native
 set_cluster_mode() {
@@ -648,9 +653,16 @@ check_topology_args() { # <topology> <base> <state_dir>
   [[ -n $3 ]] || die "state_dir is empty"
 }
 
+# Raft needs the module: without REDISRAFT_SO nothing starts, and up and down say so and
+# exit with SKIP_CODE (CTest's SKIP_RETURN_CODE) rather than pass having done nothing.
+
 cmd_down() { # <topology> <base> <state_dir>
   local rc=0
   check_topology_args "$@"
+  if [[ $1 == raft && -z ${REDISRAFT_SO:-} && ! -s $3/raft/pids ]]; then
+    echo "raft: REDISRAFT_SO is not set and nothing was started; skipping"
+    exit "$SKIP_CODE"
+  fi
   [[ -d $3 ]] || return 0
   stop_recorded "$3/$1/pids" || rc=1
   remove_containers "$3/$1/containers"
@@ -662,8 +674,8 @@ cmd_up() { # <topology> <base> <state_dir>
   check_topology_args "$@"
   if [[ $topo == cluster ]]; then set_cluster_mode; fi
   if [[ $topo == raft && -z ${REDISRAFT_SO:-} ]]; then
-    echo "raft: REDISRAFT_SO is not set; skipping"
-    exit 0
+    echo "raft: REDISRAFT_SO is not set (the path of redisraft.so); skipping"
+    exit "$SKIP_CODE"
   fi
   resolve_bins
   state=$(abs_dir "$3") || die "cannot create state dir $3"

@@ -4,7 +4,10 @@ Environment (set by CTest from tests/harness/fixtures.cmake; defaults for a hand
   RCM_TEST_PORT_BASE   standalone: +0 plain, +2 password abc123, +3 TLS; cluster +10..+15
   RCM_TEST_STATE_DIR   the harness's state (TLS certificates in tls/)
   RCM_HARNESS          tests/harness/rcm_harness.sh (starts private servers)
-  RCM_PY_PRIVATE_PORTS "60-64": the offsets this run may use for private servers
+  RCM_PY_PRIVATE_PORTS "60-64": the offsets this run may use for private servers ("": none;
+                       unset, as by hand: 60-69)
+  RCM_PY_SKIP_RETURN_CODE  77: the exit status of a run that skipped something and failed
+                       nothing (CTest's SKIP_RETURN_CODE); unset: pytest's own 0
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ TLS_DIR = STATE_DIR / "tls"
 
 
 def _private_offsets() -> list[int]:
-    spec = os.environ.get("RCM_PY_PRIVATE_PORTS") or "60-69"
+    # Unset: a run by hand, which may use them all. Set (by CTest) but empty: none, since
+    # every offset belongs to another test that `ctest -j` may run at the same time.
+    spec = os.environ.get("RCM_PY_PRIVATE_PORTS", "60-69")
+    if not spec:
+        return []
     lo, _, hi = spec.partition("-")
     return list(range(int(lo), int(hi or lo) + 1))
 
@@ -55,6 +62,16 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Under CTest (RCM_PY_SKIP_RETURN_CODE, its SKIP_RETURN_CODE) a run in which nothing
+    failed but something was skipped exits with that code, so that CTest shows it as
+    skipped, not passed; the skipped tests and why are in the -rs summary above."""
+    code = os.environ.get("RCM_PY_SKIP_RETURN_CODE")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if code and exitstatus == 0 and reporter is not None and reporter.stats.get("skipped"):
+        session.exitstatus = int(code)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -128,6 +145,9 @@ def private_server():
     started: list[PrivateServer] = []
 
     def start(*args: str) -> PrivateServer:
+        if not _private_offsets():
+            raise RuntimeError("this run has no private ports (RCM_PY_PRIVATE_PORTS is empty): give its CTest "
+                               "test a range of its own in tests/python/CMakeLists.txt")
         for _ in range(len(_private_offsets())):
             port = BASE + next(_offsets)
             if not port_is_open(port):

@@ -291,14 +291,15 @@ def test_used_from_two_running_loops_is_refused():
         c.close()
 
 
-def test_many_tasks_are_fast_enough_to_not_time_out(key):
-    # Not a speed assertion: 20 000 commands in flight from one loop must all complete
-    # within the default deadline, i.e. the reader drains in bulk.
+def test_twenty_thousand_tasks_in_flight_all_complete(key):
+    # 20 000 commands in flight from one loop all complete, each exactly once: the reader
+    # drains in bulk. No speed is asserted: the deadline is generous (a loaded 2-core
+    # machine took longer than the default), and a reader that slowed down per reply
+    # quadratically would still miss it by far.
     async def main():
-        async with rcm.asyncio.Client(URL) as c:
-            t0 = time.monotonic()
-            await asyncio.gather(*[c.incr(key()) for _ in range(20_000)])
-            return time.monotonic() - t0
+        async with rcm.asyncio.Client(URL, command_timeout_ms=120_000) as c:
+            results = await asyncio.gather(*[c.incr(key()) for _ in range(20_000)])
+            assert sorted(results) == list(range(1, 20_001))
 
     run(main())
 

@@ -29,6 +29,9 @@ valkey-server/redis-server on a free port.
 The workloads write bench:py:* keys (--keyspace of them); the benchmark deletes them when
 it finishes, on the server and on the cluster (through the cluster client, so that each
 key goes to its owner), also when a workload failed. --smoke then checks that none is left.
+
+Exit status: 0 when a workload was measured, 77 when every selected one was skipped
+(e.g. --only cluster without --cluster-url), 1 on an error.
 """
 
 from __future__ import annotations
@@ -510,6 +513,9 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
     return "\n".join(lines)
 
 
+SKIPPED_ALL = 77  # the exit status when every selected workload was skipped
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m rcm.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -553,6 +559,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.json, "w") as f:
             json.dump({r.name: {"skipped": r.skipped, **{k: vars(s) for k, s in r.samples.items()}}
                        for r in results}, f, indent=2)
+    if results and all(r.skipped for r in results):
+        # Nothing was measured: not a success (CTest's SKIP_RETURN_CODE shows it skipped).
+        print("every workload was skipped", file=sys.stderr)
+        return SKIPPED_ALL
     return 0
 
 
