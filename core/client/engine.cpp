@@ -216,9 +216,9 @@ void Engine::submit_lease_task(void *arg) {
   if (e->shut_) {
     request_fail(r, Status::closed, "client closed");
   } else if (!c->ready()) {
-    request_fail(r, Status::connection, "the lease's connection to " + c->pool().endpoint().str() + " is closed");
+    request_fail(r, Status::connection, "the lease's connection to " + c->endpoint().str() + " is closed");
   } else {
-    r->stats = &c->pool().stats();
+    r->stats = &c->stats();
     ++r->stats->requests;
     c->send(r);
     return;
@@ -647,6 +647,20 @@ void Engine::emit_event(int kind, const std::string &node, const std::string &de
   client_.emit_event(kind, node, detail);
 }
 
+void Engine::publish_topology(std::shared_ptr<const ClusterTopology> topo, std::shared_ptr<const ClusterTopology> previous,
+                              bool changed) {
+  client_.publish_topology(std::move(topo), std::move(previous), changed);
+}
+
+void Engine::topology_failed(Status status, const std::string &message) { client_.topology_failed(status, message); }
+
+void Engine::publish_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas, const std::string &old,
+                             const std::string &cause) {
+  client_.publish_primary(ep, replicas, old, cause);
+}
+
+void Engine::primary_not_found(Status status, const std::string &message) { client_.primary_not_found(status, message); }
+
 // ---- leases, shutdown, snapshots -----------------------------------------------------------
 
 void Engine::acquire_lease(LeaseWaiter *w, int slot) {
@@ -672,7 +686,7 @@ void Engine::acquire_lease(LeaseWaiter *w, int slot) {
 
 void Engine::release_lease(Connection *c) {
   if (shut_) return;
-  c->pool().release_lease(c);
+  NodePool::of(c).release_lease(c);
 }
 
 void Engine::shutdown() {
