@@ -89,7 +89,7 @@ void NodePool::dispatch(Request *r) {
   for (const auto &conn : shared_) pending += conn->in_flight();
   if (!r->internal && pending >= static_cast<size_t>(cfg_.pool_max_pending)) {
     request_fail(r, Status::backpressure,
-                 "queue for " + target_.endpoint.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
+                 "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
     request_release(r);
     return;
   }
@@ -132,7 +132,7 @@ void NodePool::dispatch_batch(std::vector<Request *> &batch) {
         r->sent_to = this;
         if (!r->internal) ++stats_.requests;
         request_fail(r, Status::backpressure,
-                     "queue for " + target_.endpoint.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) +
+                     "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) +
                          "): the transaction was not sent");
       }
       request_release(r);
@@ -156,7 +156,7 @@ void NodePool::dispatch_batch(std::vector<Request *> &batch) {
     }
     if (!r->internal && pending >= limit) {
       request_fail(r, Status::backpressure,
-                   "queue for " + target_.endpoint.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
+                   "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");
       request_release(r);
       continue;
     }
@@ -204,7 +204,7 @@ void NodePool::on_connection_ready(Connection *c) {
   ever_up_ = true;
   if (!was_up_) {
     was_up_ = true;
-    owner_.emit_event(1 /* node up */, target_.endpoint.str(), "connected");
+    owner_.emit_event(1 /* node up */, ep_.str(), "connected");
   }
   if (c->role() == Connection::Role::subscriber) {
     owner_.on_subscriber(c, true);
@@ -266,7 +266,7 @@ bool NodePool::fail_waiting(Status why, const std::string &message, bool count_a
     }
     if (holds_for_successor(r, why)) {
       // Not counted as a try: it waits for the successor up to its deadline instead.
-      r->last_error = kNoConnectionPrefix + target_.endpoint.str() + " (" + message + ")";
+      r->last_error = kNoConnectionPrefix + ep_.str() + " (" + message + ")";
       keep.push_back(r);
       held = true;
       continue;
@@ -318,7 +318,7 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
   if (!up()) {
     if (was_up_) {
       was_up_ = false;
-      owner_.emit_event(2 /* node down */, target_.endpoint.str(), message);
+      owner_.emit_event(2 /* node down */, ep_.str(), message);
     }
     owner_.on_node_down(*this, why, message);
   }
@@ -326,7 +326,7 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
   if (!up() && fail_waiting(why, message, !was_ready) && owner_.mode() != Mode::cluster)
     // Raft/Sentinel only ask again when the primary itself is down (Engine::on_node_down);
     // requests held here (reads on a replica) wait for a new view to route them elsewhere.
-    owner_.request_refresh("node " + target_.endpoint.str() + " down: " + message);
+    owner_.request_refresh("node " + ep_.str() + " down: " + message);
   if (shut_) return;
   c->schedule_reconnect(was_ready ? 0 : backoff_ms(c->failures()));
 }
@@ -417,7 +417,7 @@ void NodePool::tick(Clock::time_point now) {
     LeaseWaiter *w = *it;
     lease_waiters_.erase(it);
     w->finish(Status::pool_timeout,
-              "no lease on " + target_.endpoint.str() + " became free within " + std::to_string(cfg_.pool_lease_timeout_ms) +
+              "no lease on " + ep_.str() + " became free within " + std::to_string(cfg_.pool_lease_timeout_ms) +
                   " ms (pool.max_leases=" + std::to_string(cfg_.pool_max_leases) + ", " +
                   std::to_string(leases_in_use_) + " in use)",
               nullptr);
@@ -472,7 +472,7 @@ void NodePool::shutdown(Status why, const std::string &message) {
 
 NodeSnapshot NodePool::snapshot() const {
   NodeSnapshot s;
-  s.address = target_.endpoint.str();
+  s.address = ep_.str();
   s.role = kind_ == Kind::primary ? "primary" : kind_ == Kind::replica ? "replica" : "sentinel";
   for (const auto &c : shared_) {
     ++s.connections;

@@ -64,7 +64,7 @@ class NodePool final : public ConnectionListener {
 
   // The pool of a connection it made (every connection's listener is its pool).
   static NodePool &of(Connection *c);
-  const Endpoint &endpoint() const { return target_.endpoint; }
+  const Endpoint &endpoint() const { return ep_; }
   NodeStats &stats() { return stats_; }
   bool is_replica() const { return kind_ == Kind::replica; }
   bool is_sentinel() const { return kind_ == Kind::sentinel; }
@@ -122,6 +122,7 @@ class NodePool final : public ConnectionListener {
   Kind kind_;
   NodeStats stats_;
   ConnectionTarget target_;  // what its connections read; outlives them
+  const Endpoint &ep_ = target_.endpoint;
   std::vector<std::unique_ptr<Connection>> shared_;
   std::deque<Request *> waiting_;  // no ready connection yet; each holds a reference (units: their heads)
   std::vector<std::unique_ptr<Connection>> leases_;   // every lease connection
