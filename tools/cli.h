@@ -1,5 +1,5 @@
 /*
- * cli.h — what the rcm command-line tool's source files share.
+ * cli.h — what the rcm command-line tool's source files share (the helpers are in cli.c).
  *
  * The tool talks to the library through <rcm/rcm.h> only. Exit codes: 0 success,
  * 1 a failure (rcm status, server error reply, failed check), 2 bad usage.

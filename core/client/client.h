@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/client/request.h"
+#include "core/request/request.h"
 #include "core/config/config.h"
 #include "core/route/command_table.h"
 #include "core/topology/cluster_topology.h"

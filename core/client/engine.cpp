@@ -3,7 +3,6 @@
 #include <event2/event.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "core/client/client.h"
 #include "core/common/guard.h"
@@ -97,15 +96,6 @@ void Engine::want_flush(Connection *c) {
 
 void Engine::forget_flush(Connection *c) { dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end()); }
 
-// Completed requests leave the deadline FIFO as soon as they reach its front, instead of
-// living until their deadline (at 250k ops/s and a 1 s timeout that would be 250k).
-void Engine::reap_completed() {
-  while (!deadline_fifo_.empty() && deadline_fifo_.front().second->completed) {
-    request_release(deadline_fifo_.front().second);
-    deadline_fifo_.pop_front();
-  }
-}
-
 void Engine::on_flush(int, short, void *arg) {
   auto *e = static_cast<Engine *>(arg);
   e->reap_completed();
@@ -117,7 +107,7 @@ void Engine::on_flush(int, short, void *arg) {
   }
 }
 
-// ---- submission ---------------------------------------------------------------------
+// ---- submission and routing ---------------------------------------------------------
 
 void Engine::submit_task(void *arg) {
   auto *r = static_cast<Request *>(arg);
@@ -216,9 +206,9 @@ void Engine::submit_lease_task(void *arg) {
   if (e->shut_) {
     request_fail(r, Status::closed, "client closed");
   } else if (!c->ready()) {
-    request_fail(r, Status::connection, "the lease's connection to " + c->pool().endpoint().str() + " is closed");
+    request_fail(r, Status::connection, "the lease's connection to " + c->endpoint().str() + " is closed");
   } else {
-    r->stats = &c->pool().stats();
+    r->stats = &c->stats();
     ++r->stats->requests;
     c->send(r);
     return;
@@ -436,220 +426,6 @@ void Engine::reroute_waiting() {
   for (Request *r : again) dispatch(r);
 }
 
-// ---- topology -----------------------------------------------------------------------
-
-void Engine::apply_topology(std::shared_ptr<const ClusterTopology> topo) {
-  if (shut_) return;
-  topo_ = std::move(topo);
-  slot_primary_.assign(kSlots, nullptr);
-  shard_replicas_.assign(topo_->shards.size(), {});
-  std::vector<NodePool *> primaries;
-  for (size_t s = 0; s < topo_->shards.size(); ++s) {
-    const Shard &shard = topo_->shards[s];
-    primaries.push_back(&pool_for(shard.primary.endpoint, NodePool::Kind::primary));
-    if (cfg_.read_from != ReadFrom::primary) {
-      for (const ClusterNode &n : shard.replicas)
-        if (n.healthy) shard_replicas_[s].push_back(&pool_for(n.endpoint, NodePool::Kind::replica));
-    }
-  }
-  for (int slot = 0; slot < kSlots; ++slot) {
-    int s = topo_->slot_shard[slot];
-    if (s >= 0) slot_primary_[slot] = primaries[s];
-  }
-  reroute_waiting();
-}
-
-void Engine::request_refresh(const std::string &reason) {
-  if (mode_ == Mode::standalone || shut_) return;
-  if (refresher_) {
-    refresher_->request(reason);
-    return;
-  }
-  if (tracker_) {
-    tracker_->request(reason);
-    return;
-  }
-  client_.request_refresh(reason);
-}
-
-// ---- deadlines and ticks ----------------------------------------------------------------
-
-void Engine::watch_deadline(Request *r) {
-  if (!r->has_deadline()) return;
-  request_ref(r);
-  if (deadline_fifo_.empty() || deadline_fifo_.back().first <= r->deadline)
-    deadline_fifo_.emplace_back(r->deadline, r);
-  else
-    deadlines_.emplace(r->deadline, r);
-  if (r->deadline < armed_for_) arm_deadline_timer();
-}
-
-void Engine::arm_deadline_timer() {
-  Clock::time_point next = Clock::time_point::max();
-  if (!deadline_fifo_.empty()) next = deadline_fifo_.front().first;
-  if (!deadlines_.empty()) next = std::min(next, deadlines_.top().first);
-  if (!delayed_.empty()) next = std::min(next, delayed_.top().first);
-  if (next == Clock::time_point::max()) {
-    armed_for_ = next;
-    return;
-  }
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(next - Clock::now()).count();
-  if (us < 0) us = 0;
-  timeval tv{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
-  evtimer_add(deadline_timer_, &tv);
-  armed_for_ = next;
-}
-
-// The deadline passed: say what is known of the outcome.
-void Engine::fail_at_deadline(Request *r) {
-  if (mode_ == Mode::raft && r->maybe_executed() && !(r->cmd.flags & kCmdReadonly) && !r->internal) {
-    // A RedisRaft leader without quorum holds a write until quorum returns, and may
-    // then apply it: at the deadline its outcome is unknown, not merely late.
-    request_fail(r, Status::uncertain, "RedisRaft: the write was sent but not confirmed by its deadline (outcome unknown)");
-    return;
-  }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->deadline - r->created).count();
-  if (!r->maybe_executed() && (starts_with(r->last_error, "CLUSTERDOWN") || starts_with(r->last_error, "no known owner"))) {
-    // The slot had no node to serve it until the deadline: say so, not merely "timeout".
-    request_fail(r, Status::clusterdown,
-                 "cluster down for " + std::to_string(ms) + " ms: " + r->last_error + " (it did not run)");
-    return;
-  }
-  if (!r->maybe_executed() && starts_with(r->last_error, kNoConnectionPrefix)) {
-    // Held for a node that did not come back and no successor was named in time.
-    request_fail(r, Status::timeout,
-                 "command timed out after " + std::to_string(ms) + " ms waiting for " +
-                     r->last_error.substr(std::strlen(kNoConnectionPrefix)) + " or its successor (it was not sent)");
-    return;
-  }
-  std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)"
-                    : r->attempts > 0   ? "retrying; the last reply was '" + r->last_error + "' (it did not run)"
-                    : r->connect_failures > 0
-                        ? "waiting for a connection (it was not sent; " + std::to_string(r->connect_failures) +
-                              " reconnects failed)"
-                        : "waiting for a connection (it was not sent)";
-  request_fail(r, Status::timeout, "command timed out after " + std::to_string(ms) + " ms " + why);
-}
-
-void Engine::expire(Clock::time_point now) {
-  for (;;) {
-    Request *r = nullptr;
-    if (!deadline_fifo_.empty() && deadline_fifo_.front().first <= now) {
-      r = deadline_fifo_.front().second;
-      deadline_fifo_.pop_front();
-    } else if (!deadlines_.empty() && deadlines_.top().first <= now) {
-      r = deadlines_.top().second;
-      deadlines_.pop();
-    } else {
-      break;
-    }
-    // A fan-out ends when its parts do: at this same deadline each says what became of
-    // it (sent to a node that never answered, or not sent), where the parent alone could
-    // only say that it was never sent itself.
-    if (!r->completed && !r->fanned_out) fail_at_deadline(r);
-    request_release(r);
-  }
-}
-
-void Engine::close_watched(Request *r) {
-  if (!r->completed) request_fail(r, Status::closed, "client closed");
-  request_release(r);
-}
-
-void Engine::on_deadline(int, short, void *arg) {
-  auto *e = static_cast<Engine *>(arg);
-  e->armed_for_ = Clock::time_point::max();
-  Clock::time_point now = Clock::now();
-  e->expire(now);
-  while (!e->delayed_.empty() && e->delayed_.top().first <= now) {
-    Request *r = e->delayed_.top().second;
-    e->delayed_.pop();
-    e->dispatch(r);
-  }
-  e->arm_deadline_timer();
-}
-
-void Engine::on_tick(int, short, void *arg) {
-  auto *e = static_cast<Engine *>(arg);
-  Clock::time_point now = Clock::now();
-  e->reap_completed();
-  for (auto &kv : e->pools_) kv.second->tick(now);
-  while (!e->unrouted_.empty() && e->unrouted_.front()->completed) {
-    e->unrouted_count_ -= std::min(e->unrouted_count_, unit_size(e->unrouted_.front()));
-    request_release(e->unrouted_.front());
-    e->unrouted_.pop_front();
-  }
-  e->drop_unused_pools(now);
-}
-
-void Engine::on_node_ready(NodePool &pool) {
-  // COMMAND once per client, on the first engine: it refines the built-in command table.
-  if (asked_commands_ || index_ != 0 || client_.learned_commands() || pool.is_replica()) return;
-  asked_commands_ = true;
-  auto *r = new Request();
-  const char *argv[] = {"COMMAND"};
-  size_t lens[] = {7};
-  encode_command(r->payload, 1, argv, lens);
-  r->cmd.flags = kCmdReadonly;
-  r->created = Clock::now();
-  r->deadline = r->created + std::chrono::seconds(10);
-  r->done = &Engine::on_command_table;
-  r->ctx = this;
-  r->engine = this;
-  r->internal = true;
-  watch_deadline(r);
-  pool.dispatch(r);
-}
-
-void Engine::on_command_table(Request *r, Status status, Reply *reply) {
-  std::unique_ptr<Reply> owned(reply);
-  auto *e = static_cast<Engine *>(r->ctx);
-  if (status == Status::ok && reply && reply->kind == ReplyKind::array) e->client_.learn_commands(*reply);
-}
-
-void Engine::send_internal(Request *r, NodePool &pool) {
-  r->engine = this;
-  // Pinned to its node: if the pool's queue is re-routed, it must not wander.
-  r->route = RouteKind::node;
-  r->route_node = pool.endpoint().str();
-  watch_deadline(r);
-  pool.dispatch(r);
-}
-
-void Engine::on_node_down(NodePool &pool, Status, const std::string &message) {
-  if (mode_ == Mode::cluster) request_refresh("node " + pool.endpoint().str() + " down: " + message);
-  if ((mode_ == Mode::raft || mode_ == Mode::sentinel) && &pool == primary_ && !shut_) {
-    // The writable node is gone: what waits for it waits for its successor instead (up
-    // to each request's deadline) while the tracker looks for it.
-    std::vector<Request *> moved;
-    pool.take_waiting(moved);
-    for (Request *r : moved) queue_unrouted(r);
-    primary_ = nullptr;
-    request_refresh("primary " + pool.endpoint().str() + " down: " + message);
-  }
-}
-
-void Engine::apply_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas) {
-  if (shut_) return;
-  primary_ = &pool_for(ep, NodePool::Kind::primary);
-  replicas_.clear();
-  if (cfg_.read_from != ReadFrom::primary)
-    for (const Endpoint &r : replicas) replicas_.push_back(&pool_for(r, NodePool::Kind::replica));
-  reroute_waiting();
-}
-
-void Engine::primary_hint(const Endpoint &ep, const std::string &cause) {
-  if (tracker_) tracker_->hint(ep, cause);
-}
-
-void Engine::on_subscriber(Connection *c, bool ready) {
-  if (tracker_) tracker_->on_subscriber(c, ready);
-}
-
-void Engine::emit_event(int kind, const std::string &node, const std::string &detail) {
-  client_.emit_event(kind, node, detail);
-}
-
 // ---- leases, shutdown, snapshots -----------------------------------------------------------
 
 void Engine::acquire_lease(LeaseWaiter *w, int slot) {
@@ -675,7 +451,7 @@ void Engine::acquire_lease(LeaseWaiter *w, int slot) {
 
 void Engine::release_lease(Connection *c) {
   if (shut_) return;
-  c->pool().release_lease(c);
+  NodePool::of(c).release_lease(c);
 }
 
 void Engine::shutdown() {

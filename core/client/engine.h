@@ -10,11 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include "core/client/request.h"
 #include "core/config/config.h"
+#include "core/net/connection_listener.h"
 #include "core/net/resolver.h"
 #include "core/pool/node_pool.h"
+#include "core/pool/pool_owner.h"
+#include "core/request/request.h"
 #include "core/topology/cluster_topology.h"
+#include "core/topology/topology_host.h"
 
 struct event;
 
@@ -26,7 +29,9 @@ class PrimaryTracker;
 class IoThread;
 class TlsContext;
 
-class Engine {
+// The layers below reach it only through PoolOwner (its pools) and TopologyHost (its
+// refresher or tracker). final: its own calls to those methods stay direct.
+class Engine final : public PoolOwner, public TopologyHost {
  public:
   Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index, Mode mode);
   ~Engine();
@@ -37,15 +42,16 @@ class Engine {
   // the seeds for the topology).
   void start();
 
-  const Config &config() const { return cfg_; }
-  IoThread &io() { return io_; }
+  const Config &config() const override { return cfg_; }
+  IoThread &io() override { return io_; }
   const TlsContext *tls() const { return tls_; }
   // Resolves host names for this thread's connections (its thread starts on first use).
   Resolver &resolver() { return resolver_; }
+  const IoContext &io_context() const override { return io_ctx_; }
   Client &client() { return client_; }
   int index() const { return index_; }
-  Mode mode() const { return mode_; }
-  int shared_connections_per_node() const;
+  Mode mode() const override { return mode_; }
+  int shared_connections_per_node() const override;
 
   // Task entry points (posted from caller threads; arg is a Request* / Batch*).
   static void submit_task(void *arg);
@@ -53,32 +59,39 @@ class Engine {
   static void submit_lease_task(void *arg);
 
   void submit(Request *r);
-  void on_reply(Request *r, Reply *reply);
-  void on_node_ready(NodePool &pool);
-  void on_node_down(NodePool &pool, Status why, const std::string &message);
-  void emit_event(int kind, const std::string &node, const std::string &detail);
+  void on_reply(Request *r, Reply *reply) override;
+  void on_node_ready(NodePool &pool) override;
+  void on_node_down(NodePool &pool, Status why, const std::string &message) override;
+  void emit_event(int kind, const std::string &node, const std::string &detail) override;
 
   // Cluster: a new view of the cluster (from the refresher, via the client).
   void apply_topology(std::shared_ptr<const ClusterTopology> topo);
   // Any engine: ask engine 0's refresher / tracker to look again (coalesced there).
-  void request_refresh(const std::string &reason);
+  void request_refresh(const std::string &reason) override;
   // Raft / Sentinel: the writable node (and replicas for reads) is now ep.
   void apply_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas);
   // Engine 0: someone named the primary (a follower's MOVED).
   void primary_hint(const Endpoint &ep, const std::string &cause);
-  void on_subscriber(Connection *c, bool ready);
+  void on_subscriber(Connection *c, bool ready) override;
   bool has_topology() const { return topo_ != nullptr; }
   std::shared_ptr<const ClusterTopology> topology() const { return topo_; }
-  NodePool &pool_for(const Endpoint &ep, NodePool::Kind kind);
+  NodePool &pool_for(const Endpoint &ep, NodePool::Kind kind) override;
   ClusterRefresher *refresher() { return refresher_.get(); }
   // Sends one of rcm's own requests (topology queries) to a node, with its deadline.
-  void send_internal(Request *r, NodePool &pool);
-  bool shutting_down() const { return shut_; }
+  void send_internal(Request *r, NodePool &pool) override;
+  bool shutting_down() const override { return shut_; }
+  // TopologyHost: a round's outcome goes to the client, which tells every engine.
+  void publish_topology(std::shared_ptr<const ClusterTopology> topo, std::shared_ptr<const ClusterTopology> previous,
+                        bool changed) override;
+  void topology_failed(Status status, const std::string &message) override;
+  void publish_primary(const Endpoint &ep, const std::vector<Endpoint> &replicas, const std::string &old,
+                       const std::string &cause) override;
+  void primary_not_found(Status status, const std::string &message) override;
 
   // Connections with bytes to write; flushed once per loop iteration, before the loop
   // polls again, so everything queued meanwhile leaves in one write.
-  void want_flush(Connection *c);
-  void forget_flush(Connection *c);
+  void want_flush(Connection *c) override;
+  void forget_flush(Connection *c) override;
   static constexpr size_t kReadBufferSize = 64 * 1024;
   char *read_buffer() { return read_buf_.get(); }
 
@@ -158,6 +171,7 @@ class Engine {
   Clock::time_point next_pool_check_ = Clock::now();
   bool asked_commands_ = false;
   bool shut_ = false;
+  const IoContext io_ctx_{cfg_, io_, resolver_, tls_, read_buf_.get(), kReadBufferSize};  // after what it names
 };
 
 // A pipeline on its way to an I/O thread.

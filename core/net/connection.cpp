@@ -17,13 +17,11 @@
 #include <cstring>
 #include <vector>
 
-#include "core/client/engine.h"
-#include "core/client/stats.h"
 #include "core/common/guard.h"
 #include "core/net/io_thread.h"
 #include "core/net/tls.h"
+#include "core/request/stats.h"
 #include "core/resp/encoder.h"
-#include "core/pool/node_pool.h"
 
 namespace rcm::core {
 
@@ -93,13 +91,13 @@ int confirmation_kind(const Reply *r) {
 
 }  // namespace
 
-Connection::Connection(NodePool &pool, Role role)
-    : pool_(pool), cfg_(pool.engine().config()), role_(role) {
+Connection::Connection(const IoContext &ctx, const ConnectionTarget &target, ConnectionListener &listener, Role role)
+    : ctx_(ctx), target_(target), listener_(listener), cfg_(ctx.cfg), role_(role) {
   if (role_ == Role::lease) inbox_ = std::make_shared<LeaseInbox>();
 }
 
 Connection::~Connection() {
-  if (flush_wanted_) pool_.engine().forget_flush(this);
+  if (flush_wanted_) listener_.forget_flush(this);
   close_socket();
   if (out_) evbuffer_free(out_);
   if (connect_timer_) event_free(connect_timer_);
@@ -160,9 +158,9 @@ void Connection::on_socket_writable(int fd, short, void *arg) {
 void Connection::on_socket_readable(int fd, short, void *arg) {
   constexpr int kReadSlices = 16;
   auto *c = static_cast<Connection *>(arg);
-  c->pool_.engine().io().note_activity();
-  char *buf = c->pool_.engine().read_buffer();
-  const size_t cap = Engine::kReadBufferSize;
+  c->ctx_.io.note_activity();
+  char *buf = c->ctx_.read_buffer;
+  const size_t cap = c->ctx_.read_buffer_size;
   for (int slice = 0; slice < kReadSlices && c->state_ != State::closed;) {
     ssize_t n = ::read(fd, buf, cap);
     if (n > 0) {
@@ -177,7 +175,7 @@ void Connection::on_socket_readable(int fd, short, void *arg) {
     // EOF or a socket error. Replies that arrived before it were parsed already.
     std::string why = n == 0 ? "connection closed by the server" : std::strerror(errno);
     if (c->state_ != State::closed)
-      c->fail(Status::connection, "connection to " + c->pool_.endpoint().str() + " lost: " + why);
+      c->fail(Status::connection, "connection to " + c->target_.endpoint.str() + " lost: " + why);
     return;
   }
 }
@@ -188,7 +186,7 @@ bool Connection::consume(const char *data, size_t len) {
   try {
     reader_->feed(data, len);
   } catch (const Error &e) {
-    fail(e.status(), std::string("connection to ") + pool_.endpoint().str() + ": " + e.what());
+    fail(e.status(), std::string("connection to ") + target_.endpoint.str() + ": " + e.what());
     return false;
   }
   parse_replies();
@@ -198,7 +196,7 @@ bool Connection::consume(const char *data, size_t len) {
   // or reported uncertain as for any broken connection.
   constexpr unsigned long long kAbandonBytes = 1024 * 1024;
   if (!inflight_.empty() && inflight_.front()->completed && reader_->partial_bytes() > kAbandonBytes) {
-    fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": the reply to a request that timed out is over " +
+    fail(Status::timeout, "connection to " + target_.endpoint.str() + ": the reply to a request that timed out is over " +
                               std::to_string(kAbandonBytes) + " bytes; connection closed instead of reading it");
     return false;
   }
@@ -219,7 +217,7 @@ void Connection::flush() {
       event_add(write_ev_, nullptr);  // the kernel buffer is full: resume when writable
       return;
     }
-    fail(Status::connection, "connection to " + pool_.endpoint().str() + " lost while writing: " +
+    fail(Status::connection, "connection to " + target_.endpoint.str() + " lost while writing: " +
                                  (n < 0 ? std::strerror(errno) : "no progress"));
     return;
   }
@@ -229,7 +227,7 @@ void Connection::schedule_reconnect(int delay_ms) {
   if (reconnect_pending_ || state_ != State::closed) return;
   reconnect_pending_ = true;
   if (reconnect_timer_ == nullptr)
-    reconnect_timer_ = evtimer_new(pool_.engine().io().base(), RCM_GUARDED(Connection::on_reconnect_timer), this);
+    reconnect_timer_ = evtimer_new(ctx_.io.base(), RCM_GUARDED(Connection::on_reconnect_timer), this);
   timeval tv{delay_ms / 1000, (delay_ms % 1000) * 1000};
   evtimer_add(reconnect_timer_, &tv);
 }
@@ -237,7 +235,7 @@ void Connection::schedule_reconnect(int delay_ms) {
 void Connection::on_reconnect_timer(int, short, void *arg) {
   auto *c = static_cast<Connection *>(arg);
   c->reconnect_pending_ = false;
-  c->pool_.stats().reconnects++;
+  c->target_.stats->reconnects++;
   c->connect();
 }
 
@@ -279,7 +277,7 @@ void Connection::on_event_cb(bufferevent *, short what, void *arg) {
   if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
     std::string msg = c->describe_socket_error(what);
     bool tls_failure = c->bev_ && msg.compare(0, 4, "TLS:") == 0;
-    const std::string where = c->pool_.endpoint().str();
+    const std::string where = c->target_.endpoint.str();
     if (c->state_ == State::connecting && !tls_failure) {
       c->attempt_failed(Status::connection, msg);
     } else if (c->state_ == State::connecting) {
@@ -300,7 +298,7 @@ void Connection::on_connected() {
   // AUTH, SELECT and CLIENT SETNAME go out together; the connection is ready when the
   // last of them answers.
   handshake_left_ = 0;
-  const bool sentinel_node = pool_.is_sentinel();
+  const bool sentinel_node = target_.sentinel;
   const std::string &user = sentinel_node ? cfg_.sentinel_username : cfg_.username;
   const std::string &pass = sentinel_node ? cfg_.sentinel_password : cfg_.password;
   if (!pass.empty()) {
@@ -325,7 +323,7 @@ void Connection::on_connected() {
     size_t lens[] = {6, 7, cfg_.client_name.size()};
     send_internal(3, argv, lens, &Connection::on_handshake_reply, kTagSetName);
   }
-  if (pool_.is_replica() && pool_.engine().mode() == Mode::cluster) {
+  if (target_.readonly) {
     const char *argv[] = {"READONLY"};
     size_t lens[] = {8};
     send_internal(1, argv, lens, &Connection::on_handshake_reply);
@@ -361,7 +359,7 @@ void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
     }
   } else if (reply && reply->is_error() && !is_setname) {
     if (c->handshake_status_ == Status::ok) {
-      const std::string where = c->pool_.endpoint().str();
+      const std::string where = c->target_.endpoint.str();
       if (is_auth) {
         c->handshake_status_ = Status::auth;
         c->handshake_error_ = "AUTH to " + where + " failed: " + reply->str;
@@ -377,7 +375,7 @@ void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
     // NOAUTH on CLIENT SETNAME means the server wants a password we did not give.
     if (reply->str.compare(0, 6, "NOAUTH") == 0 && c->handshake_status_ == Status::ok) {
       c->handshake_status_ = Status::auth;
-      c->handshake_error_ = "AUTH required by " + c->pool_.endpoint().str() + ": " + reply->str;
+      c->handshake_error_ = "AUTH required by " + c->target_.endpoint.str() + ": " + reply->str;
     }
   }
   if (--c->handshake_left_ > 0) return;
@@ -393,7 +391,7 @@ void Connection::on_ready() {
   state_ = State::ready;
   failures_ = 0;
   last_activity_ = last_reply_ = Clock::now();
-  pool_.on_connection_ready(this);
+  listener_.on_connection_ready(this);
 }
 
 void Connection::connect_failed(Status why, const std::string &message) {
@@ -414,8 +412,8 @@ void Connection::connect_failed(Status why, const std::string &message) {
   (void)was;
   pack_units(resend);
   ++failures_;
-  pool_.stats().connect_failures++;
-  pool_.on_connection_down(this, why, message, resend, false);
+  target_.stats->connect_failures++;
+  listener_.on_connection_down(this, why, message, resend, false);
 }
 
 void Connection::send(Request *r) {
@@ -430,7 +428,7 @@ void Connection::send(Request *r) {
       held_ = true;
     } else {
       flush_wanted_ = true;
-      pool_.engine().want_flush(this);
+      listener_.want_flush(this);
     }
   }
   if (role_ == Role::lease && !r->internal) track_lease_state(r);
@@ -450,15 +448,15 @@ void Connection::track_lease_state(const Request *r) {
 void Connection::on_read_cb(bufferevent *, void *arg) { static_cast<Connection *>(arg)->on_read(); }
 
 void Connection::on_read() {
-  pool_.engine().io().note_activity();
+  ctx_.io.note_activity();
   evbuffer *in = bufferevent_get_input(bev_);
   if (evbuffer_get_length(in) == 0) return;
   last_activity_ = Clock::now();
   // What the TLS bufferevent read in one go (bounded by libevent), fed in slices as the
   // plain path does (see on_socket_readable).
-  char *buf = pool_.engine().read_buffer();
+  char *buf = ctx_.read_buffer;
   while (state_ != State::closed && evbuffer_get_length(in) > 0) {
-    int n = evbuffer_remove(in, buf, Engine::kReadBufferSize);
+    int n = evbuffer_remove(in, buf, ctx_.read_buffer_size);
     if (n <= 0 || !consume(buf, static_cast<size_t>(n))) return;
   }
 }
@@ -488,13 +486,13 @@ void Connection::parse_replies() {
       handle_reply(reply);
     }
   } catch (const Error &e) {
-    fail(e.status(), std::string("connection to ") + pool_.endpoint().str() + ": " + e.what());
+    fail(e.status(), std::string("connection to ") + target_.endpoint.str() + ": " + e.what());
     return;
   }
   if (answered && held_ && state_ != State::closed && !flush_wanted_) {
     held_ = false;
     flush_wanted_ = true;
-    pool_.engine().want_flush(this);
+    listener_.want_flush(this);
   }
 }
 
@@ -515,7 +513,7 @@ void Connection::handle_reply(Reply *reply) {
   }
   if (inflight_.empty()) {
     delete reply;
-    fail(Status::protocol, "connection to " + pool_.endpoint().str() + ": a reply arrived with no request waiting for it");
+    fail(Status::protocol, "connection to " + target_.endpoint.str() + ": a reply arrived with no request waiting for it");
     return;
   }
   Request *r = inflight_.front();
@@ -524,7 +522,7 @@ void Connection::handle_reply(Reply *reply) {
   if (r->internal || r->lease != nullptr) {
     request_complete(r, Status::ok, reply);
   } else {
-    r->engine->on_reply(r, reply);
+    listener_.on_reply(r, reply);
   }
   request_release(r);
 }
@@ -586,7 +584,7 @@ void Connection::fail(Status why, const std::string &message) {
     bool sent = r->offset < written;
     bool safe = (r->cmd.flags & kCmdReadonly) || cfg_.retry_unsafe;
     if (in_block && fate == BlockFate::resend) {
-      if (sent) pool_.stats().retries++;
+      if (sent) target_.stats->retries++;
       resend.push_back(r);
       continue;
     }
@@ -595,7 +593,7 @@ void Connection::fail(Status why, const std::string &message) {
     } else if (in_block && fate == BlockFate::discarded) {
       request_fail(r, Status::connection, message + " before its transaction's EXEC was sent: the transaction did not run");
     } else if (!lease && !r->pinned && (!sent || (safe && r->tries() < cfg_.retry_max_attempts))) {
-      if (sent) pool_.stats().retries++;
+      if (sent) target_.stats->retries++;
       resend.push_back(r);
       continue;  // the pool takes our reference
     } else if (!sent) {
@@ -609,7 +607,7 @@ void Connection::fail(Status why, const std::string &message) {
   }
   if (inbox_) inbox_->close();
   pack_units(resend);
-  pool_.on_connection_down(this, why, message, resend, true);
+  listener_.on_connection_down(this, why, message, resend, true);
 }
 
 // The requests of a MULTI ... EXEC block from inflight[first] on (all pinned, ending at
@@ -655,7 +653,7 @@ void Connection::health_check(Clock::time_point now, int idle_ms, int timeout_ms
   // it; what it carried is resent or failed.
   if (role_ == Role::shared && !inflight_.empty() && inflight_.front()->completed &&
       now - last_reply_ > std::chrono::milliseconds(timeout_ms)) {
-    fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": no reply for " + std::to_string(timeout_ms) +
+    fail(Status::timeout, "connection to " + target_.endpoint.str() + ": no reply for " + std::to_string(timeout_ms) +
                               " ms after a request timed out; connection replaced");
     return;
   }
@@ -665,7 +663,7 @@ void Connection::health_check(Clock::time_point now, int idle_ms, int timeout_ms
   }
   if (ping_outstanding_) {
     if (now - ping_sent_ > std::chrono::milliseconds(timeout_ms))
-      fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": health-check PING unanswered for " +
+      fail(Status::timeout, "connection to " + target_.endpoint.str() + ": health-check PING unanswered for " +
                                 std::to_string(timeout_ms) + " ms");
     return;
   }
@@ -691,7 +689,7 @@ bool Connection::stalled(Clock::time_point now) const {
 }
 
 void Connection::fail_stalled() {
-  fail(Status::timeout, "connection to " + pool_.endpoint().str() + ": nothing read for " +
+  fail(Status::timeout, "connection to " + target_.endpoint.str() + ": nothing read for " +
                             std::to_string(cfg_.pool_stall_timeout_ms) + " ms with " + std::to_string(inflight_.size()) +
                             " request(s) waiting (pool.stall_timeout_ms); connection replaced");
 }

@@ -11,9 +11,10 @@
 #include <set>
 #include <string>
 
-#include "core/client/request.h"
 #include "core/config/config.h"
+#include "core/net/connection_listener.h"
 #include "core/net/resolver.h"
+#include "core/request/request.h"
 #include "core/resp/reader.h"
 #include <vector>
 
@@ -22,8 +23,6 @@ struct event;
 struct evbuffer;
 
 namespace rcm::core {
-
-class NodePool;
 
 // Messages a server pushes on a lease without a request (pub/sub). Shared between the
 // I/O thread (producer) and the lease's owner (consumer).
@@ -44,7 +43,8 @@ class Connection {
   // Receives what a subscriber connection is pushed (I/O thread); owns the reply.
   using PushHandler = void (*)(void *ctx, Reply *reply);
 
-  Connection(NodePool &pool, Role role);
+  // ctx, target and listener outlive the connection.
+  Connection(const IoContext &ctx, const ConnectionTarget &target, ConnectionListener &listener, Role role);
   ~Connection();
   Connection(const Connection &) = delete;
   Connection &operator=(const Connection &) = delete;
@@ -55,7 +55,7 @@ class Connection {
   void send(Request *r);
   // Writes what send() queued (plain TCP; TLS writes through its bufferevent).
   void flush();
-  // Closes the socket: requests not yet sent are handed back to the pool (or failed when
+  // Closes the socket: requests not yet sent are handed back to the owner (or failed when
   // pinned), requests sent are retried when safe or completed as uncertain.
   void fail(Status why, const std::string &message);
   // Closes for good (client closing): every request completes with `why`.
@@ -65,7 +65,9 @@ class Connection {
   State state() const { return state_; }
   bool ready() const { return state_ == State::ready; }
   Role role() const { return role_; }
-  NodePool &pool() { return pool_; }
+  ConnectionListener &listener() { return listener_; }
+  const Endpoint &endpoint() const { return target_.endpoint; }
+  NodeStats &stats() { return *target_.stats; }
   size_t in_flight() const { return inflight_.size(); }
   Clock::time_point last_activity() const { return last_activity_; }
   bool reconnect_scheduled() const { return reconnect_pending_; }
@@ -129,7 +131,9 @@ class Connection {
   BlockFate block_fate(const std::deque<Request *> &inflight, size_t first, uint64_t written, size_t *end) const;
   std::string describe_socket_error(short what);
 
-  NodePool &pool_;
+  const IoContext &ctx_;
+  const ConnectionTarget &target_;
+  ConnectionListener &listener_;
   const Config &cfg_;
   Role role_;
   State state_ = State::closed;

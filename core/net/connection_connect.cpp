@@ -13,21 +13,18 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/client/engine.h"
 #include "core/common/guard.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
 #include "core/net/resolver.h"
 #include "core/net/tls.h"
-#include "core/pool/node_pool.h"
 
 namespace rcm::core {
 
 void Connection::connect() {
   reconnect_pending_ = false;
   if (state_ != State::closed) return;
-  Engine &engine = pool_.engine();
-  const Endpoint &ep = pool_.endpoint();
+  const Endpoint &ep = target_.endpoint;
   state_ = State::connecting;
   reader_ = std::make_unique<ReplyReader>(cfg_.max_reply_bytes);
   bytes_queued_ = 0;
@@ -43,7 +40,7 @@ void Connection::connect() {
 
   // One deadline for the lookup, every address tried and the handshake.
   connect_deadline_ = Clock::now() + std::chrono::milliseconds(cfg_.connect_timeout_ms);
-  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(engine.io().base(), RCM_GUARDED(Connection::on_connect_timeout), this);
+  if (connect_timer_ == nullptr) connect_timer_ = evtimer_new(ctx_.io.base(), RCM_GUARDED(Connection::on_connect_timeout), this);
   arm_connect_timer(cfg_.connect_timeout_ms);
 
   SockAddr numeric;
@@ -56,7 +53,7 @@ void Connection::connect() {
   const uint64_t gen = ++resolve_gen_;
   std::weak_ptr<char> alive = alive_;
   try {
-    engine.resolver().resolve(ep.host, ep.port, [this, alive, gen](std::vector<SockAddr> addrs, const std::string &error) {
+    ctx_.resolver.resolve(ep.host, ep.port, [this, alive, gen](std::vector<SockAddr> addrs, const std::string &error) {
       // The connection may be gone (alive expired) or have given up on this lookup and
       // started another (gen): then the result is someone else's past.
       if (alive.expired() || gen != resolve_gen_ || !resolving_) return;
@@ -72,7 +69,7 @@ void Connection::on_resolved(std::vector<SockAddr> addrs, const std::string &err
   resolving_ = false;
   if (state_ != State::connecting) return;
   if (addrs.empty()) {
-    connect_failed(Status::connection, "cannot resolve '" + pool_.endpoint().host + "': " + error);
+    connect_failed(Status::connection, "cannot resolve '" + target_.endpoint.host + "': " + error);
     return;
   }
   addrs_ = std::move(addrs);
@@ -94,7 +91,7 @@ void Connection::try_next_address() {
   while (addr_next_ < addrs_.size()) {
     const SockAddr &a = addrs_[addr_next_++];
     std::string error;
-    bool started = pool_.engine().tls() == nullptr ? connect_plain(a, error) : connect_tls(a, error);
+    bool started = ctx_.tls == nullptr ? connect_plain(a, error) : connect_tls(a, error);
     if (!started) {
       if (state_ == State::closed) return;  // connect_tls failed for good (no TLS context)
       attempt_errors_ += (attempt_errors_.empty() ? "" : "; ") + a.str() + ": " + error;
@@ -106,7 +103,7 @@ void Connection::try_next_address() {
     arm_connect_timer(remaining > 1 ? left / static_cast<long long>(remaining) : left);
     return;
   }
-  connect_failed(Status::connection, "connect to " + pool_.endpoint().str() + ": " + attempt_summary());
+  connect_failed(Status::connection, "connect to " + target_.endpoint.str() + ": " + attempt_summary());
 }
 
 std::string Connection::attempt_summary() const {
@@ -126,7 +123,7 @@ void Connection::attempt_failed(Status why, const std::string &error) {
     try_next_address();
     return;
   }
-  connect_failed(why, "connect to " + pool_.endpoint().str() + ": " + attempt_summary());
+  connect_failed(why, "connect to " + target_.endpoint.str() + ": " + attempt_summary());
 }
 
 void Connection::on_connect_timeout(int, short, void *arg) {
@@ -137,20 +134,19 @@ void Connection::on_connect_timeout(int, short, void *arg) {
   }
   if (c->state_ != State::connecting && c->state_ != State::handshaking) return;
   std::string why = c->resolving_ ? " timed out resolving the name after " : " timed out after ";
-  c->connect_failed(Status::timeout, "connect to " + c->pool_.endpoint().str() + why +
+  c->connect_failed(Status::timeout, "connect to " + c->target_.endpoint.str() + why +
                                          std::to_string(c->cfg_.connect_timeout_ms) + " ms");
 }
 
 bool Connection::connect_tls(const SockAddr &a, std::string &error) {
-  Engine &engine = pool_.engine();
   SSL *ssl = nullptr;
   try {
-    ssl = engine.tls()->new_ssl(pool_.endpoint().host);
+    ssl = ctx_.tls->new_ssl(target_.endpoint.host);
   } catch (const Error &e) {
     connect_failed(e.status(), e.what());
     return false;
   }
-  bev_ = bufferevent_openssl_socket_new(engine.io().base(), -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+  bev_ = bufferevent_openssl_socket_new(ctx_.io.base(), -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                         BEV_OPT_CLOSE_ON_FREE);
   if (bev_ == nullptr) {
     SSL_free(ssl);
@@ -183,7 +179,7 @@ bool Connection::connect_plain(const SockAddr &a, std::string &error) {
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
   if (out_ == nullptr) out_ = evbuffer_new();
-  event_base *base = pool_.engine().io().base();
+  event_base *base = ctx_.io.base();
   read_ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, RCM_GUARDED(Connection::on_socket_readable), this);
   write_ev_ = event_new(base, fd_, EV_WRITE, RCM_GUARDED(Connection::on_socket_writable), this);
   int rc = ::connect(fd_, reinterpret_cast<const sockaddr *>(&a.addr), a.len);

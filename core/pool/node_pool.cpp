@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <random>
 
-#include "core/client/engine.h"
 #include "core/net/connection.h"
 
 namespace rcm::core {
@@ -20,15 +19,24 @@ Status LeaseWaiter::wait() {
   return status;
 }
 
-NodePool::NodePool(Engine &engine, Endpoint ep, Kind kind)
-    : engine_(engine), cfg_(engine.config()), ep_(std::move(ep)), kind_(kind) {}
+NodePool::NodePool(PoolOwner &owner, Endpoint ep, Kind kind)
+    : owner_(owner), cfg_(owner.io_context().cfg), kind_(kind), target_{std::move(ep), &stats_} {
+  target_.sentinel = kind_ == Kind::sentinel;
+  target_.readonly = kind_ == Kind::replica && owner_.mode() == Mode::cluster;
+}
+
+NodePool &NodePool::of(Connection *c) { return static_cast<NodePool &>(c->listener()); }
+
+std::unique_ptr<Connection> NodePool::make_subscriber() {
+  return std::make_unique<Connection>(owner_.io_context(), target_, *this, Connection::Role::subscriber);
+}
 
 NodePool::~NodePool() { shutdown(Status::closed, "client closed"); }
 
 void NodePool::start() {
-  int n = kind_ == Kind::sentinel ? 1 : engine_.shared_connections_per_node();
+  int n = kind_ == Kind::sentinel ? 1 : owner_.shared_connections_per_node();
   for (int i = 0; i < n; ++i) {
-    shared_.push_back(std::make_unique<Connection>(*this, Connection::Role::shared));
+    shared_.push_back(std::make_unique<Connection>(owner_.io_context(), target_, *this, Connection::Role::shared));
     shared_.back()->connect();
   }
 }
@@ -196,10 +204,10 @@ void NodePool::on_connection_ready(Connection *c) {
   ever_up_ = true;
   if (!was_up_) {
     was_up_ = true;
-    engine_.emit_event(1 /* node up */, ep_.str(), "connected");
+    owner_.emit_event(1 /* node up */, ep_.str(), "connected");
   }
   if (c->role() == Connection::Role::subscriber) {
-    engine_.on_subscriber(c, true);
+    owner_.on_subscriber(c, true);
     return;
   }
   if (lease_connection(c)) {
@@ -207,7 +215,7 @@ void NodePool::on_connection_ready(Connection *c) {
     hand_out_leases();
     return;
   }
-  engine_.on_node_ready(*this);
+  owner_.on_node_ready(*this);
   drain_waiting();
 }
 
@@ -237,7 +245,7 @@ int NodePool::backoff_ms(int failures) const {
 // the node never answered, else after retry.max_attempts.
 bool NodePool::holds_for_successor(const Request *r, Status why) const {
   if (why == Status::auth || why == Status::tls || why == Status::config) return false;
-  return engine_.mode() != Mode::standalone && kind_ != Kind::sentinel && !r->internal && r->has_deadline() &&
+  return owner_.mode() != Mode::standalone && kind_ != Kind::sentinel && !r->internal && r->has_deadline() &&
          r->route != RouteKind::node;
 }
 
@@ -285,7 +293,7 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
   for (auto it = resend.rbegin(); it != resend.rend(); ++it) waiting_.push_front(*it);
   resend.clear();
   if (c->role() == Connection::Role::subscriber) {
-    engine_.on_subscriber(c, false);
+    owner_.on_subscriber(c, false);
     return;
   }
 
@@ -310,15 +318,15 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
   if (!up()) {
     if (was_up_) {
       was_up_ = false;
-      engine_.emit_event(2 /* node down */, ep_.str(), message);
+      owner_.emit_event(2 /* node down */, ep_.str(), message);
     }
-    engine_.on_node_down(*this, why, message);
+    owner_.on_node_down(*this, why, message);
   }
   drain_waiting();
-  if (!up() && fail_waiting(why, message, !was_ready) && engine_.mode() != Mode::cluster)
+  if (!up() && fail_waiting(why, message, !was_ready) && owner_.mode() != Mode::cluster)
     // Raft/Sentinel only ask again when the primary itself is down (Engine::on_node_down);
     // requests held here (reads on a replica) wait for a new view to route them elsewhere.
-    engine_.request_refresh("node " + ep_.str() + " down: " + message);
+    owner_.request_refresh("node " + ep_.str() + " down: " + message);
   if (shut_) return;
   c->schedule_reconnect(was_ready ? 0 : backoff_ms(c->failures()));
 }
@@ -370,7 +378,7 @@ void NodePool::hand_out_leases() {
     for (const auto &c : leases_)
       if (c->state() == Connection::State::connecting || c->state() == Connection::State::handshaking) ++connecting;
     if (connecting >= lease_waiters_.size() || static_cast<int>(leases_.size()) >= cfg_.pool_max_leases) return;
-    leases_.push_back(std::make_unique<Connection>(*this, Connection::Role::lease));
+    leases_.push_back(std::make_unique<Connection>(owner_.io_context(), target_, *this, Connection::Role::lease));
     leases_.back()->connect();
   }
 }

@@ -10,15 +10,16 @@
 #include <string>
 #include <vector>
 
-#include "core/client/request.h"
-#include "core/client/stats.h"
 #include "core/common/baton.h"
 #include "core/config/config.h"
+#include "core/net/connection_listener.h"
+#include "core/pool/pool_owner.h"
+#include "core/request/request.h"
+#include "core/request/stats.h"
 
 namespace rcm::core {
 
 class Connection;
-class Engine;
 
 // A caller waiting for a lease. Lives on the caller's stack; completed by the I/O thread.
 struct LeaseWaiter {
@@ -50,18 +51,19 @@ struct NodeSnapshot {
 // NodePool::holds_for_successor); the deadline names it.
 inline constexpr const char *kNoConnectionPrefix = "no connection to ";
 
-class NodePool {
+class NodePool final : public ConnectionListener {
  public:
   enum class Kind { primary, replica, sentinel };
 
-  NodePool(Engine &engine, Endpoint ep, Kind kind);
+  NodePool(PoolOwner &owner, Endpoint ep, Kind kind);
   ~NodePool();
   NodePool(const NodePool &) = delete;
   NodePool &operator=(const NodePool &) = delete;
 
   void start();
 
-  Engine &engine() { return engine_; }
+  // The pool of a connection it made (every connection's listener is its pool).
+  static NodePool &of(Connection *c);
   const Endpoint &endpoint() const { return ep_; }
   NodeStats &stats() { return stats_; }
   bool is_replica() const { return kind_ == Kind::replica; }
@@ -76,10 +78,17 @@ class NodePool {
   // (request.h) that is sent later in order on one connection.
   void dispatch_batch(std::vector<Request *> &batch);
 
-  // From connections.
-  void on_connection_ready(Connection *c);
+  // ConnectionListener: from its connections.
+  void on_connection_ready(Connection *c) override;
   void on_connection_down(Connection *c, Status why, const std::string &message,
-                          std::vector<Request *> &resend, bool was_ready);
+                          std::vector<Request *> &resend, bool was_ready) override;
+  void on_reply(Request *r, Reply *reply) override { owner_.on_reply(r, reply); }
+  void want_flush(Connection *c) override { owner_.want_flush(c); }
+  void forget_flush(Connection *c) override { owner_.forget_flush(c); }
+
+  // A subscriber connection to this node that the caller keeps (it outlives no pool);
+  // its ups and downs reach PoolOwner::on_subscriber.
+  std::unique_ptr<Connection> make_subscriber();
 
   void acquire_lease(LeaseWaiter *w);
   void release_lease(Connection *c);
@@ -108,11 +117,12 @@ class NodePool {
   bool fail_waiting(Status why, const std::string &message, bool count_attempt);
   int backoff_ms(int failures) const;
 
-  Engine &engine_;
+  PoolOwner &owner_;
   const Config &cfg_;
-  Endpoint ep_;
   Kind kind_;
   NodeStats stats_;
+  ConnectionTarget target_;  // what its connections read; outlives them
+  const Endpoint &ep_ = target_.endpoint;
   std::vector<std::unique_ptr<Connection>> shared_;
   std::deque<Request *> waiting_;  // no ready connection yet; each holds a reference (units: their heads)
   std::vector<std::unique_ptr<Connection>> leases_;   // every lease connection

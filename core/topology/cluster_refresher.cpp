@@ -6,10 +6,9 @@
 #include <map>
 #include <random>
 
-#include "core/client/client.h"
-#include "core/client/engine.h"
 #include "core/net/io_thread.h"
 #include "core/resp/encoder.h"
+#include "core/topology/topology_host.h"
 
 namespace rcm::core {
 
@@ -29,8 +28,8 @@ struct ClusterRefresher::Round {
   bool abandoned = false;  // the refresher went away; replies only free memory
 };
 
-ClusterRefresher::ClusterRefresher(Engine &engine)
-    : engine_(engine), rounds_sched_(engine.io().base(), kMinIntervalMs, [this] { begin(); }) {}
+ClusterRefresher::ClusterRefresher(TopologyHost &host)
+    : host_(host), rounds_sched_(host.io().base(), kMinIntervalMs, [this] { begin(); }) {}
 
 ClusterRefresher::~ClusterRefresher() {
   if (round_) round_->abandoned = true;  // freed by its last reply
@@ -53,10 +52,10 @@ std::vector<Endpoint> ClusterRefresher::candidates() {
   std::shuffle(others.begin(), others.end(), rng);
   std::vector<Endpoint> all = primaries;
   all.insert(all.end(), others.begin(), others.end());
-  for (const Endpoint &s : engine_.config().seeds) all.push_back(s);
+  for (const Endpoint &s : host_.config().seeds) all.push_back(s);
   // Nodes that are up first: a dead primary would only cost this round a timeout.
   std::stable_partition(all.begin(), all.end(), [this](const Endpoint &ep) {
-    return engine_.pool_for(ep, NodePool::Kind::primary).up();
+    return host_.pool_for(ep, NodePool::Kind::primary).up();
   });
   std::vector<Endpoint> out;
   for (const Endpoint &ep : all) {
@@ -67,7 +66,7 @@ std::vector<Endpoint> ClusterRefresher::candidates() {
 }
 
 void ClusterRefresher::begin() {
-  if (engine_.shutting_down()) return;
+  if (host_.shutting_down()) return;
   rounds_sched_.started();
   ++rounds_;
   round_ = new Round();
@@ -86,13 +85,13 @@ void ClusterRefresher::ask(Round *round, const Endpoint &ep, bool shards) {
   r->cmd.flags = kCmdReadonly;
   r->internal = true;
   r->created = Clock::now();
-  int timeout = std::max(engine_.config().connect_timeout_ms, engine_.config().command_timeout_ms);
+  int timeout = std::max(host_.config().connect_timeout_ms, host_.config().command_timeout_ms);
   r->deadline = r->created + std::chrono::milliseconds(std::max(timeout, 500));
   r->done = &ClusterRefresher::on_reply;
   r->ctx = round;
   r->route_node = ep.str();
   r->index = shards ? 1 : 0;
-  engine_.send_internal(r, engine_.pool_for(ep, NodePool::Kind::primary));
+  host_.send_internal(r, host_.pool_for(ep, NodePool::Kind::primary));
 }
 
 void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
@@ -145,7 +144,7 @@ bool ClusterRefresher::regresses_to_dead_primary(const ClusterTopology &view) {
     if (a < 0 || b < 0) continue;
     const Endpoint &was = current_->shards[a].primary.endpoint, &now = view.shards[b].primary.endpoint;
     if (was == now) continue;
-    if (engine_.pool_for(now, NodePool::Kind::primary).lost() && engine_.pool_for(was, NodePool::Kind::primary).up())
+    if (host_.pool_for(now, NodePool::Kind::primary).lost() && host_.pool_for(was, NodePool::Kind::primary).up())
       return true;
   }
   return false;
@@ -184,17 +183,17 @@ void ClusterRefresher::finish(Round *round) {
     bool changed = !current_ || current_->signature() != best->signature();
     std::shared_ptr<const ClusterTopology> previous = current_;
     current_ = best;
-    engine_.client().publish_topology(best, previous, changed);
+    host_.publish_topology(best, previous, changed);
     if (changed)  // once per new map, not every round
-      for (const std::string &p : best->problems) engine_.client().emit_event(3 /* topology changed */, "", p);
+      for (const std::string &p : best->problems) host_.emit_event(3 /* topology changed */, "", p);
     if (best->covered_slots() < static_cast<size_t>(kSlots)) again = true;  // keep looking for owners
   } else {
     ++failures_;
-    engine_.client().topology_failed(round->first_failure == Status::ok ? Status::clusterdown : round->first_failure,
+    host_.topology_failed(round->first_failure == Status::ok ? Status::clusterdown : round->first_failure,
                                      round->errors.empty() ? "no node answered CLUSTER SHARDS" : round->errors);
     again = true;
   }
-  const int periodic = engine_.config().topology_refresh_ms;
+  const int periodic = host_.config().topology_refresh_ms;
   if (again) {
     int backoff = kMinIntervalMs << std::min(failures_, 3);
     rounds_sched_.schedule(jitter(backoff));

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/client/request.h"
+#include "core/request/request.h"
 #include "core/topology/cluster_topology.h"
 #include "core/topology/round_scheduler.h"
 
@@ -17,11 +17,11 @@ struct event;
 
 namespace rcm::core {
 
-class Engine;
+class TopologyHost;
 
 class ClusterRefresher {
  public:
-  explicit ClusterRefresher(Engine &engine);
+  explicit ClusterRefresher(TopologyHost &host);
   ~ClusterRefresher();
   void start();
   void request(const std::string &reason);
@@ -36,7 +36,7 @@ class ClusterRefresher {
   std::vector<Endpoint> candidates();
   bool regresses_to_dead_primary(const ClusterTopology &view);
 
-  Engine &engine_;
+  TopologyHost &host_;
   RoundScheduler rounds_sched_;
   uint64_t rounds_ = 0;
   int failures_ = 0;

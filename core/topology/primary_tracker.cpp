@@ -5,11 +5,10 @@
 #include <algorithm>
 #include <random>
 
-#include "core/client/client.h"
-#include "core/client/engine.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
 #include "core/resp/encoder.h"
+#include "core/topology/topology_host.h"
 
 namespace rcm::core {
 
@@ -19,8 +18,8 @@ constexpr int kMinIntervalMs = 100;
 int jittered(int ms) { return RoundScheduler::jittered(ms); }
 }  // namespace
 
-PrimaryTracker::PrimaryTracker(Engine &engine)
-    : engine_(engine), sched_(engine.io().base(), kMinIntervalMs, [this] { begin(); }) {}
+PrimaryTracker::PrimaryTracker(TopologyHost &host)
+    : host_(host), sched_(host.io().base(), kMinIntervalMs, [this] { begin(); }) {}
 
 PrimaryTracker::~PrimaryTracker() = default;
 
@@ -37,11 +36,11 @@ void PrimaryTracker::hint(const Endpoint &ep, const std::string &cause) {
 void PrimaryTracker::publish(const Endpoint &primary, const std::vector<Endpoint> &replicas, const std::string &cause) {
   std::string old = last_primary_;
   last_primary_ = primary.str();
-  engine_.client().publish_primary(primary, replicas, old, cause);
+  host_.publish_primary(primary, replicas, old, cause);
 }
 
 void PrimaryTracker::begin() {
-  if (engine_.shutting_down()) return;
+  if (host_.shutting_down()) return;
   sched_.started();
   ++round_id_;
   round_hints_ = hints_;
@@ -58,8 +57,8 @@ void PrimaryTracker::found(const Endpoint &primary, const std::vector<Endpoint> 
     return;
   }
   publish(primary, replicas, cause);
-  if (engine_.shutting_down()) return;
-  int periodic = engine_.config().topology_refresh_ms;
+  if (host_.shutting_down()) return;
+  int periodic = host_.config().topology_refresh_ms;
   if (again)
     sched_.schedule(jittered(kMinIntervalMs));
   else if (periodic > 0)
@@ -69,10 +68,10 @@ void PrimaryTracker::found(const Endpoint &primary, const std::vector<Endpoint> 
 void PrimaryTracker::not_found(Status status, const std::string &why) {
   sched_.finished();
   ++failures_;
-  engine_.client().primary_not_found(status, why);
-  if (engine_.shutting_down()) return;
+  host_.primary_not_found(status, why);
+  if (host_.shutting_down()) return;
   // Requests wait for the primary within their deadlines: keep looking often.
-  int cap = std::max(std::min(engine_.config().retry_backoff_max_ms, 300), kMinIntervalMs);
+  int cap = std::max(std::min(host_.config().retry_backoff_max_ms, 300), kMinIntervalMs);
   sched_.schedule(jittered(std::min(kMinIntervalMs << std::min(failures_, 2), cap)));
 }
 
@@ -89,14 +88,14 @@ void PrimaryTracker::send(const Endpoint &ep, NodePool::Kind kind, const std::ve
   r->cmd.flags = kCmdReadonly;
   r->internal = true;
   r->created = Clock::now();
-  int timeout = std::max(engine_.config().connect_timeout_ms, engine_.config().command_timeout_ms);
+  int timeout = std::max(host_.config().connect_timeout_ms, host_.config().command_timeout_ms);
   r->deadline = r->created + std::chrono::milliseconds(std::max(std::min(timeout, 2000), 200));
   r->done = done;
   r->ctx = this;
   r->index = tag;
   r->user = reinterpret_cast<void *>(static_cast<uintptr_t>(round_id_));
   r->route_node = ep.str();
-  engine_.send_internal(r, engine_.pool_for(ep, kind));
+  host_.send_internal(r, host_.pool_for(ep, kind));
 }
 
 // ---- RedisRaft ----------------------------------------------------------------------
@@ -171,7 +170,7 @@ enum : size_t { kTagInfoRaft = 1, kTagRaftInfo = 2 };
 
 }  // namespace
 
-RaftTracker::RaftTracker(Engine &engine) : PrimaryTracker(engine), members_(engine.config().seeds) {}
+RaftTracker::RaftTracker(TopologyHost &host) : PrimaryTracker(host), members_(host.config().seeds) {}
 
 void RaftTracker::begin_round() {
   answered_ = 0;
@@ -182,7 +181,7 @@ void RaftTracker::begin_round() {
   // backoff; its own reconnect brings it back into later rounds.
   std::vector<Endpoint> ask;
   for (const Endpoint &ep : members_) {
-    if (engine_.pool_for(ep, NodePool::Kind::primary).lost()) {
+    if (host_.pool_for(ep, NodePool::Kind::primary).lost()) {
       errors_ += (errors_.empty() ? "" : "; ") + ep.str() + ": down";
       if (failure_ == Status::ok) failure_ = Status::connection;
       continue;
@@ -258,7 +257,7 @@ void RaftTracker::settle() {
 
 // ---- Sentinel -------------------------------------------------------------------------
 
-SentinelTracker::SentinelTracker(Engine &engine) : PrimaryTracker(engine) {}
+SentinelTracker::SentinelTracker(TopologyHost &host) : PrimaryTracker(host) {}
 
 SentinelTracker::~SentinelTracker() = default;
 
@@ -272,11 +271,11 @@ void SentinelTracker::begin_round() {
   failure_ = Status::ok;
   replicas_.clear();
   candidates_.clear();
-  const auto &sentinels = engine_.config().seeds;
+  const auto &sentinels = host_.config().seeds;
   asking_ = static_cast<int>(sentinels.size());
   if (asking_ == 0) rank_answers();
   for (size_t i = 0; i < sentinels.size(); ++i)
-    send(sentinels[i], NodePool::Kind::sentinel, {"SENTINEL", "get-master-addr-by-name", engine_.config().sentinel_master},
+    send(sentinels[i], NodePool::Kind::sentinel, {"SENTINEL", "get-master-addr-by-name", host_.config().sentinel_master},
          &SentinelTracker::on_master_addr, i);
 }
 
@@ -323,11 +322,11 @@ void SentinelTracker::rank_answers() {
   });
   if (candidates_.empty()) {
     not_found(failure_ == Status::ok ? Status::no_leader : failure_,
-              "no sentinel named a reachable master '" + engine_.config().sentinel_master + "': " + errors_);
+              "no sentinel named a reachable master '" + host_.config().sentinel_master + "': " + errors_);
     return;
   }
   if (listeners_.empty())
-    for (const Endpoint &sentinel : engine_.config().seeds) listen(sentinel);
+    for (const Endpoint &sentinel : host_.config().seeds) listen(sentinel);
   try_candidate(0);
 }
 
@@ -342,7 +341,7 @@ void SentinelTracker::try_candidate(size_t k) {
   // A named master we lost is reconnecting with backoff: ROLE would wait the backoff out
   // (a SIGKILLed master, still named by the sentinels until they fail over), holding up
   // the round and the other candidates. Its reconnect brings it back into later rounds.
-  if (engine_.pool_for(candidates_[k].node, NodePool::Kind::primary).lost()) {
+  if (host_.pool_for(candidates_[k].node, NodePool::Kind::primary).lost()) {
     errors_ += candidates_[k].node.str() + " is down; ";
     try_candidate(k + 1);
     return;
@@ -350,10 +349,10 @@ void SentinelTracker::try_candidate(size_t k) {
   // Check the sentinels' answer with the node itself, and learn the replicas.
   waiting_ = 1;
   send(candidates_[k].node, NodePool::Kind::primary, {"ROLE"}, &SentinelTracker::on_role);
-  if (engine_.config().read_from != ReadFrom::primary) {
+  if (host_.config().read_from != ReadFrom::primary) {
     ++waiting_;
-    send(engine_.config().seeds[candidates_[k].sentinel], NodePool::Kind::sentinel,
-         {"SENTINEL", "replicas", engine_.config().sentinel_master}, &SentinelTracker::on_replicas);
+    send(host_.config().seeds[candidates_[k].sentinel], NodePool::Kind::sentinel,
+         {"SENTINEL", "replicas", host_.config().sentinel_master}, &SentinelTracker::on_replicas);
   }
 }
 
@@ -405,8 +404,8 @@ void SentinelTracker::conclude() {
   if (role_ok_) {
     // The sentinels the seeds know of are listened to as well: the seeds may be a few of
     // them, and the failover's leader, the first to announce, may be any.
-    send(engine_.config().seeds[candidates_[next_candidate_].sentinel], NodePool::Kind::sentinel,
-         {"SENTINEL", "sentinels", engine_.config().sentinel_master}, &SentinelTracker::on_sentinels);
+    send(host_.config().seeds[candidates_[next_candidate_].sentinel], NodePool::Kind::sentinel,
+         {"SENTINEL", "sentinels", host_.config().sentinel_master}, &SentinelTracker::on_sentinels);
     found(candidates_[next_candidate_].node, replicas_, last_primary_.empty() ? "master found" : "sentinel failover");
     return;
   }
@@ -418,7 +417,7 @@ void SentinelTracker::conclude() {
 void SentinelTracker::on_sentinels(Request *r, Status status, Reply *reply) {
   std::unique_ptr<Reply> owned(reply);
   auto *self = static_cast<SentinelTracker *>(static_cast<PrimaryTracker *>(r->ctx));
-  if (status != Status::ok || !reply || reply->kind != ReplyKind::array || self->engine_.shutting_down()) return;
+  if (status != Status::ok || !reply || reply->kind != ReplyKind::array || self->host_.shutting_down()) return;
   for (const Reply *entry : reply->elements) {
     if (!entry || entry->kind != ReplyKind::array) continue;
     std::string ip, port;
@@ -438,8 +437,8 @@ void SentinelTracker::on_sentinels(Request *r, Status status, Reply *reply) {
 void SentinelTracker::listen(const Endpoint &sentinel) {
   for (const Listener &l : listeners_)
     if (l.sentinel == sentinel) return;
-  NodePool &pool = engine_.pool_for(sentinel, NodePool::Kind::sentinel);
-  listeners_.push_back(Listener{sentinel, std::make_unique<Connection>(pool, Connection::Role::subscriber), 0});
+  NodePool &pool = host_.pool_for(sentinel, NodePool::Kind::sentinel);
+  listeners_.push_back(Listener{sentinel, pool.make_subscriber(), 0});
   Connection &c = *listeners_.back().conn;
   c.set_push_handler(&SentinelTracker::on_push, this);
   c.connect();
@@ -476,7 +475,7 @@ void SentinelTracker::on_push(void *ctx, Reply *reply) {
     if (sp == std::string::npos) break;
     p = sp + 1;
   }
-  if (f.size() != 5 || f[0] != self->engine_.config().sentinel_master) return;
+  if (f.size() != 5 || f[0] != self->host_.config().sentinel_master) return;
   try {
     Endpoint next = parse_endpoint(f[3] + ":" + f[4], "+switch-master");
     // Every sentinel announces each switch, the slow ones late: a late announcement of an

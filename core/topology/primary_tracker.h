@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/client/request.h"
 #include "core/config/config.h"
 #include "core/pool/node_pool.h"
+#include "core/request/request.h"
 #include "core/topology/round_scheduler.h"
 
 struct event;
@@ -19,11 +19,11 @@ struct event;
 namespace rcm::core {
 
 class Connection;
-class Engine;
+class TopologyHost;
 
 class PrimaryTracker {
  public:
-  explicit PrimaryTracker(Engine &engine);
+  explicit PrimaryTracker(TopologyHost &host);
   virtual ~PrimaryTracker();
   void start();
   // Look again (the primary stopped answering, said it is not the primary, ...).
@@ -46,7 +46,7 @@ class PrimaryTracker {
     return sched_.in_flight() && reinterpret_cast<uintptr_t>(r->user) == static_cast<uintptr_t>(round_id_);
   }
 
-  Engine &engine_;
+  TopologyHost &host_;
   std::string last_primary_;  // "host:port" published last
 
  private:
@@ -65,7 +65,7 @@ class PrimaryTracker {
 // node that answers and says raft_role:leader. Members are learned from the peer lines.
 class RaftTracker : public PrimaryTracker {
  public:
-  explicit RaftTracker(Engine &engine);
+  explicit RaftTracker(TopologyHost &host);
 
  private:
   void begin_round() override;
@@ -88,7 +88,7 @@ class RaftTracker : public PrimaryTracker {
 // period (~2 s) later, and any of them may be the leader.
 class SentinelTracker : public PrimaryTracker {
  public:
-  explicit SentinelTracker(Engine &engine);
+  explicit SentinelTracker(TopologyHost &host);
   ~SentinelTracker() override;
   void on_subscriber(Connection *c, bool ready) override;
 

@@ -1,8 +1,8 @@
-#include "core/client/request.h"
+#include "core/request/request.h"
 
 #include <atomic>
 
-#include "core/client/stats.h"
+#include "core/request/stats.h"
 
 namespace rcm::core {
 

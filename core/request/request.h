@@ -1,5 +1,9 @@
 // One command's life inside rcm. Created by the caller's thread, handed to an I/O thread,
 // and from then on touched only there. It completes exactly once.
+//
+// Every layer from net/ up handles requests, so the type lives below them all (above
+// route/, whose routing facts it carries). The Engine, Connection and NodePool pointers
+// are opaque here: only the layer that defines each type dereferences it.
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "core/client/stats.h"
+#include "core/request/stats.h"
 
 namespace rcm::core {
 
