@@ -325,7 +325,10 @@ void CommandTable::learn_entry(const Reply &e, const std::string &prefix) {
     }
   }
   if (f & kCmdWrite) f &= ~kCmdReadonly;
-  // Admin/connection commands without "readonly" keep the built-in view.
+  // A command the server calls neither readonly nor write (PING, ECHO, TIME: connection
+  // and admin commands) keeps the built-in view: losing "readonly" would make an ECHO in
+  // flight at a connection loss UNCERTAIN instead of resent.
+  if (!(f & (kCmdReadonly | kCmdWrite))) f |= ci.flags & (kCmdReadonly | kCmdWrite);
   ci.flags = keep | f | (ci.flags & kCmdBlocking);
   if ((keep & kCmdMaybeBlocking)) ci.flags &= ~kCmdBlocking;
   const Reply *fk = e.elements[3], *lk = e.elements[4], *st = e.elements[5];

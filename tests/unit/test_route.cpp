@@ -302,6 +302,27 @@ TEST(test_route__learned_table_keeps_the_rules) {
   CHECK(has(t->classify(2, std::vector<const char *>{"NEWCMD", "bar"}.data(), nullptr), kCmdWrite));
 }
 
+// Valkey lists PING, ECHO and TIME with neither "readonly" nor "write" (flags such as
+// fast, loading, stale): once the table is learned they must stay read-only, or one in
+// flight when its connection breaks ends UNCERTAIN instead of being resent.
+TEST(test_route__learned_table_keeps_connection_commands_readonly) {
+  std::unique_ptr<Reply> reply(Reply::make_array());
+  reply->elements.push_back(command_entry("echo", {"fast"}, 0, 0, 0));
+  reply->elements.push_back(command_entry("ping", {"fast", "sentinel"}, 0, 0, 0));
+  reply->elements.push_back(command_entry("time", {"loading", "stale", "fast"}, 0, 0, 0));
+  reply->elements.push_back(command_entry("get", {"readonly", "fast"}, 1, 1, 1));
+  reply->elements.push_back(command_entry("set", {"write", "denyoom"}, 1, 1, 1));
+  std::unique_ptr<CommandTable> t(CommandTable::from_command_reply(*reply));
+  for (const char *n : {"ECHO", "PING", "TIME", "GET"}) {
+    std::vector<const char *> argv{n, "x"};
+    if (!has(t->classify(n[0] == 'E' || n[0] == 'G' ? 2 : 1, argv.data(), nullptr), kCmdReadonly))
+      ::check::report(__FILE__, __LINE__, std::string(n) + " lost its read-only flag once learned");
+  }
+  std::vector<const char *> set{"SET", "k", "v"};
+  CHECK(has(t->classify(3, set.data(), nullptr), kCmdWrite));
+  CHECK(!has(t->classify(3, set.data(), nullptr), kCmdReadonly));
+}
+
 // Before COMMAND answers (or where it is denied) the built-in table must know where the
 // keys of every keyed command are, or a command would go to "any" node and two keys in
 // two slots would reach a server instead of being RCM_ERR_CROSSSLOT.
