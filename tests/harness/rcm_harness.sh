@@ -15,7 +15,7 @@
 #   cluster     +10..+15: 3 primaries + 3 replicas, requirepass/masterauth abc123
 #   sentinel    +20 primary, +21 +22 replicas (abc123), +25..+27 sentinels, master mymaster
 #   raft        +30..+32 nodes loading $REDISRAFT_SO (skipped when it is not set)
-# Tests own +40..+59 for private servers started with `server`.
+# Tests own +40..+59 and +70..+79 for private servers (the Python tests +60..+69).
 #
 # Binaries: RCM_SERVER_BIN (default valkey-server, else redis-server); RCM_CLI_BIN and
 # RCM_SENTINEL_BIN override the matching valkey-cli/redis-cli and *-sentinel (when no
