@@ -14,6 +14,8 @@ broken frame can never be parsed):
   bulktrickle  "$65536\\r\\n" (within any sane bound), then one byte every 50 ms
   hugearray    "*2147483647\\r\\n", then ":1\\r\\n" elements as fast as the client reads
                (at most FLOOD_BYTES)
+  longarray    the same, at most 8 MiB (what a client within a large bound holds of it
+               stays affordable)
   endless      "+" and then a line that never ends (at most FLOOD_BYTES)
   deep         100000 nested "*1\\r\\n" around ":1\\r\\n"
   negbulk      "$-5\\r\\n"
@@ -54,11 +56,11 @@ async def trickle(writer, head, byte=b"x"):
         writer.write(byte)
 
 
-async def flood(writer, head, unit):
+async def flood(writer, head, unit, limit=FLOOD_BYTES):
     writer.write(head)
     chunk = unit * (65536 // len(unit))
     sent = len(head)
-    while sent < FLOOD_BYTES:
+    while sent < limit:
         writer.write(chunk)
         sent += len(chunk)
         await writer.drain()
@@ -81,6 +83,7 @@ CASES = {
     b"hugebulk": lambda w: trickle(w, b"$2147483647\r\n"),
     b"bulktrickle": lambda w: trickle(w, b"$65536\r\n"),
     b"hugearray": lambda w: flood(w, b"*2147483647\r\n", b":1\r\n"),
+    b"longarray": lambda w: flood(w, b"*2147483647\r\n", b":1\r\n", 8 * 1024 * 1024),
     b"endless": lambda w: flood(w, b"+", b"a"),
     b"deep": fixed(b"*1\r\n" * 100000 + b":1\r\n"),
     b"negbulk": fixed(b"$-5\r\n"),

@@ -400,6 +400,35 @@ static void test_hostile__lease_fails_and_the_next_lease_works(void **state) {
     bystander_stop_ok(&b);
 }
 
+/* Under the default max_reply_bytes (512 MiB) a flood is not cut by the bound within
+ * the deadline, so the deadline must cut it, on time: a line that never ends (hiredis
+ * rescanned it from its start on every read: quadratic, 5 s for a 2 s deadline on a
+ * loaded machine) and array elements as fast as they come (each slice costs an object
+ * per element: 16 slices per wake-up held the deadline back by a second). */
+static void test_hostile__floods_under_the_default_bound_end_at_their_deadline(void **state) {
+    (void)state;
+    char deadline[16];
+    snprintf(deadline, sizeof deadline, "%d", DEADLINE_MS);
+    rcm_client *c = tu_open_ok(hostile_port(), "command_timeout_ms", deadline, "connect_timeout_ms", "2000", NULL);
+    const char *floods[] = {"endless", "longarray"};
+    for (size_t i = 0; i < sizeof floods / sizeof floods[0]; i++) {
+        char key[64], good[64];
+        snprintf(key, sizeof key, "hostile:%s", floods[i]);
+        rcm_reply *r = NULL;
+        double t0 = tu_now();
+        rcm_status st = tu_cmd(c, &r, "GET", key, NULL);
+        double ms = ms_since(t0);
+        print_message("default bound %-12s %-18s %5.0f ms\n", floods[i], rcm_status_name(st), ms);
+        if (st != RCM_ERR_TIMEOUT && st != RCM_ERR_PROTOCOL)
+            fail_msg("GET %s: %s %s (%s)", key, rcm_status_name(st), tu_describe(r), rcm_last_error());
+        rcm_reply_free(r);
+        check_in_time(ms, "rcm_command (default max_reply_bytes)", floods[i]);
+        snprintf(good, sizeof good, "good:%s", floods[i]);
+        expect_good(c, good, floods[i]);
+    }
+    rcm_client_close(c);
+}
+
 int main(int argc, char **argv) {
     tu_watchdog_arm(240, "capi.hostile");
     const struct CMUnitTest tests[] = {
@@ -407,6 +436,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_hostile__async_calls_complete_once_within_their_deadline),
         cmocka_unit_test(test_hostile__pipelines_fail_the_broken_request_only),
         cmocka_unit_test(test_hostile__lease_fails_and_the_next_lease_works),
+        cmocka_unit_test(test_hostile__floods_under_the_default_bound_end_at_their_deadline),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

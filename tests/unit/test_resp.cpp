@@ -168,6 +168,31 @@ TEST(test_reader__nesting_beyond_the_bound_is_a_protocol_error) {
   }
 }
 
+// A line that never ends costs time linear in its length: hiredis rescans an
+// unfinished line from its start whenever it is asked, so the reader asks again only
+// once a CRLF came. 32 MiB in 1 KiB slices: about 10^7 byte looks; rescanned on every
+// slice it was about 5 * 10^11 (minutes, so this test then fails by its timeout).
+TEST(test_reader__endless_line_costs_linear_time) {
+  ReplyReader r;
+  const std::string slice(1024, 'a');
+  r.feed("+", 1);
+  CHECK(r.next() == nullptr);
+  for (int i = 0; i < 32768; ++i) {
+    r.feed(slice.data(), slice.size());
+    CHECK(r.next() == nullptr);
+  }
+  // A CRLF split over two feeds still ends it.
+  r.feed("\r", 1);
+  CHECK(r.next() == nullptr);
+  r.feed("\n+OK\r\n", 6);
+  ReplyPtr line(r.next());
+  REQUIRE(line != nullptr);
+  CHECK_EQ(line->str.size(), size_t(32768) * 1024);
+  ReplyPtr ok(r.next());
+  REQUIRE(ok != nullptr);
+  CHECK_EQ(ok->str, std::string("OK"));
+}
+
 TEST(test_reader__byte_by_byte_and_several_replies) {
   std::string bin("\0\r\n", 3);
   std::string wire = "+OK\r\n:12\r\n$3\r\n" + bin + "\r\n*2\r\n$1\r\na\r\n*1\r\n$-1\r\n$-1\r\n-ERR x\r\n";
