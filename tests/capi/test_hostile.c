@@ -190,6 +190,21 @@ static void bystander_stop_ok(struct bystander *b) {
     if (atomic_load(&b->calls) < 10) fail_msg("the client on the real server made only %ld calls in 30 s", atomic_load(&b->calls));
 }
 
+/* The start of every test: a client of the hostile server that has made one good call,
+ * the memory baseline, and the bystander running. */
+static rcm_client *begin_ok(struct bystander *b) {
+    rcm_client *c = open_hostile();
+    expect_good(c, "good:first", "(none yet)");
+    g_rss_base = rss_bytes();
+    bystander_start(b);
+    return c;
+}
+
+static void end_ok(rcm_client *c, struct bystander *b) {
+    rcm_client_close(c);
+    bystander_stop_ok(b);
+}
+
 /* ---- fixture ---------------------------------------------------------------------- */
 
 static int group_setup(void **state) {
@@ -211,11 +226,8 @@ static int group_teardown(void **state) {
 
 static void test_hostile__sync_calls_fail_alone_within_their_deadline(void **state) {
     (void)state;
-    rcm_client *c = open_hostile();
-    expect_good(c, "good:first", "(none yet)");
-    g_rss_base = rss_bytes();
     struct bystander b;
-    bystander_start(&b);
+    rcm_client *c = begin_ok(&b);
     char key[64], good[64];
     for (size_t i = 0; i < NCASES; i++) {
         snprintf(key, sizeof key, "hostile:%s", CASES[i].name);
@@ -235,8 +247,7 @@ static void test_hostile__sync_calls_fail_alone_within_their_deadline(void **sta
         snprintf(good, sizeof good, "good:%s", CASES[i].name);
         expect_good(c, good, CASES[i].name);
     }
-    rcm_client_close(c);
-    bystander_stop_ok(&b);
+    end_ok(c, &b);
 }
 
 struct async_call {
@@ -264,11 +275,8 @@ static void on_async(rcm_status st, rcm_reply *r, void *ud) {
  * with their own value or a failure status, never with another request's reply. */
 static void test_hostile__async_calls_complete_once_within_their_deadline(void **state) {
     (void)state;
-    rcm_client *c = open_hostile();
-    expect_good(c, "good:first", "(none yet)");
-    g_rss_base = rss_bytes();
     struct bystander b;
-    bystander_start(&b);
+    rcm_client *c = begin_ok(&b);
     static struct async_call calls[2 * NCASES];
     memset(calls, 0, sizeof calls);
     char keys[2 * NCASES][64];
@@ -304,8 +312,7 @@ static void test_hostile__async_calls_complete_once_within_their_deadline(void *
     }
     check_rss("every case at once");
     expect_good(c, "good:after", "every case at once");
-    rcm_client_close(c);
-    bystander_stop_ok(&b);
+    end_ok(c, &b);
 }
 
 /* A pipeline [GET good:a, GET hostile:<case>, GET good:b]: exec ends in time, the
@@ -313,10 +320,8 @@ static void test_hostile__async_calls_complete_once_within_their_deadline(void *
  * case's status, the one behind it its own reply or an rcm error (never another's). */
 static void test_hostile__pipelines_fail_the_broken_request_only(void **state) {
     (void)state;
-    rcm_client *c = open_hostile();
-    g_rss_base = rss_bytes();
     struct bystander b;
-    bystander_start(&b);
+    rcm_client *c = begin_ok(&b);
     rcm_pipeline *p = NULL;
     TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
     for (size_t i = 0; i < NCASES; i++) {
@@ -351,18 +356,15 @@ static void test_hostile__pipelines_fail_the_broken_request_only(void **state) {
     }
     rcm_pipeline_free(p);
     expect_good(c, "good:after:pipelines", "pipelines");
-    rcm_client_close(c);
-    bystander_stop_ok(&b);
+    end_ok(c, &b);
 }
 
 /* On a lease nothing is retried: the command that met the broken frame fails, the lease
  * is then dead (its next command fails at once, in time), and a new lease works. */
 static void test_hostile__lease_fails_and_the_next_lease_works(void **state) {
     (void)state;
-    rcm_client *c = open_hostile();
-    g_rss_base = rss_bytes();
     struct bystander b;
-    bystander_start(&b);
+    rcm_client *c = begin_ok(&b);
     for (size_t i = 0; i < NCASES; i++) {
         char key[64];
         snprintf(key, sizeof key, "hostile:%s", CASES[i].name);
@@ -396,8 +398,7 @@ static void test_hostile__lease_fails_and_the_next_lease_works(void **state) {
         rcm_reply_free(r);
         rcm_lease_release(l);
     }
-    rcm_client_close(c);
-    bystander_stop_ok(&b);
+    end_ok(c, &b);
 }
 
 /* Under the default max_reply_bytes (512 MiB) a flood is not cut by the bound within
