@@ -152,21 +152,27 @@ void Connection::on_socket_writable(int fd, short, void *arg) {
 
 // The socket is read in slices of the engine's read buffer, each parsed before the next
 // is read: hiredis moves its unconsumed bytes down as it consumes them, so a whole
-// backlog fed at once costs time quadratic in its size. At most kReadSlices slices per
-// wake-up, then back to the loop (the event is level-triggered and fires again): one
-// large reply must not keep every other socket and timer of this thread waiting.
+// backlog fed at once costs time quadratic in its size. At most kReadSlices slices, and
+// no slice started after kReadBudget, per wake-up, then back to the loop (the event is
+// level-triggered and fires again): one large reply must not keep every other socket
+// and timer of this thread waiting. A slice of small array elements costs far more
+// than its bytes (an object each: tens of ms on a loaded machine, more under ASan), so
+// counting slices alone let a flood of them hold deadlines back by a second.
 void Connection::on_socket_readable(int fd, short, void *arg) {
   constexpr int kReadSlices = 16;
+  constexpr auto kReadBudget = std::chrono::milliseconds(2);
   auto *c = static_cast<Connection *>(arg);
   c->ctx_.io.note_activity();
   char *buf = c->ctx_.read_buffer;
   const size_t cap = c->ctx_.read_buffer_size;
+  const Clock::time_point woke = Clock::now();
   for (int slice = 0; slice < kReadSlices && c->state_ != State::closed;) {
     ssize_t n = ::read(fd, buf, cap);
     if (n > 0) {
       c->last_activity_ = Clock::now();
       if (!c->consume(buf, static_cast<size_t>(n))) return;
       if (static_cast<size_t>(n) < cap) return;
+      if (Clock::now() - woke > kReadBudget) return;
       ++slice;
       continue;
     }

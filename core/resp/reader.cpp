@@ -2,6 +2,7 @@
 
 #include <hiredis/read.h>
 
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -65,16 +66,27 @@ ReplyReader::ReplyReader(long long max_reply_bytes)
 ReplyReader::~ReplyReader() { redisReaderFree(reader_); }
 
 void ReplyReader::feed(const char *data, size_t len) {
+  if (len == 0) return;
   if (redisReaderFeed(reader_, data, len) != REDIS_OK)
     throw Error(Status::protocol, std::string("reply parser: ") + reader_->errstr);
   partial_ += len;
+  if (waiting_crlf_) {
+    bool crlf = last_was_cr_ && data[0] == '\n';
+    for (const char *p = data; !crlf && (p = static_cast<const char *>(std::memchr(p, '\n', len - (p - data))));) {
+      crlf = p > data && p[-1] == '\r';
+      ++p;
+    }
+    waiting_crlf_ = !crlf;
+  }
+  last_was_cr_ = data[len - 1] == '\r';
 }
 
 Reply *ReplyReader::next() {
   void *out = nullptr;
-  if (redisReaderGetReply(reader_, &out) != REDIS_OK)
+  if (!waiting_crlf_ && redisReaderGetReply(reader_, &out) != REDIS_OK)
     throw Error(Status::protocol, std::string("malformed reply from server: ") + reader_->errstr);
   if (out == nullptr) {
+    waiting_crlf_ = true;
     if (max_ != 0) check_bound();
     return nullptr;
   }

@@ -34,6 +34,12 @@ class ReplyReader {
   redisReader *reader_;
   unsigned long long max_;
   unsigned long long partial_ = 0;
+  // hiredis found no complete reply in what is buffered, and no CRLF came since: no
+  // reply can complete before one does (every RESP item ends with CRLF), so next()
+  // does not ask hiredis again. It would rescan an unfinished line from its start on
+  // every call: a line that never ends would cost time quadratic in its length.
+  bool waiting_crlf_ = false;
+  bool last_was_cr_ = false;  // the last byte fed was '\r' (a CRLF may straddle feeds)
 };
 
 }  // namespace rcm::core

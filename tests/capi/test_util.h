@@ -37,7 +37,9 @@ enum {
     TU_PRIV_TLS_MUTUAL = 53,            /* TLS with tls-auth-clients yes */
     TU_PRIV_CLOSE_DEADLINE = 57,        /* a replica whose master never answers (MASTERDOWN) */
     TU_NEVER_STARTED = 58, /* nothing ever listens here */
-    TU_PRIV_SHUTDOWN = 59  /* stopped (SIGSTOP) while calls wait on it */
+    TU_PRIV_SHUTDOWN = 59, /* stopped (SIGSTOP) while calls wait on it */
+    /* base+70..79: more private servers (60..69 are the Python tests'). */
+    TU_PRIV_HOSTILE = 70   /* capi.hostile's hostile_server.py */
 };
 
 #define TU_PASSWORD_TEXT "abc123"

@@ -9,12 +9,13 @@
 # Each build tree gets its own port range and state directory, so a plain and a
 # sanitizer build can run side by side. Ports used, relative to RCM_TEST_PORT_BASE:
 # standalone +0..+3, cluster +10..+15 (cluster bus +10000), sentinel +20..+27,
-# raft +30..+32, private servers of single tests +40..+59, and +4..+9, +16..+19:
+# raft +30..+32, private servers of single tests +40..+59 and +70..+79 (+60..+69 are the
+# Python tests', tests/python/CMakeLists.txt), and +4..+9, +16..+19:
 # capi.attempts +4, capi.transients +5..+7, capi.ipv6 +8 and +9 (its cluster bus +16),
 # cluster.seeds +17 (a silent listener), sentinel.auth +18 (data node) and +19 (sentinel).
 
 set(RCM_TEST_PORT_BASE 21000 CACHE STRING
-  "First loopback port of the test servers (base..base+59 and base+10010..+10015 are used)")
+  "First loopback port of the test servers (base..base+79 and base+10010..+10015 are used)")
 set(RCM_TEST_STATE_DIR "${CMAKE_BINARY_DIR}/harness-state" CACHE PATH
   "Where the test servers keep their data, logs, pids and TLS certificates")
 

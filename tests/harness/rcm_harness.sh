@@ -23,7 +23,8 @@
 #   sentinel    +20 primary, +21 +22 replicas (abc123), +25..+27 sentinels, master mymaster
 #   raft        +30..+32 nodes loading $REDISRAFT_SO (up and down exit 77, skipped, when
 #               it is not set)
-# Tests own +40..+59 (and +4..+9, +16..+19; see fixtures.cmake) for private servers.
+# Tests own +40..+59, +70..+79 (and +4..+9, +16..+19; see fixtures.cmake) for private
+# servers (the Python tests +60..+69).
 #
 # Binaries: RCM_SERVER_BIN (default valkey-server, else redis-server); RCM_CLI_BIN and
 # RCM_SENTINEL_BIN override the matching valkey-cli/redis-cli and *-sentinel (when no

@@ -1,4 +1,5 @@
 // unit.resp: RESP replies built by rcm::core::ReplyReader, commands by encode_command.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -144,6 +145,52 @@ TEST(test_reader__deeply_nested) {
     p = p->elements[0];
   }
   CHECK_EQ(p->integer, 7LL);
+}
+
+// A reply nested deeper than any server sends is refused while it is read: destroying,
+// copying or converting a reply walks it recursively, and a 200000-level one would
+// overflow the stack. hiredis 0.14 (what rcm builds with) stops at 7 levels; 1.0..1.3
+// have no limit, so a port to them must bound the depth itself (this test says so).
+TEST(test_reader__nesting_beyond_the_bound_is_a_protocol_error) {
+  std::string wire;
+  for (int i = 0; i < 200000; i++) wire += "*1\r\n";
+  wire += ":1\r\n";
+  for (size_t chunk : {wire.size(), size_t(4096)}) {
+    ReplyReader r;
+    CHECK_THROWS_IF(
+        {
+          for (size_t at = 0; at < wire.size(); at += chunk) {
+            r.feed(wire.data() + at, std::min(chunk, wire.size() - at));
+            ReplyPtr x(r.next());
+          }
+        },
+        Error, protocol_error);
+  }
+}
+
+// A line that never ends costs time linear in its length: hiredis rescans an
+// unfinished line from its start whenever it is asked, so the reader asks again only
+// once a CRLF came. 32 MiB in 1 KiB slices: about 10^7 byte looks; rescanned on every
+// slice it was about 5 * 10^11 (minutes, so this test then fails by its timeout).
+TEST(test_reader__endless_line_costs_linear_time) {
+  ReplyReader r;
+  const std::string slice(1024, 'a');
+  r.feed("+", 1);
+  CHECK(r.next() == nullptr);
+  for (int i = 0; i < 32768; ++i) {
+    r.feed(slice.data(), slice.size());
+    CHECK(r.next() == nullptr);
+  }
+  // A CRLF split over two feeds still ends it.
+  r.feed("\r", 1);
+  CHECK(r.next() == nullptr);
+  r.feed("\n+OK\r\n", 6);
+  ReplyPtr line(r.next());
+  REQUIRE(line != nullptr);
+  CHECK_EQ(line->str.size(), size_t(32768) * 1024);
+  ReplyPtr ok(r.next());
+  REQUIRE(ok != nullptr);
+  CHECK_EQ(ok->str, std::string("OK"));
 }
 
 TEST(test_reader__byte_by_byte_and_several_replies) {
