@@ -651,4 +651,5 @@ main() {
   esac
 }
 
-main "$@"
+# tls_servers.sh sources this file for its functions; only a direct run acts.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
