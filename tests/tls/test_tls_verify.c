@@ -149,6 +149,29 @@ static void test_tls_verify__client_certificate_from_another_ca_refused(void **s
     assert_server_refusal("certificate required");
 }
 
+/* "TLS verification: RCM_ERR_TLS at open", in every mode: the same refusal (a CA that
+ * did not sign the server's certificate) reached through the cluster refresher, the
+ * Raft and the Sentinel trackers, not only through a standalone open. */
+static void test_tls_verify__refusal_is_rcm_err_tls_in_every_mode(void **state) {
+    (void)state;
+    static const char *const schemes[] = {"rediss", "rediss+cluster", "rediss+raft", "rediss+sentinel"};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        char url[200];
+        snprintf(url, sizeof url, "%s://:%s@127.0.0.1:%d%s", schemes[i], TT_SECRET, tu_port(TT_GOOD),
+                 strcmp(schemes[i], "rediss+sentinel") == 0 ? "/" TT_MASTER_NAME : "");
+        rcm_client *c = NULL;
+        tu_watchdog_arm(30, "an open refused for its certificate");
+        rcm_status st = tt_open(&c, url, "connect_timeout_ms", "3000", "tls.ca", tt_cert("other-ca.crt"), "tls.cert",
+                                tt_cert("client.crt"), "tls.key", tt_cert("client.key"), NULL);
+        tu_watchdog_disarm();
+        printf("%s: %s\n", schemes[i], rcm_status_name(st));
+        if (st != RCM_ERR_TLS)
+            fail_msg("%s: expected RCM_ERR_TLS, got %s '%s'", schemes[i], rcm_status_name(st), rcm_last_error());
+        assert_null(c);
+        tt_assert_error_names("certificate verify failed");
+    }
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_verify__trusted_chain_with_client_certificate_works),
@@ -158,6 +181,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_tls_verify__expired_certificate_refused),
         cmocka_unit_test(test_tls_verify__expired_certificate_accepted_when_verify_false),
         cmocka_unit_test(test_tls_verify__client_certificate_from_another_ca_refused),
+        cmocka_unit_test(test_tls_verify__refusal_is_rcm_err_tls_in_every_mode),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, setup, NULL);
