@@ -9,7 +9,8 @@
 # Each build tree gets its own port range and state directory, so a plain and a
 # sanitizer build can run side by side. Ports used, relative to RCM_TEST_PORT_BASE:
 # standalone +0..+3, cluster +10..+15 (cluster bus +10000), sentinel +20..+27,
-# raft +30..+32, private servers of single tests +40..+59.
+# raft +30..+32, private servers of single tests +40..+59; the TLS topologies of
+# tls_servers.sh (tests/tls) +4..+9, +16..+19, +28, +29 (TLS cluster bus +10007..+10009).
 
 set(RCM_TEST_PORT_BASE 21000 CACHE STRING
   "First loopback port of the test servers (base..base+59 and base+10010..+10015 are used)")
