@@ -122,31 +122,33 @@ static void test_tls_verify__expired_certificate_accepted_when_verify_false(void
     expect_works(expired_url, tu_port(TT_EXPIRED), "no-verify", "tls.verify", "false", NULL, NULL);
 }
 
-/* The server's reason reaches the client as a TLS alert, which a write that meets the
- * closed connection first can overtake (about half the runs on loopback): then the
- * message says only that the handshake with that server failed. When the alert is
- * there, it must be the right one. */
+/* The server's reason reaches the client as a TLS alert after the client's side of the
+ * handshake is done (TLS 1.3), and a write that meets the closed connection first fails
+ * with ECONNRESET (about half the runs on loopback): the message must name the alert
+ * either way, and the server. */
 static void assert_server_refusal(const char *alert) {
-    tt_assert_error_names("TLS");
+    tt_assert_error_names(alert);
     tt_assert_error_names(good_url + strlen("rediss://"));
-    const char *e = rcm_last_error();
-    if (strstr(e, "alert") && !strcasestr(e, alert)) fail_msg("the alert is not '%s': '%s'", alert, e);
 }
 
 /* tls-auth-clients yes: the server refuses a client certificate that its CA did not
- * sign, and a client without one; the client reports RCM_ERR_TLS at open either way. */
+ * sign, and a client without one; the client reports RCM_ERR_TLS at open either way.
+ * Each is tried a few times: which of the alert and the reset comes first varies. */
 static void test_tls_verify__client_certificate_from_another_ca_refused(void **state) {
     (void)state;
-    expect_refused(good_url, "tls.cert", tt_cert("other-client.crt"), "tls.key", tt_cert("other-client.key"));
-    assert_server_refusal("unknown ca");
-    rcm_client *c = NULL;
-    tu_watchdog_arm(30, "open without a client certificate");
-    rcm_status st = tt_open(&c, with_secret(good_url), "connect_timeout_ms", "3000", "tls.ca", tt_cert("ca.crt"), NULL);
-    tu_watchdog_disarm();
-    if (st != RCM_ERR_TLS)
-        fail_msg("open without a client certificate: expected RCM_ERR_TLS, got %s '%s'", rcm_status_name(st), rcm_last_error());
-    assert_null(c);
-    assert_server_refusal("certificate required");
+    for (int attempt = 0; attempt < 4; attempt++) {
+        expect_refused(good_url, "tls.cert", tt_cert("other-client.crt"), "tls.key", tt_cert("other-client.key"));
+        assert_server_refusal("unknown ca");
+        rcm_client *c = NULL;
+        tu_watchdog_arm(30, "open without a client certificate");
+        rcm_status st = tt_open(&c, with_secret(good_url), "connect_timeout_ms", "3000", "tls.ca", tt_cert("ca.crt"), NULL);
+        tu_watchdog_disarm();
+        if (st != RCM_ERR_TLS)
+            fail_msg("open without a client certificate: expected RCM_ERR_TLS, got %s '%s'", rcm_status_name(st),
+                     rcm_last_error());
+        assert_null(c);
+        assert_server_refusal("certificate required");
+    }
 }
 
 /* "TLS verification: RCM_ERR_TLS at open", in every mode: the same refusal (a CA that
