@@ -268,6 +268,7 @@ std::string Connection::describe_socket_error(short what) {
   if (ssl_err != 0 || !queued.empty()) {
     char buf[256];
     msg = "TLS: ";
+    const size_t no_reason = msg.size();
     while (ssl_err != 0) {
       if (ERR_GET_LIB(ssl_err) != 0) {  // libevent also stores bare SSL_get_error() codes
         ERR_error_string_n(ssl_err, buf, sizeof(buf));
@@ -275,7 +276,7 @@ std::string Connection::describe_socket_error(short what) {
       }
       ssl_err = bufferevent_get_openssl_error(bev_);
     }
-    if (msg.size() == 5 && queued.empty() && ssl != nullptr && state_ == State::handshaking) queued = peer_alert(ssl);
+    if (msg.size() == no_reason && queued.empty() && ssl != nullptr && state_ == State::handshaking) queued = peer_alert(ssl);
     msg += queued.empty() ? "handshake failed" : queued;
   } else if (what & BEV_EVENT_EOF) {
     msg = ssl ? "connection closed by the server during TLS (is it a TLS port?)" : "connection closed by the server";
