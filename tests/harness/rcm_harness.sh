@@ -31,7 +31,7 @@ readonly PASSWORD=abc123
 readonly MASTER_NAME=mymaster
 readonly START_TIMEOUT=${RCM_HARNESS_START_TIMEOUT:-15}   # seconds, one server
 readonly READY_TIMEOUT=${RCM_HARNESS_READY_TIMEOUT:-90}   # seconds, a whole topology
-readonly TOPOLOGIES="standalone cluster sentinel raft"
+TOPOLOGIES="standalone cluster sentinel raft" # tls_servers.sh adds its own
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -15,52 +15,53 @@
 #   tls_sentinel    TLS only: +19 primary, +28 its replica, +29 a sentinel (quorum 1,
 #                   tls-replication yes) monitoring "mymaster"
 #
-# Certificates (<state_dir>/tls-certs/, made once, atomically):
+# Certificates (<state_dir>/tls-certs/, made once, atomically; the first four by the
+# harness's make_certs):
 #   ca.crt          the CA every server trusts and that signed the servers' certificates
 #   other-ca.crt    an unrelated CA
 #   server.*        CN localhost, SAN localhost and 127.0.0.1 (ca)
+#   client.*        a client certificate of ca
 #   wrongname.*     CN and SAN elsewhere.example (ca)
-#   expired.*       as server.crt, valid 2020-01-01 .. 2020-02-01 (ca)
-#   client.*        a client certificate of ca;  other-client.*: one of other-ca
+#   expired.*       SAN localhost and 127.0.0.1, valid 2020-01-01 .. 2020-02-01 (ca)
+#   other-client.*  a client certificate of other-ca
 set -euo pipefail
 
 # shellcheck source=rcm_harness.sh
 source "$(dirname "${BASH_SOURCE[0]}")/rcm_harness.sh"
 
-readonly TLS_TOPOLOGIES="tls_standalone tls_cluster tls_sentinel"
 CERTS=""
+
+use_tls_certs() { # <state_dir>
+  CERTS="$1/tls-certs"
+  make_tls_certs "$CERTS"
+}
 
 make_tls_certs() { # <dir>: leaves it complete or untouched (concurrent fixtures race here)
   local dir=$1 tmp
   [[ -s $dir/other-client.key ]] && return 0
   mkdir -p "$(dirname "$dir")"
   tmp=$(mktemp -d "$dir.gen.XXXXXX")
+  make_certs "$tmp" # the harness's recipe: ca, other-ca, server, client
   (
     set -e
     cd "$tmp"
-    cat >openssl.cnf <<'EOF'
+    cat >extra.cnf <<'EOF'
 [req]
 distinguished_name = dn
 prompt = no
 [dn]
 CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth, clientAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
 [wrongname_ext]
 basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:elsewhere.example
-[client_ext]
+[expired_ext]
 basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+[other_client_ext]
+basicConstraints = CA:FALSE
 extendedKeyUsage = clientAuth
 # `openssl ca` (the only way in OpenSSL 3.0 to set dates in the past) for expired.crt
 [ca]
@@ -77,30 +78,19 @@ commonName = supplied
 EOF
     : >index.txt
     echo 1000 >serial
-    gen_ca() { # <name> <CN>
-      openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 3650 \
-        -keyout "$1.key" -out "$1.crt" -subj "/CN=$2" -config openssl.cnf -extensions ca_ext
+    csr() { # <name> <CN>
+      openssl req -new -nodes -newkey rsa:2048 -sha256 -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" -config extra.cnf
     }
-    gen_csr() { # <name> <CN>
-      openssl req -new -nodes -newkey rsa:2048 -sha256 -keyout "$1.key" -out "$1.csr" \
-        -subj "/CN=$2" -config openssl.cnf
-    }
-    gen_leaf() { # <name> <CN> <ext> <ca>
-      gen_csr "$1" "$2"
-      openssl x509 -req -in "$1.csr" -CA "$4.crt" -CAkey "$4.key" -CAcreateserial \
-        -out "$1.crt" -days 3650 -sha256 -extfile openssl.cnf -extensions "$3"
-    }
-    gen_ca ca "rcm TLS-test CA"
-    gen_ca other-ca "rcm TLS-test unrelated CA"
-    gen_leaf server localhost server_ext ca
-    gen_leaf wrongname elsewhere.example wrongname_ext ca
-    gen_leaf client rcm-tls-client client_ext ca
-    gen_leaf other-client rcm-tls-other-client client_ext other-ca
-    gen_csr expired localhost
-    openssl ca -batch -config openssl.cnf -cert ca.crt -keyfile ca.key -in expired.csr \
-      -out expired.crt -notext -startdate 20200101000000Z -enddate 20200201000000Z \
-      -extensions server_ext
-    # The check that the test's premise holds: this one is expired, the others are not.
+    csr wrongname elsewhere.example
+    openssl x509 -req -in wrongname.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out wrongname.crt \
+      -days 3650 -sha256 -extfile extra.cnf -extensions wrongname_ext
+    csr other-client rcm-tls-other-client
+    openssl x509 -req -in other-client.csr -CA other-ca.crt -CAkey other-ca.key -CAcreateserial \
+      -out other-client.crt -days 3650 -sha256 -extfile extra.cnf -extensions other_client_ext
+    csr expired localhost
+    openssl ca -batch -config extra.cnf -cert ca.crt -keyfile ca.key -in expired.csr -out expired.crt \
+      -notext -startdate 20200101000000Z -enddate 20200201000000Z -extensions expired_ext
+    # The tests' premises: this one is expired, the others verify.
     ! openssl verify -CAfile ca.crt expired.crt
     openssl verify -CAfile ca.crt server.crt wrongname.crt client.crt
     openssl verify -CAfile other-ca.crt other-client.crt
@@ -134,6 +124,7 @@ tls_args() { # <tls port> <cert name>
 
 up_tls_standalone() {
   local base=$1
+  use_tls_certs "$2"
   # shellcheck disable=SC2046  # tls_args prints words without spaces of their own
   node "$((base + 4))" --port 0 $(tls_args "$((base + 4))" server) --tls-auth-clients yes
   # shellcheck disable=SC2046
@@ -154,6 +145,7 @@ tls_cluster_ready() { # <plain ports...>
 
 up_tls_cluster() {
   local base=$1 i tls plain plains=() addrs=() out
+  use_tls_certs "$2"
   for i in 0 1 2; do
     tls=$((base + 7 + i)) plain=$((base + 16 + i))
     port_in_use "$((tls + 10000))" && die "cluster bus port $((tls + 10000)) is already in use"
@@ -187,6 +179,7 @@ tls_sentinel_ready() { # <tls port>
 
 up_tls_sentinel() {
   local base=$1 primary=$(($1 + 19)) replica=$(($1 + 28)) sentinel=$(($1 + 29)) dir conf pid
+  use_tls_certs "$2"
   # shellcheck disable=SC2046
   node "$primary" --port 0 $(tls_args "$primary" server) --tls-auth-clients optional --tls-replication yes
   # shellcheck disable=SC2046
@@ -225,49 +218,8 @@ EOF
   }
 }
 
-check_tls_args() { # <topology> <base> <state_dir>
-  [[ " $TLS_TOPOLOGIES " == *" $1 "* ]] || die "unknown topology '$1' (one of: $TLS_TOPOLOGIES)"
-  is_uint "$2" || die "base_port '$2' is not a number"
-  (($2 >= 1024 && $2 + 29 + 10000 <= 65535)) || die "base_port $2 out of range"
-  [[ -n $3 ]] || die "state_dir is empty"
-}
-
-tls_down() { # <topology> <base> <state_dir>
-  check_tls_args "$@"
-  [[ -d $3 ]] || return 0
-  stop_recorded "$3/$1/pids"
-}
-
-tls_up() { # <topology> <base> <state_dir>
-  local topo=$1 base=$2 state rc
-  check_tls_args "$@"
-  resolve_bins
-  state=$(abs_dir "$3") || die "cannot create state dir $3"
-  tls_down "$topo" "$base" "$state" || true
-  CERTS="$state/tls-certs"
-  make_tls_certs "$CERTS"
-  TOPO_DIR="$state/$topo"
-  rm -rf "$TOPO_DIR"
-  mkdir -p "$TOPO_DIR"
-  log "$topo: starting on base port $base with $SERVER_BIN (state in $TOPO_DIR)"
-  set +e
-  (
-    set -e
-    "up_$topo" "$base"
-  )
-  rc=$?
-  set -e
-  if ((rc != 0)); then
-    log "$topo: failed to come up; stopping what was started (logs stay in $TOPO_DIR)"
-    stop_recorded "$TOPO_DIR/pids" || true
-    exit 1
-  fi
-  log "$topo: up"
-}
-
-(($# == 4)) || { sed -n '5,6p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-case $1 in
-  up) shift; tls_up "$@" ;;
-  down) shift; tls_down "$@" ;;
-  *) log "unknown command '$1'"; exit 2 ;;
+TOPOLOGIES+=" tls_standalone tls_cluster tls_sentinel"
+case ${1:-} in
+  up | down) (($# == 4)) || usage; cmd_"$@" ;;
+  *) usage ;;
 esac

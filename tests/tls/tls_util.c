@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 const char *tt_cert(const char *file) {
     static __thread char bufs[16][1024];
@@ -16,23 +15,13 @@ const char *tt_cert(const char *file) {
     return b;
 }
 
+/* $RCM_CLI_BIN, else the cli of the server's family (from PATH; the servers' own TLS
+ * support is what matters, and the family's cli speaks it). */
 static const char *cli_bin(void) {
-    static char bin[1024];
-    if (bin[0]) return bin;
     const char *env = getenv("RCM_CLI_BIN");
+    if (env && *env) return env;
     const char *server = getenv("RCM_SERVER_BIN");
-    if (env && *env) {
-        snprintf(bin, sizeof bin, "%s", env);
-    } else if (server && strchr(server, '/')) {
-        /* the cli next to the server, as the harness picks it */
-        snprintf(bin, sizeof bin, "%.*s/valkey-cli", (int)(strrchr(server, '/') - server), server);
-        if (access(bin, X_OK) != 0)
-            snprintf(bin, sizeof bin, "%.*s/redis-cli", (int)(strrchr(server, '/') - server), server);
-        if (access(bin, X_OK) != 0) snprintf(bin, sizeof bin, "valkey-cli");
-    } else {
-        snprintf(bin, sizeof bin, "valkey-cli");
-    }
-    return bin;
+    return server && strstr(server, "redis-server") ? "redis-cli" : "valkey-cli";
 }
 
 char *tt_cli(int port, const char *fmt, ...) {
