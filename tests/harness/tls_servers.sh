@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# TLS topologies for rcm's TLS tests (tests/tls), on top of rcm_harness.sh (sourced for
-# its server start/stop, waiting and logging), with certificates of their own.
+# TLS topologies for rcm's TLS tests (tests/tls), on top of rcm_harness.sh: sourced, it
+# brings its up/down (servers recorded in <state_dir>/<topology>/pids, so that its
+# `cleanup` stops them too), server start, waiting and certificates.
 #
 #   tls_servers.sh up   <topology> <base_port> <state_dir>
 #   tls_servers.sh down <topology> <base_port> <state_dir>
