@@ -164,7 +164,7 @@ run_fuzz() {
     if ((rc != 0)) || [[ -n $(ls -A "$work/findings") ]]; then
       bad=1
       lines+=("$(printf '      %-18s FINDING (exit %s, %s executions): %s' "$name" "$rc" "${execs:-?}" \
-        "$(ls -d "$work"/findings/* 2>/dev/null | head -n 3 | tr '\n' ' ')")")
+        "$(find "$work/findings" -mindepth 1 -maxdepth 1 2>/dev/null | head -n 3 | tr '\n' ' ')")")
       lines+=("      $(printf '%-18s' '')$(grep -a -m 1 -E 'FUZZ_CHECK|ERROR: ' "$log") (log: $log)")
     else
       lines+=("$(printf '      %-18s %s executions' "$name" "${execs:-?}")")

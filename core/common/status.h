@@ -33,6 +33,10 @@ enum class Status : int {
 
 const char *status_name(Status s);
 
+// A failure that asking again with the same configuration will not cure (credentials,
+// certificates, settings): reported at open, never waited out as "no leader yet".
+inline bool is_permanent(Status s) { return s == Status::auth || s == Status::tls || s == Status::config; }
+
 // The one exception type of core: a status and a message naming what failed.
 class Error : public std::runtime_error {
  public:

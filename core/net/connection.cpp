@@ -245,6 +245,21 @@ void Connection::on_reconnect_timer(int, short, void *arg) {
   c->connect();
 }
 
+namespace {
+
+// A TLS 1.3 server that refuses the client's certificate says why in an alert sent after
+// the client's side of the handshake is done; a write (AUTH, HELLO) that meets the closed
+// connection first fails with ECONNRESET and no reason, though the alert was received.
+// Reading it gives the reason ("alert unknown ca", "alert certificate required").
+std::string peer_alert(SSL *ssl) {
+  ERR_clear_error();
+  char buf[512];
+  if (SSL_read(ssl, buf, sizeof(buf)) > 0) return "";
+  return ERR_peek_error() != 0 ? tls_error_string() : "";
+}
+
+}  // namespace
+
 std::string Connection::describe_socket_error(short what) {
   std::string msg;
   SSL *ssl = bev_ ? bufferevent_openssl_get_ssl(bev_) : nullptr;
@@ -257,6 +272,7 @@ std::string Connection::describe_socket_error(short what) {
   if (ssl_err != 0 || !queued.empty()) {
     char buf[256];
     msg = "TLS: ";
+    const size_t no_reason = msg.size();
     while (ssl_err != 0) {
       if (ERR_GET_LIB(ssl_err) != 0) {  // libevent also stores bare SSL_get_error() codes
         ERR_error_string_n(ssl_err, buf, sizeof(buf));
@@ -264,6 +280,7 @@ std::string Connection::describe_socket_error(short what) {
       }
       ssl_err = bufferevent_get_openssl_error(bev_);
     }
+    if (msg.size() == no_reason && queued.empty() && ssl != nullptr && state_ == State::handshaking) queued = peer_alert(ssl);
     msg += queued.empty() ? "handshake failed" : queued;
   } else if (what & BEV_EVENT_EOF) {
     msg = ssl ? "connection closed by the server during TLS (is it a TLS port?)" : "connection closed by the server";

@@ -107,7 +107,9 @@ size_t ClusterTopology::covered_slots() const {
   return static_cast<size_t>(std::count_if(slot_shard.begin(), slot_shard.end(), [](int16_t s) { return s >= 0; }));
 }
 
-std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const Endpoint &asked) {
+std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const Endpoint &asked, PortKind want) {
+  const char *port_key = want == PortKind::tls ? "tls-port" : "port";
+  const char *other_key = want == PortKind::tls ? "port" : "tls-port";
   if (reply.kind != ReplyKind::array) malformed("CLUSTER SHARDS is not an array");
   auto t = std::make_shared<ClusterTopology>();
   for (const Reply *shard : reply.elements) {
@@ -125,7 +127,7 @@ std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const 
       ClusterNode node;
       std::string host = text(field(*n, "endpoint"));
       if (host.empty() || host == "?") host = text(field(*n, "ip"));
-      long long port = field(*n, "port") ? number(field(*n, "port"), "port") : number(field(*n, "tls-port"), "tls-port");
+      long long port = field(*n, port_key) ? number(field(*n, port_key), port_key) : number(field(*n, other_key), other_key);
       if (!make_endpoint(*t, host, port, asked, &node.endpoint)) continue;
       node.id = text(field(*n, "id"));
       std::string health = text(field(*n, "health"));

@@ -42,7 +42,15 @@ struct ClusterTopology {
 // (a node that does not know its own IP). Throw Error(Status::protocol) when malformed
 // (slots outside 0..16383, more shards than slots...). A node whose address is not a host
 // name or IP is left out and noted in `problems` (a primary's slots are then uncovered).
-std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const Endpoint &asked);
+//
+// CLUSTER SHARDS lists a node's plain "port" and its "tls-port" both when it has both
+// (tls-cluster yes with a plain port still open, as while a cluster moves to TLS), to
+// any connection: `want` says which one this client connects to; a node that announces
+// only the other is reached there. CLUSTER SLOTS and MOVED already name the port that
+// fits the asking connection.
+enum class PortKind { plain, tls };
+std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const Endpoint &asked,
+                                                      PortKind want = PortKind::plain);
 std::shared_ptr<ClusterTopology> parse_cluster_slots(const Reply &reply, const Endpoint &asked);
 
 }  // namespace rcm::core

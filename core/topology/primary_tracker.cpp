@@ -249,8 +249,8 @@ void RaftTracker::settle() {
   // A member that answered means a group exists and is electing: that is "no leader yet"
   // (worth waiting for), whatever the dead members said.
   Status why = answered_ > 0 ? Status::no_leader
-               : (failure_ == Status::config || failure_ == Status::auth || failure_ == Status::connection) ? failure_
-                                                                                                             : Status::no_leader;
+               : (is_permanent(failure_) || failure_ == Status::connection) ? failure_
+                                                                             : Status::no_leader;
   not_found(why,
             "no Raft leader among " + std::to_string(members_.size()) + " nodes: " + errors_);
 }
@@ -292,8 +292,8 @@ void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
     } catch (const Error &e) {
       self->errors_ += who + ": " + e.what() + "; ";
     }
-  } else if (status == Status::auth) {
-    if (self->failure_ == Status::ok) self->failure_ = Status::auth;
+  } else if (is_permanent(status)) {
+    if (self->failure_ == Status::ok) self->failure_ = status;
     self->errors_ += who + ": " + (reply ? reply->str : status_name(status)) + "; ";
   } else if (reply && reply->is_error() && reply->str.find("unknown command") != std::string::npos) {
     self->failure_ = Status::config;
@@ -364,7 +364,7 @@ void SentinelTracker::on_role(Request *r, Status status, Reply *reply) {
       reply->elements[0] && reply->elements[0]->str == "master") {
     self->role_ok_ = true;
   } else {
-    if (status == Status::auth) self->failure_ = Status::auth;
+    if (is_permanent(status)) self->failure_ = status;
     self->errors_ += self->candidates_[self->next_candidate_].node.str() + " is not a master yet (" +
                      (reply && reply->kind == ReplyKind::array && !reply->elements.empty() && reply->elements[0]
                           ? reply->elements[0]->str

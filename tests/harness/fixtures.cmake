@@ -13,9 +13,11 @@
 # Python tests', tests/python/CMakeLists.txt), and +4..+9, +16..+19:
 # capi.attempts +4, capi.transients +5..+7, capi.ipv6 +8 and +9 (its cluster bus +16),
 # cluster.seeds +17 (a silent listener), sentinel.auth +18 (data node) and +19 (sentinel).
+# The TLS topologies of tls_servers.sh (tests/tls): +80..+91 (TLS cluster bus
+# +10083..+10085).
 
 set(RCM_TEST_PORT_BASE 21000 CACHE STRING
-  "First loopback port of the test servers (base..base+79 and base+10010..+10015 are used)")
+  "First loopback port of the test servers (base..base+91, base+10010..+10015 and base+10083..+10085 are used)")
 set(RCM_TEST_STATE_DIR "${CMAKE_BINARY_DIR}/harness-state" CACHE PATH
   "Where the test servers keep their data, logs, pids and TLS certificates")
 

@@ -24,7 +24,7 @@
 #   raft        +30..+32 nodes loading $REDISRAFT_SO (up and down exit 77, skipped, when
 #               it is not set)
 # Tests own +40..+59, +70..+79 (and +4..+9, +16..+19; see fixtures.cmake) for private
-# servers (the Python tests +60..+69).
+# servers (the Python tests +60..+69; tls_servers.sh +80..+91).
 #
 # Binaries: RCM_SERVER_BIN (default valkey-server, else redis-server); RCM_CLI_BIN and
 # RCM_SENTINEL_BIN override the matching valkey-cli/redis-cli and *-sentinel (when no
@@ -40,7 +40,7 @@ readonly PASSWORD=abc123
 readonly MASTER_NAME=mymaster
 readonly START_TIMEOUT=${RCM_HARNESS_START_TIMEOUT:-15}   # seconds, one server
 readonly READY_TIMEOUT=${RCM_HARNESS_READY_TIMEOUT:-90}   # seconds, a whole topology
-readonly TOPOLOGIES="standalone cluster sentinel raft"
+TOPOLOGIES="standalone cluster sentinel raft" # tls_servers.sh adds its own
 readonly SKIP_CODE=77   # SKIP_RETURN_CODE of the tests (tests/harness/fixtures.cmake)
 HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly REPO_ROOT=${HARNESS_DIR%/tests/harness}
@@ -790,4 +790,5 @@ main() {
   esac
 }
 
-main "$@"
+# tls_servers.sh sources this file for its functions; only a direct run acts.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

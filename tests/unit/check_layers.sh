@@ -32,6 +32,7 @@ for f in $files; do
     continue
   fi
   # Only quoted includes of core/ name our own layers; <...> are system and libraries.
+  # shellcheck disable=SC2013  # an include path is one word
   for inc in $(sed -n 's|^[[:space:]]*#[[:space:]]*include[[:space:]]*"\(core/[^"]*\)".*|\1|p' "$f"); do
     to=$(rank "$(echo "$inc" | cut -d/ -f2)")
     if [ "$to" -lt 0 ] || [ "$to" -gt "$from" ]; then

@@ -80,6 +80,39 @@ TEST(test_shards__addresses_ipv6_hostnames_unknown) {
   CHECK_EQ(t->slot_shard[16383], 2);
 }
 
+// A node with a plain port and a TLS port announces both, to any connection (Valkey 8,
+// tls-cluster yes): a TLS client connects to "tls-port", a plain one to "port", and a
+// node that announces only one is reached there.
+static Reply *dual_port_node(const char *id, const char *role, long long port, long long tls_port) {
+  Reply *n = arr({str("id"), str(id), str("ip"), str("127.0.0.1"), str("endpoint"), str("127.0.0.1"), str("role"),
+                  str(role), str("replication-offset"), num(1), str("health"), str("online")});
+  if (port) n->elements.insert(n->elements.begin() + 2, {str("port"), num(port)});
+  if (tls_port) n->elements.insert(n->elements.begin() + 2, {str("tls-port"), num(tls_port)});
+  return n;
+}
+
+TEST(test_shards__tls_clients_connect_to_the_tls_port) {
+  std::unique_ptr<Reply> reply(arr({
+      shard({0, 8191}, {dual_port_node("a", "master", 7001, 8001), dual_port_node("b", "replica", 7004, 8004)}),
+      shard({8192, 12287}, {dual_port_node("c", "master", 0, 8002)}),
+      shard({12288, 16383}, {dual_port_node("d", "master", 7003, 0)}),
+  }));
+  auto tls = parse_cluster_shards(*reply, ep("127.0.0.1", 8001), PortKind::tls);
+  REQUIRE(tls->shards.size() == 3);
+  CHECK_EQ(tls->shards[0].primary.endpoint.port, 8001);
+  REQUIRE(tls->shards[0].replicas.size() == 1);
+  CHECK_EQ(tls->shards[0].replicas[0].endpoint.port, 8004);
+  CHECK_EQ(tls->shards[1].primary.endpoint.port, 8002);
+  CHECK_EQ(tls->shards[2].primary.endpoint.port, 7003);
+  auto plain = parse_cluster_shards(*reply, ep("127.0.0.1", 7001), PortKind::plain);
+  REQUIRE(plain->shards.size() == 3);
+  CHECK_EQ(plain->shards[0].primary.endpoint.port, 7001);
+  CHECK_EQ(plain->shards[0].replicas[0].endpoint.port, 7004);
+  CHECK_EQ(plain->shards[1].primary.endpoint.port, 8002);
+  CHECK_EQ(plain->shards[2].primary.endpoint.port, 7003);
+  CHECK_EQ(tls->covered_slots(), static_cast<size_t>(16384));
+}
+
 TEST(test_shards__failover_leftovers) {
   // After a failover a shard lists the failed old primary and the promoted one: the
   // healthy one is the primary. A shard with no primary leaves its slots uncovered.

@@ -144,7 +144,8 @@ RCM_API void rcm_free(void *ptr);
  *   cluster.max_redirects  MOVED/ASK hops per request (default 5)
  *   sentinel.master      master name for mode=sentinel
  *   sentinel.username, sentinel.password   credentials for the sentinels themselves
- *   tls                  true | false (rediss:// sets it)
+ *   tls                  true | false (rediss:// sets it); cluster nodes that announce a
+ *                        plain and a TLS port are reached at the TLS one
  *   tls.ca               CA bundle file (PEM) used to verify the server
  *   tls.cert, tls.key    client certificate and key (PEM) for mutual TLS
  *   tls.server_name      name to verify and send as SNI (default: the host of the address)
