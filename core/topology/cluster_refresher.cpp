@@ -117,7 +117,7 @@ void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
       if (not_cluster) round->errors += " (mode=cluster, but this server is not a cluster node)";
     } else {
       try {
-        const PortKind port = self->engine_.config().tls ? PortKind::tls : PortKind::plain;
+        const PortKind port = self->host_.config().tls ? PortKind::tls : PortKind::plain;
         auto view = r->index == 1 ? parse_cluster_shards(*reply, ep, port) : parse_cluster_slots(*reply, ep);
         if (view->covered_slots() == 0 && !view->problems.empty()) {
           if (!round->errors.empty()) round->errors += "; ";
