@@ -321,6 +321,23 @@ static void stop_all_servers(void) {
         if (started_pids[i] > 0) tu_server_stop(started_pids[i]);
 }
 
+char *tu_command_output(const char *cmd, int *exit_status) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    int ch;
+    while ((ch = fgetc(p)) != EOF) {
+        if (ch == '\r') continue;
+        if (len + 2 > cap) out = realloc(out, cap *= 2);
+        out[len++] = (char)ch;
+    }
+    out[len] = 0;
+    int rc = pclose(p);
+    if (exit_status) *exit_status = rc;
+    return out;
+}
+
 int tu_server_start_ok(int port, const char *extra) {
     static int atexit_done;
     const char *harness = env_or_fail("RCM_HARNESS");

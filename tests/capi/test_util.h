@@ -130,6 +130,10 @@ void tu_script_stop(tu_script *sc);
  * is a space-separated list of server arguments or NULL. Servers still running at exit
  * are stopped. */
 int tu_server_start_ok(int port, const char *extra);
+
+/* Runs a shell command and returns what it printed (carriage returns dropped), malloc'd;
+ * NULL if it could not be started. *exit_status (if not NULL) gets pclose's status. */
+char *tu_command_output(const char *cmd, int *exit_status);
 void tu_server_stop(int pid);
 
 /* Sends DEBUG SLEEP <seconds> to the private server <pid> on <port> over a raw connection

@@ -62,20 +62,10 @@ char *cu_cli(int port, const char *fmt, ...) {
     char *cmd = malloc(cmdlen);
     snprintf(cmd, cmdlen, "timeout 10 '%s' -h 127.0.0.1 -p %d -a %s --no-auth-warning %s 2>&1 </dev/null",
              cli_bin(), port, CU_PASSWORD, args);
-    FILE *p = popen(cmd, "r");
+    int rc = 0;
+    char *out = tu_command_output(cmd, &rc);
     free(cmd);
-    if (!p) return NULL;
-    size_t cap = 4096, len = 0;
-    char *out = malloc(cap);
-    int ch;
-    while ((ch = fgetc(p)) != EOF) {
-        if (ch == '\r') continue;
-        if (len + 2 > cap) out = realloc(out, cap *= 2);
-        out[len++] = (char)ch;
-    }
-    out[len] = 0;
-    int rc = pclose(p);
-    if (rc != 0) {
+    if (out && rc != 0) {
         free(out);
         return NULL;
     }

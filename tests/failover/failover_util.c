@@ -73,19 +73,7 @@ char *fo_cli(int port, const char *password, const char *fmt, ...) {
     char cmd[16384];
     snprintf(cmd, sizeof cmd, "timeout 5 %s -h 127.0.0.1 -p %d %s%s%s %s 2>&1", cli_bin(), port,
              password ? "-a '" : "", password ? password : "", password ? "' --no-auth-warning" : "", args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 4096, len = 0;
-    char *out = malloc(cap);
-    int c;
-    while ((c = fgetc(p)) != EOF) {
-        if (c == '\r') continue;
-        if (len + 1 >= cap) out = realloc(out, cap *= 2);
-        out[len++] = (char)c;
-    }
-    out[len] = 0;
-    pclose(p);
-    return out;
+    return tu_command_output(cmd, NULL);
 }
 
 char *fo_field(const char *text, const char *name, char *buf, size_t n) {

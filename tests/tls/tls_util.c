@@ -34,18 +34,9 @@ char *tt_cli(int port, const char *fmt, ...) {
     snprintf(cmd, sizeof cmd,
              "timeout 10 '%s' -h 127.0.0.1 -p %d --tls --insecure --cert '%s' --key '%s' %s 2>&1 </dev/null",
              cli_bin(), port, tt_cert("client.crt"), tt_cert("client.key"), args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 4096, len = 0;
-    char *out = malloc(cap);
-    int ch;
-    while ((ch = fgetc(p)) != EOF) {
-        if (ch == '\r') continue;
-        if (len + 2 > cap) out = realloc(out, cap *= 2);
-        out[len++] = (char)ch;
-    }
-    out[len] = 0;
-    if (pclose(p) != 0) {
+    int rc = 0;
+    char *out = tu_command_output(cmd, &rc);
+    if (out && rc != 0) {
         free(out);
         return NULL;
     }
