@@ -52,6 +52,8 @@ static atomic_int conn_count;
 static atomic_int held_seen[HELD_CONNS];     /* held GETs read, per connection */
 static atomic_int held_released[HELD_CONNS];
 static atomic_int held_all_released;
+static atomic_int garbage_conn = -1; /* the connection that read GET garbage first */
+static atomic_int conn_closed[HELD_CONNS]; /* the client closed it (the server read EOF) */
 static __thread int conn_id;
 static __thread char held_out[65536];
 static __thread size_t held_len;
@@ -178,6 +180,8 @@ static void *serve_connection(void *arg) {
                 if (held_len == 0) memcpy(held_out, "$2\r\nok\r\n", 8), held_len = 8;
                 else reply(fd, "$2\r\nok\r\n", 8);
             } else if (!strcmp(k, "garbage")) {
+                int none = -1;
+                atomic_compare_exchange_strong(&garbage_conn, &none, conn_id);
                 reply(fd, "?garbage\r\n", 10);
             } else if (!strcmp(k, "half")) {
                 reply(fd, "$10\r\nabc", 8);
@@ -201,6 +205,7 @@ static void *serve_connection(void *arg) {
             reply(fd, "-ERR unknown command\r\n", 22);
         }
     }
+    if (conn_id < HELD_CONNS) atomic_store(&conn_closed[conn_id], 1);
     close(fd);
     return NULL;
 }
@@ -437,13 +442,23 @@ static int two_connections_hold(void) {
     return n >= 2;
 }
 static int all_done(void) { return async_done() == async_issued; }
+static int all_but_held_on_b_done(void) {
+    int b = -1;
+    for (int id = 0, n = 0; id < HELD_CONNS && b < 0; id++)
+        if (atomic_load(&held_seen[id]) > 0 && n++ == 1) b = id;
+    return b >= 0 && async_done() == async_issued - atomic_load(&held_seen[b]);
+}
+static int garbage_on = -1;
+static int garbage_conn_closed(void) { return garbage_on >= 0 && atomic_load(&conn_closed[garbage_on]); }
 
 static void test_network__async_requests_on_other_connections_unaffected(void **state) {
     (void)state;
     rcm_client *c = open_fake(10000);
     assert_int_equal(get(c, "ok", NULL), RCM_OK);
     atomic_store(&held_all_released, 0);
-    for (int id = 0; id < HELD_CONNS; id++) atomic_store(&held_seen[id], 0), atomic_store(&held_released[id], 0);
+    for (int id = 0; id < HELD_CONNS; id++)
+        atomic_store(&held_seen[id], 0), atomic_store(&held_released[id], 0), atomic_store(&conn_closed[id], 0);
+    garbage_on = -1;
     for (int i = 0; i < ASYNC_MAX; i++) atomic_store(&async_calls[i], 0), async_status[i] = (rcm_status)12345;
     async_issued = 0;
 
@@ -458,13 +473,30 @@ static void test_network__async_requests_on_other_connections_unaffected(void **
             if (a < 0) a = id;
             else if (b < 0) b = id;
         }
-    /* The garbage joins a or b behind its held GETs (a connection writes what came
-     * meanwhile when a reply arrives); then every reply flows and the garbage breaks its
-     * connection. */
-    garbage_index = async_issued;
-    issue(c, "garbage");
     printf("held GETs in flight: %d on connection %d, %d on connection %d\n", atomic_load(&held_seen[a]), a,
            atomic_load(&held_seen[b]), b);
+    /* Connection a answers (and takes what the pool still queued); b keeps its GETs in
+     * flight. The garbage then goes to a, the least loaded connection, and breaks it
+     * while b's GETs wait for their replies. */
+    atomic_store(&held_released[a], 1);
+    if (!wait_until(all_but_held_on_b_done))
+        fail_msg("after 10 s, %d of %d GETs completed; all but the %d held on connection %d should have",
+                 async_done(), async_issued, atomic_load(&held_seen[b]), b);
+    garbage_index = async_issued;
+    atomic_store(&garbage_conn, -1);
+    issue(c, "garbage");
+    garbage_on = a;
+    if (!wait_until(garbage_conn_closed))
+        fail_msg("10 s after the garbage GET, connection %d is still open (the garbage was read by %d)", a,
+                 atomic_load(&garbage_conn));
+    if (atomic_load(&garbage_conn) != a)
+        fail_msg("the garbage went to connection %d, not to the idle connection %d", atomic_load(&garbage_conn), a);
+    /* The garbage GET itself may be resent (a read) and wait behind b's held GETs. */
+    int waiting = async_issued - async_done() - !atomic_load(&async_calls[garbage_index]);
+    if (waiting != atomic_load(&held_seen[b]) || waiting == 0)
+        fail_msg("when the garbage broke connection %d, %d requests were waiting; expected the %d held on "
+                 "connection %d, still in flight", a, waiting, atomic_load(&held_seen[b]), b);
+    if (atomic_load(&conn_closed[b])) fail_msg("connection %d closed too", b);
     atomic_store(&held_all_released, 1);
     if (!wait_until(all_done)) fail_msg("%d of %d requests completed", async_done(), async_issued);
     int not_once = 0, failed = 0;
