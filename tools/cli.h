@@ -42,6 +42,10 @@ int cli_open(const cli_opts *opts, rcm_event_callback cb, void *userdata, rcm_cl
 /** Prints "rcm: <what>: RCM_ERR_X: <rcm_last_error()>" and returns CLI_EXIT_FAIL. */
 int cli_fail(const char *what, rcm_status status);
 
+/* Prints a reply to stdout as redis-cli does (print.c): tagged and quoted, or raw with
+ * --raw. */
+void cli_print_reply(const cli_opts *opts, const rcm_reply *r);
+
 /** Prints "rcm: <message>" and a pointer to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An unknown option's name for a message, without what follows it (which may be a
