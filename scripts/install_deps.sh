@@ -12,9 +12,10 @@ PKGS=(build-essential cmake pkg-config libhiredis-dev libevent-dev libssl-dev
       libcmocka-dev openssl redis-server redis-tools redis-sentinel shellcheck
       python3 python3-dev python3-pytest python3-pybind11 pybind11-dev python3-redis
       python3-hiredis python3-venv python3-pip procps)
-# RCM_TEST_CC=clang (scripts/test.sh): clang, and its sanitizer runtimes, which clang only
-# recommends (without them a clang RCM_SANITIZE build does not link).
-if [[ ${RCM_TEST_CC:-gcc} == clang ]]; then PKGS+=(clang libclang-rt-dev); fi
+# clang and its sanitizer and libFuzzer runtimes (libclang-rt-dev, which clang only
+# recommends): scripts/test.sh builds the fuzz targets with them (unless
+# RCM_FUZZ_SECONDS=0), and RCM_TEST_CC=clang builds everything with them.
+if [[ ${RCM_FUZZ_SECONDS:-20} != 0 || ${RCM_TEST_CC:-gcc} == clang ]]; then PKGS+=(clang libclang-rt-dev); fi
 BACKPORTS_PKGS=(valkey-server valkey-tools python3-scikit-build-core)
 
 have_all() {
