@@ -31,13 +31,25 @@
 #define HOSTILE_ASAN 1
 #endif
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define HOSTILE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOSTILE_TSAN 1
+#endif
+#endif
 /* A reply costs more in memory than on the wire: ":1\r\n" (4 bytes) becomes a reply
  * object of about 100 bytes (more with ASan's redzones). The bound allows that, for the
  * few connections that may hold a partial reply at once, plus the allocator's slack
- * (ASan's allocator and quarantine hold more: measured +55 MiB there, +13 MiB without);
+ * (ASan's allocator and quarantine hold more: measured +55 MiB there, +13 MiB without;
+ * TSan's shadow more still, below);
  * a client without the bound read +83 MiB of hugearray before its deadline. */
 #if defined(HOSTILE_ASAN)
 #define RSS_SLACK (96LL * 1024 * 1024)
+#elif defined(HOSTILE_TSAN)
+/* TSan's shadow takes several bytes per byte the program touches: measured +51 MiB at
+ * hugearray (a client without the bound would touch ~4 x 83 MiB). */
+#define RSS_SLACK (128LL * 1024 * 1024)
 #else
 #define RSS_SLACK (32LL * 1024 * 1024)
 #endif
