@@ -317,6 +317,14 @@ bool is_config_key(const std::string &k) {
 // When the quoted text itself may hold quotes, all from the first to the last goes. A
 // quote left open (the message was cut at a NUL the quoted text held: what() is a C
 // string) hides all that follows it: fail closed, not open.
+// A query value that contains "password" (any case) may carry one: its errors are not
+// quoted.
+bool mentions_password(const std::string &v) {
+  std::string lower(v);
+  for (char &c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("password") != std::string::npos;
+}
+
 std::string without_quotes(const std::string &msg, bool text_has_quotes) {
   if (text_has_quotes) {
     size_t first = msg.find('\''), last = msg.rfind('\'');
@@ -407,7 +415,9 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
     } catch (const Error &e) {
       // After a password this may be a piece of it that held an unencoded '&'
       // ("password=a&b=c"): the key and the value are not quoted then.
-      if (!after_password) throw;
+      // So may a value that names a password ("db=1?password=secret": a '?' typed for
+      // '&').
+      if (!after_password && !mentions_password(v)) throw;
       throw Error(Status::config, without_quotes(e.what(), kv.find('\'') != std::string::npos));
     }
     after_password = after_password || k == "password" || k == "sentinel.password";

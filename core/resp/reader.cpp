@@ -76,7 +76,10 @@ void ReplyReader::feed(const char *data, size_t len) {
       crlf = p > data && p[-1] == '\r';
       ++p;
     }
-    waiting_crlf_ = !crlf;
+    // Where the next item's type byte is still unread (between replies, or between the
+    // elements of an array), hiredis checks it at once: a bad type byte fails now, as it
+    // would have in one whole feed, whatever follows it.
+    waiting_crlf_ = !crlf && !(reader_->ridx < 0 || reader_->rstack[reader_->ridx].type < 0);
   }
   last_was_cr_ = data[len - 1] == '\r';
 }

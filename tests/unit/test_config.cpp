@@ -429,6 +429,9 @@ TEST(test_url__query_password_tail_is_not_quoted) {
   check_refused("redis://h:1?password=Qz7&pool.size=Kx9", "pool.size", "Kx9");
   check_refused("redis://h:1?db=1&sentinel.password=Qz7&Kx9=1", "unknown config key", "Kx9");
   check_refused("redis://h:1?pool.size=abc&password=p", "'abc'");
+  // A '?' typed for '&' puts the password into the previous value (found by fuzz_config).
+  check_refused("redis://h:1?db=1?password=Qz7", "db", "Qz7");
+  check_refused("redis://h:1?pool.size=2?PASSWORD=Qz7&x=1", "pool.size", "Qz7");
 }
 
 TEST(test_config__validate_cross_key_checks) {

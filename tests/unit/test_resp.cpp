@@ -193,6 +193,29 @@ TEST(test_reader__endless_line_costs_linear_time) {
   CHECK_EQ(ok->str, std::string("OK"));
 }
 
+// The reader waits for a CRLF before it asks hiredis again (above), but where the next
+// item's type byte is unread -- between replies, between an array's elements -- a bad
+// one must fail at once, as it does in one whole feed (found by fuzz_reader: a chunked
+// feed "parsed" what a whole one refused).
+TEST(test_reader__bad_type_byte_in_a_later_feed_fails_at_once) {
+  {
+    ReplyReader r;
+    r.feed("+OK\r\n", 5);
+    ReplyPtr ok(r.next());
+    REQUIRE(ok != nullptr);
+    CHECK(r.next() == nullptr);
+    r.feed("X", 1);
+    CHECK_THROWS_IF(r.next(), Error, [](const Error &e) { return e.status() == Status::protocol; });
+  }
+  {
+    ReplyReader r;
+    r.feed("*2\r\n:1\r\n", 8);
+    CHECK(r.next() == nullptr);
+    r.feed("?", 1);
+    CHECK_THROWS_IF(r.next(), Error, [](const Error &e) { return e.status() == Status::protocol; });
+  }
+}
+
 TEST(test_reader__byte_by_byte_and_several_replies) {
   std::string bin("\0\r\n", 3);
   std::string wire = "+OK\r\n:12\r\n$3\r\n" + bin + "\r\n*2\r\n$1\r\na\r\n*1\r\n$-1\r\n$-1\r\n-ERR x\r\n";
