@@ -89,7 +89,7 @@ Reply *ReplyReader::next() {
   if (!waiting_crlf_ && redisReaderGetReply(reader_, &out) != REDIS_OK)
     throw Error(Status::protocol, std::string("malformed reply from server: ") + reader_->errstr);
   if (out == nullptr) {
-    waiting_crlf_ = true;
+    waiting_crlf_ = !in_bulk_body();
     if (max_ != 0) check_bound();
     return nullptr;
   }
@@ -103,6 +103,15 @@ Reply *ReplyReader::next() {
                                       std::to_string(max_) + ")");
   }
   return static_cast<Reply *>(out);
+}
+
+// hiredis is inside a bulk string whose length line it has read: what completes it is a
+// byte count, not a CRLF (hiredis skips the two bytes after the payload without looking),
+// and asking again costs only a reread of that short line.
+bool ReplyReader::in_bulk_body() const {
+  if (reader_->ridx < 0 || reader_->rstack[reader_->ridx].type != REDIS_REPLY_STRING) return false;
+  size_t left = reader_->len - reader_->pos;
+  return std::memchr(reader_->buf + reader_->pos, '\n', left < 24 ? left : 24) != nullptr;
 }
 
 // Without a bound a server (or anyone on the path) announcing "$2147483647" and

@@ -39,6 +39,7 @@ class ReplyReader {
   // does not ask hiredis again. It would rescan an unfinished line from its start on
   // every call: a line that never ends would cost time quadratic in its length.
   bool waiting_crlf_ = false;
+  bool in_bulk_body() const;
   bool last_was_cr_ = false;  // the last byte fed was '\r' (a CRLF may straddle feeds)
 };
 

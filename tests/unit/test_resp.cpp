@@ -216,6 +216,19 @@ TEST(test_reader__bad_type_byte_in_a_later_feed_fails_at_once) {
   }
 }
 
+// A bulk string ends by its byte count: hiredis skips the two bytes after the payload
+// without checking that they are CRLF, so the CRLF wait must not apply to a bulk body
+// (found by fuzz_reader: "$5\r\nhello\rz" fed in two pieces gave one reply fewer).
+TEST(test_reader__bulk_body_completes_without_a_crlf_in_the_last_feed) {
+  ReplyReader r;
+  r.feed("$5\r\nhel", 7);
+  CHECK(r.next() == nullptr);
+  r.feed("lo\rz", 4);
+  ReplyPtr bulk(r.next());
+  REQUIRE(bulk != nullptr);
+  CHECK_EQ(bulk->str, std::string("hello"));
+}
+
 TEST(test_reader__byte_by_byte_and_several_replies) {
   std::string bin("\0\r\n", 3);
   std::string wire = "+OK\r\n:12\r\n$3\r\n" + bin + "\r\n*2\r\n$1\r\na\r\n*1\r\n$-1\r\n$-1\r\n-ERR x\r\n";
