@@ -313,10 +313,6 @@ bool is_config_key(const std::string &k) {
   }
 }
 
-// "url: 'x:y' is not host:port (port 'y')" -> "url: '...' is not host:port (port '...')".
-// When the quoted text itself may hold quotes, all from the first to the last goes. A
-// quote left open (the message was cut at a NUL the quoted text held: what() is a C
-// string) hides all that follows it: fail closed, not open.
 // A query value that contains "password" (any case) may carry one: its errors are not
 // quoted.
 bool mentions_password(const std::string &v) {
@@ -325,6 +321,10 @@ bool mentions_password(const std::string &v) {
   return lower.find("password") != std::string::npos;
 }
 
+// "url: 'x:y' is not host:port (port 'y')" -> "url: '...' is not host:port (port '...')".
+// When the quoted text itself may hold quotes, all from the first to the last goes. A
+// quote left open (the message was cut at a NUL the quoted text held: what() is a C
+// string) hides all that follows it: fail closed, not open.
 std::string without_quotes(const std::string &msg, bool text_has_quotes) {
   if (text_has_quotes) {
     size_t first = msg.find('\''), last = msg.rfind('\'');
@@ -412,13 +412,17 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
     if (k == "seeds") bad(what, "'seeds' cannot be set in the query; the URL's hosts are the seeds");
     try {
       set(k, v);
-    } catch (const Error &e) {
+    } catch (const Error &) {
       // After a password this may be a piece of it that held an unencoded '&'
       // ("password=a&b=c"): the key and the value are not quoted then.
       // So may a value that names a password ("db=1?password=secret": a '?' typed for
       // '&').
+      // A piece of a password may be anywhere in the key or the value, also past a NUL
+      // that cut what() short: say what is wrong without quoting either.
       if (!after_password && !mentions_password(v)) throw;
-      throw Error(Status::config, without_quotes(e.what(), kv.find('\'') != std::string::npos));
+      if (is_config_key(k))
+        bad(what, "query parameter '" + k + "' has an invalid value (not shown: it may hold a piece of a password)");
+      bad(what, "unknown config key in the query (not shown: it may be a piece of a password with an unencoded '&')");
     }
     after_password = after_password || k == "password" || k == "sentinel.password";
     if (k == "mode" && scheme.find('+') != std::string::npos && mode != scheme_mode) {
