@@ -61,6 +61,13 @@ static int find_event(int from, rcm_event_kind kind, const char *node, const cha
     return found;
 }
 
+static int events_seen(void) {
+    pthread_mutex_lock(&ev.mu);
+    int n = ev.n;
+    pthread_mutex_unlock(&ev.mu);
+    return n;
+}
+
 static void print_events(void) {
     pthread_mutex_lock(&ev.mu);
     for (int i = 0; i < ev.n; i++)
@@ -181,7 +188,7 @@ static void test_promotion__replica_reads_and_events_follow_a_failover(void **st
 
     struct reader rd = {.c = rep};
     pthread_t th;
-    int from = ev.n;
+    int from = events_seen();
     cu_elapsed();
     assert_int_equal(pthread_create(&th, NULL, reader_main, &rd), 0);
     tu_sleep_ms(500);
