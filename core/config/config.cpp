@@ -424,7 +424,7 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
         bad(what, "query parameter '" + k + "' has an invalid value (not shown: it may hold a piece of a password)");
       bad(what, "unknown config key in the query (not shown: it may be a piece of a password with an unencoded '&')");
     }
-    after_password = after_password || k == "password" || k == "sentinel.password";
+    after_password = after_password || k == "password" || k == "sentinel.password" || mentions_password(v);
     if (k == "mode" && scheme.find('+') != std::string::npos && mode != scheme_mode) {
       // redis://h?mode=auto|cluster|...: allowed where the scheme does not say; a
       // redis+cluster:// URL with another mode in its query contradicts itself.

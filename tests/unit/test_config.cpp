@@ -432,6 +432,8 @@ TEST(test_url__query_password_tail_is_not_quoted) {
   // A '?' typed for '&' puts the password into the previous value (found by fuzz_config).
   check_refused("redis://h:1?db=1?password=Qz7", "db", "Qz7");
   check_refused("redis://h:1?pool.size=2?PASSWORD=Qz7&x=1", "pool.size", "Qz7");
+  // ... and the parameters after such a value: they may be the rest of that password.
+  check_refused("redis://h:1?client_name=a?password=Qz7&Kx9pool.size=x", "unknown config key", "Kx9");
   // ... also when the value holds a quote and a NUL cuts the message short.
   check_refused(std::string("redis://h:1?db=1?password='Qz7\0t", 32) + "Kx9", "db", "Qz7");
 }
