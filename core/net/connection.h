@@ -73,6 +73,8 @@ class Connection {
   bool reconnect_scheduled() const { return reconnect_pending_; }
   // Has bytes queued for this loop iteration's write, or held for the next one.
   bool flush_pending() const { return flush_wanted_ || held_; }
+  // Has bytes held until the replies of the batch already written come back.
+  bool writes_held() const { return held_ && !flush_wanted_; }
   int failures() const { return failures_; }
   void set_failures(int n) { failures_ = n; }
 

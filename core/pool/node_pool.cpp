@@ -50,6 +50,8 @@ bool NodePool::up() const {
 // Least pending, except that a connection already holding bytes for this loop
 // iteration's write wins while it is within kBatchSlack of the least: requests that
 // arrive together then leave in one write instead of a few bytes on every connection.
+// A connection whose bytes are held until its written batch is answered never wins
+// over an idle one: that batch may wait on a slow reply, and the idle one sends now.
 Connection *NodePool::least_loaded() const {
   constexpr size_t kBatchSlack = 32;
   Connection *best = nullptr;
@@ -59,7 +61,9 @@ Connection *NodePool::least_loaded() const {
     if (best == nullptr || c->in_flight() < best->in_flight()) best = c.get();
     if (c->flush_pending() && (batching == nullptr || c->in_flight() < batching->in_flight())) batching = c.get();
   }
-  if (batching != nullptr && batching->in_flight() <= best->in_flight() + kBatchSlack) return batching;
+  if (batching != nullptr && batching->in_flight() <= best->in_flight() + kBatchSlack &&
+      !(best->in_flight() == 0 && batching->writes_held()))
+    return batching;
   return best;
 }
 

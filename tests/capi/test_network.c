@@ -442,12 +442,10 @@ static int two_connections_hold(void) {
     return n >= 2;
 }
 static int all_done(void) { return async_done() == async_issued; }
-static int all_but_held_on_b_done(void) {
-    int b = -1;
-    for (int id = 0, n = 0; id < HELD_CONNS && b < 0; id++)
-        if (atomic_load(&held_seen[id]) > 0 && n++ == 1) b = id;
-    return b >= 0 && async_done() == async_issued - atomic_load(&held_seen[b]);
-}
+/* Connection a (released) answered every GET it read; the rest wait on b, read by its
+ * server or still held in the client until b's written batch is answered. */
+static int drained_on = -1;
+static int a_answered_all(void) { return async_done() == atomic_load(&held_seen[drained_on]); }
 static int garbage_on = -1;
 static int garbage_conn_closed(void) { return garbage_on >= 0 && atomic_load(&conn_closed[garbage_on]); }
 
@@ -479,9 +477,19 @@ static void test_network__async_requests_on_other_connections_unaffected(void **
      * flight. The garbage then goes to a, the least loaded connection, and breaks it
      * while b's GETs wait for their replies. */
     atomic_store(&held_released[a], 1);
-    if (!wait_until(all_but_held_on_b_done))
-        fail_msg("after 10 s, %d of %d GETs completed; all but the %d held on connection %d should have",
-                 async_done(), async_issued, atomic_load(&held_seen[b]), b);
+    drained_on = a;
+    if (!wait_until(a_answered_all))
+        fail_msg("after 10 s, %d of %d GETs completed; connection %d read %d", async_done(), async_issued, a,
+                 atomic_load(&held_seen[a]));
+    /* A GET now goes to the idle connection a, not behind b's unanswered batch, and its
+     * reply comes after any of a's that were still to be written. */
+    double took = 0;
+    assert_int_equal(get(c, "ok", &took), RCM_OK);
+    if (!a_answered_all())
+        fail_msg("%d GETs completed after connection %d read %d", async_done(), a, atomic_load(&held_seen[a]));
+    int stuck = async_issued - async_done();
+    if (stuck < atomic_load(&held_seen[b]) || stuck == 0)
+        fail_msg("%d GETs wait, fewer than the %d connection %d read", stuck, atomic_load(&held_seen[b]), b);
     garbage_index = async_issued;
     atomic_store(&garbage_conn, -1);
     issue(c, "garbage");
@@ -493,9 +501,9 @@ static void test_network__async_requests_on_other_connections_unaffected(void **
         fail_msg("the garbage went to connection %d, not to the idle connection %d", atomic_load(&garbage_conn), a);
     /* The garbage GET itself may be resent (a read) and wait behind b's held GETs. */
     int waiting = async_issued - async_done() - !atomic_load(&async_calls[garbage_index]);
-    if (waiting != atomic_load(&held_seen[b]) || waiting == 0)
-        fail_msg("when the garbage broke connection %d, %d requests were waiting; expected the %d held on "
-                 "connection %d, still in flight", a, waiting, atomic_load(&held_seen[b]), b);
+    if (waiting != stuck)
+        fail_msg("when the garbage broke connection %d, %d requests were waiting; expected the %d on "
+                 "connection %d, still in flight", a, waiting, stuck, b);
     if (atomic_load(&conn_closed[b])) fail_msg("connection %d closed too", b);
     atomic_store(&held_all_released, 1);
     if (!wait_until(all_done)) fail_msg("%d of %d requests completed", async_done(), async_issued);
@@ -514,12 +522,107 @@ static void test_network__async_requests_on_other_connections_unaffected(void **
     rcm_client_close(c);
 }
 
+static int connected_two(rcm_client *c) {
+    char *json = NULL;
+    if (rcm_client_stats_json(c, &json) != RCM_OK) return 0;
+    int yes = strstr(json, "\"connected\":2") != NULL;
+    rcm_free(json);
+    return yes;
+}
+
+struct held_pipe {
+    rcm_pipeline *p;
+    pthread_t t;
+    atomic_int done;
+};
+static void *exec_held_pipeline(void *arg) {
+    struct held_pipe *h = arg;
+    rcm_reply **replies = NULL;
+    size_t n = 0;
+    if (rcm_pipeline_exec(h->p, &replies, &n) == RCM_OK) {
+        for (size_t i = 0; i < n; i++) rcm_reply_free(replies[i]);
+        rcm_free(replies);
+    }
+    atomic_store(&h->done, 1);
+    return NULL;
+}
+/* n GETs held in one pipeline (one write, on one connection), run on a thread. */
+static void start_held_pipeline(rcm_client *c, struct held_pipe *h, int n) {
+    assert_int_equal(rcm_pipeline_new(c, &h->p), RCM_OK);
+    const char *argv[] = {"GET", "held"};
+    for (int i = 0; i < n; i++) assert_int_equal(rcm_pipeline_append(h->p, 2, argv, NULL), RCM_OK);
+    atomic_store(&h->done, 0);
+    assert_int_equal(pthread_create(&h->t, NULL, exec_held_pipeline, h), 0);
+}
+static int wait_held_total(int n) {
+    double until = now_s() + 10;
+    while (held_total() != n && now_s() < until) usleep(1000);
+    return held_total() == n;
+}
+
+/* Connection X has a batch written and unanswered, and a later request held in the
+ * client until that batch is answered; connection Y is idle. A new request goes to Y at
+ * once: X's batch may wait on a slow reply, and X's held bytes with it. */
+static void test_network__idle_connection_wins_over_held_writes(void **state) {
+    (void)state;
+    rcm_client *c = open_fake(10000);
+    assert_int_equal(get(c, "ok", NULL), RCM_OK);
+    double until = now_s() + 10;
+    while (!connected_two(c) && now_s() < until) usleep(1000);
+    if (!connected_two(c)) fail_msg("the pool of 2 has not connected both connections after 10 s");
+    atomic_store(&held_all_released, 0);
+    for (int id = 0; id < HELD_CONNS; id++)
+        atomic_store(&held_seen[id], 0), atomic_store(&held_released[id], 0);
+    for (int i = 0; i < ASYNC_MAX; i++) atomic_store(&async_calls[i], 0), async_status[i] = (rcm_status)12345;
+    async_issued = 0;
+
+    struct held_pipe px, py;
+    start_held_pipeline(c, &px, 2); /* X: 2 in flight */
+    if (!wait_held_total(2)) fail_msg("the server did not read the first pipeline's held GETs");
+    int x = -1, y = -1;
+    for (int id = 0; id < HELD_CONNS; id++)
+        if (atomic_load(&held_seen[id]) > 0) x = id;
+    if (atomic_load(&held_seen[x]) != 2) fail_msg("the first pipeline was split over connections");
+    start_held_pipeline(c, &py, 3); /* Y, then the least loaded: 3 in flight */
+    if (!wait_held_total(5)) fail_msg("the server did not read the second pipeline's held GETs");
+    for (int id = 0; id < HELD_CONNS; id++)
+        if (id != x && atomic_load(&held_seen[id]) > 0) y = id;
+    if (y < 0 || atomic_load(&held_seen[y]) != 3)
+        fail_msg("the second pipeline did not go whole to the idle connection (X=%d read %d)", x,
+                 atomic_load(&held_seen[x]));
+    /* X, now the least loaded, takes this GET and holds it until its batch is answered. */
+    issue(c, "ok");
+    usleep(100 * 1000);
+    /* Y answers and is idle; X still waits. */
+    atomic_store(&held_released[y], 1);
+    until = now_s() + 10;
+    while (!atomic_load(&py.done) && now_s() < until) usleep(1000);
+    if (!atomic_load(&py.done)) fail_msg("the pipeline on the released connection %d did not complete", y);
+    if (async_done() != 0) fail_msg("the GET behind connection %d's unanswered batch completed before it", x);
+    issue(c, "ok");
+    int fresh = async_issued - 1;
+    until = now_s() + 5;
+    while (!atomic_load(&async_calls[fresh]) && now_s() < until) usleep(1000);
+    int went_idle = atomic_load(&async_calls[fresh]) == 1;
+    atomic_store(&held_all_released, 1);
+    if (!wait_until(all_done)) fail_msg("%d of %d requests completed", async_done(), async_issued);
+    pthread_join(px.t, NULL);
+    pthread_join(py.t, NULL);
+    rcm_pipeline_free(px.p);
+    rcm_pipeline_free(py.p);
+    if (!went_idle) fail_msg("a GET waited behind connection %d's unanswered batch while %d was idle", x, y);
+    for (int i = 0; i < async_issued; i++)
+        if (async_status[i] != RCM_OK || !async_ok[i]) fail_msg("GET %d: %s", i, rcm_status_name(async_status[i]));
+    rcm_client_close(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_network__garbage_is_a_protocol_error),
         cmocka_unit_test(test_network__half_frame_then_close_fails_that_request),
         cmocka_unit_test(test_network__length_that_never_arrives_times_out),
         cmocka_unit_test(test_network__async_requests_on_other_connections_unaffected),
+        cmocka_unit_test(test_network__idle_connection_wins_over_held_writes),
         cmocka_unit_test(test_network__announced_reply_beyond_max_reply_bytes_is_a_protocol_error),
         cmocka_unit_test(test_network__reply_growing_beyond_max_reply_bytes_is_a_protocol_error),
         cmocka_unit_test(test_network__timed_out_large_reply_closes_its_connection),
