@@ -142,6 +142,13 @@ RCM_API void rcm_free(void *ptr);
  *   topology.refresh_ms  periodic topology refresh (default 30000); connections to a node
  *                        that left the topology close after 2x this unused (1 s..60 s)
  *   cluster.max_redirects  MOVED/ASK hops per request (default 5)
+ *   pubsub.max_pending   messages waiting per subscriber (a slow callback or a pull-mode
+ *                        reader that does not keep up); past it the oldest are dropped,
+ *                        counted in stats and reported (RCM_MSG_DROPPED,
+ *                        RCM_EVENT_PUBSUB_DROPPED) (default 10000)
+ *   pubsub.node          cluster: "host:port" of the node for channels and patterns
+ *                        (default "": a primary rcm picks, another when it goes away)
+ *   pubsub.callback_threads  threads that run message callbacks (default 2)
  *   sentinel.master      master name for mode=sentinel
  *   sentinel.username, sentinel.password   credentials for the sentinels themselves
  *   tls                  true | false (rediss:// sets it); cluster nodes that announce a
@@ -197,7 +204,11 @@ typedef enum rcm_event_kind {
     RCM_EVENT_NODE_UP = 1,          /* a connection to a node was established */
     RCM_EVENT_NODE_DOWN = 2,        /* a node stopped answering (connect failed or broke) */
     RCM_EVENT_TOPOLOGY_CHANGED = 3, /* the slot map / membership changed */
-    RCM_EVENT_PRIMARY_CHANGED = 4   /* the writable node (primary, leader, master) moved */
+    RCM_EVENT_PRIMARY_CHANGED = 4,  /* the writable node (primary, leader, master) moved */
+    RCM_EVENT_SUBSCRIPTION_GAP = 5, /* subscriptions were interrupted and are live again:
+                                       detail names them and the interval (see Pub/Sub) */
+    RCM_EVENT_PUBSUB_DROPPED = 6    /* a slow subscriber's oldest messages were dropped
+                                       (pubsub.max_pending); detail says how many */
 } rcm_event_kind;
 
 /** kind; node: "host:port" concerned (for PRIMARY_CHANGED the new one); detail: words on
@@ -444,6 +455,117 @@ RCM_API rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **
  *  lease (any thread, not necessarily the one that acquired it); not while another
  *  thread is inside rcm_lease_command or rcm_lease_read on it. */
 RCM_API void rcm_lease_release(rcm_lease *lease);
+
+/* ---------------------------------------------------------------------------------
+ * Pub/Sub. Subscriptions are desired state that rcm keeps true: after a lost
+ * connection, a failover, a Sentinel switch, a Raft leader change or a slot move, rcm
+ * subscribes again where each name now belongs (with backoff) and reports the interval
+ * during which messages may have been lost (RCM_MSG_GAP to each subscriber concerned,
+ * RCM_EVENT_SUBSCRIPTION_GAP to the client's event callback). Every subscriber of a
+ * client shares one subscriber connection per node; a server message is fanned out to
+ * every local subscriber of its channel or pattern. Messages of one node arrive in the
+ * order that node sent them. PUBLISH and SPUBLISH are ordinary commands (rcm_command).
+ *
+ * Routing: channels and patterns go to one node (standalone: the server; Sentinel and
+ * Raft: the primary / leader; cluster: the node pubsub.node names, else one primary rcm
+ * picks); shard channels go to the primary that owns the channel's slot. With
+ * RCM_SUB_EVERY_PRIMARY a channel or pattern is subscribed on every primary (keyspace
+ * notifications in a cluster: each node notifies only its own keys).
+ * ------------------------------------------------------------------------------ */
+typedef struct rcm_subscriber rcm_subscriber;
+
+typedef enum rcm_sub_kind {
+    RCM_SUB_CHANNEL = 1, /* SUBSCRIBE */
+    RCM_SUB_PATTERN = 2, /* PSUBSCRIBE */
+    RCM_SUB_SHARD = 3    /* SSUBSCRIBE (Redis / Valkey 7+) */
+} rcm_sub_kind;
+
+/** Or'ed into the kind of rcm_subscribe / rcm_unsubscribe (channels and patterns only):
+ *  subscribe on every primary of a cluster instead of one node. Elsewhere it changes
+ *  nothing. A name subscribed with and without it is two subscriptions. */
+#define RCM_SUB_EVERY_PRIMARY 0x100
+
+typedef enum rcm_message_type {
+    RCM_MSG_MESSAGE = 1,      /* a published message: channel, payload (and pattern) */
+    RCM_MSG_SUBSCRIBED = 2,   /* the server confirmed this subscriber's name: it is live */
+    RCM_MSG_UNSUBSCRIBED = 3, /* rcm_unsubscribe took effect for this name */
+    RCM_MSG_GAP = 4,          /* the name was not live from gap_from_ms to gap_to_ms (Unix
+                                 time in ms): messages published then may be lost. It is
+                                 live again. node: where it is live now */
+    RCM_MSG_DROPPED = 5       /* `dropped` messages were discarded for this subscriber
+                                 since the last RCM_MSG_DROPPED (pubsub.max_pending) */
+} rcm_message_type;
+
+/** One message. Strings are binary-safe (use the lengths) and also NUL-terminated. */
+typedef struct rcm_message {
+    rcm_message_type type;
+    rcm_sub_kind kind;        /* what the name is: channel, pattern or shard channel */
+    int every_primary;        /* 1 when the name was subscribed with RCM_SUB_EVERY_PRIMARY */
+    const char *channel;      /* MESSAGE: the channel published to; SUBSCRIBED, UNSUBSCRIBED,
+                                 GAP: the name subscribed (channel or pattern) */
+    size_t channel_len;
+    const char *pattern;      /* MESSAGE from a pattern subscription: the pattern; else NULL */
+    size_t pattern_len;
+    const char *payload;      /* MESSAGE: the payload; else NULL */
+    size_t payload_len;
+    const char *node;         /* "host:port" the message came from, or where the name is live */
+    long long gap_from_ms;    /* GAP: last moment the subscription was known live */
+    long long gap_to_ms;      /* GAP: the moment it was confirmed again */
+    unsigned long long dropped; /* DROPPED: how many */
+} rcm_message;
+
+/** Called for each message of a subscriber opened with a callback, on a delivery thread
+ *  of the client (never an I/O thread, never while rcm holds a lock), one message at a
+ *  time per subscriber, in order. The message is borrowed for the call. The callback may
+ *  call rcm_subscribe, rcm_unsubscribe, rcm_command and rcm_subscriber_close (on its own
+ *  subscriber too: no message follows once it returns). A slow callback delays only its
+ *  own subscriber, as long as fewer subscribers than pubsub.callback_threads are slow. */
+typedef void (*rcm_message_callback)(const rcm_message *msg, void *userdata);
+
+/** Opens a subscriber with no subscriptions. callback NULL selects pull mode
+ *  (rcm_subscriber_next, rcm_subscriber_fd). Does not block. Thread-safe.
+ *  RCM_ERR_ARG for NULL client or out, RCM_ERR_CLOSED, RCM_ERR_FORK. */
+RCM_API rcm_status rcm_subscriber_open(rcm_client *client, rcm_message_callback callback,
+                                       void *userdata, rcm_subscriber **out);
+
+/** Adds n names of kind (optionally | RCM_SUB_EVERY_PRIMARY) to what sub wants (lens may
+ *  be NULL for NUL-terminated names). Returns once the names are recorded; each is
+ *  confirmed by an RCM_MSG_SUBSCRIBED message when live (at once if another subscriber of
+ *  the client already has it live). A name already wanted is not added twice.
+ *  RCM_ERR_ARG for a bad kind, n <= 0, a NULL or empty name; RCM_ERR_UNSUPPORTED for
+ *  RCM_SUB_SHARD on a server without SSUBSCRIBE; RCM_ERR_CLOSED. Does not block.
+ *  Thread-safe; callable from a message or event callback. */
+RCM_API rcm_status rcm_subscribe(rcm_subscriber *sub, int kind, int n, const char *const *names,
+                                 const size_t *lens);
+
+/** Removes n names of kind from what sub wants; n == 0 removes every name of that kind
+ *  (names and lens ignored). Each name removed is confirmed by RCM_MSG_UNSUBSCRIBED; no
+ *  message of it is delivered to sub after that one. A name not wanted is ignored. The
+ *  server is unsubscribed once no subscriber of the client wants the name. Does not
+ *  block. Thread-safe; callable from a message or event callback. */
+RCM_API rcm_status rcm_unsubscribe(rcm_subscriber *sub, int kind, int n, const char *const *names,
+                                   const size_t *lens);
+
+/** Pull mode: waits up to timeout_ms (0: do not wait, -1: no limit) for the next message.
+ *  *msg belongs to the caller (rcm_message_free). RCM_ERR_TIMEOUT when none came,
+ *  RCM_ERR_CLOSED once the subscriber or its client is closed, RCM_ERR_STATE for a
+ *  subscriber opened with a callback. Blocks. One thread at a time per subscriber. */
+RCM_API rcm_status rcm_subscriber_next(rcm_subscriber *sub, int timeout_ms, rcm_message **msg);
+
+/** Pull mode: a descriptor that is readable while messages wait (or the subscriber is
+ *  closed), for poll/epoll/libevent/asyncio; read messages with rcm_subscriber_next(sub, 0,
+ *  ...) until RCM_ERR_TIMEOUT. Do not read, write or close it; it lives as long as sub.
+ *  RCM_ERR_STATE for a subscriber opened with a callback. */
+RCM_API rcm_status rcm_subscriber_fd(rcm_subscriber *sub, int *fd);
+
+/** Frees a message from rcm_subscriber_next. NULL is a no-op. */
+RCM_API void rcm_message_free(rcm_message *msg);
+
+/** Drops every subscription of sub and frees it; a thread in rcm_subscriber_next returns
+ *  RCM_ERR_CLOSED first. No callback runs once it returns, except the one it is called
+ *  from. Subscribers still open when their client closes are closed with it (their
+ *  handles must still be passed here). NULL is a no-op. Thread-safe. */
+RCM_API void rcm_subscriber_close(rcm_subscriber *sub);
 
 /* ---------------------------------------------------------------------------------
  * Introspection.
