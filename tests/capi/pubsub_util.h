@@ -1,0 +1,105 @@
+/* Helpers of the Pub/Sub tests that run against real servers in a failover
+ * (cluster.pubsub, sentinel.pubsub, raft.pubsub): a pull-mode subscriber whose messages
+ * are recorded in an inbox the test then queries, publishing through rcm, and the
+ * checks every such test makes after an interruption (messages published after the
+ * gap arrive once each, in order, from the node the subscription moved to; one gap).
+ *
+ * The inbox is read and written by the test's main thread only (ps_*_ok() assert with
+ * cmocka); ps_events_* may be fed from the client's event thread. */
+#ifndef RCM_PUBSUB_UTIL_H
+#define RCM_PUBSUB_UTIL_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "test_util.h"
+
+/* One message as rcm_subscriber_next gave it (strings cut to fit: test names are short). */
+typedef struct ps_rec {
+    rcm_message_type type;
+    rcm_sub_kind kind;
+    int every_primary;
+    char channel[128];
+    char pattern[128];
+    char payload[128];
+    char node[64];
+    long long gap_from_ms, gap_to_ms;
+    unsigned long long dropped;
+    long long got_ms; /* Unix time in ms when the test read it */
+} ps_rec;
+
+typedef struct ps_inbox {
+    rcm_subscriber *sub;
+    ps_rec *recs;
+    size_t n, cap;
+} ps_inbox;
+
+/* Unix time in ms (the clock of rcm_message's gap_from_ms / gap_to_ms). */
+long long ps_unix_ms(void);
+
+/* Opens a pull-mode subscriber on c into in (zeroed first). Asserts RCM_OK. */
+void ps_open_ok(ps_inbox *in, rcm_client *c);
+/* Closes the subscriber and frees the records. */
+void ps_close(ps_inbox *in);
+
+/* rcm_subscribe of one NUL-terminated name; asserts RCM_OK. kind may carry
+ * RCM_SUB_EVERY_PRIMARY. */
+void ps_subscribe_ok(ps_inbox *in, int kind, const char *name);
+
+/* Reads messages until none comes for timeout_ms; returns how many were recorded. */
+size_t ps_drain(ps_inbox *in, int timeout_ms);
+/* Reads messages until at least count records of type whose channel is name (NULL: any)
+ * are in the inbox, for at most seconds. Returns 1 when they are. */
+int ps_wait(ps_inbox *in, rcm_message_type type, const char *name, size_t count, double seconds);
+/* ps_wait that fails the test (printing the inbox) when they do not come. */
+void ps_wait_ok(ps_inbox *in, rcm_message_type type, const char *name, size_t count, double seconds,
+                const char *what);
+
+/* Records of type whose channel is name (NULL: any) from index from on. */
+size_t ps_count(const ps_inbox *in, size_t from, rcm_message_type type, const char *name);
+/* The index of the first such record from index from on, or -1. */
+long ps_find(const ps_inbox *in, size_t from, rcm_message_type type, const char *name);
+/* Prints every record (for failure messages). */
+void ps_print(const ps_inbox *in, const char *what);
+
+/* PUBLISH or SPUBLISH (cmd) channel payload through rcm's ordinary command path. Returns
+ * the receivers the server counted, or -1 (with the reason on stdout) when the call
+ * failed or the reply was not an integer. Thread-safe. */
+long long ps_publish(rcm_client *c, const char *cmd, const char *channel, const char *payload);
+
+#define PS_MAX_PUBLISH 256
+/* After a gap: publishes count (<= PS_MAX_PUBLISH) messages "<tag>-<i>" with cmd to channel (retrying a
+ * failed PUBLISH for up to 30 s: the node may still be changing), then asserts that each
+ * arrives exactly once (twice allowed for one sent again after a failure) (MESSAGE on channel; pattern when not NULL), in the order
+ * published, and, when node is not NULL, from that node ("host:port"). Records before
+ * index from are ignored. Returns the index after the last one checked. */
+size_t ps_publish_and_expect_ok(ps_inbox *in, rcm_client *c, size_t from, const char *cmd, const char *channel,
+                                const char *pattern, const char *tag, int count, const char *node);
+
+/* Asserts the inbox holds exactly want GAP records for name from index from on, each
+ * with from <= to, gap_from_ms <= before_ms (the fault's moment, Unix ms; < 0: not
+ * checked) and gap_to_ms >= before_ms, and a node; and no RCM_MSG_DROPPED at all. */
+void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t want, long long before_ms);
+
+/* ---- events of the client (RCM_EVENT_SUBSCRIPTION_GAP) ------------------------------ */
+
+#define PS_MAX_EVENTS 256
+typedef struct ps_events {
+    pthread_mutex_t mu;
+    int n;
+    rcm_event_kind kind[PS_MAX_EVENTS];
+    char node[PS_MAX_EVENTS][64];
+    char detail[PS_MAX_EVENTS][512];
+} ps_events;
+
+void ps_events_init(ps_events *e);
+/* The rcm_event_callback; userdata is a ps_events. */
+void ps_events_cb(rcm_event_kind kind, const char *node, const char *detail, void *userdata);
+/* How many events of kind from index from on name `name` in their detail. */
+int ps_events_count(ps_events *e, int from, rcm_event_kind kind, const char *name);
+/* Waits up to seconds until ps_events_count reaches want; returns the count. */
+int ps_events_wait(ps_events *e, int from, rcm_event_kind kind, const char *name, int want, double seconds);
+int ps_events_total(ps_events *e);
+void ps_events_print(ps_events *e);
+
+#endif
