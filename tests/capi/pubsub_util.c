@@ -150,66 +150,84 @@ long long ps_publish(rcm_client *c, const char *cmd, const char *channel, const 
     return n;
 }
 
-size_t ps_publish_and_expect_ok(ps_inbox *in, rcm_client *c, size_t from, const char *cmd, const char *channel,
-                                const char *pattern, const char *tag, int count, const char *node) {
+/* Records from index from on that are MESSAGEs of channel with payload "<tag>-<i>";
+ * *index gets i. */
+static int tagged(const ps_rec *r, const char *channel, const char *tag, int *index) {
+    size_t tl = strlen(tag);
+    if (r->type != RCM_MSG_MESSAGE || strcmp(r->channel, channel) != 0) return 0;
+    if (strncmp(r->payload, tag, tl) != 0 || r->payload[tl] != '-') return 0;
+    *index = atoi(r->payload + tl + 1);
+    return 1;
+}
+
+static size_t expect(ps_inbox *in, size_t from, int kind, const char *channel, const char *pattern, const char *tag,
+                     int count, const char *node, const char *retried) {
+    /* Every one of them, then a little more for a duplicate that would follow. */
+    double end = tu_now() + 30;
+    for (;;) {
+        int seen = 0, i;
+        for (size_t k = from; k < in->n; k++) seen += tagged(&in->recs[k], channel, tag, &i);
+        if (seen >= count) break;
+        if (tu_now() > end) {
+            ps_print(in, tag);
+            fail_msg("%s: %d of %d messages to '%s' arrived within 30 s", tag, seen, count, channel);
+        }
+        pump(in, 200);
+    }
+    ps_drain(in, 300);
+    int next = 0, got;
+    size_t last = from;
+    for (size_t k = from; k < in->n; k++) {
+        const ps_rec *r = &in->recs[k];
+        if (!tagged(r, channel, tag, &got)) continue;
+        if (got == next - 1 && retried && retried[got]) continue;
+        if (got != next) {
+            ps_print(in, tag);
+            fail_msg("%s: record %zu is '%s', expected '%s-%d' (each message once, in the order published)", tag, k,
+                     r->payload, tag, next);
+        }
+        if ((int)r->kind != kind || (pattern && strcmp(r->pattern, pattern) != 0) || (!pattern && r->pattern[0])) {
+            ps_print(in, tag);
+            fail_msg("%s: '%s' came as kind %d with pattern '%s', expected kind %d and pattern '%s'", tag, r->payload,
+                     (int)r->kind, r->pattern, kind, pattern ? pattern : "");
+        }
+        if (node && strcmp(r->node, node) != 0) {
+            ps_print(in, tag);
+            fail_msg("%s: '%s' came from '%s', expected from %s", tag, r->payload, r->node, node);
+        }
+        next++;
+        last = k + 1;
+    }
+    return last;
+}
+
+size_t ps_expect_ok(ps_inbox *in, size_t from, int kind, const char *channel, const char *pattern, const char *tag,
+                    int count, const char *node) {
+    return expect(in, from, kind, channel, pattern, tag, count, node, NULL);
+}
+
+void ps_publish_tagged_ok(rcm_client *c, const char *cmd, const char *channel, const char *tag, int count,
+                          char *retried) {
     char payload[128];
-    /* A PUBLISH that failed may still have run: sent again, it may arrive twice. */
-    char retried[PS_MAX_PUBLISH] = {0};
     assert_true(count <= PS_MAX_PUBLISH);
     for (int i = 0; i < count; i++) {
         snprintf(payload, sizeof payload, "%s-%d", tag, i);
         double end = tu_now() + 30;
         while (ps_publish(c, cmd, channel, payload) < 0) {
             if (tu_now() > end) fail_msg("%s %s '%s' failed for 30 s", cmd, channel, payload);
-            retried[i] = 1;
+            /* A PUBLISH that failed may still have run: sent again, it may arrive twice. */
+            if (retried) retried[i] = 1;
             tu_sleep_ms(100);
         }
     }
-    /* Every one of them, then a little more for a duplicate that would follow. */
-    double end = tu_now() + 30;
-    for (;;) {
-        int seen = 0;
-        for (size_t i = from; i < in->n; i++) {
-            const ps_rec *r = &in->recs[i];
-            if (r->type == RCM_MSG_MESSAGE && strcmp(r->channel, channel) == 0 &&
-                strncmp(r->payload, tag, strlen(tag)) == 0 && r->payload[strlen(tag)] == '-')
-                seen++;
-        }
-        if (seen >= count) break;
-        if (tu_now() > end) {
-            ps_print(in, tag);
-            fail_msg("%s: %d of %d messages %s to '%s' after the subscription was live again arrived within 30 s", tag,
-                     seen, count, cmd, channel);
-        }
-        pump(in, 200);
-    }
-    ps_drain(in, 300);
-    int next = 0;
-    size_t last = from;
-    for (size_t i = from; i < in->n; i++) {
-        const ps_rec *r = &in->recs[i];
-        if (r->type != RCM_MSG_MESSAGE || strcmp(r->channel, channel) != 0) continue;
-        size_t tl = strlen(tag);
-        if (strncmp(r->payload, tag, tl) != 0 || r->payload[tl] != '-') continue;
-        int got = atoi(r->payload + tl + 1);
-        if (got == next - 1 && retried[got]) continue;
-        if (got != next) {
-            ps_print(in, tag);
-            fail_msg("%s: record %zu is '%s', expected '%s-%d' (each message once, in the order published)", tag, i,
-                     r->payload, tag, next);
-        }
-        if (pattern && strcmp(r->pattern, pattern) != 0)
-            fail_msg("%s: '%s' came with pattern '%s', expected '%s'", tag, r->payload, r->pattern, pattern);
-        if (!pattern && r->pattern[0])
-            fail_msg("%s: '%s' came with pattern '%s' on a channel subscription", tag, r->payload, r->pattern);
-        if (node && strcmp(r->node, node) != 0) {
-            ps_print(in, tag);
-            fail_msg("%s: '%s' came from '%s', expected from %s", tag, r->payload, r->node, node);
-        }
-        next++;
-        last = i + 1;
-    }
-    return last;
+}
+
+size_t ps_publish_and_expect_ok(ps_inbox *in, rcm_client *c, size_t from, int kind, const char *cmd,
+                                const char *channel, const char *pattern, const char *tag, int count,
+                                const char *node) {
+    char retried[PS_MAX_PUBLISH] = {0};
+    ps_publish_tagged_ok(c, cmd, channel, tag, count, retried);
+    return expect(in, from, kind, channel, pattern, tag, count, node, retried);
 }
 
 void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t want, long long before_ms) {
@@ -218,12 +236,9 @@ void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t
         ps_print(in, name);
         fail_msg("'%s': %zu GAP messages, expected %zu (one per interruption)", name, gaps, want);
     }
+    ps_assert_no_drops_ok(in);
     for (size_t i = from; i < in->n; i++) {
         const ps_rec *r = &in->recs[i];
-        if (r->type == RCM_MSG_DROPPED) {
-            ps_print(in, name);
-            fail_msg("record %zu: %llu messages dropped (nothing here should fill pubsub.max_pending)", i, r->dropped);
-        }
         if (!rec_matches(r, RCM_MSG_GAP, name)) continue;
         if (r->gap_from_ms <= 0 || r->gap_from_ms > r->gap_to_ms || !r->node[0]) {
             ps_print(in, name);
@@ -238,6 +253,15 @@ void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t
                      before_ms);
         }
     }
+}
+
+void ps_assert_no_drops_ok(const ps_inbox *in) {
+    for (size_t i = 0; i < in->n; i++)
+        if (in->recs[i].type == RCM_MSG_DROPPED) {
+            ps_print(in, "drops");
+            fail_msg("record %zu: %llu messages dropped (nothing here should fill pubsub.max_pending)", i,
+                     in->recs[i].dropped);
+        }
 }
 
 /* ---- events ------------------------------------------------------------------------ */

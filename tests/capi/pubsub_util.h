@@ -68,18 +68,31 @@ void ps_print(const ps_inbox *in, const char *what);
 long long ps_publish(rcm_client *c, const char *cmd, const char *channel, const char *payload);
 
 #define PS_MAX_PUBLISH 256
-/* After a gap: publishes count (<= PS_MAX_PUBLISH) messages "<tag>-<i>" with cmd to channel (retrying a
- * failed PUBLISH for up to 30 s: the node may still be changing), then asserts that each
- * arrives exactly once (twice allowed for one sent again after a failure) (MESSAGE on channel; pattern when not NULL), in the order
- * published, and, when node is not NULL, from that node ("host:port"). Records before
- * index from are ignored. Returns the index after the last one checked. */
-size_t ps_publish_and_expect_ok(ps_inbox *in, rcm_client *c, size_t from, const char *cmd, const char *channel,
-                                const char *pattern, const char *tag, int count, const char *node);
+/* Publishes count (<= PS_MAX_PUBLISH) messages "<tag>-<i>" with cmd (PUBLISH or
+ * SPUBLISH) to channel through rcm, retrying a failed call for up to 30 s (the node may
+ * still be changing); retried[i] (may be NULL) is set for a message sent again, which
+ * may then arrive twice. */
+void ps_publish_tagged_ok(rcm_client *c, const char *cmd, const char *channel, const char *tag, int count,
+                          char *retried);
+/* Asserts that the count messages "<tag>-<i>" of channel arrive (waiting up to 30 s,
+ * then 300 ms more for a duplicate) exactly once each, in order, as kind (with pattern
+ * when not NULL, none when NULL) and, when node is not NULL, from that node
+ * ("host:port"). Records before index from are ignored. Returns the index after the
+ * last one checked. */
+size_t ps_expect_ok(ps_inbox *in, size_t from, int kind, const char *channel, const char *pattern, const char *tag,
+                    int count, const char *node);
+/* Both: publish, then expect (a message sent again after a failure may arrive twice). */
+size_t ps_publish_and_expect_ok(ps_inbox *in, rcm_client *c, size_t from, int kind, const char *cmd,
+                                const char *channel, const char *pattern, const char *tag, int count,
+                                const char *node);
 
 /* Asserts the inbox holds exactly want GAP records for name from index from on, each
  * with from <= to, gap_from_ms <= before_ms (the fault's moment, Unix ms; < 0: not
  * checked) and gap_to_ms >= before_ms, and a node; and no RCM_MSG_DROPPED at all. */
 void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t want, long long before_ms);
+
+/* Asserts no RCM_MSG_DROPPED is in the inbox. */
+void ps_assert_no_drops_ok(const ps_inbox *in);
 
 /* ---- events of the client (RCM_EVENT_SUBSCRIPTION_GAP) ------------------------------ */
 

@@ -115,6 +115,14 @@ int cu_layout_fixture(void **state);
  * 0 on success; why says what failed. */
 int cu_setslot_node_everywhere(int slot, int from_port, int to_port, char *why, size_t n);
 
+/* Moves slot from the primary on from_port to the one on to_port: SETSLOT IMPORTING /
+ * MIGRATING, MIGRATE ... KEYS batch keys at a time (pause_ms between batches), then
+ * cu_setslot_node_everywhere. 0 on success; why says what failed. (cluster_move.c) */
+int cu_move_slot(int slot, int from_port, int to_port, int batch, int pause_ms, char *why, size_t n);
+/* What a test that moved slot does in its teardown: `--cluster fix` when a node still has
+ * an open slot, then the slot back to home_port if another primary owns it. 0 when done. */
+int cu_return_slot(int slot, int home_port, char *why, size_t n);
+
 /* Waits until every node names the node on port as the slot's owner; 1 when they do. */
 int cu_wait_owner_everywhere(int slot, int port, double seconds);
 

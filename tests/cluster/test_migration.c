@@ -24,69 +24,6 @@ static struct {
     int home_port; /* where the slot lives in the harness's layout */
 } mig = {-1, -1};
 
-/* Moves slot from the primary on from_port to the one on to_port, batch keys per MIGRATE,
- * pausing pause_ms between batches. 0 on success; why says what failed. */
-static int move_slot(int slot, int from_port, int to_port, int batch, int pause_ms, char *why, size_t n) {
-    cu_cluster cl;
-    if (cu_cluster_read(from_port, &cl) != 0) {
-        snprintf(why, n, "CLUSTER NODES on %d failed", from_port);
-        return -1;
-    }
-    int fi = cu_node_index(&cl, from_port), ti = cu_node_index(&cl, to_port);
-    if (fi < 0 || ti < 0) {
-        snprintf(why, n, "nodes %d/%d not found", from_port, to_port);
-        return -1;
-    }
-    char from_id[48], to_id[48];
-    snprintf(from_id, sizeof from_id, "%s", cl.nodes[fi].id);
-    snprintf(to_id, sizeof to_id, "%s", cl.nodes[ti].id);
-    char *out = cu_cli(to_port, "CLUSTER SETSLOT %d IMPORTING %s", slot, from_id);
-    if (!out || strncmp(out, "OK", 2) != 0) {
-        snprintf(why, n, "SETSLOT IMPORTING on %d: %s", to_port, out ? out : "(cli failed)");
-        free(out);
-        return -1;
-    }
-    free(out);
-    out = cu_cli(from_port, "CLUSTER SETSLOT %d MIGRATING %s", slot, to_id);
-    if (!out || strncmp(out, "OK", 2) != 0) {
-        snprintf(why, n, "SETSLOT MIGRATING on %d: %s", from_port, out ? out : "(cli failed)");
-        free(out);
-        return -1;
-    }
-    free(out);
-    for (int round = 0;; round++) {
-        out = cu_cli(from_port, "CLUSTER GETKEYSINSLOT %d %d", slot, batch);
-        if (!out) {
-            snprintf(why, n, "GETKEYSINSLOT on %d failed", from_port);
-            return -1;
-        }
-        char args[8192];
-        size_t off = 0;
-        int nkeys = 0;
-        char *save = NULL;
-        for (char *k = strtok_r(out, "\n", &save); k; k = strtok_r(NULL, "\n", &save)) {
-            if (!*k) continue;
-            off += (size_t)snprintf(args + off, sizeof args - off, " '%s'", k);
-            nkeys++;
-        }
-        free(out);
-        if (nkeys == 0) break;
-        out = cu_cli(from_port, "MIGRATE 127.0.0.1 %d '' 0 5000 AUTH %s KEYS%s", to_port, CU_PASSWORD, args);
-        if (!out || (strncmp(out, "OK", 2) != 0 && strncmp(out, "NOKEY", 5) != 0)) {
-            snprintf(why, n, "MIGRATE from %d to %d: %s", from_port, to_port, out ? out : "(cli failed)");
-            free(out);
-            return -1;
-        }
-        free(out);
-        if (pause_ms) tu_sleep_ms(pause_ms);
-        if (round > 100000) {
-            snprintf(why, n, "slot %d never emptied on %d", slot, from_port);
-            return -1;
-        }
-    }
-    return cu_setslot_node_everywhere(slot, from_port, to_port, why, n);
-}
-
 static int setup(void **state) {
     (void)state;
     char why[256];
@@ -101,20 +38,8 @@ static int teardown(void **state) {
     (void)state;
     char why[256];
     if (mig.slot >= 0) {
-        cu_cluster cl;
-        int dirty = 0;
-        for (int i = 0; i < CU_NODES; i++)
-            if (cu_cluster_read(cu_port(i), &cl) != 0 || cl.open_slots) dirty = 1;
-        if (dirty) {
-            char *out = cu_cli(mig.home_port, "--cluster fix 127.0.0.1:%d --cluster-yes", mig.home_port);
-            free(out);
-        }
-        if (cu_cluster_read(mig.home_port, &cl) == 0) {
-            int owner = cu_owner_port(&cl, mig.slot);
-            if (owner > 0 && owner != mig.home_port &&
-                move_slot(mig.slot, owner, mig.home_port, 100, 0, why, sizeof why) != 0)
-                fprintf(stderr, "teardown: moving slot %d back: %s\n", mig.slot, why);
-        }
+        if (cu_return_slot(mig.slot, mig.home_port, why, sizeof why) != 0)
+            fprintf(stderr, "teardown: moving slot %d back: %s\n", mig.slot, why);
         mig.slot = -1;
     }
     if (!cu_wait_healthy(120, why, sizeof why)) {
@@ -171,7 +96,7 @@ static void test_migration__slot_moves_under_load_without_failures(void **state)
     tu_sleep_ms(500);
     char why[256];
     double t0 = tu_now();
-    int rc = move_slot(slot, from_port, to_port, 5, 25, why, sizeof why);
+    int rc = cu_move_slot(slot, from_port, to_port, 5, 25, why, sizeof why);
     double t1 = tu_now();
     if (rc == 0) tu_sleep_ms(1500);
     cu_group_stop(&g);
@@ -212,7 +137,7 @@ static void test_migration__slot_moves_under_load_without_failures(void **state)
 
     /* Back home, under load again. */
     cu_group_start(&g);
-    rc = move_slot(slot, to_port, from_port, 20, 10, why, sizeof why);
+    rc = cu_move_slot(slot, to_port, from_port, 20, 10, why, sizeof why);
     if (rc == 0) tu_sleep_ms(1000);
     cu_group_stop(&g);
     if (rc != 0) fail_msg("moving slot %d back: %s", slot, why);
@@ -320,7 +245,7 @@ static void test_migration__multikey_split_by_a_migration_waits_out_tryagain(voi
     while (tryagain_count(from_port) + tryagain_count(to_port) < before + 2 && tu_now() < end) tu_sleep_ms(20);
     long long refused = tryagain_count(from_port) + tryagain_count(to_port) - before;
     char why[256];
-    int rc = move_slot(slot, from_port, to_port, 10, 0, why, sizeof why);
+    int rc = cu_move_slot(slot, from_port, to_port, 10, 0, why, sizeof why);
     pthread_join(th, NULL);
     if (rc != 0) fail_msg("finishing the move of slot %d: %s", slot, why);
     printf("MGET during the split: %s [%s, %s] ('%s'); TRYAGAIN answered %lld times before the move ended\n",
@@ -330,7 +255,7 @@ static void test_migration__multikey_split_by_a_migration_waits_out_tryagain(voi
         fail_msg("the MGET that met TRYAGAIN ended %s [%s, %s] ('%s') instead of reading both keys", rcm_status_name(k.st),
                  k.got[0], k.got[1], k.err);
 
-    if (move_slot(slot, to_port, from_port, 10, 0, why, sizeof why) != 0) fail_msg("moving slot %d back: %s", slot, why);
+    if (cu_move_slot(slot, to_port, from_port, 10, 0, why, sizeof why) != 0) fail_msg("moving slot %d back: %s", slot, why);
     if (!cu_wait_owner_everywhere(slot, from_port, 20)) fail_msg("slot %d did not return to %d everywhere", slot, from_port);
     mig.slot = -1;
     r = tu_cmd_ok(c, "DEL", a, b, NULL);
