@@ -301,6 +301,16 @@ int ps_events_wait(ps_events *e, int from, rcm_event_kind kind, const char *name
     return n;
 }
 
+void ps_assert_gap_events_ok(ps_events *e, const char *name, int want) {
+    ps_events_wait(e, 0, RCM_EVENT_SUBSCRIPTION_GAP, name, want, 10);
+    tu_sleep_ms(200);
+    int n = ps_events_count(e, 0, RCM_EVENT_SUBSCRIPTION_GAP, name);
+    if (n != want) {
+        ps_events_print(e);
+        fail_msg("%d RCM_EVENT_SUBSCRIPTION_GAP events name '%s', expected %d", n, name, want);
+    }
+}
+
 int ps_events_total(ps_events *e) {
     pthread_mutex_lock(&e->mu);
     int n = e->n;

@@ -113,6 +113,9 @@ int ps_events_count(ps_events *e, int from, rcm_event_kind kind, const char *nam
 /* Waits up to seconds until ps_events_count reaches want; returns the count. */
 int ps_events_wait(ps_events *e, int from, rcm_event_kind kind, const char *name, int want, double seconds);
 int ps_events_total(ps_events *e);
+/* Asserts that exactly want RCM_EVENT_SUBSCRIPTION_GAP events name `name` (waiting up to
+ * 10 s for them, then 200 ms for one more). Main thread only. */
+void ps_assert_gap_events_ok(ps_events *e, const char *name, int want);
 void ps_events_print(ps_events *e);
 
 #endif

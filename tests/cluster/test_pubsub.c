@@ -331,17 +331,6 @@ static const char *gap_node(const ps_inbox *in, const char *name, size_t n) {
     return at >= 0 ? in->recs[at].node : "";
 }
 
-/* Exactly want SUBSCRIPTION_GAP events name it (waiting up to 10 s for them). */
-static void assert_gap_events_ok(const char *name, int want) {
-    int n = ps_events_wait(&events, 0, RCM_EVENT_SUBSCRIPTION_GAP, name, want, 10);
-    if (want > 0) tu_sleep_ms(200); /* one more would follow at once */
-    n = ps_events_count(&events, 0, RCM_EVENT_SUBSCRIPTION_GAP, name);
-    if (n != want) {
-        ps_events_print(&events);
-        fail_msg("%d RCM_EVENT_SUBSCRIPTION_GAP events name '%s', expected %d", n, name, want);
-    }
-}
-
 static void test_pubsub__slot_migration_moves_the_shard_subscription(void **state) {
     (void)state;
     tu_watchdog_arm(300, "slot migration under a shard subscription");
@@ -385,8 +374,8 @@ static void test_pubsub__slot_migration_moves_the_shard_subscription(void **stat
     ps_publish_and_expect_ok(&in, c, 0, RCM_SUB_SHARD, "SPUBLISH", staying, NULL, "stay", 5, from_addr);
     ps_assert_gaps_ok(&in, 0, moving, 1, t_move);
     ps_assert_gaps_ok(&in, 0, staying, 0, -1);
-    assert_gap_events_ok(moving, 1);
-    assert_gap_events_ok(staying, 0);
+    ps_assert_gap_events_ok(&events, moving, 1);
+    ps_assert_gap_events_ok(&events, staying, 0);
 
     /* And back home. */
     long long t_back = ps_unix_ms();
@@ -545,8 +534,8 @@ static void test_pubsub__primary_sigkill_resubscribes_on_the_promoted_replica(vo
     ps_publish_and_expect_ok(&in, c, 0, RCM_SUB_CHANNEL, "PUBLISH", channel, NULL, "after", 10, NULL);
     ps_assert_gaps_ok(&in, 0, shard, 1, t_kill);
     ps_assert_gaps_ok(&in, 0, channel, 1, t_kill);
-    assert_gap_events_ok(shard, 1);
-    assert_gap_events_ok(channel, 1);
+    ps_assert_gap_events_ok(&events, shard, 1);
+    ps_assert_gap_events_ok(&events, channel, 1);
 
     /* Restart the killed node (a replica of the promoted one), restore the layout: the
      * subscriptions still deliver. */

@@ -101,6 +101,24 @@ long long fo_field_ll(const char *text, const char *name) {
     return buf[0] ? atoll(buf) : -1;
 }
 
+int fo_pubsub_count(int port, const char *password, const char *channel) {
+    char *out = fo_cli(port, password, "PUBSUB NUMSUB '%s'", channel);
+    const char *nl = out ? strchr(out, '\n') : NULL;
+    int n = nl ? atoi(nl + 1) : -100;
+    free(out);
+    out = fo_cli(port, password, "PUBSUB NUMPAT");
+    n += out ? atoi(out) : -100;
+    free(out);
+    return n;
+}
+
+void fo_wait_pubsub_count_ok(int port, const char *password, const char *channel, int want, const char *what) {
+    double end = tu_now() + 30;
+    while (fo_pubsub_count(port, password, channel) != want && tu_now() < end) tu_sleep_ms(50);
+    int n = fo_pubsub_count(port, password, channel);
+    if (n != want) fail_msg("%s: %d subscriptions on %d (NUMSUB '%s' + NUMPAT), expected %d", what, n, port, channel, want);
+}
+
 /* ---- processes ---------------------------------------------------------------------- */
 
 int fo_alive(int pid) {

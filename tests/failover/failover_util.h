@@ -55,6 +55,12 @@ char *fo_field(const char *text, const char *name, char *buf, size_t n);
 /* As fo_field, as a number; -1 when absent. */
 long long fo_field_ll(const char *text, const char *name);
 
+/* PUBSUB NUMSUB channel plus PUBSUB NUMPAT on port (what a client subscribed to the
+ * channel and one pattern holds there: 2), through valkey-cli; negative when it failed. */
+int fo_pubsub_count(int port, const char *password, const char *channel);
+/* Waits (up to 30 s) until fo_pubsub_count is want; asserts, naming what. */
+void fo_wait_pubsub_count_ok(int port, const char *password, const char *channel, int want, const char *what);
+
 /* ---- processes ---------------------------------------------------------------------- */
 
 /* PID of the server on port recorded in <state>/<topology>/pids (the harness's own
