@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "pubsub_util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,38 @@ void ps_assert_no_drops_ok(const ps_inbox *in) {
         }
 }
 
+/* ---- a channel and a pattern ----------------------------------------------------------- */
+
+void ps_pair_subscribe_ok(ps_inbox *in, const ps_pair *p) {
+    ps_subscribe_ok(in, RCM_SUB_CHANNEL, p->channel);
+    ps_subscribe_ok(in, RCM_SUB_PATTERN, p->pattern);
+    ps_wait_ok(in, RCM_MSG_SUBSCRIBED, p->channel, 1, 30, "SUBSCRIBED");
+    ps_wait_ok(in, RCM_MSG_SUBSCRIBED, p->pattern, 1, 30, "SUBSCRIBED");
+}
+
+void ps_pair_publish_ok(ps_inbox *in, rcm_client *c, const ps_pair *p, const char *tag, int count, const char *node) {
+    ps_publish_and_expect_ok(in, c, 0, RCM_SUB_CHANNEL, "PUBLISH", p->channel, NULL, tag, count, node);
+    ps_publish_and_expect_ok(in, c, 0, RCM_SUB_PATTERN, "PUBLISH", p->pattern_channel, p->pattern, tag, count, node);
+}
+
+void ps_pair_wait_gaps_ok(ps_inbox *in, const ps_pair *p, const char *node) {
+    const char *names[] = {p->channel, p->pattern};
+    for (int i = 0; i < 2; i++) {
+        ps_wait_ok(in, RCM_MSG_GAP, names[i], 1, 60, "GAP after the switch");
+        const ps_rec *g = &in->recs[ps_find(in, 0, RCM_MSG_GAP, names[i])];
+        if (strcmp(g->node, node) != 0)
+            fail_msg("the GAP of '%s' says live on '%s', expected the new primary %s", names[i], g->node, node);
+    }
+}
+
+void ps_pair_assert_one_gap_ok(const ps_inbox *in, ps_events *e, const ps_pair *p, long long fault_ms) {
+    const char *names[] = {p->channel, p->pattern};
+    for (int i = 0; i < 2; i++) {
+        ps_assert_gaps_ok(in, 0, names[i], 1, fault_ms);
+        ps_assert_gap_events_ok(e, names[i], 1);
+    }
+}
+
 /* ---- events ------------------------------------------------------------------------ */
 
 void ps_events_init(ps_events *e) {
@@ -322,4 +355,27 @@ void ps_events_print(ps_events *e) {
     pthread_mutex_lock(&e->mu);
     for (int i = 0; i < e->n; i++) printf("  event %d: kind %d node '%s' detail '%s'\n", i, (int)e->kind[i], e->node[i], e->detail[i]);
     pthread_mutex_unlock(&e->mu);
+}
+
+rcm_client *ps_client_open_ok(const char *url, ps_events *e, ...) {
+    rcm_config *cfg = rcm_config_new();
+    assert_non_null(cfg);
+    TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
+    va_list ap;
+    va_start(ap, e);
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        const char *v = va_arg(ap, const char *);
+        rcm_status st = rcm_config_set(cfg, k, v);
+        if (st != RCM_OK) fail_msg("config %s=%s: %s '%s'", k, v, rcm_status_name(st), rcm_last_error());
+    }
+    va_end(ap);
+    if (e) {
+        ps_events_init(e);
+        TU_ASSERT_RC(rcm_config_set_event_callback(cfg, ps_events_cb, e), RCM_OK);
+    }
+    rcm_client *c = NULL;
+    rcm_status st = rcm_client_open(cfg, &c);
+    rcm_config_free(cfg);
+    if (st != RCM_OK) fail_msg("open %s: %s '%s'", url, rcm_status_name(st), rcm_last_error());
+    return c;
 }

@@ -28,6 +28,8 @@ typedef struct ps_rec {
     long long got_ms; /* Unix time in ms when the test read it */
 } ps_rec;
 
+typedef struct ps_events ps_events; /* below */
+
 typedef struct ps_inbox {
     rcm_subscriber *sub;
     ps_rec *recs;
@@ -94,16 +96,34 @@ void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t
 /* Asserts no RCM_MSG_DROPPED is in the inbox. */
 void ps_assert_no_drops_ok(const ps_inbox *in);
 
+/* ---- one channel and one pattern through a switch of the writable node --------------- */
+
+/* What sentinel.pubsub and raft.pubsub subscribe: a channel, a pattern and a channel the
+ * pattern matches. */
+typedef struct ps_pair {
+    const char *channel, *pattern, *pattern_channel;
+} ps_pair;
+
+/* Subscribes both names and waits for their SUBSCRIBED (30 s). */
+void ps_pair_subscribe_ok(ps_inbox *in, const ps_pair *p);
+/* Publishes count messages "<tag>-<i>" to each and expects them from node. */
+void ps_pair_publish_ok(ps_inbox *in, rcm_client *c, const ps_pair *p, const char *tag, int count, const char *node);
+/* Waits (60 s) for a GAP of each name and asserts it says live on node. */
+void ps_pair_wait_gaps_ok(ps_inbox *in, const ps_pair *p, const char *node);
+/* Exactly one GAP per name whose interval holds fault_ms, and one SUBSCRIPTION_GAP event
+ * naming each. */
+void ps_pair_assert_one_gap_ok(const ps_inbox *in, ps_events *e, const ps_pair *p, long long fault_ms);
+
 /* ---- events of the client (RCM_EVENT_SUBSCRIPTION_GAP) ------------------------------ */
 
 #define PS_MAX_EVENTS 256
-typedef struct ps_events {
+struct ps_events {
     pthread_mutex_t mu;
     int n;
     rcm_event_kind kind[PS_MAX_EVENTS];
     char node[PS_MAX_EVENTS][64];
     char detail[PS_MAX_EVENTS][512];
-} ps_events;
+};
 
 void ps_events_init(ps_events *e);
 /* The rcm_event_callback; userdata is a ps_events. */
@@ -117,5 +137,9 @@ int ps_events_total(ps_events *e);
  * 10 s for them, then 200 ms for one more). Main thread only. */
 void ps_assert_gap_events_ok(ps_events *e, const char *name, int want);
 void ps_events_print(ps_events *e);
+
+/* Opens a client from url with the key/value config pairs after it (NULL-terminated)
+ * and, when e is not NULL, ps_events_cb feeding e (initialised here). Asserts RCM_OK. */
+rcm_client *ps_client_open_ok(const char *url, ps_events *e, ...);
 
 #endif

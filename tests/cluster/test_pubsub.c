@@ -47,16 +47,6 @@ static struct {
     int notify_set;      /* notify-keyspace-events was changed */
 } fault = {-1, -1, -1, 0};
 
-static int setup(void **state) {
-    (void)state;
-    char why[256];
-    if (cu_restore_layout(why, sizeof why) != 0) {
-        fprintf(stderr, "setup: the cluster is not in the harness's layout: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
 static int teardown(void **state) {
     (void)state;
     char why[256];
@@ -81,20 +71,12 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* Publishing waits out a failover (command_timeout_ms) rather than failing and being
+ * sent again. */
 static rcm_client *open_client(void) {
-    ps_events_init(&events);
-    rcm_config *cfg = rcm_config_new();
     char url[256];
     snprintf(url, sizeof url, "redis+cluster://:%s@127.0.0.1:%d,127.0.0.1:%d", CU_PASSWORD, cu_port(0), cu_port(1));
-    TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
-    /* Publishing waits out a failover rather than failing (and being sent twice). */
-    TU_ASSERT_RC(rcm_config_set(cfg, "command_timeout_ms", "10000"), RCM_OK);
-    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, ps_events_cb, &events), RCM_OK);
-    rcm_client *c = NULL;
-    rcm_status st = rcm_client_open(cfg, &c);
-    rcm_config_free(cfg);
-    if (st != RCM_OK) fail_msg("open: %s '%s'", rcm_status_name(st), rcm_last_error());
-    return c;
+    return ps_client_open_ok(url, &events, "command_timeout_ms", "10000", NULL);
 }
 
 /* ---- what the servers say ------------------------------------------------------------ */
@@ -558,11 +540,11 @@ static void test_pubsub__primary_sigkill_resubscribes_on_the_promoted_replica(vo
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pubsub__shard_channels_on_every_shard, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pubsub__keyspace_notifications_from_every_primary, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pubsub__slot_migration_moves_the_shard_subscription, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pubsub__manual_failover_moves_the_shard_subscription, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pubsub__primary_sigkill_resubscribes_on_the_promoted_replica, setup,
+        cmocka_unit_test_setup_teardown(test_pubsub__shard_channels_on_every_shard, cu_layout_fixture, teardown),
+        cmocka_unit_test_setup_teardown(test_pubsub__keyspace_notifications_from_every_primary, cu_layout_fixture, teardown),
+        cmocka_unit_test_setup_teardown(test_pubsub__slot_migration_moves_the_shard_subscription, cu_layout_fixture, teardown),
+        cmocka_unit_test_setup_teardown(test_pubsub__manual_failover_moves_the_shard_subscription, cu_layout_fixture, teardown),
+        cmocka_unit_test_setup_teardown(test_pubsub__primary_sigkill_resubscribes_on_the_promoted_replica, cu_layout_fixture,
                                         teardown),
     };
     return TU_RUN(tests, argc, argv);

@@ -855,3 +855,28 @@ long long fo_fake_count(int i, const char *cmd) {
     fo_fake_ctl_ok(buf, sizeof buf, "COUNT", idx, cmd, NULL);
     return atoll(buf + 1);
 }
+
+int fo_raft_fixture(void **state) {
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        if (fo_topology_pid("raft", fo_raft_port(i)) < 0) {
+            fprintf(stderr, "restoring raft node %d\n", fo_raft_port(i));
+            if (fo_raft_restart(i) < 0) return -1;
+        }
+    char why[256];
+    if (!fo_raft_wait_healthy(60, why, sizeof why)) {
+        fprintf(stderr, "the raft group is not healthy: %s\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+int fo_sentinel_fixture(void **state) {
+    (void)state;
+    char why[256];
+    if (!fo_sentinel_wait_healthy(90, why, sizeof why)) {
+        fprintf(stderr, "the sentinel topology is not healthy: %s\n", why);
+        return -1;
+    }
+    return 0;
+}

@@ -209,6 +209,9 @@ int fo_raft_healthy(char *why, size_t n);
 int fo_raft_wait_healthy(double seconds, char *why, size_t n);
 /* Restarts raft node i with the arguments and directory the harness gave it. PID or -1. */
 int fo_raft_restart(int i);
+/* A cmocka group setup / teardown: restarts a raft node that is down (fo_raft_restart)
+ * and waits (60 s) for a healthy group; -1 (the reason on stderr) when it is not. */
+int fo_raft_fixture(void **state);
 
 /* ---- Sentinel (the harness's sentinel topology) -------------------------------------- */
 
@@ -226,6 +229,9 @@ char *fo_role_of(int port, char *buf, size_t n);
  * other sentinels. */
 int fo_sentinel_healthy(char *why, size_t n);
 int fo_sentinel_wait_healthy(double seconds, char *why, size_t n);
+/* A cmocka group setup / teardown: waits (90 s) for a healthy Sentinel topology; -1 (the
+ * reason on stderr) when it is not. */
+int fo_sentinel_fixture(void **state);
 /* The URL of the topology: redis+sentinel://127.0.0.1:<+25>,127.0.0.1:<+26>/mymaster. */
 const char *fo_sentinel_url(void);
 /* Restarts data node port (of +20..+22) as the harness started +20: same dir and

@@ -24,31 +24,6 @@
 static int killed_index = -1; /* the node test 1 killed; test 2 restarts it */
 static int new_leader = -1;
 
-static int restore(void) {
-    for (int i = 0; i < 3; i++) {
-        if (fo_topology_pid("raft", fo_raft_port(i)) < 0) {
-            fprintf(stderr, "restoring raft node %d\n", fo_raft_port(i));
-            if (fo_raft_restart(i) < 0) return -1;
-        }
-    }
-    char why[256];
-    if (!fo_raft_wait_healthy(60, why, sizeof why)) {
-        fprintf(stderr, "the raft group is not healthy: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_setup(void **state) {
-    (void)state;
-    return restore();
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    return restore();
-}
-
 static const char *url_all(void) {
     static char url[160];
     snprintf(url, sizeof url, "redis+raft://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", fo_raft_port(0), fo_raft_port(1),
@@ -266,5 +241,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_leader_kill__old_leader_rejoins_as_follower),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fo_raft_fixture, fo_raft_fixture);
 }

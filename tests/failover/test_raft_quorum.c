@@ -21,31 +21,6 @@
 #define TIMEOUT_MS 2000
 #define NLOADS 4
 
-static int restore(void) {
-    for (int i = 0; i < 3; i++) {
-        if (fo_topology_pid("raft", fo_raft_port(i)) < 0) {
-            fprintf(stderr, "restoring raft node %d\n", fo_raft_port(i));
-            if (fo_raft_restart(i) < 0) return -1;
-        }
-    }
-    char why[256];
-    if (!fo_raft_wait_healthy(60, why, sizeof why)) {
-        fprintf(stderr, "the raft group is not healthy: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_setup(void **state) {
-    (void)state;
-    return restore();
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    return restore();
-}
-
 static int allowed(rcm_status st, int write) {
     switch (st) {
         case RCM_ERR_UNCERTAIN:
@@ -178,5 +153,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_quorum__lost_quorum_fails_by_deadline_then_recovers),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fo_raft_fixture, fo_raft_fixture);
 }

@@ -18,57 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHANNEL "sps-channel"
-#define PATTERN "sps-pattern:*"
-#define PATTERN_CHANNEL "sps-pattern:x"
-
-static int healthy(void) {
-    char why[256];
-    if (!fo_sentinel_wait_healthy(90, why, sizeof why)) {
-        fprintf(stderr, "the sentinel topology is not healthy: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_setup(void **state) {
-    (void)state;
-    return healthy();
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    return healthy();
-}
+static const ps_pair names = {"sps-channel", "sps-pattern:*", "sps-pattern:x"};
 
 static void test_pubsub__subscriptions_follow_a_sentinel_failover(void **state) {
     (void)state;
     int old_master = fo_sentinel_master();
     assert_true(old_master > 0);
     ps_events events;
-    ps_events_init(&events);
-    rcm_config *cfg = rcm_config_new();
-    TU_ASSERT_RC(rcm_config_from_url(cfg, fo_sentinel_url()), RCM_OK);
-    TU_ASSERT_RC(rcm_config_set(cfg, "password", FO_PASSWORD), RCM_OK);
-    TU_ASSERT_RC(rcm_config_set(cfg, "command_timeout_ms", "5000"), RCM_OK);
-    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, ps_events_cb, &events), RCM_OK);
-    rcm_client *c = NULL;
-    rcm_status st = rcm_client_open(cfg, &c);
-    rcm_config_free(cfg);
-    if (st != RCM_OK) fail_msg("open: %s '%s'", rcm_status_name(st), rcm_last_error());
-
+    rcm_client *c = ps_client_open_ok(fo_sentinel_url(), &events, "password", FO_PASSWORD, "command_timeout_ms", "5000",
+                                      NULL);
     tu_watchdog_arm(240, "sentinel failover under subscriptions");
     char old_addr[64];
     snprintf(old_addr, sizeof old_addr, "%s", fo_addr(old_master));
     ps_inbox in;
     ps_open_ok(&in, c);
-    ps_subscribe_ok(&in, RCM_SUB_CHANNEL, CHANNEL);
-    ps_subscribe_ok(&in, RCM_SUB_PATTERN, PATTERN);
-    ps_wait_ok(&in, RCM_MSG_SUBSCRIBED, CHANNEL, 1, 30, "SUBSCRIBED");
-    ps_wait_ok(&in, RCM_MSG_SUBSCRIBED, PATTERN, 1, 30, "SUBSCRIBED");
-    fo_wait_pubsub_count_ok(old_master, FO_PASSWORD, CHANNEL, 2, "before the failover");
-    ps_publish_and_expect_ok(&in, c, 0, RCM_SUB_CHANNEL, "PUBLISH", CHANNEL, NULL, "before", 5, old_addr);
-    ps_publish_and_expect_ok(&in, c, 0, RCM_SUB_PATTERN, "PUBLISH", PATTERN_CHANNEL, PATTERN, "before", 5, old_addr);
+    ps_pair_subscribe_ok(&in, &names);
+    fo_wait_pubsub_count_ok(old_master, FO_PASSWORD, names.channel, 2, "before the failover");
+    ps_pair_publish_ok(&in, c, &names, "before", 5, old_addr);
 
     long long t_failover = ps_unix_ms();
     double t0 = tu_now();
@@ -90,22 +56,11 @@ static void test_pubsub__subscriptions_follow_a_sentinel_failover(void **state) 
     snprintf(new_addr, sizeof new_addr, "%s", fo_addr(new_master));
     fprintf(stderr, "new master %s, %.3f s after SENTINEL FAILOVER\n", new_addr, tu_now() - t0);
 
-    ps_wait_ok(&in, RCM_MSG_GAP, CHANNEL, 1, 60, "GAP of the channel");
-    ps_wait_ok(&in, RCM_MSG_GAP, PATTERN, 1, 60, "GAP of the pattern");
-    const char *names[] = {CHANNEL, PATTERN};
-    for (int i = 0; i < 2; i++) {
-        const ps_rec *g = &in.recs[ps_find(&in, 0, RCM_MSG_GAP, names[i])];
-        if (strcmp(g->node, new_addr) != 0)
-            fail_msg("the GAP of '%s' says live on '%s', expected the new master %s", names[i], g->node, new_addr);
-    }
-    fo_wait_pubsub_count_ok(new_master, FO_PASSWORD, CHANNEL, 2, "after the failover");
-    ps_publish_and_expect_ok(&in, c, 0, RCM_SUB_CHANNEL, "PUBLISH", CHANNEL, NULL, "after", 20, new_addr);
-    ps_publish_and_expect_ok(&in, c, 0, RCM_SUB_PATTERN, "PUBLISH", PATTERN_CHANNEL, PATTERN, "after", 20, new_addr);
-    fo_wait_pubsub_count_ok(old_master, FO_PASSWORD, CHANNEL, 0, "the old master, now a replica");
-    for (int i = 0; i < 2; i++) {
-        ps_assert_gaps_ok(&in, 0, names[i], 1, t_failover);
-        ps_assert_gap_events_ok(&events, names[i], 1);
-    }
+    ps_pair_wait_gaps_ok(&in, &names, new_addr);
+    fo_wait_pubsub_count_ok(new_master, FO_PASSWORD, names.channel, 2, "after the failover");
+    ps_pair_publish_ok(&in, c, &names, "after", 20, new_addr);
+    fo_wait_pubsub_count_ok(old_master, FO_PASSWORD, names.channel, 0, "the old master, now a replica");
+    ps_pair_assert_one_gap_ok(&in, &events, &names, t_failover);
     tu_watchdog_disarm();
     ps_close(&in);
     rcm_client_close(c);
@@ -117,5 +72,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pubsub__subscriptions_follow_a_sentinel_failover),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fo_sentinel_fixture, fo_sentinel_fixture);
 }
