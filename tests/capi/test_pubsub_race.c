@@ -15,7 +15,8 @@
  *     comes back, every pull-mode rcm_subscriber_next afterwards (also one blocked
  *     without a limit) returns RCM_ERR_CLOSED, and rcm_subscribe / rcm_subscriber_open
  *     return RCM_ERR_CLOSED.
- * Bounded: STABLE_MESSAGES publishes, CHURN_ITERATIONS per churn thread, a watchdog. */
+ * Bounded: STABLE_MESSAGES publishes to race:stable (the churn's names get messages until
+ * the shutdown), CHURN_ITERATIONS per churn thread, a watchdog. */
 #define _GNU_SOURCE
 #include "test_util.h"
 
@@ -33,7 +34,6 @@
 #define NAMES 8
 
 static rcm_client *client;
-static atomic_int publisher_done;
 
 /* ---- the long-lived subscribers ---------------------------------------------------- */
 
@@ -153,9 +153,11 @@ static void *mutator(void *arg) {
     return NULL;
 }
 
+/* STABLE_MESSAGES to race:stable, and to the churn threads' names until the shutdown
+ * makes PUBLISH return RCM_ERR_CLOSED: messages flow while the client closes. */
 static void *publisher(void *arg) {
     (void)arg;
-    for (int i = 1; i <= STABLE_MESSAGES; i++) {
+    for (int i = 1;; i++) {
         char seq[16], ch[32], pch[32];
         snprintf(seq, sizeof seq, "%d", i);
         snprintf(ch, sizeof ch, "race:c%d", i % NAMES);
@@ -164,9 +166,13 @@ static void *publisher(void *arg) {
         const char *b[] = {"PUBLISH", ch, seq};
         const char *c[] = {"PUBLISH", pch, seq};
         const char *const *cmds[] = {a, b, c};
-        for (int k = 0; k < 3; k++) {
+        for (int k = i <= STABLE_MESSAGES ? 0 : 1; k < 3; k++) {
             rcm_reply *r = NULL;
             rcm_status st = rcm_command(client, 3, cmds[k], NULL, &r);
+            if (st == RCM_ERR_CLOSED) {
+                rcm_reply_free(r);
+                return NULL;
+            }
             if (st != RCM_OK || rcm_reply_type(r) != RCM_REPLY_INTEGER) {
                 fprintf(stderr, "publisher: PUBLISH %s: %s %s ('%s')\n", cmds[k][1], rcm_status_name(st),
                         tu_describe(r), rcm_last_error());
@@ -174,9 +180,8 @@ static void *publisher(void *arg) {
             }
             rcm_reply_free(r);
         }
+        if (i > STABLE_MESSAGES) tu_sleep_ms(1);
     }
-    atomic_store(&publisher_done, 1);
-    return NULL;
 }
 
 /* ---- churn ---------------------------------------------------------------------------- */
@@ -200,6 +205,7 @@ typedef struct churn {
     atomic_int iterations;
     atomic_long violations;
     atomic_long messages;
+    atomic_int self_closes;      /* rounds whose callback closed its own subscriber */
     char problem[256];
     churn_sub cs;
 } churn;
@@ -248,6 +254,7 @@ static void churn_cb(const rcm_message *m, void *ud) {
         atomic_exchange(&cs->close_claimed, 1) == 0) {
         rcm_subscriber_close(cs->sub);
         /* The last touch of cs by this callback: the owner reuses it once it sees this. */
+        atomic_fetch_add(&ch->self_closes, 1);
         atomic_store(&cs->self_closed, 1);
     }
 }
@@ -341,9 +348,7 @@ static void open_stable(stable *s, rcm_message_callback cb, int kind, const char
 
 static void check_stable(stable *s, const char *what) {
     long got = atomic_load(&s->received);
-    printf("%s: %ld messages of race:stable, %llu dropped, end %s, then %s %s %s\n", what, got, s->dropped,
-           rcm_status_name(s->end_status), rcm_status_name(s->after_end[0]), rcm_status_name(s->after_end[1]),
-           rcm_status_name(s->after_end[2]));
+    printf("%s: %ld messages of race:stable, %llu dropped\n", what, got, s->dropped);
     if (s->disorder) fail_msg("%s: %ld messages out of order or twice (%s)", what, s->disorder, s->problem);
     if (got + (long)s->dropped != STABLE_MESSAGES || s->last_seq != STABLE_MESSAGES)
         fail_msg("%s: %ld received + %llu dropped of %d published (last %ld)", what, got, s->dropped, STABLE_MESSAGES,
@@ -352,6 +357,8 @@ static void check_stable(stable *s, const char *what) {
 }
 
 static void check_reader(stable *s, const char *what) {
+    printf("%s: the reader ended with %s, then next() said %s %s %s\n", what, rcm_status_name(s->end_status),
+           rcm_status_name(s->after_end[0]), rcm_status_name(s->after_end[1]), rcm_status_name(s->after_end[2]));
     if (s->end_status != RCM_ERR_CLOSED) fail_msg("%s: the reader ended with %s, expected RCM_ERR_CLOSED", what, rcm_status_name(s->end_status));
     for (int i = 0; i < 3; i++)
         if (s->after_end[i] != RCM_ERR_CLOSED)
@@ -392,19 +399,22 @@ static void test_pubsub_race__churn_and_shutdown_under_messages(void **state) {
     }
     assert_int_equal(pthread_create(&mut, NULL, mutator, NULL), 0);
     assert_int_equal(pthread_create(&pub, NULL, publisher, NULL), 0);
-    pthread_join(pub, NULL);
-    /* Every stable message delivered, and the churn well under way, before the shutdown. */
+    /* Every stable message delivered, and the churn well under way (callbacks that closed
+     * their own subscriber among it), before the shutdown. */
     end = tu_now() + 180;
     for (;;) {
         int churned = 1;
         for (int i = 0; i < CHURN_THREADS; i++)
-            if (atomic_load(&churns[i].iterations) < CHURN_BEFORE_CLOSE) churned = 0;
+            if (atomic_load(&churns[i].iterations) < CHURN_BEFORE_CLOSE ||
+                (churns[i].callback_mode && atomic_load(&churns[i].self_closes) < 2))
+                churned = 0;
         if (all_stable_received() && churned) break;
         if (tu_now() > end) break; /* the checks below say what is missing */
         tu_sleep_ms(20);
     }
     assert_int_equal(pthread_create(&clo, NULL, closer, NULL), 0);
     pthread_join(clo, NULL);
+    pthread_join(pub, NULL);
     pthread_join(mut, NULL);
     for (int i = 0; i < CHURN_THREADS; i++) pthread_join(churns[i].thread, NULL);
     pthread_join(r_next, NULL);
@@ -432,12 +442,16 @@ static void test_pubsub_race__churn_and_shutdown_under_messages(void **state) {
     long total_iterations = 0;
     for (int i = 0; i < CHURN_THREADS; i++) {
         churn *ch = &churns[i];
-        printf("churn %d (%s): %d rounds, %ld messages, %ld violations %s\n", i, ch->callback_mode ? "callback" : "pull",
-               atomic_load(&ch->iterations), atomic_load(&ch->messages), atomic_load(&ch->violations), ch->problem);
+        printf("churn %d (%s): %d rounds (%d closed by their callback), %ld messages, %ld violations %s\n", i,
+               ch->callback_mode ? "callback" : "pull", atomic_load(&ch->iterations), atomic_load(&ch->self_closes),
+               atomic_load(&ch->messages), atomic_load(&ch->violations), ch->problem);
         if (atomic_load(&ch->violations)) fail_msg("churn thread %d: %s", i, ch->problem);
         if (atomic_load(&ch->iterations) < CHURN_BEFORE_CLOSE)
             fail_msg("churn thread %d completed %d rounds before the shutdown (at least %d expected)", i,
                      atomic_load(&ch->iterations), CHURN_BEFORE_CLOSE);
+        if (ch->callback_mode && atomic_load(&ch->self_closes) < 2)
+            fail_msg("churn thread %d: %d callbacks closed their own subscriber (at least 2 expected)", i,
+                     atomic_load(&ch->self_closes));
         total_iterations += atomic_load(&ch->iterations);
     }
     printf("%ld churn rounds in all\n", total_iterations);
