@@ -176,16 +176,26 @@ static size_t expect(ps_inbox *in, size_t from, int kind, const char *channel, c
         pump(in, 200);
     }
     ps_drain(in, 300);
+    int any_order = kind & PS_ANY_ORDER;
+    kind &= ~PS_ANY_ORDER;
     int next = 0, got;
+    int times[PS_MAX_PUBLISH] = {0};
     size_t last = from;
     for (size_t k = from; k < in->n; k++) {
         const ps_rec *r = &in->recs[k];
         if (!tagged(r, channel, tag, &got)) continue;
-        if (got == next - 1 && retried && retried[got]) continue;
-        if (got != next) {
+        if (got < 0 || got >= count || got >= PS_MAX_PUBLISH) {
             ps_print(in, tag);
-            fail_msg("%s: record %zu is '%s', expected '%s-%d' (each message once, in the order published)", tag, k,
-                     r->payload, tag, next);
+            fail_msg("%s: record %zu is '%s', which was never published", tag, k, r->payload);
+        }
+        if (++times[got] > 1 + (retried && retried[got])) {
+            ps_print(in, tag);
+            fail_msg("%s: '%s' arrived %d times (record %zu)", tag, r->payload, times[got], k);
+        }
+        if (times[got] > 1) continue; /* sent again after a failure */
+        if (!any_order && got != next) {
+            ps_print(in, tag);
+            fail_msg("%s: record %zu is '%s', expected '%s-%d' (in the order published)", tag, k, r->payload, tag, next);
         }
         if ((int)r->kind != kind || (pattern && strcmp(r->pattern, pattern) != 0) || (!pattern && r->pattern[0])) {
             ps_print(in, tag);
@@ -198,6 +208,10 @@ static size_t expect(ps_inbox *in, size_t from, int kind, const char *channel, c
         }
         next++;
         last = k + 1;
+    }
+    if (next != count) {
+        ps_print(in, tag);
+        fail_msg("%s: %d of the %d messages to '%s' arrived", tag, next, count, channel);
     }
     return last;
 }
@@ -231,7 +245,8 @@ size_t ps_publish_and_expect_ok(ps_inbox *in, rcm_client *c, size_t from, int ki
     return expect(in, from, kind, channel, pattern, tag, count, node, retried);
 }
 
-void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t want, long long before_ms) {
+void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t want, long long fault_from_ms,
+                       long long fault_to_ms) {
     size_t gaps = ps_count(in, from, RCM_MSG_GAP, name);
     if (gaps != want) {
         ps_print(in, name);
@@ -246,12 +261,14 @@ void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t
             fail_msg("'%s': GAP record %zu has the interval %lld..%lld and node '%s'", name, i, r->gap_from_ms,
                      r->gap_to_ms, r->node);
         }
-        /* Ordering only: the last moment known live precedes the fault (a little slack
-         * for the two clocks' rounding) and the confirmation follows it. */
-        if (before_ms >= 0 && (r->gap_from_ms > before_ms + 20 || r->gap_to_ms < before_ms)) {
+        /* Ordering only (a little slack for rounding): the subscription was last known
+         * live before the fault had ended, confirmed again after it began, and before
+         * the test read the GAP. */
+        if (fault_from_ms >= 0 &&
+            (r->gap_from_ms > fault_to_ms + 20 || r->gap_to_ms < fault_from_ms || r->gap_to_ms > r->got_ms + 20)) {
             ps_print(in, name);
-            fail_msg("'%s': GAP %lld..%lld does not contain the fault at %lld", name, r->gap_from_ms, r->gap_to_ms,
-                     before_ms);
+            fail_msg("'%s': GAP %lld..%lld (read at %lld) does not fit the fault at %lld..%lld", name, r->gap_from_ms,
+                     r->gap_to_ms, r->got_ms, fault_from_ms, fault_to_ms);
         }
     }
 }
@@ -289,10 +306,11 @@ void ps_pair_wait_gaps_ok(ps_inbox *in, const ps_pair *p, const char *node) {
     }
 }
 
-void ps_pair_assert_one_gap_ok(const ps_inbox *in, ps_events *e, const ps_pair *p, long long fault_ms) {
+void ps_pair_assert_one_gap_ok(const ps_inbox *in, ps_events *e, const ps_pair *p, long long fault_from_ms,
+                               long long fault_to_ms) {
     const char *names[] = {p->channel, p->pattern};
     for (int i = 0; i < 2; i++) {
-        ps_assert_gaps_ok(in, 0, names[i], 1, fault_ms);
+        ps_assert_gaps_ok(in, 0, names[i], 1, fault_from_ms, fault_to_ms);
         ps_assert_gap_events_ok(e, names[i], 1);
     }
 }

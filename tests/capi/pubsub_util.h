@@ -70,6 +70,10 @@ void ps_print(const ps_inbox *in, const char *what);
 long long ps_publish(rcm_client *c, const char *cmd, const char *channel, const char *payload);
 
 #define PS_MAX_PUBLISH 256
+/* Or'ed into the kind of ps_expect_ok / ps_publish_and_expect_ok: the messages may come in
+ * any order (once each still). PUBLISH in a cluster reaches the subscriber's node over
+ * the cluster bus from whichever primary rcm sent it to, so one may overtake another. */
+#define PS_ANY_ORDER 0x10000
 /* Publishes count (<= PS_MAX_PUBLISH) messages "<tag>-<i>" with cmd (PUBLISH or
  * SPUBLISH) to channel through rcm, retrying a failed call for up to 30 s (the node may
  * still be changing); retried[i] (may be NULL) is set for a message sent again, which
@@ -77,7 +81,7 @@ long long ps_publish(rcm_client *c, const char *cmd, const char *channel, const 
 void ps_publish_tagged_ok(rcm_client *c, const char *cmd, const char *channel, const char *tag, int count,
                           char *retried);
 /* Asserts that the count messages "<tag>-<i>" of channel arrive (waiting up to 30 s,
- * then 300 ms more for a duplicate) exactly once each, in order, as kind (with pattern
+ * then 300 ms more for a duplicate) exactly once each, in order (unless PS_ANY_ORDER), as kind (with pattern
  * when not NULL, none when NULL) and, when node is not NULL, from that node
  * ("host:port"). Records before index from are ignored. Returns the index after the
  * last one checked. */
@@ -89,9 +93,11 @@ size_t ps_publish_and_expect_ok(ps_inbox *in, rcm_client *c, size_t from, int ki
                                 const char *node);
 
 /* Asserts the inbox holds exactly want GAP records for name from index from on, each
- * with from <= to, gap_from_ms <= before_ms (the fault's moment, Unix ms; < 0: not
- * checked) and gap_to_ms >= before_ms, and a node; and no RCM_MSG_DROPPED at all. */
-void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t want, long long before_ms);
+ * with a node and from <= to, and no RCM_MSG_DROPPED at all. When fault_from_ms >= 0,
+ * the fault (Unix ms) took from fault_from_ms to fault_to_ms: each GAP's subscription
+ * was last known live before the fault ended and confirmed again after it began. */
+void ps_assert_gaps_ok(const ps_inbox *in, size_t from, const char *name, size_t want, long long fault_from_ms,
+                       long long fault_to_ms);
 
 /* Asserts no RCM_MSG_DROPPED is in the inbox. */
 void ps_assert_no_drops_ok(const ps_inbox *in);
@@ -110,9 +116,10 @@ void ps_pair_subscribe_ok(ps_inbox *in, const ps_pair *p);
 void ps_pair_publish_ok(ps_inbox *in, rcm_client *c, const ps_pair *p, const char *tag, int count, const char *node);
 /* Waits (60 s) for a GAP of each name and asserts it says live on node. */
 void ps_pair_wait_gaps_ok(ps_inbox *in, const ps_pair *p, const char *node);
-/* Exactly one GAP per name whose interval holds fault_ms, and one SUBSCRIPTION_GAP event
- * naming each. */
-void ps_pair_assert_one_gap_ok(const ps_inbox *in, ps_events *e, const ps_pair *p, long long fault_ms);
+/* Exactly one GAP per name that fits the fault (ps_assert_gaps_ok), and one
+ * SUBSCRIPTION_GAP event naming each. */
+void ps_pair_assert_one_gap_ok(const ps_inbox *in, ps_events *e, const ps_pair *p, long long fault_from_ms,
+                               long long fault_to_ms);
 
 /* ---- events of the client (RCM_EVENT_SUBSCRIPTION_GAP) ------------------------------ */
 

@@ -56,7 +56,7 @@ static void test_pubsub__subscriptions_follow_the_new_leader(void **state) {
     ps_pair_wait_gaps_ok(&in, &names, new_addr);
     fo_wait_pubsub_count_ok(new_leader, NULL, names.channel, 2, "after the election");
     ps_pair_publish_ok(&in, c, &names, "after", 20, new_addr);
-    ps_pair_assert_one_gap_ok(&in, &events, &names, t_kill);
+    ps_pair_assert_one_gap_ok(&in, &events, &names, t_kill, t_kill);
     tu_watchdog_disarm();
     ps_close(&in);
     rcm_client_close(c);
