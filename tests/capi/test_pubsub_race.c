@@ -29,7 +29,7 @@
 
 #define STABLE_MESSAGES 2000
 #define CHURN_THREADS 4
-#define CHURN_ITERATIONS 150
+#define CHURN_ITERATIONS 2000 /* a bound: the shutdown normally ends them first */
 #define CHURN_BEFORE_CLOSE 20 /* iterations each churn thread completes before the shutdown */
 #define NAMES 8
 
