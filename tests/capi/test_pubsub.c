@@ -498,6 +498,41 @@ static void test_pubsub__client_close_closes_subscribers(void **state) {
     rcm_subscriber_close(s);
 }
 
+struct blocked_reader {
+    rcm_subscriber *s;
+    atomic_int entered;
+    rcm_status status;
+};
+
+static void *blocked_reader_main(void *arg) {
+    struct blocked_reader *b = arg;
+    atomic_store(&b->entered, 1);
+    rcm_message *m = NULL;
+    b->status = rcm_subscriber_next(b->s, -1, &m);
+    rcm_message_free(m);
+    return NULL;
+}
+
+static void test_pubsub__close_wakes_a_reader_waiting_without_limit(void **state) {
+    (void)state;
+    tu_watchdog_arm(30, "close wakes reader");
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    struct blocked_reader b;
+    b.s = NULL;
+    atomic_init(&b.entered, 0);
+    b.status = RCM_OK;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &b.s), RCM_OK);
+    pthread_t t;
+    pthread_create(&t, NULL, blocked_reader_main, &b);
+    while (!atomic_load(&b.entered)) tu_sleep_ms(1);
+    tu_sleep_ms(50);
+    rcm_subscriber_close(b.s); /* returns once the reader has left */
+    pthread_join(t, NULL);
+    TU_ASSERT_RC(b.status, RCM_ERR_CLOSED);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
 /* ---- callbacks that subscribe and close; threads that race ----------------------------- */
 
 struct self_closing {
@@ -832,6 +867,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pubsub__fd_is_readable_while_messages_wait),
         cmocka_unit_test(test_pubsub__slow_consumer_drops_oldest_and_counts),
         cmocka_unit_test(test_pubsub__client_close_closes_subscribers),
+        cmocka_unit_test(test_pubsub__close_wakes_a_reader_waiting_without_limit),
         cmocka_unit_test(test_pubsub__callback_subscribes_and_closes_its_own_subscriber),
         cmocka_unit_test(test_pubsub__threads_race_subscribe_unsubscribe_close),
         cmocka_unit_test(test_pubsub__server_killed_and_restarted_resubscribes),
