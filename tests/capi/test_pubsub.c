@@ -400,7 +400,9 @@ static void test_pubsub__fd_is_readable_while_messages_wait(void **state) {
     assert_non_null(strstr(rcm_last_error(), "names[1]"));
     const char *empty[] = {""};
     TU_ASSERT_RC(rcm_subscribe(cb, RCM_SUB_CHANNEL, 1, empty, NULL), RCM_ERR_ARG);
-    TU_ASSERT_RC(rcm_subscriber_open(NULL, NULL, NULL, &cb), RCM_ERR_ARG);
+    rcm_subscriber *none = cb;
+    TU_ASSERT_RC(rcm_subscriber_open(NULL, NULL, NULL, &none), RCM_ERR_ARG);
+    assert_null(none);
     rcm_subscriber_close(cb);
     rcm_subscriber_close(s);
     rcm_subscriber_close(NULL);
@@ -496,6 +498,196 @@ static void test_pubsub__client_close_closes_subscribers(void **state) {
     struct pollfd pfd = {fd, POLLIN, 0};
     assert_int_equal(poll(&pfd, 1, 0), 1); /* a loop waiting on it wakes */
     rcm_subscriber_close(s);
+}
+
+struct blocked_reader {
+    rcm_subscriber *s;
+    atomic_int entered;
+    rcm_status status;
+};
+
+static void *blocked_reader_main(void *arg) {
+    struct blocked_reader *b = arg;
+    atomic_store(&b->entered, 1);
+    rcm_message *m = NULL;
+    b->status = rcm_subscriber_next(b->s, -1, &m);
+    rcm_message_free(m);
+    return NULL;
+}
+
+static void test_pubsub__close_wakes_a_reader_waiting_without_limit(void **state) {
+    (void)state;
+    tu_watchdog_arm(30, "close wakes reader");
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    struct blocked_reader b;
+    b.s = NULL;
+    atomic_init(&b.entered, 0);
+    b.status = RCM_OK;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &b.s), RCM_OK);
+    pthread_t t;
+    pthread_create(&t, NULL, blocked_reader_main, &b);
+    while (!atomic_load(&b.entered)) tu_sleep_ms(1);
+    tu_sleep_ms(50);
+    rcm_subscriber_close(b.s); /* returns once the reader has left */
+    pthread_join(t, NULL);
+    TU_ASSERT_RC(b.status, RCM_ERR_CLOSED);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+/* ---- callbacks that subscribe and close; threads that race ----------------------------- */
+
+struct self_closing {
+    rcm_subscriber *self;
+    char second[64];
+    atomic_int after_close;
+    atomic_int closed;
+    atomic_int messages;
+};
+
+static void self_closing_cb(const rcm_message *m, void *ud) {
+    struct self_closing *sc = ud;
+    if (atomic_load(&sc->closed)) atomic_fetch_add(&sc->after_close, 1);
+    if (m->type == RCM_MSG_SUBSCRIBED && strcmp(m->channel, sc->second) != 0) {
+        /* from inside a callback: subscribe another name */
+        const char *names[] = {sc->second};
+        if (rcm_subscribe(sc->self, RCM_SUB_CHANNEL, 1, names, NULL) != RCM_OK) abort();
+    } else if (m->type == RCM_MSG_MESSAGE) {
+        atomic_fetch_add(&sc->messages, 1);
+        if (strcmp(m->channel, sc->second) == 0) {
+            atomic_store(&sc->closed, 1);
+            rcm_subscriber_close(sc->self); /* its own handle, from its own callback */
+        }
+    }
+}
+
+static void test_pubsub__callback_subscribes_and_closes_its_own_subscriber(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "self close");
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    static struct self_closing sc;
+    memset(&sc, 0, sizeof sc);
+    char first[64];
+    name_for(first, sizeof first, "self", 1);
+    name_for(sc.second, sizeof sc.second, "self", 2);
+    TU_ASSERT_RC(rcm_subscriber_open(c, self_closing_cb, &sc, &sc.self), RCM_OK);
+    const char *names[] = {first};
+    TU_ASSERT_RC(rcm_subscribe(sc.self, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    /* the callback subscribes the second name once the first is live */
+    rcm_client *probe = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    for (double until = tu_now() + 10; tu_now() < until;) {
+        rcm_reply *r = tu_cmd_ok(probe, "PUBSUB", "NUMSUB", sc.second, NULL);
+        long long n = rcm_reply_integer(rcm_reply_element(r, 1));
+        rcm_reply_free(r);
+        if (n == 1) break;
+        tu_sleep_ms(20);
+    }
+    publish_ok(c, first, "1", 1);
+    publish_ok(c, sc.second, "2", 1); /* the callback closes its subscriber here */
+    for (double until = tu_now() + 10; !atomic_load(&sc.closed) && tu_now() < until;) tu_sleep_ms(10);
+    assert_int_equal(atomic_load(&sc.closed), 1);
+    for (int i = 0; i < 20; i++) publish_ok(c, first, "x", 1);
+    tu_sleep_ms(200);
+    assert_int_equal(atomic_load(&sc.messages), 2);
+    assert_int_equal(atomic_load(&sc.after_close), 0);
+    rcm_client_close(probe);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+struct racer {
+    rcm_client *client;
+    int id;
+    atomic_int *stop;
+    atomic_int rounds;
+};
+
+static void race_cb(const rcm_message *m, void *ud) {
+    (void)m;
+    (void)ud;
+}
+
+static void *racer_main(void *arg) {
+    struct racer *r = arg;
+    char buf[4][64];
+    const char *names[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf[i], sizeof buf[i], "ps:%d:race:%d", (int)getpid(), (r->id + i) % 6);
+        names[i] = buf[i];
+    }
+    for (int round = 0; round < 200 && !atomic_load(r->stop); round = atomic_fetch_add(&r->rounds, 1) + 1) {
+        rcm_subscriber *s = NULL;
+        if (rcm_subscriber_open(r->client, (round & 1) ? race_cb : NULL, NULL, &s) != RCM_OK) break;
+        rcm_subscribe(s, RCM_SUB_CHANNEL, 4, names, NULL);
+        rcm_subscribe(s, RCM_SUB_PATTERN, 1, names, NULL);
+        if (round % 3 == 0) rcm_unsubscribe(s, RCM_SUB_CHANNEL, 2, names, NULL);
+        if (round % 5 == 0) rcm_unsubscribe(s, RCM_SUB_CHANNEL, 0, NULL, NULL);
+        rcm_message *m = NULL;
+        if (!(round & 1) && rcm_subscriber_next(s, 1, &m) == RCM_OK) rcm_message_free(m);
+        rcm_subscriber_close(s);
+    }
+    return NULL;
+}
+
+static void *publisher_main(void *arg) {
+    struct racer *r = arg;
+    char ch[64];
+    for (int i = 0; i < 5000 && !atomic_load(r->stop); i++) {
+        snprintf(ch, sizeof ch, "ps:%d:race:%d", (int)getpid(), i % 6);
+        const char *argv[] = {"PUBLISH", ch, "x"};
+        rcm_reply *rep = NULL;
+        if (rcm_command(r->client, 3, argv, NULL, &rep) == RCM_OK) rcm_reply_free(rep);
+    }
+    return NULL;
+}
+
+static void test_pubsub__threads_race_subscribe_unsubscribe_close(void **state) {
+    (void)state;
+    tu_watchdog_arm(120, "race");
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    enum { N = 4 };
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    struct racer rs[N + 1];
+    pthread_t t[N + 1];
+    for (int i = 0; i <= N; i++) {
+        rs[i].client = c;
+        rs[i].id = i;
+        rs[i].stop = &stop;
+        atomic_init(&rs[i].rounds, 0);
+        pthread_create(&t[i], NULL, i < N ? racer_main : publisher_main, &rs[i]);
+    }
+    /* bounded: 200 rounds per thread, or 20 s */
+    for (double until = tu_now() + 20; tu_now() < until;) {
+        int done = 0;
+        for (int i = 0; i < N; i++) done += atomic_load(&rs[i].rounds) >= 200;
+        if (done == N) break;
+        tu_sleep_ms(50);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i <= N; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++) assert_true(atomic_load(&rs[i].rounds) > 0);
+    /* everything closed: nothing left wanted, and the client still answers */
+    for (double until = tu_now() + 5; stats_number(c, "channels") != 0 && tu_now() < until;) tu_sleep_ms(20);
+    assert_int_equal(stats_number(c, "channels"), 0);
+    assert_int_equal(stats_number(c, "patterns"), 0);
+    assert_int_equal(stats_number(c, "subscribers"), 0);
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    TU_ASSERT_STATUS_REPLY(r, "PONG");
+    rcm_reply_free(r);
+    /* subscribers still open when the client closes: their handles take only close */
+    rcm_subscriber *open_cb = NULL, *open_pull = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, race_cb, NULL, &open_cb), RCM_OK);
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &open_pull), RCM_OK);
+    const char *names[] = {"ps:race:last"};
+    TU_ASSERT_RC(rcm_subscribe(open_cb, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    rcm_client_close(c);
+    rcm_message *m = NULL;
+    TU_ASSERT_RC(rcm_subscriber_next(open_pull, -1, &m), RCM_ERR_CLOSED);
+    TU_ASSERT_RC(rcm_unsubscribe(open_cb, RCM_SUB_CHANNEL, 0, NULL, NULL), RCM_ERR_CLOSED);
+    rcm_subscriber_close(open_cb);
+    rcm_subscriber_close(open_pull);
+    tu_watchdog_disarm();
 }
 
 /* ---- SIGKILL and restart on the same port ---------------------------------------------- */
@@ -613,6 +805,59 @@ static void test_pubsub__server_killed_and_restarted_resubscribes(void **state) 
     tu_watchdog_disarm();
 }
 
+static long long wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A server that stops answering keeps its socket open: only the health check (a PING
+ * answered ["pong", ""] while subscribed) can tell. */
+static void test_pubsub__stopped_server_is_detected_and_resubscribed(void **state) {
+    (void)state;
+    tu_watchdog_arm(120, "stopped server");
+    int port = tu_port(TU_PRIV_PUBSUB_STOPPED);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.health_check_ms", "200", "command_timeout_ms", "300", "connect_timeout_ms",
+                               "300", "retry.backoff_max_ms", "200", NULL);
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    char ch[64];
+    name_for(ch, sizeof ch, "stopped", 0);
+    const char *names[] = {ch};
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    wait_subscribed(s, 1);
+    /* idle for several health checks: the PINGs are answered, nothing is lost */
+    tu_sleep_ms(1200);
+    rcm_message *m = NULL;
+    TU_ASSERT_RC(rcm_subscriber_next(s, 0, &m), RCM_ERR_TIMEOUT);
+    assert_int_equal(stats_number(c, "subscriber_connections"), 1);
+    assert_int_equal(stats_number(c, "gaps"), 0);
+    long long stopped_at = wall_ms();
+    if (kill(pid, SIGSTOP) != 0) fail_msg("SIGSTOP failed");
+    long long conns = 1;
+    for (double until = tu_now() + 20; conns != 0 && tu_now() < until;) {
+        tu_sleep_ms(50);
+        conns = stats_number(c, "subscriber_connections");
+    }
+    long long resumed_at = wall_ms();
+    kill(pid, SIGCONT);
+    assert_int_equal(conns, 0); /* the dead connection was given up */
+    m = next_of_type(s, RCM_MSG_GAP, 20000);
+    printf("gap %lld..%lld (stopped at %lld, resumed at %lld)\n", m->gap_from_ms, m->gap_to_ms, stopped_at, resumed_at);
+    assert_true(m->gap_from_ms <= stopped_at + 5);
+    assert_true(m->gap_to_ms >= resumed_at);
+    rcm_message_free(m);
+    publish_ok(c, ch, "back", 4);
+    m = next_of_type(s, RCM_MSG_MESSAGE, 10000);
+    assert_memory_equal(m->payload, "back", 4);
+    rcm_message_free(m);
+    rcm_subscriber_close(s);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+    tu_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pubsub__messages_arrive_in_order),
@@ -624,7 +869,11 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pubsub__fd_is_readable_while_messages_wait),
         cmocka_unit_test(test_pubsub__slow_consumer_drops_oldest_and_counts),
         cmocka_unit_test(test_pubsub__client_close_closes_subscribers),
+        cmocka_unit_test(test_pubsub__close_wakes_a_reader_waiting_without_limit),
+        cmocka_unit_test(test_pubsub__callback_subscribes_and_closes_its_own_subscriber),
+        cmocka_unit_test(test_pubsub__threads_race_subscribe_unsubscribe_close),
         cmocka_unit_test(test_pubsub__server_killed_and_restarted_resubscribes),
+        cmocka_unit_test(test_pubsub__stopped_server_is_detected_and_resubscribed),
     };
     return TU_RUN(tests, argc, argv);
 }
