@@ -132,7 +132,8 @@ void ps_print(const ps_inbox *in, const char *what) {
         const ps_rec *r = &in->recs[i];
         printf("  %4zu %-12s kind %d%s ch '%s' pat '%s' payload '%s' node '%s'", i, type_name(r->type), (int)r->kind,
                r->every_primary ? " every" : "", r->channel, r->pattern, r->payload, r->node);
-        if (r->type == RCM_MSG_GAP) printf(" gap %lld..%lld (%lld ms)", r->gap_from_ms, r->gap_to_ms, r->gap_to_ms - r->gap_from_ms);
+        if (r->type == RCM_MSG_GAP)
+            printf(" gap %lld..%lld (%lld ms)", r->gap_from_ms, r->gap_to_ms, r->gap_to_ms - r->gap_from_ms);
         if (r->type == RCM_MSG_DROPPED) printf(" dropped %llu", r->dropped);
         printf("\n");
     }
@@ -371,7 +372,8 @@ int ps_events_total(ps_events *e) {
 
 void ps_events_print(ps_events *e) {
     pthread_mutex_lock(&e->mu);
-    for (int i = 0; i < e->n; i++) printf("  event %d: kind %d node '%s' detail '%s'\n", i, (int)e->kind[i], e->node[i], e->detail[i]);
+    for (int i = 0; i < e->n; i++)
+        printf("  event %d: kind %d node '%s' detail '%s'\n", i, (int)e->kind[i], e->node[i], e->detail[i]);
     pthread_mutex_unlock(&e->mu);
 }
 

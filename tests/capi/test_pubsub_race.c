@@ -353,13 +353,15 @@ static void check_stable(stable *s, const char *what) {
     if (got + (long)s->dropped != STABLE_MESSAGES || s->last_seq != STABLE_MESSAGES)
         fail_msg("%s: %ld received + %llu dropped of %d published (last %ld)", what, got, s->dropped, STABLE_MESSAGES,
                  s->last_seq);
-    if (atomic_load(&s->after_close)) fail_msg("%s: %d callbacks after rcm_subscriber_close returned", what, atomic_load(&s->after_close));
+    if (atomic_load(&s->after_close))
+        fail_msg("%s: %d callbacks after rcm_subscriber_close returned", what, atomic_load(&s->after_close));
 }
 
 static void check_reader(stable *s, const char *what) {
     printf("%s: the reader ended with %s, then next() said %s %s %s\n", what, rcm_status_name(s->end_status),
            rcm_status_name(s->after_end[0]), rcm_status_name(s->after_end[1]), rcm_status_name(s->after_end[2]));
-    if (s->end_status != RCM_ERR_CLOSED) fail_msg("%s: the reader ended with %s, expected RCM_ERR_CLOSED", what, rcm_status_name(s->end_status));
+    if (s->end_status != RCM_ERR_CLOSED)
+        fail_msg("%s: the reader ended with %s, expected RCM_ERR_CLOSED", what, rcm_status_name(s->end_status));
     for (int i = 0; i < 3; i++)
         if (s->after_end[i] != RCM_ERR_CLOSED)
             fail_msg("%s: next() #%d after the shutdown returned %s, expected RCM_ERR_CLOSED", what, i + 1,

@@ -290,7 +290,8 @@ static void test_pubsub__keyspace_notifications_from_every_primary(void **state)
     for (int p = 0; p < np; p++) {
         double end = tu_now() + 20;
         while (numpat(prim[p]) != 0 && tu_now() < end) tu_sleep_ms(50);
-        if (numpat(prim[p]) != 0) fail_msg("primary %d still holds %d patterns after the subscriber closed", prim[p], numpat(prim[p]));
+        if (numpat(prim[p]) != 0)
+            fail_msg("primary %d still holds %d patterns after the subscriber closed", prim[p], numpat(prim[p]));
     }
     TU_ASSERT_RC(cu_routed(c, &every, &r, "CONFIG", "SET", "notify-keyspace-events", "", NULL), RCM_OK);
     rcm_reply_free(r);
