@@ -377,7 +377,7 @@ static int all_stable_received(void) {
 
 static void test_pubsub_race__churn_and_shutdown_under_messages(void **state) {
     (void)state;
-    tu_watchdog_arm(600, "capi.pubsub_race");
+    tu_watchdog_arm(300, "capi.pubsub_race"); /* below ctest's TIMEOUT: its message is seen */
     client = tu_open_ok(tu_port(TU_PLAIN), "pubsub.max_pending", "1000000", "pubsub.callback_threads", "2",
                         "command_timeout_ms", "10000", NULL);
     open_stable(&s_cb, stable_cb, RCM_SUB_CHANNEL, "race:stable");
