@@ -313,12 +313,7 @@ void PubSubManager::confirmed(Link &l, const ServerName &sn, long long now) {
     if (std::find(e.nodes.begin(), e.nodes.end(), l.key) == e.nodes.end()) continue;
     auto g = e.gap_from.find(l.key);
     if (g != e.gap_from.end()) {
-      auto m = std::make_shared<PubSubMessage>();
-      m->type = MessageType::gap;
-      m->kind = kind;
-      m->every_primary = every;
-      m->channel = sn.second;
-      m->node = l.key;
+      auto m = make_notice(MessageType::gap, kind, every, sn.second, l.key);
       m->gap_from_ms = g->second;
       m->gap_to_ms = now;
       MessagePtr shared = m;
@@ -330,13 +325,7 @@ void PubSubManager::confirmed(Link &l, const ServerName &sn, long long now) {
       e.gap_from.erase(g);
     }
     if (!e.awaiting.empty()) {
-      auto m = std::make_shared<PubSubMessage>();
-      m->type = MessageType::subscribed;
-      m->kind = kind;
-      m->every_primary = every;
-      m->channel = sn.second;
-      m->node = l.key;
-      MessagePtr shared = m;
+      MessagePtr shared = make_notice(MessageType::subscribed, kind, every, sn.second, l.key);
       for (const auto &s : e.awaiting) s->push(shared);
       e.awaiting.clear();
     }

@@ -137,6 +137,18 @@ struct SubscriberLog {
   std::vector<std::string> done;    // guarded by mu: "status reply-or-due"
 };
 
+// Waits (up to 2 s) until pred() holds under log.mu.
+template <class Pred>
+void wait_logged(SubscriberLog &log, Pred pred) {
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(log.mu);
+      if (pred()) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 void on_push_logged(void *ctx, Reply *reply) {
   auto *log = static_cast<SubscriberLog *>(ctx);
   std::lock_guard<std::mutex> lock(log->mu);
@@ -239,13 +251,7 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
       "*3\r\n$10\r\nssubscribe\r\n$1\r\na\r\n:1\r\n"
       "*3\r\n$8\r\nsmessage\r\n$1\r\na\r\n$1\r\np\r\n";
   REQUIRE(::write(peer, frames.data(), frames.size()) == static_cast<ssize_t>(frames.size()));
-  for (int i = 0; i < 200; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(log.mu);
-      if (log.pushes.size() >= 3) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  wait_logged(log, [&] { return log.pushes.size() >= 3; });
   {
     std::lock_guard<std::mutex> lock(log.mu);
     REQUIRE(log.pushes.size() == 3);
@@ -273,13 +279,7 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
   CHECK_EQ(read_exactly(peer, ping.size() + cmd2.size()), ping + cmd2);
   const std::string answers = "*2\r\n$4\r\npong\r\n$0\r\n\r\n-MOVED 7365 127.0.0.1:1\r\n";
   REQUIRE(::write(peer, answers.data(), answers.size()) == static_cast<ssize_t>(answers.size()));
-  for (int i = 0; i < 200; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(log.mu);
-      if (log.done.size() >= 3) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  wait_logged(log, [&] { return log.done.size() >= 3; });
   std::lock_guard<std::mutex> lock(log.mu);
   REQUIRE(log.done.size() == 3);
   CHECK_EQ(log.done[0], std::string(status_name(Status::ok)));
