@@ -118,6 +118,18 @@ struct Rig {
 
 void done_ignore(Request *, Status, Reply *reply) { delete reply; }
 
+// A PING request whose outcome goes to done (with ctx).
+Request *ping_request(Request::DoneFn done, void *ctx = nullptr) {
+  auto *r = new Request();
+  const char *argv[] = {"PING"};
+  size_t lens[] = {4};
+  encode_command(r->payload, 1, argv, lens);
+  r->created = Clock::now();
+  r->done = done;
+  r->ctx = ctx;
+  return r;
+}
+
 // Reads from fd until `want` bytes came (bounded by the socket's blocking reads).
 std::string read_exactly(int fd, size_t want) {
   std::string out;
@@ -179,15 +191,7 @@ TEST(test_connection__tells_its_listener_ready_reply_and_loss) {
   REQUIRE(rig.rec.wait_for(1).size() == 1);
   CHECK_EQ(rig.rec.events[0], std::string("ready"));
 
-  rig.io.run_sync([&] {
-    auto *r = new Request();
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
-    encode_command(r->payload, 1, argv, lens);
-    r->created = Clock::now();
-    r->done = &done_ignore;
-    rig.conn->send(r);
-  });
+  rig.io.run_sync([&] { rig.conn->send(ping_request(&done_ignore)); });
   char in[64];
   const std::string ping = "*1\r\n$4\r\nPING\r\n";
   size_t got = 0;
@@ -263,14 +267,8 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
   REQUIRE(::write(peer, last.data(), last.size()) == static_cast<ssize_t>(last.size()));
   // A PING behind it is answered by the array a subscribed RESP2 connection sends.
   rig.io.run_sync([&] {
-    auto *r = new Request();
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
-    encode_command(r->payload, 1, argv, lens);
-    r->created = Clock::now();
+    Request *r = ping_request(&on_done_logged, &log);
     r->internal = true;
-    r->ctx = &log;
-    r->done = &on_done_logged;
     rig.conn->send(r);
     rig.conn->send_subscription("SSUBSCRIBE", {"c"}, &on_done_logged, &log);
   });
