@@ -15,17 +15,6 @@ namespace rcm::core {
 
 namespace {
 
-std::shared_ptr<PubSubMessage> notice(MessageType type, SubKind kind, bool every, const std::string &name,
-                                      const std::string &node) {
-  auto m = std::make_shared<PubSubMessage>();
-  m->type = type;
-  m->kind = kind;
-  m->every_primary = every;
-  m->channel = name;
-  m->node = node;
-  return m;
-}
-
 template <class V, class T>
 bool contains(const V &v, const T &x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -61,7 +50,7 @@ void PubSubManager::add(const std::shared_ptr<Subscriber> &s, SubKind kind, bool
       if (st != l->second->names.end() && st->second.live) live_on = node;
     }
     if (!live_on.empty())
-      s->push(notice(MessageType::subscribed, kind, every, name, live_on));
+      s->push(make_notice(MessageType::subscribed, kind, every, name, live_on));
     else
       e.awaiting.push_back(s);
   }
@@ -88,7 +77,7 @@ void PubSubManager::remove(const std::shared_ptr<Subscriber> &s, SubKind kind, b
     e.subs.erase(std::find(e.subs.begin(), e.subs.end(), s));
     e.awaiting.erase(std::remove(e.awaiting.begin(), e.awaiting.end(), s), e.awaiting.end());
     // Pushed here, on the thread that fans messages out: none of this name follows it.
-    s->push(notice(MessageType::unsubscribed, kind, every, it->first.name,
+    s->push(make_notice(MessageType::unsubscribed, kind, every, it->first.name,
                    e.nodes.empty() ? std::string() : e.nodes.front()));
     if (e.subs.empty()) release_entry(it);
   }
@@ -177,10 +166,15 @@ void PubSubManager::detach(const Key &k, Entry &e, long long) {
   e.nodes.clear();
 }
 
-// A new slot map or primary: every name whose node changed moves. What was live on a
-// node it leaves (or was waiting to be live again there) is not live from now (or from
-// that earlier loss) until the new node confirms it: the gap reported then.
-void PubSubManager::on_topology() {
+// A new slot map or primary. A name a node dropped or refused that now belongs elsewhere
+// starts afresh there; one that still belongs to the same node stays held (the view may
+// predate the change: a demoted primary accepts SSUBSCRIBE as a replica).
+void PubSubManager::on_topology() { replace(); }
+
+// Every name whose node changed moves. What was live on a node it leaves (or was waiting
+// to be live again there) is not live from now (or from that earlier loss) until the new
+// node confirms it: the gap reported then.
+void PubSubManager::replace() {
   if (shut_) return;
   const long long now = now_ms();
   for (auto &kv : entries_) {
