@@ -260,7 +260,7 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
     MessagePtr shared = m;
     pubsub_->stats().messages.fetch_add(static_cast<long long>(e.subs.size()), std::memory_order_relaxed);
     for (const auto &s : e.subs) {
-      if (s->push(shared))
+      if (deliver(s, shared))
         host_.emit_event(6 /* pubsub dropped */, l.key,
                          "subscriber " + std::to_string(s->id()) + " does not keep up: its oldest messages are dropped (pubsub.max_pending=" +
                              std::to_string(cfg_.pubsub_max_pending) + "; " +
@@ -318,7 +318,7 @@ void PubSubManager::confirmed(Link &l, const ServerName &sn, long long now) {
       m->gap_to_ms = now;
       MessagePtr shared = m;
       for (const auto &s : e.subs)
-        if (std::find(e.awaiting.begin(), e.awaiting.end(), s) == e.awaiting.end()) s->push(shared);
+        if (std::find(e.awaiting.begin(), e.awaiting.end(), s) == e.awaiting.end()) deliver(s, shared);
       l.report.push_back(GapNote{std::string(kKindWord[sn.first]) + " '" + sn.second + "'", g->second});
       l.report_to = now;
       pubsub_->stats().resubscribes.fetch_add(1, std::memory_order_relaxed);
@@ -326,7 +326,7 @@ void PubSubManager::confirmed(Link &l, const ServerName &sn, long long now) {
     }
     if (!e.awaiting.empty()) {
       MessagePtr shared = make_notice(MessageType::subscribed, kind, every, sn.second, l.key);
-      for (const auto &s : e.awaiting) s->push(shared);
+      for (const auto &s : e.awaiting) deliver(s, shared);
       e.awaiting.clear();
     }
   }

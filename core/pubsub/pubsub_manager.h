@@ -19,6 +19,8 @@
 #include "core/pubsub/pubsub_host.h"
 #include "core/request/request.h"
 
+struct event;
+
 namespace rcm::core {
 
 class Connection;
@@ -93,6 +95,10 @@ class PubSubManager {
   };
 
   static void on_push(void *ctx, Reply *reply);
+  static void on_wake(int, short, void *arg);
+  // Queues m for s; s is woken once, after what this loop iteration read (on_wake).
+  // True when s starts an overflow episode.
+  bool deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m);
   static void on_command_done(Request *r, Status status, Reply *reply);
   void on_message(Link &l, Reply *reply);
   void on_confirmation(Link &l, int kind_index, const std::string &name);
@@ -126,6 +132,8 @@ class PubSubManager {
   std::string chosen_;                                    // cluster: the node for channels and patterns
   Clock::time_point resync_at_ = Clock::time_point::max();  // a refused subscribe is tried again then
   int resync_failures_ = 0;
+  std::vector<std::shared_ptr<Subscriber>> to_wake_;      // pushed to since the last on_wake
+  event *wake_ev_ = nullptr;
   bool shut_ = false;
 };
 
