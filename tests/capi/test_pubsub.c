@@ -447,10 +447,23 @@ static void test_pubsub__fd_is_readable_while_messages_wait(void **state) {
 
 /* ---- a slow consumer is bounded -------------------------------------------------------- */
 
+static atomic_int dropped_events;
+
+static void dropped_event_cb(rcm_event_kind kind, const char *node, const char *detail, void *ud) {
+    (void)node;
+    (void)detail;
+    (void)ud;
+    if (kind == RCM_EVENT_PUBSUB_DROPPED) atomic_fetch_add(&dropped_events, 1);
+}
+
 static void test_pubsub__slow_consumer_drops_oldest_and_counts(void **state) {
     (void)state;
     tu_watchdog_arm(120, "slow consumer");
-    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pubsub.max_pending", "50", NULL);
+    rcm_config *cfg = tu_config_ok("redis", tu_port(TU_PLAIN), "pubsub.max_pending", "50", NULL);
+    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, dropped_event_cb, NULL), RCM_OK);
+    rcm_client *c = NULL;
+    TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
+    rcm_config_free(cfg);
     rcm_subscriber *slow = NULL, *fast = NULL;
     TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &slow), RCM_OK);
     TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &fast), RCM_OK);
@@ -507,6 +520,10 @@ static void test_pubsub__slow_consumer_drops_oldest_and_counts(void **state) {
     assert_int_equal((unsigned long long)kept + dropped, (unsigned long long)n);
     assert_int_equal(prev, n - 1); /* the newest are kept */
     assert_int_equal(stats_number(c, "dropped"), (long long)dropped);
+    /* one overflow episode (the slow one never caught up until now): one event */
+    for (double until = tu_now() + 5; atomic_load(&dropped_events) == 0 && tu_now() < until;) tu_sleep_ms(10);
+    tu_sleep_ms(100);
+    assert_int_equal(atomic_load(&dropped_events), 1);
     rcm_subscriber_close(slow);
     rcm_subscriber_close(fast);
     rcm_client_close(c);
