@@ -7,6 +7,9 @@ Workloads (a 50/50 GET/SET mix over --keyspace keys, --value-size byte values):
   pipeline   pipelines of --depth commands (transaction=False on both sides)
   threads    --threads Python threads sharing one client
   asyncio    --tasks concurrent tasks on one event loop (rcm.asyncio vs redis.asyncio)
+  pubsub     messages received through PubSub.get_message(timeout=1.0) in a loop, from
+             a publisher process pipelining PUBLISH on the same server (rcm/_bench_pubsub.py
+             says how); ops/s are messages/s, CPU is the receiving process's
   cluster    the single-thread mix against --cluster-url (rcm vs redis.cluster.RedisCluster),
              and cluster-pipeline: pipeline(depth) across slots against the same cluster;
              skipped with a message when no cluster URL is given
@@ -59,6 +62,7 @@ TARGETS = {
     "pipeline": (2.0, None),
     "threads": (3.0, None),
     "asyncio": (3.0, None),
+    "pubsub": (3.0, None),
     "cluster": (1.0, None),
     "cluster-pipeline": (3.0, None),
 }
@@ -329,7 +333,7 @@ def hiredis_on(redis: Any) -> bool:
     return bool(HIREDIS_AVAILABLE)
 
 
-STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio")
+STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio", "pubsub")
 
 
 def wanted(args: argparse.Namespace, name: str) -> bool:
@@ -397,6 +401,11 @@ def run_standalone(args: argparse.Namespace, keys: List[str], value: bytes, slic
         if want("threads"):
             results.append(alternate("threads", lambda: threads_loop(rc, keys, value, slice_s, args.threads),
                                      (lambda: threads_loop(rp, keys, value, slice_s, args.threads)) if rp else None))
+        if want("pubsub"):
+            from rcm._bench_pubsub import run_pubsub
+            results.append(Result("pubsub", run_pubsub(args.url, rc, rp, args.pubsub_messages, args.value_size,
+                                                       args.rounds, Sample)))
+            print("  pubsub: done", file=sys.stderr)
     finally:
         rc.close()
         if rp is not None:
@@ -528,7 +537,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--tasks", type=int, default=64, help="concurrent tasks of the asyncio workload (default 64)")
     ap.add_argument("--keyspace", type=int, default=10000)
     ap.add_argument("--value-size", type=int, default=16)
-    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,cluster")
+    ap.add_argument("--pubsub-messages", type=int, default=200000,
+                    help="messages per client of the pubsub workload, all rounds together (default 200000)")
+    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,pubsub,cluster")
     ap.add_argument("--cluster-url", help="e.g. redis+cluster://127.0.0.1:7000 for the cluster workload")
     ap.add_argument("--cluster-password")
     ap.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
@@ -539,6 +550,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
     if args.smoke:
         args.duration, args.rounds = 0.3, 1
+        args.pubsub_messages = min(args.pubsub_messages, 2000)
     args.rcm_config = dict(kv.split("=", 1) for kv in args.config)
     redis = redis_py()
     if redis is None:
