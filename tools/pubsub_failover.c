@@ -230,12 +230,12 @@ static bool find_replica(const node_addr *pri, node_addr *rep, char *err, size_t
             char *colon = strrchr(addr, ':');
             if (!colon) continue;
             *colon = '\0';
-            snprintf(rep->host, sizeof rep->host, "%s", addr[0] ? addr : pri->host);
+            snprintf(rep->host, sizeof rep->host, "%.255s", addr[0] ? addr : pri->host);
             rep->port = atoi(colon + 1);
             found = true;
         }
     }
-    if (!found) snprintf(err, errcap, "no healthy replica of %s:%d in its CLUSTER NODES", pri->host, pri->port);
+    if (!found) snprintf(err, errcap, "no healthy replica of %.64s:%d in its CLUSTER NODES", pri->host, pri->port);
     if (id) freeReplyObject(id);
     if (nodes) freeReplyObject(nodes);
     redisFree(c);
