@@ -498,6 +498,161 @@ static void test_pubsub__client_close_closes_subscribers(void **state) {
     rcm_subscriber_close(s);
 }
 
+/* ---- callbacks that subscribe and close; threads that race ----------------------------- */
+
+struct self_closing {
+    rcm_subscriber *self;
+    char second[64];
+    atomic_int after_close;
+    atomic_int closed;
+    atomic_int messages;
+};
+
+static void self_closing_cb(const rcm_message *m, void *ud) {
+    struct self_closing *sc = ud;
+    if (atomic_load(&sc->closed)) atomic_fetch_add(&sc->after_close, 1);
+    if (m->type == RCM_MSG_SUBSCRIBED && strcmp(m->channel, sc->second) != 0) {
+        /* from inside a callback: subscribe another name */
+        const char *names[] = {sc->second};
+        if (rcm_subscribe(sc->self, RCM_SUB_CHANNEL, 1, names, NULL) != RCM_OK) abort();
+    } else if (m->type == RCM_MSG_MESSAGE) {
+        atomic_fetch_add(&sc->messages, 1);
+        if (strcmp(m->channel, sc->second) == 0) {
+            atomic_store(&sc->closed, 1);
+            rcm_subscriber_close(sc->self); /* its own handle, from its own callback */
+        }
+    }
+}
+
+static void test_pubsub__callback_subscribes_and_closes_its_own_subscriber(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "self close");
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    static struct self_closing sc;
+    memset(&sc, 0, sizeof sc);
+    char first[64];
+    name_for(first, sizeof first, "self", 1);
+    name_for(sc.second, sizeof sc.second, "self", 2);
+    TU_ASSERT_RC(rcm_subscriber_open(c, self_closing_cb, &sc, &sc.self), RCM_OK);
+    const char *names[] = {first};
+    TU_ASSERT_RC(rcm_subscribe(sc.self, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    /* the callback subscribes the second name once the first is live */
+    rcm_client *probe = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    for (double until = tu_now() + 10; tu_now() < until;) {
+        rcm_reply *r = tu_cmd_ok(probe, "PUBSUB", "NUMSUB", sc.second, NULL);
+        long long n = rcm_reply_integer(rcm_reply_element(r, 1));
+        rcm_reply_free(r);
+        if (n == 1) break;
+        tu_sleep_ms(20);
+    }
+    publish_ok(c, first, "1", 1);
+    publish_ok(c, sc.second, "2", 1); /* the callback closes its subscriber here */
+    for (double until = tu_now() + 10; !atomic_load(&sc.closed) && tu_now() < until;) tu_sleep_ms(10);
+    assert_int_equal(atomic_load(&sc.closed), 1);
+    for (int i = 0; i < 20; i++) publish_ok(c, first, "x", 1);
+    tu_sleep_ms(200);
+    assert_int_equal(atomic_load(&sc.messages), 2);
+    assert_int_equal(atomic_load(&sc.after_close), 0);
+    rcm_client_close(probe);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+struct racer {
+    rcm_client *client;
+    int id;
+    atomic_int *stop;
+    atomic_int rounds;
+};
+
+static void race_cb(const rcm_message *m, void *ud) {
+    (void)m;
+    (void)ud;
+}
+
+static void *racer_main(void *arg) {
+    struct racer *r = arg;
+    char buf[4][64];
+    const char *names[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(buf[i], sizeof buf[i], "ps:%d:race:%d", (int)getpid(), (r->id + i) % 6);
+        names[i] = buf[i];
+    }
+    for (int round = 0; round < 200 && !atomic_load(r->stop); round = atomic_fetch_add(&r->rounds, 1) + 1) {
+        rcm_subscriber *s = NULL;
+        if (rcm_subscriber_open(r->client, (round & 1) ? race_cb : NULL, NULL, &s) != RCM_OK) break;
+        rcm_subscribe(s, RCM_SUB_CHANNEL, 4, names, NULL);
+        rcm_subscribe(s, RCM_SUB_PATTERN, 1, names, NULL);
+        if (round % 3 == 0) rcm_unsubscribe(s, RCM_SUB_CHANNEL, 2, names, NULL);
+        if (round % 5 == 0) rcm_unsubscribe(s, RCM_SUB_CHANNEL, 0, NULL, NULL);
+        rcm_message *m = NULL;
+        if (!(round & 1) && rcm_subscriber_next(s, 1, &m) == RCM_OK) rcm_message_free(m);
+        rcm_subscriber_close(s);
+    }
+    return NULL;
+}
+
+static void *publisher_main(void *arg) {
+    struct racer *r = arg;
+    char ch[64];
+    for (int i = 0; i < 5000 && !atomic_load(r->stop); i++) {
+        snprintf(ch, sizeof ch, "ps:%d:race:%d", (int)getpid(), i % 6);
+        const char *argv[] = {"PUBLISH", ch, "x"};
+        rcm_reply *rep = NULL;
+        if (rcm_command(r->client, 3, argv, NULL, &rep) == RCM_OK) rcm_reply_free(rep);
+    }
+    return NULL;
+}
+
+static void test_pubsub__threads_race_subscribe_unsubscribe_close(void **state) {
+    (void)state;
+    tu_watchdog_arm(120, "race");
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    enum { N = 4 };
+    atomic_int stop;
+    atomic_init(&stop, 0);
+    struct racer rs[N + 1];
+    pthread_t t[N + 1];
+    for (int i = 0; i <= N; i++) {
+        rs[i].client = c;
+        rs[i].id = i;
+        rs[i].stop = &stop;
+        atomic_init(&rs[i].rounds, 0);
+        pthread_create(&t[i], NULL, i < N ? racer_main : publisher_main, &rs[i]);
+    }
+    /* bounded: 200 rounds per thread, or 20 s */
+    for (double until = tu_now() + 20; tu_now() < until;) {
+        int done = 0;
+        for (int i = 0; i < N; i++) done += atomic_load(&rs[i].rounds) >= 200;
+        if (done == N) break;
+        tu_sleep_ms(50);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i <= N; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++) assert_true(atomic_load(&rs[i].rounds) > 0);
+    /* everything closed: nothing left wanted, and the client still answers */
+    for (double until = tu_now() + 5; stats_number(c, "channels") != 0 && tu_now() < until;) tu_sleep_ms(20);
+    assert_int_equal(stats_number(c, "channels"), 0);
+    assert_int_equal(stats_number(c, "patterns"), 0);
+    assert_int_equal(stats_number(c, "subscribers"), 0);
+    rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
+    TU_ASSERT_STATUS_REPLY(r, "PONG");
+    rcm_reply_free(r);
+    /* subscribers still open when the client closes: their handles take only close */
+    rcm_subscriber *open_cb = NULL, *open_pull = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, race_cb, NULL, &open_cb), RCM_OK);
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &open_pull), RCM_OK);
+    const char *names[] = {"ps:race:last"};
+    TU_ASSERT_RC(rcm_subscribe(open_cb, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    rcm_client_close(c);
+    rcm_message *m = NULL;
+    TU_ASSERT_RC(rcm_subscriber_next(open_pull, -1, &m), RCM_ERR_CLOSED);
+    TU_ASSERT_RC(rcm_unsubscribe(open_cb, RCM_SUB_CHANNEL, 0, NULL, NULL), RCM_ERR_CLOSED);
+    rcm_subscriber_close(open_cb);
+    rcm_subscriber_close(open_pull);
+    tu_watchdog_disarm();
+}
+
 /* ---- SIGKILL and restart on the same port ---------------------------------------------- */
 
 static atomic_int gap_events;
@@ -624,6 +779,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pubsub__fd_is_readable_while_messages_wait),
         cmocka_unit_test(test_pubsub__slow_consumer_drops_oldest_and_counts),
         cmocka_unit_test(test_pubsub__client_close_closes_subscribers),
+        cmocka_unit_test(test_pubsub__callback_subscribes_and_closes_its_own_subscriber),
+        cmocka_unit_test(test_pubsub__threads_race_subscribe_unsubscribe_close),
         cmocka_unit_test(test_pubsub__server_killed_and_restarted_resubscribes),
     };
     return TU_RUN(tests, argc, argv);
