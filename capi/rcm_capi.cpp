@@ -487,3 +487,191 @@ rcm_status rcm_client_topology_json(rcm_client *client, char **json) {
 }
 
 }  // extern "C"
+
+/* ---- Pub/Sub ------------------------------------------------------------------------ */
+
+using rcm::core::MessagePtr;
+using rcm::core::MessageType;
+using rcm::core::PubSubMessage;
+using rcm::core::SubKind;
+using rcm::core::Subscriber;
+
+static_assert(static_cast<int>(MessageType::dropped) == RCM_MSG_DROPPED, "message types are pinned");
+static_assert(static_cast<int>(SubKind::shard) == RCM_SUB_SHARD, "subscription kinds are pinned");
+
+struct rcm_subscriber {
+  std::shared_ptr<Client> client;  // keeps the client's threads allocated while the handle lives
+  std::shared_ptr<Subscriber> sub;
+  rcm_message_callback cb = nullptr;
+  void *userdata = nullptr;
+};
+
+namespace {
+
+// A view of m (borrowed: valid while m is).
+rcm_message view_of(const PubSubMessage &m) {
+  rcm_message out;
+  std::memset(&out, 0, sizeof out);
+  out.type = static_cast<rcm_message_type>(m.type);
+  out.kind = static_cast<rcm_sub_kind>(m.kind);
+  out.every_primary = m.every_primary ? 1 : 0;
+  if (m.type != MessageType::dropped) {
+    out.channel = m.channel.c_str();
+    out.channel_len = m.channel.size();
+  }
+  if (m.has_pattern) {
+    out.pattern = m.pattern.c_str();
+    out.pattern_len = m.pattern.size();
+  }
+  if (m.has_payload) {
+    out.payload = m.payload.c_str();
+    out.payload_len = m.payload.size();
+  }
+  out.node = m.node.c_str();
+  out.gap_from_ms = m.gap_from_ms;
+  out.gap_to_ms = m.gap_to_ms;
+  out.dropped = m.dropped;
+  return out;
+}
+
+// One allocation holds the message and its strings: rcm_message_free is free().
+rcm_message *copy_message(const PubSubMessage &m) {
+  rcm_message v = view_of(m);
+  const size_t size = sizeof(rcm_message) + v.channel_len + 1 + v.pattern_len + 1 + v.payload_len + 1 + m.node.size() + 1;
+  auto *out = static_cast<rcm_message *>(std::malloc(size));
+  if (out == nullptr) throw std::bad_alloc();
+  *out = v;
+  char *p = reinterpret_cast<char *>(out + 1);
+  auto put = [&p](const char *src, size_t len) {
+    if (len > 0) std::memcpy(p, src, len);
+    p[len] = '\0';
+    const char *at = p;
+    p += len + 1;
+    return at;
+  };
+  out->channel = v.channel ? put(v.channel, v.channel_len) : nullptr;
+  out->pattern = v.pattern ? put(v.pattern, v.pattern_len) : nullptr;
+  out->payload = v.payload ? put(v.payload, v.payload_len) : nullptr;
+  out->node = put(m.node.c_str(), m.node.size());
+  return out;
+}
+
+void deliver_to_callback(const PubSubMessage &m, void *ctx) {
+  auto *h = static_cast<rcm_subscriber *>(ctx);
+  // Read before the call: the callback may close (and free) its own handle.
+  rcm_message_callback cb = h->cb;
+  void *userdata = h->userdata;
+  rcm_message v = view_of(m);
+  cb(&v, userdata);
+}
+
+// Checks sub, kind and the names; fills out. RCM_OK or the failure (message set).
+rcm_status read_names(rcm_subscriber *sub, int kind, int n, const char *const *names, const size_t *lens, bool allow_all,
+                      SubKind *k, bool *every, std::vector<std::string> *out) {
+  if (sub == nullptr) return fail_arg("sub");
+  *every = (kind & RCM_SUB_EVERY_PRIMARY) != 0;
+  const int base = kind & ~RCM_SUB_EVERY_PRIMARY;
+  if (base != RCM_SUB_CHANNEL && base != RCM_SUB_PATTERN && base != RCM_SUB_SHARD)
+    return fail(Status::arg, "kind " + std::to_string(kind) +
+                                 " is not RCM_SUB_CHANNEL, RCM_SUB_PATTERN or RCM_SUB_SHARD (optionally | RCM_SUB_EVERY_PRIMARY)");
+  if (*every && base == RCM_SUB_SHARD)
+    return fail(Status::arg, "RCM_SUB_EVERY_PRIMARY applies to channels and patterns, not to shard channels");
+  *k = static_cast<SubKind>(base);
+  if (n < 0 || (n == 0 && !allow_all)) return fail(Status::arg, "n must be > 0 (got " + std::to_string(n) + ")");
+  if (n > 0 && names == nullptr) return fail_arg("names");
+  for (int i = 0; i < n; ++i) {
+    if (names[i] == nullptr) return fail(Status::arg, "names[" + std::to_string(i) + "] is NULL");
+    const size_t len = lens ? lens[i] : std::strlen(names[i]);
+    if (len == 0) return fail(Status::arg, "names[" + std::to_string(i) + "] is empty");
+    out->emplace_back(names[i], len);
+  }
+  return RCM_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+rcm_status rcm_subscriber_open(rcm_client *client, rcm_message_callback callback, void *userdata, rcm_subscriber **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  return guarded([&] {
+    auto h = std::make_unique<rcm_subscriber>();
+    h->client = client->client;
+    h->cb = callback;
+    h->userdata = userdata;
+    h->sub = client->client->open_subscriber(callback ? &deliver_to_callback : nullptr, h.get());
+    *out = h.release();
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_subscribe(rcm_subscriber *sub, int kind, int n, const char *const *names, const size_t *lens) {
+  return guarded([&] {
+    SubKind k;
+    bool every = false;
+    std::vector<std::string> list;
+    if (rcm_status s = read_names(sub, kind, n, names, lens, false, &k, &every, &list)) return s;
+    if (sub->client->forked()) return fail(Status::fork, "this subscriber's client was opened in another process (before fork)");
+    if (k == SubKind::shard && sub->client->commands().learned() && sub->client->commands().find("ssubscribe", 10) == nullptr)
+      return fail(Status::unsupported, "RCM_SUB_SHARD: the server has no SSUBSCRIBE (Redis / Valkey 7 or later has)");
+    Status st = sub->sub->subscribe(k, every, std::move(list));
+    if (st != Status::ok) return fail(st, "subscriber closed");
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_unsubscribe(rcm_subscriber *sub, int kind, int n, const char *const *names, const size_t *lens) {
+  return guarded([&] {
+    SubKind k;
+    bool every = false;
+    std::vector<std::string> list;
+    if (rcm_status s = read_names(sub, kind, n, names, lens, true, &k, &every, &list)) return s;
+    Status st = sub->sub->unsubscribe(k, every, std::move(list), n == 0);
+    if (st != Status::ok) return fail(st, "subscriber closed");
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_subscriber_next(rcm_subscriber *sub, int timeout_ms, rcm_message **msg) {
+  if (msg == nullptr) return fail_arg("msg");
+  *msg = nullptr;
+  if (sub == nullptr) return fail_arg("sub");
+  if (!sub->sub->pull_mode())
+    return fail(Status::state, "rcm_subscriber_next: this subscriber was opened with a callback (pull mode needs NULL)");
+  if (timeout_ms < -1) return fail(Status::arg, "timeout_ms must be >= -1");
+  if (timeout_ms != 0)
+    if (rcm_status s = check_may_block(*sub->client, "rcm_subscriber_next")) return s;
+  return guarded([&] {
+    MessagePtr m;
+    Status st = sub->sub->next(timeout_ms, &m);
+    if (st == Status::closed) return fail(st, sub->client->closed() ? "client closed" : "subscriber closed");
+    if (st == Status::timeout) return fail(st, "no message within " + std::to_string(timeout_ms) + " ms");
+    *msg = copy_message(*m);
+    return RCM_OK;
+  });
+}
+
+rcm_status rcm_subscriber_fd(rcm_subscriber *sub, int *fd) {
+  if (fd == nullptr) return fail_arg("fd");
+  *fd = -1;
+  if (sub == nullptr) return fail_arg("sub");
+  if (!sub->sub->pull_mode())
+    return fail(Status::state, "rcm_subscriber_fd: this subscriber was opened with a callback (pull mode needs NULL)");
+  *fd = sub->sub->fd();
+  return RCM_OK;
+}
+
+void rcm_message_free(rcm_message *msg) { std::free(msg); }
+
+void rcm_subscriber_close(rcm_subscriber *sub) {
+  if (sub == nullptr) return;
+  guarded([&] {
+    sub->sub->close();
+    return RCM_OK;
+  });
+  delete sub;
+}
+
+}  // extern "C"

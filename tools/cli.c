@@ -115,6 +115,8 @@ const char *cli_event_name(rcm_event_kind kind)
     case RCM_EVENT_NODE_DOWN: return "node-down";
     case RCM_EVENT_TOPOLOGY_CHANGED: return "topology-changed";
     case RCM_EVENT_PRIMARY_CHANGED: return "primary-changed";
+    case RCM_EVENT_SUBSCRIPTION_GAP: return "subscription-gap";
+    case RCM_EVENT_PUBSUB_DROPPED: return "pubsub-dropped";
     }
     return "unknown-event";
 }

@@ -153,7 +153,8 @@ void EventDispatcher::run(const std::shared_ptr<State> &state) {
 
 // ---- client -------------------------------------------------------------------------
 
-Client::Client(const Config &cfg, Mode mode) : cfg_(cfg), mode_(mode), table_(&CommandTable::builtin()) {
+Client::Client(const Config &cfg, Mode mode)
+    : cfg_(cfg), mode_(mode), pubsub_(std::make_shared<PubSub>(cfg_)), table_(&CommandTable::builtin()) {
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, &on_fork_child); });
   fork_generation_ = g_fork_generation.load();
 }
@@ -345,6 +346,7 @@ void Client::start() {
     io_.push_back(std::make_unique<IoThread>(i, cfg_.io_spin_us));
     engines_.push_back(std::make_unique<Engine>(*this, *io_.back(), cfg_, tls_.get(), i, mode_));
   }
+  pubsub_->attach(io_[0].get(), engines_[0]->pubsub());
   for (int i = 0; i < cfg_.io_threads; ++i) {
     io_[i]->start();
     Engine *e = engines_[i].get();
@@ -402,6 +404,7 @@ void Client::close() {
     for (auto &e : engines_) e.release();
     // So is the event thread: joining it here would wait for a thread that does not exist.
     events_.release();
+    pubsub_->abandon_delivery();
     return;
   }
   for (size_t i = 0; i < io_.size(); ++i) {
@@ -410,7 +413,14 @@ void Client::close() {
   }
   // The engines and loops stay allocated (stopped) until the Client itself goes: a lease
   // still held elsewhere may post to them, which now fails cleanly with "closed".
+  // Subscribers were closed by engine 0's shutdown; their callbacks end here.
+  pubsub_->stop_delivery();
   events_.reset();
+}
+
+std::shared_ptr<Subscriber> Client::open_subscriber(Subscriber::DeliverFn fn, void *ctx) {
+  if (closed()) throw Error(Status::closed, "client closed");
+  return pubsub_->open(fn, ctx);
 }
 
 Engine &Client::pick_engine() {

@@ -13,6 +13,7 @@
 
 #include "core/request/request.h"
 #include "core/config/config.h"
+#include "core/pubsub/pubsub.h"
 #include "core/route/command_table.h"
 #include "core/topology/cluster_topology.h"
 
@@ -124,6 +125,10 @@ class Client : public std::enable_shared_from_this<Client> {
   void request_refresh(const std::string &reason);  // any I/O thread
   Mode mode() const { return mode_; }
 
+  // Pub/Sub: a subscriber (fn null: pull mode). Throws Error(closed) once closed.
+  std::shared_ptr<Subscriber> open_subscriber(Subscriber::DeliverFn fn, void *ctx);
+  std::shared_ptr<PubSub> pubsub() const { return pubsub_; }
+
   std::string stats_json();
   std::string topology_json();
 
@@ -150,6 +155,7 @@ class Client : public std::enable_shared_from_this<Client> {
   std::vector<std::unique_ptr<IoThread>> io_;
   std::vector<std::unique_ptr<Engine>> engines_;
   std::unique_ptr<EventDispatcher> events_;
+  std::shared_ptr<PubSub> pubsub_;  // thread-safe; its manager lives on engine 0's thread
   std::atomic<const CommandTable *> table_;
   std::unique_ptr<const CommandTable> learned_;  // written once by engine 0's thread
   std::atomic<bool> closed_{false};

@@ -87,6 +87,18 @@ std::string Client::stats_json() {
     j.end_object();
   }
   j.end_array();
+  const PubSubStats &ps = pubsub_->stats();
+  j.key("pubsub").begin_object();
+  j.key("subscribers").value(ps.subscribers.load());
+  j.key("channels").value(ps.channels.load());
+  j.key("patterns").value(ps.patterns.load());
+  j.key("shard_channels").value(ps.shard_channels.load());
+  j.key("subscriber_connections").value(ps.connections.load());
+  j.key("messages").value(ps.messages.load());
+  j.key("dropped").value(ps.dropped.load());
+  j.key("gaps").value(ps.gaps.load());
+  j.key("resubscribes").value(ps.resubscribes.load());
+  j.end_object();
   j.end_object();
   return j.str();
 }

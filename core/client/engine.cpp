@@ -9,6 +9,7 @@
 #include "core/common/strings.h"
 #include "core/net/connection.h"
 #include "core/net/io_thread.h"
+#include "core/pubsub/pubsub_manager.h"
 #include "core/resp/encoder.h"
 #include "core/topology/cluster_refresher.h"
 #include "core/topology/primary_tracker.h"
@@ -24,10 +25,13 @@ std::string pool_key(const Endpoint &ep, NodePool::Kind kind) {
 }  // namespace
 
 Engine::Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index, Mode mode)
-    : client_(client), io_(io), cfg_(cfg), tls_(tls), index_(index), mode_(mode) {}
+    : client_(client), io_(io), cfg_(cfg), tls_(tls), index_(index), mode_(mode) {
+  if (index_ == 0) pubsub_ = std::make_unique<PubSubManager>(*this, client.pubsub());
+}
 
 Engine::~Engine() {
   shutdown();
+  pubsub_.reset();
   refresher_.reset();
   tracker_.reset();
   pools_.clear();
@@ -457,6 +461,8 @@ void Engine::release_lease(Connection *c) {
 void Engine::shutdown() {
   if (shut_) return;
   shut_ = true;
+  // Its connections belong to pools closed next; its subscribers hear the client closed.
+  if (pubsub_) pubsub_->shutdown();
   for (auto &kv : pools_) kv.second->shutdown(Status::closed, "client closed");
   for (Request *r : unrouted_) {
     request_fail(r, Status::closed, "client closed");

@@ -15,6 +15,7 @@
 #include "core/net/resolver.h"
 #include "core/pool/node_pool.h"
 #include "core/pool/pool_owner.h"
+#include "core/pubsub/pubsub_host.h"
 #include "core/request/request.h"
 #include "core/topology/cluster_topology.h"
 #include "core/topology/topology_host.h"
@@ -26,12 +27,14 @@ namespace rcm::core {
 class Client;
 class ClusterRefresher;
 class PrimaryTracker;
+class PubSubManager;
 class IoThread;
 class TlsContext;
 
-// The layers below reach it only through PoolOwner (its pools) and TopologyHost (its
-// refresher or tracker). final: its own calls to those methods stay direct.
-class Engine final : public PoolOwner, public TopologyHost {
+// The layers below reach it only through PoolOwner (its pools), TopologyHost (its
+// refresher or tracker) and PubSubHost (engine 0's Pub/Sub). final: its own calls to
+// those methods stay direct.
+class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
  public:
   Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index, Mode mode);
   ~Engine();
@@ -74,7 +77,10 @@ class Engine final : public PoolOwner, public TopologyHost {
   void primary_hint(const Endpoint &ep, const std::string &cause);
   void on_subscriber(Connection *c, bool ready) override;
   bool has_topology() const { return topo_ != nullptr; }
-  std::shared_ptr<const ClusterTopology> topology() const { return topo_; }
+  std::shared_ptr<const ClusterTopology> topology() const override { return topo_; }
+  const NodePool *writable_node() const override { return primary_; }
+  // Engine 0: the client's Pub/Sub (null on the others).
+  PubSubManager *pubsub() { return pubsub_.get(); }
   NodePool &pool_for(const Endpoint &ep, NodePool::Kind kind) override;
   ClusterRefresher *refresher() { return refresher_.get(); }
   // Sends one of rcm's own requests (topology queries) to a node, with its deadline.
@@ -145,6 +151,7 @@ class Engine final : public PoolOwner, public TopologyHost {
   size_t unrouted_count_ = 0;                                // requests in unrouted_, units counted whole
   std::unique_ptr<ClusterRefresher> refresher_;              // engine 0 in cluster mode
   std::unique_ptr<PrimaryTracker> tracker_;                  // engine 0 in raft / sentinel mode
+  std::unique_ptr<PubSubManager> pubsub_;                    // engine 0
   std::vector<NodePool *> replicas_;                         // sentinel: replicas for reads
   using Deadline = std::pair<Clock::time_point, Request *>;
   // Requests with one command_timeout_ms arrive in deadline order: a FIFO takes them in

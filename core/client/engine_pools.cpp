@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/client/engine.h"
+#include "core/pubsub/pubsub_manager.h"
 
 namespace rcm::core {
 
@@ -59,6 +60,7 @@ void Engine::drop_unused_pools(Clock::time_point now) {
   if (doomed.empty()) return;
   auto referenced = [&](NodePool *p) {
     if (p == primary_) return true;
+    if (pubsub_ && pubsub_->uses(p->endpoint())) return true;  // its subscriber connection refers to it
     if (std::find(replicas_.begin(), replicas_.end(), p) != replicas_.end()) return true;
     if (std::find(slot_primary_.begin(), slot_primary_.end(), p) != slot_primary_.end()) return true;
     for (const auto &v : shard_replicas_)

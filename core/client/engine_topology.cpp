@@ -6,6 +6,7 @@
 
 #include "core/client/client.h"
 #include "core/client/engine.h"
+#include "core/pubsub/pubsub_manager.h"
 #include "core/resp/encoder.h"
 #include "core/topology/cluster_refresher.h"
 #include "core/topology/primary_tracker.h"
@@ -31,6 +32,7 @@ void Engine::apply_topology(std::shared_ptr<const ClusterTopology> topo) {
     if (s >= 0) slot_primary_[slot] = primaries[s];
   }
   reroute_waiting();
+  if (pubsub_) pubsub_->on_topology();
 }
 
 void Engine::request_refresh(const std::string &reason) {
@@ -100,6 +102,7 @@ void Engine::apply_primary(const Endpoint &ep, const std::vector<Endpoint> &repl
   if (cfg_.read_from != ReadFrom::primary)
     for (const Endpoint &r : replicas) replicas_.push_back(&pool_for(r, NodePool::Kind::replica));
   reroute_waiting();
+  if (pubsub_) pubsub_->on_topology();
 }
 
 void Engine::primary_hint(const Endpoint &ep, const std::string &cause) {
@@ -107,6 +110,7 @@ void Engine::primary_hint(const Endpoint &ep, const std::string &cause) {
 }
 
 void Engine::on_subscriber(Connection *c, bool ready) {
+  if (pubsub_ && pubsub_->on_subscriber(c, ready)) return;
   if (tracker_) tracker_->on_subscriber(c, ready);
 }
 

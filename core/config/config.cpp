@@ -215,6 +215,13 @@ void Config::set(const std::string &key, const std::string &value) {
     topology_refresh_ms = static_cast<int>(parse_int(key, value, 0, kMax));
   } else if (key == "cluster.max_redirects") {
     cluster_max_redirects = static_cast<int>(parse_int(key, value, 0, 100));
+  } else if (key == "pubsub.max_pending") {
+    pubsub_max_pending = static_cast<int>(parse_int(key, value, 1, kMax));
+  } else if (key == "pubsub.node") {
+    if (!value.empty()) parse_endpoint(value, key);
+    pubsub_node = value;
+  } else if (key == "pubsub.callback_threads") {
+    pubsub_callback_threads = static_cast<int>(parse_int(key, value, 1, 64));
   } else if (key == "sentinel.master") {
     if (value.empty()) bad(key, "empty master name");
     sentinel_master = value;
@@ -280,6 +287,9 @@ std::string Config::get(const std::string &key) const {
   }
   if (key == "topology.refresh_ms") return i(topology_refresh_ms);
   if (key == "cluster.max_redirects") return i(cluster_max_redirects);
+  if (key == "pubsub.max_pending") return i(pubsub_max_pending);
+  if (key == "pubsub.node") return pubsub_node;
+  if (key == "pubsub.callback_threads") return i(pubsub_callback_threads);
   if (key == "sentinel.master") return sentinel_master;
   if (key == "sentinel.username") return sentinel_username;
   if (key == "sentinel.password") return sentinel_password;

@@ -67,6 +67,12 @@ struct Config {
   int topology_refresh_ms = 30000;
   int cluster_max_redirects = 5;
 
+  // Pub/Sub: messages waiting per subscriber before the oldest are dropped; the node for
+  // channels and patterns in a cluster ("" = a primary rcm picks); callback threads.
+  int pubsub_max_pending = 10000;
+  std::string pubsub_node;
+  int pubsub_callback_threads = 2;
+
   std::string sentinel_master;
   std::string sentinel_username;
   std::string sentinel_password;

@@ -19,6 +19,7 @@
 
 #include "core/common/guard.h"
 #include "core/net/io_thread.h"
+#include "core/net/pubsub_frames.h"
 #include "core/net/tls.h"
 #include "core/request/stats.h"
 #include "core/resp/encoder.h"
@@ -49,12 +50,6 @@ namespace {
 
 enum : size_t { kTagNone = 0, kTagAuth = 1, kTagSelect = 2, kTagSetName = 3 };
 
-bool is_push_message(const Reply *r) {
-  if (r->kind != ReplyKind::array || r->elements.empty() || r->elements[0] == nullptr) return false;
-  const std::string &k = r->elements[0]->str;
-  return k == "message" || k == "pmessage" || k == "smessage";
-}
-
 // Requests handed back to the pool travel as they came: the consecutive members of one
 // unit (request.h) become one queued unit again, so they leave together and in order.
 void pack_units(std::vector<Request *> &resend) {
@@ -72,21 +67,6 @@ void pack_units(std::vector<Request *> &resend) {
     i = j;
   }
   resend.swap(out);
-}
-
-// A pub/sub confirmation, [kind, channel or nil, count]: its kind's index in kConfirmations
-// (even: subscribe, odd: unsubscribe; / 2: channels, patterns, shard channels), or -1.
-const char *const kConfirmations[] = {"subscribe",    "unsubscribe", "psubscribe",
-                                      "punsubscribe", "ssubscribe",  "sunsubscribe"};
-
-int confirmation_kind(const Reply *r) {
-  if (r->kind != ReplyKind::array || r->elements.size() != 3) return -1;
-  const Reply *k = r->elements[0];
-  const Reply *n = r->elements[2];
-  if (k == nullptr || k->kind != ReplyKind::string || n == nullptr || n->kind != ReplyKind::integer) return -1;
-  for (int i = 0; i < 6; ++i)
-    if (k->str == kConfirmations[i]) return i;
-  return -1;
 }
 
 }  // namespace
@@ -520,16 +500,20 @@ void Connection::parse_replies() {
 }
 
 void Connection::send_command(int argc, const char *const *argv, const size_t *argvlen) {
+  if (role_ == Role::subscriber && argc > 1 && confirmation_kind_of_command(std::string(argv[0], argvlen[0])) >= 0) {
+    // Answered by one confirmation per name, which the push handler sees (see
+    // connection_subscriber.cpp).
+    std::vector<std::string> names;
+    for (int i = 1; i < argc; ++i) names.emplace_back(argv[i], argvlen[i]);
+    send_subscription(std::string(argv[0], argvlen[0]), names, &Connection::on_ignore_reply, this);
+    return;
+  }
   send_internal(argc, argv, argvlen, &Connection::on_ignore_reply);
 }
 
 void Connection::handle_reply(Reply *reply) {
   last_reply_ = Clock::now();
-  if (role_ == Role::subscriber && is_push_message(reply)) {
-    if (push_fn_) push_fn_(push_ctx_, reply);
-    else delete reply;
-    return;
-  }
+  if (role_ == Role::subscriber && subscriber_reply(reply)) return;
   if (role_ == Role::lease && lease_inbox_bound(reply)) {
     inbox_->push(reply);
     return;

@@ -95,6 +95,13 @@ class Connection {
   }
   // Sends one of rcm's own commands whose reply is ignored (SUBSCRIBE on a subscriber).
   void send_command(int argc, const char *const *argv, const size_t *argvlen);
+  // Subscriber connections: sends `command` (SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE or their
+  // UN- forms) for names. Every confirmation and message goes to the push handler; the
+  // request completes (done(r, ok, nullptr)) once each name is confirmed, or with the
+  // error reply (MOVED, CROSSSLOT, NOPERM) or the connection's failure. r->sub_due then
+  // holds the names not confirmed. ctx goes to r->ctx, tag to r->index.
+  void send_subscription(const std::string &command, const std::vector<std::string> &names, Request::DoneFn done,
+                         void *ctx, size_t tag = 0);
 
  private:
   static void on_read_cb(bufferevent *bev, void *arg);
@@ -122,6 +129,7 @@ class Connection {
   void on_connected();
   void on_ready();
   void handle_reply(Reply *reply);
+  bool subscriber_reply(Reply *reply);
   void send_internal(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
                      size_t tag = 0);
   void track_lease_state(const Request *r);

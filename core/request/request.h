@@ -16,6 +16,7 @@
 #include "core/route/router.h"
 
 #include <memory>
+#include <set>
 #include <vector>
 
 namespace rcm::core {
@@ -50,6 +51,9 @@ struct Request {
   int refs = 1;                 // holders on the I/O thread (queue, deadline heap)
   int extra_replies = 0;        // SUBSCRIBE a b: confirmations after the first
   bool unsubscribe_all = false; // (P|S)UNSUBSCRIBE without arguments: one confirmation per subscription
+  // A subscribe-family command of a subscriber connection: the confirmations still due,
+  // each "<kind index><name>" (connection.cpp's kConfirmations); it completes when empty.
+  std::unique_ptr<std::multiset<std::string>> sub_due;
   bool completed = false;
   bool pinned = false;          // never resend on another connection
   bool internal = false;        // rcm's own (handshake, health check)

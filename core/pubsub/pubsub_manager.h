@@ -1,0 +1,125 @@
+// Pub/Sub's desired state and its upkeep, on engine 0's I/O thread (every member is
+// touched there only). The registry maps each wanted name (kind, every-primary flag,
+// name) to its local subscribers and to the node(s) it is placed on; each node has one
+// subscriber connection (a Link) that carries every name placed there. When a
+// connection is lost, a topology changes or the server drops a name (sunsubscribe after
+// a slot move), names are placed again, subscribed again with backoff, and the time they
+// were not live is reported (RCM_MSG_GAP per name and subscriber, one
+// RCM_EVENT_SUBSCRIPTION_GAP per interruption).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/pubsub/message.h"
+#include "core/pubsub/pubsub_host.h"
+#include "core/request/request.h"
+
+namespace rcm::core {
+
+class Connection;
+class PubSub;
+class Subscriber;
+
+class PubSubManager {
+ public:
+  PubSubManager(PubSubHost &host, std::shared_ptr<PubSub> pubsub);
+  ~PubSubManager();
+  PubSubManager(const PubSubManager &) = delete;
+  PubSubManager &operator=(const PubSubManager &) = delete;
+
+  // From the subscribers (posted).
+  void add(const std::shared_ptr<Subscriber> &s, SubKind kind, bool every, const std::vector<std::string> &names);
+  void remove(const std::shared_ptr<Subscriber> &s, SubKind kind, bool every, const std::vector<std::string> &names,
+              bool all);
+  void drop(const std::shared_ptr<Subscriber> &s);
+
+  // From the engine.
+  void on_topology();                         // a new slot map or primary: place again
+  bool on_subscriber(Connection *c, bool ready);  // false: not one of ours
+  void tick(Clock::time_point now);
+  bool uses(const Endpoint &ep) const;        // a pool that must stay
+  void shutdown();
+
+ private:
+  using ServerName = std::pair<int, std::string>;  // (kind index, name): what a server knows
+  struct Key {
+    SubKind kind;
+    bool every;
+    std::string name;
+    bool operator<(const Key &o) const {
+      if (kind != o.kind) return kind < o.kind;
+      if (every != o.every) return every < o.every;
+      return name < o.name;
+    }
+  };
+  struct Entry {
+    std::vector<std::shared_ptr<Subscriber>> subs;
+    std::vector<std::shared_ptr<Subscriber>> awaiting;  // not told SUBSCRIBED yet
+    std::vector<std::string> nodes;                     // links it is placed on
+    std::map<std::string, long long> gap_from;          // link -> ms it was last known live
+  };
+  struct ServerState {
+    int wanted = 0;        // entries placed here that want it
+    bool sent = false;     // the last command sent for it subscribes
+    bool live = false;     // the server confirmed it
+    int unsubs = 0;        // our UNSUBSCRIBEs not confirmed yet
+  };
+  struct GapNote {
+    std::string what;      // "channel news"
+    long long from = 0;
+  };
+  struct Link {
+    PubSubManager *mgr = nullptr;
+    Endpoint ep;
+    std::string key;                       // ep.str()
+    std::unique_ptr<Connection> conn;
+    int failures = 0;
+    bool ready = false;
+    bool dying = false;
+    std::map<ServerName, ServerState> names;
+    int sub_cmds = 0;                      // subscribe commands not fully confirmed
+    std::vector<GapNote> report;           // names live again this round
+    long long report_to = 0;
+  };
+
+  static void on_push(void *ctx, Reply *reply);
+  static void on_command_done(Request *r, Status status, Reply *reply);
+  void on_message(Link &l, Reply *reply);
+  void on_confirmation(Link &l, int kind_index, const std::string &name);
+  void on_lost(Link &l);
+  void confirmed(Link &l, const ServerName &sn, long long now_ms);
+  void finish_round(Link &l);
+
+  std::vector<std::string> place(const Key &k);
+  void attach(const Key &k, Entry &e);
+  void detach(const Key &k, Entry &e, long long now_ms);
+  void release_entry(std::map<Key, Entry>::iterator it);
+  Link &link(const std::string &node);
+  void sync(Link &l);
+  void sync_dirty();
+  void close_link(Link &l);
+  bool live_anywhere(const Key &k, const Entry &e) const;
+  void count_names();
+  void retry_later(const std::string &why);
+  long long now_ms() const;
+  long long last_live_ms(const Link &l) const;
+
+  PubSubHost &host_;
+  std::shared_ptr<PubSub> pubsub_;
+  const Config &cfg_;
+  std::map<Key, Entry> entries_;
+  std::map<std::string, std::unique_ptr<Link>> links_;
+  std::set<std::string> dirty_;                           // links to sync
+  std::vector<std::unique_ptr<Link>> graveyard_;          // closed in a callback, freed at the next tick
+  std::string chosen_;                                    // cluster: the node for channels and patterns
+  Clock::time_point resync_at_ = Clock::time_point::max();  // a refused subscribe is tried again then
+  int resync_failures_ = 0;
+  bool shut_ = false;
+};
+
+}  // namespace rcm::core

@@ -1,0 +1,187 @@
+#include "core/pubsub/subscriber.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "core/pubsub/pubsub.h"
+#include "core/pubsub/pubsub_manager.h"
+
+namespace rcm::core {
+
+Subscriber::Subscriber(std::shared_ptr<PubSub> pubsub, DeliverFn fn, void *ctx, size_t max_pending, uint64_t id)
+    : pubsub_(std::move(pubsub)), fn_(fn), ctx_(ctx), max_pending_(max_pending), id_(id) {
+  if (fn_ == nullptr) {
+    efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd_ < 0) throw Error(Status::internal, std::string("eventfd for a pull-mode subscriber: ") + std::strerror(errno));
+  }
+}
+
+Subscriber::~Subscriber() {
+  if (efd_ >= 0) ::close(efd_);
+}
+
+bool Subscriber::closed() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return closed_;
+}
+
+Status Subscriber::subscribe(SubKind kind, bool every, std::vector<std::string> names) {
+  if (closed()) return Status::closed;
+  std::shared_ptr<Subscriber> self = shared_from_this();
+  bool posted = pubsub_->post([self, kind, every, names = std::move(names)](PubSubManager &m) {
+    m.add(self, kind, every, names);
+  });
+  return posted ? Status::ok : Status::closed;
+}
+
+Status Subscriber::unsubscribe(SubKind kind, bool every, std::vector<std::string> names, bool all) {
+  if (closed()) return Status::closed;
+  std::shared_ptr<Subscriber> self = shared_from_this();
+  bool posted = pubsub_->post([self, kind, every, all, names = std::move(names)](PubSubManager &m) {
+    m.remove(self, kind, every, names, all);
+  });
+  return posted ? Status::ok : Status::closed;
+}
+
+// The eventfd holds a count while messages wait: poll() reports it readable.
+void Subscriber::signal_locked() {
+  if (efd_ < 0 || signalled_) return;
+  uint64_t one = 1;
+  ssize_t n = ::write(efd_, &one, sizeof one);
+  (void)n;  // cannot fail short of overflow (2^64 - 2 writes)
+  signalled_ = true;
+}
+
+void Subscriber::unsignal_locked() {
+  if (efd_ < 0 || !signalled_) return;
+  uint64_t v = 0;
+  ssize_t n = ::read(efd_, &v, sizeof v);
+  (void)n;
+  signalled_ = false;
+}
+
+bool Subscriber::push(const MessagePtr &m) {
+  bool schedule = false;
+  bool episode = false;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (closed_) return false;
+    if (queue_.size() >= max_pending_) {
+      queue_.pop_front();
+      ++dropped_;
+      pubsub_->stats().dropped.fetch_add(1, std::memory_order_relaxed);
+      episode = !overflowing_;
+      overflowing_ = true;
+    }
+    queue_.push_back(m);
+    if (fn_ == nullptr) {
+      signal_locked();
+      cv_.notify_one();
+    } else if (!scheduled_) {
+      scheduled_ = schedule = true;
+    }
+  }
+  if (schedule) pubsub_->schedule(shared_from_this());
+  return episode;
+}
+
+// The drop count goes first: the reader learns of the hole before what follows it.
+MessagePtr Subscriber::pop_locked() {
+  if (dropped_ > 0) {
+    auto d = std::make_shared<PubSubMessage>();
+    d->type = MessageType::dropped;
+    d->dropped = dropped_;
+    dropped_ = 0;
+    return d;
+  }
+  if (queue_.empty()) return nullptr;
+  MessagePtr m = std::move(queue_.front());
+  queue_.pop_front();
+  if (queue_.empty()) {
+    overflowing_ = false;
+    unsignal_locked();
+  }
+  return m;
+}
+
+size_t Subscriber::pending() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return queue_.size();
+}
+
+Status Subscriber::next(int timeout_ms, MessagePtr *out) {
+  *out = nullptr;
+  std::unique_lock<std::mutex> lk(mu_);
+  auto ready = [this] { return closed_ || dropped_ > 0 || !queue_.empty(); };
+  if (timeout_ms < 0)
+    cv_.wait(lk, ready);
+  else if (timeout_ms > 0)
+    cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), ready);
+  if (closed_) return Status::closed;
+  *out = pop_locked();
+  return *out ? Status::ok : Status::timeout;
+}
+
+bool Subscriber::deliver(int budget) {
+  const auto self = std::this_thread::get_id();
+  for (int i = 0; i < budget; ++i) {
+    MessagePtr m;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!closed_) m = pop_locked();
+      if (!m) {
+        scheduled_ = false;
+        return false;
+      }
+      delivering_ = self;
+    }
+    fn_(*m, ctx_);  // no lock held: the callback may subscribe, unsubscribe or close
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      delivering_ = std::thread::id();
+    }
+    cv_.notify_all();
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closed_ || (queue_.empty() && dropped_ == 0)) {
+    scheduled_ = false;
+    return false;
+  }
+  return true;
+}
+
+void Subscriber::mark_closed_locked() {
+  closed_ = true;
+  queue_.clear();
+  dropped_ = 0;
+  // Readable for good: a loop waiting on the descriptor wakes and finds it closed.
+  signal_locked();
+}
+
+void Subscriber::close() {
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    const bool was_closed = closed_;
+    mark_closed_locked();
+    cv_.notify_all();
+    // A callback running on another thread finishes first; from inside it, no waiting.
+    const auto self = std::this_thread::get_id();
+    cv_.wait(lk, [&] { return delivering_ == std::thread::id() || delivering_ == self; });
+    if (was_closed) return;
+  }
+  pubsub_->forget(this);
+  std::shared_ptr<Subscriber> me = shared_from_this();
+  pubsub_->post([me](PubSubManager &m) { m.drop(me); });
+}
+
+void Subscriber::close_by_client() {
+  std::lock_guard<std::mutex> lk(mu_);
+  mark_closed_locked();
+  cv_.notify_all();
+}
+
+}  // namespace rcm::core

@@ -1,0 +1,87 @@
+// A subscriber handle's core: what its owner wants is kept by the PubSubManager (engine
+// 0's I/O thread); this holds what waits for delivery. The I/O thread pushes, never
+// blocking: past pubsub.max_pending the oldest message is dropped and counted. A pull
+// mode subscriber is read with next() (its eventfd is readable while messages wait); a
+// callback subscriber is served by the DeliveryPool, one thread at a time.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/pubsub/message.h"
+
+namespace rcm::core {
+
+class PubSub;
+
+class Subscriber : public std::enable_shared_from_this<Subscriber> {
+ public:
+  // Runs on a delivery thread, one message at a time, in order.
+  using DeliverFn = void (*)(const PubSubMessage &msg, void *ctx);
+
+  // fn null: pull mode (an eventfd is made; throws Error(internal) if it cannot be).
+  Subscriber(std::shared_ptr<PubSub> pubsub, DeliverFn fn, void *ctx, size_t max_pending, uint64_t id);
+  ~Subscriber();
+  Subscriber(const Subscriber &) = delete;
+  Subscriber &operator=(const Subscriber &) = delete;
+
+  uint64_t id() const { return id_; }
+  bool pull_mode() const { return fn_ == nullptr; }
+  int fd() const { return efd_; }
+  bool closed() const;
+
+  // Caller threads: hand what sub wants to the manager (never waits for the I/O thread).
+  // Status::closed once closed (by the owner or with the client).
+  Status subscribe(SubKind kind, bool every, std::vector<std::string> names);
+  // names empty: every name of kind.
+  Status unsubscribe(SubKind kind, bool every, std::vector<std::string> names, bool all);
+
+  // Pull mode: the next message (nullptr and Status::timeout when none came in time).
+  // timeout_ms -1: no limit.
+  Status next(int timeout_ms, MessagePtr *out);
+
+  // Closes: no callback runs once this returns (except the one it is called from), a
+  // thread in next() returns Status::closed, the manager drops what it wanted.
+  void close();
+  // The client closed: as close(), but never waits (I/O thread) and tells no manager.
+  void close_by_client();
+
+  // I/O thread: queues m. True when this starts an overflow episode (the first drop since
+  // the queue was last empty), which the caller reports once.
+  bool push(const MessagePtr &m);
+  // Delivery thread: runs the callback for up to `budget` messages. True when more wait
+  // (the caller queues it again: other subscribers get their turn in between).
+  bool deliver(int budget);
+  size_t pending() const;
+
+ private:
+  MessagePtr pop_locked();
+  void signal_locked();
+  void unsignal_locked();
+  void mark_closed_locked();
+
+  std::shared_ptr<PubSub> pubsub_;
+  const DeliverFn fn_;
+  void *const ctx_;
+  const size_t max_pending_;
+  const uint64_t id_;
+  int efd_ = -1;                       // pull mode: readable while messages wait
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<MessagePtr> queue_;       // guarded by mu_
+  unsigned long long dropped_ = 0;     // guarded by mu_: not yet reported by a DROPPED
+  bool overflowing_ = false;           // guarded by mu_: dropped since the queue was empty
+  bool closed_ = false;                // guarded by mu_
+  bool scheduled_ = false;             // guarded by mu_: in the delivery queue or being served
+  bool signalled_ = false;             // guarded by mu_: the eventfd holds a count
+  std::thread::id delivering_;         // guarded by mu_: the thread inside the callback
+};
+
+}  // namespace rcm::core
