@@ -180,27 +180,13 @@ static redisContext *g_side[SLOTMAP_MAX_NODES];
 static int g_nside;
 static slotmap g_map; /* cluster mode: read once before the runs, then read-only */
 
-static double one_server_cpu_s(redisContext *c)
-{
-    redisReply *r = redisCommand(c, "INFO cpu");
-    if (r == NULL) return -1;
-    double total = -1;
-    if (r->type == REDIS_REPLY_STRING) {
-        const char *u = strstr(r->str, "used_cpu_user:");
-        const char *s = strstr(r->str, "used_cpu_sys:");
-        if (u && s) total = atof(u + 14) + atof(s + 13);
-    }
-    freeReplyObject(r);
-    return total;
-}
-
 /* The CPU seconds of every server (all primaries of a cluster) together; -1 unknown. */
 static double server_cpu_s(void)
 {
     if (g_nside == 0) return -1;
     double total = 0;
     for (int i = 0; i < g_nside; i++) {
-        double t = one_server_cpu_s(g_side[i]);
+        double t = cli_server_cpu_s(g_side[i]);
         if (t < 0) return -1;
         total += t;
     }

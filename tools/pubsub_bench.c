@@ -411,19 +411,6 @@ typedef struct psb_result {
     char note[240];
 } psb_result;
 
-static double server_cpu_s(redisContext *side)
-{
-    redisReply *r = redisCommand(side, "INFO cpu");
-    double total = -1;
-    if (r && r->type == REDIS_REPLY_STRING) {
-        const char *u = strstr(r->str, "used_cpu_user:");
-        const char *s = strstr(r->str, "used_cpu_sys:");
-        if (u && s) total = atof(u + 14) + atof(s + 13);
-    }
-    if (r) freeReplyObject(r);
-    return total;
-}
-
 /* One round of one receiver: n messages. */
 static void run_round(int kind, rcm_client *client, redisContext *side, redisContext *pubctx,
                       long long n, psb_result *res)
@@ -448,7 +435,7 @@ static void run_round(int kind, rcm_client *client, redisContext *side, redisCon
     if (!err[0]) {
         pub_job pj = {.c = pubctx};
         pthread_t pt;
-        double srv0 = server_cpu_s(side);
+        double srv0 = cli_server_cpu_s(side);
         double cpu0 = psb_process_cpu_s();
         uint64_t t0 = cli_now_ns();
         if (pthread_create(&pt, NULL, publisher_main, &pj) != 0) {
@@ -460,7 +447,7 @@ static void run_round(int kind, rcm_client *client, redisContext *side, redisCon
             atomic_store(&S.stop, true);
             pthread_join(pt, NULL);
             double cpu1 = psb_process_cpu_s();
-            double srv1 = server_cpu_s(side);
+            double srv1 = cli_server_cpu_s(side);
             if (!err[0] && pj.err[0]) snprintf(err, sizeof err, "%s", pj.err);
             if (S.t_end > t0) {
                 res->secs += (double)(S.t_end - t0) / 1e9;

@@ -170,3 +170,16 @@ redisContext *cli_target_connect(const cli_target *t, const char *host, int port
     }
     return c;
 }
+
+double cli_server_cpu_s(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "INFO cpu");
+    double total = -1;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *u = strstr(r->str, "used_cpu_user:");
+        const char *s = strstr(r->str, "used_cpu_sys:");
+        if (u && s) total = atof(u + 14) + atof(s + 13);
+    }
+    if (r) freeReplyObject(r);
+    return total;
+}

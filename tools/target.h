@@ -36,4 +36,8 @@ redisContext *cli_target_connect(const cli_target *t, const char *host, int port
  *  error) or an error reply. */
 bool cli_hiredis_ok(redisContext *c, redisReply *r, char *err, size_t errcap, const char *what);
 
+/** The server's CPU seconds so far (INFO cpu: used_cpu_user + used_cpu_sys); -1 when
+ *  unknown. */
+double cli_server_cpu_s(redisContext *c);
+
 #endif /* RCM_TOOLS_TARGET_H */
