@@ -389,3 +389,28 @@ def test_gap_goes_to_the_event_handler(private_server):
             p.get_message(timeout=0.1)
         p.close()
     assert [e["type"] for e in events] == ["gap"] and events[0]["channel"] == b"jobs"
+
+
+def test_slow_reader_gets_a_dropped_message(key):
+    """Past pubsub_max_pending unread messages rcm drops the oldest, counts them in stats
+    and says how many: one 'dropped' message, then the newest ones, in order."""
+    from conftest import URL
+
+    ch = key("slow").encode()
+    with rcm.Client(URL, pubsub_max_pending=10) as c:
+        p = c.pubsub()
+        p.subscribe(ch)
+        assert wait_message(p)["type"] == "subscribe"
+        with c.pipeline() as pipe:
+            for i in range(100):
+                pipe.publish(ch, str(i))
+            assert pipe.execute() == [1] * 100
+        deadline = time.monotonic() + WAIT
+        while c.stats()["pubsub"]["dropped"] < 90:  # all 100 reached rcm, 10 kept
+            assert time.monotonic() < deadline, c.stats()["pubsub"]
+            time.sleep(0.02)
+        assert wait_message(p) == {"type": "dropped", "pattern": None, "channel": None, "data": 90}
+        kept = [wait_message(p)["data"] for _ in range(10)]
+        assert kept == [str(i).encode() for i in range(90, 100)]
+        assert p.get_message(timeout=0.1) is None
+        p.close()
