@@ -63,6 +63,7 @@ static struct psf {
     int trials, interval_ms, settle_ms;
     char name[K_KINDS][64];
     _Atomic bool stop;
+    _Atomic bool stop_pollers;        /* a trial gave up on its poller */
     /* The receiver's record, under mu: the receive times of the last RING messages. */
     pthread_mutex_t mu;
     uint64_t rx[K_KINDS][RING];
@@ -190,7 +191,7 @@ static void *poller_main(void *arg)
     poller *p = arg;
     redisContext *c = NULL;
     uint64_t deadline = cli_now_ns() + 60ull * 1000000000ull;
-    while (!atomic_load(&F.stop) && cli_now_ns() < deadline) {
+    while (!atomic_load(&F.stop) && !atomic_load(&F.stop_pollers) && cli_now_ns() < deadline) {
         if (poll_once(p, &c)) {
             atomic_store(&p->mark, cli_now_ns());
             break;
@@ -270,6 +271,7 @@ static uint64_t interrupt(int trial, node_addr *pri, node_addr *rep, uint64_t *f
     poller p = {.port = 0};
     uint64_t t_fault = cli_now_ns();
     *fault = t_fault;
+    atomic_store(&F.stop_pollers, false);
     if (!F.cluster) {
         long long pid = server_pid();
         if (pid <= 0) {
@@ -289,17 +291,22 @@ static uint64_t interrupt(int trial, node_addr *pri, node_addr *rep, uint64_t *f
         snprintf(p.host, sizeof p.host, "%s", rep->host);
         p.port = rep->port;
         p.promotion = true;
-        char err[200];
-        redisContext *c = cli_target_connect(&F.srv, rep->host, rep->port, err, sizeof err);
-        redisReply *r = c ? redisCommand(c, "CLUSTER FAILOVER") : NULL;
-        bool ok = r && r->type == REDIS_REPLY_STATUS;
-        printf("trial %d: CLUSTER FAILOVER on %s:%d (replica of %s:%d): %s\n", trial, rep->host, rep->port,
-               pri->host, pri->port, ok ? "OK" : r && r->str ? r->str : c ? c->errstr : err);
-        if (r) freeReplyObject(r);
-        if (c) redisFree(c);
-        if (!ok) return 0;
-        *fault = t_fault = cli_now_ns();
         if (pthread_create(&p.thread, NULL, poller_main, &p) != 0) return 0;
+        /* The primaries refuse a second vote for a shard within twice the node timeout:
+         * asked again every 7 s (as rcm soak does) until the replica is promoted. */
+        for (int attempt = 1; attempt <= 8 && !atomic_load(&p.mark); attempt++) {
+            char err[200];
+            redisContext *c = cli_target_connect(&F.srv, rep->host, rep->port, err, sizeof err);
+            redisReply *r = c ? redisCommand(c, "CLUSTER FAILOVER") : NULL;
+            *fault = t_fault = cli_now_ns();
+            printf("trial %d: CLUSTER FAILOVER on %s:%d (replica of %s:%d)%s: %s\n", trial, rep->host, rep->port,
+                   pri->host, pri->port, attempt > 1 ? ", again" : "",
+                   r && r->type == REDIS_REPLY_STATUS ? "OK" : r && r->str ? r->str : c ? c->errstr : err);
+            if (r) freeReplyObject(r);
+            if (c) redisFree(c);
+            for (int i = 0; i < 700 && !atomic_load(&p.mark); i++) sleep_ms(10);
+        }
+        atomic_store(&F.stop_pollers, true);
     }
     pthread_join(p.thread, NULL);
     uint64_t mark = atomic_load(&p.mark);
