@@ -49,6 +49,7 @@ static const char PSF_USAGE[] =
     "  --trials T          interruptions (default 2)\n"
     "  --interval-ms I     publication interval per channel (default 10)\n"
     "  --settle-ms S       steady publishing before each trial (default 1000)\n"
+    "  --verbose           print each RCM_MSG_GAP as it comes\n"
     "\n"
     "Exit status: 0 when every trial recovered both kinds within 30 s (the target is\n"
     "reported, not enforced), 1 otherwise, 2 for bad usage.\n";
@@ -64,6 +65,8 @@ static struct psf {
     char name[K_KINDS][64];
     _Atomic bool stop;
     _Atomic bool stop_pollers;        /* a trial gave up on its poller */
+    bool verbose;                     /* print every gap message as it comes */
+    uint64_t t0;                      /* start (CLOCK_MONOTONIC ns) */
     /* The receiver's record, under mu: the receive times of the last RING messages. */
     pthread_mutex_t mu;
     uint64_t rx[K_KINDS][RING];
@@ -141,6 +144,10 @@ static void *receiver_main(void *arg)
         if (m->type == RCM_MSG_MESSAGE) {
             F.rx[k][F.received[k]++ % RING] = now;
         } else if (m->type == RCM_MSG_GAP) {
+            if (F.verbose)
+                printf("  [%.3f s] RCM_MSG_GAP %s %.*s on %s: %lld ms wide\n", (double)(now - F.t0) / 1e9,
+                       KIND_NAME[k], (int)m->channel_len, m->channel, m->node ? m->node : "?",
+                       m->gap_to_ms - m->gap_from_ms);
             F.gaps[k]++;
             F.last_gap_ms[k] = m->gap_to_ms - m->gap_from_ms;
             F.last_gap_rx[k] = now;
@@ -310,8 +317,8 @@ static uint64_t interrupt(int trial, node_addr *pri, node_addr *rep, uint64_t *f
     }
     pthread_join(p.thread, NULL);
     uint64_t mark = atomic_load(&p.mark);
-    if (mark) printf("  %s %.1f ms after the fault\n", F.cluster ? "promoted" : "first PING answered",
-                     ms_since(t_fault, mark));
+    if (mark) printf("  %s %.1f ms after the fault (at %.3f s)\n", F.cluster ? "promoted" : "first PING answered",
+                     ms_since(t_fault, mark), (double)(mark - F.t0) / 1e9);
     if (F.cluster) { /* the next trial fails back */
         node_addr t = *pri;
         *pri = *rep;
@@ -370,6 +377,10 @@ static int parse_args(int argc, char **argv)
         const char *a = argv[i];
         long long v;
         if (strcmp(a, "--failover") == 0) continue;
+        if (strcmp(a, "--verbose") == 0) {
+            F.verbose = true;
+            continue;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(PSF_USAGE, stdout);
             return -1;
@@ -396,6 +407,7 @@ int psb_failover(const cli_opts *opts, const cli_target *target, int argc, char 
     F.trials = 2;
     F.interval_ms = 10;
     F.settle_ms = 1000;
+    F.t0 = cli_now_ns();
     int rc = parse_args(argc, argv);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     F.cluster = strcmp(F.srv.mode, "cluster") == 0;
