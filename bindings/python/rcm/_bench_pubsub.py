@@ -130,7 +130,7 @@ def run_pubsub(url: str, rcm_client: Any, redis_client: Optional[Any], n: int, s
                sample_type: Callable[..., Any]) -> "dict[str, Any]":
     """Alternating rounds of rcm and redis-py; returns {"rcm": Sample, "redis-py": Sample}."""
     if size < 10:
-        raise ValueError("the pubsub workload needs --value-size >= 10 (a sequence number leads each payload)")
+        raise ValueError("the pubsub workload needs a size >= 10 (a sequence number leads each payload)")
     channel = f"bench:py:psb:{os.getpid()}"
     samples = {"rcm": sample_type()}
     if redis_client is not None:

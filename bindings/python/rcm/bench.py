@@ -401,7 +401,9 @@ def run_standalone(args: argparse.Namespace, keys: List[str], value: bytes, slic
         if want("threads"):
             results.append(alternate("threads", lambda: threads_loop(rc, keys, value, slice_s, args.threads),
                                      (lambda: threads_loop(rp, keys, value, slice_s, args.threads)) if rp else None))
-        if want("pubsub"):
+        if want("pubsub") and args.value_size < 10:
+            results.append(Result("pubsub", skipped="needs --value-size >= 10 (a sequence number leads each payload)"))
+        elif want("pubsub"):
             from rcm._bench_pubsub import run_pubsub
             results.append(Result("pubsub", run_pubsub(args.url, rc, rp, args.pubsub_messages, args.value_size,
                                                        args.rounds, Sample)))
