@@ -519,7 +519,12 @@ static int parse_args(int argc, char **argv)
             C.pattern = true;
             continue;
         }
-        if (i + 1 >= argc) return cli_usage_error("pubsub-bench: %s needs a value (or is unknown)", cli_option_name(a));
+        static const char *const with_value[] = {"--only", "--messages", "--window", "--size", "--channels",
+                                                 "--rounds", "--batch"};
+        bool known = false;
+        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= strcmp(a, with_value[k]) == 0;
+        if (!known) return cli_usage_error("pubsub-bench: unknown option '%s'", cli_option_name(a));
+        if (i + 1 >= argc) return cli_usage_error("pubsub-bench: %s needs a value", a);
         const char *val = argv[++i];
         if (strcmp(a, "--only") == 0) {
             C.only = 0;
@@ -542,8 +547,7 @@ static int parse_args(int argc, char **argv)
         else if (strcmp(a, "--size") == 0) { idst = &C.size; lo = PSB_SEQ_DIGITS; hi = 1 << 24; }
         else if (strcmp(a, "--channels") == 0) { idst = &C.channels; hi = 63; }
         else if (strcmp(a, "--rounds") == 0) { idst = &C.rounds; hi = 100; }
-        else if (strcmp(a, "--batch") == 0) { idst = &C.batch; hi = 100000; }
-        else return cli_usage_error("pubsub-bench: unknown option '%s'", cli_option_name(a));
+        else { idst = &C.batch; hi = 100000; } /* --batch */
         if (!cli_parse_long(val, lo, hi, &v))
             return cli_usage_error("pubsub-bench: %s must be an integer in %lld..%lld", a, lo, hi);
         if (dst) *dst = v;

@@ -385,13 +385,17 @@ static int parse_args(int argc, char **argv)
             fputs(PSF_USAGE, stdout);
             return -1;
         }
-        if (i + 1 >= argc) return cli_usage_error("pubsub-bench --failover: %s needs a value (or is unknown)", cli_option_name(a));
+        bool cmd = strcmp(a, "--restart-cmd") == 0, trials = strcmp(a, "--trials") == 0,
+             interval = strcmp(a, "--interval-ms") == 0, settle = strcmp(a, "--settle-ms") == 0;
+        if (!cmd && !trials && !interval && !settle)
+            return cli_usage_error("pubsub-bench --failover: unknown option '%s'", cli_option_name(a));
+        if (i + 1 >= argc) return cli_usage_error("pubsub-bench --failover: %s needs a value", a);
         const char *val = argv[++i];
-        if (strcmp(a, "--restart-cmd") == 0) F.restart_cmd = val;
-        else if (strcmp(a, "--trials") == 0 && cli_parse_long(val, 1, 100, &v)) F.trials = (int)v;
-        else if (strcmp(a, "--interval-ms") == 0 && cli_parse_long(val, 1, 10000, &v)) F.interval_ms = (int)v;
-        else if (strcmp(a, "--settle-ms") == 0 && cli_parse_long(val, 0, 600000, &v)) F.settle_ms = (int)v;
-        else return cli_usage_error("pubsub-bench --failover: bad option or value '%s'", cli_option_name(a));
+        if (cmd) F.restart_cmd = val;
+        else if (trials && cli_parse_long(val, 1, 100, &v)) F.trials = (int)v;
+        else if (interval && cli_parse_long(val, 1, 10000, &v)) F.interval_ms = (int)v;
+        else if (settle && cli_parse_long(val, 0, 600000, &v)) F.settle_ms = (int)v;
+        else return cli_usage_error("pubsub-bench --failover: %s takes a number in range (see --help)", a);
     }
     return CLI_EXIT_OK;
 }
