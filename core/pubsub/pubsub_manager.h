@@ -19,6 +19,8 @@
 #include "core/pubsub/pubsub_host.h"
 #include "core/request/request.h"
 
+struct event;
+
 namespace rcm::core {
 
 class Connection;
@@ -68,6 +70,11 @@ class PubSubManager {
     bool sent = false;     // the last command sent for it subscribes
     bool live = false;     // the server confirmed it
     int unsubs = 0;        // our UNSUBSCRIBEs not confirmed yet
+    // The node dropped or refused it (sunsubscribe, MOVED): not asked there again until
+    // then, while new views of the topology are asked for (a move to another node
+    // starts afresh there); after a few holds it is asked again where it is.
+    Clock::time_point held_until{};
+    int holds = 0;
   };
   struct GapNote {
     std::string what;      // "channel news"
@@ -88,6 +95,10 @@ class PubSubManager {
   };
 
   static void on_push(void *ctx, Reply *reply);
+  static void on_wake(int, short, void *arg);
+  // Queues m for s; s is woken once, after what this loop iteration read (on_wake).
+  // True when s starts an overflow episode.
+  bool deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m);
   static void on_command_done(Request *r, Status status, Reply *reply);
   void on_message(Link &l, Reply *reply);
   void on_confirmation(Link &l, int kind_index, const std::string &name);
@@ -106,6 +117,8 @@ class PubSubManager {
   bool live_anywhere(const Key &k, const Entry &e) const;
   void count_names();
   void retry_later(const std::string &why);
+  void hold(ServerState &st, const std::string &why);
+  void replace();
   long long now_ms() const;
   long long last_live_ms(const Link &l) const;
 
@@ -119,6 +132,8 @@ class PubSubManager {
   std::string chosen_;                                    // cluster: the node for channels and patterns
   Clock::time_point resync_at_ = Clock::time_point::max();  // a refused subscribe is tried again then
   int resync_failures_ = 0;
+  std::vector<std::shared_ptr<Subscriber>> to_wake_;      // pushed to since the last on_wake
+  event *wake_ev_ = nullptr;
   bool shut_ = false;
 };
 
