@@ -69,8 +69,10 @@ class PubSubCore:
     """
 
     def __init__(self, native_client: Any, encoding: str, encoding_errors: str, decode: bool,
-                 ignore_subscribe_messages: bool, event_handler: Optional[Handler]) -> None:
+                 ignore_subscribe_messages: bool, event_handler: Optional[Handler], every_primary: bool) -> None:
         self._native_client = native_client
+        # Channels and patterns on every primary of a cluster (keyspace notifications).
+        self._every = _native.RCM_SUB_EVERY_PRIMARY if every_primary else 0
         self._encoding, self._errors, self._decode = encoding, encoding_errors, decode
         self.ignore_subscribe_messages = ignore_subscribe_messages
         self.event_handler = event_handler
@@ -121,9 +123,12 @@ class PubSubCore:
             if self._sub is None:
                 self._sub = _native.Subscriber(self._native_client)
                 self._changed.notify_all()
-            self._sub.subscribe(kind, [self._wire(n) for n in names])
+            self._sub.subscribe(self._flagged(kind), [self._wire(n) for n in names])
             self._tables[kind].update(names)
             self._leaving[kind].difference_update(names)
+
+    def _flagged(self, kind: int) -> int:
+        return kind | self._every if kind != SHARD else kind
 
     def _unsubscribe(self, kind: int, args: Tuple[Any, ...]) -> None:
         with self._lock:
@@ -133,10 +138,10 @@ class PubSubCore:
             table = self._tables[kind]
             if args:
                 names = [self._norm(a) for a in args]
-                self._sub.unsubscribe(kind, [self._wire(n) for n in names])
+                self._sub.unsubscribe(self._flagged(kind), [self._wire(n) for n in names])
                 self._leaving[kind].update(n for n in names if n in table)
             else:
-                self._sub.unsubscribe(kind, None)
+                self._sub.unsubscribe(self._flagged(kind), None)
                 self._leaving[kind].update(table)
 
     def subscribe(self, *args: Any, **kwargs: Handler) -> Any:
@@ -267,9 +272,9 @@ class PubSub(PubSubCore):
     """
 
     def __init__(self, client: Any, ignore_subscribe_messages: bool = False,
-                 event_handler: Optional[Handler] = None) -> None:
+                 event_handler: Optional[Handler] = None, every_primary: bool = False) -> None:
         super().__init__(client._native, client._encoding, client._encoding_errors, client.decode_responses,
-                         ignore_subscribe_messages, event_handler)
+                         ignore_subscribe_messages, event_handler, every_primary)
         self._client = client
 
     def __enter__(self) -> "PubSub":
