@@ -643,10 +643,12 @@ rcm_status rcm_subscriber_next(rcm_subscriber *sub, int timeout_ms, rcm_message 
   if (timeout_ms < -1) return fail(Status::arg, "timeout_ms must be >= -1");
   if (timeout_ms != 0)
     if (rcm_status s = check_may_block(*sub->client, "rcm_subscriber_next")) return s;
+  // Held for the call: a close on another thread frees the handle once this has left.
+  std::shared_ptr<Subscriber> keep = sub->sub;
   return guarded([&] {
     MessagePtr m;
-    Status st = sub->sub->next(timeout_ms, &m);
-    if (st == Status::closed) return fail(st, sub->client->closed() ? "client closed" : "subscriber closed");
+    Status st = keep->next(timeout_ms, &m);
+    if (st == Status::closed) return fail(st, "subscriber closed (by rcm_subscriber_close or with its client)");
     if (st == Status::timeout) return fail(st, "no message within " + std::to_string(timeout_ms) + " ms");
     *msg = copy_message(*m);
     return RCM_OK;

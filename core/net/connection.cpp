@@ -668,6 +668,15 @@ void Connection::health_check(Clock::time_point now, int idle_ms, int timeout_ms
     fail_stalled();
     return;
   }
+  // A subscriber connection owes only confirmations, which a live server sends at once:
+  // overdue ones (nothing read for timeout_ms) mean a stopped server, found long before
+  // pool.stall_timeout_ms (which allows for slow commands).
+  if (role_ == Role::subscriber && !inflight_.empty() &&
+      now - std::max(last_activity_, awaiting_since_) > std::chrono::milliseconds(timeout_ms)) {
+    fail(Status::timeout, "connection to " + target_.endpoint.str() +
+                              ": subscription confirmations overdue (nothing read for " + std::to_string(timeout_ms) + " ms)");
+    return;
+  }
   if (ping_outstanding_) {
     if (now - ping_sent_ > std::chrono::milliseconds(timeout_ms))
       fail(Status::timeout, "connection to " + target_.endpoint.str() + ": health-check PING unanswered for " +

@@ -223,10 +223,13 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
   } else {
     return;
   }
-  const std::string name = el[1]->str;  // a copy: the channel's bytes are moved out below
+  // The key is built once (a copy of the name: the channel's bytes are moved out below)
+  // and looked up as a plain and as an every-primary subscription.
+  Key key{kind, false, el[1]->str};
   std::shared_ptr<PubSubMessage> built;
   for (bool every : {false, true}) {
-    auto it = entries_.find(Key{kind, every, name});
+    key.every = every;
+    auto it = entries_.find(key);
     if (it == entries_.end()) continue;
     Entry &e = it->second;
     if (std::find(e.nodes.begin(), e.nodes.end(), l.key) == e.nodes.end()) continue;
@@ -238,7 +241,7 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
       m->kind = kind;
       m->channel = std::move(el[ch]->str);
       if (kind == SubKind::pattern) {
-        m->pattern = name;
+        m->pattern = key.name;
         m->has_pattern = true;
       }
       m->payload = std::move(el[pay]->str);
@@ -248,8 +251,8 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
     }
     m->every_primary = every;
     MessagePtr shared = m;
+    pubsub_->stats().messages.fetch_add(static_cast<long long>(e.subs.size()), std::memory_order_relaxed);
     for (const auto &s : e.subs) {
-      pubsub_->stats().messages.fetch_add(1, std::memory_order_relaxed);
       if (s->push(shared))
         host_.emit_event(6 /* pubsub dropped */, l.key,
                          "subscriber " + std::to_string(s->id()) + " does not keep up: its oldest messages are dropped (pubsub.max_pending=" +

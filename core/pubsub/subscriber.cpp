@@ -116,14 +116,20 @@ size_t Subscriber::pending() const {
 Status Subscriber::next(int timeout_ms, MessagePtr *out) {
   *out = nullptr;
   std::unique_lock<std::mutex> lk(mu_);
+  ++readers_;
   auto ready = [this] { return closed_ || dropped_ > 0 || !queue_.empty(); };
   if (timeout_ms < 0)
     cv_.wait(lk, ready);
   else if (timeout_ms > 0)
     cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), ready);
-  if (closed_) return Status::closed;
-  *out = pop_locked();
-  return *out ? Status::ok : Status::timeout;
+  Status st = Status::closed;
+  if (!closed_) {
+    *out = pop_locked();
+    st = *out ? Status::ok : Status::timeout;
+  }
+  // close() waits for readers to leave before its caller frees the handle.
+  if (--readers_ == 0 && closed_) cv_.notify_all();
+  return st;
 }
 
 bool Subscriber::deliver(int budget) {
@@ -170,7 +176,7 @@ void Subscriber::close() {
     cv_.notify_all();
     // A callback running on another thread finishes first; from inside it, no waiting.
     const auto self = std::this_thread::get_id();
-    cv_.wait(lk, [&] { return delivering_ == std::thread::id() || delivering_ == self; });
+    cv_.wait(lk, [&] { return readers_ == 0 && (delivering_ == std::thread::id() || delivering_ == self); });
     if (was_closed) return;
   }
   pubsub_->forget(this);

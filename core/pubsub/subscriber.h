@@ -82,6 +82,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool scheduled_ = false;             // guarded by mu_: in the delivery queue or being served
   bool signalled_ = false;             // guarded by mu_: the eventfd holds a count
   std::thread::id delivering_;         // guarded by mu_: the thread inside the callback
+  int readers_ = 0;                    // guarded by mu_: threads inside next()
 };
 
 }  // namespace rcm::core

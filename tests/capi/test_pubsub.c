@@ -400,7 +400,9 @@ static void test_pubsub__fd_is_readable_while_messages_wait(void **state) {
     assert_non_null(strstr(rcm_last_error(), "names[1]"));
     const char *empty[] = {""};
     TU_ASSERT_RC(rcm_subscribe(cb, RCM_SUB_CHANNEL, 1, empty, NULL), RCM_ERR_ARG);
-    TU_ASSERT_RC(rcm_subscriber_open(NULL, NULL, NULL, &cb), RCM_ERR_ARG);
+    rcm_subscriber *none = cb;
+    TU_ASSERT_RC(rcm_subscriber_open(NULL, NULL, NULL, &none), RCM_ERR_ARG);
+    assert_null(none);
     rcm_subscriber_close(cb);
     rcm_subscriber_close(s);
     rcm_subscriber_close(NULL);
@@ -496,6 +498,41 @@ static void test_pubsub__client_close_closes_subscribers(void **state) {
     struct pollfd pfd = {fd, POLLIN, 0};
     assert_int_equal(poll(&pfd, 1, 0), 1); /* a loop waiting on it wakes */
     rcm_subscriber_close(s);
+}
+
+struct blocked_reader {
+    rcm_subscriber *s;
+    atomic_int entered;
+    rcm_status status;
+};
+
+static void *blocked_reader_main(void *arg) {
+    struct blocked_reader *b = arg;
+    atomic_store(&b->entered, 1);
+    rcm_message *m = NULL;
+    b->status = rcm_subscriber_next(b->s, -1, &m);
+    rcm_message_free(m);
+    return NULL;
+}
+
+static void test_pubsub__close_wakes_a_reader_waiting_without_limit(void **state) {
+    (void)state;
+    tu_watchdog_arm(30, "close wakes reader");
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    struct blocked_reader b;
+    b.s = NULL;
+    atomic_init(&b.entered, 0);
+    b.status = RCM_OK;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &b.s), RCM_OK);
+    pthread_t t;
+    pthread_create(&t, NULL, blocked_reader_main, &b);
+    while (!atomic_load(&b.entered)) tu_sleep_ms(1);
+    tu_sleep_ms(50);
+    rcm_subscriber_close(b.s); /* returns once the reader has left */
+    pthread_join(t, NULL);
+    TU_ASSERT_RC(b.status, RCM_ERR_CLOSED);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
 }
 
 /* ---- callbacks that subscribe and close; threads that race ----------------------------- */
@@ -768,6 +805,59 @@ static void test_pubsub__server_killed_and_restarted_resubscribes(void **state) 
     tu_watchdog_disarm();
 }
 
+static long long wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A server that stops answering keeps its socket open: only the health check (a PING
+ * answered ["pong", ""] while subscribed) can tell. */
+static void test_pubsub__stopped_server_is_detected_and_resubscribed(void **state) {
+    (void)state;
+    tu_watchdog_arm(120, "stopped server");
+    int port = tu_port(TU_PRIV_PUBSUB_STOPPED);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "pool.health_check_ms", "200", "command_timeout_ms", "300", "connect_timeout_ms",
+                               "300", "retry.backoff_max_ms", "200", NULL);
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    char ch[64];
+    name_for(ch, sizeof ch, "stopped", 0);
+    const char *names[] = {ch};
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    wait_subscribed(s, 1);
+    /* idle for several health checks: the PINGs are answered, nothing is lost */
+    tu_sleep_ms(1200);
+    rcm_message *m = NULL;
+    TU_ASSERT_RC(rcm_subscriber_next(s, 0, &m), RCM_ERR_TIMEOUT);
+    assert_int_equal(stats_number(c, "subscriber_connections"), 1);
+    assert_int_equal(stats_number(c, "gaps"), 0);
+    long long stopped_at = wall_ms();
+    if (kill(pid, SIGSTOP) != 0) fail_msg("SIGSTOP failed");
+    long long conns = 1;
+    for (double until = tu_now() + 20; conns != 0 && tu_now() < until;) {
+        tu_sleep_ms(50);
+        conns = stats_number(c, "subscriber_connections");
+    }
+    long long resumed_at = wall_ms();
+    kill(pid, SIGCONT);
+    assert_int_equal(conns, 0); /* the dead connection was given up */
+    m = next_of_type(s, RCM_MSG_GAP, 20000);
+    printf("gap %lld..%lld (stopped at %lld, resumed at %lld)\n", m->gap_from_ms, m->gap_to_ms, stopped_at, resumed_at);
+    assert_true(m->gap_from_ms <= stopped_at + 5);
+    assert_true(m->gap_to_ms >= resumed_at);
+    rcm_message_free(m);
+    publish_ok(c, ch, "back", 4);
+    m = next_of_type(s, RCM_MSG_MESSAGE, 10000);
+    assert_memory_equal(m->payload, "back", 4);
+    rcm_message_free(m);
+    rcm_subscriber_close(s);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+    tu_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pubsub__messages_arrive_in_order),
@@ -779,9 +869,11 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pubsub__fd_is_readable_while_messages_wait),
         cmocka_unit_test(test_pubsub__slow_consumer_drops_oldest_and_counts),
         cmocka_unit_test(test_pubsub__client_close_closes_subscribers),
+        cmocka_unit_test(test_pubsub__close_wakes_a_reader_waiting_without_limit),
         cmocka_unit_test(test_pubsub__callback_subscribes_and_closes_its_own_subscriber),
         cmocka_unit_test(test_pubsub__threads_race_subscribe_unsubscribe_close),
         cmocka_unit_test(test_pubsub__server_killed_and_restarted_resubscribes),
+        cmocka_unit_test(test_pubsub__stopped_server_is_detected_and_resubscribed),
     };
     return TU_RUN(tests, argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -101,10 +102,11 @@ struct Rig {
   Recorder rec{io};
   std::unique_ptr<Connection> conn;
 
-  explicit Rig(uint16_t port) : target{Endpoint{"127.0.0.1", port}, &stats} {
+  explicit Rig(uint16_t port, Connection::Role role = Connection::Role::shared)
+      : target{Endpoint{"127.0.0.1", port}, &stats} {
     io.start();
-    io.run_sync([this] {
-      conn = std::make_unique<Connection>(ctx, target, rec, Connection::Role::shared);
+    io.run_sync([this, role] {
+      conn = std::make_unique<Connection>(ctx, target, rec, role);
       conn->connect();
     });
   }
@@ -115,6 +117,43 @@ struct Rig {
 };
 
 void done_ignore(Request *, Status, Reply *reply) { delete reply; }
+
+// Reads from fd until `want` bytes came (bounded by the socket's blocking reads).
+std::string read_exactly(int fd, size_t want) {
+  std::string out;
+  char buf[256];
+  while (out.size() < want) {
+    ssize_t n = ::read(fd, buf, std::min(sizeof buf, want - out.size()));
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// What a subscriber connection handed its push handler, and how its requests ended.
+struct SubscriberLog {
+  std::mutex mu;
+  std::vector<std::string> pushes;  // guarded by mu: "kind name"
+  std::vector<std::string> done;    // guarded by mu: "status reply-or-due"
+};
+
+void on_push_logged(void *ctx, Reply *reply) {
+  auto *log = static_cast<SubscriberLog *>(ctx);
+  std::lock_guard<std::mutex> lock(log->mu);
+  log->pushes.push_back(reply->elements[0]->str + " " + reply->elements[1]->str);
+  delete reply;
+}
+
+void on_done_logged(Request *r, Status status, Reply *reply) {
+  auto *log = static_cast<SubscriberLog *>(r->ctx);
+  std::string what = std::string(status_name(status));
+  if (reply != nullptr) what += " " + (reply->kind == ReplyKind::array ? reply->elements[0]->str : reply->str);
+  if (r->sub_due)
+    for (const std::string &d : *r->sub_due) what += " due:" + d.substr(1);
+  delete reply;
+  std::lock_guard<std::mutex> lock(log->mu);
+  log->done.push_back(what);
+}
 
 }  // namespace
 
@@ -174,6 +213,81 @@ TEST(test_connection__refused_connect_names_the_server_and_counts) {
   uint64_t failures = 0;
   rig.io.run_sync([&] { failures = rig.stats.connect_failures; });
   CHECK_EQ(failures, static_cast<uint64_t>(1));
+}
+
+// A subscriber connection: confirmations and messages go to the push handler; a
+// subscribe request completes once each of its names is confirmed, matched by kind and
+// name (an unsolicited sunsubscribe in between is not counted); a PING is answered by
+// ["pong", ""]; an error reply ends the request with its names still due.
+TEST(test_connection__subscriber_confirmations_complete_by_name) {
+  uint16_t port = 0;
+  int lfd = listen_local(&port);
+  REQUIRE(lfd >= 0);
+  Rig rig(port, Connection::Role::subscriber);
+  int peer = ::accept(lfd, nullptr, nullptr);
+  REQUIRE(peer >= 0);
+  REQUIRE(rig.rec.wait_for(1).size() == 1);
+  SubscriberLog log;
+  rig.io.run_sync([&] {
+    rig.conn->set_push_handler(&on_push_logged, &log);
+    rig.conn->send_subscription("SSUBSCRIBE", {"a", "b"}, &on_done_logged, &log);
+  });
+  const std::string cmd = "*3\r\n$10\r\nSSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n";
+  CHECK_EQ(read_exactly(peer, cmd.size()), cmd);
+  const std::string frames =
+      "*3\r\n$12\r\nsunsubscribe\r\n$1\r\nb\r\n:0\r\n"   // unsolicited, about b: not its answer
+      "*3\r\n$10\r\nssubscribe\r\n$1\r\na\r\n:1\r\n"
+      "*3\r\n$8\r\nsmessage\r\n$1\r\na\r\n$1\r\np\r\n";
+  REQUIRE(::write(peer, frames.data(), frames.size()) == static_cast<ssize_t>(frames.size()));
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(log.mu);
+      if (log.pushes.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard<std::mutex> lock(log.mu);
+    REQUIRE(log.pushes.size() == 3);
+    CHECK_EQ(log.pushes[0], std::string("sunsubscribe b"));
+    CHECK_EQ(log.pushes[2], std::string("smessage a"));
+    CHECK(log.done.empty());  // b is still due
+  }
+  const std::string last = "*3\r\n$10\r\nssubscribe\r\n$1\r\nb\r\n:2\r\n";
+  REQUIRE(::write(peer, last.data(), last.size()) == static_cast<ssize_t>(last.size()));
+  // A PING behind it is answered by the array a subscribed RESP2 connection sends.
+  rig.io.run_sync([&] {
+    auto *r = new Request();
+    const char *argv[] = {"PING"};
+    size_t lens[] = {4};
+    encode_command(r->payload, 1, argv, lens);
+    r->created = Clock::now();
+    r->internal = true;
+    r->ctx = &log;
+    r->done = &on_done_logged;
+    rig.conn->send(r);
+    rig.conn->send_subscription("SSUBSCRIBE", {"c"}, &on_done_logged, &log);
+  });
+  const std::string ping = "*1\r\n$4\r\nPING\r\n";
+  const std::string cmd2 = "*2\r\n$10\r\nSSUBSCRIBE\r\n$1\r\nc\r\n";
+  CHECK_EQ(read_exactly(peer, ping.size() + cmd2.size()), ping + cmd2);
+  const std::string answers = "*2\r\n$4\r\npong\r\n$0\r\n\r\n-MOVED 7365 127.0.0.1:1\r\n";
+  REQUIRE(::write(peer, answers.data(), answers.size()) == static_cast<ssize_t>(answers.size()));
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(log.mu);
+      if (log.done.size() >= 3) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard<std::mutex> lock(log.mu);
+  REQUIRE(log.done.size() == 3);
+  CHECK_EQ(log.done[0], std::string(status_name(Status::ok)));
+  CHECK_EQ(log.done[1], std::string(status_name(Status::ok)) + " pong");
+  CHECK_EQ(log.done[2], std::string(status_name(Status::ok)) + " MOVED 7365 127.0.0.1:1 due:c");
+  CHECK_EQ(log.pushes.size(), static_cast<size_t>(4));
+  ::close(peer);
+  ::close(lfd);
 }
 
 CHECK_MAIN
