@@ -7,6 +7,9 @@ Workloads (a 50/50 GET/SET mix over --keyspace keys, --value-size byte values):
   pipeline   pipelines of --depth commands (transaction=False on both sides)
   threads    --threads Python threads sharing one client
   asyncio    --tasks concurrent tasks on one event loop (rcm.asyncio vs redis.asyncio)
+  pubsub     a get_message() loop draining messages published (16-byte payloads) by a
+             child process while subscribed: msgs/s of the drain, CPU per message of
+             this process over publishing and drain (rcm's I/O thread receives meanwhile)
   cluster    the single-thread mix against --cluster-url (rcm vs redis.cluster.RedisCluster),
              and cluster-pipeline: pipeline(depth) across slots against the same cluster;
              skipped with a message when no cluster URL is given
@@ -59,6 +62,7 @@ TARGETS = {
     "pipeline": (2.0, None),
     "threads": (3.0, None),
     "asyncio": (3.0, None),
+    "pubsub": (3.0, None),
     "cluster": (1.0, None),
     "cluster-pipeline": (3.0, None),
 }
@@ -200,6 +204,80 @@ async def async_loop(client: Any, keys: List[str], value: bytes, seconds: float,
     return sum(await asyncio.gather(*[one(i) for i in range(tasks)]))
 
 
+# The publisher of the pubsub workload: a child process (its CPU is not this one's) that
+# sends PUBLISH in batches of 1000 over a raw socket and reads the integer replies.
+_PUBLISHER = r"""
+import socket, sys
+from urllib.parse import unquote, urlsplit
+u = urlsplit(sys.argv[1])
+ch, n = sys.argv[2].encode(), int(sys.argv[3])
+s = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379))
+def replies(k):
+    got = 0
+    while got < k:  # every reply is one line: count its LFs
+        data = s.recv(65536)
+        if not data:
+            sys.exit("server closed the connection")
+        got += data.count(b"\n")
+if u.password:
+    pw = unquote(u.password).encode()
+    s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw))
+    replies(1)
+cmd = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$16\r\n%s\r\n" % (len(ch), ch, b"m" * 16)
+while n > 0:
+    k = min(n, 1000)
+    s.sendall(cmd * k)
+    replies(k)
+    n -= k
+"""
+
+
+def pubsub_drain(client: Any, url: str, channel: str, count: int) -> Sample:
+    """count messages published to channel by a child process while client's PubSub is
+    subscribed, then read with get_message(). wall: the drain; CPU: this process's over
+    publishing and drain."""
+    p = client.pubsub()
+    try:
+        p.subscribe(channel)
+        deadline = time.monotonic() + 10
+        while (m := p.get_message(timeout=1)) is None or m["type"] != "subscribe":
+            if time.monotonic() > deadline:
+                raise RuntimeError("no subscribe confirmation within 10 s")
+        c0 = time.process_time()
+        subprocess.run([sys.executable, "-c", _PUBLISHER, url, channel, str(count)], check=True, timeout=300)
+        w0 = time.perf_counter()
+        get, n = p.get_message, 0
+        while n < count:
+            if get(timeout=5) is None:
+                raise RuntimeError(f"pubsub: {n} of {count} messages arrived")
+            n += 1
+        return Sample(n, time.perf_counter() - w0, time.process_time() - c0, 0.0)
+    finally:
+        p.close()
+
+
+def run_pubsub(args: argparse.Namespace, redis: Any, slice_s: float) -> Result:
+    # Enough to measure; the server holds redis-py's backlog under its pubsub output
+    # buffer limit (32 MB), rcm's queue holds all of it (pubsub.max_pending).
+    count = min(100_000, max(2_000, int(50_000 * slice_s)))
+    rc = rcm.Client(args.url, **{"pubsub.max_pending": 2 * count, **args.rcm_config})
+    rp = redis.Redis.from_url(args.url) if redis else None
+    res = Result("pubsub", {"rcm": Sample(), "redis-py": Sample()})
+    try:
+        for i in range(args.rounds):
+            res.samples["rcm"].add(pubsub_drain(rc, args.url, f"bench:py:ps:rcm:{i}", count))
+            if rp is not None:
+                res.samples["redis-py"].add(pubsub_drain(rp, args.url, f"bench:py:ps:redis-py:{i}", count))
+    finally:
+        rc.close()
+        if rp is not None:
+            rp.close()
+    if rp is None:
+        del res.samples["redis-py"]
+    print("  pubsub: done", file=sys.stderr)
+    return res
+
+
 class RawFloor:
     """The floor of the single workload: one blocking round trip per command from plain
     Python, with nothing a client library adds (see the module's docstring)."""
@@ -329,7 +407,7 @@ def hiredis_on(redis: Any) -> bool:
     return bool(HIREDIS_AVAILABLE)
 
 
-STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio")
+STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio", "pubsub")
 
 
 def wanted(args: argparse.Namespace, name: str) -> bool:
@@ -402,6 +480,8 @@ def run_standalone(args: argparse.Namespace, keys: List[str], value: bytes, slic
         if rp is not None:
             rp.close()
 
+    if want("pubsub"):
+        results.append(run_pubsub(args, redis, slice_s))
     if want("asyncio"):
         async def both() -> Result:
             ac = rcm.asyncio.Client(args.url, **args.rcm_config)
@@ -528,7 +608,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--tasks", type=int, default=64, help="concurrent tasks of the asyncio workload (default 64)")
     ap.add_argument("--keyspace", type=int, default=10000)
     ap.add_argument("--value-size", type=int, default=16)
-    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,cluster")
+    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,pubsub,cluster")
     ap.add_argument("--cluster-url", help="e.g. redis+cluster://127.0.0.1:7000 for the cluster workload")
     ap.add_argument("--cluster-password")
     ap.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
