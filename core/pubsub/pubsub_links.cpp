@@ -21,6 +21,9 @@ namespace {
 constexpr size_t kChunk = 256;
 // Names listed in a gap event before "and N more".
 constexpr size_t kListed = 20;
+// Times a name a node dropped or refused is held back (new views of the topology asked
+// for meanwhile) before it is asked for there again.
+constexpr int kHolds = 6;
 
 const char *const kSubscribe[] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
 const char *const kUnsubscribe[] = {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"};
@@ -79,11 +82,15 @@ void PubSubManager::sync(Link &l) {
     return;
   }
   if (!l.ready) return;
+  const Clock::time_point now = Clock::now();
   std::vector<std::string> subs[3], unsubs[3];
   for (auto it = l.names.begin(); it != l.names.end();) {
     ServerState &st = it->second;
     const int k = it->first.first;
-    if (st.wanted > 0 && !st.sent) {
+    if (st.wanted > 0 && !st.sent && st.held_until != Clock::time_point() && st.holds < kHolds) {
+      if (st.held_until <= now) hold(st, std::string(kKindWord[k]) + " '" + it->first.second + "' still placed on " + l.key);
+      resync_at_ = std::min(resync_at_, st.held_until);
+    } else if (st.wanted > 0 && !st.sent) {
       subs[k].push_back(it->first.second);
       st.sent = true;
     } else if (st.wanted == 0 && st.sent) {
@@ -269,6 +276,8 @@ void PubSubManager::on_confirmation(Link &l, int kind, const std::string &name) 
   ServerState &st = it->second;
   if (kind % 2 == 0) {
     st.live = true;
+    st.holds = 0;
+    st.held_until = Clock::time_point();
     confirmed(l, sn, now_ms());
     return;
   }
@@ -279,9 +288,11 @@ void PubSubManager::on_confirmation(Link &l, int kind, const std::string &name) 
     return;
   }
   if (!st.sent) return;
-  // Not asked for: the server dropped it (a slot migrated away: sunsubscribe). Not live
-  // from now; placed again once the topology is looked at again, with backoff.
+  // Not asked for: the server dropped it (a slot migrated away, or the node became a
+  // replica: sunsubscribe). Not live from now; placed again once the topology is looked
+  // at again (asking the same node at once would find it willing, as a replica is).
   st.sent = false;
+  hold(st, std::string(kKindWord[sn.first]) + " '" + name + "' unsubscribed by " + l.key);
   const long long now = now_ms();
   for (bool every : {false, true}) {
     auto e = entries_.find(Key{kind_of_index(sn.first), every, name});
@@ -352,8 +363,10 @@ void PubSubManager::on_command_done(Request *r, Status status, Reply *reply) {
       const int kind = due[0] - '0';
       auto it = l.names.find(ServerName{kind / 2, due.substr(1)});
       if (it == l.names.end()) continue;
-      if (kind % 2 == 0)
+      if (kind % 2 == 0) {
         it->second.sent = false;
+        m.hold(it->second, "subscribe on " + l.key + " refused: " + reply->str);
+      }
       else if (it->second.unsubs > 0)
         it->second.unsubs--;
     }
@@ -384,6 +397,12 @@ void PubSubManager::retry_later(const std::string &why) {
   if (host_.mode() != Mode::standalone) host_.request_refresh(why);
 }
 
+void PubSubManager::hold(ServerState &st, const std::string &why) {
+  ++st.holds;
+  st.held_until = Clock::now() + std::chrono::milliseconds(backoff_ms(cfg_, 3 + st.holds));
+  if (host_.mode() != Mode::standalone) host_.request_refresh(why);
+}
+
 void PubSubManager::tick(Clock::time_point now) {
   graveyard_.clear();
   if (shut_) return;
@@ -396,7 +415,7 @@ void PubSubManager::tick(Clock::time_point now) {
     if (l->conn && l->ready && !l->dying) l->conn->health_check(now, cfg_.pool_health_check_ms, timeout);
   if (now < resync_at_) return;
   resync_at_ = Clock::time_point::max();
-  on_topology();
+  replace();
   for (auto &kv : links_) dirty_.insert(kv.first);
   sync_dirty();
 }

@@ -177,10 +177,15 @@ void PubSubManager::detach(const Key &k, Entry &e, long long) {
   e.nodes.clear();
 }
 
-// A new slot map or primary: every name whose node changed moves. What was live on a
-// node it leaves (or was waiting to be live again there) is not live from now (or from
-// that earlier loss) until the new node confirms it: the gap reported then.
-void PubSubManager::on_topology() {
+// A new slot map or primary. A name a node dropped or refused that now belongs elsewhere
+// starts afresh there; one that still belongs to the same node stays held (the view may
+// predate the change: a demoted primary accepts SSUBSCRIBE as a replica).
+void PubSubManager::on_topology() { replace(); }
+
+// Every name whose node changed moves. What was live on a node it leaves (or was waiting
+// to be live again there) is not live from now (or from that earlier loss) until the new
+// node confirms it: the gap reported then.
+void PubSubManager::replace() {
   if (shut_) return;
   const long long now = now_ms();
   for (auto &kv : entries_) {

@@ -68,6 +68,11 @@ class PubSubManager {
     bool sent = false;     // the last command sent for it subscribes
     bool live = false;     // the server confirmed it
     int unsubs = 0;        // our UNSUBSCRIBEs not confirmed yet
+    // The node dropped or refused it (sunsubscribe, MOVED): not asked there again until
+    // then, while new views of the topology are asked for (a move to another node
+    // starts afresh there); after a few holds it is asked again where it is.
+    Clock::time_point held_until{};
+    int holds = 0;
   };
   struct GapNote {
     std::string what;      // "channel news"
@@ -106,6 +111,8 @@ class PubSubManager {
   bool live_anywhere(const Key &k, const Entry &e) const;
   void count_names();
   void retry_later(const std::string &why);
+  void hold(ServerState &st, const std::string &why);
+  void replace();
   long long now_ms() const;
   long long last_live_ms(const Link &l) const;
 
