@@ -110,8 +110,8 @@ def test_ctrl_c_interrupts_a_wait_without_limit(r, key):
         p.subscribe(key())
         wait_message(p)
         timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
-        timer.start()
         try:
+            timer.start()  # inside the try: the signal may come as soon as it starts
             p.get_message(timeout=None)
         except KeyboardInterrupt:
             interrupted = True

@@ -31,10 +31,10 @@ class PubSub(PubSubCore):
     functions. Use it from one event loop."""
 
     def __init__(self, client: Any, ignore_subscribe_messages: bool = False,
-                 event_handler: Optional[Handler] = None) -> None:
+                 event_handler: Optional[Handler] = None, every_primary: bool = False) -> None:
         sync = client._sync
         super().__init__(client._native, sync._encoding, sync._encoding_errors, client.decode_responses,
-                         ignore_subscribe_messages, event_handler)
+                         ignore_subscribe_messages, event_handler, every_primary)
         self._client = client
         self._waiters: List["asyncio.Future[None]"] = []
         self._watching: Optional[Tuple[asyncio.AbstractEventLoop, int]] = None

@@ -454,9 +454,9 @@ class Client(Commands):
                         await _asyncio.sleep(watch_delay)
 
     def pubsub(self, ignore_subscribe_messages: bool = False, event_handler: Optional[Handler] = None,
-               **kwargs: Any) -> PubSub:
+               every_primary: bool = False, **kwargs: Any) -> PubSub:
         """As rcm.Client.pubsub(); no thread: it waits with loop.add_reader."""
-        return PubSub(self, ignore_subscribe_messages, event_handler)
+        return PubSub(self, ignore_subscribe_messages, event_handler, every_primary)
 
     # ---- iteration helpers --------------------------------------------------------------
 

@@ -480,11 +480,13 @@ class Client(Commands):
                         time.sleep(watch_delay)
 
     def pubsub(self, ignore_subscribe_messages: bool = False, event_handler: Optional[Handler] = None,
-               **kwargs: Any) -> PubSub:
+               every_primary: bool = False, **kwargs: Any) -> PubSub:
         """A PubSub on rcm's shared subscriber connections (kept subscribed through
         reconnects and failovers). event_handler, when given, receives the 'gap' and
-        'dropped' messages instead of get_message() (see rcm.pubsub)."""
-        return PubSub(self, ignore_subscribe_messages=ignore_subscribe_messages, event_handler=event_handler)
+        'dropped' messages instead of get_message() (see rcm.pubsub). every_primary: in a
+        cluster, its channels and patterns are subscribed on every primary (keyspace
+        notifications: each node publishes only its own keys); elsewhere no change."""
+        return PubSub(self, ignore_subscribe_messages, event_handler, every_primary)
 
     # ---- iteration helpers ----------------------------------------------------------------
 

@@ -37,7 +37,6 @@ CHANNEL = _native.RCM_SUB_CHANNEL
 PATTERN = _native.RCM_SUB_PATTERN
 SHARD = _native.RCM_SUB_SHARD
 
-_MESSAGE = _native.RCM_MSG_MESSAGE
 _SUBSCRIBED = _native.RCM_MSG_SUBSCRIBED
 _UNSUBSCRIBED = _native.RCM_MSG_UNSUBSCRIBED
 _GAP = _native.RCM_MSG_GAP
@@ -70,8 +69,10 @@ class PubSubCore:
     """
 
     def __init__(self, native_client: Any, encoding: str, encoding_errors: str, decode: bool,
-                 ignore_subscribe_messages: bool, event_handler: Optional[Handler]) -> None:
+                 ignore_subscribe_messages: bool, event_handler: Optional[Handler], every_primary: bool) -> None:
         self._native_client = native_client
+        # Channels and patterns on every primary of a cluster (keyspace notifications).
+        self._every = _native.RCM_SUB_EVERY_PRIMARY if every_primary else 0
         self._encoding, self._errors, self._decode = encoding, encoding_errors, decode
         self.ignore_subscribe_messages = ignore_subscribe_messages
         self.event_handler = event_handler
@@ -122,9 +123,12 @@ class PubSubCore:
             if self._sub is None:
                 self._sub = _native.Subscriber(self._native_client)
                 self._changed.notify_all()
-            self._sub.subscribe(kind, [self._wire(n) for n in names])
+            self._sub.subscribe(self._flagged(kind), [self._wire(n) for n in names])
             self._tables[kind].update(names)
             self._leaving[kind].difference_update(names)
+
+    def _flagged(self, kind: int) -> int:
+        return kind | self._every if kind != SHARD else kind
 
     def _unsubscribe(self, kind: int, args: Tuple[Any, ...]) -> None:
         with self._lock:
@@ -134,10 +138,10 @@ class PubSubCore:
             table = self._tables[kind]
             if args:
                 names = [self._norm(a) for a in args]
-                self._sub.unsubscribe(kind, [self._wire(n) for n in names])
+                self._sub.unsubscribe(self._flagged(kind), [self._wire(n) for n in names])
                 self._leaving[kind].update(n for n in names if n in table)
             else:
-                self._sub.unsubscribe(kind, None)
+                self._sub.unsubscribe(self._flagged(kind), None)
                 self._leaving[kind].update(table)
 
     def subscribe(self, *args: Any, **kwargs: Handler) -> Any:
@@ -181,27 +185,34 @@ class PubSubCore:
         with self._lock:
             self._pending.append({"type": "pong", "pattern": None, "channel": None, "data": data})
 
-    def _take(self, sub: Any, raw: Optional[tuple], ignore: bool) -> Tuple[Optional[dict], Optional[Handler]]:
-        """(message, handler) for a message read from sub: the caller calls handler(message)
-        when there is one (outside the lock: a handler may subscribe, close, block...), else
-        returns message. (None, None) when sub was closed meanwhile: the message is
-        dropped, as its subscriptions are."""
+    def _take(self, sub: Any, raw: Any, ignore: bool) -> Tuple[Optional[dict], Optional[Handler]]:
+        """(message, handler) for what sub.next() returned: the caller calls
+        handler(message) when there is one (outside the lock: a handler may subscribe,
+        close, block...), else returns message. (None, None) when sub was closed meanwhile:
+        the message is dropped, as its subscriptions are."""
+        if raw.__class__ is dict:  # a published message, already redis-py's dict
+            if sub is not self._sub:
+                return None, None
+            return raw, self._handler_of(raw)
         with self._lock:
-            if raw is None or sub is not self._sub:
+            if sub is not self._sub:
                 return None, None
             return self._convert(raw, ignore or self.ignore_subscribe_messages)
+
+    def _handler_of(self, msg: dict) -> Optional[Handler]:
+        # dict.get is atomic under the GIL: no lock on the path every message takes.
+        t = msg["type"]
+        if t == "message":
+            return self.channels.get(msg["channel"])
+        if t == "pmessage":
+            return self.patterns.get(msg["pattern"])
+        return self.shard_channels.get(msg["channel"])
 
     def _convert(self, raw: tuple, ignore: bool) -> Tuple[Optional[dict], Optional[Handler]]:
         """(message dict or None, handler to call with it or None). Under _lock."""
         mtype, kind, _every, name, pattern, payload, node, gap_from, gap_to, dropped = raw
         kind = kind if kind in _TYPES else CHANNEL
         types = _TYPES[kind]
-        if mtype == _MESSAGE:
-            if kind == PATTERN:
-                msg = {"type": "pmessage", "pattern": pattern, "channel": name, "data": payload}
-                return msg, self.patterns.get(pattern)
-            msg = {"type": types[2], "pattern": None, "channel": name, "data": payload}
-            return msg, self._tables[kind].get(name)
         live = self._live[kind]
         if mtype == _SUBSCRIBED:
             live.add(name)
@@ -261,9 +272,9 @@ class PubSub(PubSubCore):
     """
 
     def __init__(self, client: Any, ignore_subscribe_messages: bool = False,
-                 event_handler: Optional[Handler] = None) -> None:
+                 event_handler: Optional[Handler] = None, every_primary: bool = False) -> None:
         super().__init__(client._native, client._encoding, client._encoding_errors, client.decode_responses,
-                         ignore_subscribe_messages, event_handler)
+                         ignore_subscribe_messages, event_handler, every_primary)
         self._client = client
 
     def __enter__(self) -> "PubSub":
@@ -287,34 +298,49 @@ class PubSub(PubSubCore):
         return self._get(ignore_subscribe_messages, timeout, None)
 
     def _get(self, ignore: bool, timeout: Optional[float], generation: Optional[int]) -> Optional[dict]:
-        # generation: that of the caller's loop (listen); None once close() ended it.
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            if generation is not None and generation != self._generation:
-                return None
-            if self._pending:
-                return self._pending.popleft()
-            if self._sub is None:
-                self._check_fork()
-                if timeout is not None and timeout <= 0:
-                    return None
-                gen = self._generation
-                self._changed.wait_for(lambda: self._sub is not None or self._generation != gen, timeout)
-                if self._sub is None or self._generation != gen:
-                    return None
-            sub = self._sub
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        # generation: that of the caller's loop (listen), which ends once close() changed it.
+        if generation is not None and generation != self._generation:
+            return None
+        sub = self._sub
+        if sub is None or self._pending:
+            sub, timeout, early = self._before_read(timeout)
+            if sub is None:
+                return early
         try:
-            raw = sub.next(timeout_ms(wait))
+            # Without a wait first: a loop that keeps up never computes a deadline.
+            raw = sub.next(0)
+            if raw is None and timeout != 0:
+                raw = sub.next(timeout_ms(timeout))
         except ClosedError:
             if sub is not self._sub:  # close() from another thread: not an error here
                 return None
             raise
+        if raw is None:
+            return None
         msg, handler = self._take(sub, raw, ignore)
         if handler is not None:
             handler(msg)
             return None
         return msg
+
+    def _before_read(self, timeout: Optional[float]) -> Tuple[Any, Optional[float], Optional[dict]]:
+        """(subscriber, the timeout left, None) to read from; (None, _, what get_message
+        returns) when there is none: a queued pong, or None when nothing was subscribed
+        within timeout or close() came meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if self._pending:
+                return None, None, self._pending.popleft()
+            if self._sub is None:
+                self._check_fork()
+                if timeout is not None and timeout <= 0:
+                    return None, None, None
+                gen = self._generation
+                self._changed.wait_for(lambda: self._sub is not None or self._generation != gen, timeout)
+                if self._sub is None or self._generation != gen:
+                    return None, None, None
+            sub = self._sub
+        return sub, None if deadline is None else max(0.0, deadline - time.monotonic()), None
 
     def get_sharded_message(self, ignore_subscribe_messages: bool = False, timeout: Optional[float] = 0.0,
                             target_node: Any = None) -> Optional[dict]:

@@ -217,8 +217,28 @@ PyObject *text_or_none(const char *p, size_t n, const Decoding &d) {
   return string_value(p, n, d);
 }
 
-// (type, kind, every_primary, channel, pattern, payload, node, gap_from_ms, gap_to_ms,
-// dropped): channel, pattern and payload as the client decodes bulk strings.
+// Interned: the keys and types of redis-py's message dicts (set by add_subscriber_type).
+PyObject *s_type, *s_pattern, *s_channel, *s_data, *s_message, *s_pmessage, *s_smessage;
+
+// A published message as redis-py's dict {'type', 'pattern', 'channel', 'data'}, built
+// here because it is what a get_message() loop spends its time on.
+PyObject *message_dict(const rcm_message *m, const Decoding &d) {
+  PyObject *type = m->kind == RCM_SUB_PATTERN ? s_pmessage : m->kind == RCM_SUB_SHARD ? s_smessage : s_message;
+  PyObject *channel = text_or_none(m->channel, m->channel_len, d);
+  PyObject *pattern = channel != nullptr ? text_or_none(m->pattern, m->pattern_len, d) : nullptr;
+  PyObject *data = pattern != nullptr ? text_or_none(m->payload, m->payload_len, d) : nullptr;
+  PyObject *dict = data != nullptr ? PyDict_New() : nullptr;
+  bool ok = dict != nullptr && PyDict_SetItem(dict, s_type, type) == 0 && PyDict_SetItem(dict, s_pattern, pattern) == 0 &&
+            PyDict_SetItem(dict, s_channel, channel) == 0 && PyDict_SetItem(dict, s_data, data) == 0;
+  Py_XDECREF(channel);
+  Py_XDECREF(pattern);
+  Py_XDECREF(data);
+  if (!ok) Py_CLEAR(dict);
+  return dict;
+}
+
+// Any other message: (type, kind, every_primary, channel, pattern, payload, node,
+// gap_from_ms, gap_to_ms, dropped), strings as the client decodes bulk strings.
 PyObject *message_tuple(const rcm_message *m, const Decoding &d) {
   PyObject *t = PyTuple_New(10);
   if (t == nullptr) return nullptr;
@@ -247,9 +267,9 @@ PyObject *message_tuple(const rcm_message *m, const Decoding &d) {
   return t;
 }
 
-// next(timeout_ms) -> a message tuple, or None when none came in time (timeout_ms < 0:
-// wait without limit, 0: do not wait). ClosedError once this subscriber or its client is
-// closed.
+// next(timeout_ms) -> a published message as a dict, any other as a tuple, or None when
+// none came in time (timeout_ms < 0: wait without limit, 0: do not wait). ClosedError
+// once this subscriber or its client is closed.
 PyObject *Subscriber_next(PyObject *o, PyObject *arg) {
   long timeout = PyLong_AsLong(arg);
   if (timeout == -1 && PyErr_Occurred()) return nullptr;
@@ -284,7 +304,8 @@ PyObject *Subscriber_next(PyObject *o, PyObject *arg) {
     }
     if (PyErr_CheckSignals() != 0) return nullptr;
   }
-  PyObject *t = message_tuple(msg, s->owner->core->dec);
+  const Decoding &dec = s->owner->core->dec;
+  PyObject *t = msg->type == RCM_MSG_MESSAGE ? message_dict(msg, dec) : message_tuple(msg, dec);
   rcm_message_free(msg);
   return t;
 }
@@ -325,8 +346,9 @@ PyMethodDef subscriber_methods[] = {
     {"unsubscribe", FASTCALL(Subscriber_unsubscribe),
      "unsubscribe(kind, names): remove names of that kind; None removes every one."},
     {"next", Subscriber_next, METH_O,
-     "next(timeout_ms): the next message tuple (type, kind, every_primary, channel, pattern, payload, node, "
-     "gap_from_ms, gap_to_ms, dropped), or None after timeout_ms (< 0: no limit)."},
+     "next(timeout_ms): the next message: a published one as redis-py's dict, any other as a tuple (type, "
+     "kind, every_primary, channel, pattern, payload, node, gap_from_ms, gap_to_ms, dropped); None after "
+     "timeout_ms (< 0: no limit)."},
     {"fileno", Subscriber_fileno, METH_NOARGS, "fileno(): a descriptor readable while messages wait."},
     {"close", Subscriber_close, METH_NOARGS, "close(): drop every subscription; idempotent, any thread."},
     {nullptr, nullptr, 0, nullptr}};
@@ -349,6 +371,10 @@ PyType_Spec subscriber_spec = {"rcm._native.Subscriber", sizeof(SubscriberObject
 }  // namespace
 
 bool add_subscriber_type(PyObject *module) {
+  PyObject **interned[] = {&s_type, &s_pattern, &s_channel, &s_data, &s_message, &s_pmessage, &s_smessage};
+  const char *names[] = {"type", "pattern", "channel", "data", "message", "pmessage", "smessage"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; ++i)
+    if ((*interned[i] = PyUnicode_InternFromString(names[i])) == nullptr) return false;
   g_subscriber_type = reinterpret_cast<PyTypeObject *>(PyType_FromSpec(&subscriber_spec));
   if (g_subscriber_type == nullptr) return false;
   Py_INCREF(g_subscriber_type);  // the module's reference is stolen; this one stays
