@@ -230,9 +230,10 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
   } else {
     return;
   }
-  // The key is built once (a copy of the name: the channel's bytes are moved out below)
-  // and looked up as a plain and as an every-primary subscription.
-  Key key{kind, false, el[1]->str};
+  // Looked up as a plain and as an every-primary subscription, by a view of the name
+  // (no copy); once the reply's strings are moved into the message, the view is rebound
+  // to the message's.
+  KeyView key{kind, false, el[1]->str};
   std::shared_ptr<PubSubMessage> built;
   for (bool every : {false, true}) {
     key.every = every;
@@ -248,13 +249,14 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
       m->kind = kind;
       m->channel = std::move(el[ch]->str);
       if (kind == SubKind::pattern) {
-        m->pattern = key.name;
+        m->pattern = std::move(el[1]->str);
         m->has_pattern = true;
       }
       m->payload = std::move(el[pay]->str);
       m->has_payload = true;
       m->node = l.key;
       built = m;
+      key.name = kind == SubKind::pattern ? std::string_view(built->pattern) : std::string_view(built->channel);
     }
     m->every_primary = every;
     MessagePtr shared = m;

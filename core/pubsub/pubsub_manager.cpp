@@ -88,7 +88,7 @@ void PubSubManager::add(const std::shared_ptr<Subscriber> &s, SubKind kind, bool
 void PubSubManager::remove(const std::shared_ptr<Subscriber> &s, SubKind kind, bool every,
                            const std::vector<std::string> &names, bool all) {
   if (shut_) return;
-  std::vector<std::map<Key, Entry>::iterator> hits;
+  std::vector<std::map<Key, Entry, KeyLess>::iterator> hits;
   if (all) {
     for (auto it = entries_.lower_bound(Key{kind, every, std::string()});
          it != entries_.end() && it->first.kind == kind && it->first.every == every; ++it)
@@ -129,7 +129,7 @@ void PubSubManager::drop(const std::shared_ptr<Subscriber> &s) {
   sync_dirty();
 }
 
-void PubSubManager::release_entry(std::map<Key, Entry>::iterator it) {
+void PubSubManager::release_entry(std::map<Key, Entry, KeyLess>::iterator it) {
   detach(it->first, it->second, now_ms());
   entries_.erase(it);
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -53,10 +54,20 @@ class PubSubManager {
     SubKind kind;
     bool every;
     std::string name;
-    bool operator<(const Key &o) const {
-      if (kind != o.kind) return kind < o.kind;
-      if (every != o.every) return every < o.every;
-      return name < o.name;
+  };
+  // A Key that borrows its name: a message's lookup copies nothing.
+  struct KeyView {
+    SubKind kind;
+    bool every;
+    std::string_view name;
+  };
+  struct KeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A &a, const B &b) const {
+      if (a.kind != b.kind) return a.kind < b.kind;
+      if (a.every != b.every) return a.every < b.every;
+      return std::string_view(a.name) < std::string_view(b.name);
     }
   };
   struct Entry {
@@ -109,7 +120,7 @@ class PubSubManager {
   std::vector<std::string> place(const Key &k);
   void attach(const Key &k, Entry &e);
   void detach(const Key &k, Entry &e, long long now_ms);
-  void release_entry(std::map<Key, Entry>::iterator it);
+  void release_entry(std::map<Key, Entry, KeyLess>::iterator it);
   Link &link(const std::string &node);
   void sync(Link &l);
   void sync_dirty();
@@ -125,7 +136,7 @@ class PubSubManager {
   PubSubHost &host_;
   std::shared_ptr<PubSub> pubsub_;
   const Config &cfg_;
-  std::map<Key, Entry> entries_;
+  std::map<Key, Entry, KeyLess> entries_;
   std::map<std::string, std::unique_ptr<Link>> links_;
   std::set<std::string> dirty_;                           // links to sync
   std::vector<std::unique_ptr<Link>> graveyard_;          // closed in a callback, freed at the next tick
