@@ -201,9 +201,9 @@ static void *publisher_main(void *arg)
     }
     memset(payload, 'x', (size_t)C.size);
     argv[2] = payload;
-    /* With a pattern the channels are rcm:psb:<pid>:0.. all the same (C.names[1..]). */
+    /* With a pattern, names[0] is the pattern and names[1..] the channels it covers. */
     int first = C.pattern ? 1 : 0;
-    int nch = C.pattern ? 1 : C.nnames;
+    int nch = C.pattern ? C.nnames - 1 : C.nnames;
     long long sent = 0;
     while (sent < S.n && !atomic_load(&S.stop)) {
         long long b = S.n - sent < C.batch ? S.n - sent : C.batch;
