@@ -14,7 +14,9 @@
  *     ROLE says master. Trials alternate the two nodes, so an even count ends as it began.
  * Recovery = first message received after the mark - the mark, per channel kind; a
  * kind that was never interrupted (a channel on a demoted primary keeps receiving) shows
- * the wait for the next publication. The RCM_MSG_GAP each kind reported is printed too.
+ * the wait for the next publication. Also printed: the RCM_MSG_GAP each kind reported,
+ * and the longest silence of each kind from the fault to 1 s after the mark (a shard
+ * channel may first go on through the demoted primary and stop later).
  */
 #include "pubsub_bench.h"
 #include "slotmap.h"
@@ -336,8 +338,26 @@ static uint64_t first_after(int k, uint64_t t)
     return first;
 }
 
+/* The longest stretch without a message of kind k that ends after t (under F.mu): the
+ * interruption as the subscriber saw it, whichever link the messages came through. */
+static uint64_t longest_silence(int k, uint64_t t, uint64_t now, uint64_t *from)
+{
+    uint64_t worst = 0, prev = 0;
+    long long n = F.received[k], lo = n > RING ? n - RING : 0;
+    *from = 0;
+    for (long long i = lo; i <= n; i++) {
+        uint64_t at = i < n ? F.rx[k][i % RING] : now; /* the silence up to now counts too */
+        if (prev && at > t && at - prev > worst) {
+            worst = at - prev;
+            *from = prev;
+        }
+        prev = at;
+    }
+    return worst;
+}
+
 /* Waits for the first message of each kind after the mark; prints the recovery times. */
-static bool recover(uint64_t fault, uint64_t mark, double ms[K_KINDS])
+static bool recover(uint64_t fault, uint64_t mark, double ms[K_KINDS], double silence_ms[K_KINDS])
 {
     uint64_t deadline = mark + 30ull * 1000000000ull;
     bool all = false;
@@ -347,8 +367,13 @@ static bool recover(uint64_t fault, uint64_t mark, double ms[K_KINDS])
         all = first_after(K_CHANNEL, mark) && first_after(K_SHARD, mark);
         pthread_mutex_unlock(&F.mu);
     }
-    sleep_ms(200); /* a gap message may follow the first message */
+    /* A gap message, or a late interruption (a shard channel first still served by the
+     * demoted primary), may follow the first message: watch one more second. */
+    uint64_t until = mark + 1000000000ull;
+    if (cli_now_ns() < until) sleep_ms((int)((until - cli_now_ns()) / 1000000ull));
+    sleep_ms(200);
     pthread_mutex_lock(&F.mu);
+    uint64_t now = cli_now_ns();
     for (int k = 0; k < K_KINDS; k++) {
         uint64_t first = first_after(k, mark);
         ms[k] = first ? ms_since(mark, first) : -1;
@@ -362,6 +387,10 @@ static bool recover(uint64_t fault, uint64_t mark, double ms[K_KINDS])
         else
             printf("; no gap reported");
         printf(" (%s)\n", ms[k] >= 0 && ms[k] <= 250 ? "<= 250 ms: ok" : "target <= 250 ms: MISS");
+        uint64_t from, silence = longest_silence(k, fault, now, &from);
+        silence_ms[k] = (double)silence / 1e6;
+        printf("  %-13s longest silence %.1f ms (from %+.1f to %+.1f ms of the mark)\n", "", (double)silence / 1e6,
+               ms_since(mark, from), ms_since(mark, from + silence));
     }
     pthread_mutex_unlock(&F.mu);
     return ms[K_CHANNEL] >= 0 && ms[K_SHARD] >= 0;
@@ -502,7 +531,7 @@ int psb_failover(const cli_opts *opts, const cli_target *target, int argc, char 
     if (F.cluster)
         printf("shard channel on %s:%d (replica %s:%d), channel subscribed there too (pubsub.node), "
                "published on %s:%d\n", pri.host, pri.port, rep.host, rep.port, other.host, other.port);
-    double worst[K_KINDS] = {0, 0};
+    double worst[K_KINDS] = {0, 0}, worst_silence[K_KINDS] = {0, 0};
     for (int t = 1; t <= F.trials; t++) {
         sleep_ms(F.settle_ms);
         pthread_mutex_lock(&F.mu);
@@ -520,16 +549,19 @@ int psb_failover(const cli_opts *opts, const cli_target *target, int argc, char 
             rc = CLI_EXIT_FAIL;
             break;
         }
-        double ms[K_KINDS];
-        if (!recover(fault, mark, ms)) rc = CLI_EXIT_FAIL;
-        for (int k = 0; k < K_KINDS; k++)
+        double ms[K_KINDS], silence[K_KINDS];
+        if (!recover(fault, mark, ms, silence)) rc = CLI_EXIT_FAIL;
+        for (int k = 0; k < K_KINDS; k++) {
             if (ms[k] > worst[k]) worst[k] = ms[k];
+            if (silence[k] > worst_silence[k]) worst_silence[k] = silence[k];
+        }
     }
     pthread_mutex_lock(&F.mu);
     printf("\nworst over the trials: channel %.1f ms, shard channel %.1f ms (target <= 250 ms: %s); "
-           "received %lld + %lld messages, %lld + %lld gap reports\n",
+           "longest silences %.1f and %.1f ms; received %lld + %lld messages, %lld + %lld gap reports\n",
            worst[K_CHANNEL], worst[K_SHARD], worst[K_CHANNEL] <= 250 && worst[K_SHARD] <= 250 ? "ok" : "MISS",
-           F.received[K_CHANNEL], F.received[K_SHARD], F.gaps[K_CHANNEL], F.gaps[K_SHARD]);
+           worst_silence[K_CHANNEL], worst_silence[K_SHARD], F.received[K_CHANNEL], F.received[K_SHARD],
+           F.gaps[K_CHANNEL], F.gaps[K_SHARD]);
     pthread_mutex_unlock(&F.mu);
     printf("recovery: first message received after the mark (%s) minus the mark; the publishers\n"
            "  reconnect on their own every %d ms, so up to one interval is the publishing side's.\n",
