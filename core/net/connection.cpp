@@ -512,8 +512,9 @@ void Connection::send_command(int argc, const char *const *argv, const size_t *a
 }
 
 void Connection::handle_reply(Reply *reply) {
-  last_reply_ = Clock::now();
+  // A subscriber's pushes are not replies (and a clock read per message is not free).
   if (role_ == Role::subscriber && subscriber_reply(reply)) return;
+  last_reply_ = Clock::now();
   if (role_ == Role::lease && lease_inbox_bound(reply)) {
     inbox_->push(reply);
     return;

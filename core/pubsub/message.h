@@ -29,6 +29,18 @@ struct PubSubMessage {
 
 using MessagePtr = std::shared_ptr<const PubSubMessage>;
 
+// A notice about a name (SUBSCRIBED, UNSUBSCRIBED, GAP): the name in `channel`.
+inline std::shared_ptr<PubSubMessage> make_notice(MessageType type, SubKind kind, bool every, const std::string &name,
+                                                  const std::string &node) {
+  auto m = std::make_shared<PubSubMessage>();
+  m->type = type;
+  m->kind = kind;
+  m->every_primary = every;
+  m->channel = name;
+  m->node = node;
+  return m;
+}
+
 // Index of a kind in the server's vocabulary (kConfirmations / 2): 0 channel, 1 pattern,
 // 2 shard channel.
 inline int kind_index(SubKind k) { return static_cast<int>(k) - 1; }

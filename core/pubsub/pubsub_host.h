@@ -11,9 +11,12 @@
 
 namespace rcm::core {
 
+class IoThread;
+
 class PubSubHost {
  public:
   virtual const Config &config() const = 0;
+  virtual IoThread &io() = 0;
   virtual Mode mode() const = 0;
   virtual NodePool &pool_for(const Endpoint &ep, NodePool::Kind kind) = 0;
   // Cluster: the slot map (null until known).

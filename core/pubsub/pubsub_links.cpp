@@ -230,9 +230,10 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
   } else {
     return;
   }
-  // The key is built once (a copy of the name: the channel's bytes are moved out below)
-  // and looked up as a plain and as an every-primary subscription.
-  Key key{kind, false, el[1]->str};
+  // Looked up as a plain and as an every-primary subscription, by a view of the name
+  // (no copy); once the reply's strings are moved into the message, the view is rebound
+  // to the message's.
+  KeyView key{kind, false, el[1]->str};
   std::shared_ptr<PubSubMessage> built;
   for (bool every : {false, true}) {
     key.every = every;
@@ -248,19 +249,20 @@ void PubSubManager::on_message(Link &l, Reply *reply) {
       m->kind = kind;
       m->channel = std::move(el[ch]->str);
       if (kind == SubKind::pattern) {
-        m->pattern = key.name;
+        m->pattern = std::move(el[1]->str);
         m->has_pattern = true;
       }
       m->payload = std::move(el[pay]->str);
       m->has_payload = true;
       m->node = l.key;
       built = m;
+      key.name = kind == SubKind::pattern ? std::string_view(built->pattern) : std::string_view(built->channel);
     }
     m->every_primary = every;
     MessagePtr shared = m;
     pubsub_->stats().messages.fetch_add(static_cast<long long>(e.subs.size()), std::memory_order_relaxed);
     for (const auto &s : e.subs) {
-      if (s->push(shared))
+      if (deliver(s, shared))
         host_.emit_event(6 /* pubsub dropped */, l.key,
                          "subscriber " + std::to_string(s->id()) + " does not keep up: its oldest messages are dropped (pubsub.max_pending=" +
                              std::to_string(cfg_.pubsub_max_pending) + "; " +
@@ -313,31 +315,20 @@ void PubSubManager::confirmed(Link &l, const ServerName &sn, long long now) {
     if (std::find(e.nodes.begin(), e.nodes.end(), l.key) == e.nodes.end()) continue;
     auto g = e.gap_from.find(l.key);
     if (g != e.gap_from.end()) {
-      auto m = std::make_shared<PubSubMessage>();
-      m->type = MessageType::gap;
-      m->kind = kind;
-      m->every_primary = every;
-      m->channel = sn.second;
-      m->node = l.key;
+      auto m = make_notice(MessageType::gap, kind, every, sn.second, l.key);
       m->gap_from_ms = g->second;
       m->gap_to_ms = now;
       MessagePtr shared = m;
       for (const auto &s : e.subs)
-        if (std::find(e.awaiting.begin(), e.awaiting.end(), s) == e.awaiting.end()) s->push(shared);
+        if (std::find(e.awaiting.begin(), e.awaiting.end(), s) == e.awaiting.end()) deliver(s, shared);
       l.report.push_back(GapNote{std::string(kKindWord[sn.first]) + " '" + sn.second + "'", g->second});
       l.report_to = now;
       pubsub_->stats().resubscribes.fetch_add(1, std::memory_order_relaxed);
       e.gap_from.erase(g);
     }
     if (!e.awaiting.empty()) {
-      auto m = std::make_shared<PubSubMessage>();
-      m->type = MessageType::subscribed;
-      m->kind = kind;
-      m->every_primary = every;
-      m->channel = sn.second;
-      m->node = l.key;
-      MessagePtr shared = m;
-      for (const auto &s : e.awaiting) s->push(shared);
+      MessagePtr shared = make_notice(MessageType::subscribed, kind, every, sn.second, l.key);
+      for (const auto &s : e.awaiting) deliver(s, shared);
       e.awaiting.clear();
     }
   }

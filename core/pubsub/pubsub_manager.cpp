@@ -6,7 +6,11 @@
 #include <chrono>
 #include <random>
 
+#include <event2/event.h>
+
+#include "core/common/guard.h"
 #include "core/net/connection.h"
+#include "core/net/io_thread.h"
 #include "core/pubsub/pubsub.h"
 #include "core/pubsub/subscriber.h"
 #include "core/route/slot.h"
@@ -14,17 +18,6 @@
 namespace rcm::core {
 
 namespace {
-
-std::shared_ptr<PubSubMessage> notice(MessageType type, SubKind kind, bool every, const std::string &name,
-                                      const std::string &node) {
-  auto m = std::make_shared<PubSubMessage>();
-  m->type = type;
-  m->kind = kind;
-  m->every_primary = every;
-  m->channel = name;
-  m->node = node;
-  return m;
-}
 
 template <class V, class T>
 bool contains(const V &v, const T &x) {
@@ -36,7 +29,30 @@ bool contains(const V &v, const T &x) {
 PubSubManager::PubSubManager(PubSubHost &host, std::shared_ptr<PubSub> pubsub)
     : host_(host), pubsub_(std::move(pubsub)), cfg_(host.config()) {}
 
-PubSubManager::~PubSubManager() { shutdown(); }
+PubSubManager::~PubSubManager() {
+  shutdown();
+  if (wake_ev_) event_free(wake_ev_);
+}
+
+bool PubSubManager::deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m) {
+  bool wake = false;
+  const bool episode = s->push(m, &wake);
+  if (wake) {
+    if (wake_ev_ == nullptr) wake_ev_ = event_new(host_.io().base(), -1, 0, RCM_GUARDED(PubSubManager::on_wake), this);
+    if (to_wake_.empty()) event_active(wake_ev_, EV_TIMEOUT, 0);
+    to_wake_.push_back(s);
+  }
+  return episode;
+}
+
+// Once per loop iteration that pushed: readers and delivery threads learn of everything
+// the reads of this iteration brought at once.
+void PubSubManager::on_wake(int, short, void *arg) {
+  auto *self = static_cast<PubSubManager *>(arg);
+  std::vector<std::shared_ptr<Subscriber>> batch;
+  batch.swap(self->to_wake_);
+  for (const auto &s : batch) s->wake();
+}
 
 long long PubSubManager::now_ms() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -61,7 +77,7 @@ void PubSubManager::add(const std::shared_ptr<Subscriber> &s, SubKind kind, bool
       if (st != l->second->names.end() && st->second.live) live_on = node;
     }
     if (!live_on.empty())
-      s->push(notice(MessageType::subscribed, kind, every, name, live_on));
+      deliver(s, make_notice(MessageType::subscribed, kind, every, name, live_on));
     else
       e.awaiting.push_back(s);
   }
@@ -72,7 +88,7 @@ void PubSubManager::add(const std::shared_ptr<Subscriber> &s, SubKind kind, bool
 void PubSubManager::remove(const std::shared_ptr<Subscriber> &s, SubKind kind, bool every,
                            const std::vector<std::string> &names, bool all) {
   if (shut_) return;
-  std::vector<std::map<Key, Entry>::iterator> hits;
+  std::vector<std::map<Key, Entry, KeyLess>::iterator> hits;
   if (all) {
     for (auto it = entries_.lower_bound(Key{kind, every, std::string()});
          it != entries_.end() && it->first.kind == kind && it->first.every == every; ++it)
@@ -88,7 +104,7 @@ void PubSubManager::remove(const std::shared_ptr<Subscriber> &s, SubKind kind, b
     e.subs.erase(std::find(e.subs.begin(), e.subs.end(), s));
     e.awaiting.erase(std::remove(e.awaiting.begin(), e.awaiting.end(), s), e.awaiting.end());
     // Pushed here, on the thread that fans messages out: none of this name follows it.
-    s->push(notice(MessageType::unsubscribed, kind, every, it->first.name,
+    deliver(s, make_notice(MessageType::unsubscribed, kind, every, it->first.name,
                    e.nodes.empty() ? std::string() : e.nodes.front()));
     if (e.subs.empty()) release_entry(it);
   }
@@ -113,7 +129,7 @@ void PubSubManager::drop(const std::shared_ptr<Subscriber> &s) {
   sync_dirty();
 }
 
-void PubSubManager::release_entry(std::map<Key, Entry>::iterator it) {
+void PubSubManager::release_entry(std::map<Key, Entry, KeyLess>::iterator it) {
   detach(it->first, it->second, now_ms());
   entries_.erase(it);
 }
@@ -252,6 +268,8 @@ void PubSubManager::shutdown() {
   links_.clear();
   graveyard_.clear();
   entries_.clear();
+  to_wake_.clear();
+  if (wake_ev_) event_del(wake_ev_);
   pubsub_->close_all();
 }
 

@@ -12,12 +12,15 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/pubsub/message.h"
 #include "core/pubsub/pubsub_host.h"
 #include "core/request/request.h"
+
+struct event;
 
 namespace rcm::core {
 
@@ -51,10 +54,20 @@ class PubSubManager {
     SubKind kind;
     bool every;
     std::string name;
-    bool operator<(const Key &o) const {
-      if (kind != o.kind) return kind < o.kind;
-      if (every != o.every) return every < o.every;
-      return name < o.name;
+  };
+  // A Key that borrows its name: a message's lookup copies nothing.
+  struct KeyView {
+    SubKind kind;
+    bool every;
+    std::string_view name;
+  };
+  struct KeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A &a, const B &b) const {
+      if (a.kind != b.kind) return a.kind < b.kind;
+      if (a.every != b.every) return a.every < b.every;
+      return std::string_view(a.name) < std::string_view(b.name);
     }
   };
   struct Entry {
@@ -93,6 +106,10 @@ class PubSubManager {
   };
 
   static void on_push(void *ctx, Reply *reply);
+  static void on_wake(int, short, void *arg);
+  // Queues m for s; s is woken once, after what this loop iteration read (on_wake).
+  // True when s starts an overflow episode.
+  bool deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m);
   static void on_command_done(Request *r, Status status, Reply *reply);
   void on_message(Link &l, Reply *reply);
   void on_confirmation(Link &l, int kind_index, const std::string &name);
@@ -103,7 +120,7 @@ class PubSubManager {
   std::vector<std::string> place(const Key &k);
   void attach(const Key &k, Entry &e);
   void detach(const Key &k, Entry &e, long long now_ms);
-  void release_entry(std::map<Key, Entry>::iterator it);
+  void release_entry(std::map<Key, Entry, KeyLess>::iterator it);
   Link &link(const std::string &node);
   void sync(Link &l);
   void sync_dirty();
@@ -119,13 +136,15 @@ class PubSubManager {
   PubSubHost &host_;
   std::shared_ptr<PubSub> pubsub_;
   const Config &cfg_;
-  std::map<Key, Entry> entries_;
+  std::map<Key, Entry, KeyLess> entries_;
   std::map<std::string, std::unique_ptr<Link>> links_;
   std::set<std::string> dirty_;                           // links to sync
   std::vector<std::unique_ptr<Link>> graveyard_;          // closed in a callback, freed at the next tick
   std::string chosen_;                                    // cluster: the node for channels and patterns
   Clock::time_point resync_at_ = Clock::time_point::max();  // a refused subscribe is tried again then
   int resync_failures_ = 0;
+  std::vector<std::shared_ptr<Subscriber>> to_wake_;      // pushed to since the last on_wake
+  event *wake_ev_ = nullptr;
   bool shut_ = false;
 };
 

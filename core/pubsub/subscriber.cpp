@@ -64,29 +64,39 @@ void Subscriber::unsignal_locked() {
   signalled_ = false;
 }
 
-bool Subscriber::push(const MessagePtr &m) {
-  bool schedule = false;
+bool Subscriber::push(const MessagePtr &m, bool *wake) {
   bool episode = false;
+  std::lock_guard<std::mutex> lk(mu_);
+  if (closed_) return false;
+  if (queue_.size() >= max_pending_) {
+    queue_.pop_front();
+    ++dropped_;
+    pubsub_->stats().dropped.fetch_add(1, std::memory_order_relaxed);
+    episode = !overflowing_;
+    overflowing_ = true;
+  }
+  queue_.push_back(m);
+  if (!wake_pending_) {
+    wake_pending_ = true;
+    *wake = true;
+  }
+  return episode;
+}
+
+void Subscriber::wake() {
+  bool schedule = false;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (closed_) return false;
-    if (queue_.size() >= max_pending_) {
-      queue_.pop_front();
-      ++dropped_;
-      pubsub_->stats().dropped.fetch_add(1, std::memory_order_relaxed);
-      episode = !overflowing_;
-      overflowing_ = true;
-    }
-    queue_.push_back(m);
+    wake_pending_ = false;
+    if (closed_ || (queue_.empty() && dropped_ == 0)) return;
     if (fn_ == nullptr) {
       signal_locked();
-      cv_.notify_one();
+      if (readers_ > 0) cv_.notify_all();
     } else if (!scheduled_) {
       scheduled_ = schedule = true;
     }
   }
   if (schedule) pubsub_->schedule(shared_from_this());
-  return episode;
 }
 
 // The drop count goes first: the reader learns of the hole before what follows it.
@@ -132,27 +142,31 @@ Status Subscriber::next(int timeout_ms, MessagePtr *out) {
   return st;
 }
 
+// Takes up to `budget` messages under one lock, then runs the callbacks without it. A
+// close from another thread waits for the batch (no callback runs once close returns);
+// a close from inside a callback stops the batch at once.
 bool Subscriber::deliver(int budget) {
-  const auto self = std::this_thread::get_id();
-  for (int i = 0; i < budget; ++i) {
-    MessagePtr m;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (!closed_) m = pop_locked();
-      if (!m) {
-        scheduled_ = false;
-        return false;
-      }
-      delivering_ = self;
+  std::vector<MessagePtr> batch;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    while (!closed_ && static_cast<int>(batch.size()) < budget) {
+      MessagePtr m = pop_locked();
+      if (!m) break;
+      batch.push_back(std::move(m));
     }
+    if (batch.empty()) {
+      scheduled_ = false;
+      return false;
+    }
+    delivering_ = std::this_thread::get_id();
+  }
+  for (const MessagePtr &m : batch) {
+    if (closing_.load(std::memory_order_acquire)) break;
     fn_(*m, ctx_);  // no lock held: the callback may subscribe, unsubscribe or close
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      delivering_ = std::thread::id();
-    }
-    cv_.notify_all();
   }
   std::lock_guard<std::mutex> lk(mu_);
+  delivering_ = std::thread::id();
+  cv_.notify_all();
   if (closed_ || (queue_.empty() && dropped_ == 0)) {
     scheduled_ = false;
     return false;
@@ -162,6 +176,7 @@ bool Subscriber::deliver(int budget) {
 
 void Subscriber::mark_closed_locked() {
   closed_ = true;
+  closing_.store(true, std::memory_order_release);
   queue_.clear();
   dropped_ = 0;
   // Readable for good: a loop waiting on the descriptor wakes and finds it closed.

@@ -5,6 +5,7 @@
 // callback subscriber is served by the DeliveryPool, one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -54,8 +55,12 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   void close_by_client();
 
   // I/O thread: queues m. True when this starts an overflow episode (the first drop since
-  // the queue was last empty), which the caller reports once.
-  bool push(const MessagePtr &m);
+  // the queue was last empty), which the caller reports once. *wake is set when the
+  // caller must call wake() later (once per batch of pushes: a reader or a delivery
+  // thread is woken once for everything one read brought, not once per message).
+  bool push(const MessagePtr &m, bool *wake);
+  // I/O thread: makes what push() queued visible (eventfd, a waiting reader, delivery).
+  void wake();
   // Delivery thread: runs the callback for up to `budget` messages. True when more wait
   // (the caller queues it again: other subscribers get their turn in between).
   bool deliver(int budget);
@@ -81,6 +86,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool closed_ = false;                // guarded by mu_
   bool scheduled_ = false;             // guarded by mu_: in the delivery queue or being served
   bool signalled_ = false;             // guarded by mu_: the eventfd holds a count
+  bool wake_pending_ = false;          // guarded by mu_: pushed since the last wake()
+  std::atomic<bool> closing_{false};   // closed_, readable without mu_ between callbacks
   std::thread::id delivering_;         // guarded by mu_: the thread inside the callback
   int readers_ = 0;                    // guarded by mu_: threads inside next()
 };

@@ -398,18 +398,7 @@ static void test_faults__server_restart_under_load(void **state) {
     start_loaders(w, t, c, &stop, 1);
     tu_sleep_ms(400);
     /* Killed, not stopped: no goodbye, no flush; the sockets just reset. */
-    if (kill(pid, SIGKILL) != 0) fail_msg("kill(%d, SIGKILL) failed", pid);
-    for (double until = tu_now() + 5; tu_now() < until;) {
-        char path[64], st[256] = {0};
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f) break;
-        size_t got = fread(st, 1, sizeof st - 1, f);
-        fclose(f);
-        const char *rp = strrchr(st, ')');
-        if (got == 0 || (rp && rp[1] == ' ' && rp[2] == 'Z')) break;
-        tu_sleep_ms(10);
-    }
+    tu_server_kill_ok(pid);
     printf("server killed (SIGKILL)\n");
     tu_sleep_ms(800); /* requests fail meanwhile: with a status, by their deadline */
     pid = tu_server_start_ok(port, NULL);

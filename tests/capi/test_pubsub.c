@@ -123,6 +123,42 @@ static void test_pubsub__pattern_message_names_the_pattern(void **state) {
     rcm_client_close(c);
 }
 
+/* A name subscribed with and without RCM_SUB_EVERY_PRIMARY is two subscriptions: one
+ * server subscription, each message delivered once per flag. */
+static void test_pubsub__every_primary_flag_is_a_subscription_of_its_own(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    char ch[64];
+    name_for(ch, sizeof ch, "every", 0);
+    const char *names[] = {ch};
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL | RCM_SUB_EVERY_PRIMARY, 1, names, NULL), RCM_OK);
+    wait_subscribed(s, 2);
+    publish_ok(c, ch, "twice", 5);
+    int seen[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        rcm_message *m = next_of_type(s, RCM_MSG_MESSAGE, 10000);
+        assert_string_equal(m->channel, ch);
+        assert_memory_equal(m->payload, "twice", 5);
+        seen[m->every_primary ? 1 : 0]++;
+        rcm_message_free(m);
+    }
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+    /* dropping one flag keeps the other */
+    TU_ASSERT_RC(rcm_unsubscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    rcm_message_free(next_of_type(s, RCM_MSG_UNSUBSCRIBED, 10000));
+    publish_ok(c, ch, "once", 4);
+    rcm_message *m = next_of_type(s, RCM_MSG_MESSAGE, 10000);
+    assert_int_equal(m->every_primary, 1);
+    rcm_message_free(m);
+    TU_ASSERT_RC(rcm_subscriber_next(s, 200, &m), RCM_ERR_TIMEOUT);
+    rcm_subscriber_close(s);
+    rcm_client_close(c);
+}
+
 static void test_pubsub__binary_payload_and_channel(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
@@ -706,21 +742,6 @@ static void gap_event_cb(rcm_event_kind kind, const char *node, const char *deta
     atomic_fetch_add(&gap_events, 1);
 }
 
-static void kill_and_reap(int pid) {
-    if (kill(pid, SIGKILL) != 0) fail_msg("kill(%d, SIGKILL) failed", pid);
-    for (double until = tu_now() + 5; tu_now() < until;) {
-        char path[64], st[256] = {0};
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f) break;
-        size_t got = fread(st, 1, sizeof st - 1, f);
-        fclose(f);
-        const char *rp = strrchr(st, ')');
-        if (got == 0 || (rp && rp[1] == ' ' && rp[2] == 'Z')) break;
-        tu_sleep_ms(10);
-    }
-}
-
 static void test_pubsub__server_killed_and_restarted_resubscribes(void **state) {
     (void)state;
     tu_watchdog_arm(120, "restart");
@@ -750,7 +771,7 @@ static void test_pubsub__server_killed_and_restarted_resubscribes(void **state) 
         wait_subscribed(subs[i], NCH + 1);
     }
     long long killed_at = (long long)time(NULL) * 1000;
-    kill_and_reap(pid);
+    tu_server_kill_ok(pid);
     tu_sleep_ms(300);
     pid = tu_server_start_ok(port, NULL);
     /* each subscriber hears one GAP per name, then gets what is published after */
@@ -862,6 +883,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pubsub__messages_arrive_in_order),
         cmocka_unit_test(test_pubsub__pattern_message_names_the_pattern),
+        cmocka_unit_test(test_pubsub__every_primary_flag_is_a_subscription_of_its_own),
         cmocka_unit_test(test_pubsub__binary_payload_and_channel),
         cmocka_unit_test(test_pubsub__thousand_channels_and_hundred_patterns),
         cmocka_unit_test(test_pubsub__two_hundred_subscribers_share_one_connection),

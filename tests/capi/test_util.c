@@ -387,6 +387,27 @@ void tu_server_stop(int pid) {
     }
 }
 
+void tu_server_kill_ok(int pid) {
+    if (kill((pid_t)pid, SIGKILL) != 0) fail_msg("kill(%d, SIGKILL) failed", pid);
+    pthread_mutex_lock(&servers_mu);
+    for (int i = 0; i < TU_MAX_SERVERS; i++)
+        if (started_pids[i] == pid) started_pids[i] = 0;
+    pthread_mutex_unlock(&servers_mu);
+    /* Gone, or a zombie (the harness's child): its sockets are closed either way. */
+    for (double until = tu_now() + 5; tu_now() < until;) {
+        char path[64], st[256] = {0};
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) return;
+        size_t got = fread(st, 1, sizeof st - 1, f);
+        fclose(f);
+        const char *rp = strrchr(st, ')');
+        if (got == 0 || (rp && rp[1] == ' ' && rp[2] == 'Z')) return;
+        tu_sleep_ms(10);
+    }
+    fail_msg("server %d still running 5 s after SIGKILL", pid);
+}
+
 /* The kernel names where a sleeping thread waits (/proc/<pid>/wchan): a server inside
  * DEBUG SLEEP waits in nanosleep, an idle one in epoll; "0" while it runs, or always
  * where the kernel hides it. Reading that is the only way to know the sleep has begun:

@@ -137,6 +137,9 @@ int tu_server_start_ok(int port, const char *extra);
  * NULL if it could not be started. *exit_status (if not NULL) gets pclose's status. */
 char *tu_command_output(const char *cmd, int *exit_status);
 void tu_server_stop(int pid);
+/* SIGKILL (no goodbye, no flush: the sockets just reset) and waits until it is gone or a
+ * zombie (up to 5 s). Asserts; main thread only. */
+void tu_server_kill_ok(int pid);
 
 /* Sends DEBUG SLEEP <seconds> to the private server <pid> on <port> over a raw connection
  * and returns once the server is asleep (seen in /proc/<pid>/wchan), so that what the

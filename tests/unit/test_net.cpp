@@ -118,6 +118,18 @@ struct Rig {
 
 void done_ignore(Request *, Status, Reply *reply) { delete reply; }
 
+// A PING request whose outcome goes to done (with ctx).
+Request *ping_request(Request::DoneFn done, void *ctx = nullptr) {
+  auto *r = new Request();
+  const char *argv[] = {"PING"};
+  size_t lens[] = {4};
+  encode_command(r->payload, 1, argv, lens);
+  r->created = Clock::now();
+  r->done = done;
+  r->ctx = ctx;
+  return r;
+}
+
 // Reads from fd until `want` bytes came (bounded by the socket's blocking reads).
 std::string read_exactly(int fd, size_t want) {
   std::string out;
@@ -136,6 +148,18 @@ struct SubscriberLog {
   std::vector<std::string> pushes;  // guarded by mu: "kind name"
   std::vector<std::string> done;    // guarded by mu: "status reply-or-due"
 };
+
+// Waits (up to 2 s) until pred() holds under log.mu.
+template <class Pred>
+void wait_logged(SubscriberLog &log, Pred pred) {
+  for (int i = 0; i < 200; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(log.mu);
+      if (pred()) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
 
 void on_push_logged(void *ctx, Reply *reply) {
   auto *log = static_cast<SubscriberLog *>(ctx);
@@ -167,15 +191,7 @@ TEST(test_connection__tells_its_listener_ready_reply_and_loss) {
   REQUIRE(rig.rec.wait_for(1).size() == 1);
   CHECK_EQ(rig.rec.events[0], std::string("ready"));
 
-  rig.io.run_sync([&] {
-    auto *r = new Request();
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
-    encode_command(r->payload, 1, argv, lens);
-    r->created = Clock::now();
-    r->done = &done_ignore;
-    rig.conn->send(r);
-  });
+  rig.io.run_sync([&] { rig.conn->send(ping_request(&done_ignore)); });
   char in[64];
   const std::string ping = "*1\r\n$4\r\nPING\r\n";
   size_t got = 0;
@@ -239,13 +255,7 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
       "*3\r\n$10\r\nssubscribe\r\n$1\r\na\r\n:1\r\n"
       "*3\r\n$8\r\nsmessage\r\n$1\r\na\r\n$1\r\np\r\n";
   REQUIRE(::write(peer, frames.data(), frames.size()) == static_cast<ssize_t>(frames.size()));
-  for (int i = 0; i < 200; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(log.mu);
-      if (log.pushes.size() >= 3) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  wait_logged(log, [&] { return log.pushes.size() >= 3; });
   {
     std::lock_guard<std::mutex> lock(log.mu);
     REQUIRE(log.pushes.size() == 3);
@@ -257,14 +267,8 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
   REQUIRE(::write(peer, last.data(), last.size()) == static_cast<ssize_t>(last.size()));
   // A PING behind it is answered by the array a subscribed RESP2 connection sends.
   rig.io.run_sync([&] {
-    auto *r = new Request();
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
-    encode_command(r->payload, 1, argv, lens);
-    r->created = Clock::now();
+    Request *r = ping_request(&on_done_logged, &log);
     r->internal = true;
-    r->ctx = &log;
-    r->done = &on_done_logged;
     rig.conn->send(r);
     rig.conn->send_subscription("SSUBSCRIBE", {"c"}, &on_done_logged, &log);
   });
@@ -273,13 +277,7 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
   CHECK_EQ(read_exactly(peer, ping.size() + cmd2.size()), ping + cmd2);
   const std::string answers = "*2\r\n$4\r\npong\r\n$0\r\n\r\n-MOVED 7365 127.0.0.1:1\r\n";
   REQUIRE(::write(peer, answers.data(), answers.size()) == static_cast<ssize_t>(answers.size()));
-  for (int i = 0; i < 200; ++i) {
-    {
-      std::lock_guard<std::mutex> lock(log.mu);
-      if (log.done.size() >= 3) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  wait_logged(log, [&] { return log.done.size() >= 3; });
   std::lock_guard<std::mutex> lock(log.mu);
   REQUIRE(log.done.size() == 3);
   CHECK_EQ(log.done[0], std::string(status_name(Status::ok)));
