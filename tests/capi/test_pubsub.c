@@ -447,10 +447,23 @@ static void test_pubsub__fd_is_readable_while_messages_wait(void **state) {
 
 /* ---- a slow consumer is bounded -------------------------------------------------------- */
 
+static atomic_int dropped_events;
+
+static void dropped_event_cb(rcm_event_kind kind, const char *node, const char *detail, void *ud) {
+    (void)node;
+    (void)detail;
+    (void)ud;
+    if (kind == RCM_EVENT_PUBSUB_DROPPED) atomic_fetch_add(&dropped_events, 1);
+}
+
 static void test_pubsub__slow_consumer_drops_oldest_and_counts(void **state) {
     (void)state;
     tu_watchdog_arm(120, "slow consumer");
-    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), "pubsub.max_pending", "50", NULL);
+    rcm_config *cfg = tu_config_ok("redis", tu_port(TU_PLAIN), "pubsub.max_pending", "50", NULL);
+    TU_ASSERT_RC(rcm_config_set_event_callback(cfg, dropped_event_cb, NULL), RCM_OK);
+    rcm_client *c = NULL;
+    TU_ASSERT_RC(rcm_client_open(cfg, &c), RCM_OK);
+    rcm_config_free(cfg);
     rcm_subscriber *slow = NULL, *fast = NULL;
     TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &slow), RCM_OK);
     TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &fast), RCM_OK);
@@ -507,6 +520,10 @@ static void test_pubsub__slow_consumer_drops_oldest_and_counts(void **state) {
     assert_int_equal((unsigned long long)kept + dropped, (unsigned long long)n);
     assert_int_equal(prev, n - 1); /* the newest are kept */
     assert_int_equal(stats_number(c, "dropped"), (long long)dropped);
+    /* one overflow episode (the slow one never caught up until now): one event */
+    for (double until = tu_now() + 5; atomic_load(&dropped_events) == 0 && tu_now() < until;) tu_sleep_ms(10);
+    tu_sleep_ms(100);
+    assert_int_equal(atomic_load(&dropped_events), 1);
     rcm_subscriber_close(slow);
     rcm_subscriber_close(fast);
     rcm_client_close(c);
@@ -826,6 +843,65 @@ static void test_pubsub__server_killed_and_restarted_resubscribes(void **state) 
     tu_watchdog_disarm();
 }
 
+/* While the server is down: a name added waits (SUBSCRIBED once it is live, no GAP), a
+ * name removed is gone at once (UNSUBSCRIBED, no GAP), the others get their GAP. */
+static void test_pubsub__changes_while_the_server_is_down(void **state) {
+    (void)state;
+    tu_watchdog_arm(120, "changes while down");
+    int port = tu_port(TU_PRIV_PUBSUB_RESTART);
+    int pid = tu_server_start_ok(port, NULL);
+    rcm_client *c = tu_open_ok(port, "connect_timeout_ms", "500", "retry.backoff_max_ms", "200", NULL);
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    char kept[64], removed[64], added[64];
+    name_for(kept, sizeof kept, "down", 0);
+    name_for(removed, sizeof removed, "down", 1);
+    name_for(added, sizeof added, "down", 2);
+    const char *both[] = {kept, removed};
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 2, both, NULL), RCM_OK);
+    wait_subscribed(s, 2);
+    tu_server_kill_ok(pid);
+    for (double until = tu_now() + 10; stats_number(c, "subscriber_connections") != 0 && tu_now() < until;) tu_sleep_ms(20);
+    assert_int_equal(stats_number(c, "subscriber_connections"), 0);
+    const char *rm[] = {removed};
+    const char *add[] = {added};
+    TU_ASSERT_RC(rcm_unsubscribe(s, RCM_SUB_CHANNEL, 1, rm, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, add, NULL), RCM_OK);
+    rcm_message *m = next_of_type(s, RCM_MSG_UNSUBSCRIBED, 5000);
+    assert_string_equal(m->channel, removed);
+    rcm_message_free(m);
+    tu_sleep_ms(300);
+    pid = tu_server_start_ok(port, NULL);
+    int gap_kept = 0, subscribed_added = 0;
+    for (double until = tu_now() + 20; (gap_kept + subscribed_added < 2) && tu_now() < until;) {
+        m = NULL;
+        if (rcm_subscriber_next(s, 100, &m) != RCM_OK) continue;
+        if (m->type == RCM_MSG_GAP) {
+            if (strcmp(m->channel, kept) != 0) fail_msg("GAP for '%s'", m->channel);
+            gap_kept++;
+        } else if (m->type == RCM_MSG_SUBSCRIBED) {
+            if (strcmp(m->channel, added) != 0) fail_msg("SUBSCRIBED for '%s'", m->channel);
+            subscribed_added++;
+        } else {
+            fail_msg("unexpected message type %d for '%s'", (int)m->type, m->channel ? m->channel : "");
+        }
+        rcm_message_free(m);
+    }
+    assert_int_equal(gap_kept, 1);
+    assert_int_equal(subscribed_added, 1);
+    rcm_client *pub = tu_open_ok(port, NULL);
+    rcm_reply *r = tu_cmd_ok(pub, "PUBSUB", "NUMSUB", kept, removed, added, NULL);
+    assert_int_equal(rcm_reply_integer(rcm_reply_element(r, 1)), 1);
+    assert_int_equal(rcm_reply_integer(rcm_reply_element(r, 3)), 0);
+    assert_int_equal(rcm_reply_integer(rcm_reply_element(r, 5)), 1);
+    rcm_reply_free(r);
+    rcm_subscriber_close(s);
+    rcm_client_close(pub);
+    rcm_client_close(c);
+    tu_server_stop(pid);
+    tu_watchdog_disarm();
+}
+
 static long long wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -895,6 +971,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pubsub__callback_subscribes_and_closes_its_own_subscriber),
         cmocka_unit_test(test_pubsub__threads_race_subscribe_unsubscribe_close),
         cmocka_unit_test(test_pubsub__server_killed_and_restarted_resubscribes),
+        cmocka_unit_test(test_pubsub__changes_while_the_server_is_down),
         cmocka_unit_test(test_pubsub__stopped_server_is_detected_and_resubscribed),
     };
     return TU_RUN(tests, argc, argv);

@@ -471,6 +471,11 @@ RCM_API void rcm_lease_release(rcm_lease *lease);
  * picks); shard channels go to the primary that owns the channel's slot. With
  * RCM_SUB_EVERY_PRIMARY a channel or pattern is subscribed on every primary (keyspace
  * notifications in a cluster: each node notifies only its own keys).
+ *
+ * Interruptions: a name that was live and is live again gives each of its subscribers one
+ * RCM_MSG_GAP; each node on which names came back gives one RCM_EVENT_SUBSCRIPTION_GAP,
+ * once all it was asked to subscribe again is confirmed, whose detail lists them (the
+ * first 20, then "and N more") and the interval: "from <ms> to <ms> (<d> ms)".
  * ------------------------------------------------------------------------------ */
 typedef struct rcm_subscriber rcm_subscriber;
 
@@ -575,7 +580,11 @@ RCM_API void rcm_subscriber_close(rcm_subscriber *sub);
  *  leases in use and waiters, requests, errors by status, reconnects, latency p50/p99
  *  (microseconds); and where command flags and key positions come from
  *  ("command_table": "COMMAND" once a node answered COMMAND, "built-in" until then, with
- *  "commands_known"). *json belongs to the caller (rcm_free). Blocks briefly: every I/O
+ *  "commands_known"); and "pubsub": {"subscribers" (open handles), "channels",
+ *  "patterns", "shard_channels" (names wanted), "subscriber_connections" (ready),
+ *  "messages" (queued for subscribers), "dropped" (pubsub.max_pending), "gaps"
+ *  (RCM_EVENT_SUBSCRIPTION_GAP events), "resubscribes" (names live again after an
+ *  interruption)}. *json belongs to the caller (rcm_free). Blocks briefly: every I/O
  *  thread makes its part. Thread-safe, but not from an rcm_callback: there it would wait
  *  for the other I/O threads, which may be waiting for this one, so it returns
  *  RCM_ERR_STATE (whatever io_threads is). */
