@@ -414,3 +414,30 @@ def test_slow_reader_gets_a_dropped_message(key):
         assert kept == [str(i).encode() for i in range(90, 100)]
         assert p.get_message(timeout=0.1) is None
         p.close()
+
+
+def test_thousand_pubsubs_on_ten_channels_share_one_connection(key):
+    """1000 PubSubs of one client on 10 channels: one subscriber connection, one server
+    subscription per channel, and every PubSub gets its channel's message."""
+    from conftest import URL
+
+    names = [key(f"c{i}").encode() for i in range(10)]
+    with rcm.Client(URL) as c:
+        subs = [c.pubsub(ignore_subscribe_messages=True) for _ in range(1000)]
+        try:
+            for i, p in enumerate(subs):
+                p.subscribe(names[i % 10])
+            for n in names:
+                wait_subscribers(c, n)
+            stats = c.stats()["pubsub"]
+            assert stats["subscribers"] == 1000 and stats["channels"] == 10, stats
+            assert stats["subscriber_connections"] == 1, stats
+            assert c.pubsub_numsub(*names) == [(n, 1) for n in names]
+            for n in names:
+                assert c.publish(n, n) == 1
+            for i, p in enumerate(subs):
+                assert wait_message(p) == {"type": "message", "pattern": None, "channel": names[i % 10],
+                                           "data": names[i % 10]}
+        finally:
+            for p in subs:
+                p.close()
