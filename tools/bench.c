@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "histogram.h"
 #include "slotmap.h"
+#include "target.h"
 
 #include <hiredis/hiredis.h>
 
@@ -94,133 +95,8 @@ typedef struct bench_cfg {
     bool keyspace_given;
     bool external;
     bool cluster;       /* --cluster or mode=cluster: route by slot, all primaries */
-    /* where the baselines connect: the first seed, as the rcm client sees it */
-    char host[256];
-    int port;
-    char username[256];
-    char password[512];
-    int db;
-    char mode[32];
-    bool tls;
+    cli_target srv;     /* where the baselines connect: the first seed, as the rcm client sees it */
 } bench_cfg;
-
-static int pct_decode(char *dst, size_t cap, const char *src, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%' && i + 2 < len) {
-            char hex[3] = {src[i + 1], src[i + 2], 0};
-            char *end;
-            long v = strtol(hex, &end, 16);
-            if (*end == '\0') {
-                c = (char)v;
-                i += 2;
-            }
-        }
-        if (o + 1 >= cap) return -1;
-        dst[o++] = c;
-    }
-    dst[o] = '\0';
-    return 0;
-}
-
-/* "host:port[,...]" or "[v6]:port[,...]": the first address. */
-static bool parse_seed(bench_cfg *cfg, const char *s, size_t len)
-{
-    const char *comma = memchr(s, ',', len);
-    if (comma) len = (size_t)(comma - s);
-    if (len == 0) return false;
-    const char *host = s, *port = NULL;
-    size_t hostlen;
-    if (s[0] == '[') {
-        const char *close = memchr(s, ']', len);
-        if (!close) return false;
-        host = s + 1;
-        hostlen = (size_t)(close - host);
-        if ((size_t)(close - s) + 1 < len && close[1] == ':') port = close + 2;
-    } else {
-        const char *colon = memchr(s, ':', len);
-        hostlen = colon ? (size_t)(colon - s) : len;
-        if (colon) port = colon + 1;
-    }
-    if (hostlen == 0 || hostlen >= sizeof cfg->host) return false;
-    memcpy(cfg->host, host, hostlen);
-    cfg->host[hostlen] = '\0';
-    if (port) {
-        char buf[16];
-        size_t plen = len - (size_t)(port - s);
-        if (plen == 0 || plen >= sizeof buf) return false;
-        memcpy(buf, port, plen);
-        buf[plen] = '\0';
-        long long p;
-        if (!cli_parse_long(buf, 1, 65535, &p)) return false;
-        cfg->port = (int)p;
-    }
-    return true;
-}
-
-static void apply_key(bench_cfg *cfg, const char *key, const char *value)
-{
-    if (strcmp(key, "seeds") == 0) parse_seed(cfg, value, strlen(value));
-    else if (strcmp(key, "password") == 0) snprintf(cfg->password, sizeof cfg->password, "%s", value);
-    else if (strcmp(key, "username") == 0) snprintf(cfg->username, sizeof cfg->username, "%s", value);
-    else if (strcmp(key, "db") == 0) cfg->db = atoi(value);
-    else if (strcmp(key, "mode") == 0) snprintf(cfg->mode, sizeof cfg->mode, "%s", value);
-    else if (strcmp(key, "tls") == 0)
-        cfg->tls = strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
-}
-
-/* The subset of the URL grammar of rcm.h the baselines need. The library has already
- * validated the URL (the client opened), so this only extracts. */
-static void parse_url(bench_cfg *cfg, const char *url)
-{
-    const char *p = url;
-    const char *sep = strstr(url, "://");
-    if (sep) {
-        size_t slen = (size_t)(sep - url);
-        if (slen == 6 && strncmp(url, "rediss", 6) == 0) cfg->tls = true;
-        else if (slen == 13 && strncmp(url, "redis+cluster", 13) == 0) snprintf(cfg->mode, sizeof cfg->mode, "cluster");
-        else if (slen == 10 && strncmp(url, "redis+raft", 10) == 0) snprintf(cfg->mode, sizeof cfg->mode, "raft");
-        else if (slen == 14 && strncmp(url, "redis+sentinel", 14) == 0) snprintf(cfg->mode, sizeof cfg->mode, "sentinel");
-        p = sep + 3;
-    }
-    size_t authlen = strcspn(p, "/?");
-    const char *at = NULL;
-    for (const char *q = p; q < p + authlen; q++)
-        if (*q == '@') at = q; /* the last '@' ends the credentials */
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            pct_decode(cfg->username, sizeof cfg->username, p, (size_t)(colon - p));
-            pct_decode(cfg->password, sizeof cfg->password, colon + 1, (size_t)(at - colon - 1));
-        } else {
-            pct_decode(cfg->password, sizeof cfg->password, p, (size_t)(at - p));
-        }
-        authlen -= (size_t)(at + 1 - p);
-        p = at + 1;
-    }
-    if (authlen > 0) parse_seed(cfg, p, authlen);
-    p += authlen;
-    if (*p == '/') {
-        p++;
-        if (strcmp(cfg->mode, "sentinel") != 0 && *p >= '0' && *p <= '9') cfg->db = atoi(p);
-        p += strcspn(p, "?");
-    }
-    if (*p == '?') {
-        char *query = strdup(p + 1);
-        if (!query) return;
-        char *save = NULL;
-        for (char *kv = strtok_r(query, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
-            char *eq = strchr(kv, '=');
-            if (!eq) continue;
-            *eq = '\0';
-            char val[512];
-            if (pct_decode(val, sizeof val, eq + 1, strlen(eq + 1)) == 0) apply_key(cfg, kv, val);
-        }
-        free(query);
-    }
-}
 
 /* ---------------------------------------------------------------------------------
  * The workload: keys, values, the op mix.
@@ -304,27 +180,13 @@ static redisContext *g_side[SLOTMAP_MAX_NODES];
 static int g_nside;
 static slotmap g_map; /* cluster mode: read once before the runs, then read-only */
 
-static double one_server_cpu_s(redisContext *c)
-{
-    redisReply *r = redisCommand(c, "INFO cpu");
-    if (r == NULL) return -1;
-    double total = -1;
-    if (r->type == REDIS_REPLY_STRING) {
-        const char *u = strstr(r->str, "used_cpu_user:");
-        const char *s = strstr(r->str, "used_cpu_sys:");
-        if (u && s) total = atof(u + 14) + atof(s + 13);
-    }
-    freeReplyObject(r);
-    return total;
-}
-
 /* The CPU seconds of every server (all primaries of a cluster) together; -1 unknown. */
 static double server_cpu_s(void)
 {
     if (g_nside == 0) return -1;
     double total = 0;
     for (int i = 0; i < g_nside; i++) {
-        double t = one_server_cpu_s(g_side[i]);
+        double t = cli_server_cpu_s(g_side[i]);
         if (t < 0) return -1;
         total += t;
     }
@@ -1020,47 +882,15 @@ static void run_async_callback(result *res, rcm_client *client)
  * hiredis helpers and the keyspace fill.
  * ------------------------------------------------------------------------------ */
 
-static bool hiredis_ok(redisContext *c, redisReply *r, char *err, size_t errcap, const char *what)
-{
-    if (r == NULL) {
-        snprintf(err, errcap, "%s: %s", what, c->errstr);
-        return false;
-    }
-    bool ok = r->type != REDIS_REPLY_ERROR;
-    if (!ok) snprintf(err, errcap, "%s: %s", what, r->str);
-    freeReplyObject(r);
-    return ok;
-}
-
-/* A blocking context with the same handshake as the rcm client (AUTH, SELECT). */
 static redisContext *hiredis_connect_to(const char *host, int port, char *err, size_t errcap)
 {
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout(host, port, tv);
-    if (c == NULL || c->err) {
-        snprintf(err, errcap, "hiredis connect %.64s:%d: %.120s", host, port,
-                 c ? c->errstr : "out of memory");
-        redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, (struct timeval){10, 0});
-    if (G->password[0]) {
-        redisReply *r = G->username[0]
-            ? redisCommand(c, "AUTH %s %s", G->username, G->password)
-            : redisCommand(c, "AUTH %s", G->password);
-        if (!hiredis_ok(c, r, err, errcap, "AUTH")) { redisFree(c); return NULL; }
-    }
-    if (G->db != 0 && !hiredis_ok(c, redisCommand(c, "SELECT %d", G->db), err, errcap, "SELECT")) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
+    return cli_target_connect(&G->srv, host, port, err, errcap);
 }
 
 /* A context to the server the URL names (its first seed). */
 static redisContext *hiredis_connect(char *err, size_t errcap)
 {
-    return hiredis_connect_to(G->host, G->port, err, errcap);
+    return hiredis_connect_to(G->srv.host, G->srv.port, err, errcap);
 }
 
 /* SET of every key of the keyspace, pipelined in batches, each key on the server that
@@ -1173,16 +1003,16 @@ static void run_valkey_benchmark(result *res, int pipeline, int clients, double 
     snprintf(rbuf, sizeof rbuf, "%d", G->keyspace);
     snprintf(pbuf, sizeof pbuf, "%d", pipeline);
     snprintf(cbuf, sizeof cbuf, "%d", clients);
-    snprintf(portbuf, sizeof portbuf, "%d", G->port);
-    snprintf(dbnum, sizeof dbnum, "%d", G->db);
+    snprintf(portbuf, sizeof portbuf, "%d", G->srv.port);
+    snprintf(dbnum, sizeof dbnum, "%d", G->srv.db);
     const char *argv[40];
     int a = 0;
     argv[a++] = g_vb_path;
-    argv[a++] = "-h"; argv[a++] = G->host;
+    argv[a++] = "-h"; argv[a++] = G->srv.host;
     argv[a++] = "-p"; argv[a++] = portbuf;
-    if (G->password[0]) { argv[a++] = "-a"; argv[a++] = G->password; }
-    if (G->username[0]) { argv[a++] = "--user"; argv[a++] = G->username; }
-    if (G->db) { argv[a++] = "--dbnum"; argv[a++] = dbnum; }
+    if (G->srv.password[0]) { argv[a++] = "-a"; argv[a++] = G->srv.password; }
+    if (G->srv.username[0]) { argv[a++] = "--user"; argv[a++] = G->srv.username; }
+    if (G->srv.db) { argv[a++] = "--dbnum"; argv[a++] = dbnum; }
     if (G->cluster) argv[a++] = "--cluster";
     argv[a++] = "-t"; argv[a++] = "set,get";
     argv[a++] = "-n"; argv[a++] = nbuf;
@@ -1327,7 +1157,7 @@ static void print_server_info(void)
         if (!v) { v = strstr(r->str, "redis_version:"); name = "redis"; }
         if (v) {
             v = strchr(v, ':') + 1;
-            printf("server: %s %.*s at %s:%d", name, (int)strcspn(v, "\r\n"), v, G->host, G->port);
+            printf("server: %s %.*s at %s:%d", name, (int)strcspn(v, "\r\n"), v, G->srv.host, G->srv.port);
             if (G->cluster)
                 printf(" (cluster: %d primaries, %d/%d slots covered)", g_map.nnodes,
                        g_map.covered, SLOTMAP_SLOTS);
@@ -1712,7 +1542,7 @@ static bool connect_servers(char *err, size_t errcap)
         g_nside = 1;
         return true;
     }
-    bool ok = slotmap_fetch(seed, G->host, &g_map, err, errcap);
+    bool ok = slotmap_fetch(seed, G->srv.host, &g_map, err, errcap);
     redisFree(seed);
     for (int i = 0; ok && i < g_map.nnodes; i++) {
         g_side[i] = hiredis_connect_to(g_map.node[i].host, g_map.node[i].port, err, errcap);
@@ -1732,21 +1562,19 @@ int cli_bench(const cli_opts *opts, int argc, char **argv)
 {
     static bench_cfg cfg;
     cfg = (bench_cfg){.threads = 8, .depth = 64, .duration_s = 2, .value_size = 16,
-                      .keyspace = 10000, .rounds = 3, .groups = GROUP_ALL, .external = true, .port = 6379};
-    snprintf(cfg.host, sizeof cfg.host, "127.0.0.1");
+                      .keyspace = 10000, .rounds = 3, .groups = GROUP_ALL, .external = true};
     int rc = parse_bench_args(&cfg, argc, argv);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     if (cfg.rounds > 1 && cfg.duration_s / cfg.rounds < 0.1) cfg.rounds = 1;
     bool cluster_flag = cfg.cluster;
-    if (opts->url) parse_url(&cfg, opts->url);
-    for (size_t i = 0; i < opts->nsettings; i++) apply_key(&cfg, opts->settings[i].key, opts->settings[i].value);
-    if (strcmp(cfg.mode, "cluster") == 0) cfg.cluster = true;
-    if (cluster_flag && cfg.mode[0] && strcmp(cfg.mode, "cluster") != 0 && strcmp(cfg.mode, "auto") != 0)
-        return cli_usage_error("bench: --cluster with mode %s", cfg.mode);
-    if (!cfg.cluster && cfg.mode[0] && strcmp(cfg.mode, "standalone") != 0 && strcmp(cfg.mode, "auto") != 0)
-        return cli_usage_error("bench: a standalone server or a cluster (not mode %s)", cfg.mode);
-    if (cfg.tls) return cli_usage_error("bench: the hiredis baselines do not do TLS; bench a plain server");
-    if (cfg.cluster && cfg.db != 0) return cli_usage_error("bench: a cluster has only db 0");
+    cli_target_from_opts(opts, &cfg.srv);
+    if (strcmp(cfg.srv.mode, "cluster") == 0) cfg.cluster = true;
+    if (cluster_flag && cfg.srv.mode[0] && strcmp(cfg.srv.mode, "cluster") != 0 && strcmp(cfg.srv.mode, "auto") != 0)
+        return cli_usage_error("bench: --cluster with mode %s", cfg.srv.mode);
+    if (!cfg.cluster && cfg.srv.mode[0] && strcmp(cfg.srv.mode, "standalone") != 0 && strcmp(cfg.srv.mode, "auto") != 0)
+        return cli_usage_error("bench: a standalone server or a cluster (not mode %s)", cfg.srv.mode);
+    if (cfg.srv.tls) return cli_usage_error("bench: the hiredis baselines do not do TLS; bench a plain server");
+    if (cfg.cluster && cfg.srv.db != 0) return cli_usage_error("bench: a cluster has only db 0");
     if (cfg.cluster) {
         /* Random keys over (nearly) all 16384 slots; sync 1 thread only when asked. */
         if (!cfg.keyspace_given) cfg.keyspace = 100000;

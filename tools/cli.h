@@ -64,6 +64,10 @@ const char *cli_event_name(rcm_event_kind kind);
 /** The `bench` subcommand (bench.c). argv[0] is "bench". */
 int cli_bench(const cli_opts *opts, int argc, char **argv);
 
+/** The `pubsub-bench` subcommand (pubsub_bench.c; --failover: pubsub_failover.c).
+ *  argv[0] is "pubsub-bench". */
+int cli_pubsub_bench(const cli_opts *opts, int argc, char **argv);
+
 /** The `load` subcommand (load.c). argv[0] is "load". */
 int cli_load(const cli_opts *opts, int argc, char **argv);
 

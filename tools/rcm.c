@@ -52,6 +52,10 @@ static const char USAGE[] =
     "                    (--stats: then the shared client's stats JSON)\n"
     "  bench [options]   GET/SET throughput, latency and CPU of rcm against raw hiredis and\n"
     "                    valkey-benchmark on the same server (see `rcm bench --help`)\n"
+    "  pubsub-bench [options]  messages/s and client CPU per message of an rcm subscriber\n"
+    "                    against a raw hiredis subscriber on the same publisher and server;\n"
+    "                    --failover: resubscription time after a restart or failover\n"
+    "                    (see `rcm pubsub-bench --help`)\n"
     "  watch [--seconds S]  print topology/health events until Ctrl-C (or S seconds)\n"
     "  load [options]    SET/GET from N threads for S seconds; requests and errors by\n"
     "                    status every second, events as they come, a summary; SIGUSR1\n"
@@ -685,6 +689,7 @@ int main(int argc, char **argv)
         rc = rest == 1 ? run_json(&opts, true) : cli_usage_error("topology takes no arguments");
     else if (strcmp(sub[0], "threads") == 0) rc = run_threads(&opts, rest, sub);
     else if (strcmp(sub[0], "bench") == 0) rc = cli_bench(&opts, rest, sub);
+    else if (strcmp(sub[0], "pubsub-bench") == 0) rc = cli_pubsub_bench(&opts, rest, sub);
     else if (strcmp(sub[0], "watch") == 0) rc = run_watch(&opts, rest, sub);
     else if (strcmp(sub[0], "load") == 0) rc = cli_load(&opts, rest, sub);
     else if (strcmp(sub[0], "soak") == 0) rc = cli_soak(&opts, rest, sub);

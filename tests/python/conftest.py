@@ -15,8 +15,10 @@ from __future__ import annotations
 import itertools
 import os
 import pathlib
+import signal
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -123,15 +125,32 @@ class PrivateServer:
     def __init__(self, port: int, *args: str) -> None:
         self.port = port
         self.dir = STATE_DIR / "python" / str(port)
+        self.args = args
+        self.pid = 0
+        self._start()
+        self.url = f"redis://127.0.0.1:{port}"
+
+    def _start(self) -> None:
         out = subprocess.run(
-            ["bash", HARNESS, "server", str(port), str(self.dir), *args],
+            ["bash", HARNESS, "server", str(self.port), str(self.dir), *self.args],
             check=True, capture_output=True, text=True, timeout=60,
         )
         self.pid = int(out.stdout.strip().splitlines()[-1])
-        self.url = f"redis://127.0.0.1:{port}"
 
     def signal(self, sig: int) -> None:
         os.kill(self.pid, sig)
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL, then a fresh server on the same port (a crash and a supervisor's
+        restart); returns once the new one answers PING."""
+        os.kill(self.pid, signal.SIGKILL)
+        self.pid = 0
+        deadline = time.monotonic() + 30
+        while port_is_open(self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"port {self.port} still open 30 s after SIGKILL")
+            time.sleep(0.05)
+        self._start()
 
     def stop(self) -> None:
         if self.pid:

@@ -94,6 +94,8 @@ def test_close_wakes_a_pubsub_reader(key):
     t.join(5)
     assert not t.is_alive()
     assert isinstance(result[0], rcm.ClosedError), result
+    p.close()  # after its client: frees what is left, raises nothing
+    assert not p.subscribed
 
 
 def test_pending_async_requests_get_closed_error():

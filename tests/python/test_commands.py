@@ -534,6 +534,8 @@ def test_publish_and_pubsub_introspection(r, key):
     with r.pubsub() as p:
         p.subscribe(ch)
         p.psubscribe(key("pat*"))
+        # subscribe() returns before the server confirms: read both confirmations first.
+        assert {p.get_message(timeout=10)["type"] for _ in range(2)} == {"subscribe", "psubscribe"}
         assert r.publish(ch, "hello") == 1
         assert ch.encode() in r.pubsub_channels(key("*"))
         assert r.pubsub_numsub(ch) == [(ch.encode(), 1)]

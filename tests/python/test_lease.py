@@ -169,3 +169,12 @@ def test_blocking_key_picks_the_lease_node():
     assert blocking_key(("XREAD", "COUNT", 1, "BLOCK", 0, "STREAMS", "s1", "s2", "0", "0")) == "s1"
     assert blocking_key(("BZMPOP", 1, 2, "z1", "z2", "MIN")) == "z1"
     assert blocking_key(("WAIT", 1, 0)) is None
+
+
+def test_multi_channel_subscribe_on_a_raw_lease(r, key):
+    with r.lease() as lease:
+        first = lease.execute_command("SUBSCRIBE", key("a"), key("b"))
+        assert first == [b"subscribe", key("a").encode(), 1]
+        time.sleep(0.1)  # the second confirmation arrives while nothing is in flight
+        assert lease.execute_command("PING") == [b"pong", b""]  # its own reply, not that
+        assert lease.read(1) == [b"subscribe", key("b").encode(), 2]

@@ -37,4 +37,10 @@ check -c "password$m" PING
 check -u "redis://user:$m@127.0.0.1:1" -c connect_timeout_ms=200 PING
 check -u "redis://user:$m@127.0.0.1:1" -c connect_timeout_ms=200 bench --nosuch "$m"
 check -u "redis://user:$m@127.0.0.1:1" -c connect_timeout_ms=200 load "--x$m"
+check -u "redis://user:$m@127.0.0.1:1" -c connect_timeout_ms=200 pubsub-bench --messages 10
+check -u "redis://user:$m@127.0.0.1:1" pubsub-bench --nosuch "$m"
+check -u "redis://user:$m@127.0.0.1:1" pubsub-bench "--x$m"
+check -u "redis://user:$m@127.0.0.1:1" pubsub-bench --failover --trials "$m"
+check -u "redis://user:$m@127.0.0.1:1" pubsub-bench --failover "--x$m"
+check -u "redis://user:$m@127.0.0.1:1" -c connect_timeout_ms=200 pubsub-bench --failover --restart-cmd true
 exit $fail

@@ -29,6 +29,7 @@ from .exceptions import (
     NoScriptError,
     PoolTimeoutError,
     ProtocolError,
+    PubSubError,
     RcmError,
     ReadOnlyError,
     RedirectError,
@@ -41,7 +42,8 @@ from .exceptions import (
     WatchError,
 )
 from .commands import Script
-from .client import Client, Lease, Pipeline, PubSub
+from .client import Client, Lease, Pipeline
+from .pubsub import PubSub, PubSubWorkerThread
 
 __version__ = "0.1.0"
 
@@ -63,6 +65,7 @@ __all__ = [
     "Pipeline",
     "Lease",
     "PubSub",
+    "PubSubWorkerThread",
     "Script",
     "from_url",
     "LIBRARY_VERSION",
@@ -88,6 +91,7 @@ __all__ = [
     "RedirectError",
     "StateError",
     "ForkError",
+    "PubSubError",
     "NoLeaderError",
     "InternalError",
     "ResponseError",

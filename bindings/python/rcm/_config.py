@@ -12,7 +12,7 @@ from .exceptions import ConfigError
 # ("command_timeout_ms", "read_from"), and a dotted key passes through as it is
 # (Client(**{"pool.size": 4})). Keys rcm does not know are rejected by the C library,
 # whose ConfigError names them.
-_DOTTED_PREFIXES = ("pool_", "retry_", "tls_", "topology_", "cluster_", "sentinel_")
+_DOTTED_PREFIXES = ("pool_", "retry_", "tls_", "topology_", "cluster_", "sentinel_", "pubsub_")
 
 # redis-py's spellings of the same settings.
 _ALIASES = {

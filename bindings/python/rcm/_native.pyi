@@ -1,6 +1,6 @@
 """Type stubs of rcm._native, the extension over librcm's C API (private: use rcm)."""
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 RCM_OK: int
 RCM_ERR_ARG: int
@@ -30,6 +30,15 @@ RCM_ROUTE_NODE: int
 RCM_ROUTE_ALL_PRIMARIES: int
 RCM_ROUTE_ALL_NODES: int
 RCM_ROUTE_RANDOM: int
+RCM_SUB_CHANNEL: int
+RCM_SUB_PATTERN: int
+RCM_SUB_SHARD: int
+RCM_SUB_EVERY_PRIMARY: int
+RCM_MSG_MESSAGE: int
+RCM_MSG_SUBSCRIBED: int
+RCM_MSG_UNSUBSCRIBED: int
+RCM_MSG_GAP: int
+RCM_MSG_DROPPED: int
 
 def NEVER_DECODE(value: Any) -> Any: ...
 
@@ -65,3 +74,16 @@ class Lease:
     def execute_bytes(self, *args: Any) -> Any: ...
     def read(self, timeout_ms: int) -> Any: ...
     def release(self) -> None: ...
+
+# Other than a published message (a dict): (type, kind, every_primary, channel, pattern,
+# payload, node, gap_from_ms, gap_to_ms, dropped)
+Message = Tuple[int, int, bool, Any, Any, Any, Optional[str], int, int, int]
+
+class Subscriber:
+    closed: bool
+    def __init__(self, client: Client) -> None: ...
+    def subscribe(self, kind: int, names: Sequence[Any]) -> None: ...
+    def unsubscribe(self, kind: int, names: Optional[Sequence[Any]]) -> None: ...
+    def next(self, timeout_ms: int) -> Union[Dict[str, Any], Message, None]: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...

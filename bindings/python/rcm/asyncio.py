@@ -10,8 +10,9 @@ A command is handed to rcm at once (no thread per request); rcm's I/O thread put
 reply on a queue and wakes the event loop through an eventfd watched with
 ``loop.add_reader``, and the loop settles the command's future. Cancelling a task that
 awaits a command is safe: the command still completes inside rcm and its reply is
-dropped. Leases, pipelines, transactions and pub/sub wait on rcm in a small thread pool
-of the client's own.
+dropped. Pub/sub waits on its subscriber's descriptor with ``loop.add_reader`` too
+(rcm/_pubsub_asyncio.py). Leases, pipelines and transactions wait on rcm in a small
+thread pool of the client's own.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from . import _native
 from . import client as _sync
 from ._config import config_items
 from .commands import Commands, KeyT, Post, Script
+from ._pubsub_asyncio import PubSub
 from .exceptions import ClosedError, ForkError, NoScriptError, WatchError
+from .pubsub import Handler
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
@@ -308,70 +311,6 @@ class Pipeline(_sync.Pipeline):
         await self.reset()
 
 
-class PubSub(_Base):
-    """rcm.PubSub for asyncio."""
-
-    def __init__(self, client: "Client", ignore_subscribe_messages: bool = False) -> None:
-        self._client = client
-        self._ps = _sync.PubSub(client._sync, ignore_subscribe_messages)
-
-    @property
-    def channels(self) -> dict:
-        return self._ps.channels
-
-    @property
-    def patterns(self) -> dict:
-        return self._ps.patterns
-
-    @property
-    def subscribed(self) -> bool:
-        return self._ps.subscribed
-
-    async def subscribe(self, *args: Any, **kwargs: Any) -> None:
-        await self._in_thread(lambda: self._ps.subscribe(*args, **kwargs))
-
-    async def psubscribe(self, *args: Any, **kwargs: Any) -> None:
-        await self._in_thread(lambda: self._ps.psubscribe(*args, **kwargs))
-
-    async def unsubscribe(self, *args: Any) -> None:
-        await self._in_thread(self._ps.unsubscribe, *args)
-
-    async def punsubscribe(self, *args: Any) -> None:
-        await self._in_thread(self._ps.punsubscribe, *args)
-
-    async def ping(self, message: Any = None) -> None:
-        await self._in_thread(self._ps.ping, message)
-
-    async def get_message(self, ignore_subscribe_messages: bool = False,
-                          timeout: Optional[float] = 0.0) -> Optional[dict]:
-        """As rcm.PubSub.get_message; a wait without limit (timeout=None) is cut into
-        slices so that cancelling the awaiting task stops it."""
-        if timeout is not None:
-            return await self._in_thread(self._ps.get_message, ignore_subscribe_messages, timeout)
-        while True:
-            msg = await self._in_thread(self._ps.get_message, ignore_subscribe_messages, _SLICE_S)
-            if msg is not None:
-                return msg
-
-    async def listen(self) -> AsyncIterator[dict]:
-        while self._ps.subscribed or self._ps._pending:
-            msg = await self.get_message(timeout=None)
-            if msg is not None:
-                yield msg
-
-    async def close(self) -> None:
-        await self._in_thread(self._ps.close)
-
-    aclose = close
-    reset = close
-
-    async def __aenter__(self) -> "PubSub":
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
-
 class Client(Commands):
     """rcm.Client for asyncio. Takes the same arguments; opening connects at once.
 
@@ -514,8 +453,10 @@ class Client(Commands):
                     if watch_delay is not None and watch_delay > 0:
                         await _asyncio.sleep(watch_delay)
 
-    def pubsub(self, ignore_subscribe_messages: bool = False, **kwargs: Any) -> PubSub:
-        return PubSub(self, ignore_subscribe_messages)
+    def pubsub(self, ignore_subscribe_messages: bool = False, event_handler: Optional[Handler] = None,
+               every_primary: bool = False, **kwargs: Any) -> PubSub:
+        """As rcm.Client.pubsub(); no thread: it waits with loop.add_reader."""
+        return PubSub(self, ignore_subscribe_messages, event_handler, every_primary)
 
     # ---- iteration helpers --------------------------------------------------------------
 

@@ -7,6 +7,13 @@ Workloads (a 50/50 GET/SET mix over --keyspace keys, --value-size byte values):
   pipeline   pipelines of --depth commands (transaction=False on both sides)
   threads    --threads Python threads sharing one client
   asyncio    --tasks concurrent tasks on one event loop (rcm.asyncio vs redis.asyncio)
+  pubsub     messages received through PubSub.get_message(timeout=1.0) in a loop while a
+             publisher process pipelines PUBLISH on the same server, at most 5000 ahead
+             (rcm/_bench_pubsub.py says how); ops/s are messages/s, CPU is the receiving
+             process's
+  pubsub-drain  the same loop draining a round's messages, published while subscribed
+             (rcm's I/O thread receives them meanwhile): msgs/s of the drain, CPU per
+             message of this process over publishing and drain
   cluster    the single-thread mix against --cluster-url (rcm vs redis.cluster.RedisCluster),
              and cluster-pipeline: pipeline(depth) across slots against the same cluster;
              skipped with a message when no cluster URL is given
@@ -59,6 +66,8 @@ TARGETS = {
     "pipeline": (2.0, None),
     "threads": (3.0, None),
     "asyncio": (3.0, None),
+    "pubsub": (3.0, None),
+    "pubsub-drain": (3.0, None),
     "cluster": (1.0, None),
     "cluster-pipeline": (3.0, None),
 }
@@ -329,7 +338,7 @@ def hiredis_on(redis: Any) -> bool:
     return bool(HIREDIS_AVAILABLE)
 
 
-STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio")
+STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio", "pubsub", "pubsub-drain")
 
 
 def wanted(args: argparse.Namespace, name: str) -> bool:
@@ -397,6 +406,9 @@ def run_standalone(args: argparse.Namespace, keys: List[str], value: bytes, slic
         if want("threads"):
             results.append(alternate("threads", lambda: threads_loop(rc, keys, value, slice_s, args.threads),
                                      (lambda: threads_loop(rp, keys, value, slice_s, args.threads)) if rp else None))
+        for name in ("pubsub", "pubsub-drain"):
+            if want(name):
+                results.append(run_pubsub_workload(args, name, rc, rp))
     finally:
         rc.close()
         if rp is not None:
@@ -426,6 +438,25 @@ def run_standalone(args: argparse.Namespace, keys: List[str], value: bytes, slic
             return res
 
         results.append(asyncio.run(both()))
+
+
+def run_pubsub_workload(args: argparse.Namespace, name: str, rc: Any, rp: Optional[Any]) -> Result:
+    """pubsub or pubsub-drain (rcm/_bench_pubsub.py). The drain's rcm client holds a whole
+    round in its queue: pubsub.max_pending above it."""
+    from rcm._bench_pubsub import run_pubsub
+    if args.value_size < 10:
+        return Result(name, skipped="needs --value-size >= 10 (a sequence number leads each payload)")
+    drain = name == "pubsub-drain"
+    own = rcm.Client(args.url, **{"pubsub.max_pending": 2 * args.pubsub_messages, **args.rcm_config}) if drain else None
+    try:
+        clients = {"rcm": own or rc, **({"redis-py": rp} if rp is not None else {})}
+        res = Result(name, run_pubsub(args.url, clients, args.pubsub_messages, args.value_size, args.rounds, drain,
+                                      Sample))
+    finally:
+        if own is not None:
+            own.close()
+    print(f"  {name}: done", file=sys.stderr)
+    return res
 
 
 async def ameasure(fn: Callable[[], Any]) -> Sample:
@@ -528,7 +559,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--tasks", type=int, default=64, help="concurrent tasks of the asyncio workload (default 64)")
     ap.add_argument("--keyspace", type=int, default=10000)
     ap.add_argument("--value-size", type=int, default=16)
-    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,cluster")
+    ap.add_argument("--pubsub-messages", type=int, default=200000,
+                    help="messages per client of the pubsub workload, all rounds together (default 200000)")
+    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,pubsub,cluster")
     ap.add_argument("--cluster-url", help="e.g. redis+cluster://127.0.0.1:7000 for the cluster workload")
     ap.add_argument("--cluster-password")
     ap.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
@@ -539,6 +572,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = ap.parse_args(argv)
     if args.smoke:
         args.duration, args.rounds = 0.3, 1
+        args.pubsub_messages = min(args.pubsub_messages, 2000)
     args.rcm_config = dict(kv.split("=", 1) for kv in args.config)
     redis = redis_py()
     if redis is None:

@@ -1,18 +1,18 @@
-"""The synchronous client: Client, Pipeline, Lease and PubSub."""
+"""The synchronous client: Client, Pipeline and Lease (PubSub: pubsub.py)."""
 
 from __future__ import annotations
 
-import collections
 import json
 import time
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native
 from ._config import config_items
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
+from .pubsub import Handler, PubSub
 
-__all__ = ["Client", "Pipeline", "Lease", "PubSub"]
+__all__ = ["Client", "Pipeline", "Lease"]
 
 # Commands that hold their connection while they wait: Client sends them on a lease.
 _BLOCKING = frozenset(
@@ -371,131 +371,6 @@ class Pipeline(Commands):
         return _transaction_results(cmds, posts, "OK", queued, exec_reply)
 
 
-class PubSub:
-    """Subscriptions on a lease of their own (redis-py's PubSub).
-
-    ``subscribe()``/``psubscribe()`` take channel names, or ``name=handler`` keywords whose
-    handler receives the messages instead of ``get_message()``.
-    """
-
-    _SUBSCRIBE_KINDS = frozenset(("subscribe", "psubscribe", "unsubscribe", "punsubscribe"))
-
-    def __init__(self, client: "Client", ignore_subscribe_messages: bool = False) -> None:
-        self._client = client
-        self._lease: Optional[Lease] = None
-        self._pending: Deque[Any] = collections.deque()
-        self.channels: Dict[Any, Optional[Callable[[dict], Any]]] = {}
-        self.patterns: Dict[Any, Optional[Callable[[dict], Any]]] = {}
-        self.ignore_subscribe_messages = ignore_subscribe_messages
-
-    def __enter__(self) -> "PubSub":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    @property
-    def subscribed(self) -> bool:
-        return bool(self.channels or self.patterns)
-
-    def _conn(self) -> Lease:
-        if self._lease is None:
-            self._lease = self._client.lease()
-        return self._lease
-
-    def _norm(self, name: Any) -> Any:
-        if self._client.decode_responses:
-            return name.decode("utf-8", "replace") if isinstance(name, (bytes, bytearray)) else str(name)
-        if isinstance(name, str):
-            return name.encode("utf-8")
-        return bytes(name) if isinstance(name, (bytearray, memoryview)) else name
-
-    def _sub(self, command: bytes, table: dict, args: Sequence[Any], handlers: Dict[str, Any]) -> None:
-        names: Dict[Any, Any] = {a: None for a in args}
-        names.update(handlers)
-        if not names:
-            raise ValueError(f"{command.decode().lower()}() needs at least one name")
-        # The first confirmation is the command's reply; rcm queues the others for read().
-        self._pending.append(self._conn()._x(command, *names))
-        for name, handler in names.items():
-            table[self._norm(name)] = handler
-
-    def subscribe(self, *args: Any, **kwargs: Callable[[dict], Any]) -> None:
-        self._sub(b"SUBSCRIBE", self.channels, args, kwargs)
-
-    def psubscribe(self, *args: Any, **kwargs: Callable[[dict], Any]) -> None:
-        self._sub(b"PSUBSCRIBE", self.patterns, args, kwargs)
-
-    def _unsub(self, command: bytes, table: dict, args: Sequence[Any]) -> None:
-        names = list(args) if args else list(table)
-        if not names or self._lease is None:
-            return
-        self._pending.append(self._lease._x(command, *names))
-
-    def unsubscribe(self, *args: Any) -> None:
-        self._unsub(b"UNSUBSCRIBE", self.channels, args)
-
-    def punsubscribe(self, *args: Any) -> None:
-        self._unsub(b"PUNSUBSCRIBE", self.patterns, args)
-
-    def ping(self, message: Optional[EncodableT] = None) -> None:
-        """PING on the subscribed connection; the pong comes back through get_message()."""
-        self._pending.append(self._conn()._x(b"PING", *([message] if message is not None else [])))
-
-    def get_message(self, ignore_subscribe_messages: bool = False, timeout: Optional[float] = 0.0) -> Optional[dict]:
-        """The next message as a dict (type, pattern, channel, data), or None when none came
-        within timeout seconds (None: wait without limit) or a handler took it."""
-        if self._pending:
-            raw = self._pending.popleft()
-        else:
-            if self._lease is None:
-                raise RuntimeError("pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
-            raw = self._lease.read(timeout)
-            if raw is None:
-                return None
-        return self._handle(raw, ignore_subscribe_messages or self.ignore_subscribe_messages)
-
-    def _handle(self, raw: Any, ignore_subscribe: bool) -> Optional[dict]:
-        kind = raw[0].decode("utf-8", "replace") if isinstance(raw[0], bytes) else str(raw[0])
-        kind = kind.lower()
-        if kind == "pmessage":
-            msg = {"type": kind, "pattern": raw[1], "channel": raw[2], "data": raw[3]}
-        elif kind == "pong":
-            msg = {"type": kind, "pattern": None, "channel": None, "data": raw[1] if len(raw) > 1 else None}
-        else:
-            msg = {"type": kind, "pattern": None, "channel": raw[1], "data": raw[2] if len(raw) > 2 else None}
-        if kind == "unsubscribe":
-            self.channels.pop(msg["channel"], None)
-        elif kind == "punsubscribe":
-            self.patterns.pop(msg["channel"], None)
-        if kind in ("message", "pmessage", "smessage"):
-            handler = self.patterns.get(msg["pattern"]) if kind == "pmessage" else self.channels.get(msg["channel"])
-            if handler is not None:
-                handler(msg)
-                return None
-        elif kind in self._SUBSCRIBE_KINDS and ignore_subscribe:
-            return None
-        return msg
-
-    def listen(self) -> Iterator[dict]:
-        """Yields messages while subscribed."""
-        while self.subscribed or self._pending:
-            msg = self.get_message(timeout=None)
-            if msg is not None:
-                yield msg
-
-    def close(self) -> None:
-        """Drops every subscription and gives the connection back (rcm closes it)."""
-        lease, self._lease = self._lease, None
-        self._pending.clear()
-        self.channels.clear()
-        self.patterns.clear()
-        if lease is not None:
-            lease.release()
-
-    reset = close
-
-
 class Client(Commands):
     """A connection manager for one deployment (standalone now; cluster, Raft and Sentinel
     through the same surface as rcm grows them).
@@ -604,8 +479,14 @@ class Client(Commands):
                     if watch_delay is not None and watch_delay > 0:
                         time.sleep(watch_delay)
 
-    def pubsub(self, ignore_subscribe_messages: bool = False, **kwargs: Any) -> PubSub:
-        return PubSub(self, ignore_subscribe_messages=ignore_subscribe_messages)
+    def pubsub(self, ignore_subscribe_messages: bool = False, event_handler: Optional[Handler] = None,
+               every_primary: bool = False, **kwargs: Any) -> PubSub:
+        """A PubSub on rcm's shared subscriber connections (kept subscribed through
+        reconnects and failovers). event_handler, when given, receives the 'gap' and
+        'dropped' messages instead of get_message() (see rcm.pubsub). every_primary: in a
+        cluster, its channels and patterns are subscribed on every primary (keyspace
+        notifications: each node publishes only its own keys); elsewhere no change."""
+        return PubSub(self, ignore_subscribe_messages, event_handler, every_primary)
 
     # ---- iteration helpers ----------------------------------------------------------------
 

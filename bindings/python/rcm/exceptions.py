@@ -36,6 +36,7 @@ __all__ = [
     "RedirectError",
     "StateError",
     "ForkError",
+    "PubSubError",
     "NoLeaderError",
     "InternalError",
     "ResponseError",
@@ -158,6 +159,11 @@ class ForkError(RcmError):
     """The client was opened in another process: open a new one after fork()."""
 
     status = _native.RCM_ERR_FORK
+
+
+class PubSubError(StateError):
+    """A PubSub used in a way it cannot serve (run_in_thread() with a name that has no
+    handler, a name of an unsupported type); redis-py's PubSubError."""
 
 
 class NoLeaderError(RcmError):

@@ -159,6 +159,8 @@ bool forked(unsigned gen) { return gen != fork_generation(); }
 
 unsigned fork_generation() { return g_fork_gen.load(std::memory_order_relaxed); }
 
+PyTypeObject *client_type() { return g_client_type; }
+
 // ---- ClientCore: everything that touches the handle, without the GIL ----------------
 
 rcm_status ClientCore::command(const Argv &av, rcm_reply **out, std::string *err) {
@@ -866,7 +868,7 @@ bool add_types(PyObject *module) {
   if (g_never_decode == nullptr) return false;
   Py_INCREF(g_never_decode);  // kept for the identity comparisons above
   if (PyModule_AddObject(module, "NEVER_DECODE", g_never_decode) < 0) return false;
-  return true;
+  return add_subscriber_type(module);
 }
 
 }  // namespace rcm_py

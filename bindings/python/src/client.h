@@ -1,4 +1,4 @@
-// The extension types rcm._native.Client and rcm._native.Lease, written against the
+// The extension types rcm._native.Client and rcm._native.Lease (Subscriber: subscriber.h), written against the
 // CPython API directly (METH_FASTCALL, no pybind11 dispatch) because every command goes
 // through them.
 //
@@ -60,5 +60,11 @@ struct LeaseObject {
 
 // Creates the types and adds them to the module. False with a Python error set.
 bool add_types(PyObject *module);
+
+// rcm._native.Client (set by add_types).
+PyTypeObject *client_type();
+
+// The extension type rcm._native.Subscriber (subscriber.cpp), added by add_types.
+bool add_subscriber_type(PyObject *module);
 
 }  // namespace rcm_py

@@ -21,13 +21,17 @@ PyObject *error_instance(const rcm_reply *reply) {
 
 }  // namespace
 
+PyObject *string_value(const char *s, size_t n, const Decoding &d) {
+  if (d.on) return text(s, n, d);
+  return PyBytes_FromStringAndSize(s, static_cast<Py_ssize_t>(n));
+}
+
 PyObject *reply_value(const rcm_reply *reply, const Decoding &d) {
   switch (rcm_reply_type(reply)) {
     case RCM_REPLY_STRING: {
       size_t n = 0;
       const char *s = rcm_reply_string(reply, &n);
-      if (d.on) return text(s, n, d);
-      return PyBytes_FromStringAndSize(s, static_cast<Py_ssize_t>(n));
+      return string_value(s, n, d);
     }
     case RCM_REPLY_INTEGER:
       return PyLong_FromLongLong(rcm_reply_integer(reply));

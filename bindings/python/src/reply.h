@@ -19,6 +19,9 @@ struct Decoding {
   std::string errors = "strict";
 };
 
+// A bulk string as bytes, or as str when d.on (decode_responses). New reference.
+PyObject *string_value(const char *s, size_t n, const Decoding &d);
+
 // A new reference; an error reply becomes an exception *instance* (as inside a pipeline's
 // or EXEC's results). nullptr with a Python error set when conversion fails.
 PyObject *reply_value(const rcm_reply *reply, const Decoding &d);
