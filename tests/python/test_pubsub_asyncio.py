@@ -1,6 +1,7 @@
 """rcm.asyncio.PubSub: waits on the subscriber's descriptor with loop.add_reader (no
 thread), subscribing from another task while one awaits get_message(), coroutine
-handlers, cancellation, close() ending listen(), and the same surface as rcm.PubSub."""
+handlers, cancellation, close() ending listen(), a server restart (the 'gap'), and the
+same surface as rcm.PubSub."""
 
 from __future__ import annotations
 
