@@ -1,6 +1,7 @@
 """rcm.asyncio.PubSub: waits on the subscriber's descriptor with loop.add_reader (no
 thread), subscribing from another task while one awaits get_message(), coroutine
-handlers, cancellation, close() ending listen(), and the same surface as rcm.PubSub."""
+handlers, cancellation, close() ending listen(), a server restart (the 'gap'), and the
+same surface as rcm.PubSub."""
 
 from __future__ import annotations
 
@@ -201,3 +202,34 @@ def test_run_until_cancelled(key):
             return task.cancelled()
 
     assert run(main())
+
+
+def test_survives_a_server_restart(private_server):
+    """The descriptor watched by the loop stays valid across rcm's reconnect: after a
+    SIGKILL and a restart on the same port, a 'gap' and then new messages arrive."""
+    s = private_server()
+
+    async def main():
+        async with rcm.asyncio.Client(s.url) as c, rcm.asyncio.Client(s.url) as publisher:
+            p = c.pubsub()
+            await p.subscribe("feed")
+            assert (await next_message(p))["type"] == "subscribe"
+            await asyncio.get_running_loop().run_in_executor(None, s.kill_and_restart)
+            for _ in range(int(30 / 0.05)):
+                try:
+                    if await publisher.publish("feed", "after") == 1:
+                        break
+                except (rcm.ConnectionError, rcm.UncertainError):
+                    pass  # the publisher's own connection died with the server
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("rcm never subscribed again after the restart")
+            types = []
+            while "message" not in types:
+                m = await next_message(p)
+                types.append(m["type"])
+            await p.close()
+            return types
+
+    types = run(main())
+    assert types == ["gap", "message"], types
