@@ -26,6 +26,7 @@ from .exceptions import (
     InternalError,
     NoLeaderError,
     NoMemoryError,
+    NoPermissionError,
     NoScriptError,
     PoolTimeoutError,
     ProtocolError,
@@ -96,4 +97,5 @@ __all__ = [
     "ReadOnlyError",
     "BusyLoadingError",
     "WatchError",
+    "NoPermissionError",
 ]

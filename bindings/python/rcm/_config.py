@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from ._options import redis_py_options
 from .exceptions import ConfigError
 
 # Keys whose dotted C name starts with one of these: "pool_size" -> "pool.size",
@@ -67,6 +68,7 @@ def c_value(value: Any) -> str:
 
 def config_items(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
     """The (key, value) pairs for rcm_config_set, in keyword order. None means "default"."""
+    kwargs = redis_py_options(kwargs)
     items: list[tuple[str, str]] = []
     host = kwargs.pop("host", None)
     port = kwargs.pop("port", None)

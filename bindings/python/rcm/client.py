@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native
+from ._compat import MappingAccess
 from ._config import config_items
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
@@ -496,7 +497,7 @@ class PubSub:
     reset = close
 
 
-class Client(Commands):
+class Client(Commands, MappingAccess):
     """A connection manager for one deployment (standalone now; cluster, Raft and Sentinel
     through the same surface as rcm grows them).
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import warnings
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
 
 from . import _native
+from . import _compat
 from .exceptions import DataError
 
 __all__ = ["Commands", "Script", "parse_info"]
@@ -242,17 +244,18 @@ class Commands:
     def flushall(self, asynchronous: bool = False) -> ResponseT:
         return self._run(_ok, b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
 
-    def info(self, section: Optional[str] = None) -> ResponseT:
-        return self._run(parse_info, b"INFO", *([section] if section else []))
+    def info(self, section: Optional[str] = None, *args: str) -> ResponseT:
+        return self._run(parse_info, b"INFO", *([section] if section else []), *args)
 
     def time(self) -> ResponseT:
         return self._run(_time, b"TIME")
 
-    def config_get(self, pattern: str = "*") -> ResponseT:
-        return self._run(_config_get, b"CONFIG", b"GET", pattern)
+    def config_get(self, pattern: str = "*", *args: str) -> ResponseT:
+        return self._run(_config_get, b"CONFIG", b"GET", pattern, *args)
 
-    def config_set(self, name: str, value: EncodableT) -> ResponseT:
-        return self._run(_ok, b"CONFIG", b"SET", name, value)
+    def config_set(self, name: str, value: EncodableT, *args: EncodableT) -> ResponseT:
+        """CONFIG SET name value [name value ...] (several pairs: Redis/Valkey 7+)."""
+        return self._run(_ok, b"CONFIG", b"SET", name, value, *args)
 
     # ---- strings --------------------------------------------------------------------
 
@@ -309,7 +312,10 @@ class Commands:
         return self._run(float, b"INCRBYFLOAT", name, amount)
 
     def mget(self, keys: Any, *args: KeyT) -> ResponseT:
-        return self._run(None, b"MGET", *_keys(keys, args))
+        keys = _keys(keys, args)
+        if not keys:  # redis-py answers [] (pipelines too): a harmless command holds its place
+            return self._run(_compat.empty_list, b"ECHO", b"")
+        return self._run(None, b"MGET", *keys)
 
     def mset(self, mapping: Mapping[KeyT, EncodableT]) -> ResponseT:
         args: list = [b"MSET"]
@@ -341,9 +347,9 @@ class Commands:
     ) -> ResponseT:
         args: list = [b"SET", name, value]
         if ex is not None:
-            args += [b"EX", _seconds(ex)]
+            args += [b"EX", _seconds(_compat.expiry("ex", ex))]
         if px is not None:
-            args += [b"PX", _millis(px)]
+            args += [b"PX", _millis(_compat.expiry("px", px))]
         if exat is not None:
             args += [b"EXAT", _unix(exat)]
         if pxat is not None:
@@ -464,7 +470,7 @@ class Commands:
         return self._run(_bool, b"RENAMENX", src, dst)
 
     def type(self, name: KeyT) -> ResponseT:
-        return self._run(_str, b"TYPE", name)
+        return self._run(_compat.status_value(self), b"TYPE", name)
 
     def copy(self, source: KeyT, destination: KeyT, destination_db: Optional[Union[str, int]] = None,
              replace: bool = False) -> ResponseT:
@@ -568,7 +574,7 @@ class Commands:
     def hset(self, name: KeyT, key: Optional[KeyT] = None, value: Optional[EncodableT] = None,
              mapping: Optional[Mapping] = None, items: Optional[Sequence] = None) -> ResponseT:
         if key is None and not mapping and not items:
-            raise ValueError("'hset' with no key value pairs")
+            raise DataError("'hset' with no key value pairs")
         args: list = [b"HSET", name]
         if key is not None:
             args += [key, value]
@@ -583,6 +589,8 @@ class Commands:
         return self._run(_bool, b"HSETNX", name, key, value)
 
     def hmset(self, name: KeyT, mapping: Mapping) -> ResponseT:
+        warnings.warn(f"{type(self).__name__}.hmset() is deprecated. Use {type(self).__name__}.hset() instead.",
+                      DeprecationWarning, stacklevel=2)
         args: list = [b"HMSET", name]
         for k, v in _items(mapping):
             args += [k, v]
@@ -757,10 +765,7 @@ class Commands:
 
     def zadd(self, name: KeyT, mapping: Mapping[EncodableT, float], nx: bool = False, xx: bool = False,
              ch: bool = False, incr: bool = False, gt: bool = False, lt: bool = False) -> ResponseT:
-        if not mapping:
-            raise ValueError("ZADD requires at least one element/score pair")
-        if incr and len(mapping) != 1:
-            raise ValueError("ZADD option 'incr' only works when passing a single element/score pair")
+        _compat.zadd_flags(mapping, nx, xx, incr, gt, lt)
         args: list = [b"ZADD", name]
         args += [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt), (b"CH", ch), (b"INCR", incr))
                  if on]
@@ -797,6 +802,7 @@ class Commands:
     def zrange(self, name: KeyT, start: Any, end: Any, desc: bool = False, withscores: bool = False,
                score_cast_func: Callable[[Any], Any] = float, byscore: bool = False, bylex: bool = False,
                offset: Optional[int] = None, num: Optional[int] = None) -> ResponseT:
+        _compat.zrange_flags(byscore, bylex, withscores, offset, num)
         args: list = [b"ZRANGE", name, start, end]
         if byscore:
             args.append(b"BYSCORE")
@@ -906,7 +912,7 @@ class Commands:
 
     def zmscore(self, key: KeyT, members: Sequence[EncodableT]) -> ResponseT:
         if not members:
-            raise ValueError("ZMSCORE members must be a non-empty list")
+            raise DataError("ZMSCORE members must be a non-empty list")
         return self._run(_float_list, b"ZMSCORE", key, *members)
 
     def zscan(self, name: KeyT, cursor: int = 0, match: Optional[KeyT] = None,
@@ -939,6 +945,7 @@ class Commands:
         return self._run(_bool_list, b"SCRIPT", b"EXISTS", *args)
 
     def script_flush(self, sync_type: Optional[str] = None) -> ResponseT:
+        sync_type = _compat.script_flush_type(sync_type)
         return self._run(_ok, b"SCRIPT", b"FLUSH", *([sync_type] if sync_type else []))
 
     def register_script(self, script: EncodableT) -> "Script":
