@@ -20,9 +20,12 @@ import hashlib
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
 
 from . import _native
+from ._cluster import ClusterCommands
+from ._data import BitFieldOperation, DataCommands
+from ._server import ServerCommands
 from .exceptions import DataError
 
-__all__ = ["Commands", "Script", "parse_info"]
+__all__ = ["Commands", "Script", "parse_info", "BitFieldOperation"]
 
 KeyT = Union[bytes, str, memoryview]
 EncodableT = Union[bytes, str, memoryview, int, float]
@@ -212,10 +215,18 @@ def _expire_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> list:
     return [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt)) if on]
 
 
-class Commands:
-    """The command helpers. Subclasses provide ``_run`` and ``_run_blocking``."""
+class Commands(DataCommands, ServerCommands, ClusterCommands):
+    """The command helpers (with those of _data.py, _server.py and _cluster.py). Subclasses provide
+    ``_run`` and ``_run_blocking``, and ``_run_routed`` where commands can be sent to
+    chosen cluster nodes."""
 
     __slots__ = ()
+
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> ResponseT:
+        """As _run; target_nodes (cluster mode: where to send it) only on rcm.Client."""
+        if target_nodes is not None:
+            raise TypeError(f"target_nodes is for rcm.Client, not {type(self).__name__}")
+        return self._run(post, *args)
 
     def _run(self, post: Post, *args: Any) -> ResponseT:  # pragma: no cover - abstract
         raise NotImplementedError
