@@ -15,7 +15,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 from . import _native
 from . import _replies as R
 from ._decl import cmd, named
-from .exceptions import ConnectionError, DataError, RcmError
+from .exceptions import ConnectionError, DataError, RcmError, UncertainError
 
 __all__ = ["ServerCommands"]
 
@@ -280,7 +280,7 @@ class ServerCommands:
                                 (b"ABORT", abort)) if on]
         try:
             self._run(None, b"SHUTDOWN", *args)
-        except ConnectionError:
+        except (ConnectionError, UncertainError):  # the server closed the connection: it went down
             return
         raise RcmError("SHUTDOWN seems to have failed.")
 

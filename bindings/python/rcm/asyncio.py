@@ -24,7 +24,7 @@ import json
 import os
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, List, Optional
 
-from . import _native
+from . import _cluster, _native
 from . import client as _sync
 from ._config import config_items
 from .commands import Commands, KeyT, Post, Script
@@ -372,7 +372,7 @@ class PubSub(_Base):
         await self.close()
 
 
-class Client(Commands):
+class Client(Commands, _cluster.NodesMixin):
     """rcm.Client for asyncio. Takes the same arguments; opening connects at once.
 
     Use it from one event loop at a time (it attaches to the loop of its first command,
@@ -443,6 +443,15 @@ class Client(Commands):
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
         return self._blocking(post, key, args)
+
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> Awaitable[Any]:
+        if target_nodes is None or target_nodes == _cluster.DEFAULT_NODE:
+            return self._run(post, *args)
+        return self._routed_to(post, target_nodes, args)
+
+    async def _routed_to(self, post: Post, target_nodes: Any, args: tuple) -> Any:
+        # Several nodes may answer in turn: in the pool, as other routed commands.
+        return await self._thread_call(lambda: self._sync._run_routed(post, target_nodes, *args))
 
     async def _blocking(self, post: Post, key: Any, args: tuple) -> Any:
         timeout = _slice_timeout(args)
@@ -516,6 +525,14 @@ class Client(Commands):
 
     def pubsub(self, ignore_subscribe_messages: bool = False, **kwargs: Any) -> PubSub:
         return PubSub(self, ignore_subscribe_messages)
+
+    def lock(self, name: KeyT, timeout: Optional[float] = None, sleep: float = 0.1, blocking: bool = True,
+             blocking_timeout: Optional[float] = None, lock_class: Any = None, thread_local: bool = True) -> Any:
+        """A redis.asyncio Lock on key name (rcm.lock.AsyncLock): ``async with r.lock(k): ...``."""
+        from .lock import AsyncLock
+        cls = AsyncLock if lock_class is None else lock_class
+        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking, blocking_timeout=blocking_timeout,
+                   thread_local=thread_local)
 
     # ---- iteration helpers --------------------------------------------------------------
 
