@@ -149,8 +149,8 @@ def test_server_introspection(r, key):
     assert r.debug_object(k)["type"] == "Value"
     assert r.readonly() is True and r.readwrite() is True  # standalone: accepted and meaningless
     assert r.wait(0, 10) >= 0
-    for raising in (r.memory_doctor, r.memory_help, r.debug_segfault, r.latency_histogram, r.hello, r.failover,
-                    r.script_debug):
+    for raising in (lambda: r.memory_doctor(), lambda: r.memory_help(), lambda: r.debug_segfault(),
+                    lambda: r.latency_histogram(), lambda: r.hello(), lambda: r.failover(), lambda: r.script_debug()):
         with pytest.raises(NotImplementedError):
             raising()
 
@@ -175,7 +175,7 @@ def test_persistence_replication_and_shutdown_on_a_private_server(private_server
         assert c.migrate("127.0.0.1", 1, "missing", 0, 100) in ("NOKEY", b"NOKEY")
         with pytest.raises(rcm.DataError):
             c.migrate("127.0.0.1", 1, [], 0, 100)
-        for replication in (c.sync, lambda: c.psync("?", -1)):
+        for replication in (lambda: c.sync(), lambda: c.psync("?", -1)):
             with pytest.raises(rcm.ArgumentError):  # they take over the connection: not on a shared one
                 replication()
         with pytest.raises(rcm.DataError):
@@ -212,6 +212,16 @@ def test_target_nodes_in_standalone_mode_is_the_one_server(r):
     assert isinstance(r.client_id(target_nodes=node), int)
     assert r.acl_whoami(target_nodes=r.PRIMARIES) == {node.name: "default"}
     assert r.keyslot("foo") == 12182 and r.keyslot("{foo}bar") == 12182
+
+
+def test_cluster_commands_reach_a_standalone_server_which_refuses_them(r):
+    # CLUSTER MEET and RESET would change the shared cluster (test_commands_cluster.py
+    # covers the others there): here they are sent, and refused by a server without
+    # cluster support.
+    for refused in (lambda: r.cluster_meet("127.0.0.1", 1), lambda: r.cluster_reset(soft=False),
+                    lambda: r.cluster("nodes")):
+        with pytest.raises(rcm.ResponseError, match="cluster support disabled"):
+            refused()
 
 
 def test_lock_semantics(r, key):
@@ -302,3 +312,19 @@ def test_pipeline_discard(r, key):
             p.set(k, "kept")
             assert p.execute() == [True]
     assert r.get(k) == b"kept"
+
+
+def test_async_monitor(r, key):
+    k = key("amon")
+
+    async def main():
+        async with rcm.asyncio.Client(URL) as a:
+            async with a.monitor() as m:
+                await a.set(k, "v")
+                for _ in range(50):  # bounded: other suites' commands may come first
+                    cmd = await m.next_command(timeout=10)
+                    assert cmd is not None
+                    if k in cmd["command"]:
+                        return cmd["command"]
+
+    assert asyncio.run(main()) == f"SET {k} v"

@@ -534,6 +534,11 @@ class Client(Commands, _cluster.NodesMixin):
         return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking, blocking_timeout=blocking_timeout,
                    thread_local=thread_local)
 
+    def monitor(self) -> Any:
+        """MONITOR on a lease of its own (rcm.monitor.AsyncMonitor)."""
+        from .monitor import AsyncMonitor
+        return AsyncMonitor(self)
+
     # ---- iteration helpers --------------------------------------------------------------
 
     async def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,

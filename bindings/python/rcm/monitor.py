@@ -10,11 +10,11 @@ connection back to the pool).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Optional
+from typing import Any, AsyncIterator, Iterator, Optional
 
 from .exceptions import RcmError
 
-__all__ = ["Monitor"]
+__all__ = ["Monitor", "AsyncMonitor"]
 
 _MONITOR_RE = re.compile(r"\[(\d+) (.*?)\] (.*)")
 _COMMAND_RE = re.compile(r'"(.*?)(?<!\\)"')
@@ -81,3 +81,43 @@ class Monitor:
         lease, self._lease = self._lease, None
         if lease is not None:
             lease.release()
+
+
+class AsyncMonitor:
+    """Monitor for rcm.asyncio.Client: ``async with r.monitor() as m: await m.next_command()``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lease: Optional[Any] = None
+
+    async def __aenter__(self) -> "AsyncMonitor":
+        self._lease = await self._client.lease()
+        try:
+            reply = await self._lease.execute_command(b"MONITOR")
+        except BaseException:
+            await self.close()
+            raise
+        if reply not in ("OK", b"OK"):
+            await self.close()
+            raise RcmError(f"MONITOR failed: {reply!r}")
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def next_command(self, timeout: Optional[float] = None) -> Optional[dict]:
+        if self._lease is None:
+            raise RcmError("the monitor is not started: use it in an async with statement")
+        line = await self._lease.read(timeout)
+        return None if line is None else parse_monitor_line(line)
+
+    async def listen(self) -> AsyncIterator[dict]:
+        while True:
+            command = await self.next_command()
+            if command is not None:
+                yield command
+
+    async def close(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.release()
