@@ -115,6 +115,22 @@ def test_lock_and_streams_by_key(c, key):
     c.delete(s)
 
 
+def test_scan_iter_and_nonatomic_multi_key_commands_cover_every_primary(c, key):
+    keys = [key(f"k{i}") for i in range(30)]
+    assert c.mset_nonatomic({k: i for i, k in enumerate(keys)}) == [True] * len({c.keyslot(k) for k in keys})
+    owners = {c.get_node_from_key(k).name for k in keys}
+    assert len(owners) == 3  # the keys are spread: a scan of one node would miss some
+    assert sorted(c.scan_iter(match=key("*"))) == sorted(k.encode() for k in keys)
+    assert c.mget_nonatomic(keys[:3], keys[3]) == [b"0", b"1", b"2", b"3"]
+
+    async def scan_async():
+        async with rcm.asyncio.Client(CLUSTER_URL, password=PASSWORD) as a:
+            return [k async for k in a.scan_iter(match=key("*"), count=5)]
+
+    assert sorted(asyncio.run(scan_async())) == sorted(k.encode() for k in keys)
+    c.delete(*keys)
+
+
 def test_asyncio_cluster_surface(key):
     async def main():
         async with rcm.asyncio.Client(CLUSTER_URL, password=PASSWORD) as a:

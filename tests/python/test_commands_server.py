@@ -328,3 +328,24 @@ def test_async_monitor(r, key):
                         return cmd["command"]
 
     assert asyncio.run(main()) == f"SET {k} v"
+
+
+def test_watch_needs_a_connection_of_its_own(r, key):
+    k = key("w")
+    with pytest.raises(rcm.ArgumentError):
+        r.watch(k)  # on the shared connections it would watch on one at random
+    with pytest.raises(rcm.ArgumentError):
+        r.unwatch()
+    with r.client() as conn:  # redis-py's single-connection client(): a lease
+        assert conn.watch(k) is True and conn.unwatch() is True
+
+
+def test_asyncio_initialize_and_client(key):
+    async def main():
+        a = rcm.asyncio.Client(URL)
+        assert await a.initialize() is a
+        async with a.client() as conn:
+            await conn.watch(key("w"))
+            return await conn.unwatch()
+
+    assert asyncio.run(main()) is True

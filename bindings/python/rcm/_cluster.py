@@ -177,6 +177,26 @@ class NodesMixin:
         nodes = self.get_primaries()
         return nodes[0] if len(nodes) == 1 else None  # standalone: the server
 
+    def _scan_nodes(self) -> List[Any]:
+        """Where scan_iter() scans: every primary in cluster mode, else where rcm sends it."""
+        if self._topology().get("mode") != "cluster":
+            return [None]
+        return self.get_primaries()
+
+    def mget_nonatomic(self, keys: Any, *args: Any) -> Any:
+        """MGET of keys of any slots (rcm splits MGET by slot itself): redis-py's name."""
+        return self.mget(keys, *args)  # type: ignore[attr-defined]
+
+    def mset_nonatomic(self, mapping: Any) -> Any:
+        """One MSET per slot, pipelined: the list of their results (True each)."""
+        by_slot: Dict[int, list] = {}
+        for k, v in (mapping.items() if hasattr(mapping, "items") else mapping):
+            by_slot.setdefault(self.keyslot(k), []).append((k, v))
+        pipe = self.pipeline()  # type: ignore[attr-defined]
+        for pairs in by_slot.values():
+            pipe.mset(dict(pairs))
+        return pipe.execute()
+
     def keyslot(self, key: Any) -> int:
         """The hash slot of key, computed here as the server does."""
         if isinstance(key, str):

@@ -307,6 +307,8 @@ class ServerCommands:
         return self._run(R.ok, b"AUTH", *([username] if username is not None else []), password)
 
     select = cmd("SELECT index", R.ok)
+    watch = cmd("WATCH *names", R.ok)      # (rcm.Pipeline and rcm.Lease have their own)
+    unwatch = cmd("UNWATCH", R.ok)
     reset = cmd("RESET", R.s)
     quit = cmd("QUIT", R.ok)
 

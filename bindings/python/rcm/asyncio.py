@@ -503,6 +503,10 @@ class Client(Commands, _cluster.NodesMixin):
         the end) or ``l = await client.lease()`` (then ``await l.release()``)."""
         return _LeaseRequest(self, key)
 
+    def client(self) -> "_LeaseRequest":
+        """redis.asyncio's client(): ``async with r.client() as c:``, a lease here."""
+        return self.lease()
+
     def pipeline(self, transaction: bool = False) -> Pipeline:
         return Pipeline(self, transaction)
 
@@ -542,12 +546,18 @@ class Client(Commands, _cluster.NodesMixin):
     # ---- iteration helpers --------------------------------------------------------------
 
     async def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
-                        _type: Optional[str] = None) -> AsyncIterator[Any]:
-        cursor = None
-        while cursor != 0:
-            cursor, data = await self.scan(cursor or 0, match=match, count=count, _type=_type)
-            for item in data:
-                yield item
+                        _type: Optional[str] = None, **kwargs: Any) -> AsyncIterator[Any]:
+        """Every key (that matches); in cluster mode those of every primary, in turn."""
+        for node in self._scan_nodes():
+            cursor = None
+            while cursor != 0:
+                cursor, data = await self.scan(cursor or 0, match=match, count=count, _type=_type, target_nodes=node)
+                for item in data:
+                    yield item
+
+    async def initialize(self) -> "Client":
+        """redis.asyncio's initialize(): rcm connects when the client is made."""
+        return self
 
     async def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None,
                          count: Optional[int] = None) -> AsyncIterator[Any]:

@@ -611,6 +611,10 @@ class Client(Commands, _cluster.NodesMixin):
         pool_lease_timeout_ms for one, then raises PoolTimeoutError."""
         return Lease(self, self._native.lease(key))
 
+    def client(self) -> Lease:
+        """redis-py's client(): a client on one connection of its own, here a lease."""
+        return self.lease()
+
     def pipeline(self, transaction: bool = False) -> Pipeline:
         """A pipeline; ``transaction=True`` wraps it in MULTI/EXEC. (redis-py's default is
         transaction=True; rcm's is False, as for redis-py's cluster client.)"""
@@ -652,11 +656,13 @@ class Client(Commands, _cluster.NodesMixin):
     # ---- iteration helpers ----------------------------------------------------------------
 
     def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
-                  _type: Optional[str] = None) -> Iterator[Any]:
-        cursor = None
-        while cursor != 0:
-            cursor, data = self.scan(cursor or 0, match=match, count=count, _type=_type)
-            yield from data
+                  _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
+        """Every key (that matches); in cluster mode those of every primary, in turn."""
+        for node in self._scan_nodes():
+            cursor = None
+            while cursor != 0:
+                cursor, data = self.scan(cursor or 0, match=match, count=count, _type=_type, target_nodes=node)
+                yield from data
 
     def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None, count: Optional[int] = None) -> Iterator[Any]:
         cursor = None

@@ -540,7 +540,9 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
         return self._run(None, *args)
 
     def scan(self, cursor: int = 0, match: Optional[KeyT] = None, count: Optional[int] = None,
-             _type: Optional[str] = None) -> ResponseT:
+             _type: Optional[str] = None, **kwargs: Any) -> ResponseT:
+        """(next cursor, keys). In cluster mode one node's keys: target_nodes= says which
+        (scan_iter() goes through every primary)."""
         args: list = [b"SCAN", cursor]
         if match is not None:
             args += [b"MATCH", match]
@@ -548,7 +550,7 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
             args += [b"COUNT", count]
         if _type is not None:
             args += [b"TYPE", _type]
-        return self._run(_scan, *args)
+        return self._run_routed(_scan, kwargs.get("target_nodes"), *args)
 
     # ---- hashes -----------------------------------------------------------------------
 
