@@ -42,6 +42,8 @@ from .exceptions import (
 )
 from .commands import Script
 from .client import Client, Lease, Pipeline, PubSub
+from ._cluster import ClusterNode
+from .lock import Lock, LockError, LockNotOwnedError
 
 __version__ = "0.1.0"
 
@@ -64,6 +66,8 @@ __all__ = [
     "Lease",
     "PubSub",
     "Script",
+    "ClusterNode",
+    "Lock",
     "from_url",
     "LIBRARY_VERSION",
     "__version__",
@@ -96,4 +100,6 @@ __all__ = [
     "ReadOnlyError",
     "BusyLoadingError",
     "WatchError",
+    "LockError",
+    "LockNotOwnedError",
 ]
