@@ -390,18 +390,8 @@ class DataCommands:
 
     def sort_ro(self, key: KeyT, start: Optional[int] = None, num: Optional[int] = None, by: Optional[KeyT] = None,
                 get: Optional[List[KeyT]] = None, desc: bool = False, alpha: bool = False) -> Any:
-        """SORT_RO: as sort() without STORE."""
-        if (start is None) != (num is None):
-            raise DataError("``start`` and ``num`` must both be specified")
-        args: list = [b"SORT_RO", key]
-        if by is not None:
-            args += [b"BY", by]
-        if start is not None:
-            args += [b"LIMIT", start, num]
-        for g in ([get] if isinstance(get, (bytes, str)) else list(get or ())):
-            args += [b"GET", g]
-        args += [w for w, on in ((b"DESC", desc), (b"ALPHA", alpha)) if on]
-        return self._run(None, *args)
+        """SORT_RO: sort() without STORE, which replicas accept too."""
+        return self._sort(b"SORT_RO", key, start, num, by, get, desc, alpha, None, False)
 
     def blmpop(self, timeout: float, numkeys: int, *args: KeyT, direction: str, count: Optional[int] = 1) -> Any:
         """[key, [elements...]] or None; waits on a lease."""

@@ -514,9 +514,15 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
              store: Optional[KeyT] = None, groups: Optional[bool] = False) -> ResponseT:
         """The sorted elements (a list; tuples of the GET values with groups=True), or
         their number when stored."""
+        return self._sort(b"SORT", name, start, num, by, get, desc, alpha, store, groups)
+
+    def _sort(self, command: bytes, name: KeyT, start: Optional[int], num: Optional[int], by: Optional[KeyT],
+              get: Optional[Union[KeyT, Sequence[KeyT]]], desc: bool, alpha: bool, store: Optional[KeyT],
+              groups: Optional[bool]) -> ResponseT:
+        """SORT or SORT_RO (which takes no STORE)."""
         if (start is None) != (num is None):
             raise DataError("``start`` and ``num`` must both be specified")
-        args: list = [b"SORT", name]
+        args: list = [command, name]
         if by is not None:
             args += [b"BY", by]
         if start is not None:
