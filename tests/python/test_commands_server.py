@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.util
 import threading
 import time
 
@@ -349,3 +350,22 @@ def test_asyncio_initialize_and_client(key):
             return await conn.unwatch()
 
     assert asyncio.run(main()) is True
+
+
+def test_get_encoder_lets_redis_py_code_use_an_rcm_client(key):
+    # redis-py's own Lock asks the client for its encoder (to encode a given token).
+    with rcm.Client(URL, decode_responses=True, encoding="latin-1") as c:
+        enc = c.get_encoder()
+        assert enc.encode("é") == b"\xe9" and enc.encode(1.5) == b"1.5" and enc.encode(b"x") == b"x"
+        assert enc.decode(b"\xe9") == "é" and enc.decode_responses is True
+        with pytest.raises(rcm.DataError):
+            enc.encode(True)
+        with pytest.raises(rcm.DataError):
+            enc.encode(object())
+        if importlib.util.find_spec("redis") is not None:  # rcm never needs redis-py; where it is:
+            import redis.lock
+            lock = redis.lock.Lock(c, key("rplock"), timeout=5)
+            assert lock.acquire(token="tok") and c.get(key("rplock")) == "tok" and lock.owned()
+            lock.release()
+    with rcm.Client(URL) as c:
+        assert c.get_encoder().decode(b"x") == b"x"

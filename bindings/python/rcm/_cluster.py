@@ -16,10 +16,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _native
 from . import _replies as R
+from ._encoder import Encoder
 from ._decl import cmd, named
 from .exceptions import DataError, RcmError
 
-__all__ = ["ClusterNode", "ClusterCommands", "NodesMixin", "SlotOwner", "key_slot", "routes", "gather"]
+__all__ = ["ClusterNode", "ClusterCommands", "ClientExtras", "SlotOwner", "key_slot", "routes", "gather"]
 
 PRIMARIES = "primaries"
 REPLICAS = "replicas"
@@ -128,14 +129,21 @@ def gather(post: Any, several: bool, replies: List[Tuple[Any, Any]]) -> Any:
     return next(iter(out.values()))
 
 
-class NodesMixin:
-    """Node helpers for the clients (they provide _native)."""
+class ClientExtras:
+    """What redis-py's client classes have beyond commands: nodes (in cluster mode, and
+    the one server in standalone mode) and the encoder. For the clients, which provide
+    _native."""
 
     PRIMARIES = PRIMARIES
     REPLICAS = REPLICAS
     ALL_NODES = ALL_NODES
     RANDOM = RANDOM
     DEFAULT_NODE = DEFAULT_NODE
+
+    def get_encoder(self) -> Encoder:
+        """redis-py's Encoder, with this client's encoding and decode_responses."""
+        return Encoder(getattr(self, "_encoding", "utf-8"), getattr(self, "_encoding_errors", "strict"),
+                       self._native.decode_responses)  # type: ignore[attr-defined]
 
     def _topology(self) -> dict:
         return json.loads(self._native.topology_json())  # type: ignore[attr-defined]

@@ -399,9 +399,9 @@ class DataCommands:
                                   b"COUNT", count)
 
     def zdiff(self, keys: Sequence[KeyT], withscores: bool = False) -> Any:
-        if withscores:
-            return self._run(_score_pairs, b"ZDIFF", len(keys), *keys, b"WITHSCORES")
-        return self._run(None, b"ZDIFF", len(keys), *keys)
+        """Members; with withscores member and score alternate in one flat list (as
+        redis-py 4.3.4 returns them: it converts no pairs for ZDIFF)."""
+        return self._run(None, b"ZDIFF", len(keys), *keys, *([b"WITHSCORES"] if withscores else []))
 
     def zdiffstore(self, dest: KeyT, keys: Sequence[KeyT]) -> Any:
         return self._run(None, b"ZDIFFSTORE", dest, len(keys), *keys)
@@ -448,7 +448,3 @@ class DataCommands:
             args += [b"LIMIT", start, num]
         return self._run(None, *args)
 
-
-def _score_pairs(r: Any) -> list:
-    it = iter(r)
-    return [(m, float(sc)) for m, sc in zip(it, it)]

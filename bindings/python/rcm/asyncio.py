@@ -372,7 +372,7 @@ class PubSub(_Base):
         await self.close()
 
 
-class Client(Commands, _cluster.NodesMixin):
+class Client(Commands, _cluster.ClientExtras):
     """rcm.Client for asyncio. Takes the same arguments; opening connects at once.
 
     Use it from one event loop at a time (it attaches to the loop of its first command,
@@ -391,6 +391,7 @@ class Client(Commands, _cluster.NodesMixin):
         self._sync._native = self._native
         self._sync._x = self._native.execute
         self._sync._encoding, self._sync._encoding_errors = encoding, encoding_errors
+        self._encoding, self._encoding_errors = encoding, encoding_errors  # get_encoder(), keyslot()
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Client":

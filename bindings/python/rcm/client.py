@@ -510,7 +510,7 @@ class PubSub:
     reset = close
 
 
-class Client(Commands, _cluster.NodesMixin):
+class Client(Commands, _cluster.ClientExtras):
     """A connection manager for one deployment (standalone now; cluster, Raft and Sentinel
     through the same surface as rcm grows them).
 
