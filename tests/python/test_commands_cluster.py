@@ -142,3 +142,21 @@ def test_asyncio_cluster_surface(key):
 
     ids, myid, owned = asyncio.run(main())
     assert len(ids) == 3 and len(myid) == 40 and owned
+
+
+def test_server_commands_take_target_nodes(c, key):
+    primaries = {n.name for n in c.get_primaries()}
+    everyone = {n.name for n in c.get_nodes()}
+    assert c.ping(target_nodes=c.ALL_NODES) == {n: True for n in everyone}
+    assert c.echo("hi", target_nodes=c.get_primaries()[0]) == b"hi"
+    assert set(c.dbsize(target_nodes=c.PRIMARIES)) == primaries
+    assert set(c.time(target_nodes=c.REPLICAS)) == everyone - primaries
+    k = key("k")
+    c.set(k, 1)
+    owner = c.get_node_from_key(k)
+    assert c.keys(key("*"), target_nodes=owner) == [k.encode()]
+    assert c.randomkey(target_nodes=owner) is not None
+    assert set(c.pubsub_channels(target_nodes=c.PRIMARIES)) == primaries
+    assert set(c.pubsub_numpat(target_nodes=c.PRIMARIES).values()) == {0}
+    assert c.pubsub_numsub("nochannel", target_nodes=owner) == [(b"nochannel", 0)]
+    c.delete(k)

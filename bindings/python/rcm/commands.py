@@ -236,28 +236,31 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
 
     # ---- connection / server -------------------------------------------------------
 
-    def ping(self, message: Optional[EncodableT] = None) -> ResponseT:
+    # The server commands below take redis-py's target_nodes= (cluster mode: which nodes;
+    # see rcm._cluster); redis-py's other keywords are accepted and ignored, as there.
+
+    def ping(self, message: Optional[EncodableT] = None, **kwargs: Any) -> ResponseT:
         if message is None:
-            return self._run(_pong, b"PING")
-        return self._run(None, b"PING", message)
+            return self._run_routed(_pong, kwargs.get("target_nodes"), b"PING")
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PING", message)
 
-    def echo(self, value: EncodableT) -> ResponseT:
-        return self._run(None, b"ECHO", value)
+    def echo(self, value: EncodableT, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"ECHO", value)
 
-    def dbsize(self) -> ResponseT:
-        return self._run(None, b"DBSIZE")
+    def dbsize(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"DBSIZE")
 
-    def flushdb(self, asynchronous: bool = False) -> ResponseT:
-        return self._run(_ok, b"FLUSHDB", *([b"ASYNC"] if asynchronous else []))
+    def flushdb(self, asynchronous: bool = False, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_ok, kwargs.get("target_nodes"), b"FLUSHDB", *([b"ASYNC"] if asynchronous else []))
 
-    def flushall(self, asynchronous: bool = False) -> ResponseT:
-        return self._run(_ok, b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
+    def flushall(self, asynchronous: bool = False, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_ok, kwargs.get("target_nodes"), b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
 
     def info(self, section: Optional[str] = None) -> ResponseT:
         return self._run(parse_info, b"INFO", *([section] if section else []))
 
-    def time(self) -> ResponseT:
-        return self._run(_time, b"TIME")
+    def time(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_time, kwargs.get("target_nodes"), b"TIME")
 
     def config_get(self, pattern: str = "*") -> ResponseT:
         return self._run(_config_get, b"CONFIG", b"GET", pattern)
@@ -462,11 +465,11 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
     def pttl(self, name: KeyT) -> ResponseT:
         return self._run(None, b"PTTL", name)
 
-    def keys(self, pattern: KeyT = "*") -> ResponseT:
-        return self._run(None, b"KEYS", pattern)
+    def keys(self, pattern: KeyT = "*", **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"KEYS", pattern)
 
-    def randomkey(self) -> ResponseT:
-        return self._run(None, b"RANDOMKEY")
+    def randomkey(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"RANDOMKEY")
 
     def rename(self, src: KeyT, dst: KeyT) -> ResponseT:
         return self._run(_ok, b"RENAME", src, dst)
@@ -972,14 +975,14 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
     def spublish(self, shard_channel: KeyT, message: EncodableT) -> ResponseT:
         return self._run(None, b"SPUBLISH", shard_channel, message)
 
-    def pubsub_channels(self, pattern: KeyT = "*") -> ResponseT:
-        return self._run(None, b"PUBSUB", b"CHANNELS", pattern)
+    def pubsub_channels(self, pattern: KeyT = "*", **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PUBSUB", b"CHANNELS", pattern)
 
-    def pubsub_numpat(self) -> ResponseT:
-        return self._run(None, b"PUBSUB", b"NUMPAT")
+    def pubsub_numpat(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PUBSUB", b"NUMPAT")
 
-    def pubsub_numsub(self, *args: KeyT) -> ResponseT:
-        return self._run(_numsub, b"PUBSUB", b"NUMSUB", *args)
+    def pubsub_numsub(self, *args: KeyT, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_numsub, kwargs.get("target_nodes"), b"PUBSUB", b"NUMSUB", *args)
 
 
 class Script:
