@@ -43,6 +43,8 @@ from .exceptions import (
 )
 from .commands import Script
 from .client import Client, Lease, Pipeline, PubSub
+from ._cluster import ClusterNode
+from .lock import Lock, LockError, LockNotOwnedError
 
 __version__ = "0.1.0"
 
@@ -65,6 +67,8 @@ __all__ = [
     "Lease",
     "PubSub",
     "Script",
+    "ClusterNode",
+    "Lock",
     "from_url",
     "LIBRARY_VERSION",
     "__version__",
@@ -98,4 +102,6 @@ __all__ = [
     "BusyLoadingError",
     "WatchError",
     "NoPermissionError",
+    "LockError",
+    "LockNotOwnedError",
 ]

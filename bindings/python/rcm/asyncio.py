@@ -24,7 +24,7 @@ import json
 import os
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, List, Optional
 
-from . import _native
+from . import _cluster, _native
 from . import client as _sync
 from ._config import config_items
 from .commands import Commands, KeyT, Post, Script
@@ -372,7 +372,7 @@ class PubSub(_Base):
         await self.close()
 
 
-class Client(Commands):
+class Client(Commands, _cluster.ClientExtras):
     """rcm.Client for asyncio. Takes the same arguments; opening connects at once.
 
     Use it from one event loop at a time (it attaches to the loop of its first command,
@@ -391,6 +391,7 @@ class Client(Commands):
         self._sync._native = self._native
         self._sync._x = self._native.execute
         self._sync._encoding, self._sync._encoding_errors = encoding, encoding_errors
+        self._encoding, self._encoding_errors = encoding, encoding_errors  # get_encoder(), keyslot()
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Client":
@@ -444,6 +445,15 @@ class Client(Commands):
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
         return self._blocking(post, key, args)
 
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> Awaitable[Any]:
+        if target_nodes is None or target_nodes == _cluster.DEFAULT_NODE:
+            return self._run(post, *args)
+        return self._routed_to(post, target_nodes, args)
+
+    async def _routed_to(self, post: Post, target_nodes: Any, args: tuple) -> Any:
+        # Several nodes may answer in turn: in the pool, as other routed commands.
+        return await self._thread_call(lambda: self._sync._run_routed(post, target_nodes, *args))
+
     async def _blocking(self, post: Post, key: Any, args: tuple) -> Any:
         timeout = _slice_timeout(args)
         if timeout is None:
@@ -494,6 +504,10 @@ class Client(Commands):
         the end) or ``l = await client.lease()`` (then ``await l.release()``)."""
         return _LeaseRequest(self, key)
 
+    def client(self) -> "_LeaseRequest":
+        """redis.asyncio's client(): ``async with r.client() as c:``, a lease here."""
+        return self.lease()
+
     def pipeline(self, transaction: bool = False) -> Pipeline:
         return Pipeline(self, transaction)
 
@@ -517,15 +531,34 @@ class Client(Commands):
     def pubsub(self, ignore_subscribe_messages: bool = False, **kwargs: Any) -> PubSub:
         return PubSub(self, ignore_subscribe_messages)
 
+    def lock(self, name: KeyT, timeout: Optional[float] = None, sleep: float = 0.1, blocking: bool = True,
+             blocking_timeout: Optional[float] = None, lock_class: Any = None, thread_local: bool = True) -> Any:
+        """A redis.asyncio Lock on key name (rcm.lock.AsyncLock): ``async with r.lock(k): ...``."""
+        from .lock import AsyncLock
+        cls = AsyncLock if lock_class is None else lock_class
+        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking, blocking_timeout=blocking_timeout,
+                   thread_local=thread_local)
+
+    def monitor(self) -> Any:
+        """MONITOR on a lease of its own (rcm.monitor.AsyncMonitor)."""
+        from .monitor import AsyncMonitor
+        return AsyncMonitor(self)
+
     # ---- iteration helpers --------------------------------------------------------------
 
     async def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
-                        _type: Optional[str] = None) -> AsyncIterator[Any]:
-        cursor = None
-        while cursor != 0:
-            cursor, data = await self.scan(cursor or 0, match=match, count=count, _type=_type)
-            for item in data:
-                yield item
+                        _type: Optional[str] = None, **kwargs: Any) -> AsyncIterator[Any]:
+        """Every key (that matches); in cluster mode those of every primary, in turn."""
+        for node in self._scan_nodes():
+            cursor = None
+            while cursor != 0:
+                cursor, data = await self.scan(cursor or 0, match=match, count=count, _type=_type, target_nodes=node)
+                for item in data:
+                    yield item
+
+    async def initialize(self) -> "Client":
+        """redis.asyncio's initialize(): rcm connects when the client is made."""
+        return self
 
     async def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None,
                          count: Optional[int] = None) -> AsyncIterator[Any]:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequenc
 from . import _native
 from ._compat import MappingAccess
 from ._config import config_items
+from . import _cluster
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
 
@@ -235,6 +236,7 @@ class Pipeline(Commands):
         self._lease: Optional[Lease] = None
         self._explicit_multi = False
         self._scripts: Dict[str, Script] = {}
+        self._discarded = False  # discard() was called: the next execute() raises
 
     def _run(self, post: Post, *args: Any) -> Any:
         if self._lease is not None and not self._explicit_multi:
@@ -304,6 +306,13 @@ class Pipeline(Commands):
         """Forgets queued commands and gives back the lease of watch() (rcm drops the watches)."""
         self._reset()
 
+    def discard(self) -> None:
+        """Forgets the commands queued so far (redis-py queues a DISCARD: the next
+        execute() then raises ResponseError; so does rcm's, and the pipeline is empty
+        and usable again after it)."""
+        self._cmds, self._posts = [], []
+        self._discarded = True
+
     def _reset(self) -> None:
         self._cmds = []
         self._posts = []
@@ -326,6 +335,11 @@ class Pipeline(Commands):
         its place as an exception instance."""
         cmds, posts = self._cmds, self._posts
         self._cmds, self._posts = [], []
+        if self._discarded:  # what the server answers the DISCARD redis-py would have queued
+            msg = "EXEC without MULTI" if self.transaction or self._explicit_multi else "DISCARD without MULTI"
+            self._discarded = False
+            self._reset()
+            raise ResponseError(msg)
         try:
             if self._scripts:
                 self._load_scripts()
@@ -497,7 +511,7 @@ class PubSub:
     reset = close
 
 
-class Client(Commands, MappingAccess):
+class Client(Commands, _cluster.ClientExtras, MappingAccess):
     """A connection manager for one deployment (standalone now; cluster, Raft and Sentinel
     through the same surface as rcm grows them).
 
@@ -559,6 +573,20 @@ class Client(Commands, MappingAccess):
             r = lease._x(*args)
         return r if post is None else post(r)
 
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> Any:
+        """A command sent where target_nodes says (rcm._cluster explains the values)."""
+        if target_nodes is None or target_nodes == _cluster.DEFAULT_NODE:
+            return self._run(post, *args)
+        several, routes = _cluster.routes(self._topology, target_nodes)
+        replies: List[Any] = []
+        for kind, target in routes:
+            r = self._native.execute_routed(kind, target, *args)
+            if kind in (_native.RCM_ROUTE_ALL_PRIMARIES, _native.RCM_ROUTE_ALL_NODES):
+                replies.extend(r)
+            else:
+                replies.append((target if isinstance(target, str) else str(target), r))
+        return _cluster.gather(post, several, replies)
+
     # The two commands benchmarks and caches live on, without the generic path.
     def get(self, name: KeyT) -> Any:
         return self._x(b"GET", name)
@@ -584,6 +612,10 @@ class Client(Commands, MappingAccess):
         pool_lease_timeout_ms for one, then raises PoolTimeoutError."""
         return Lease(self, self._native.lease(key))
 
+    def client(self) -> Lease:
+        """redis-py's client(): a client on one connection of its own, here a lease."""
+        return self.lease()
+
     def pipeline(self, transaction: bool = False) -> Pipeline:
         """A pipeline; ``transaction=True`` wraps it in MULTI/EXEC. (redis-py's default is
         transaction=True; rcm's is False, as for redis-py's cluster client.)"""
@@ -608,14 +640,30 @@ class Client(Commands, MappingAccess):
     def pubsub(self, ignore_subscribe_messages: bool = False, **kwargs: Any) -> PubSub:
         return PubSub(self, ignore_subscribe_messages=ignore_subscribe_messages)
 
+    def lock(self, name: KeyT, timeout: Optional[float] = None, sleep: float = 0.1,
+             blocking: bool = True, blocking_timeout: Optional[float] = None, lock_class: Any = None,
+             thread_local: bool = True) -> Any:
+        """A redis-py Lock on key name (see rcm.lock.Lock)."""
+        from .lock import Lock
+        cls = Lock if lock_class is None else lock_class
+        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
+                   blocking_timeout=blocking_timeout, thread_local=thread_local)
+
+    def monitor(self) -> Any:
+        """A Monitor on a lease of its own: ``with r.monitor() as m: m.next_command()``."""
+        from .monitor import Monitor
+        return Monitor(self)
+
     # ---- iteration helpers ----------------------------------------------------------------
 
     def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
-                  _type: Optional[str] = None) -> Iterator[Any]:
-        cursor = None
-        while cursor != 0:
-            cursor, data = self.scan(cursor or 0, match=match, count=count, _type=_type)
-            yield from data
+                  _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
+        """Every key (that matches); in cluster mode those of every primary, in turn."""
+        for node in self._scan_nodes():
+            cursor = None
+            while cursor != 0:
+                cursor, data = self.scan(cursor or 0, match=match, count=count, _type=_type, target_nodes=node)
+                yield from data
 
     def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None, count: Optional[int] = None) -> Iterator[Any]:
         cursor = None

@@ -22,9 +22,12 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, U
 
 from . import _native
 from . import _compat
+from ._cluster import ClusterCommands
+from ._data import BitFieldOperation, DataCommands
+from ._server import ServerCommands
 from .exceptions import DataError
 
-__all__ = ["Commands", "Script", "parse_info"]
+__all__ = ["Commands", "Script", "parse_info", "BitFieldOperation"]
 
 KeyT = Union[bytes, str, memoryview]
 EncodableT = Union[bytes, str, memoryview, int, float]
@@ -214,10 +217,18 @@ def _expire_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> list:
     return [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt)) if on]
 
 
-class Commands:
-    """The command helpers. Subclasses provide ``_run`` and ``_run_blocking``."""
+class Commands(DataCommands, ServerCommands, ClusterCommands):
+    """The command helpers (with those of _data.py, _server.py and _cluster.py). Subclasses provide
+    ``_run`` and ``_run_blocking``, and ``_run_routed`` where commands can be sent to
+    chosen cluster nodes."""
 
     __slots__ = ()
+
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> ResponseT:
+        """As _run; target_nodes (cluster mode: where to send it) only on rcm.Client."""
+        if target_nodes is not None:
+            raise TypeError(f"target_nodes is for rcm.Client, not {type(self).__name__}")
+        return self._run(post, *args)
 
     def _run(self, post: Post, *args: Any) -> ResponseT:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -227,28 +238,31 @@ class Commands:
 
     # ---- connection / server -------------------------------------------------------
 
-    def ping(self, message: Optional[EncodableT] = None) -> ResponseT:
+    # The server commands below take redis-py's target_nodes= (cluster mode: which nodes;
+    # see rcm._cluster); redis-py's other keywords are accepted and ignored, as there.
+
+    def ping(self, message: Optional[EncodableT] = None, **kwargs: Any) -> ResponseT:
         if message is None:
-            return self._run(_pong, b"PING")
-        return self._run(None, b"PING", message)
+            return self._run_routed(_pong, kwargs.get("target_nodes"), b"PING")
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PING", message)
 
-    def echo(self, value: EncodableT) -> ResponseT:
-        return self._run(None, b"ECHO", value)
+    def echo(self, value: EncodableT, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"ECHO", value)
 
-    def dbsize(self) -> ResponseT:
-        return self._run(None, b"DBSIZE")
+    def dbsize(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"DBSIZE")
 
-    def flushdb(self, asynchronous: bool = False) -> ResponseT:
-        return self._run(_ok, b"FLUSHDB", *([b"ASYNC"] if asynchronous else []))
+    def flushdb(self, asynchronous: bool = False, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_ok, kwargs.get("target_nodes"), b"FLUSHDB", *([b"ASYNC"] if asynchronous else []))
 
-    def flushall(self, asynchronous: bool = False) -> ResponseT:
-        return self._run(_ok, b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
+    def flushall(self, asynchronous: bool = False, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_ok, kwargs.get("target_nodes"), b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
 
     def info(self, section: Optional[str] = None, *args: str) -> ResponseT:
         return self._run(parse_info, b"INFO", *([section] if section else []), *args)
 
-    def time(self) -> ResponseT:
-        return self._run(_time, b"TIME")
+    def time(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_time, kwargs.get("target_nodes"), b"TIME")
 
     def config_get(self, pattern: str = "*", *args: str) -> ResponseT:
         return self._run(_config_get, b"CONFIG", b"GET", pattern, *args)
@@ -457,11 +471,11 @@ class Commands:
     def pttl(self, name: KeyT) -> ResponseT:
         return self._run(None, b"PTTL", name)
 
-    def keys(self, pattern: KeyT = "*") -> ResponseT:
-        return self._run(None, b"KEYS", pattern)
+    def keys(self, pattern: KeyT = "*", **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"KEYS", pattern)
 
-    def randomkey(self) -> ResponseT:
-        return self._run(None, b"RANDOMKEY")
+    def randomkey(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"RANDOMKEY")
 
     def rename(self, src: KeyT, dst: KeyT) -> ResponseT:
         return self._run(_ok, b"RENAME", src, dst)
@@ -509,9 +523,15 @@ class Commands:
              store: Optional[KeyT] = None, groups: Optional[bool] = False) -> ResponseT:
         """The sorted elements (a list; tuples of the GET values with groups=True), or
         their number when stored."""
+        return self._sort(b"SORT", name, start, num, by, get, desc, alpha, store, groups)
+
+    def _sort(self, command: bytes, name: KeyT, start: Optional[int], num: Optional[int], by: Optional[KeyT],
+              get: Optional[Union[KeyT, Sequence[KeyT]]], desc: bool, alpha: bool, store: Optional[KeyT],
+              groups: Optional[bool]) -> ResponseT:
+        """SORT or SORT_RO (which takes no STORE)."""
         if (start is None) != (num is None):
             raise DataError("``start`` and ``num`` must both be specified")
-        args: list = [b"SORT", name]
+        args: list = [command, name]
         if by is not None:
             args += [b"BY", by]
         if start is not None:
@@ -535,7 +555,9 @@ class Commands:
         return self._run(None, *args)
 
     def scan(self, cursor: int = 0, match: Optional[KeyT] = None, count: Optional[int] = None,
-             _type: Optional[str] = None) -> ResponseT:
+             _type: Optional[str] = None, **kwargs: Any) -> ResponseT:
+        """(next cursor, keys). In cluster mode one node's keys: target_nodes= says which
+        (scan_iter() goes through every primary)."""
         args: list = [b"SCAN", cursor]
         if match is not None:
             args += [b"MATCH", match]
@@ -543,7 +565,7 @@ class Commands:
             args += [b"COUNT", count]
         if _type is not None:
             args += [b"TYPE", _type]
-        return self._run(_scan, *args)
+        return self._run_routed(_scan, kwargs.get("target_nodes"), *args)
 
     # ---- hashes -----------------------------------------------------------------------
 
@@ -960,14 +982,14 @@ class Commands:
     def spublish(self, shard_channel: KeyT, message: EncodableT) -> ResponseT:
         return self._run(None, b"SPUBLISH", shard_channel, message)
 
-    def pubsub_channels(self, pattern: KeyT = "*") -> ResponseT:
-        return self._run(None, b"PUBSUB", b"CHANNELS", pattern)
+    def pubsub_channels(self, pattern: KeyT = "*", **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PUBSUB", b"CHANNELS", pattern)
 
-    def pubsub_numpat(self) -> ResponseT:
-        return self._run(None, b"PUBSUB", b"NUMPAT")
+    def pubsub_numpat(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PUBSUB", b"NUMPAT")
 
-    def pubsub_numsub(self, *args: KeyT) -> ResponseT:
-        return self._run(_numsub, b"PUBSUB", b"NUMSUB", *args)
+    def pubsub_numsub(self, *args: KeyT, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_numsub, kwargs.get("target_nodes"), b"PUBSUB", b"NUMSUB", *args)
 
 
 class Script:
