@@ -379,7 +379,7 @@ void Client_dealloc(PyObject *o) {
 // reply is raised.
 PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &d) {
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   if (!av->add_all(args, nargs)) return nullptr;
   rcm_reply *reply = nullptr;
   rcm_status st;
@@ -409,13 +409,23 @@ PyObject *Client_execute_routed(PyObject *o, PyObject *const *args, Py_ssize_t n
   long kind = PyLong_AsLong(args[0]);
   if (kind == -1 && PyErr_Occurred()) return nullptr;
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   rcm_route route{};
   route.kind = static_cast<rcm_route_kind>(kind);
   PyObject *target = args[1];
   if (kind == RCM_ROUTE_SLOT) {
-    route.slot = static_cast<int>(PyLong_AsLong(target));
-    if (route.slot == -1 && PyErr_Occurred()) return nullptr;
+    // Checked here, as a long long: a cast to int would send 2**32+5 to slot 5.
+    int overflow = 0;
+    long long slot = PyLong_AsLongLongAndOverflow(target, &overflow);
+    if (slot == -1 && PyErr_Occurred()) return nullptr;
+    if (overflow != 0 || slot < 0 || slot > 16383) {
+      PyObject *r = PyObject_Repr(target);
+      std::string m = std::string("slot must be 0..16383, not ") + (r ? PyUnicode_AsUTF8(r) : "?");
+      Py_XDECREF(r);
+      PyErr_Clear();
+      return errors::raise(RCM_ERR_ARG, m);
+    }
+    route.slot = static_cast<int>(slot);
   } else if (kind == RCM_ROUTE_KEY) {
     if (!av->add(target)) return nullptr;
   } else if (kind == RCM_ROUTE_NODE) {
@@ -456,7 +466,7 @@ PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
     return nullptr;
   }
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   if (!av->add_all(args + 2, nargs - 2)) return nullptr;
   PyObject *post = args[1] == Py_None ? nullptr : args[1];
   bool bytes = post == g_never_decode;
@@ -508,7 +518,7 @@ PyObject *Client_pipeline(PyObject *o, PyObject *const *args, Py_ssize_t nargs) 
     Py_DECREF(seq);
     return PyList_New(0);
   }
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   std::vector<std::pair<size_t, size_t>> spans;
   std::vector<PyObject *> keep;  // argument sequences whose items av points into
   spans.reserve(static_cast<size_t>(n));
@@ -609,7 +619,7 @@ PyObject *Client_lease(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
     return nullptr;
   }
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   if (nargs == 1 && args[0] != Py_None && !av->add(args[0])) return nullptr;
   const char *key = av->size() ? av->argv()[0] : nullptr;
   size_t keylen = av->size() ? av->lens()[0] : 0;
@@ -685,7 +695,7 @@ PyObject *lease_failure(LeaseObject *l, rcm_status st, const std::string &err) {
 PyObject *lease_execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &dec) {
   LeaseObject *l = lease_of(o);
   if (!lease_enter(l)) return nullptr;
-  ScopedArgv av;
+  ScopedArgv av(l->owner->core->dec);
   if (!av->add_all(args, nargs)) {
     l->busy.store(false);
     return nullptr;
