@@ -4,6 +4,8 @@ close() while a thread waits for a lease, redis-py's reply semantics."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 import pytest
@@ -51,3 +53,77 @@ def test_error_text_drops_the_err_code_as_redis_py(r, key):
     with pytest.raises(rcm.NoScriptError) as e:
         r.evalsha("0" * 40, 0)
     assert not str(e.value).startswith("NOSCRIPT")
+
+
+def _interrupt_soon() -> threading.Timer:
+    """SIGINT to this process in 0.3 s, as Ctrl-C would send (Python raises
+    KeyboardInterrupt in the main thread, where pytest runs the test)."""
+    t = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    t.start()
+    return t
+
+
+def test_ctrl_c_interrupts_a_blocking_lease_command(r, key):
+    k = key()
+    freed = threading.Event()
+
+    def free_the_pop() -> None:  # without the fix BLPOP k 0 waits for ever: end it
+        if not caught.wait(30):
+            freed.set()
+            r.rpush(k, "late")
+
+    caught = threading.Event()
+    watchdog = threading.Thread(target=free_the_pop)
+    watchdog.start()
+    try:
+        with r.lease() as lease:
+            with pytest.raises(KeyboardInterrupt):
+                _interrupt_soon()
+                lease.blpop(k, 0)
+            caught.set()
+            assert not freed.is_set(), "KeyboardInterrupt only came once BLPOP returned"
+            # The connection still owed BLPOP's reply: it is not reused.
+            with pytest.raises(rcm.StateError, match="interrupted"):
+                lease.ping()
+        # The client goes on; a new lease gets a clean connection.
+        with r.lease() as lease:
+            assert lease.ping() is True
+            r.rpush(k, "v")
+            assert lease.blpop(k, 5) == (k.encode(), b"v")
+        # The client's own blocking path (a lease of its own) is interrupted too.
+        with pytest.raises(KeyboardInterrupt):
+            _interrupt_soon()
+            r.blpop(k, 0)
+        assert not freed.is_set()
+    finally:
+        caught.set()
+        watchdog.join(60)
+
+
+def test_ctrl_c_interrupts_a_command_without_deadline(private_server):
+    server = private_server()
+    resumed = threading.Event()
+    interrupted = threading.Event()
+
+    def resume() -> None:  # without the fix the GET waits for ever: wake the server
+        if not interrupted.wait(30):
+            resumed.set()
+        server.signal(signal.SIGCONT)
+
+    with rcm.Client(server.url, command_timeout_ms=0) as c:
+        assert c.ping() is True
+        server.signal(signal.SIGSTOP)
+        t = threading.Thread(target=resume)
+        t.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                _interrupt_soon()
+                c.get("k")
+            interrupted.set()
+            assert not resumed.is_set(), "KeyboardInterrupt only came once the server answered"
+        finally:
+            interrupted.set()
+            t.join(60)
+        # The abandoned request completes unseen; the client goes on.
+        assert c.set("k", "v") is True
+        assert c.get("k") == b"v"
