@@ -127,3 +127,34 @@ def test_ctrl_c_interrupts_a_command_without_deadline(private_server):
         # The abandoned request completes unseen; the client goes on.
         assert c.set("k", "v") is True
         assert c.get("k") == b"v"
+
+
+def test_close_ends_a_wait_for_a_lease(url):
+    # Three threads: one holds the only lease, one waits for it (lease_timeout 30 s), the
+    # main thread closes. The waiter gets ClosedError at once (not PoolTimeoutError once
+    # its timeout ran out), and the holder's release after close() does not wait either.
+    c = rcm.Client(url, pool_max_leases=1, pool_lease_timeout_ms=30000)
+    held = c.lease()
+    waiting = threading.Event()
+    outcome = []
+
+    def waiter() -> None:
+        waiting.set()
+        try:
+            c.lease().release()
+            outcome.append("lease")
+        except rcm.RcmError as e:
+            outcome.append(type(e).__name__)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    waiting.wait(10)
+    for _ in range(10_000):  # until rcm counts the waiter
+        if c.stats()["servers"][0]["lease_waiters"] == 1:
+            break
+    assert not outcome
+    c.close()
+    t.join(60)
+    held.release()
+    assert outcome == ["ClosedError"]
+
