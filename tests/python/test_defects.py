@@ -158,3 +158,33 @@ def test_close_ends_a_wait_for_a_lease(url):
     held.release()
     assert outcome == ["ClosedError"]
 
+
+
+def test_execute_command_applies_redis_pys_response_callbacks(r, rd, key):
+    # redis-py 4.3.4 converts execute_command's reply by the command's name; code written
+    # for it compares with True, reads dicts, unpacks (member, score) pairs.
+    k, h, z, s = key(), key("h"), key("z"), key("s")
+    assert r.execute_command("SET", k, "v") is True
+    assert r.execute_command("set", k, "v") is True  # any case, as redis-py's dict
+    assert r.execute_command("SET", k, "w", "GET", get=True) == b"v"  # options reach the callback
+    assert r.execute_command("HSET", h, "f", "v") == 1
+    assert r.execute_command("HGETALL", h) == {b"f": b"v"}
+    assert rd.execute_command("HGETALL", h) == {"f": "v"}
+    assert r.execute_command("EXPIRE", k, 100) is True
+    assert r.execute_command("PING") is True
+    r.execute_command("ZADD", z, 1, "a", 2.5, "b")
+    assert r.execute_command("ZRANGE", z, 0, -1, "WITHSCORES", withscores=True) == [(b"a", 1.0), (b"b", 2.5)]
+    assert r.execute_command("ZRANGE", z, 0, -1) == [b"a", b"b"]  # no option: raw, as redis-py
+    assert r.execute_command("ZSCORE", z, "b") == 2.5
+    r.execute_command("SADD", s, "x", "y")
+    assert r.execute_command("SMEMBERS", s) == {b"x", b"y"}
+    assert r.execute_command(b"SET", k, "v") == "OK"  # a bytes name: raw, as redis-py
+    assert r.execute_command("GET", k) == b"v"  # no callback: raw
+    with r.pipeline() as p:  # pipelines apply them too
+        p.execute_command("SET", k, "v2")
+        p.execute_command("HGETALL", h)
+        assert p.execute() == [True, {b"f": b"v"}]
+    with r.lease() as lease:
+        assert lease.execute_command("HGETALL", h) == {b"f": b"v"}
+    r.rpush(key("l"), "e")
+    assert r.execute_command("BLPOP", key("l"), 1) == (key("l").encode(), b"e")  # on a lease

@@ -161,9 +161,10 @@ class Lease(_Base, Commands):
             self._client._sync._x(*undo)
 
     def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
+        post = _sync.response_post(args, options)
         if args and _sync._command_name(args[0]) in _sync._BLOCKING:
-            return self._blocking(None, args)
-        return self._in_lease(self._lease._x, *args)
+            return self._blocking(post, args)
+        return self._in_lease(self._lease._run, post, *args)
 
     def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
         return self._in_lease(self._lease._run, post, *args)
@@ -431,18 +432,19 @@ class Client(Commands):
 
     def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
                         route_key: Any = None, **options: Any) -> Awaitable[Any]:
-        """Sends one command; awaits its raw reply (blocking commands go on a lease).
-        Routing keywords as rcm.Client.execute_command."""
+        """Sends one command; awaits its reply, converted as by rcm.Client.execute_command
+        (blocking commands go on a lease). Routing keywords as there."""
+        post = _sync.response_post(args, options)
         if target_nodes is not None or slot is not None or route_key is not None:
             kind, target = _sync.route_of(target_nodes, slot, route_key)
-            return self._routed(kind, target, args)
+            return self._routed(kind, target, args, post)
         if args and _sync._command_name(args[0]) in _sync._BLOCKING:
-            return self._run_blocking(None, _sync.blocking_key(args), *args)
-        return self._run(None, *args)
+            return self._run_blocking(post, _sync.blocking_key(args), *args)
+        return self._run(post, *args)
 
-    async def _routed(self, kind: int, target: Any, args: tuple) -> Any:
+    async def _routed(self, kind: int, target: Any, args: tuple, post: Post = None) -> Any:
         reply = await self._thread_call(lambda: self._native.execute_routed(kind, target, *args))
-        return _sync.routed_reply(kind, reply)
+        return _sync.routed_reply(kind, reply, post)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
         return self._blocking(post, key, args)
@@ -450,7 +452,7 @@ class Client(Commands):
     async def _blocking(self, post: Post, key: Any, args: tuple) -> Any:
         timeout = _slice_timeout(args)
         if timeout is None:
-            r = await self._lease_call(lambda: self._sync.execute_command(*args))
+            r = await self._lease_call(lambda: self._sync._raw(*args))
         else:
             r = await _in_slices(lambda sliced: self._slice(key, sliced), args, timeout)
         return _sync._apply(post, r)
