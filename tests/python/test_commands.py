@@ -218,7 +218,9 @@ def test_hashes(r, key):
     assert sorted(r.hvals(h)) == [b"2.5", b"3", b"4", b"6"]
     assert r.hlen(h) == 4
     assert r.hstrlen(h, "b") == 3
-    assert r.hsetnx(h, "a", 9) is False and r.hsetnx(h, "z", 9) is True
+    # 0/1 as redis-py 4.3.4 (no response callback for HSETNX there), not booleans
+    assert (r.hsetnx(h, "a", 9), r.hsetnx(h, "z", 9)) == (0, 1)
+    assert type(r.hsetnx(h, "y", 9)) is int
     assert r.hmset(h, {"m": 1}) is True
     assert r.hrandfield(h) in {b"a", b"b", b"c", b"d", b"z", b"m"}
     assert len(r.hrandfield(h, 2, withvalues=True)) == 4
@@ -280,7 +282,8 @@ def test_sets(r, key):
     assert r.smembers(a) == {b"1", b"2", b"3"}
     assert r.scard(a) == 3
     assert r.sismember(a, 1) is True and r.sismember(a, 9) is False
-    assert r.smismember(a, [1, 9]) == [True, False]
+    assert r.smismember(a, [1, 9]) == [1, 0]  # ints, as redis-py 4.3.4
+    assert [type(v) for v in r.smismember(a, [1, 9])] == [int, int]
     assert r.sinter([a, b]) == {b"3"}
     assert r.sunion(a, b) == {b"1", b"2", b"3", b"4"}
     assert r.sdiff(a, b) == {b"1", b"2"}

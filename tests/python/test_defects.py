@@ -188,3 +188,20 @@ def test_execute_command_applies_redis_pys_response_callbacks(r, rd, key):
         assert lease.execute_command("HGETALL", h) == {b"f": b"v"}
     r.rpush(key("l"), "e")
     assert r.execute_command("BLPOP", key("l"), 1) == (key("l").encode(), b"e")  # on a lease
+
+
+def test_socket_timeout_none_waits_without_limit(private_server):
+    # redis-py's socket_timeout=None waits as long as the server takes; rcm's default
+    # deadline (1 s) must not apply then. The server is stopped for 2.5 s.
+    server = private_server()
+    with rcm.Client(server.url, socket_timeout=None) as c:
+        c.set("k", "v")
+        server.signal(signal.SIGSTOP)
+        resume = threading.Timer(2.5, server.signal, (signal.SIGCONT,))
+        resume.start()
+        try:
+            assert c.get("k") == b"v"
+        finally:
+            resume.join(30)
+            server.signal(signal.SIGCONT)
+    assert rcm._config.config_items({"socket_timeout": None}) == [("command_timeout_ms", "0")]
