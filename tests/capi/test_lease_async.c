@@ -46,11 +46,24 @@ static int wait_calls(struct outcome *o) {
     return n;
 }
 
+static rcm_lease *acquire_ok(rcm_client *c) {
+    rcm_lease *l = NULL;
+    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    return l;
+}
+
+/* Queues BLPOP key 0 (no deadline) on l; o gets its outcome. */
+static void start_blpop(rcm_lease *l, struct outcome *o, const char *key) {
+    outcome_init(o);
+    const char *a[] = {"BLPOP", key, "0"};
+    TU_ASSERT_RC(rcm_lease_command_async(l, 3, a, NULL, on_done, o), RCM_OK);
+    usleep(100 * 1000);
+}
+
 static void test_lease_async__reply_comes_to_the_callback(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
-    rcm_lease *l = NULL;
-    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    rcm_lease *l = acquire_ok(c);
     struct outcome o;
     outcome_init(&o);
     const char *a[] = {"ECHO", "on-the-lease"};
@@ -77,21 +90,16 @@ static void test_lease_async__release_while_waiting_closes_the_connection(void *
     rcm_reply *r = tu_cmd_ok(c, "DEL", key, NULL);
     rcm_reply_free(r);
 
-    rcm_lease *l = NULL;
-    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    rcm_lease *l = acquire_ok(c);
     struct outcome o;
-    outcome_init(&o);
-    const char *a[] = {"BLPOP", key, "0"}; /* waits without a deadline */
-    TU_ASSERT_RC(rcm_lease_command_async(l, 3, a, NULL, on_done, &o), RCM_OK);
-    usleep(100 * 1000);
+    start_blpop(l, &o, key);
     rcm_lease_release(l); /* given up: the BLPOP is still owed on this connection */
     assert_int_equal(wait_calls(&o), 1);
     assert_int_equal(o.status, RCM_ERR_CLOSED);
     rcm_reply_free(o.reply);
 
     /* The one lease there is comes back on a fresh connection, not blocked in BLPOP. */
-    l = NULL;
-    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
+    l = acquire_ok(c);
     TU_ASSERT_RC(tu_lease_cmd(l, &r, "PING", NULL), RCM_OK);
     TU_ASSERT_STATUS_REPLY(r, "PONG");
     rcm_reply_free(r);
@@ -110,20 +118,17 @@ static void test_lease_async__release_while_waiting_closes_the_connection(void *
 static void test_lease_async__close_completes_it(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
-    rcm_lease *l = NULL;
-    TU_ASSERT_RC(rcm_lease_acquire(c, NULL, 0, &l), RCM_OK);
-    struct outcome o;
-    outcome_init(&o);
+    rcm_lease *l = acquire_ok(c);
     char key[64];
     snprintf(key, sizeof key, "lease_async:close:%d", (int)getpid());
-    const char *a[] = {"BLPOP", key, "0"};
-    TU_ASSERT_RC(rcm_lease_command_async(l, 3, a, NULL, on_done, &o), RCM_OK);
-    usleep(100 * 1000);
+    struct outcome o;
+    start_blpop(l, &o, key);
     TU_ASSERT_RC(rcm_client_shutdown(c), RCM_OK);
     assert_int_equal(wait_calls(&o), 1);
     assert_int_equal(o.status, RCM_ERR_CLOSED);
     rcm_reply_free(o.reply);
-    TU_ASSERT_RC(rcm_lease_command_async(l, 3, a, NULL, on_done, &o), RCM_ERR_CLOSED);
+    const char *a[] = {"PING"};
+    TU_ASSERT_RC(rcm_lease_command_async(l, 1, a, NULL, on_done, &o), RCM_ERR_CLOSED);
     rcm_lease_release(l);
     rcm_client_close(c);
 }
