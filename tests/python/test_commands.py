@@ -78,7 +78,9 @@ def test_flushdb_flushall_on_a_private_server(private_server):
 
 
 def test_execute_command_returns_raw_replies(r, key):
-    assert r.execute_command("SET", key(), "v") == "OK"
+    # Raw where redis-py has no response callback for the name (or the name is bytes);
+    # SET -> True and the like are in test_defects.py.
+    assert r.execute_command(b"SET", key(), "v") == "OK"
     assert r.execute_command("GET", key()) == b"v"
     assert r.execute_command("EXISTS", key()) == 1
     assert r.execute_command("GET", key("missing")) is None
@@ -216,7 +218,9 @@ def test_hashes(r, key):
     assert sorted(r.hvals(h)) == [b"2.5", b"3", b"4", b"6"]
     assert r.hlen(h) == 4
     assert r.hstrlen(h, "b") == 3
-    assert r.hsetnx(h, "a", 9) is False and r.hsetnx(h, "z", 9) is True
+    # 0/1 as redis-py 4.3.4 (no response callback for HSETNX there), not booleans
+    assert (r.hsetnx(h, "a", 9), r.hsetnx(h, "z", 9)) == (0, 1)
+    assert type(r.hsetnx(h, "y", 9)) is int
     with pytest.warns(DeprecationWarning):  # as redis-py's
         assert r.hmset(h, {"m": 1}) is True
     assert r.hrandfield(h) in {b"a", b"b", b"c", b"d", b"z", b"m"}
@@ -266,7 +270,7 @@ def test_blocking_list_commands_use_a_lease(r, key):
     assert r.brpoplpush(k, other, timeout=1) == b"c"
     assert r.blmove(other, k, 1, "LEFT", "LEFT") == b"c"
     # execute_command sends a blocking command on a lease too
-    assert r.execute_command("BLPOP", k, 1) == [k.encode(), b"c"]
+    assert r.execute_command("BLPOP", k, 1) == (k.encode(), b"c")  # redis-py's callback: a tuple
 
 
 # ---- sets ---------------------------------------------------------------------------------------
@@ -279,7 +283,8 @@ def test_sets(r, key):
     assert r.smembers(a) == {b"1", b"2", b"3"}
     assert r.scard(a) == 3
     assert r.sismember(a, 1) is True and r.sismember(a, 9) is False
-    assert r.smismember(a, [1, 9]) == [True, False]
+    assert r.smismember(a, [1, 9]) == [1, 0]  # ints, as redis-py 4.3.4
+    assert [type(v) for v in r.smismember(a, [1, 9])] == [int, int]
     assert r.sinter([a, b]) == {b"3"}
     assert r.sunion(a, b) == {b"1", b"2", b"3", b"4"}
     assert r.sdiff(a, b) == {b"1", b"2"}
@@ -577,8 +582,9 @@ def test_routed_commands_in_standalone_mode(r, key):
     assert r.execute_command("GET", key(), slot=0) == b"v"
     assert r.execute_command("GET", key(), route_key=key()) == b"v"
     assert r.execute_command("GET", key(), target_nodes=node) == b"v"
-    assert r.execute_command("PING", target_nodes=rcm.Client.RANDOM) == "PONG"
-    assert r.execute_command("PING", target_nodes=rcm.Client.PRIMARIES) == {node: "PONG"}
+    assert r.execute_command("PING", target_nodes=rcm.Client.RANDOM) is True  # redis-py's PING callback
+    assert r.execute_command("PING", target_nodes=rcm.Client.PRIMARIES) == {node: True}
+    assert r.execute_command(b"PING", target_nodes=rcm.Client.PRIMARIES) == {node: "PONG"}
     everyone = r.execute_command("DBSIZE", target_nodes=rcm.Client.ALL_NODES)
     assert node in everyone and all(isinstance(v, int) for v in everyone.values())
     with pytest.raises(rcm.ArgumentError):

@@ -137,5 +137,5 @@ def test_multi_channel_subscribe_on_a_raw_lease(r, key):
         first = lease.execute_command("SUBSCRIBE", key("a"), key("b"))
         assert first == [b"subscribe", key("a").encode(), 1]
         time.sleep(0.1)  # the second confirmation arrives while nothing is in flight
-        assert lease.execute_command("PING") == [b"pong", b""]  # its own reply, not that
+        assert lease.execute_command(b"PING") == [b"pong", b""]  # its own reply, not that
         assert lease.read(1) == [b"subscribe", key("b").encode(), 2]

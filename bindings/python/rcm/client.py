@@ -9,6 +9,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequenc
 
 from . import _native
 from ._compat import MappingAccess
+from ._callbacks import callback_for
 from ._config import config_items
 from . import _cluster
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
@@ -63,17 +64,27 @@ def route_of(target_nodes: Any = None, slot: Optional[int] = None, route_key: An
                      f"'host:port', not {target_nodes!r}")
 
 
-def routed_reply(kind: int, reply: Any) -> Any:
-    """Replies of every primary/node come back as {"host:port": reply}."""
+def routed_reply(kind: int, reply: Any, post: Post = None) -> Any:
+    """Replies of every primary/node come back as {"host:port": reply} (post applied to
+    each, as redis-py's cluster client applies a callback per node)."""
     if kind in (_native.RCM_ROUTE_ALL_PRIMARIES, _native.RCM_ROUTE_ALL_NODES):
-        return {(a.decode() if isinstance(a, bytes) else a): r for a, r in reply}
-    return reply
+        return {(a.decode() if isinstance(a, bytes) else a): _apply(post, r) for a, r in reply}
+    return reply if post is None else post(reply)
 
 
 def _apply(post: Post, reply: Any) -> Any:
     if post is None or isinstance(reply, BaseException):
         return reply
     return post(reply)
+
+
+def response_post(args: Sequence[Any], options: Dict[str, Any]) -> Post:
+    """redis-py's response callback for execute_command(*args, **options) (None: the raw
+    reply), with the options bound as redis-py passes them."""
+    cb = callback_for(args[0]) if args else None
+    if cb is None or not options:
+        return cb
+    return lambda r: cb(r, **options)
 
 
 def _text(arg: Any) -> str:
@@ -148,8 +159,9 @@ class Lease(Commands):
         self._in_multi = False
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        """Sends one command on this connection and returns its raw reply."""
-        return self._x(*args)
+        """Sends one command on this connection; its reply converted as redis-py's
+        execute_command does (SET -> True, HGETALL -> dict...; raw inside MULTI)."""
+        return self._run(response_post(args, options), *args)
 
     def _run(self, post: Post, *args: Any) -> Any:
         if post is NEVER_DECODE:
@@ -249,7 +261,7 @@ class Pipeline(Commands):
         return self._run(post, *args)
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        return self._run(None, *args)
+        return self._run(response_post(args, options), *args)
 
     # Fast paths for the commands pipelines are mostly made of.
     def get(self, name: KeyT) -> Any:
@@ -543,17 +555,25 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
 
     def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
                         route_key: Any = None, **options: Any) -> Any:
-        """Sends one command and returns its raw reply (bytes/str, int, list, None; status
-        replies as str). A server error is raised as ResponseError. Blocking commands
-        (BLPOP...) are sent on a lease of their own.
+        """Sends one command and returns its reply converted as redis-py's execute_command
+        converts it (its response callbacks: SET -> True, HGETALL -> a dict, ZRANGE with
+        withscores=True -> pairs...; other replies raw: bytes/str, int, list, None). A
+        server error is raised as ResponseError. Blocking commands (BLPOP...) are sent on
+        a lease of their own.
 
         Where it goes, when the command's keys should not decide (cluster mode):
         ``target_nodes=Client.PRIMARIES`` / ``Client.ALL_NODES`` (the reply is then a dict
         {"host:port": reply}), ``Client.RANDOM``, or ``"host:port"``; ``slot=`` a hash
         slot's owner; ``route_key=`` the owner of that key's slot."""
+        post = response_post(args, options)
         if target_nodes is not None or slot is not None or route_key is not None:
             kind, target = route_of(target_nodes, slot, route_key)
-            return routed_reply(kind, self._native.execute_routed(kind, target, *args))
+            return routed_reply(kind, self._native.execute_routed(kind, target, *args), post)
+        r = self._raw(*args)
+        return r if post is None else post(r)
+
+    def _raw(self, *args: Any) -> Any:
+        """execute_command's raw reply (a blocking command on a lease of its own)."""
         try:
             return self._x(*args)
         except ArgumentError:

@@ -608,7 +608,7 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
         return self._run(None, *args)
 
     def hsetnx(self, name: KeyT, key: KeyT, value: EncodableT) -> ResponseT:
-        return self._run(_bool, b"HSETNX", name, key, value)
+        return self._run(None, b"HSETNX", name, key, value)  # 0/1, as redis-py 4.3.4
 
     def hmset(self, name: KeyT, mapping: Mapping) -> ResponseT:
         warnings.warn(f"{type(self).__name__}.hmset() is deprecated. Use {type(self).__name__}.hset() instead.",
@@ -754,7 +754,7 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
         return self._run(_set, b"SMEMBERS", name)
 
     def smismember(self, name: KeyT, values: Any, *args: EncodableT) -> ResponseT:
-        return self._run(_bool_list, b"SMISMEMBER", name, *_keys(values, args))
+        return self._run(None, b"SMISMEMBER", name, *_keys(values, args))  # [0/1...], as redis-py 4.3.4
 
     def smove(self, src: KeyT, dst: KeyT, value: EncodableT) -> ResponseT:
         return self._run(_bool, b"SMOVE", src, dst, value)

@@ -98,6 +98,20 @@ PyObject *for_server_error(const char *message, size_t len) {
   PyObject *cls = g_response != nullptr ? g_response : PyExc_RuntimeError;
   PyObject *known = prefix_class(m);
   if (known != nullptr) cls = known;
+  // redis-py (parse_error) drops these codes from the message: "ERR unknown command"
+  // reads "unknown command"; the others (WRONGTYPE, MOVED...) keep theirs.
+  size_t sp = m.find(' ');
+  std::string_view code = m.substr(0, sp);
+  static const std::string_view kStripped[] = {"ERR", "EXECABORT", "LOADING", "NOSCRIPT", "READONLY", "NOAUTH", "NOPERM"};
+  if (sp != std::string_view::npos) {
+    for (std::string_view s : kStripped) {
+      if (code == s) {
+        message += sp + 1;
+        len -= sp + 1;
+        break;
+      }
+    }
+  }
   return make(cls, message, len);
 }
 
