@@ -212,3 +212,38 @@ def test_redis_py_options_harmless_to_ignore_are_accepted(url):
 def test_redis_py_options_rcm_cannot_honour_are_refused_by_name(url, kwargs, named):
     with pytest.raises(rcm.ConfigError, match=named):
         rcm.Client(url, **kwargs)
+
+
+def test_status_replies_without_conversion_are_bytes_unless_decoding(r, rd, key):
+    # RESTORE has no response callback in redis-py 4.3.4: its OK comes back as it is read.
+    payload = (r.set(key(), "v"), r.dump(key()))[1]
+    assert r.restore(key("copy"), 0, payload) == b"OK"
+    assert rd.restore(key("copy2"), 0, payload) == "OK"
+    with r.lease() as lease:
+        assert lease.restore(key("copy3"), 0, payload) == b"OK"
+        assert lease.multi() is True
+        assert lease.get(key()) == "QUEUED"  # inside MULTI: the raw reply, as before
+        assert lease.exec() == [b"v"]
+
+
+def test_pipeline_watching(r, key):
+    a = key("a")
+    r[a] = 1
+    with r.pipeline() as pipe:
+        assert not pipe.watching
+        pipe.watch(a)
+        assert pipe.watching
+        assert pipe.get(a) == b"1"  # watching: commands run at once
+        pipe.multi()
+        pipe.set(a, 2)
+        assert pipe.execute() == [True]
+        assert not pipe.watching
+    with r.pipeline() as pipe:
+        pipe.watch(a)
+        pipe.unwatch()
+        assert not pipe.watching
+        assert pipe.get(a) is pipe  # queued again, as in redis-py
+        assert pipe.execute() == [b"2"]
+        pipe.watch(a)
+        pipe.reset()
+        assert not pipe.watching

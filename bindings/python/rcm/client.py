@@ -167,7 +167,11 @@ class Lease(Commands):
         if post is NEVER_DECODE:
             return self._native.execute_bytes(*args)
         r = self._x(*args)
-        return r if post is None or self._in_multi else post(r)
+        if self._in_multi:  # the raw "QUEUED"
+            return r
+        if post is None:  # as Client._run: a status reply is bytes unless decoding
+            return r.encode() if type(r) is str and self._client._status_bytes else r
+        return post(r)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
         return self._run(post, *args)
@@ -249,6 +253,7 @@ class Pipeline(Commands):
         self._explicit_multi = False
         self._scripts: Dict[str, Script] = {}
         self._discarded = False  # discard() was called: the next execute() raises
+        self._watching = False   # a WATCH is in force (redis-py's Pipeline.watching)
 
     def _run(self, post: Post, *args: Any) -> Any:
         if self._lease is not None and not self._explicit_multi:
@@ -302,10 +307,25 @@ class Pipeline(Commands):
             raise StateError("Cannot issue a WATCH after a MULTI")
         if self._lease is None:
             self._lease = self._client.lease(names[0] if names else None)
-        return self._lease.watch(*names)
+        r = self._lease.watch(*names)
+        self._watching = True
+        return r
+
+    @property
+    def watching(self) -> bool:
+        """True from watch() until unwatch(), execute() or reset(), as in redis-py."""
+        return self._watching
 
     def unwatch(self) -> bool:
-        return self._lease.unwatch() if self._lease is not None else True
+        """UNWATCH; commands are then queued again until execute(), as in redis-py."""
+        if self._lease is None:
+            return True
+        r = self._lease.unwatch()
+        self._watching = False
+        if not self._explicit_multi:
+            lease, self._lease = self._lease, None
+            lease.release()
+        return r
 
     def multi(self) -> None:
         if self._explicit_multi:
@@ -329,6 +349,7 @@ class Pipeline(Commands):
         self._cmds = []
         self._posts = []
         self._explicit_multi = False
+        self._watching = False
         lease, self._lease = self._lease, None
         if lease is not None:
             lease.release()
@@ -541,6 +562,10 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
         self._native = _native.Client(url, config_items(config), decode_responses, encoding, encoding_errors)
         self._encoding, self._encoding_errors = encoding, encoding_errors
         self._x = self._native.execute
+        self._status_bytes = not decode_responses
+
+    #: Status replies of helpers without a conversion come back as bytes (see _run).
+    _status_bytes = False
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Client":
@@ -586,7 +611,11 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
         if post is NEVER_DECODE:
             return self._native.execute_bytes(*args)
         r = self._x(*args)
-        return r if post is None else post(r)
+        if post is None:
+            # A status reply no helper converts (FUNCTION DELETE's OK): bytes unless
+            # decoding, as redis-py returns it. (Only status replies are str here.)
+            return r.encode() if self._status_bytes and type(r) is str else r
+        return post(r)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
         with self.lease(key) as lease:
