@@ -25,6 +25,9 @@ EXCLUDED: dict = {
     "tests/test_connection_pool.py::TestConnection::test_busy_loading_from_pipeline": _POOL,
     "tests/test_retry.py::TestRedisClientRetry": "patches redis.Redis.parse_response (redis-py's reply reader) with a mock",
     "tests/test_monitor.py::TestMonitor::test_response_values": _POOL,
+    "tests/test_commands.py::TestRedisCommands::test_slowlog_get":
+        "patches Redis.parse_response and calls response_callbacks when the server gives no complexity "
+        "info (Valkey never does)",
     "tests/test_scripting.py::TestScript::test_script_text": "redis.commands.core.Script built on the client: reads its connection_pool's encoder",
     "tests/test_scripting.py::TestScript::test_string_script_sha": "redis.commands.core.Script built on the client: reads its connection_pool's encoder",
     "tests/test_scripting.py::TestScript::test_encoder": "redis.commands.core.Script built on the client: reads its connection_pool's encoder",

@@ -247,3 +247,11 @@ def test_pipeline_watching(r, key):
         pipe.watch(a)
         pipe.reset()
         assert not pipe.watching
+
+
+def test_replies_redis_py_leaves_unconverted(r, key):
+    r.set(key(), "short")
+    assert r.object("encoding", key()) == b"embstr"  # redis-py 4.3.4: bytes, no callback
+    assert r.client_unpause() == b"OK"
+    with pytest.raises(ValueError):  # int("wrong"), as redis-py: not sent to the server
+        r.xautoclaim(key("s"), "g", "c", min_idle_time="wrong")

@@ -243,7 +243,7 @@ class DataCommands:
     def xautoclaim(self, name: KeyT, groupname: Any, consumername: Any, min_idle_time: int, start_id: Any = 0,
                    count: Optional[int] = None, justid: bool = False) -> Any:
         """[next start id, [(id, fields)...], deleted ids] (with justid: the claimed ids)."""
-        if isinstance(min_idle_time, int) and min_idle_time < 0:
+        if int(min_idle_time) < 0:  # as redis-py: "wrong" is a ValueError, -1 a DataError
             raise DataError("XAUTOCLAIM min_idle_time must be a nonnegative integer")
         args = [b"XAUTOCLAIM", name, groupname, consumername, min_idle_time, start_id]
         if count is not None:
@@ -357,9 +357,9 @@ class DataCommands:
         return BitFieldOperation(self, key, default_overflow=default_overflow)
 
     def object(self, infotype: str, key: KeyT, **kwargs: Any) -> Any:
-        """OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (encoding as str, as redis-py)."""
-        post = R.s if str(infotype).lower() == "encoding" else None
-        return self._run(post, b"OBJECT", infotype, key)
+        """OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (the encoding as bytes unless
+        decoding, as redis-py 4.3.4 returns it)."""
+        return self._run(None, b"OBJECT", infotype, key)
 
     def lcs(self, key1: KeyT, key2: KeyT, len: bool = False, idx: bool = False, minmatchlen: int = 0,
             withmatchlen: bool = False) -> Any:
