@@ -35,13 +35,19 @@ rcm_path=${RCM_COMPAT_PYTHONPATH:-$src/build/bindings/python}
 server=$(command -v valkey-server || command -v redis-server)
 mkdir -p "$dir"
 
-# The private server: no persistence; stopped by its PID on exit.
+# The private server: no persistence; stopped by its PID on exit. Its port must be free:
+# the suite flushes databases, and must never run against a server someone else uses.
+if "$py" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)) != 0)"; then
+  echo "compat.sh: something already listens on 127.0.0.1:$port (set RCM_COMPAT_PORT)" >&2
+  exit 1
+fi
 "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
   --daemonize yes --pidfile "$dir/server.pid" --logfile "$dir/server.log" --enable-debug-command yes >/dev/null
 stop() { [ -f "$dir/server.pid" ] && kill "$(cat "$dir/server.pid")" 2>/dev/null || true; }
 trap stop EXIT
-for _ in $(seq 50); do
+for i in $(seq 50); do
   "$py" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))" && break
+  [ "$i" -lt 50 ] || { echo "compat.sh: the server did not start (see $dir/server.log)" >&2; exit 1; }
   sleep 0.1
 done
 
