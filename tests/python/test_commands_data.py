@@ -244,3 +244,23 @@ def test_key_list_and_sorted_set_extras(r, rd, key, private_server):
     with rcm.Client(s.url) as c:
         c.set("m", 1)
         assert c.move("m", 1) is True and c.move("m", 1) is False
+
+
+def test_declared_commands_take_positional_or_keyword_arguments(r, key):
+    # One-line declarations (rcm/_decl.py): redis-py's parameter names, positional or by
+    # keyword, defaults applied, and wrong calls refused as Python refuses them.
+    s = key("s")
+    assert str(inspect.signature(rcm.Client.xgroup_create)) == (
+        "(self, name, groupname, id='$', mkstream=False, entries_read=None, *, target_nodes=None, **kwargs)")
+    assert rcm.Client.xgroup_create.__name__ == "xgroup_create"
+    assert r.xgroup_create(name=s, groupname="g", id="0", mkstream=True) is True
+    assert r.xgroup_setid(s, "g", "0") is True                       # optional part left out
+    assert r.xgroup_setid(s, "g", id="0", entries_read=0) is True    # and given by keyword
+    assert r.xack(s, "g", "1-1", "2-2") == 0                          # *ids
+    assert r.substr(key("none"), 0) == b""                            # end=-1 by default
+    with pytest.raises(TypeError):
+        r.xlen()
+    with pytest.raises(TypeError):
+        r.xlen(s, s)
+    with pytest.raises(TypeError):
+        r.xgroup_destroy(s)  # no groupname
