@@ -58,6 +58,8 @@ def route_of(target_nodes: Any = None, slot: Optional[int] = None, route_key: An
         return _native.RCM_ROUTE_RANDOM, None
     if isinstance(target_nodes, str) and ":" in target_nodes:
         return _native.RCM_ROUTE_NODE, target_nodes
+    if isinstance(target_nodes, _cluster.ClusterNode):  # from get_nodes(), get_node()...
+        return _native.RCM_ROUTE_NODE, target_nodes.name
     raise ValueError(f"target_nodes must be Client.PRIMARIES, Client.ALL_NODES, Client.RANDOM or "
                      f"'host:port', not {target_nodes!r}")
 
