@@ -154,6 +154,7 @@ def test_stream_groups_pending_claims(r, key):
     lambda r, s: r.xadd(s, {"a": 1}, maxlen=0),
     lambda r, s: r.xadd(s, {"a": 1}, maxlen=1, minid="0"),
     lambda r, s: r.xautoclaim(s, "g", "c", -1),
+    lambda r, s: r.xautoclaim(s, "g", "c", 0, count=-1),
     lambda r, s: r.xclaim(s, "g", "c", -1, ["1-0"]),
     lambda r, s: r.xclaim(s, "g", "c", 0, []),
     lambda r, s: r.xclaim(s, "g", "c", 0, ["1-0"], idle="x"),
@@ -170,6 +171,11 @@ def test_stream_groups_pending_claims(r, key):
 def test_stream_data_errors_are_raised_before_sending(r, key, call):
     with pytest.raises(rcm.DataError):
         call(r, key("s"))
+
+
+def test_xautoclaim_min_idle_time_that_is_no_number_is_value_error(r, key):
+    with pytest.raises(ValueError):  # as redis-py: int("wrong") fails before anything is sent
+        r.xautoclaim(key("s"), "g", "c", min_idle_time="wrong")
 
 
 def test_stream_commands_in_a_pipeline_get_redis_py_shapes(r, key):

@@ -243,7 +243,11 @@ class DataCommands:
     def xautoclaim(self, name: KeyT, groupname: Any, consumername: Any, min_idle_time: int, start_id: Any = 0,
                    count: Optional[int] = None, justid: bool = False) -> Any:
         """[next start id, [(id, fields)...], deleted ids] (with justid: the claimed ids)."""
-        if isinstance(min_idle_time, int) and min_idle_time < 0:
+        try:  # as redis-py: a string that is no number is ValueError, None goes to the server
+            idle = int(min_idle_time)
+        except TypeError:
+            idle = 0
+        if idle < 0:  # (outside the try: DataError is a TypeError too)
             raise DataError("XAUTOCLAIM min_idle_time must be a nonnegative integer")
         args = [b"XAUTOCLAIM", name, groupname, consumername, min_idle_time, start_id]
         if count is not None:
