@@ -219,7 +219,8 @@ def test_key_list_and_sorted_set_extras(r, rd, key, private_server):
     k, z1, z2 = key("k"), key("{z}1"), key("{z}2")
     r.set(k, "hello world")
     assert r.substr(k, 0, 4) == b"hello"
-    assert r.object("encoding", k) == "embstr" and isinstance(r.object("refcount", k), int)
+    assert r.object("encoding", k) == b"embstr" and isinstance(r.object("refcount", k), int)
+    assert rd.object("encoding", k) == "embstr" and r.object("idletime", key("none")) is None
     assert r.lcs(k, k) == b"hello world" and r.lcs(k, k, len=True) == 11
     assert isinstance(r.lcs(k, k, idx=True, minmatchlen=2, withmatchlen=True), list)
     with pytest.raises(rcm.DataError):

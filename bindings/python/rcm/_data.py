@@ -361,8 +361,9 @@ class DataCommands:
         return BitFieldOperation(self, key, default_overflow=default_overflow)
 
     def object(self, infotype: str, key: KeyT, **kwargs: Any) -> Any:
-        """OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (encoding as str, as redis-py)."""
-        post = R.s if str(infotype).lower() == "encoding" else None
+        """OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key: idletime and refcount as int (or
+        None), the others as the server says them (redis-py's parse_object)."""
+        post = R.int_or_none if infotype in ("idletime", "refcount") else None
         return self._run(post, b"OBJECT", infotype, key)
 
     def lcs(self, key1: KeyT, key2: KeyT, len: bool = False, idx: bool = False, minmatchlen: int = 0,
