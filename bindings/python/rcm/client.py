@@ -7,11 +7,12 @@ import json
 import time
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import _native
+from . import _cluster, _native
 from ._config import config_items
-from . import _cluster
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
+from .lock import Lock
+from .monitor import Monitor
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
@@ -645,14 +646,12 @@ class Client(Commands, _cluster.ClientExtras):
              blocking: bool = True, blocking_timeout: Optional[float] = None, lock_class: Any = None,
              thread_local: bool = True) -> Any:
         """A redis-py Lock on key name (see rcm.lock.Lock)."""
-        from .lock import Lock
         cls = Lock if lock_class is None else lock_class
         return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
                    blocking_timeout=blocking_timeout, thread_local=thread_local)
 
     def monitor(self) -> Any:
         """A Monitor on a lease of its own: ``with r.monitor() as m: m.next_command()``."""
-        from .monitor import Monitor
         return Monitor(self)
 
     # ---- iteration helpers ----------------------------------------------------------------
