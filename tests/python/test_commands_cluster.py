@@ -160,3 +160,9 @@ def test_server_commands_take_target_nodes(c, key):
     assert set(c.pubsub_numpat(target_nodes=c.PRIMARIES).values()) == {0}
     assert c.pubsub_numsub("nochannel", target_nodes=owner) == [(b"nochannel", 0)]
     c.delete(k)
+
+
+def test_execute_command_takes_a_node_from_get_nodes(c):
+    for node in c.get_nodes():
+        myid = c.cluster_myid(node)
+        assert c.execute_command("CLUSTER", "MYID", target_nodes=node) in (myid, myid.encode())

@@ -154,6 +154,7 @@ def test_stream_groups_pending_claims(r, key):
     lambda r, s: r.xadd(s, {"a": 1}, maxlen=0),
     lambda r, s: r.xadd(s, {"a": 1}, maxlen=1, minid="0"),
     lambda r, s: r.xautoclaim(s, "g", "c", -1),
+    lambda r, s: r.xautoclaim(s, "g", "c", 0, count=-1),
     lambda r, s: r.xclaim(s, "g", "c", -1, ["1-0"]),
     lambda r, s: r.xclaim(s, "g", "c", 0, []),
     lambda r, s: r.xclaim(s, "g", "c", 0, ["1-0"], idle="x"),
@@ -170,6 +171,11 @@ def test_stream_groups_pending_claims(r, key):
 def test_stream_data_errors_are_raised_before_sending(r, key, call):
     with pytest.raises(rcm.DataError):
         call(r, key("s"))
+
+
+def test_xautoclaim_min_idle_time_that_is_no_number_is_value_error(r, key):
+    with pytest.raises(ValueError):  # as redis-py: int("wrong") fails before anything is sent
+        r.xautoclaim(key("s"), "g", "c", min_idle_time="wrong")
 
 
 def test_stream_commands_in_a_pipeline_get_redis_py_shapes(r, key):
@@ -214,6 +220,7 @@ def test_key_list_and_sorted_set_extras(r, rd, key, private_server):
     r.set(k, "hello world")
     assert r.substr(k, 0, 4) == b"hello"
     assert r.object("encoding", k) == b"embstr" and isinstance(r.object("refcount", k), int)
+    assert rd.object("encoding", k) == "embstr" and r.object("idletime", key("none")) is None
     assert r.lcs(k, k) == b"hello world" and r.lcs(k, k, len=True) == 11
     assert isinstance(r.lcs(k, k, idx=True, minmatchlen=2, withmatchlen=True), list)
     with pytest.raises(rcm.DataError):
@@ -244,3 +251,23 @@ def test_key_list_and_sorted_set_extras(r, rd, key, private_server):
     with rcm.Client(s.url) as c:
         c.set("m", 1)
         assert c.move("m", 1) is True and c.move("m", 1) is False
+
+
+def test_declared_commands_take_positional_or_keyword_arguments(r, key):
+    # One-line declarations (rcm/_decl.py): redis-py's parameter names, positional or by
+    # keyword, defaults applied, and wrong calls refused as Python refuses them.
+    s = key("s")
+    assert str(inspect.signature(rcm.Client.xgroup_create)) == (
+        "(self, name, groupname, id='$', mkstream=False, entries_read=None, *, target_nodes=None, **kwargs)")
+    assert rcm.Client.xgroup_create.__name__ == "xgroup_create"
+    assert r.xgroup_create(name=s, groupname="g", id="0", mkstream=True) is True
+    assert r.xgroup_setid(s, "g", "0") is True                       # optional part left out
+    assert r.xgroup_setid(s, "g", id="0", entries_read=0) is True    # and given by keyword
+    assert r.xack(s, "g", "1-1", "2-2") == 0                          # *ids
+    assert r.substr(key("none"), 0) == b""                            # end=-1 by default
+    with pytest.raises(TypeError):
+        r.xlen()
+    with pytest.raises(TypeError):
+        r.xlen(s, s)
+    with pytest.raises(TypeError):
+        r.xgroup_destroy(s)  # no groupname

@@ -243,7 +243,11 @@ class DataCommands:
     def xautoclaim(self, name: KeyT, groupname: Any, consumername: Any, min_idle_time: int, start_id: Any = 0,
                    count: Optional[int] = None, justid: bool = False) -> Any:
         """[next start id, [(id, fields)...], deleted ids] (with justid: the claimed ids)."""
-        if int(min_idle_time) < 0:  # as redis-py: "wrong" is a ValueError, -1 a DataError
+        try:  # as redis-py: a string that is no number is ValueError, None goes to the server
+            idle = int(min_idle_time)
+        except TypeError:
+            idle = 0
+        if idle < 0:  # (outside the try: DataError is a TypeError too)
             raise DataError("XAUTOCLAIM min_idle_time must be a nonnegative integer")
         args = [b"XAUTOCLAIM", name, groupname, consumername, min_idle_time, start_id]
         if count is not None:
@@ -357,9 +361,10 @@ class DataCommands:
         return BitFieldOperation(self, key, default_overflow=default_overflow)
 
     def object(self, infotype: str, key: KeyT, **kwargs: Any) -> Any:
-        """OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key (the encoding as bytes unless
-        decoding, as redis-py 4.3.4 returns it)."""
-        return self._run(None, b"OBJECT", infotype, key)
+        """OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key: idletime and refcount as int (or
+        None), the others as the server says them (redis-py's parse_object)."""
+        post = R.int_or_none if infotype in ("idletime", "refcount") else None
+        return self._run(post, b"OBJECT", infotype, key)
 
     def lcs(self, key1: KeyT, key2: KeyT, len: bool = False, idx: bool = False, minmatchlen: int = 0,
             withmatchlen: bool = False) -> Any:

@@ -58,6 +58,119 @@ def timestamp(r: Any) -> Optional[datetime.datetime]:
         return None
 
 
+# ---- the core families' (commands.py) ----------------------------------------------------
+
+
+def _ok(r: Any) -> Any:
+    return True if r == "OK" else r
+
+
+def _set_reply(r: Any) -> Optional[bool]:
+    return None if r is None else r == "OK"
+
+
+def _bool(r: Any) -> bool:
+    return bool(r)
+
+
+def _pong(r: Any) -> bool:
+    return r == "PONG" or r == b"PONG" or r == "pong"
+
+
+def _set(r: Any) -> set:
+    return set(r) if r is not None else set()
+
+
+def _tuple_or_none(r: Any) -> Optional[tuple]:
+    return tuple(r) if r else None
+
+
+def _bool_list(r: Any) -> list:
+    return [bool(x) for x in r]
+
+
+def _float_list(r: Any) -> list:
+    return [None if x is None else float(x) for x in r]
+
+
+def _scan(r: Any) -> tuple:
+    return int(r[0]), r[1]
+
+
+def _scan_pairs(r: Any) -> tuple:
+    return int(r[0]), pairs(r[1])
+
+
+def _scan_scores(r: Any) -> tuple:
+    return int(r[0]), _scores(r[1])
+
+
+def _scores(r: Any, cast: Callable[[Any], Any] = float) -> list:
+    if r is None:
+        return []
+    it = iter(r)
+    return [(m, cast(s)) for m, s in zip(it, it)]
+
+
+def _with_scores(cast: Callable[[Any], Any]) -> Callable[[Any], list]:
+    if cast is float:
+        return _scores
+    return lambda r: _scores(r, cast)
+
+
+def _bzpop(r: Any) -> Optional[tuple]:
+    return (r[0], r[1], float(r[2])) if r else None
+
+
+def _groups(n: int) -> Callable[[Any], Any]:
+    """SORT ... GET a GET b with groups=True: [(a1, b1), (a2, b2)...] (redis-py)."""
+    return lambda r: list(zip(*[r[i::n] for i in range(n)])) if r else r
+
+
+def _time(r: Any) -> tuple:
+    return int(r[0]), int(r[1])
+
+
+def _numsub(r: Any) -> list:
+    it = iter(r)
+    return [(c, int(n)) for c, n in zip(it, it)]
+
+
+def _config_get(r: Any) -> dict:
+    return {s(k): s(v) for k, v in pairs(r).items()}
+
+
+def _value(v: str) -> Any:
+    if "," in v and "=" in v:
+        out = {}
+        for part in v.split(","):
+            if "=" in part:
+                k, _, x = part.partition("=")
+                out[k] = _value(x)
+        return out
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def parse_info(r: Any) -> dict:
+    """INFO text -> dict, values as int/float when they look like numbers (as redis-py)."""
+    text = r.decode("utf-8", "replace") if isinstance(r, bytes) else r
+    info: dict = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            info[key] = _value(value)
+    return info
+
+
 # ---- streams ----------------------------------------------------------------------------
 
 
@@ -219,15 +332,6 @@ def memory_stats(r: Any) -> dict:
 
 def module_list(r: Any) -> list:
     return [pairs(m) for m in r]
-
-
-def _info_value(v: str) -> Any:
-    if "," not in v or "=" not in v:
-        try:
-            return float(v) if "." in v else int(v)
-        except ValueError:
-            return v
-    return {k: _info_value(x) for k, x in (item.rsplit("=", 1) for item in v.split(","))}
 
 
 def debug_object(r: Any) -> dict:

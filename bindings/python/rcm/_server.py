@@ -133,7 +133,7 @@ class ServerCommands:
     client_kill = cmd("CLIENT KILL address", R.client_kill)
     client_setname = cmd("CLIENT SETNAME name", R.ok)
     client_trackinginfo = cmd("CLIENT TRACKINGINFO", R.str_list)
-    client_unpause = cmd("CLIENT UNPAUSE")  # b"OK": redis-py 4.3.4 has no callback for it
+    client_unpause = cmd("CLIENT UNPAUSE")  # the raw +OK: redis-py has no callback for it
     client_no_evict = cmd("CLIENT NO-EVICT mode", R.s)
 
     def client_kill_filter(self, _id: Any = None, _type: Optional[str] = None, addr: Optional[str] = None,

@@ -30,6 +30,8 @@ from . import client as _sync
 from ._config import config_items
 from .commands import Commands, KeyT, Post, Script
 from .exceptions import ClosedError, ForkError, NoScriptError, WatchError
+from .lock import AsyncLock
+from .monitor import AsyncMonitor
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
@@ -557,14 +559,12 @@ class Client(Commands, _cluster.ClientExtras):
     def lock(self, name: KeyT, timeout: Optional[float] = None, sleep: float = 0.1, blocking: bool = True,
              blocking_timeout: Optional[float] = None, lock_class: Any = None, thread_local: bool = True) -> Any:
         """A redis.asyncio Lock on key name (rcm.lock.AsyncLock): ``async with r.lock(k): ...``."""
-        from .lock import AsyncLock
         cls = AsyncLock if lock_class is None else lock_class
         return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking, blocking_timeout=blocking_timeout,
                    thread_local=thread_local)
 
     def monitor(self) -> Any:
         """MONITOR on a lease of its own (rcm.monitor.AsyncMonitor)."""
-        from .monitor import AsyncMonitor
         return AsyncMonitor(self)
 
     # ---- iteration helpers --------------------------------------------------------------

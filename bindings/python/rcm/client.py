@@ -7,13 +7,14 @@ import json
 import time
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import _native
+from . import _cluster, _native
 from ._compat import MappingAccess
 from ._callbacks import callback_for
 from ._config import config_items
-from . import _cluster
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
+from .lock import Lock
+from .monitor import Monitor
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
@@ -60,6 +61,8 @@ def route_of(target_nodes: Any = None, slot: Optional[int] = None, route_key: An
         return _native.RCM_ROUTE_RANDOM, None
     if isinstance(target_nodes, str) and ":" in target_nodes:
         return _native.RCM_ROUTE_NODE, target_nodes
+    if isinstance(target_nodes, _cluster.ClusterNode):  # from get_nodes(), get_node()...
+        return _native.RCM_ROUTE_NODE, target_nodes.name
     raise ValueError(f"target_nodes must be Client.PRIMARIES, Client.ALL_NODES, Client.RANDOM or "
                      f"'host:port', not {target_nodes!r}")
 
@@ -693,14 +696,12 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
              blocking: bool = True, blocking_timeout: Optional[float] = None, lock_class: Any = None,
              thread_local: bool = True) -> Any:
         """A redis-py Lock on key name (see rcm.lock.Lock)."""
-        from .lock import Lock
         cls = Lock if lock_class is None else lock_class
         return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
                    blocking_timeout=blocking_timeout, thread_local=thread_local)
 
     def monitor(self) -> Any:
         """A Monitor on a lease of its own: ``with r.monitor() as m: m.next_command()``."""
-        from .monitor import Monitor
         return Monitor(self)
 
     # ---- iteration helpers ----------------------------------------------------------------

@@ -18,12 +18,45 @@ from __future__ import annotations
 import datetime
 import hashlib
 import warnings
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
-from . import _native
-from . import _compat
+from . import _compat, _native
+from ._replies import (  # redis-py's response callbacks
+    float_or_none as _float_or_none,
+    pairs as _pairs,
+    s as _str,
+    _ok,
+    _set_reply,
+    _bool,
+    _pong,
+    _set,
+    _bool_list,
+    _float_list,
+    _scan,
+    _scan_pairs,
+    _scan_scores,
+    _scores,
+    _with_scores,
+    _bzpop,
+    _groups,
+    _time,
+    _numsub,
+    _config_get,
+    parse_info,
+)
+from ._args import (
+    _seconds,
+    _millis,
+    _unix,
+    _unix_ms,
+    _keys,
+    _items,
+    _zaggregate,
+    _expire_flags,
+)
 from ._cluster import ClusterCommands
 from ._data import BitFieldOperation, DataCommands
+from ._lists import ListCommands
 from ._server import ServerCommands
 from .exceptions import DataError
 
@@ -40,185 +73,8 @@ Post = Optional[Callable[[Any], Any]]
 # says (the extension sees it; Client._run and Lease._run ask for bytes).
 NEVER_DECODE: Callable[[Any], Any] = _native.NEVER_DECODE
 
-# ---- reply post-processing (redis-py's response callbacks) --------------------------------
-
-
-def _ok(r: Any) -> Any:
-    return True if r == "OK" else r
-
-
-def _set_reply(r: Any) -> Optional[bool]:
-    return None if r is None else r == "OK"
-
-
-def _bool(r: Any) -> bool:
-    return bool(r)
-
-
-def _pong(r: Any) -> bool:
-    return r == "PONG" or r == b"PONG" or r == "pong"
-
-
-def _float_or_none(r: Any) -> Optional[float]:
-    return None if r is None else float(r)
-
-
-def _pairs(r: Any) -> dict:
-    it = iter(r)
-    return dict(zip(it, it))
-
-
-def _set(r: Any) -> set:
-    return set(r) if r is not None else set()
-
-
-def _tuple_or_none(r: Any) -> Optional[tuple]:
-    return tuple(r) if r else None
-
-
-def _bool_list(r: Any) -> list:
-    return [bool(x) for x in r]
-
-
-def _float_list(r: Any) -> list:
-    return [None if x is None else float(x) for x in r]
-
-
-def _str(r: Any) -> Any:
-    return r.decode("utf-8", "replace") if isinstance(r, bytes) else r
-
-
-def _scan(r: Any) -> tuple:
-    return int(r[0]), r[1]
-
-
-def _scan_pairs(r: Any) -> tuple:
-    return int(r[0]), _pairs(r[1])
-
-
-def _scan_scores(r: Any) -> tuple:
-    return int(r[0]), _scores(r[1])
-
-
-def _scores(r: Any, cast: Callable[[Any], Any] = float) -> list:
-    if r is None:
-        return []
-    it = iter(r)
-    return [(m, cast(s)) for m, s in zip(it, it)]
-
-
-def _with_scores(cast: Callable[[Any], Any]) -> Callable[[Any], list]:
-    if cast is float:
-        return _scores
-    return lambda r: _scores(r, cast)
-
-
-def _bzpop(r: Any) -> Optional[tuple]:
-    return (r[0], r[1], float(r[2])) if r else None
-
-
-def _groups(n: int) -> Callable[[Any], Any]:
-    """SORT ... GET a GET b with groups=True: [(a1, b1), (a2, b2)...] (redis-py)."""
-    return lambda r: list(zip(*[r[i::n] for i in range(n)])) if r else r
-
-
-def _time(r: Any) -> tuple:
-    return int(r[0]), int(r[1])
-
-
-def _numsub(r: Any) -> list:
-    it = iter(r)
-    return [(c, int(n)) for c, n in zip(it, it)]
-
-
-def _config_get(r: Any) -> dict:
-    return {_str(k): _str(v) for k, v in _pairs(r).items()}
-
-
-def _value(v: str) -> Any:
-    if "," in v and "=" in v:
-        out = {}
-        for part in v.split(","):
-            if "=" in part:
-                k, _, x = part.partition("=")
-                out[k] = _value(x)
-        return out
-    try:
-        return int(v)
-    except ValueError:
-        pass
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def parse_info(r: Any) -> dict:
-    """INFO text -> dict, values as int/float when they look like numbers (as redis-py)."""
-    text = r.decode("utf-8", "replace") if isinstance(r, bytes) else r
-    info: dict = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            info[key] = _value(value)
-    return info
-
-
-def _seconds(t: ExpiryT) -> int:
-    return int(t.total_seconds()) if isinstance(t, datetime.timedelta) else t
-
-
-def _millis(t: ExpiryT) -> int:
-    return int(t.total_seconds() * 1000) if isinstance(t, datetime.timedelta) else t
-
-
-def _unix(t: AbsExpiryT) -> int:
-    return int(t.timestamp()) if isinstance(t, datetime.datetime) else t
-
-
-def _unix_ms(t: AbsExpiryT) -> int:
-    return int(t.timestamp() * 1000) if isinstance(t, datetime.datetime) else t
-
-
-def _keys(keys: Any, args: Sequence[Any]) -> list:
-    """redis-py accepts mget(["a", "b"]) and mget("a", "b")."""
-    if isinstance(keys, (bytes, str, memoryview, int, float)):
-        out = [keys]
-    else:
-        out = list(keys)
-    out.extend(args)
-    return out
-
-
-def _items(mapping: Any) -> Iterable:
-    return mapping.items() if hasattr(mapping, "items") else mapping
-
-
-def _zaggregate(command: bytes, dest: Optional[KeyT], keys: Any, aggregate: Optional[str]) -> list:
-    """ZUNION/ZINTER[STORE]'s arguments: keys a sequence, or a mapping key -> weight."""
-    args: list = [command] if dest is None else [command, dest]
-    args.append(len(keys))
-    if isinstance(keys, Mapping):
-        args.extend(keys.keys())
-        args.append(b"WEIGHTS")
-        args.extend(keys.values())
-    else:
-        args.extend(keys)
-    if aggregate:
-        if aggregate.upper() not in ("SUM", "MIN", "MAX"):
-            raise DataError("aggregate can be sum, min or max.")
-        args += [b"AGGREGATE", aggregate]
-    return args
-
-
-def _expire_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> list:
-    return [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt)) if on]
-
-
-class Commands(DataCommands, ServerCommands, ClusterCommands):
-    """The command helpers (with those of _data.py, _server.py and _cluster.py). Subclasses provide
+class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
+    """The command helpers (with those of _lists.py, _data.py, _server.py and _cluster.py). Subclasses provide
     ``_run`` and ``_run_blocking``, and ``_run_routed`` where commands can be sent to
     chosen cluster nodes."""
 
@@ -643,86 +499,6 @@ class Commands(DataCommands, ServerCommands, ClusterCommands):
         if count is not None:
             args += [b"COUNT", count]
         return self._run(_scan_pairs, *args)
-
-    # ---- lists ------------------------------------------------------------------------
-
-    def blpop(self, keys: Any, timeout: Optional[float] = 0) -> ResponseT:
-        keys = _keys(keys, ())
-        return self._run_blocking(_tuple_or_none, keys[0], b"BLPOP", *keys, 0 if timeout is None else timeout)
-
-    def brpop(self, keys: Any, timeout: Optional[float] = 0) -> ResponseT:
-        keys = _keys(keys, ())
-        return self._run_blocking(_tuple_or_none, keys[0], b"BRPOP", *keys, 0 if timeout is None else timeout)
-
-    def brpoplpush(self, src: KeyT, dst: KeyT, timeout: Optional[float] = 0) -> ResponseT:
-        return self._run_blocking(None, src, b"BRPOPLPUSH", src, dst, 0 if timeout is None else timeout)
-
-    def blmove(self, first_list: KeyT, second_list: KeyT, timeout: float, src: str = "LEFT",
-               dest: str = "RIGHT") -> ResponseT:
-        return self._run_blocking(None, first_list, b"BLMOVE", first_list, second_list, src, dest, timeout)
-
-    def lindex(self, name: KeyT, index: int) -> ResponseT:
-        return self._run(None, b"LINDEX", name, index)
-
-    def linsert(self, name: KeyT, where: str, refvalue: EncodableT, value: EncodableT) -> ResponseT:
-        return self._run(None, b"LINSERT", name, where, refvalue, value)
-
-    def llen(self, name: KeyT) -> ResponseT:
-        return self._run(None, b"LLEN", name)
-
-    def lmove(self, first_list: KeyT, second_list: KeyT, src: str = "LEFT", dest: str = "RIGHT") -> ResponseT:
-        return self._run(None, b"LMOVE", first_list, second_list, src, dest)
-
-    def lmpop(self, num_keys: int, *args: KeyT, direction: Optional[str] = None, count: Optional[int] = 1) -> ResponseT:
-        """[key, [elements...]] of the first non-empty list of args, or None."""
-        cmd: list = [b"LMPOP", num_keys, *args, direction]
-        if count != 1:
-            cmd += [b"COUNT", count]
-        return self._run(None, *cmd)
-
-    def lpop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
-        return self._run(None, b"LPOP", name, *([count] if count is not None else []))
-
-    def lpos(self, name: KeyT, value: EncodableT, rank: Optional[int] = None, count: Optional[int] = None,
-             maxlen: Optional[int] = None) -> ResponseT:
-        args: list = [b"LPOS", name, value]
-        if rank is not None:
-            args += [b"RANK", rank]
-        if count is not None:
-            args += [b"COUNT", count]
-        if maxlen is not None:
-            args += [b"MAXLEN", maxlen]
-        return self._run(None, *args)
-
-    def lpush(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"LPUSH", name, *values)
-
-    def lpushx(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"LPUSHX", name, *values)
-
-    def lrange(self, name: KeyT, start: int, end: int) -> ResponseT:
-        return self._run(None, b"LRANGE", name, start, end)
-
-    def lrem(self, name: KeyT, count: int, value: EncodableT) -> ResponseT:
-        return self._run(None, b"LREM", name, count, value)
-
-    def lset(self, name: KeyT, index: int, value: EncodableT) -> ResponseT:
-        return self._run(_ok, b"LSET", name, index, value)
-
-    def ltrim(self, name: KeyT, start: int, end: int) -> ResponseT:
-        return self._run(_ok, b"LTRIM", name, start, end)
-
-    def rpop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
-        return self._run(None, b"RPOP", name, *([count] if count is not None else []))
-
-    def rpoplpush(self, src: KeyT, dst: KeyT) -> ResponseT:
-        return self._run(None, b"RPOPLPUSH", src, dst)
-
-    def rpush(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"RPUSH", name, *values)
-
-    def rpushx(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"RPUSHX", name, *values)
 
     # ---- sets -------------------------------------------------------------------------
 
