@@ -481,7 +481,8 @@ PyObject *Client_execute_routed(PyObject *o, PyObject *const *args, Py_ssize_t n
     if (slot == -1 && PyErr_Occurred()) return nullptr;
     if (overflow != 0 || slot < 0 || slot > 16383) {
       PyObject *r = PyObject_Repr(target);
-      std::string m = std::string("slot must be 0..16383, not ") + (r ? PyUnicode_AsUTF8(r) : "?");
+      const char *text = r != nullptr ? PyUnicode_AsUTF8(r) : nullptr;
+      std::string m = std::string("slot must be 0..16383, not ") + (text != nullptr ? text : "?");
       Py_XDECREF(r);
       PyErr_Clear();
       return errors::raise(RCM_ERR_ARG, m);
