@@ -72,15 +72,14 @@ void sync_done(rcm_status status, rcm_reply *reply, void *userdata) {
   w->drop();
 }
 
-// Waits for w with the GIL held on entry and exit, released meanwhile; checks signals
-// (and, for a lease, whether the client was closed: stop() true) between slices. False
-// with the Python error set when a signal handler raised: the caller then abandons w.
+// Goes on waiting for w after a first slice (waited by the caller without the GIL, with
+// the submission: sending while holding the GIL would make every other thread wait for
+// the syscall). GIL held on entry and exit, released meanwhile; checks signals (and, for
+// a lease, whether the client was closed: stop() true) between slices. False with the
+// Python error set when a signal handler raised: the caller then abandons w.
 template <class Stop>
-bool wait_sliced(SyncWait *w, int spin_us, Stop stop) {
-  bool done;
-  Py_BEGIN_ALLOW_THREADS
-  done = w->baton.wait_for(spin_us, kReadSliceMs);
-  Py_END_ALLOW_THREADS
+bool wait_more(SyncWait *w, Stop stop) {
+  bool done = false;
   while (!done) {
     if (PyErr_CheckSignals() != 0) return false;
     if (stop()) {
@@ -437,9 +436,14 @@ PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const
   rcm_reply *reply = nullptr;
   SyncWait *w = nullptr;
   std::string err;
-  rcm_status st = c->start(*av, &w, &err);  // does not wait: the GIL stays held
+  rcm_status st;
+  bool done = false;
+  Py_BEGIN_ALLOW_THREADS
+  st = c->start(*av, &w, &err);
+  if (st == RCM_OK) done = w->baton.wait_for(c->sync_spin_us, kReadSliceMs);
+  Py_END_ALLOW_THREADS
   if (st != RCM_OK) return errors::raise(st, err);
-  if (!wait_sliced(w, c->sync_spin_us, [] { return false; })) {
+  if (!done && !wait_more(w, [] { return false; })) {
     w->drop();  // Ctrl-C: the request completes later, unseen
     return nullptr;
   }
@@ -477,7 +481,8 @@ PyObject *Client_execute_routed(PyObject *o, PyObject *const *args, Py_ssize_t n
     if (slot == -1 && PyErr_Occurred()) return nullptr;
     if (overflow != 0 || slot < 0 || slot > 16383) {
       PyObject *r = PyObject_Repr(target);
-      std::string m = std::string("slot must be 0..16383, not ") + (r ? PyUnicode_AsUTF8(r) : "?");
+      const char *text = r != nullptr ? PyUnicode_AsUTF8(r) : nullptr;
+      std::string m = std::string("slot must be 0..16383, not ") + (text != nullptr ? text : "?");
       Py_XDECREF(r);
       PyErr_Clear();
       return errors::raise(RCM_ERR_ARG, m);
@@ -762,16 +767,22 @@ PyObject *lease_execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs,
   rcm_reply *reply = nullptr;
   std::string err;
   auto *w = new SyncWait();
-  rcm_status st = rcm_lease_command_async(l->lease, static_cast<int>(av->size()), av->argv(), av->lens(),
-                                          &sync_done, w);  // does not wait
-  if (st != RCM_OK) {
+  ClientCore *c = l->owner->core;
+  rcm_status st;
+  bool done = false;
+  Py_BEGIN_ALLOW_THREADS
+  st = rcm_lease_command_async(l->lease, static_cast<int>(av->size()), av->argv(), av->lens(), &sync_done, w);
+  if (st != RCM_OK)
     err = rcm_last_error();
+  else
+    done = w->baton.wait_for(c->sync_spin_us, kReadSliceMs);
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) {
     delete w;
     l->busy.store(false);
     return lease_failure(l, st, err);
   }
-  ClientCore *c = l->owner->core;
-  if (!wait_sliced(w, c->sync_spin_us, [c] { return c->gate.shut(); })) {
+  if (!done && !wait_more(w, [c] { return c->gate.shut(); })) {
     // Ctrl-C: the connection still owes this reply, so it cannot serve another command.
     // Released now, rcm closes it instead of reusing it; the reply is dropped when it comes.
     w->drop();
