@@ -38,6 +38,8 @@ redis = pytest.importorskip("redis", reason="redis-py is not installed: nothing 
     ("WatchError", "WatchError"),
     ("CrossSlotError", "ClusterCrossSlotError"),
     ("ClusterDownError", "ClusterDownError"),
+    ("LockError", "LockError"),
+    ("LockNotOwnedError", "LockNotOwnedError"),
 ])
 def test_each_exception_derives_from_its_redis_py_counterpart(ours, theirs):
     assert issubclass(getattr(rcm, ours), getattr(redis.exceptions, theirs))

@@ -38,8 +38,10 @@ def _redis_py_exceptions() -> Any:
 _R = _redis_py_exceptions()
 
 
-def _counterpart(*names: str) -> Tuple[type, ...]:
-    """redis-py's classes of these names, as extra bases (none without redis-py)."""
+def redis_py_counterpart(*names: str) -> Tuple[type, ...]:
+    """redis-py's classes of these names, as extra bases (none without redis-py):
+    ``class LockError(RcmError, *redis_py_counterpart("LockError"), ValueError)`` (before
+    the built-in bases its counterpart also has, or the MRO cannot be built)."""
     return tuple(getattr(_R, n) for n in names if _R is not None and hasattr(_R, n))
 
 __all__ = [
@@ -77,7 +79,7 @@ __all__ = [
 ]
 
 
-class RcmError(*(_counterpart("RedisError") or (Exception,))):  # type: ignore[misc]
+class RcmError(*(redis_py_counterpart("RedisError") or (Exception,))):  # type: ignore[misc]
     """Base of every rcm exception."""
 
     status: int = _native.RCM_ERR_INTERNAL
@@ -88,7 +90,7 @@ class RcmError(*(_counterpart("RedisError") or (Exception,))):  # type: ignore[m
         return _native.status_name(self.status)
 
 
-class ArgumentError(RcmError, ValueError, *_counterpart("DataError")):  # type: ignore[misc]
+class ArgumentError(RcmError, ValueError, *redis_py_counterpart("DataError")):  # type: ignore[misc]
     """A bad argument for the C API (``RCM_ERR_ARG``), e.g. a blocking command such as
     BLPOP sent on the shared client instead of a lease."""
 
@@ -109,20 +111,20 @@ class NoMemoryError(RcmError, MemoryError):
     status = _native.RCM_ERR_NOMEM
 
 
-class ConnectionError(RcmError, builtins.ConnectionError, *_counterpart("ConnectionError")):  # type: ignore[misc]
+class ConnectionError(RcmError, builtins.ConnectionError, *redis_py_counterpart("ConnectionError")):  # type: ignore[misc]
     """Could not connect, or the connection broke before the command was sent."""
 
     status = _native.RCM_ERR_CONNECTION
 
 
-class AuthenticationError(ConnectionError, *_counterpart("AuthenticationError")):  # type: ignore[misc]
+class AuthenticationError(ConnectionError, *redis_py_counterpart("AuthenticationError")):  # type: ignore[misc]
     """The server refused the credentials (or requires some): at connect, or as a reply
     (``WRONGPASS``, ``NOAUTH``, ``ERR invalid password``...)."""
 
     status = _native.RCM_ERR_AUTH
 
 
-class ProtocolError(ConnectionError, *_counterpart("InvalidResponse")):  # type: ignore[misc]
+class ProtocolError(ConnectionError, *redis_py_counterpart("InvalidResponse")):  # type: ignore[misc]
     """The server sent something that is not valid RESP."""
 
     status = _native.RCM_ERR_PROTOCOL
@@ -134,20 +136,20 @@ class TLSError(ConnectionError):
     status = _native.RCM_ERR_TLS
 
 
-class TimeoutError(RcmError, builtins.TimeoutError, *_counterpart("TimeoutError")):  # type: ignore[misc]
+class TimeoutError(RcmError, builtins.TimeoutError, *redis_py_counterpart("TimeoutError")):  # type: ignore[misc]
     """The request's deadline passed (connect_timeout_ms / command_timeout_ms)."""
 
     status = _native.RCM_ERR_TIMEOUT
 
 
-class PoolTimeoutError(TimeoutError, *_counterpart("ConnectionError")):  # type: ignore[misc]
+class PoolTimeoutError(TimeoutError, *redis_py_counterpart("ConnectionError")):  # type: ignore[misc]
     """No lease became free within pool.lease_timeout_ms (redis-py's pool raises
     ConnectionError when it has no connection to give)."""
 
     status = _native.RCM_ERR_POOL_TIMEOUT
 
 
-class UncertainError(RcmError, *_counterpart("ConnectionError")):  # type: ignore[misc]
+class UncertainError(RcmError, *redis_py_counterpart("ConnectionError")):  # type: ignore[misc]
     """Sent, outcome unknown: the connection broke before the reply. The command may or
     may not have run; rcm did not resend it (see ``retry_unsafe``)."""
 
@@ -172,7 +174,7 @@ class UnsupportedError(RcmError, NotImplementedError):
     status = _native.RCM_ERR_UNSUPPORTED
 
 
-class RedirectError(RcmError, *_counterpart("ClusterError")):  # type: ignore[misc]
+class RedirectError(RcmError, *redis_py_counterpart("ClusterError")):  # type: ignore[misc]
     """Too many MOVED/ASK redirects (cluster.max_redirects)."""
 
     status = _native.RCM_ERR_REDIRECT
@@ -202,49 +204,49 @@ class InternalError(RcmError):
     status = _native.RCM_ERR_INTERNAL
 
 
-class ResponseError(RcmError, *_counterpart("ResponseError")):  # type: ignore[misc]
+class ResponseError(RcmError, *redis_py_counterpart("ResponseError")):  # type: ignore[misc]
     """An error reply from the server (``-ERR ...``, ``-WRONGTYPE ...``); the message is
     the server's, error code included."""
 
     status = _native.RCM_OK
 
 
-class CrossSlotError(ResponseError, *_counterpart("ClusterCrossSlotError")):  # type: ignore[misc]
+class CrossSlotError(ResponseError, *redis_py_counterpart("ClusterCrossSlotError")):  # type: ignore[misc]
     """Keys of one command hash to different cluster slots (rcm's check or the server's)."""
 
     status = _native.RCM_ERR_CROSSSLOT
 
 
-class ClusterDownError(ResponseError, *_counterpart("ClusterDownError")):  # type: ignore[misc]
+class ClusterDownError(ResponseError, *redis_py_counterpart("ClusterDownError")):  # type: ignore[misc]
     """The cluster (or Raft group) has no usable owner for the slot."""
 
     status = _native.RCM_ERR_CLUSTERDOWN
 
 
-class NoScriptError(ResponseError, *_counterpart("NoScriptError")):  # type: ignore[misc]
+class NoScriptError(ResponseError, *redis_py_counterpart("NoScriptError")):  # type: ignore[misc]
     """EVALSHA of a script the server does not know."""
 
 
-class ExecAbortError(ResponseError, *_counterpart("ExecAbortError")):  # type: ignore[misc]
+class ExecAbortError(ResponseError, *redis_py_counterpart("ExecAbortError")):  # type: ignore[misc]
     """EXEC refused: a command of the transaction was rejected when queued."""
 
 
-class ReadOnlyError(ResponseError, *_counterpart("ReadOnlyError")):  # type: ignore[misc]
+class ReadOnlyError(ResponseError, *redis_py_counterpart("ReadOnlyError")):  # type: ignore[misc]
     """A write sent to a replica."""
 
 
-class BusyLoadingError(ResponseError, TimeoutError, *_counterpart("BusyLoadingError")):  # type: ignore[misc]
+class BusyLoadingError(ResponseError, TimeoutError, *redis_py_counterpart("BusyLoadingError")):  # type: ignore[misc]
     """The server is loading its dataset (``LOADING``). rcm retries a LOADING reply until
     the command's deadline (command_timeout_ms, redis-py's socket_timeout) and raises
     this when the server is still loading then; it is also a TimeoutError, which it was
     before rcm named it."""
 
 
-class NoPermissionError(ResponseError, *_counterpart("NoPermissionError")):  # type: ignore[misc]
+class NoPermissionError(ResponseError, *redis_py_counterpart("NoPermissionError")):  # type: ignore[misc]
     """The ACL user may not run this command or touch this key (``NOPERM``)."""
 
 
-class WatchError(RcmError, *_counterpart("WatchError")):  # type: ignore[misc]
+class WatchError(RcmError, *redis_py_counterpart("WatchError")):  # type: ignore[misc]
     """A watched key changed: EXEC did not run the transaction."""
 
     status = _native.RCM_OK

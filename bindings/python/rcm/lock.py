@@ -20,16 +20,16 @@ from types import SimpleNamespace
 from typing import Any, Optional
 
 from .commands import Script
-from .exceptions import RcmError
+from .exceptions import RcmError, redis_py_counterpart
 
 __all__ = ["Lock", "AsyncLock", "LockError", "LockNotOwnedError"]
 
 
-class LockError(RcmError, ValueError):
+class LockError(RcmError, *redis_py_counterpart("LockError"), ValueError):  # type: ignore[misc]
     """A lock could not be acquired, or released/extended while not held (redis-py's)."""
 
 
-class LockNotOwnedError(LockError):
+class LockNotOwnedError(LockError, *redis_py_counterpart("LockNotOwnedError")):  # type: ignore[misc]
     """The lock's key no longer holds this holder's token (its timeout ran out)."""
 
 
