@@ -404,6 +404,17 @@ rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *const *argv
   });
 }
 
+rcm_status rcm_lease_command_async(rcm_lease *lease, int argc, const char *const *argv, const size_t *argvlen,
+                                   rcm_callback cb, void *userdata) {
+  if (lease == nullptr) return fail_arg("lease");
+  if (rcm_status s = check_argv(argc, argv)) return s;
+  if (cb == nullptr) return fail_arg("cb");
+  return guarded([&] {
+    lease->lease->submit(argc, argv, argvlen, &async_done, reinterpret_cast<void *>(cb), userdata);
+    return RCM_OK;
+  });
+}
+
 rcm_status rcm_lease_read(rcm_lease *lease, int timeout_ms, rcm_reply **out) {
   if (out == nullptr) return fail_arg("out");
   *out = nullptr;

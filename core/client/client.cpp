@@ -676,15 +676,15 @@ Lease::Lease(std::shared_ptr<Client> client, Engine *engine, Connection *conn)
 
 Lease::~Lease() { release(); }
 
-Status Lease::command(int argc, const char *const *argv, const size_t *argvlen, Reply **out) {
-  *out = nullptr;
+void Lease::submit(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done, void *ctx,
+                   void *user) {
   if (released_) throw Error(Status::state, "the lease was released");
   if (client_->forked()) throw Error(Status::fork, "this lease was taken in another process (before fork)");
   if (client_->closed()) throw Error(Status::closed, "client closed");
   Request *r = client_->make_request(argc, argv, argvlen, true);
-  SyncCall call;
-  r->done = &sync_done;
-  r->ctx = &call;
+  r->done = done;
+  r->ctx = ctx;
+  r->user = user;
   r->engine = engine_;
   r->lease = conn_;
   r->pinned = true;
@@ -692,6 +692,12 @@ Status Lease::command(int argc, const char *const *argv, const size_t *argvlen, 
     delete r;
     throw Error(Status::closed, "client closed");
   }
+}
+
+Status Lease::command(int argc, const char *const *argv, const size_t *argvlen, Reply **out) {
+  *out = nullptr;
+  SyncCall call;
+  submit(argc, argv, argvlen, &sync_done, &call, nullptr);
   std::string err;
   Status st = wait_sync(call, client_->config().sync_spin_us, out, &err);
   if (st != Status::ok) throw Error(st, err);

@@ -63,6 +63,10 @@ class Lease {
   Lease(std::shared_ptr<Client> client, Engine *engine, Connection *conn);
   ~Lease();
   Status command(int argc, const char *const *argv, const size_t *argvlen, Reply **out);
+  // Queues one command on the lease; done(r, status, reply) runs once on the I/O thread.
+  // Throws Error (released, forked, closed, bad argv) when nothing was queued.
+  void submit(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done, void *ctx,
+              void *user);
   Status read(int timeout_ms, Reply **out);
   void release();
   const Client &client() const { return *client_; }

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <ctime>
 
 namespace rcm::core {
 
@@ -59,9 +60,49 @@ class Baton {
       window_us = std::max(1, window_us / 2);
   }
 
+  // As wait(), for at most timeout_ms: true once posted, false when it was not posted by
+  // then. A caller that must look at something else now and then (a signal, Python's
+  // Ctrl-C) waits in slices: call again to go on waiting (only the first call polls).
+  bool wait_for(int spin_us, int timeout_ms) {
+    using Clock = std::chrono::steady_clock;
+    if (spin_us > 0 && state_.load(std::memory_order_acquire) == kInit) {
+      thread_local int window_us = 0;  // as wait()'s, for the waits that go through here
+      if (window_us <= 0 || window_us > spin_us) window_us = spin_us;
+      const Clock::time_point start = Clock::now();
+      const Clock::time_point until = start + std::chrono::microseconds(window_us);
+      do {
+        if (posted()) return true;
+        sched_yield();
+      } while (Clock::now() < until);
+      bool done = sleep_until(Clock::now() + std::chrono::milliseconds(timeout_ms));
+      if (done && Clock::now() - start <= std::chrono::microseconds(spin_us))
+        window_us = std::min(spin_us, std::max(window_us * 2, kMinGrowUs));
+      else
+        window_us = std::max(1, window_us / 2);
+      return done;
+    }
+    return sleep_until(Clock::now() + std::chrono::milliseconds(timeout_ms));
+  }
+
   bool posted() const { return state_.load(std::memory_order_acquire) == kPosted; }
 
  private:
+  // Sleeps until posted (true) or until `until` (false); the state stays kWaiting then,
+  // which a later call accepts.
+  bool sleep_until(std::chrono::steady_clock::time_point until) {
+    int expected = kInit;
+    if (!state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel) && expected == kPosted)
+      return true;
+    while (state_.load(std::memory_order_acquire) != kPosted) {
+      auto left = until - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds(0)) return false;
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+      syscall(SYS_futex, &state_, FUTEX_WAIT_PRIVATE, kWaiting, &ts, nullptr, 0);
+    }
+    return true;
+  }
+
   void sleep_until_posted() {
     int expected = kInit;
     if (!state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) return;

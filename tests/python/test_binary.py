@@ -62,11 +62,21 @@ def test_argument_types(r, key):
         (float("inf"), b"inf"),
         (bytearray(b"ba\x00"), b"ba\x00"),
         (memoryview(b"mv\x00view")[2:], b"\x00view"),
-        (array.array("B", [1, 2, 0]), b"\x01\x02\x00"),
     ]
     for value, sent in cases:
         r.set(k, value)
         assert r.get(k) == sent, value
+
+
+def test_other_buffer_objects_are_refused(r, key):
+    # Only bytes, bytearray and memoryview pass as bytes: array.array's (or a numpy
+    # integer's) memory is machine words, not what the user meant to store. redis-py
+    # raises DataError for them too.
+    k = key()
+    for value in (array.array("i", [7]), array.array("B", [1, 2, 0])):
+        with pytest.raises(rcm.DataError, match="array"):
+            r.set(k, value)
+    assert r.get(k) is None
 
 
 class Subclass(str):
@@ -114,8 +124,34 @@ def test_non_utf8_reply_with_decode_responses(r, rd, key):
         assert c.get(k) == "\ufffd\ufffd"
     with rcm.Client(URL, decode_responses=True, encoding="latin-1") as c:
         assert c.get(k) == "\xff\xfe"
-        c.set(k, "é")  # arguments are always sent as UTF-8
-    assert r.get(k) == "é".encode("utf-8")
+        c.set(k, "é")  # arguments are encoded as replies are decoded: latin-1
+        assert c.get(k) == "é"
+    assert r.get(k) == "é".encode("latin-1")
+
+
+def test_arguments_use_the_clients_encoding(r, key):
+    k, h = key(), key("h")
+    with rcm.Client(URL, decode_responses=True, encoding="latin-1") as c:
+        c.set(k, "é")
+        assert r.get(k) == b"\xe9"
+        assert c.get(k) == "é"
+        with c.pipeline() as p:  # pipelines, leases and hashes encode alike
+            p.hset(h, "clé", "été")
+            p.hget(h, "clé")
+            assert p.execute() == [1, "été"]
+        with c.lease() as lease:
+            lease.set(k, "à")
+        assert r.get(k) == b"\xe0"
+    # Values read with surrogateescape can be written back byte for byte.
+    r.set(k, b"\xff\xfeok")
+    with rcm.Client(URL, decode_responses=True, encoding_errors="surrogateescape") as c:
+        v = c.get(k)
+        assert v == "\udcff\udcfeok"
+        c.set(k, v)
+    assert r.get(k) == b"\xff\xfeok"
+    # The default stays strict UTF-8: a lone surrogate is an encoding error.
+    with pytest.raises(UnicodeEncodeError):
+        r.set(k, "\udcff")
 
 
 def test_decode_responses_everywhere(rd, key):
@@ -132,8 +168,8 @@ def test_decode_responses_everywhere(rd, key):
 
 
 def test_status_replies_are_str_and_integers_int(r, key):
-    assert r.execute_command("PING") == "PONG"
-    assert r.execute_command("SET", key(), 1) == "OK"
+    assert r.execute_command(b"PING") == "PONG"  # a bytes name: no redis-py callback
+    assert r.execute_command(b"SET", key(), 1) == "OK"
     assert r.execute_command("INCR", key()) == 2
 
 

@@ -26,6 +26,7 @@ from .exceptions import (
     InternalError,
     NoLeaderError,
     NoMemoryError,
+    NoPermissionError,
     NoScriptError,
     PoolTimeoutError,
     ProtocolError,
@@ -44,6 +45,8 @@ from .exceptions import (
 from .commands import Script
 from .client import Client, Lease, Pipeline
 from .pubsub import PubSub, PubSubWorkerThread
+from ._cluster import ClusterNode
+from .lock import Lock, LockError, LockNotOwnedError
 
 __version__ = "0.1.0"
 
@@ -67,6 +70,8 @@ __all__ = [
     "PubSub",
     "PubSubWorkerThread",
     "Script",
+    "ClusterNode",
+    "Lock",
     "from_url",
     "LIBRARY_VERSION",
     "__version__",
@@ -100,4 +105,7 @@ __all__ = [
     "ReadOnlyError",
     "BusyLoadingError",
     "WatchError",
+    "NoPermissionError",
+    "LockError",
+    "LockNotOwnedError",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from ._options import redis_py_options
 from .exceptions import ConfigError
 
 # Keys whose dotted C name starts with one of these: "pool_size" -> "pool.size",
@@ -66,7 +67,9 @@ def c_value(value: Any) -> str:
 
 
 def config_items(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (key, value) pairs for rcm_config_set, in keyword order. None means "default"."""
+    """The (key, value) pairs for rcm_config_set, in keyword order. None means "default",
+    except socket_timeout=None: no deadline, as in redis-py."""
+    kwargs = redis_py_options(kwargs)
     items: list[tuple[str, str]] = []
     host = kwargs.pop("host", None)
     port = kwargs.pop("port", None)
@@ -77,6 +80,8 @@ def config_items(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
         items.append(("seeds", f"{h}:{port if port is not None else 6379}"))
     for name, value in kwargs.items():
         if value is None:
+            if name == "socket_timeout":  # redis-py: None waits without limit (rcm: 0)
+                items.append(("command_timeout_ms", "0"))
             continue
         if name in _SECONDS:
             value = int(round(float(value) * 1000))

@@ -12,7 +12,9 @@ reply on a queue and wakes the event loop through an eventfd watched with
 awaits a command is safe: the command still completes inside rcm and its reply is
 dropped. Pub/sub waits on its subscriber's descriptor with ``loop.add_reader`` too
 (rcm/_pubsub_asyncio.py). Leases, pipelines and transactions wait on rcm in a small
-thread pool of the client's own.
+thread pool of the client's own; waits for a free lease go to a second pool, so that the
+holders' commands and releases never queue behind tasks waiting for what those holders
+give back.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ import json
 import os
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, List, Optional
 
-from . import _native
+from . import _cluster, _native
 from . import client as _sync
 from ._config import config_items
 from .commands import Commands, KeyT, Post, Script
 from ._pubsub_asyncio import PubSub
 from .exceptions import ClosedError, ForkError, NoScriptError, WatchError
 from .pubsub import Handler
+from .lock import AsyncLock
+from .monitor import AsyncMonitor
 
 __all__ = ["Client", "Pipeline", "Lease", "PubSub"]
 
@@ -163,9 +167,10 @@ class Lease(_Base, Commands):
             self._client._sync._x(*undo)
 
     def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]:
+        post = _sync.response_post(args, options)
         if args and _sync._command_name(args[0]) in _sync._BLOCKING:
-            return self._blocking(None, args)
-        return self._in_lease(self._lease._x, *args)
+            return self._blocking(post, args)
+        return self._in_lease(self._lease._run, post, *args)
 
     def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
         return self._in_lease(self._lease._run, post, *args)
@@ -253,7 +258,7 @@ class _LeaseRequest:
 
     async def _acquire(self) -> Lease:
         c = self._client
-        return Lease(c, await c._thread_call(lambda: c._sync.lease(self._key)))
+        return Lease(c, await c._lease_call(lambda: c._sync.lease(self._key)))
 
     def __await__(self) -> Any:
         return self._acquire().__await__()
@@ -293,7 +298,8 @@ class Pipeline(_sync.Pipeline):
         return self._run(None, b"EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def watch(self, *names: KeyT) -> bool:  # type: ignore[override]
-        return await self._aclient._thread_call(lambda: _sync.Pipeline.watch(self, *names))
+        # Takes a lease when it has none: a wait for one, in the pool for those.
+        return await self._aclient._lease_call(lambda: _sync.Pipeline.watch(self, *names))
 
     async def unwatch(self) -> bool:  # type: ignore[override]
         return await self._aclient._thread_call(lambda: _sync.Pipeline.unwatch(self))
@@ -311,7 +317,7 @@ class Pipeline(_sync.Pipeline):
         await self.reset()
 
 
-class Client(Commands):
+class Client(Commands, _cluster.ClientExtras):
     """rcm.Client for asyncio. Takes the same arguments; opening connects at once.
 
     Use it from one event loop at a time (it attaches to the loop of its first command,
@@ -324,12 +330,14 @@ class Client(Commands):
         self._submit = self._native.submit
         self._loop: Optional[_asyncio.AbstractEventLoop] = None
         self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._lease_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._pid = os.getpid()
         # The synchronous surface over the same native client, for work done in threads.
         self._sync = _sync.Client.__new__(_sync.Client)
         self._sync._native = self._native
         self._sync._x = self._native.execute
         self._sync._encoding, self._sync._encoding_errors = encoding, encoding_errors
+        self._encoding, self._encoding_errors = encoding, encoding_errors  # get_encoder(), keyslot()
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Client":
@@ -367,32 +375,42 @@ class Client(Commands):
 
     def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
                         route_key: Any = None, **options: Any) -> Awaitable[Any]:
-        """Sends one command; awaits its raw reply (blocking commands go on a lease).
-        Routing keywords as rcm.Client.execute_command."""
+        """Sends one command; awaits its reply, converted as by rcm.Client.execute_command
+        (blocking commands go on a lease). Routing keywords as there."""
+        post = _sync.response_post(args, options)
         if target_nodes is not None or slot is not None or route_key is not None:
             kind, target = _sync.route_of(target_nodes, slot, route_key)
-            return self._routed(kind, target, args)
+            return self._routed(kind, target, args, post)
         if args and _sync._command_name(args[0]) in _sync._BLOCKING:
-            return self._run_blocking(None, _sync.blocking_key(args), *args)
-        return self._run(None, *args)
+            return self._run_blocking(post, _sync.blocking_key(args), *args)
+        return self._run(post, *args)
 
-    async def _routed(self, kind: int, target: Any, args: tuple) -> Any:
+    async def _routed(self, kind: int, target: Any, args: tuple, post: Post = None) -> Any:
         reply = await self._thread_call(lambda: self._native.execute_routed(kind, target, *args))
-        return _sync.routed_reply(kind, reply)
+        return _sync.routed_reply(kind, reply, post)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
         return self._blocking(post, key, args)
 
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> Awaitable[Any]:
+        if target_nodes is None or target_nodes == _cluster.DEFAULT_NODE:
+            return self._run(post, *args)
+        return self._routed_to(post, target_nodes, args)
+
+    async def _routed_to(self, post: Post, target_nodes: Any, args: tuple) -> Any:
+        # Several nodes may answer in turn: in the pool, as other routed commands.
+        return await self._thread_call(lambda: self._sync._run_routed(post, target_nodes, *args))
+
     async def _blocking(self, post: Post, key: Any, args: tuple) -> Any:
         timeout = _slice_timeout(args)
         if timeout is None:
-            r = await self._thread_call(lambda: self._sync.execute_command(*args))
+            r = await self._lease_call(lambda: self._sync._raw(*args))
         else:
             r = await _in_slices(lambda sliced: self._slice(key, sliced), args, timeout)
         return _sync._apply(post, r)
 
     async def _slice(self, key: Any, args: tuple) -> Any:
-        fut = self._thread_call(lambda: self._one_slice(key, args))
+        fut = self._lease_call(lambda: self._one_slice(key, args))
         try:
             return await _asyncio.shield(fut)
         except _asyncio.CancelledError:
@@ -409,15 +427,33 @@ class Client(Commands):
         if undo is not None and not self.closed:
             self._pool().submit(self._sync._x, *undo)
 
-    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _check_usable(self) -> None:
         if self._native.closed:
             raise ClosedError("client closed")
+        if os.getpid() != self._pid:
+            # The executors' threads were the parent's: a job queued here would never run.
+            raise ForkError("this client was opened in another process (before fork); open a new one here")
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """Threads for work that never waits for a lease to be free: lease commands,
+        releases, pipelines, routed commands."""
+        self._check_usable()
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="rcm-asyncio")
         return self._executor
 
     def _thread_call(self, fn: Callable[[], Any]) -> "_asyncio.Future[Any]":
         return _get_running_loop().run_in_executor(self._pool(), fn)
+
+    def _lease_call(self, fn: Callable[[], Any]) -> "_asyncio.Future[Any]":
+        """fn() where it may wait for a free lease (and then use it): in a pool of its own,
+        so that the waiters never hold up the holders in _pool(), whose release is what
+        they wait for. (In one pool, 40 tasks for 8 leases got 32 PoolTimeoutErrors.)"""
+        self._check_usable()
+        if self._lease_executor is None:
+            self._lease_executor = concurrent.futures.ThreadPoolExecutor(max_workers=16,
+                                                                         thread_name_prefix="rcm-asyncio-lease")
+        return _get_running_loop().run_in_executor(self._lease_executor, fn)
 
     async def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
         try:
@@ -432,6 +468,10 @@ class Client(Commands):
         """An exclusive connection: ``async with client.lease() as l: ...`` (released at
         the end) or ``l = await client.lease()`` (then ``await l.release()``)."""
         return _LeaseRequest(self, key)
+
+    def client(self) -> "_LeaseRequest":
+        """redis.asyncio's client(): ``async with r.client() as c:``, a lease here."""
+        return self.lease()
 
     def pipeline(self, transaction: bool = False) -> Pipeline:
         return Pipeline(self, transaction)
@@ -458,15 +498,32 @@ class Client(Commands):
         """As rcm.Client.pubsub(); no thread: it waits with loop.add_reader."""
         return PubSub(self, ignore_subscribe_messages, event_handler, every_primary)
 
+    def lock(self, name: KeyT, timeout: Optional[float] = None, sleep: float = 0.1, blocking: bool = True,
+             blocking_timeout: Optional[float] = None, lock_class: Any = None, thread_local: bool = True) -> Any:
+        """A redis.asyncio Lock on key name (rcm.lock.AsyncLock): ``async with r.lock(k): ...``."""
+        cls = AsyncLock if lock_class is None else lock_class
+        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking, blocking_timeout=blocking_timeout,
+                   thread_local=thread_local)
+
+    def monitor(self) -> Any:
+        """MONITOR on a lease of its own (rcm.monitor.AsyncMonitor)."""
+        return AsyncMonitor(self)
+
     # ---- iteration helpers --------------------------------------------------------------
 
     async def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
-                        _type: Optional[str] = None) -> AsyncIterator[Any]:
-        cursor = None
-        while cursor != 0:
-            cursor, data = await self.scan(cursor or 0, match=match, count=count, _type=_type)
-            for item in data:
-                yield item
+                        _type: Optional[str] = None, **kwargs: Any) -> AsyncIterator[Any]:
+        """Every key (that matches); in cluster mode those of every primary, in turn."""
+        for node in self._scan_nodes():
+            cursor = None
+            while cursor != 0:
+                cursor, data = await self.scan(cursor or 0, match=match, count=count, _type=_type, target_nodes=node)
+                for item in data:
+                    yield item
+
+    async def initialize(self) -> "Client":
+        """redis.asyncio's initialize(): rcm connects when the client is made."""
+        return self
 
     async def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None,
                          count: Optional[int] = None) -> AsyncIterator[Any]:
@@ -517,8 +574,9 @@ class Client(Commands):
 
     def _close(self) -> None:
         self._native.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        for executor in (self._executor, self._lease_executor):
+            if executor is not None and os.getpid() == self._pid:
+                executor.shutdown(wait=False)
         loop = self._loop
         if loop is None or loop.is_closed():
             return

@@ -6,11 +6,15 @@ import json
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import _native
+from . import _cluster, _native
+from ._compat import MappingAccess
+from ._callbacks import callback_for
 from ._config import config_items
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
 from .pubsub import Handler, PubSub
+from .lock import Lock
+from .monitor import Monitor
 
 __all__ = ["Client", "Pipeline", "Lease"]
 
@@ -57,21 +61,33 @@ def route_of(target_nodes: Any = None, slot: Optional[int] = None, route_key: An
         return _native.RCM_ROUTE_RANDOM, None
     if isinstance(target_nodes, str) and ":" in target_nodes:
         return _native.RCM_ROUTE_NODE, target_nodes
+    if isinstance(target_nodes, _cluster.ClusterNode):  # from get_nodes(), get_node()...
+        return _native.RCM_ROUTE_NODE, target_nodes.name
     raise ValueError(f"target_nodes must be Client.PRIMARIES, Client.ALL_NODES, Client.RANDOM or "
                      f"'host:port', not {target_nodes!r}")
 
 
-def routed_reply(kind: int, reply: Any) -> Any:
-    """Replies of every primary/node come back as {"host:port": reply}."""
+def routed_reply(kind: int, reply: Any, post: Post = None) -> Any:
+    """Replies of every primary/node come back as {"host:port": reply} (post applied to
+    each, as redis-py's cluster client applies a callback per node)."""
     if kind in (_native.RCM_ROUTE_ALL_PRIMARIES, _native.RCM_ROUTE_ALL_NODES):
-        return {(a.decode() if isinstance(a, bytes) else a): r for a, r in reply}
-    return reply
+        return {(a.decode() if isinstance(a, bytes) else a): _apply(post, r) for a, r in reply}
+    return reply if post is None else post(reply)
 
 
 def _apply(post: Post, reply: Any) -> Any:
     if post is None or isinstance(reply, BaseException):
         return reply
     return post(reply)
+
+
+def response_post(args: Sequence[Any], options: Dict[str, Any]) -> Post:
+    """redis-py's response callback for execute_command(*args, **options) (None: the raw
+    reply), with the options bound as redis-py passes them."""
+    cb = callback_for(args[0]) if args else None
+    if cb is None or not options:
+        return cb
+    return lambda r: cb(r, **options)
 
 
 def _text(arg: Any) -> str:
@@ -146,14 +162,19 @@ class Lease(Commands):
         self._in_multi = False
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        """Sends one command on this connection and returns its raw reply."""
-        return self._x(*args)
+        """Sends one command on this connection; its reply converted as redis-py's
+        execute_command does (SET -> True, HGETALL -> dict...; raw inside MULTI)."""
+        return self._run(response_post(args, options), *args)
 
     def _run(self, post: Post, *args: Any) -> Any:
         if post is NEVER_DECODE:
             return self._native.execute_bytes(*args)
         r = self._x(*args)
-        return r if post is None or self._in_multi else post(r)
+        if self._in_multi:  # the raw "QUEUED"
+            return r
+        if post is None:  # as Client._run: a status reply is bytes unless decoding
+            return r.encode() if type(r) is str and self._client._status_bytes else r
+        return post(r)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
         return self._run(post, *args)
@@ -234,6 +255,8 @@ class Pipeline(Commands):
         self._lease: Optional[Lease] = None
         self._explicit_multi = False
         self._scripts: Dict[str, Script] = {}
+        self._discarded = False  # discard() was called: the next execute() raises
+        self._watching = False   # a WATCH is in force (redis-py's Pipeline.watching)
 
     def _run(self, post: Post, *args: Any) -> Any:
         if self._lease is not None and not self._explicit_multi:
@@ -246,7 +269,7 @@ class Pipeline(Commands):
         return self._run(post, *args)
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        return self._run(None, *args)
+        return self._run(response_post(args, options), *args)
 
     # Fast paths for the commands pipelines are mostly made of.
     def get(self, name: KeyT) -> Any:
@@ -287,10 +310,25 @@ class Pipeline(Commands):
             raise StateError("Cannot issue a WATCH after a MULTI")
         if self._lease is None:
             self._lease = self._client.lease(names[0] if names else None)
-        return self._lease.watch(*names)
+        r = self._lease.watch(*names)
+        self._watching = True
+        return r
+
+    @property
+    def watching(self) -> bool:
+        """True from watch() until unwatch(), execute() or reset(), as in redis-py."""
+        return self._watching
 
     def unwatch(self) -> bool:
-        return self._lease.unwatch() if self._lease is not None else True
+        """UNWATCH; commands are then queued again until execute(), as in redis-py."""
+        if self._lease is None:
+            return True
+        r = self._lease.unwatch()
+        self._watching = False
+        if not self._explicit_multi:
+            lease, self._lease = self._lease, None
+            lease.release()
+        return r
 
     def multi(self) -> None:
         if self._explicit_multi:
@@ -303,10 +341,18 @@ class Pipeline(Commands):
         """Forgets queued commands and gives back the lease of watch() (rcm drops the watches)."""
         self._reset()
 
+    def discard(self) -> None:
+        """Forgets the commands queued so far (redis-py queues a DISCARD: the next
+        execute() then raises ResponseError; so does rcm's, and the pipeline is empty
+        and usable again after it)."""
+        self._cmds, self._posts = [], []
+        self._discarded = True
+
     def _reset(self) -> None:
         self._cmds = []
         self._posts = []
         self._explicit_multi = False
+        self._watching = False
         lease, self._lease = self._lease, None
         if lease is not None:
             lease.release()
@@ -325,6 +371,11 @@ class Pipeline(Commands):
         its place as an exception instance."""
         cmds, posts = self._cmds, self._posts
         self._cmds, self._posts = [], []
+        if self._discarded:  # what the server answers the DISCARD redis-py would have queued
+            msg = "EXEC without MULTI" if self.transaction or self._explicit_multi else "DISCARD without MULTI"
+            self._discarded = False
+            self._reset()
+            raise ResponseError(msg)
         try:
             if self._scripts:
                 self._load_scripts()
@@ -371,7 +422,7 @@ class Pipeline(Commands):
         return _transaction_results(cmds, posts, "OK", queued, exec_reply)
 
 
-class Client(Commands):
+class Client(Commands, _cluster.ClientExtras, MappingAccess):
     """A connection manager for one deployment (standalone now; cluster, Raft and Sentinel
     through the same surface as rcm grows them).
 
@@ -389,6 +440,10 @@ class Client(Commands):
         self._native = _native.Client(url, config_items(config), decode_responses, encoding, encoding_errors)
         self._encoding, self._encoding_errors = encoding, encoding_errors
         self._x = self._native.execute
+        self._status_bytes = not decode_responses
+
+    #: Status replies of helpers without a conversion come back as bytes (see _run).
+    _status_bytes = False
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Client":
@@ -403,17 +458,25 @@ class Client(Commands):
 
     def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
                         route_key: Any = None, **options: Any) -> Any:
-        """Sends one command and returns its raw reply (bytes/str, int, list, None; status
-        replies as str). A server error is raised as ResponseError. Blocking commands
-        (BLPOP...) are sent on a lease of their own.
+        """Sends one command and returns its reply converted as redis-py's execute_command
+        converts it (its response callbacks: SET -> True, HGETALL -> a dict, ZRANGE with
+        withscores=True -> pairs...; other replies raw: bytes/str, int, list, None). A
+        server error is raised as ResponseError. Blocking commands (BLPOP...) are sent on
+        a lease of their own.
 
         Where it goes, when the command's keys should not decide (cluster mode):
         ``target_nodes=Client.PRIMARIES`` / ``Client.ALL_NODES`` (the reply is then a dict
         {"host:port": reply}), ``Client.RANDOM``, or ``"host:port"``; ``slot=`` a hash
         slot's owner; ``route_key=`` the owner of that key's slot."""
+        post = response_post(args, options)
         if target_nodes is not None or slot is not None or route_key is not None:
             kind, target = route_of(target_nodes, slot, route_key)
-            return routed_reply(kind, self._native.execute_routed(kind, target, *args))
+            return routed_reply(kind, self._native.execute_routed(kind, target, *args), post)
+        r = self._raw(*args)
+        return r if post is None else post(r)
+
+    def _raw(self, *args: Any) -> Any:
+        """execute_command's raw reply (a blocking command on a lease of its own)."""
         try:
             return self._x(*args)
         except ArgumentError:
@@ -426,12 +489,30 @@ class Client(Commands):
         if post is NEVER_DECODE:
             return self._native.execute_bytes(*args)
         r = self._x(*args)
-        return r if post is None else post(r)
+        if post is None:
+            # A status reply no helper converts (FUNCTION DELETE's OK): bytes unless
+            # decoding, as redis-py returns it. (Only status replies are str here.)
+            return r.encode() if self._status_bytes and type(r) is str else r
+        return post(r)
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
         with self.lease(key) as lease:
             r = lease._x(*args)
         return r if post is None else post(r)
+
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> Any:
+        """A command sent where target_nodes says (rcm._cluster explains the values)."""
+        if target_nodes is None or target_nodes == _cluster.DEFAULT_NODE:
+            return self._run(post, *args)
+        several, routes = _cluster.routes(self._topology, target_nodes)
+        replies: List[Any] = []
+        for kind, target in routes:
+            r = self._native.execute_routed(kind, target, *args)
+            if kind in (_native.RCM_ROUTE_ALL_PRIMARIES, _native.RCM_ROUTE_ALL_NODES):
+                replies.extend(r)
+            else:
+                replies.append((target if isinstance(target, str) else str(target), r))
+        return _cluster.gather(post, several, replies)
 
     # The two commands benchmarks and caches live on, without the generic path.
     def get(self, name: KeyT) -> Any:
@@ -457,6 +538,10 @@ class Client(Commands):
         """An exclusive connection (to the node that owns key, in cluster mode); waits up to
         pool_lease_timeout_ms for one, then raises PoolTimeoutError."""
         return Lease(self, self._native.lease(key))
+
+    def client(self) -> Lease:
+        """redis-py's client(): a client on one connection of its own, here a lease."""
+        return self.lease()
 
     def pipeline(self, transaction: bool = False) -> Pipeline:
         """A pipeline; ``transaction=True`` wraps it in MULTI/EXEC. (redis-py's default is
@@ -488,14 +573,28 @@ class Client(Commands):
         notifications: each node publishes only its own keys); elsewhere no change."""
         return PubSub(self, ignore_subscribe_messages, event_handler, every_primary)
 
+    def lock(self, name: KeyT, timeout: Optional[float] = None, sleep: float = 0.1,
+             blocking: bool = True, blocking_timeout: Optional[float] = None, lock_class: Any = None,
+             thread_local: bool = True) -> Any:
+        """A redis-py Lock on key name (see rcm.lock.Lock)."""
+        cls = Lock if lock_class is None else lock_class
+        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
+                   blocking_timeout=blocking_timeout, thread_local=thread_local)
+
+    def monitor(self) -> Any:
+        """A Monitor on a lease of its own: ``with r.monitor() as m: m.next_command()``."""
+        return Monitor(self)
+
     # ---- iteration helpers ----------------------------------------------------------------
 
     def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
-                  _type: Optional[str] = None) -> Iterator[Any]:
-        cursor = None
-        while cursor != 0:
-            cursor, data = self.scan(cursor or 0, match=match, count=count, _type=_type)
-            yield from data
+                  _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
+        """Every key (that matches); in cluster mode those of every primary, in turn."""
+        for node in self._scan_nodes():
+            cursor = None
+            while cursor != 0:
+                cursor, data = self.scan(cursor or 0, match=match, count=count, _type=_type, target_nodes=node)
+                yield from data
 
     def hscan_iter(self, name: KeyT, match: Optional[KeyT] = None, count: Optional[int] = None) -> Iterator[Any]:
         cursor = None

@@ -17,12 +17,50 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Union
+import warnings
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
-from . import _native
+from . import _compat, _native
+from ._replies import (  # redis-py's response callbacks
+    float_or_none as _float_or_none,
+    pairs as _pairs,
+    s as _str,
+    _ok,
+    _set_reply,
+    _bool,
+    _pong,
+    _set,
+    _bool_list,
+    _float_list,
+    _scan,
+    _scan_pairs,
+    _scan_scores,
+    _scores,
+    _with_scores,
+    _bzpop,
+    _groups,
+    _time,
+    _numsub,
+    _config_get,
+    parse_info,
+)
+from ._args import (
+    _seconds,
+    _millis,
+    _unix,
+    _unix_ms,
+    _keys,
+    _items,
+    _zaggregate,
+    _expire_flags,
+)
+from ._cluster import ClusterCommands
+from ._data import BitFieldOperation, DataCommands
+from ._lists import ListCommands
+from ._server import ServerCommands
 from .exceptions import DataError
 
-__all__ = ["Commands", "Script", "parse_info"]
+__all__ = ["Commands", "Script", "parse_info", "BitFieldOperation"]
 
 KeyT = Union[bytes, str, memoryview]
 EncodableT = Union[bytes, str, memoryview, int, float]
@@ -35,187 +73,18 @@ Post = Optional[Callable[[Any], Any]]
 # says (the extension sees it; Client._run and Lease._run ask for bytes).
 NEVER_DECODE: Callable[[Any], Any] = _native.NEVER_DECODE
 
-# ---- reply post-processing (redis-py's response callbacks) --------------------------------
-
-
-def _ok(r: Any) -> Any:
-    return True if r == "OK" else r
-
-
-def _set_reply(r: Any) -> Optional[bool]:
-    return None if r is None else r == "OK"
-
-
-def _bool(r: Any) -> bool:
-    return bool(r)
-
-
-def _pong(r: Any) -> bool:
-    return r == "PONG" or r == b"PONG" or r == "pong"
-
-
-def _float_or_none(r: Any) -> Optional[float]:
-    return None if r is None else float(r)
-
-
-def _pairs(r: Any) -> dict:
-    it = iter(r)
-    return dict(zip(it, it))
-
-
-def _set(r: Any) -> set:
-    return set(r) if r is not None else set()
-
-
-def _tuple_or_none(r: Any) -> Optional[tuple]:
-    return tuple(r) if r else None
-
-
-def _bool_list(r: Any) -> list:
-    return [bool(x) for x in r]
-
-
-def _float_list(r: Any) -> list:
-    return [None if x is None else float(x) for x in r]
-
-
-def _str(r: Any) -> Any:
-    return r.decode("utf-8", "replace") if isinstance(r, bytes) else r
-
-
-def _scan(r: Any) -> tuple:
-    return int(r[0]), r[1]
-
-
-def _scan_pairs(r: Any) -> tuple:
-    return int(r[0]), _pairs(r[1])
-
-
-def _scan_scores(r: Any) -> tuple:
-    return int(r[0]), _scores(r[1])
-
-
-def _scores(r: Any, cast: Callable[[Any], Any] = float) -> list:
-    if r is None:
-        return []
-    it = iter(r)
-    return [(m, cast(s)) for m, s in zip(it, it)]
-
-
-def _with_scores(cast: Callable[[Any], Any]) -> Callable[[Any], list]:
-    if cast is float:
-        return _scores
-    return lambda r: _scores(r, cast)
-
-
-def _bzpop(r: Any) -> Optional[tuple]:
-    return (r[0], r[1], float(r[2])) if r else None
-
-
-def _groups(n: int) -> Callable[[Any], Any]:
-    """SORT ... GET a GET b with groups=True: [(a1, b1), (a2, b2)...] (redis-py)."""
-    return lambda r: list(zip(*[r[i::n] for i in range(n)])) if r else r
-
-
-def _time(r: Any) -> tuple:
-    return int(r[0]), int(r[1])
-
-
-def _numsub(r: Any) -> list:
-    it = iter(r)
-    return [(c, int(n)) for c, n in zip(it, it)]
-
-
-def _config_get(r: Any) -> dict:
-    return {_str(k): _str(v) for k, v in _pairs(r).items()}
-
-
-def _value(v: str) -> Any:
-    if "," in v and "=" in v:
-        out = {}
-        for part in v.split(","):
-            if "=" in part:
-                k, _, x = part.partition("=")
-                out[k] = _value(x)
-        return out
-    try:
-        return int(v)
-    except ValueError:
-        pass
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def parse_info(r: Any) -> dict:
-    """INFO text -> dict, values as int/float when they look like numbers (as redis-py)."""
-    text = r.decode("utf-8", "replace") if isinstance(r, bytes) else r
-    info: dict = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            info[key] = _value(value)
-    return info
-
-
-def _seconds(t: ExpiryT) -> int:
-    return int(t.total_seconds()) if isinstance(t, datetime.timedelta) else t
-
-
-def _millis(t: ExpiryT) -> int:
-    return int(t.total_seconds() * 1000) if isinstance(t, datetime.timedelta) else t
-
-
-def _unix(t: AbsExpiryT) -> int:
-    return int(t.timestamp()) if isinstance(t, datetime.datetime) else t
-
-
-def _unix_ms(t: AbsExpiryT) -> int:
-    return int(t.timestamp() * 1000) if isinstance(t, datetime.datetime) else t
-
-
-def _keys(keys: Any, args: Sequence[Any]) -> list:
-    """redis-py accepts mget(["a", "b"]) and mget("a", "b")."""
-    if isinstance(keys, (bytes, str, memoryview, int, float)):
-        out = [keys]
-    else:
-        out = list(keys)
-    out.extend(args)
-    return out
-
-
-def _items(mapping: Any) -> Iterable:
-    return mapping.items() if hasattr(mapping, "items") else mapping
-
-
-def _zaggregate(command: bytes, dest: Optional[KeyT], keys: Any, aggregate: Optional[str]) -> list:
-    """ZUNION/ZINTER[STORE]'s arguments: keys a sequence, or a mapping key -> weight."""
-    args: list = [command] if dest is None else [command, dest]
-    args.append(len(keys))
-    if isinstance(keys, Mapping):
-        args.extend(keys.keys())
-        args.append(b"WEIGHTS")
-        args.extend(keys.values())
-    else:
-        args.extend(keys)
-    if aggregate:
-        if aggregate.upper() not in ("SUM", "MIN", "MAX"):
-            raise DataError("aggregate can be sum, min or max.")
-        args += [b"AGGREGATE", aggregate]
-    return args
-
-
-def _expire_flags(nx: bool, xx: bool, gt: bool, lt: bool) -> list:
-    return [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt)) if on]
-
-
-class Commands:
-    """The command helpers. Subclasses provide ``_run`` and ``_run_blocking``."""
+class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
+    """The command helpers (with those of _lists.py, _data.py, _server.py and _cluster.py). Subclasses provide
+    ``_run`` and ``_run_blocking``, and ``_run_routed`` where commands can be sent to
+    chosen cluster nodes."""
 
     __slots__ = ()
+
+    def _run_routed(self, post: Post, target_nodes: Any, *args: Any) -> ResponseT:
+        """As _run; target_nodes (cluster mode: where to send it) only on rcm.Client."""
+        if target_nodes is not None:
+            raise TypeError(f"target_nodes is for rcm.Client, not {type(self).__name__}")
+        return self._run(post, *args)
 
     def _run(self, post: Post, *args: Any) -> ResponseT:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -225,34 +94,38 @@ class Commands:
 
     # ---- connection / server -------------------------------------------------------
 
-    def ping(self, message: Optional[EncodableT] = None) -> ResponseT:
+    # The server commands below take redis-py's target_nodes= (cluster mode: which nodes;
+    # see rcm._cluster); redis-py's other keywords are accepted and ignored, as there.
+
+    def ping(self, message: Optional[EncodableT] = None, **kwargs: Any) -> ResponseT:
         if message is None:
-            return self._run(_pong, b"PING")
-        return self._run(None, b"PING", message)
+            return self._run_routed(_pong, kwargs.get("target_nodes"), b"PING")
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PING", message)
 
-    def echo(self, value: EncodableT) -> ResponseT:
-        return self._run(None, b"ECHO", value)
+    def echo(self, value: EncodableT, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"ECHO", value)
 
-    def dbsize(self) -> ResponseT:
-        return self._run(None, b"DBSIZE")
+    def dbsize(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"DBSIZE")
 
-    def flushdb(self, asynchronous: bool = False) -> ResponseT:
-        return self._run(_ok, b"FLUSHDB", *([b"ASYNC"] if asynchronous else []))
+    def flushdb(self, asynchronous: bool = False, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_ok, kwargs.get("target_nodes"), b"FLUSHDB", *([b"ASYNC"] if asynchronous else []))
 
-    def flushall(self, asynchronous: bool = False) -> ResponseT:
-        return self._run(_ok, b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
+    def flushall(self, asynchronous: bool = False, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_ok, kwargs.get("target_nodes"), b"FLUSHALL", *([b"ASYNC"] if asynchronous else []))
 
-    def info(self, section: Optional[str] = None) -> ResponseT:
-        return self._run(parse_info, b"INFO", *([section] if section else []))
+    def info(self, section: Optional[str] = None, *args: str) -> ResponseT:
+        return self._run(parse_info, b"INFO", *([section] if section else []), *args)
 
-    def time(self) -> ResponseT:
-        return self._run(_time, b"TIME")
+    def time(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_time, kwargs.get("target_nodes"), b"TIME")
 
-    def config_get(self, pattern: str = "*") -> ResponseT:
-        return self._run(_config_get, b"CONFIG", b"GET", pattern)
+    def config_get(self, pattern: str = "*", *args: str) -> ResponseT:
+        return self._run(_config_get, b"CONFIG", b"GET", pattern, *args)
 
-    def config_set(self, name: str, value: EncodableT) -> ResponseT:
-        return self._run(_ok, b"CONFIG", b"SET", name, value)
+    def config_set(self, name: str, value: EncodableT, *args: EncodableT) -> ResponseT:
+        """CONFIG SET name value [name value ...] (several pairs: Redis/Valkey 7+)."""
+        return self._run(_ok, b"CONFIG", b"SET", name, value, *args)
 
     # ---- strings --------------------------------------------------------------------
 
@@ -309,7 +182,10 @@ class Commands:
         return self._run(float, b"INCRBYFLOAT", name, amount)
 
     def mget(self, keys: Any, *args: KeyT) -> ResponseT:
-        return self._run(None, b"MGET", *_keys(keys, args))
+        keys = _keys(keys, args)
+        if not keys:  # redis-py answers [] (pipelines too): a harmless command holds its place
+            return self._run(_compat.empty_list, b"ECHO", b"")
+        return self._run(None, b"MGET", *keys)
 
     def mset(self, mapping: Mapping[KeyT, EncodableT]) -> ResponseT:
         args: list = [b"MSET"]
@@ -341,9 +217,9 @@ class Commands:
     ) -> ResponseT:
         args: list = [b"SET", name, value]
         if ex is not None:
-            args += [b"EX", _seconds(ex)]
+            args += [b"EX", _seconds(_compat.expiry("ex", ex))]
         if px is not None:
-            args += [b"PX", _millis(px)]
+            args += [b"PX", _millis(_compat.expiry("px", px))]
         if exat is not None:
             args += [b"EXAT", _unix(exat)]
         if pxat is not None:
@@ -451,11 +327,11 @@ class Commands:
     def pttl(self, name: KeyT) -> ResponseT:
         return self._run(None, b"PTTL", name)
 
-    def keys(self, pattern: KeyT = "*") -> ResponseT:
-        return self._run(None, b"KEYS", pattern)
+    def keys(self, pattern: KeyT = "*", **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"KEYS", pattern)
 
-    def randomkey(self) -> ResponseT:
-        return self._run(None, b"RANDOMKEY")
+    def randomkey(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"RANDOMKEY")
 
     def rename(self, src: KeyT, dst: KeyT) -> ResponseT:
         return self._run(_ok, b"RENAME", src, dst)
@@ -464,7 +340,7 @@ class Commands:
         return self._run(_bool, b"RENAMENX", src, dst)
 
     def type(self, name: KeyT) -> ResponseT:
-        return self._run(_str, b"TYPE", name)
+        return self._run(_compat.status_value(self), b"TYPE", name)
 
     def copy(self, source: KeyT, destination: KeyT, destination_db: Optional[Union[str, int]] = None,
              replace: bool = False) -> ResponseT:
@@ -503,9 +379,15 @@ class Commands:
              store: Optional[KeyT] = None, groups: Optional[bool] = False) -> ResponseT:
         """The sorted elements (a list; tuples of the GET values with groups=True), or
         their number when stored."""
+        return self._sort(b"SORT", name, start, num, by, get, desc, alpha, store, groups)
+
+    def _sort(self, command: bytes, name: KeyT, start: Optional[int], num: Optional[int], by: Optional[KeyT],
+              get: Optional[Union[KeyT, Sequence[KeyT]]], desc: bool, alpha: bool, store: Optional[KeyT],
+              groups: Optional[bool]) -> ResponseT:
+        """SORT or SORT_RO (which takes no STORE)."""
         if (start is None) != (num is None):
             raise DataError("``start`` and ``num`` must both be specified")
-        args: list = [b"SORT", name]
+        args: list = [command, name]
         if by is not None:
             args += [b"BY", by]
         if start is not None:
@@ -529,7 +411,9 @@ class Commands:
         return self._run(None, *args)
 
     def scan(self, cursor: int = 0, match: Optional[KeyT] = None, count: Optional[int] = None,
-             _type: Optional[str] = None) -> ResponseT:
+             _type: Optional[str] = None, **kwargs: Any) -> ResponseT:
+        """(next cursor, keys). In cluster mode one node's keys: target_nodes= says which
+        (scan_iter() goes through every primary)."""
         args: list = [b"SCAN", cursor]
         if match is not None:
             args += [b"MATCH", match]
@@ -537,7 +421,7 @@ class Commands:
             args += [b"COUNT", count]
         if _type is not None:
             args += [b"TYPE", _type]
-        return self._run(_scan, *args)
+        return self._run_routed(_scan, kwargs.get("target_nodes"), *args)
 
     # ---- hashes -----------------------------------------------------------------------
 
@@ -568,7 +452,7 @@ class Commands:
     def hset(self, name: KeyT, key: Optional[KeyT] = None, value: Optional[EncodableT] = None,
              mapping: Optional[Mapping] = None, items: Optional[Sequence] = None) -> ResponseT:
         if key is None and not mapping and not items:
-            raise ValueError("'hset' with no key value pairs")
+            raise DataError("'hset' with no key value pairs")
         args: list = [b"HSET", name]
         if key is not None:
             args += [key, value]
@@ -580,9 +464,11 @@ class Commands:
         return self._run(None, *args)
 
     def hsetnx(self, name: KeyT, key: KeyT, value: EncodableT) -> ResponseT:
-        return self._run(_bool, b"HSETNX", name, key, value)
+        return self._run(None, b"HSETNX", name, key, value)  # 0/1, as redis-py 4.3.4
 
     def hmset(self, name: KeyT, mapping: Mapping) -> ResponseT:
+        warnings.warn(f"{type(self).__name__}.hmset() is deprecated. Use {type(self).__name__}.hset() instead.",
+                      DeprecationWarning, stacklevel=2)
         args: list = [b"HMSET", name]
         for k, v in _items(mapping):
             args += [k, v]
@@ -614,86 +500,6 @@ class Commands:
             args += [b"COUNT", count]
         return self._run(_scan_pairs, *args)
 
-    # ---- lists ------------------------------------------------------------------------
-
-    def blpop(self, keys: Any, timeout: Optional[float] = 0) -> ResponseT:
-        keys = _keys(keys, ())
-        return self._run_blocking(_tuple_or_none, keys[0], b"BLPOP", *keys, 0 if timeout is None else timeout)
-
-    def brpop(self, keys: Any, timeout: Optional[float] = 0) -> ResponseT:
-        keys = _keys(keys, ())
-        return self._run_blocking(_tuple_or_none, keys[0], b"BRPOP", *keys, 0 if timeout is None else timeout)
-
-    def brpoplpush(self, src: KeyT, dst: KeyT, timeout: Optional[float] = 0) -> ResponseT:
-        return self._run_blocking(None, src, b"BRPOPLPUSH", src, dst, 0 if timeout is None else timeout)
-
-    def blmove(self, first_list: KeyT, second_list: KeyT, timeout: float, src: str = "LEFT",
-               dest: str = "RIGHT") -> ResponseT:
-        return self._run_blocking(None, first_list, b"BLMOVE", first_list, second_list, src, dest, timeout)
-
-    def lindex(self, name: KeyT, index: int) -> ResponseT:
-        return self._run(None, b"LINDEX", name, index)
-
-    def linsert(self, name: KeyT, where: str, refvalue: EncodableT, value: EncodableT) -> ResponseT:
-        return self._run(None, b"LINSERT", name, where, refvalue, value)
-
-    def llen(self, name: KeyT) -> ResponseT:
-        return self._run(None, b"LLEN", name)
-
-    def lmove(self, first_list: KeyT, second_list: KeyT, src: str = "LEFT", dest: str = "RIGHT") -> ResponseT:
-        return self._run(None, b"LMOVE", first_list, second_list, src, dest)
-
-    def lmpop(self, num_keys: int, *args: KeyT, direction: Optional[str] = None, count: Optional[int] = 1) -> ResponseT:
-        """[key, [elements...]] of the first non-empty list of args, or None."""
-        cmd: list = [b"LMPOP", num_keys, *args, direction]
-        if count != 1:
-            cmd += [b"COUNT", count]
-        return self._run(None, *cmd)
-
-    def lpop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
-        return self._run(None, b"LPOP", name, *([count] if count is not None else []))
-
-    def lpos(self, name: KeyT, value: EncodableT, rank: Optional[int] = None, count: Optional[int] = None,
-             maxlen: Optional[int] = None) -> ResponseT:
-        args: list = [b"LPOS", name, value]
-        if rank is not None:
-            args += [b"RANK", rank]
-        if count is not None:
-            args += [b"COUNT", count]
-        if maxlen is not None:
-            args += [b"MAXLEN", maxlen]
-        return self._run(None, *args)
-
-    def lpush(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"LPUSH", name, *values)
-
-    def lpushx(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"LPUSHX", name, *values)
-
-    def lrange(self, name: KeyT, start: int, end: int) -> ResponseT:
-        return self._run(None, b"LRANGE", name, start, end)
-
-    def lrem(self, name: KeyT, count: int, value: EncodableT) -> ResponseT:
-        return self._run(None, b"LREM", name, count, value)
-
-    def lset(self, name: KeyT, index: int, value: EncodableT) -> ResponseT:
-        return self._run(_ok, b"LSET", name, index, value)
-
-    def ltrim(self, name: KeyT, start: int, end: int) -> ResponseT:
-        return self._run(_ok, b"LTRIM", name, start, end)
-
-    def rpop(self, name: KeyT, count: Optional[int] = None) -> ResponseT:
-        return self._run(None, b"RPOP", name, *([count] if count is not None else []))
-
-    def rpoplpush(self, src: KeyT, dst: KeyT) -> ResponseT:
-        return self._run(None, b"RPOPLPUSH", src, dst)
-
-    def rpush(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"RPUSH", name, *values)
-
-    def rpushx(self, name: KeyT, *values: EncodableT) -> ResponseT:
-        return self._run(None, b"RPUSHX", name, *values)
-
     # ---- sets -------------------------------------------------------------------------
 
     def sadd(self, name: KeyT, *values: EncodableT) -> ResponseT:
@@ -724,7 +530,7 @@ class Commands:
         return self._run(_set, b"SMEMBERS", name)
 
     def smismember(self, name: KeyT, values: Any, *args: EncodableT) -> ResponseT:
-        return self._run(_bool_list, b"SMISMEMBER", name, *_keys(values, args))
+        return self._run(None, b"SMISMEMBER", name, *_keys(values, args))  # [0/1...], as redis-py 4.3.4
 
     def smove(self, src: KeyT, dst: KeyT, value: EncodableT) -> ResponseT:
         return self._run(_bool, b"SMOVE", src, dst, value)
@@ -757,10 +563,7 @@ class Commands:
 
     def zadd(self, name: KeyT, mapping: Mapping[EncodableT, float], nx: bool = False, xx: bool = False,
              ch: bool = False, incr: bool = False, gt: bool = False, lt: bool = False) -> ResponseT:
-        if not mapping:
-            raise ValueError("ZADD requires at least one element/score pair")
-        if incr and len(mapping) != 1:
-            raise ValueError("ZADD option 'incr' only works when passing a single element/score pair")
+        _compat.zadd_flags(mapping, nx, xx, incr, gt, lt)
         args: list = [b"ZADD", name]
         args += [f for f, on in ((b"NX", nx), (b"XX", xx), (b"GT", gt), (b"LT", lt), (b"CH", ch), (b"INCR", incr))
                  if on]
@@ -797,6 +600,7 @@ class Commands:
     def zrange(self, name: KeyT, start: Any, end: Any, desc: bool = False, withscores: bool = False,
                score_cast_func: Callable[[Any], Any] = float, byscore: bool = False, bylex: bool = False,
                offset: Optional[int] = None, num: Optional[int] = None) -> ResponseT:
+        _compat.zrange_flags(byscore, bylex, withscores, offset, num)
         args: list = [b"ZRANGE", name, start, end]
         if byscore:
             args.append(b"BYSCORE")
@@ -906,7 +710,7 @@ class Commands:
 
     def zmscore(self, key: KeyT, members: Sequence[EncodableT]) -> ResponseT:
         if not members:
-            raise ValueError("ZMSCORE members must be a non-empty list")
+            raise DataError("ZMSCORE members must be a non-empty list")
         return self._run(_float_list, b"ZMSCORE", key, *members)
 
     def zscan(self, name: KeyT, cursor: int = 0, match: Optional[KeyT] = None,
@@ -939,6 +743,7 @@ class Commands:
         return self._run(_bool_list, b"SCRIPT", b"EXISTS", *args)
 
     def script_flush(self, sync_type: Optional[str] = None) -> ResponseT:
+        sync_type = _compat.script_flush_type(sync_type)
         return self._run(_ok, b"SCRIPT", b"FLUSH", *([sync_type] if sync_type else []))
 
     def register_script(self, script: EncodableT) -> "Script":
@@ -953,14 +758,14 @@ class Commands:
     def spublish(self, shard_channel: KeyT, message: EncodableT) -> ResponseT:
         return self._run(None, b"SPUBLISH", shard_channel, message)
 
-    def pubsub_channels(self, pattern: KeyT = "*") -> ResponseT:
-        return self._run(None, b"PUBSUB", b"CHANNELS", pattern)
+    def pubsub_channels(self, pattern: KeyT = "*", **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PUBSUB", b"CHANNELS", pattern)
 
-    def pubsub_numpat(self) -> ResponseT:
-        return self._run(None, b"PUBSUB", b"NUMPAT")
+    def pubsub_numpat(self, **kwargs: Any) -> ResponseT:
+        return self._run_routed(None, kwargs.get("target_nodes"), b"PUBSUB", b"NUMPAT")
 
-    def pubsub_numsub(self, *args: KeyT) -> ResponseT:
-        return self._run(_numsub, b"PUBSUB", b"NUMSUB", *args)
+    def pubsub_numsub(self, *args: KeyT, **kwargs: Any) -> ResponseT:
+        return self._run_routed(_numsub, kwargs.get("target_nodes"), b"PUBSUB", b"NUMSUB", *args)
 
 
 class Script:

@@ -7,13 +7,42 @@ library's own (``rcm_last_error()``) or the server's error reply. ``status`` is 
 Where a built-in exception means the same, it is a base too: ``rcm.ConnectionError`` is
 a built-in ``ConnectionError``, ``rcm.TimeoutError`` a built-in ``TimeoutError``, and
 ``rcm.ConfigError`` a ``ValueError``.
+
+When redis-py is importable, each class also derives from its redis-py counterpart
+(``RcmError`` from ``redis.exceptions.RedisError``, ``ResponseError`` from
+``redis.exceptions.ResponseError``...: each class statement names its counterpart), so code written
+for redis-py that catches ``redis.exceptions.*`` catches rcm's too. rcm never requires
+redis-py; importing it costs about 0.1 s, and ``RCM_REDIS_PY_EXCEPTIONS=0`` in the
+environment skips it.
 """
 
 from __future__ import annotations
 
 import builtins
+import os
+from typing import Any, Tuple
 
 from . import _native
+
+
+def _redis_py_exceptions() -> Any:
+    if os.environ.get("RCM_REDIS_PY_EXCEPTIONS", "1") == "0":
+        return None
+    try:
+        import redis.exceptions
+    except Exception:  # absent, or an install too broken to import: rcm does without
+        return None
+    return redis.exceptions
+
+
+_R = _redis_py_exceptions()
+
+
+def redis_py_counterpart(*names: str) -> Tuple[type, ...]:
+    """redis-py's classes of these names, as extra bases (none without redis-py):
+    ``class LockError(RcmError, *redis_py_counterpart("LockError"), ValueError)`` (before
+    the built-in bases its counterpart also has, or the MRO cannot be built)."""
+    return tuple(getattr(_R, n) for n in names if _R is not None and hasattr(_R, n))
 
 __all__ = [
     "RcmError",
@@ -45,12 +74,13 @@ __all__ = [
     "ReadOnlyError",
     "BusyLoadingError",
     "WatchError",
+    "NoPermissionError",
     "STATUS_CLASSES",
     "error_class",
 ]
 
 
-class RcmError(Exception):
+class RcmError(*(redis_py_counterpart("RedisError") or (Exception,))):  # type: ignore[misc]
     """Base of every rcm exception."""
 
     status: int = _native.RCM_ERR_INTERNAL
@@ -61,7 +91,7 @@ class RcmError(Exception):
         return _native.status_name(self.status)
 
 
-class ArgumentError(RcmError, ValueError):
+class ArgumentError(RcmError, ValueError, *redis_py_counterpart("DataError")):  # type: ignore[misc]
     """A bad argument for the C API (``RCM_ERR_ARG``), e.g. a blocking command such as
     BLPOP sent on the shared client instead of a lease."""
 
@@ -82,19 +112,20 @@ class NoMemoryError(RcmError, MemoryError):
     status = _native.RCM_ERR_NOMEM
 
 
-class ConnectionError(RcmError, builtins.ConnectionError):
+class ConnectionError(RcmError, builtins.ConnectionError, *redis_py_counterpart("ConnectionError")):  # type: ignore[misc]
     """Could not connect, or the connection broke before the command was sent."""
 
     status = _native.RCM_ERR_CONNECTION
 
 
-class AuthenticationError(ConnectionError):
-    """The server refused the credentials (or requires some)."""
+class AuthenticationError(ConnectionError, *redis_py_counterpart("AuthenticationError")):  # type: ignore[misc]
+    """The server refused the credentials (or requires some): at connect, or as a reply
+    (``WRONGPASS``, ``NOAUTH``, ``ERR invalid password``...)."""
 
     status = _native.RCM_ERR_AUTH
 
 
-class ProtocolError(ConnectionError):
+class ProtocolError(ConnectionError, *redis_py_counterpart("InvalidResponse")):  # type: ignore[misc]
     """The server sent something that is not valid RESP."""
 
     status = _native.RCM_ERR_PROTOCOL
@@ -106,19 +137,20 @@ class TLSError(ConnectionError):
     status = _native.RCM_ERR_TLS
 
 
-class TimeoutError(RcmError, builtins.TimeoutError):
+class TimeoutError(RcmError, builtins.TimeoutError, *redis_py_counterpart("TimeoutError")):  # type: ignore[misc]
     """The request's deadline passed (connect_timeout_ms / command_timeout_ms)."""
 
     status = _native.RCM_ERR_TIMEOUT
 
 
-class PoolTimeoutError(TimeoutError):
-    """No lease became free within pool.lease_timeout_ms."""
+class PoolTimeoutError(TimeoutError, *redis_py_counterpart("ConnectionError")):  # type: ignore[misc]
+    """No lease became free within pool.lease_timeout_ms (redis-py's pool raises
+    ConnectionError when it has no connection to give)."""
 
     status = _native.RCM_ERR_POOL_TIMEOUT
 
 
-class UncertainError(RcmError):
+class UncertainError(RcmError, *redis_py_counterpart("ConnectionError")):  # type: ignore[misc]
     """Sent, outcome unknown: the connection broke before the reply. The command may or
     may not have run; rcm did not resend it (see ``retry_unsafe``)."""
 
@@ -143,7 +175,7 @@ class UnsupportedError(RcmError, NotImplementedError):
     status = _native.RCM_ERR_UNSUPPORTED
 
 
-class RedirectError(RcmError):
+class RedirectError(RcmError, *redis_py_counterpart("ClusterError")):  # type: ignore[misc]
     """Too many MOVED/ASK redirects (cluster.max_redirects)."""
 
     status = _native.RCM_ERR_REDIRECT
@@ -178,42 +210,49 @@ class InternalError(RcmError):
     status = _native.RCM_ERR_INTERNAL
 
 
-class ResponseError(RcmError):
+class ResponseError(RcmError, *redis_py_counterpart("ResponseError")):  # type: ignore[misc]
     """An error reply from the server (``-ERR ...``, ``-WRONGTYPE ...``); the message is
     the server's, error code included."""
 
     status = _native.RCM_OK
 
 
-class CrossSlotError(ResponseError):
+class CrossSlotError(ResponseError, *redis_py_counterpart("ClusterCrossSlotError")):  # type: ignore[misc]
     """Keys of one command hash to different cluster slots (rcm's check or the server's)."""
 
     status = _native.RCM_ERR_CROSSSLOT
 
 
-class ClusterDownError(ResponseError):
+class ClusterDownError(ResponseError, *redis_py_counterpart("ClusterDownError")):  # type: ignore[misc]
     """The cluster (or Raft group) has no usable owner for the slot."""
 
     status = _native.RCM_ERR_CLUSTERDOWN
 
 
-class NoScriptError(ResponseError):
+class NoScriptError(ResponseError, *redis_py_counterpart("NoScriptError")):  # type: ignore[misc]
     """EVALSHA of a script the server does not know."""
 
 
-class ExecAbortError(ResponseError):
+class ExecAbortError(ResponseError, *redis_py_counterpart("ExecAbortError")):  # type: ignore[misc]
     """EXEC refused: a command of the transaction was rejected when queued."""
 
 
-class ReadOnlyError(ResponseError):
+class ReadOnlyError(ResponseError, *redis_py_counterpart("ReadOnlyError")):  # type: ignore[misc]
     """A write sent to a replica."""
 
 
-class BusyLoadingError(ResponseError):
-    """The server is loading its dataset."""
+class BusyLoadingError(ResponseError, TimeoutError, *redis_py_counterpart("BusyLoadingError")):  # type: ignore[misc]
+    """The server is loading its dataset (``LOADING``). rcm retries a LOADING reply until
+    the command's deadline (command_timeout_ms, redis-py's socket_timeout) and raises
+    this when the server is still loading then; it is also a TimeoutError, which it was
+    before rcm named it."""
 
 
-class WatchError(RcmError):
+class NoPermissionError(ResponseError, *redis_py_counterpart("NoPermissionError")):  # type: ignore[misc]
+    """The ACL user may not run this command or touch this key (``NOPERM``)."""
+
+
+class WatchError(RcmError, *redis_py_counterpart("WatchError")):  # type: ignore[misc]
     """A watched key changed: EXEC did not run the transaction."""
 
     status = _native.RCM_OK
@@ -243,14 +282,22 @@ STATUS_CLASSES: dict[int, type[RcmError]] = {
     _native.RCM_ERR_INTERNAL: InternalError,
 }
 
-#: Error code (first word of a server error reply) -> class; others are ResponseError.
-RESPONSE_PREFIXES: dict[str, type[ResponseError]] = {
+#: Start of a server error reply (its code, or its code and words, as redis-py's
+#: parse_error matches them) -> class; others are ResponseError. "LOADING" also names the
+#: class of a LOADING reply retried until the deadline (errors.cpp).
+RESPONSE_PREFIXES: dict[str, type[RcmError]] = {
     "NOSCRIPT": NoScriptError,
     "EXECABORT": ExecAbortError,
     "READONLY": ReadOnlyError,
     "LOADING": BusyLoadingError,
     "CROSSSLOT": CrossSlotError,
     "CLUSTERDOWN": ClusterDownError,
+    "NOPERM": NoPermissionError,
+    "WRONGPASS": AuthenticationError,
+    "NOAUTH": AuthenticationError,
+    "ERR invalid password": AuthenticationError,
+    "ERR Client sent AUTH, but no password is set": AuthenticationError,
+    "ERR max number of clients reached": ConnectionError,
 }
 
 

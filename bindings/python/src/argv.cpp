@@ -28,6 +28,23 @@ void Arena::reset() {
   used_ = 0;
 }
 
+void Arena::trim(size_t keep) {
+  reset();
+  if (held() <= keep) return;
+  chunks_.resize(1);
+  sizes_.resize(1);
+  if (sizes_[0] > kChunk) {  // one huge argument: keep an ordinary chunk instead
+    chunks_[0].reset(new char[kChunk]);
+    sizes_[0] = kChunk;
+  }
+}
+
+size_t Arena::held() const {
+  size_t n = 0;
+  for (size_t s : sizes_) n += s;
+  return n;
+}
+
 bool Argv::add(PyObject *o) {
   PyTypeObject *t = Py_TYPE(o);
   if (t == &PyBytes_Type) {
@@ -46,6 +63,13 @@ bool Argv::add_all(PyObject *const *objs, Py_ssize_t n) {
 }
 
 bool Argv::add_text(PyObject *s) {
+  if (enc_ != nullptr) {  // the client's encoding: encoded once into a bytes kept until release()
+    PyObject *b = PyUnicode_AsEncodedString(s, enc_->encoding.c_str(), enc_->errors.c_str());
+    if (b == nullptr) return false;
+    temps_.push_back(b);
+    push(PyBytes_AS_STRING(b), static_cast<size_t>(PyBytes_GET_SIZE(b)));
+    return true;
+  }
   Py_ssize_t n = 0;
   const char *p = PyUnicode_AsUTF8AndSize(s, &n);  // cached in the str: lives as long as it
   if (p == nullptr) return false;
@@ -91,7 +115,7 @@ bool Argv::add_slow(PyObject *o) {
     push(buf, n);
     return true;
   }
-  if (PyObject_CheckBuffer(o)) {
+  if (PyByteArray_Check(o) || PyMemoryView_Check(o)) {
     Py_buffer view;
     if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) != 0) {
       // A strided view (memoryview(b"abcdef")[::2]) has no one block of bytes to send.
@@ -117,13 +141,30 @@ void Argv::release() {
   temps_.clear();
   ptrs_.clear();
   lens_.clear();
-  arena_.reset();
+  enc_ = nullptr;
+  // A command of a million arguments must not leave tens of MB behind in every thread
+  // that ever sent one: above these, the memory goes back (the next big one grows again).
+  constexpr size_t kKeepArgs = 16384, kKeepBytes = 256 * 1024;
+  if (ptrs_.capacity() > kKeepArgs) {
+    std::vector<const char *>().swap(ptrs_);
+    std::vector<size_t>().swap(lens_);
+  }
+  if (views_.capacity() > kKeepArgs) std::vector<Py_buffer>().swap(views_);
+  if (temps_.capacity() > kKeepArgs) std::vector<PyObject *>().swap(temps_);
+  arena_.trim(kKeepBytes);
+}
+
+size_t Argv::held() const {
+  return ptrs_.capacity() * sizeof(const char *) + lens_.capacity() * sizeof(size_t) +
+         views_.capacity() * sizeof(Py_buffer) + temps_.capacity() * sizeof(PyObject *) + arena_.held();
 }
 
 namespace {
 thread_local Argv t_argv;
 thread_local bool t_argv_busy = false;
 }  // namespace
+
+size_t thread_argv_held() { return t_argv.held(); }
 
 ScopedArgv::ScopedArgv() {
   if (!t_argv_busy) {

@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "reply.h"
+
 namespace rcm_py {
 
 // Memory handed out in chunks that never move, reused after reset().
@@ -17,6 +19,9 @@ class Arena {
  public:
   char *alloc(size_t n);
   void reset();
+  // reset(), and gives back all but the first chunk when more than keep bytes are held.
+  void trim(size_t keep);
+  size_t held() const;
 
  private:
   static constexpr size_t kChunk = 4096;
@@ -27,18 +32,26 @@ class Arena {
 
 class Argv {
  public:
-  // Appends one argument: bytes, str (UTF-8), int, float, or anything with the buffer
-  // protocol and one contiguous block (bytearray, memoryview...). False with
-  // DataError/UnicodeError set otherwise.
+  // Appends one argument: bytes, str (encoded as set_encoding() says: UTF-8 unless told),
+  // int, float, or a contiguous bytearray or memoryview. False with DataError/UnicodeError
+  // set otherwise (other buffer-protocol objects too, as redis-py: array.array's or a
+  // numpy integer's memory is not what a user means to store).
   bool add(PyObject *o);
+  // How str arguments are encoded: the client's encoding and encoding_errors (nullptr,
+  // the default: strict UTF-8). d must outlive the arguments' use.
+  void set_encoding(const Decoding *d) { enc_ = d != nullptr && !d->utf8_strict ? d : nullptr; }
   bool add_all(PyObject *const *objs, Py_ssize_t n);
 
   size_t size() const { return ptrs_.size(); }
   const char *const *argv(size_t from = 0) const { return ptrs_.data() + from; }
   const size_t *lens(size_t from = 0) const { return lens_.data() + from; }
 
-  // Releases buffers and temporaries and empties the vector. GIL held.
+  // Releases buffers and temporaries and empties the vector; memory above a threshold
+  // that one big command left behind is given back (a thread's Argv lives as long as the
+  // thread). GIL held.
   void release();
+  // Bytes this Argv keeps between calls (for tests).
+  size_t held() const;
 
  private:
   void push(const char *p, size_t n) {
@@ -54,6 +67,7 @@ class Argv {
   std::vector<Py_buffer> views_;
   std::vector<PyObject *> temps_;
   Arena arena_;
+  const Decoding *enc_ = nullptr;  // nullptr: strict UTF-8, the fast path
 };
 
 // This thread's Argv for the duration of one call (a fresh one if a conversion re-enters
@@ -61,6 +75,8 @@ class Argv {
 class ScopedArgv {
  public:
   ScopedArgv();
+  // str arguments encoded as enc says (a client's encoding and encoding_errors).
+  explicit ScopedArgv(const Decoding &enc) : ScopedArgv() { argv_->set_encoding(&enc); }
   ~ScopedArgv();
   Argv *operator->() { return argv_; }
   Argv &operator*() { return *argv_; }
@@ -70,5 +86,8 @@ class ScopedArgv {
   std::unique_ptr<Argv> own_;
   bool *busy_;
 };
+
+// What this thread's Argv keeps between calls, in bytes (for tests).
+size_t thread_argv_held();
 
 }  // namespace rcm_py

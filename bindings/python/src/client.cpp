@@ -42,17 +42,70 @@ PyMethodDef never_decode_def = {"NEVER_DECODE", never_decode, METH_O,
 
 // ---- waiting for one reply without the GIL ------------------------------------------
 
+}  // namespace
+
+// One request's outcome, shared by the waiting thread and the I/O thread's callback. The
+// waiter wakes every kReadSliceMs to look at signals (Ctrl-C must interrupt a command
+// without a deadline: command_timeout_ms=0, BLPOP k 0); when it gives up, the callback
+// still comes later and the last of the two frees the wait and the reply nobody took.
 struct SyncWait {
   Baton baton;
+  std::atomic<int> refs{2};    // the waiter's and the callback's
   rcm_status status = RCM_OK;  // written before baton.post()
-  rcm_reply *reply = nullptr;  // written before baton.post()
+  rcm_reply *reply = nullptr;  // written before baton.post(); the waiter takes it or not
+
+  void drop() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      rcm_reply_free(reply);
+      delete this;
+    }
+  }
 };
+
+namespace {
 
 void sync_done(rcm_status status, rcm_reply *reply, void *userdata) {
   auto *w = static_cast<SyncWait *>(userdata);
   w->status = status;
   w->reply = reply;
   w->baton.post();
+  w->drop();
+}
+
+// Goes on waiting for w after a first slice (waited by the caller without the GIL, with
+// the submission: sending while holding the GIL would make every other thread wait for
+// the syscall). GIL held on entry and exit, released meanwhile; checks signals (and, for
+// a lease, whether the client was closed: stop() true) between slices. False with the
+// Python error set when a signal handler raised: the caller then abandons w.
+template <class Stop>
+bool wait_more(SyncWait *w, Stop stop) {
+  bool done = false;
+  while (!done) {
+    if (PyErr_CheckSignals() != 0) return false;
+    if (stop()) {
+      Py_BEGIN_ALLOW_THREADS
+      w->baton.wait(0);  // close() completes what it ends at once
+      Py_END_ALLOW_THREADS
+      return true;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    done = w->baton.wait_for(0, kReadSliceMs);
+    Py_END_ALLOW_THREADS
+  }
+  return true;
+}
+
+// The outcome of a completed wait: RCM_OK with *out, or the failure with its message.
+rcm_status take_outcome(SyncWait *w, rcm_reply **out, std::string *err) {
+  rcm_status st = w->status;
+  if (st != RCM_OK) {
+    *err = failure_message(st, w->reply);  // frees the reply
+  } else {
+    *out = w->reply;
+  }
+  w->reply = nullptr;
+  w->drop();
+  return st;
 }
 
 // ---- async: completions through the queue -----------------------------------------
@@ -163,26 +216,25 @@ PyTypeObject *client_type() { return g_client_type; }
 
 // ---- ClientCore: everything that touches the handle, without the GIL ----------------
 
-rcm_status ClientCore::command(const Argv &av, rcm_reply **out, std::string *err) {
-  *out = nullptr;
+rcm_status ClientCore::start(const Argv &av, SyncWait **wait, std::string *err) {
+  *wait = nullptr;
   if (!gate.enter()) {
     *err = kClosed;
     return RCM_ERR_CLOSED;
   }
-  // Async + baton rather than rcm_command: the handle is used only while submitting, so
-  // close() from another thread never waits for this reply (it completes it instead).
-  SyncWait w;
-  rcm_status st = rcm_command_async(handle, static_cast<int>(av.size()), av.argv(), av.lens(), &sync_done, &w);
-  if (st != RCM_OK) *err = rcm_last_error();
-  gate.leave();
-  if (st != RCM_OK) return st;
-  w.baton.wait(sync_spin_us);
-  if (w.status != RCM_OK) {
-    *err = failure_message(w.status, w.reply);
-    return w.status;
+  // Async + a wait of our own rather than rcm_command: the handle is used only while
+  // submitting, so close() from another thread never waits for this reply (it completes
+  // it instead), and the wait can stop for Ctrl-C.
+  auto *w = new SyncWait();
+  rcm_status st = rcm_command_async(handle, static_cast<int>(av.size()), av.argv(), av.lens(), &sync_done, w);
+  if (st != RCM_OK) {
+    *err = rcm_last_error();
+    delete w;
+  } else {
+    *wait = w;
   }
-  *out = w.reply;
-  return RCM_OK;
+  gate.leave();
+  return st;
 }
 
 rcm_status ClientCore::submit(const Argv &av, void *slot, std::string *err) {
@@ -381,14 +433,23 @@ void Client_dealloc(PyObject *o) {
 // reply is raised.
 PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &d) {
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   if (!av->add_all(args, nargs)) return nullptr;
   rcm_reply *reply = nullptr;
-  rcm_status st;
+  SyncWait *w = nullptr;
   std::string err;
+  rcm_status st;
+  bool done = false;
   Py_BEGIN_ALLOW_THREADS
-  st = c->command(*av, &reply, &err);
+  st = c->start(*av, &w, &err);
+  if (st == RCM_OK) done = w->baton.wait_for(c->sync_spin_us, kReadSliceMs);
   Py_END_ALLOW_THREADS
+  if (st != RCM_OK) return errors::raise(st, err);
+  if (!done && !wait_more(w, [] { return false; })) {
+    w->drop();  // Ctrl-C: the request completes later, unseen
+    return nullptr;
+  }
+  st = take_outcome(w, &reply, &err);
   if (st != RCM_OK) return errors::raise(st, err);
   return reply_result(reply, d);
 }
@@ -411,13 +472,24 @@ PyObject *Client_execute_routed(PyObject *o, PyObject *const *args, Py_ssize_t n
   long kind = PyLong_AsLong(args[0]);
   if (kind == -1 && PyErr_Occurred()) return nullptr;
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   rcm_route route{};
   route.kind = static_cast<rcm_route_kind>(kind);
   PyObject *target = args[1];
   if (kind == RCM_ROUTE_SLOT) {
-    route.slot = static_cast<int>(PyLong_AsLong(target));
-    if (route.slot == -1 && PyErr_Occurred()) return nullptr;
+    // Checked here, as a long long: a cast to int would send 2**32+5 to slot 5.
+    int overflow = 0;
+    long long slot = PyLong_AsLongLongAndOverflow(target, &overflow);
+    if (slot == -1 && PyErr_Occurred()) return nullptr;
+    if (overflow != 0 || slot < 0 || slot > 16383) {
+      PyObject *r = PyObject_Repr(target);
+      const char *text = r != nullptr ? PyUnicode_AsUTF8(r) : nullptr;
+      std::string m = std::string("slot must be 0..16383, not ") + (text != nullptr ? text : "?");
+      Py_XDECREF(r);
+      PyErr_Clear();
+      return errors::raise(RCM_ERR_ARG, m);
+    }
+    route.slot = static_cast<int>(slot);
   } else if (kind == RCM_ROUTE_KEY) {
     if (!av->add(target)) return nullptr;
   } else if (kind == RCM_ROUTE_NODE) {
@@ -458,7 +530,7 @@ PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
     return nullptr;
   }
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   if (!av->add_all(args + 2, nargs - 2)) return nullptr;
   PyObject *post = args[1] == Py_None ? nullptr : args[1];
   bool bytes = post == g_never_decode;
@@ -510,7 +582,7 @@ PyObject *Client_pipeline(PyObject *o, PyObject *const *args, Py_ssize_t nargs) 
     Py_DECREF(seq);
     return PyList_New(0);
   }
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   std::vector<std::pair<size_t, size_t>> spans;
   std::vector<PyObject *> keep;  // argument sequences whose items av points into
   spans.reserve(static_cast<size_t>(n));
@@ -611,7 +683,7 @@ PyObject *Client_lease(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
     return nullptr;
   }
   ClientCore *c = core_of(o);
-  ScopedArgv av;
+  ScopedArgv av(c->dec);
   if (nargs == 1 && args[0] != Py_None && !av->add(args[0])) return nullptr;
   const char *key = av->size() ? av->argv()[0] : nullptr;
   size_t keylen = av->size() ? av->lens()[0] : 0;
@@ -633,6 +705,7 @@ PyObject *Client_lease(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   l->owner = reinterpret_cast<ClientObject *>(o);
   l->lease = lease;
   l->fork_gen = c->fork_gen;
+  l->interrupted = false;
   new (&l->busy) std::atomic<bool>(false);
   return reinterpret_cast<PyObject *>(l);
 }
@@ -659,7 +732,8 @@ LeaseObject *lease_of(PyObject *o) { return reinterpret_cast<LeaseObject *>(o); 
 // Checks that the lease may be used now and marks it busy; nullptr-returning raise else.
 bool lease_enter(LeaseObject *l) {
   if (l->lease == nullptr) {
-    errors::raise(RCM_ERR_STATE, "the lease was released");
+    errors::raise(RCM_ERR_STATE, l->interrupted ? "the lease's connection was closed: a command on it was interrupted"
+                                                : "the lease was released");
     return false;
   }
   if (forked(l->fork_gen)) {
@@ -687,18 +761,43 @@ PyObject *lease_failure(LeaseObject *l, rcm_status st, const std::string &err) {
 PyObject *lease_execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &dec) {
   LeaseObject *l = lease_of(o);
   if (!lease_enter(l)) return nullptr;
-  ScopedArgv av;
+  ScopedArgv av(l->owner->core->dec);
   if (!av->add_all(args, nargs)) {
     l->busy.store(false);
     return nullptr;
   }
   rcm_reply *reply = nullptr;
-  rcm_status st;
   std::string err;
+  auto *w = new SyncWait();
+  ClientCore *c = l->owner->core;
+  rcm_status st;
+  bool done = false;
   Py_BEGIN_ALLOW_THREADS
-  st = rcm_lease_command(l->lease, static_cast<int>(av->size()), av->argv(), av->lens(), &reply);
-  if (st != RCM_OK) err = rcm_last_error();
+  st = rcm_lease_command_async(l->lease, static_cast<int>(av->size()), av->argv(), av->lens(), &sync_done, w);
+  if (st != RCM_OK)
+    err = rcm_last_error();
+  else
+    done = w->baton.wait_for(c->sync_spin_us, kReadSliceMs);
   Py_END_ALLOW_THREADS
+  if (st != RCM_OK) {
+    delete w;
+    l->busy.store(false);
+    return lease_failure(l, st, err);
+  }
+  if (!done && !wait_more(w, [c] { return c->gate.shut(); })) {
+    // Ctrl-C: the connection still owes this reply, so it cannot serve another command.
+    // Released now, rcm closes it instead of reusing it; the reply is dropped when it comes.
+    w->drop();
+    rcm_lease *lease = l->lease;
+    l->lease = nullptr;
+    l->interrupted = true;
+    Py_BEGIN_ALLOW_THREADS
+    c->release(lease);
+    Py_END_ALLOW_THREADS
+    l->busy.store(false);
+    return nullptr;
+  }
+  st = take_outcome(w, &reply, &err);
   l->busy.store(false);
   if (st != RCM_OK) return lease_failure(l, st, err);
   return reply_result(reply, dec);

@@ -23,6 +23,7 @@
 namespace rcm_py {
 
 class Argv;
+struct SyncWait;
 
 // Incremented in the child after fork(): leases opened before it must not be used there.
 unsigned fork_generation();
@@ -38,7 +39,8 @@ struct ClientCore {
   int sync_spin_us = 200;        // the config's: how long a sync wait polls before it sleeps
 
   // All of these run without the GIL and return rcm's status with its message in *err.
-  rcm_status command(const Argv &av, rcm_reply **out, std::string *err);
+  // Sends one command; *wait then completes (see SyncWait in client.cpp).
+  rcm_status start(const Argv &av, SyncWait **wait, std::string *err);
   rcm_status submit(const Argv &av, void *slot, std::string *err);
   rcm_status acquire(const char *key, size_t keylen, rcm_lease **out, std::string *err);
   void release(rcm_lease *lease);
@@ -56,6 +58,7 @@ struct LeaseObject {
   rcm_lease *lease;               // NULL once released
   unsigned fork_gen;
   std::atomic<bool> busy;         // one thread at a time, as rcm_lease requires
+  bool interrupted;               // released because Ctrl-C cut a command short
 };
 
 // Creates the types and adds them to the module. False with a Python error set.

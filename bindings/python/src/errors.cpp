@@ -22,6 +22,18 @@ PyObject *make(PyObject *cls, const char *message, size_t len) {
   return exc;
 }
 
+// The class of the first prefix that m starts with as whole words: "NOSCRIPT" matches
+// "NOSCRIPT No matching script", "ERR invalid password" the reply of that text (redis-py
+// maps some ERR replies by their words); nullptr for none.
+PyObject *prefix_class(std::string_view m) {
+  for (auto &p : g_prefixes) {
+    const std::string &k = p.first;
+    if (m.size() >= k.size() && m.compare(0, k.size(), k) == 0 && (m.size() == k.size() || m[k.size()] == ' '))
+      return p.second;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 bool install(PyObject *status_classes, PyObject *prefixes, PyObject *response_error, PyObject *data_error) {
@@ -65,6 +77,13 @@ PyObject *for_status(rcm_status status, const char *message, size_t len) {
     }
   }
   if (cls == nullptr) cls = PyExc_RuntimeError;  // rcm.exceptions not installed yet
+  // A LOADING reply retried until the deadline (engine_deadlines.cpp names the last reply
+  // it got): redis-py's BusyLoadingError, which rcm's also derives from TimeoutError.
+  static constexpr std::string_view kLastLoading = "the last reply was 'LOADING";
+  if (status == RCM_ERR_TIMEOUT && std::string_view(message, len).find(kLastLoading) != std::string_view::npos) {
+    PyObject *loading = prefix_class("LOADING");
+    if (loading != nullptr) cls = loading;
+  }
   std::string text;
   if (len == 0) {  // never raise an exception without words
     text = rcm_status_name(status);
@@ -76,13 +95,21 @@ PyObject *for_status(rcm_status status, const char *message, size_t len) {
 
 PyObject *for_server_error(const char *message, size_t len) {
   std::string_view m(message, len);
+  PyObject *cls = g_response != nullptr ? g_response : PyExc_RuntimeError;
+  PyObject *known = prefix_class(m);
+  if (known != nullptr) cls = known;
+  // redis-py (parse_error) drops these codes from the message: "ERR unknown command"
+  // reads "unknown command"; the others (WRONGTYPE, MOVED...) keep theirs.
   size_t sp = m.find(' ');
   std::string_view code = m.substr(0, sp);
-  PyObject *cls = g_response != nullptr ? g_response : PyExc_RuntimeError;
-  for (auto &p : g_prefixes) {
-    if (code == p.first) {
-      cls = p.second;
-      break;
+  static const std::string_view kStripped[] = {"ERR", "EXECABORT", "LOADING", "NOSCRIPT", "READONLY", "NOAUTH", "NOPERM"};
+  if (sp != std::string_view::npos) {
+    for (std::string_view s : kStripped) {
+      if (code == s) {
+        message += sp + 1;
+        len -= sp + 1;
+        break;
+      }
     }
   }
   return make(cls, message, len);

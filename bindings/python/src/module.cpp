@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "argv.h"
 #include "client.h"
 #include "errors.h"
 #include "rcm/rcm.h"
@@ -64,6 +65,8 @@ PYBIND11_MODULE(_native, m) {
                  std::to_string(RCM_VERSION_PATCH);
         },
         "the version of rcm.h this extension was compiled against");
+  m.def("_argv_held", [] { return rcm_py::thread_argv_held(); },
+        "Bytes the calling thread's argument buffers keep between calls (for tests).");
   m.def("status_name", [](int status) { return std::string(rcm_status_name(static_cast<rcm_status>(status))); },
         py::arg("status"));
   m.def(

@@ -441,6 +441,17 @@ RCM_API rcm_status rcm_lease_acquire(rcm_client *client, const char *key, size_t
 RCM_API rcm_status rcm_lease_command(rcm_lease *lease, int argc, const char *const *argv,
                                      const size_t *argvlen, rcm_reply **out);
 
+/** Queues one command on the lease without waiting: cb is called exactly once, on an I/O
+ *  thread, with its outcome (as for rcm_command_async; also when the client closes), with
+ *  rcm_lease_command's deadline. For a caller that waits in its own way, e.g. in slices
+ *  to notice a signal: a lease released before cb ran has its connection closed instead
+ *  of reused, and cb still comes (RCM_ERR_CLOSED). Returns RCM_OK once queued; a failure
+ *  status (and no callback) when the lease was released, the client closed or the
+ *  arguments are bad. One command at a time: call nothing else on the lease until cb
+ *  ran, except rcm_lease_release. Does not block. One thread per lease. */
+RCM_API rcm_status rcm_lease_command_async(rcm_lease *lease, int argc, const char *const *argv,
+                                           const size_t *argvlen, rcm_callback cb, void *userdata);
+
 /** Waits up to timeout_ms (0: do not wait, -1: no limit) for a message the server pushed
  *  on a lease without a request (pub/sub messages after SUBSCRIBE), in the order it came.
  *  A (P|S)SUBSCRIBE or (P|S)UNSUBSCRIBE is confirmed once per channel (without arguments,
