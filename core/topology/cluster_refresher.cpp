@@ -23,6 +23,8 @@ struct ClusterRefresher::Round {
   ClusterRefresher *owner;
   int outstanding = 0;
   std::vector<std::shared_ptr<ClusterTopology>> views;
+  std::vector<Endpoint> sources;  // who gave each view
+  bool extended = false;          // the nodes a view promotes were asked too
   std::string errors;
   Status first_failure = Status::ok;
   bool abandoned = false;  // the refresher went away; replies only free memory
@@ -124,6 +126,7 @@ void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
           round->errors += ep.str() + ": " + view->problems.front();
         }
         round->views.push_back(std::move(view));
+        round->sources.push_back(ep);
       } catch (const std::exception &e) {
         if (round->first_failure == Status::ok) round->first_failure = Status::protocol;
         if (!round->errors.empty()) round->errors += "; ";
@@ -151,14 +154,37 @@ bool ClusterRefresher::regresses_to_dead_primary(const ClusterTopology &view) {
   return false;
 }
 
-void ClusterRefresher::finish(Round *round) {
-  std::unique_ptr<Round> owned(round);
-  round_ = nullptr;
-  bool again = rounds_sched_.finished();
-  // The view most nodes agree on; on a tie, the one that covers more slots.
+std::vector<Endpoint> ClusterRefresher::unconfirmed_promotions(const ClusterTopology &view,
+                                                               const std::vector<Endpoint> &sources) const {
+  std::vector<Endpoint> out;
+  for (int slot = 0; slot < kSlots; ++slot) {
+    int a = current_->slot_shard[slot], b = view.slot_shard[slot];
+    if (a < 0 || b < 0) continue;
+    const Endpoint &now = view.shards[b].primary.endpoint;
+    if (current_->shards[a].primary.endpoint == now) continue;
+    if (std::find(out.begin(), out.end(), now) != out.end()) continue;
+    if (std::find(sources.begin(), sources.end(), now) != sources.end()) continue;  // it spoke for itself
+    bool was_replica = false;
+    for (const Shard &sh : current_->shards)
+      for (const ClusterNode &r : sh.replicas) was_replica = was_replica || r.endpoint == now;
+    if (was_replica) out.push_back(now);
+  }
+  return out;
+}
+
+namespace {
+
+// The view most nodes agree on; on a tie, the one that covers more slots. Views that what
+// a node says of itself contradicts (a failover it has not heard of yet) do not vote,
+// unless all are contradicted.
+std::shared_ptr<ClusterTopology> pick_view(const std::vector<std::shared_ptr<ClusterTopology>> &views,
+                                           const std::vector<Endpoint> &sources) {
+  std::vector<bool> agree = views_agreeing_with_self_claims(views, sources);
+  const bool any_agree = std::find(agree.begin(), agree.end(), true) != agree.end();
   std::map<std::string, std::pair<int, std::shared_ptr<ClusterTopology>>> votes;
-  for (auto &v : round->views) {
-    if (v->covered_slots() == 0) continue;
+  for (size_t i = 0; i < views.size(); ++i) {
+    const auto &v = views[i];
+    if (v->covered_slots() == 0 || (any_agree && !agree[i])) continue;
     auto &entry = votes[v->signature()];
     ++entry.first;
     entry.second = v;
@@ -172,6 +198,29 @@ void ClusterRefresher::finish(Round *round) {
       best_votes = kv.second.first;
     }
   }
+  return best;
+}
+
+}  // namespace
+
+void ClusterRefresher::finish(Round *round) {
+  std::unique_ptr<Round> owned(round);
+  std::shared_ptr<ClusterTopology> best = pick_view(round->views, round->sources);
+  if (best && current_ && !round->extended) {
+    // A replica made primary by nodes other than itself: hear it too before the map
+    // changes (the same round, no wait). A true promotion is confirmed by the node; a
+    // stale view is contradicted by what the node says of itself.
+    std::vector<Endpoint> ask_too = unconfirmed_promotions(*best, round->sources);
+    if (!ask_too.empty()) {
+      round->extended = true;
+      round->outstanding = static_cast<int>(ask_too.size());
+      owned.release();  // still round_
+      for (const Endpoint &ep : ask_too) ask(round, ep, true);
+      return;
+    }
+  }
+  round_ = nullptr;
+  bool again = rounds_sched_.finished();
   if (best && current_ && regresses_to_dead_primary(*best)) {
     // Some node still describes the cluster as it was before a failover: keep the
     // current map and ask again shortly rather than route slots to a dead node.

@@ -35,6 +35,10 @@ class ClusterRefresher {
   void finish(Round *round);
   std::vector<Endpoint> candidates();
   bool regresses_to_dead_primary(const ClusterTopology &view);
+  // Nodes the view makes primary of a slot although the current map has them as replicas
+  // and they did not answer this round themselves (a node that has not heard of a
+  // failover yet describes the layout from before it).
+  std::vector<Endpoint> unconfirmed_promotions(const ClusterTopology &view, const std::vector<Endpoint> &sources) const;
 
   TopologyHost &host_;
   RoundScheduler rounds_sched_;

@@ -103,6 +103,49 @@ std::string ClusterTopology::signature() const {
   return out;
 }
 
+namespace {
+
+// The slots `node` serves according to `view`; none when the view lists it only as a
+// replica (or not at all: then `known` is false).
+std::vector<bool> slots_served_by(const ClusterTopology &view, const Endpoint &node, bool *known) {
+  std::vector<bool> served(kSlots, false);
+  *known = false;
+  for (size_t i = 0; i < view.shards.size(); ++i) {
+    const Shard &sh = view.shards[i];
+    bool primary = sh.primary.endpoint == node;
+    for (const ClusterNode &r : sh.replicas) *known = *known || r.endpoint == node;
+    if (!primary) continue;
+    *known = true;
+    for (int slot = 0; slot < kSlots; ++slot) served[slot] = served[slot] || view.slot_shard[slot] == static_cast<int>(i);
+  }
+  return served;
+}
+
+bool contradicts(const ClusterTopology &view, const Endpoint &node, const std::vector<bool> &served) {
+  for (int slot = 0; slot < kSlots; ++slot) {
+    int owner = view.slot_shard[slot];
+    if (owner < 0) continue;
+    bool names_node = view.shards[owner].primary.endpoint == node;
+    if (names_node != served[slot]) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<bool> views_agreeing_with_self_claims(const std::vector<std::shared_ptr<ClusterTopology>> &views,
+                                                  const std::vector<Endpoint> &sources) {
+  std::vector<bool> agree(views.size(), true);
+  for (size_t i = 0; i < views.size() && i < sources.size(); ++i) {
+    bool known = false;
+    std::vector<bool> served = slots_served_by(*views[i], sources[i], &known);
+    if (!known) continue;  // the node does not find itself in its own view (an address it does not announce)
+    for (size_t j = 0; j < views.size(); ++j)
+      if (j != i && agree[j] && contradicts(*views[j], sources[i], served)) agree[j] = false;
+  }
+  return agree;
+}
+
 size_t ClusterTopology::covered_slots() const {
   return static_cast<size_t>(std::count_if(slot_shard.begin(), slot_shard.end(), [](int16_t s) { return s >= 0; }));
 }

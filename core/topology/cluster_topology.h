@@ -53,4 +53,15 @@ std::shared_ptr<ClusterTopology> parse_cluster_shards(const Reply &reply, const 
                                                       PortKind want = PortKind::plain);
 std::shared_ptr<ClusterTopology> parse_cluster_slots(const Reply &reply, const Endpoint &asked);
 
+// Which of several nodes' views agree with what each answering node says about itself:
+// views[i] came from sources[i]. A node knows its own role first: after a failover the
+// promoted replica names itself primary, and the demoted primary names itself a replica,
+// while nodes the news has not reached yet still describe the old layout. A view that
+// names a node primary of a slot when that node's own view says it is not, or names
+// another primary for a slot that node's own view says it serves, is out of date.
+// (During a slot move source and target may both claim the slot: then every view is
+// contradicted, and the caller falls back to a vote.)
+std::vector<bool> views_agreeing_with_self_claims(const std::vector<std::shared_ptr<ClusterTopology>> &views,
+                                                  const std::vector<Endpoint> &sources);
+
 }  // namespace rcm::core

@@ -131,6 +131,42 @@ TEST(test_shards__failover_leftovers) {
   CHECK_EQ(t->slot_shard[9000], -1);
 }
 
+TEST(test_views__a_nodes_claim_about_itself_outranks_stale_views) {
+  // After CLUSTER FAILOVER: 7002 has not heard yet (7001 primary), 7001 itself knows it
+  // is now a replica of 7004, and so does 7004. 7002's view must not win a vote.
+  auto layout = [](long long primary, long long replica) {
+    return arr({shard({0, 16383}, {shard_node({"p", "127.0.0.1", "127.0.0.1", "master", "online", primary, 9}),
+                                   shard_node({"r", "127.0.0.1", "127.0.0.1", "replica", "online", replica, 9})})});
+  };
+  std::unique_ptr<Reply> stale(layout(7001, 7004)), demoted(layout(7004, 7001)), promoted(layout(7004, 7001));
+  std::vector<std::shared_ptr<ClusterTopology>> views = {parse_cluster_shards(*stale, ep("127.0.0.1", 7002)),
+                                                         parse_cluster_shards(*demoted, ep("127.0.0.1", 7001)),
+                                                         parse_cluster_shards(*promoted, ep("127.0.0.1", 7004))};
+  std::vector<Endpoint> sources = {ep("127.0.0.1", 7002), ep("127.0.0.1", 7001), ep("127.0.0.1", 7004)};
+  std::vector<bool> agree = views_agreeing_with_self_claims(views, sources);
+  CHECK(!agree[0]);
+  CHECK(agree[1]);
+  CHECK(agree[2]);
+  // Two stale nodes and the demoted primary alone: its own word still wins.
+  views[2] = parse_cluster_shards(*stale, ep("127.0.0.1", 7003));
+  sources[2] = ep("127.0.0.1", 7003);
+  agree = views_agreeing_with_self_claims(views, sources);
+  CHECK(!agree[0]);
+  CHECK(agree[1]);
+  CHECK(!agree[2]);
+  // A slot in the middle of a move: source and target both claim it, every view is
+  // contradicted (the caller then votes among all of them).
+  std::unique_ptr<Reply> src(arr({shard({0, 16383}, {shard_node({"a", "127.0.0.1", "127.0.0.1", "master", "online", 7001, 1})}),
+                                  shard({}, {shard_node({"b", "127.0.0.1", "127.0.0.1", "master", "online", 7002, 1})})}));
+  std::unique_ptr<Reply> dst(arr({shard({0, 99, 101, 16383}, {shard_node({"a", "127.0.0.1", "127.0.0.1", "master", "online", 7001, 1})}),
+                                  shard({100, 100}, {shard_node({"b", "127.0.0.1", "127.0.0.1", "master", "online", 7002, 1})})}));
+  views = {parse_cluster_shards(*src, ep("127.0.0.1", 7001)), parse_cluster_shards(*dst, ep("127.0.0.1", 7002))};
+  sources = {ep("127.0.0.1", 7001), ep("127.0.0.1", 7002)};
+  agree = views_agreeing_with_self_claims(views, sources);
+  CHECK(!agree[0]);
+  CHECK(!agree[1]);
+}
+
 TEST(test_slots__addresses_and_ranges) {
   std::unique_ptr<Reply> reply(arr({
       arr({num(0), num(100), arr({str("::1"), num(7001), str("a")}), arr({str("::1"), num(7004), str("b")})}),
