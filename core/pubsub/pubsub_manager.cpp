@@ -194,8 +194,9 @@ void PubSubManager::detach(const Key &k, Entry &e, long long) {
 }
 
 // A new slot map or primary. A name a node dropped or refused that now belongs elsewhere
-// starts afresh there; one that still belongs to the same node stays held (the view may
-// predate the change: a demoted primary accepts SSUBSCRIBE as a replica).
+// starts afresh there at once; one that still belongs to the same node stays held (the
+// view may predate the change: a demoted primary accepts SSUBSCRIBE as a replica, and
+// its ROLE, asked meanwhile, places its names on its new primary: pubsub_demotion.cpp).
 void PubSubManager::on_topology() {
   if (host_.mode() == Mode::cluster)
     if (std::shared_ptr<const ClusterTopology> topo = host_.topology()) forget_demotions(*topo);
