@@ -2,10 +2,12 @@
 // primary demoted by a failover answers "slave" and names its new primary, which now
 // owns every slot the node had. Its names are placed there at once, without waiting for
 // a slot map that says so: right after a failover most nodes still describe the old map
-// for a few hundred milliseconds, and a refresh (which follows the majority) repeats it.
-// The demoted node itself, a replica now, would still accept SSUBSCRIBE: it is never
-// asked again while the hint holds. The hint ends once a slot map no longer lists the
-// node as a primary (the map caught up), or after kHintMs.
+// for a few hundred milliseconds, and a refresh (which follows the majority of the nodes
+// it asks) repeats it, sometimes again after a newer map was seen. The node's own word
+// outranks the map: the hint holds until the new primary is lost or is itself demoted
+// back (its ROLE names the node), or for kHintMs. The demoted node, a replica now, would
+// still accept SSUBSCRIBE: it is not asked again meanwhile. Until a map catches up (no
+// longer lists the node as a primary) new maps are asked for at every tick.
 #include <algorithm>
 #include <chrono>
 
@@ -18,7 +20,7 @@ namespace rcm::core {
 
 namespace {
 
-constexpr int kHintMs = 10000;
+constexpr int kHintMs = 30000;
 
 struct RoleProbe {
   PubSubManager *mgr;
@@ -63,7 +65,7 @@ void PubSubManager::on_role(Request *r, Status status, Reply *reply) {
   Endpoint to;
   if (!try_parse_endpoint(el[1]->str + ":" + port, &to)) return;
   m.demoted_.erase(to.str());  // its own hint (an earlier failover the other way) is void now
-  m.demoted_[probe->node] = Demotion{to.str(), Clock::now() + std::chrono::milliseconds(kHintMs)};
+  m.demoted_[probe->node] = Demotion{to.str(), Clock::now() + std::chrono::milliseconds(kHintMs), false};
   m.replace();
 }
 
@@ -74,17 +76,37 @@ const std::string &PubSubManager::successor(const std::string &node) const {
   return it->second.to;
 }
 
-// A slot map that no longer lists a hinted node as a primary has caught up.
-void PubSubManager::forget_demotions(const ClusterTopology &topo) {
-  const Clock::time_point now = Clock::now();
+// True while a hint waits for a slot map to catch up (expired hints are dropped).
+bool PubSubManager::has_demotions(Clock::time_point now) {
+  bool waiting = false;
   for (auto it = demoted_.begin(); it != demoted_.end();) {
+    if (it->second.until < now) {
+      it = demoted_.erase(it);
+    } else {
+      waiting = waiting || !it->second.caught_up;
+      ++it;
+    }
+  }
+  return waiting;
+}
+
+void PubSubManager::note_map(const ClusterTopology &topo) {
+  for (auto &kv : demoted_) {
+    const std::string &node = kv.first;
     bool primary = std::any_of(topo.shards.begin(), topo.shards.end(),
-                               [&](const Shard &s) { return s.primary.endpoint.str() == it->first; });
-    if (!primary || it->second.until < now)
+                               [&](const Shard &s) { return s.primary.endpoint.str() == node; });
+    kv.second.caught_up = kv.second.caught_up || !primary;
+  }
+}
+
+// The successor is gone: whoever is promoted now, the map (or the next sunsubscribe)
+// says so.
+void PubSubManager::forget_successor(const std::string &node) {
+  for (auto it = demoted_.begin(); it != demoted_.end();)
+    if (it->second.to == node)
       it = demoted_.erase(it);
     else
       ++it;
-  }
 }
 
 }  // namespace rcm::core

@@ -196,6 +196,7 @@ void PubSubManager::on_lost(Link &l) {
     return;
   }
   l.failures++;
+  forget_successor(l.key);
   if (host_.mode() != Mode::standalone) host_.request_refresh("subscriber connection to " + l.key + " lost");
   l.conn->schedule_reconnect(backoff_ms(cfg_, l.failures));
 }
@@ -405,6 +406,9 @@ void PubSubManager::tick(Clock::time_point now) {
   // still allocated until the next tick).
   for (Link *l : links)
     if (l->conn && l->ready && !l->dying) l->conn->health_check(now, cfg_.pool_health_check_ms, timeout);
+  // A demoted primary's names went to its successor before the slot map said so: the map
+  // is asked again until it catches up (everything else in the client still uses it).
+  if (has_demotions(now)) host_.request_refresh("a demoted primary is still a primary in the slot map");
   if (now < resync_at_) return;
   resync_at_ = Clock::time_point::max();
   replace();

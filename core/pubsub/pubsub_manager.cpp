@@ -199,7 +199,7 @@ void PubSubManager::detach(const Key &k, Entry &e, long long) {
 // its ROLE, asked meanwhile, places its names on its new primary: pubsub_demotion.cpp).
 void PubSubManager::on_topology() {
   if (host_.mode() == Mode::cluster)
-    if (std::shared_ptr<const ClusterTopology> topo = host_.topology()) forget_demotions(*topo);
+    if (std::shared_ptr<const ClusterTopology> topo = host_.topology()) note_map(*topo);
   replace();
 }
 
