@@ -142,7 +142,7 @@ void Connection::on_socket_readable(int fd, short, void *arg) {
   constexpr int kReadSlices = 16;
   constexpr auto kReadBudget = std::chrono::milliseconds(2);
   auto *c = static_cast<Connection *>(arg);
-  c->ctx_.io.note_activity();
+  if (c->awaits_replies()) c->ctx_.io.note_activity();
   char *buf = c->ctx_.read_buffer;
   const size_t cap = c->ctx_.read_buffer_size;
   const Clock::time_point woke = Clock::now();
@@ -451,7 +451,7 @@ void Connection::track_lease_state(const Request *r) {
 void Connection::on_read_cb(bufferevent *, void *arg) { static_cast<Connection *>(arg)->on_read(); }
 
 void Connection::on_read() {
-  ctx_.io.note_activity();
+  if (awaits_replies()) ctx_.io.note_activity();
   evbuffer *in = bufferevent_get_input(bev_);
   if (evbuffer_get_length(in) == 0) return;
   last_activity_ = Clock::now();

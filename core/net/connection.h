@@ -130,6 +130,10 @@ class Connection {
   void on_ready();
   void handle_reply(Reply *reply);
   bool subscriber_reply(Reply *reply);
+  // Reads keep the I/O loop polling for what follows them (IoThread::loop_spinning)
+  // when a request waits for its reply; a subscriber connection's pushes answer nobody,
+  // and polling between them only burns the CPU the next push needs.
+  bool awaits_replies() const { return role_ != Role::subscriber || !inflight_.empty(); }
   void send_internal(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
                      size_t tag = 0);
   void track_lease_state(const Request *r);

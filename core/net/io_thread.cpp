@@ -134,16 +134,20 @@ void IoThread::loop_spinning() {
         if (!inbox_.empty()) continue;
         sleeping_ = true;  // from here on post() writes the eventfd
       }
+      const uint64_t slept_at = activity_;
       event_base_loop(base_, EVLOOP_ONCE);
       {
         std::lock_guard<std::mutex> lk(mu_);
         sleeping_ = false;
       }
-      last = steady_clock::now();
-      if (last - now <= max_window)
+      const auto woke = steady_clock::now();
+      if (woke - now <= max_window)
         window = std::min(max_window, std::max(window * 2, min_grow));
       else
         window /= 2;
+      // Only activity opens the window: what woke the loop may be a push on a subscriber
+      // connection (nobody waits for a reply there; see Connection::awaits_replies).
+      last = activity_ != slept_at ? woke : woke - max_window;
     }
   }
   if (polling) g_polling.fetch_sub(1, std::memory_order_relaxed);

@@ -25,6 +25,8 @@ class PubSubHost {
   virtual const NodePool *writable_node() const = 0;
   virtual void emit_event(int kind, const std::string &node, const std::string &detail) = 0;
   virtual void request_refresh(const std::string &reason) = 0;
+  // An internal request (r->done is called on this thread) to one node.
+  virtual void send_internal(Request *r, NodePool &pool) = 0;
 
  protected:
   ~PubSubHost() = default;

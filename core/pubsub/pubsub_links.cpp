@@ -23,7 +23,7 @@ constexpr size_t kChunk = 256;
 constexpr size_t kListed = 20;
 // Times a name a node dropped or refused is held back (new views of the topology asked
 // for meanwhile) before it is asked for there again.
-constexpr int kHolds = 6;
+constexpr int kHolds = 8;
 
 const char *const kSubscribe[] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
 const char *const kUnsubscribe[] = {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"};
@@ -196,6 +196,7 @@ void PubSubManager::on_lost(Link &l) {
     return;
   }
   l.failures++;
+  forget_successor(l.key);
   if (host_.mode() != Mode::standalone) host_.request_refresh("subscriber connection to " + l.key + " lost");
   l.conn->schedule_reconnect(backoff_ms(cfg_, l.failures));
 }
@@ -302,6 +303,7 @@ void PubSubManager::on_confirmation(Link &l, int kind, const std::string &name) 
       e->second.gap_from.emplace(l.key, now);
   }
   retry_later(std::string(kKindWord[sn.first]) + " '" + name + "' unsubscribed by " + l.key);
+  if (kind_of_index(sn.first) == SubKind::shard) probe_role(l.key);  // demoted by a failover?
 }
 
 // sn is live on l: subscribers that waited for it hear SUBSCRIBED; those that had it
@@ -390,7 +392,7 @@ void PubSubManager::retry_later(const std::string &why) {
 
 void PubSubManager::hold(ServerState &st, const std::string &why) {
   ++st.holds;
-  st.held_until = Clock::now() + std::chrono::milliseconds(backoff_ms(cfg_, 3 + st.holds));
+  st.held_until = Clock::now() + std::chrono::milliseconds(backoff_ms(cfg_, 1 + st.holds));
   if (host_.mode() != Mode::standalone) host_.request_refresh(why);
 }
 
@@ -404,6 +406,9 @@ void PubSubManager::tick(Clock::time_point now) {
   // still allocated until the next tick).
   for (Link *l : links)
     if (l->conn && l->ready && !l->dying) l->conn->health_check(now, cfg_.pool_health_check_ms, timeout);
+  // A demoted primary's names went to its successor before the slot map said so: the map
+  // is asked again until it catches up (everything else in the client still uses it).
+  if (has_demotions(now)) host_.request_refresh("a demoted primary is still a primary in the slot map");
   if (now < resync_at_) return;
   resync_at_ = Clock::time_point::max();
   replace();

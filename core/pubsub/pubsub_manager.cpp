@@ -157,7 +157,7 @@ std::vector<std::string> PubSubManager::place(const Key &k) {
   if (k.kind == SubKind::shard) {
     int shard = topo->slot_shard[key_slot(k.name.data(), k.name.size())];
     if (shard < 0) return {};
-    return {topo->shards[shard].primary.endpoint.str()};
+    return {successor(topo->shards[shard].primary.endpoint.str())};
   }
   std::vector<std::string> primaries;
   for (const Shard &s : topo->shards) primaries.push_back(s.primary.endpoint.str());
@@ -194,9 +194,14 @@ void PubSubManager::detach(const Key &k, Entry &e, long long) {
 }
 
 // A new slot map or primary. A name a node dropped or refused that now belongs elsewhere
-// starts afresh there; one that still belongs to the same node stays held (the view may
-// predate the change: a demoted primary accepts SSUBSCRIBE as a replica).
-void PubSubManager::on_topology() { replace(); }
+// starts afresh there at once; one that still belongs to the same node stays held (the
+// view may predate the change: a demoted primary accepts SSUBSCRIBE as a replica, and
+// its ROLE, asked meanwhile, places its names on its new primary: pubsub_demotion.cpp).
+void PubSubManager::on_topology() {
+  if (host_.mode() == Mode::cluster)
+    if (std::shared_ptr<const ClusterTopology> topo = host_.topology()) note_map(*topo);
+  replace();
+}
 
 // Every name whose node changed moves. What was live on a node it leaves (or was waiting
 // to be live again there) is not live from now (or from that earlier loss) until the new

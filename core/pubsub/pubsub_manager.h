@@ -130,6 +130,18 @@ class PubSubManager {
   void retry_later(const std::string &why);
   void hold(ServerState &st, const std::string &why);
   void replace();
+  // pubsub_demotion.cpp: a node that dropped our names is asked its ROLE.
+  struct Demotion {
+    std::string to;  // the demoted node's primary: its slots' owner now
+    Clock::time_point until;
+    bool caught_up;  // a slot map no longer listed the node as a primary
+  };
+  void probe_role(const std::string &node);
+  static void on_role(Request *r, Status status, Reply *reply);
+  const std::string &successor(const std::string &node) const;
+  void note_map(const ClusterTopology &topo);
+  void forget_successor(const std::string &node);
+  bool has_demotions(Clock::time_point now);  // one waits for the map; drops the expired
   long long now_ms() const;
   long long last_live_ms(const Link &l) const;
 
@@ -143,6 +155,9 @@ class PubSubManager {
   std::string chosen_;                                    // cluster: the node for channels and patterns
   Clock::time_point resync_at_ = Clock::time_point::max();  // a refused subscribe is tried again then
   int resync_failures_ = 0;
+  std::map<std::string, Demotion> demoted_;                // node -> its primary, as its ROLE said
+  std::set<std::string> probing_;                         // ROLE asked, no answer yet
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  // a late ROLE reply finds it gone
   std::vector<std::shared_ptr<Subscriber>> to_wake_;      // pushed to since the last on_wake
   event *wake_ev_ = nullptr;
   bool shut_ = false;
