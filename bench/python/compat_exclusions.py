@@ -64,6 +64,8 @@ EXCLUDED: dict = {
         _CONN + ": PubSub.connection.disconnect()",
     "tests/test_asyncio/test_pubsub.py::TestPubSubAutoDecoding::test_pattern_message_handler":
         _CONN + ": PubSub.connection.disconnect()",
+    "tests/test_asyncio/test_pubsub.py::TestPubSubReconnect::test_reconnect_listen":
+        _CONN + ": PubSub.connection.disconnect(), then PubSub.connect()",
     "tests/test_asyncio/test_pubsub.py::TestPubSubAutoDecoding::test_context_manager":
         _CONN + ": PubSub.connection is None after close",
 }
