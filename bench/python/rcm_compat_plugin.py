@@ -5,6 +5,8 @@ Load it with ``-p rcm_compat_plugin`` (bench/python on PYTHONPATH). Environment:
   RCM_COMPAT_CLIENT  "rcm": redis-py's fixture helper ``tests.conftest._get_client`` builds
                      ``rcm.Client.from_url(url, **kwargs)`` instead of ``redis.Redis``;
                      "redis" (the baseline): redis-py's own helper, only watched.
+                     For tests/test_asyncio (compat.sh --asyncio) the same for its
+                     create_redis fixture, with rcm.asyncio.Client.from_url.
   RCM_COMPAT_OUT     a JSON-lines file: one record per test (outcome, whether it built a
                      client through the fixtures, its first exception's type and message).
 
