@@ -4,7 +4,11 @@
 # against a private valkey-server, and prints per test file redis-py's pass count, rcm's,
 # and rcm's failures grouped by cause (compat_report.py). Fetches nothing.
 #
-#   bench/python/compat.sh <redis-py source tree or its tests/ dir> [--list] [pytest args...]
+#   bench/python/compat.sh <redis-py source tree or its tests/ dir> [--asyncio] [--list] [pytest args...]
+#
+# --asyncio runs tests/test_asyncio/ instead (it needs pytest-asyncio, Debian's
+# python3-pytest-asyncio): redis.asyncio.Redis behind its create_redis fixture is replaced
+# by rcm.asyncio.Client.from_url(url, **kwargs).
 #
 # Environment:
 #   RCM_COMPAT_PORT     the private server's port (default 19695)
@@ -14,19 +18,26 @@
 #   PYTHON              the interpreter with pytest and redis-py 4.3.4's test dependencies
 #                       (default /usr/bin/python3)
 # Selection: the standalone one, -m "not onlycluster and not redismod", test_ssl.py left
-# out; test_asyncio/ too (it needs pytest-asyncio). The tests of redis-py's internals
+# out; test_asyncio/ is the --asyncio run. The tests of redis-py's internals
 # named in compat_exclusions.py are deselected in both runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
-[ $# -ge 1 ] || { sed -n 2,18p "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n 2,22p "$0"; exit 2; }
 tests=$(cd "$1" && pwd); shift
 [ -f "$tests/conftest.py" ] || tests="$tests/tests"
 [ -f "$tests/conftest.py" ] || { echo "compat.sh: no conftest.py in $tests" >&2; exit 2; }
 root=$(dirname "$tests")
 list=""
-if [ "${1:-}" = "--list" ]; then list=--list; shift; fi
+suite=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --list) list=--list; shift ;;
+    --asyncio) suite=-asyncio; shift ;;
+    *) break ;;
+  esac
+done
 
 port=${RCM_COMPAT_PORT:-19695}
 dir=${RCM_COMPAT_DIR:-/tmp/rcm-compat-$port}
@@ -52,21 +63,24 @@ for i in $(seq 50); do
 done
 
 files=()
-for f in "$tests"/test_*.py; do
+pattern="$tests/test_*.py"
+[ -z "$suite" ] || pattern="$tests/test_asyncio/test_*.py"
+for f in $pattern; do
   case "$(basename "$f")" in test_ssl.py) ;; *) files+=("$f") ;; esac
 done
 
 run() {  # run <redis|rcm> [pytest args...]
   local who=$1; shift
-  rm -f "$dir/$who.jsonl"
-  echo "== redis-py's tests with $who behind the fixtures (log: $dir/$who.log)" >&2
+  local rec=$dir/$who$suite
+  rm -f "$rec.jsonl"
+  echo "== redis-py's ${suite:+asyncio }tests with $who behind the fixtures (log: $rec.log)" >&2
   (cd "$root" && PYTHONPATH="$here:$rcm_path${PYTHONPATH:+:$PYTHONPATH}" RCM_COMPAT_CLIENT=$who \
-     RCM_COMPAT_OUT="$dir/$who.jsonl" timeout 1800 "$py" -m pytest -p no:cacheprovider -p rcm_compat_plugin \
+     RCM_COMPAT_OUT="$rec.jsonl" timeout 1800 "$py" -m pytest -p no:cacheprovider -p rcm_compat_plugin \
      -q -m "not onlycluster and not redismod" --redis-url="redis://127.0.0.1:$port/9" "$@" "${files[@]}" \
-     >"$dir/$who.log" 2>&1) || true
-  tail -1 "$dir/$who.log" >&2
+     >"$rec.log" 2>&1) || true
+  tail -1 "$rec.log" >&2
 }
 
 [ "${RCM_COMPAT_ONLY:-}" = rcm ] || run redis "$@"
 run rcm "$@"
-PYTHONPATH="$here" "$py" "$here/compat_report.py" "$dir/redis.jsonl" "$dir/rcm.jsonl" $list
+PYTHONPATH="$here" "$py" "$here/compat_report.py" "$dir/redis$suite.jsonl" "$dir/rcm$suite.jsonl" $list

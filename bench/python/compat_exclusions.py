@@ -38,6 +38,36 @@ EXCLUDED: dict = {
     "tests/test_pubsub.py::TestPubSubAutoDecoding::test_channel_message_handler": _CONN + ": PubSub.connection.disconnect()",
     "tests/test_pubsub.py::TestPubSubAutoDecoding::test_pattern_message_handler": _CONN + ": PubSub.connection.disconnect()",
     "tests/test_pubsub.py::TestPubSubAutoDecoding::test_context_manager": _CONN + ": PubSub.connection is None after close",
+    # tests/test_asyncio (compat.sh --asyncio): the same internals in redis.asyncio.
+    **{f"tests/test_asyncio/test_commands.py::TestRedisCommands::test_cluster_{n}": _MOCK for n in (
+        "addslots", "count_failure_reports", "countkeysinslot", "delslots", "failover", "forget", "info",
+        "keyslot", "meet", "nodes", "replicate", "reset", "saveconfig", "setslot", "slaves")},
+    "tests/test_asyncio/test_commands.py::TestRedisCommands::test_readonly": _MOCK,
+    "tests/test_asyncio/test_commands.py::TestResponseCallbacks":
+        "redis-py's response_callbacks table and set_response_callback",
+    "tests/test_asyncio/test_connection_pool.py::TestHealthCheck":
+        _CONN + " (health_check_interval's per-connection timer)",
+    "tests/test_asyncio/test_connection_pool.py::TestConnection::test_busy_loading_disconnects_socket": _CONN,
+    "tests/test_asyncio/test_connection_pool.py::TestConnection::test_busy_loading_from_pipeline_immediate_command":
+        _POOL + " and Pipeline.immediate_execute_command's connection",
+    "tests/test_asyncio/test_connection_pool.py::TestConnection::test_busy_loading_from_pipeline": _POOL,
+    "tests/test_asyncio/test_connection_pool.py::TestRedisAutoReleaseConnectionPool":
+        _POOL + ": whether close() disconnects the pool (auto_close_connection_pool, single_connection_client)",
+    "tests/test_asyncio/test_encoding.py::TestMemoryviewsAreNotPacked":
+        _CONN + ": Connection.pack_command's buffers",
+    "tests/test_asyncio/test_monitor.py::TestMonitor::test_response_values": _POOL,
+    "tests/test_asyncio/test_pubsub.py::TestPubSubSubscribeUnsubscribe::test_resubscribe_to_channels_on_reconnection":
+        _CONN + ": PubSub.connection.disconnect()",
+    "tests/test_asyncio/test_pubsub.py::TestPubSubSubscribeUnsubscribe::test_resubscribe_to_patterns_on_reconnection":
+        _CONN + ": PubSub.connection.disconnect()",
+    "tests/test_asyncio/test_pubsub.py::TestPubSubAutoDecoding::test_channel_message_handler":
+        _CONN + ": PubSub.connection.disconnect()",
+    "tests/test_asyncio/test_pubsub.py::TestPubSubAutoDecoding::test_pattern_message_handler":
+        _CONN + ": PubSub.connection.disconnect()",
+    "tests/test_asyncio/test_pubsub.py::TestPubSubReconnect::test_reconnect_listen":
+        _CONN + ": PubSub.connection.disconnect(), then PubSub.connect()",
+    "tests/test_asyncio/test_pubsub.py::TestPubSubAutoDecoding::test_context_manager":
+        _CONN + ": PubSub.connection is None after close",
 }
 
 

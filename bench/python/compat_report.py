@@ -81,11 +81,11 @@ def main(argv: List[str]) -> int:
         causes[key].append(n)
 
     total = [sum(v[0] for v in per_file.values()), sum(v[1] for v in per_file.values())]
-    print(f"{'file':<34} {'redis-py':>8} {'rcm':>6}")
+    print(f"{'file':<40} {'redis-py':>8} {'rcm':>6}")
     for f in sorted(per_file):
-        print(f"{f:<34} {per_file[f][0]:>8} {per_file[f][1]:>6}")
+        print(f"{f:<40} {per_file[f][0]:>8} {per_file[f][1]:>6}")
     pct = 100.0 * total[1] / total[0] if total[0] else 0.0
-    print(f"{'total':<34} {total[0]:>8} {total[1]:>6}  ({pct:.1f} %)")
+    print(f"{'total':<40} {total[0]:>8} {total[1]:>6}  ({pct:.1f} %)")
     excluded = sorted((n, r["msg"]) for n, r in base.items() if r["outcome"] == "excluded")
     print(f"\nNot counted: {len(excluded)} tests of redis-py's internals (compat_exclusions.py, "
           f"deselected in both runs); {sum(1 for r in base.values() if r['outcome'] != 'excluded' and not r['client'])} "

@@ -5,6 +5,8 @@ Load it with ``-p rcm_compat_plugin`` (bench/python on PYTHONPATH). Environment:
   RCM_COMPAT_CLIENT  "rcm": redis-py's fixture helper ``tests.conftest._get_client`` builds
                      ``rcm.Client.from_url(url, **kwargs)`` instead of ``redis.Redis``;
                      "redis" (the baseline): redis-py's own helper, only watched.
+                     For tests/test_asyncio (compat.sh --asyncio) the same for its
+                     create_redis fixture, with rcm.asyncio.Client.from_url.
   RCM_COMPAT_OUT     a JSON-lines file: one record per test (outcome, whether it built a
                      client through the fixtures, its first exception's type and message).
 
@@ -65,7 +67,56 @@ def _watching(original: Any) -> Any:
     return _get_client
 
 
+def _rcm_create_redis(request: Any, event_loop: Any) -> Any:
+    """redis-py's tests/test_asyncio/conftest.py create_redis fixture with
+    rcm.asyncio.Client.from_url(url, **kwargs) in place of redis.asyncio.Redis on a
+    ConnectionPool. Its params (single connection or pool, parser class) are kept so the
+    test ids match redis-py's run; neither is an rcm client option (parser_class is
+    redis-py's reply reader, and single_connection_client the fixture's own choice)."""
+    import rcm.asyncio
+
+    async def f(url: Optional[str] = None, cls: Any = None, flushdb: bool = True, **kwargs: Any) -> Any:
+        kwargs.pop("single_connection_client", None)
+        kwargs.pop("parser_class", None)
+        url = url if url is not None else request.config.getoption("--redis-url")
+        client = rcm.asyncio.Client.from_url(url, **kwargs)
+        _current["client"] = True
+
+        def teardown() -> None:
+            async def aclose() -> None:
+                await client.close()
+
+            if event_loop.is_running():
+                event_loop.create_task(aclose())
+            else:
+                event_loop.run_until_complete(aclose())
+            if flushdb and "username" not in kwargs:
+                _Admin.flushdb(kwargs.get("db", url))
+
+        request.addfinalizer(teardown)
+        return client
+
+    return f
+
+
+def _replace_create_redis(plugin: Any) -> None:
+    """Swaps tests/test_asyncio/conftest.py's create_redis fixture (same params and ids)
+    before pytest reads the module's fixtures; the baseline run keeps redis-py's and counts
+    a test as building a client when it requests that fixture (pytest_runtest_protocol)."""
+    original = getattr(plugin, "create_redis", None)
+    marker = getattr(original, "_pytestfixturefunction", None)
+    if marker is None or _MODE != "rcm" or getattr(original, "_rcm_compat", False):
+        return
+    fixture = pytest.fixture(params=marker.params, ids=marker.ids, name="create_redis")(_rcm_create_redis)
+    fixture._rcm_compat = True  # type: ignore[attr-defined]
+    plugin.create_redis = fixture
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's FixtureManager parses the conftest's fixtures
 def pytest_plugin_registered(plugin: Any, manager: Any) -> None:
+    if getattr(plugin, "__name__", "").endswith("test_asyncio.conftest"):
+        _replace_create_redis(plugin)
+        return
     # redis-py's tests/conftest.py: swap its helper before any test module runs
     # "from .conftest import _get_client".
     original = getattr(plugin, "_get_client", None)
@@ -162,7 +213,8 @@ def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
         signal.signal(signal.SIGALRM, old)
         _Admin.reset()
     rec = _records[item.nodeid]
-    rec["client"] = bool(_current.get("client"))
+    rec["client"] = bool(_current.get("client")) or (
+        _MODE != "rcm" and "create_redis" in getattr(item, "fixturenames", ()))
     if _OUT:
         with open(_OUT, "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")

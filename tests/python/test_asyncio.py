@@ -216,6 +216,29 @@ def test_pipeline_and_transaction(key):
     run(main())
 
 
+def test_queued_pipeline_commands_may_be_awaited_as_with_redis_asyncio(key):
+    """redis.asyncio's Pipeline is awaitable (it gives itself back): code written for it
+    awaits queued commands, a script called on the pipeline and discard() (redis-py's
+    test_script_object_in_pipeline, test_pipeline_discard)."""
+    async def main():
+        async with rcm.asyncio.Client(URL) as c:
+            async with c.pipeline() as p:
+                assert await p.set(key(), 1) is p
+                script = c.register_script("return redis.call('INCR', KEYS[1])")
+                assert await script(keys=[key()], client=p) is p
+                assert await p.execute() == [True, 2]
+            async with c.pipeline(transaction=True) as p:
+                await p.set(key(), "x")
+                assert await p.discard() is p
+                with pytest.raises(rcm.ResponseError):
+                    await p.execute()
+                await p.set(key("after"), "y")
+                assert await p.execute() == [True]
+            assert await c.get(key()) == b"2"
+
+    run(main())
+
+
 def test_lease_blpop_and_pubsub(key):
     async def main():
         async with rcm.asyncio.Client(URL) as c:

@@ -204,6 +204,46 @@ def test_run_until_cancelled(key):
     assert run(main())
 
 
+def test_run_yields_to_other_tasks_when_get_message_fails_at_once(key):
+    """run() with an exception_handler, get_message() raising at once each time: redis-py's
+    test_exception_handler. Without a yield per round the loop never lets another task run
+    (redis-py's suite then grew the handler's queue until memory ran out)."""
+    ch = key("ch")
+
+    async def main():
+        async with rcm.asyncio.Client(URL) as c:
+            p = c.pubsub()
+            await p.subscribe(**{ch: lambda m: None})
+            other_ran = asyncio.Event()
+            seen = []
+
+            class Stop(Exception):
+                pass
+
+            async def failing(**kw):
+                raise RuntimeError("error")
+
+            def handler(e, pubsub):
+                seen.append(other_ran.is_set())
+                if len(seen) >= 50:
+                    raise Stop()
+
+            async def other():
+                other_ran.set()
+
+            p.get_message = failing
+            asyncio.ensure_future(other())
+            try:
+                await p.run(exception_handler=handler)
+            except Stop:
+                pass
+            await p.close()
+            return seen
+
+    seen = run(main())
+    assert len(seen) == 50 and any(seen), "the other task never ran while run() looped"
+
+
 def test_survives_a_server_restart(private_server):
     """The descriptor watched by the loop stays valid across rcm's reconnect: after a
     SIGKILL and a restart on the same port, a 'gap' and then new messages arrive."""

@@ -176,6 +176,9 @@ class PubSub(PubSubCore):
                 r = exception_handler(e, self)
                 if inspect.isawaitable(r):
                     await r
+            # As redis.asyncio: let other tasks run even when nothing had to wait (a message
+            # ready, or get_message() failing at once: without this, that loop never yields).
+            await asyncio.sleep(0)
 
     # ---- life ------------------------------------------------------------------------------
 

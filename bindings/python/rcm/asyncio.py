@@ -310,6 +310,17 @@ class Pipeline(_sync.Pipeline):
     async def reset(self) -> None:  # type: ignore[override]
         await self._aclient._thread_call(lambda: self._reset())
 
+    def discard(self) -> "Pipeline":  # type: ignore[override]
+        _sync.Pipeline.discard(self)
+        return self
+
+    def __await__(self) -> Iterator["Pipeline"]:
+        # As redis.asyncio's Pipeline: a queued command returns the pipeline, and code
+        # written for it awaits that (``await pipe.set(k, v)``, ``await script(client=pipe)``,
+        # ``await pipe.discard()``); awaiting gives the pipeline back, nothing is sent.
+        yield from ()
+        return self
+
     async def __aenter__(self) -> "Pipeline":
         return self
 
