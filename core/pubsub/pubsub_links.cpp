@@ -84,6 +84,7 @@ void PubSubManager::sync(Link &l) {
   if (!l.ready) return;
   const Clock::time_point now = Clock::now();
   std::vector<std::string> subs[3], unsubs[3];
+  std::vector<std::pair<uint64_t, std::string>> asked[3];  // to subscribe, by when first wanted
   for (auto it = l.names.begin(); it != l.names.end();) {
     ServerState &st = it->second;
     const int k = it->first.first;
@@ -91,7 +92,7 @@ void PubSubManager::sync(Link &l) {
       if (st.held_until <= now) hold(st, std::string(kKindWord[k]) + " '" + it->first.second + "' still placed on " + l.key);
       resync_at_ = std::min(resync_at_, st.held_until);
     } else if (st.wanted > 0 && !st.sent) {
-      subs[k].push_back(it->first.second);
+      asked[k].emplace_back(st.order, it->first.second);
       st.sent = true;
     } else if (st.wanted == 0 && st.sent) {
       unsubs[k].push_back(it->first.second);
@@ -102,6 +103,10 @@ void PubSubManager::sync(Link &l) {
       it = l.names.erase(it);
     else
       ++it;
+  }
+  for (int k = 0; k < 3; ++k) {
+    std::sort(asked[k].begin(), asked[k].end());
+    for (auto &a : asked[k]) subs[k].push_back(std::move(a.second));
   }
   auto send = [&](const char *cmd, std::vector<std::string> &names, size_t tag, bool by_slot) {
     // SSUBSCRIBE takes channels of one slot: grouped, then chunked within each group.

@@ -174,10 +174,14 @@ std::vector<std::string> PubSubManager::place(const Key &k) {
   return {chosen_};
 }
 
+void PubSubManager::want(ServerState &st) {
+  if (st.wanted++ == 0 && !st.sent) st.order = ++orders_;
+}
+
 void PubSubManager::attach(const Key &k, Entry &e) {
   e.nodes = place(k);
   for (const std::string &node : e.nodes) {
-    link(node).names[ServerName{kind_index(k.kind), k.name}].wanted++;
+    want(link(node).names[ServerName{kind_index(k.kind), k.name}]);
     dirty_.insert(node);
   }
 }
@@ -234,7 +238,7 @@ void PubSubManager::replace() {
     for (const std::string &n : nodes) {
       if (contains(e.nodes, n)) continue;
       if (from != 0) e.gap_from[n] = from;
-      link(n).names[sn].wanted++;
+      want(link(n).names[sn]);
       dirty_.insert(n);
     }
     e.nodes = std::move(nodes);

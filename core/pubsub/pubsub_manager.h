@@ -86,6 +86,9 @@ class PubSubManager {
     // starts afresh there); after a few holds it is asked again where it is.
     Clock::time_point held_until{};
     int holds = 0;
+    // When it was first wanted here: names go out in the order they were asked for (the
+    // server confirms in that order; callers such as redis-py's tests expect it).
+    uint64_t order = 0;
   };
   struct GapNote {
     std::string what;      // "channel news"
@@ -119,6 +122,7 @@ class PubSubManager {
 
   std::vector<std::string> place(const Key &k);
   void attach(const Key &k, Entry &e);
+  void want(ServerState &st);  // one more entry wants it here
   void detach(const Key &k, Entry &e, long long now_ms);
   void release_entry(std::map<Key, Entry, KeyLess>::iterator it);
   Link &link(const std::string &node);
@@ -153,6 +157,7 @@ class PubSubManager {
   std::set<std::string> dirty_;                           // links to sync
   std::vector<std::unique_ptr<Link>> graveyard_;          // closed in a callback, freed at the next tick
   std::string chosen_;                                    // cluster: the node for channels and patterns
+  uint64_t orders_ = 0;  // the last ServerState::order handed out
   Clock::time_point resync_at_ = Clock::time_point::max();  // a refused subscribe is tried again then
   int resync_failures_ = 0;
   std::map<std::string, Demotion> demoted_;                // node -> its primary, as its ROLE said

@@ -92,6 +92,34 @@ static void test_pubsub__messages_arrive_in_order(void **state) {
     tu_watchdog_disarm();
 }
 
+/* Names are confirmed in the order they were asked for, not in the order rcm keeps them:
+ * 'zz', 'aa', 'mm' in one call, then 'yy' and 'bb' in two more before the first is sent. */
+static void test_pubsub__names_are_confirmed_in_the_order_asked(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    const char *tags[] = {"zz", "aa", "mm", "yy", "bb"};
+    char names[5][64];
+    const char *ptrs[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(names[i], sizeof names[i], "ps:%d:%s:order", (int)getpid(), tags[i]);
+        ptrs[i] = names[i];
+    }
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 3, ptrs, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, ptrs + 3, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, ptrs + 4, NULL), RCM_OK);
+    for (int i = 0; i < 5; i++) {
+        rcm_message *m = next_of_type(s, RCM_MSG_SUBSCRIBED, 10000);
+        if (strcmp(m->channel, names[i]) != 0)
+            fail_msg("confirmation %d names '%s', expected '%s' (asked for zz, aa, mm, yy, bb)", i, m->channel,
+                     names[i]);
+        rcm_message_free(m);
+    }
+    rcm_subscriber_close(s);
+    rcm_client_close(c);
+}
+
 static void test_pubsub__pattern_message_names_the_pattern(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
@@ -958,6 +986,7 @@ static void test_pubsub__stopped_server_is_detected_and_resubscribed(void **stat
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pubsub__messages_arrive_in_order),
+        cmocka_unit_test(test_pubsub__names_are_confirmed_in_the_order_asked),
         cmocka_unit_test(test_pubsub__pattern_message_names_the_pattern),
         cmocka_unit_test(test_pubsub__every_primary_flag_is_a_subscription_of_its_own),
         cmocka_unit_test(test_pubsub__binary_payload_and_channel),
