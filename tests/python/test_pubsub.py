@@ -43,6 +43,26 @@ def test_subscribe_publish_receive(r, key):
         assert p.get_message(timeout=0.05) is None
 
 
+@pytest.mark.parametrize("everything", [False, True])
+def test_subscribe_unsubscribe_subscribe_in_a_row_confirms_each(r, key, everything):
+    # redis-py's server answers each command: subscribe 1, unsubscribe 0, subscribe 1,
+    # though rcm never had the first subscription live.
+    ch = key("resub").encode()
+    with r.pubsub() as p:
+        p.subscribe(ch)
+        p.unsubscribe() if everything else p.unsubscribe(ch)
+        p.subscribe(ch)
+        got = [wait_message(p) for _ in range(3)]
+        assert got == [
+            {"type": "subscribe", "pattern": None, "channel": ch, "data": 1},
+            {"type": "unsubscribe", "pattern": None, "channel": ch, "data": 0},
+            {"type": "subscribe", "pattern": None, "channel": ch, "data": 1},
+        ]
+        assert p.subscribed
+        assert r.publish(ch, b"x") == 1
+        assert wait_message(p)["data"] == b"x"
+
+
 def test_subscription_counts_and_unsubscribe(r, key):
     a, b, pat = key("a").encode(), key("b").encode(), key("p*").encode()
     with r.pubsub() as p:

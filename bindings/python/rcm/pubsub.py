@@ -219,12 +219,22 @@ class PubSubCore:
             msg = {"type": types[0], "pattern": None, "channel": name, "data": self._count(kind)}
             return (None if ignore else msg), None
         if mtype == _UNSUBSCRIBED:
+            # A subscribe withdrawn before its confirmation came (subscribe, unsubscribe,
+            # subscribe again in a row): rcm never had it live, a redis-py connection
+            # would have answered both commands. Reported as that server would have: the
+            # subscribe's confirmation first, then the unsubscribe's.
+            withdrawn = name not in live
             live.discard(name)
             if name in self._leaving[kind]:
                 self._leaving[kind].discard(name)
                 self._tables[kind].pop(name, None)
             msg = {"type": types[1], "pattern": None, "channel": name, "data": self._count(kind)}
-            return (None if ignore else msg), None
+            if ignore:
+                return None, None
+            if withdrawn:
+                self._pending.append(msg)
+                return {"type": types[0], "pattern": None, "channel": name, "data": self._count(kind) + 1}, None
+            return msg, None
         if mtype == _GAP:
             data = {"kind": types[3], "from_ms": gap_from, "to_ms": gap_to, "node": node}
             msg = {"type": "gap", "pattern": None, "channel": name, "data": data}
