@@ -103,9 +103,11 @@ class Baton {
     return true;
   }
 
+  // After a wait_for slice that gave up, the state is already kWaiting: wait on.
   void sleep_until_posted() {
     int expected = kInit;
-    if (!state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel)) return;
+    if (!state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel) && expected == kPosted)
+      return;
     while (state_.load(std::memory_order_acquire) != kPosted)
       syscall(SYS_futex, &state_, FUTEX_WAIT_PRIVATE, kWaiting, nullptr, nullptr, 0);
   }

@@ -35,6 +35,25 @@ TEST(wait_for_sees_an_earlier_post) {
   CHECK(c.wait_for(0, 1000));
 }
 
+// The Python binding waits in slices, then, once close() was called, with wait(0) for
+// the completion close() gives: a wait() after a slice that gave up must still wait for
+// the post (it returned at once, and a lease's BLPOP ended by close() returned None).
+TEST(wait_after_a_slice_that_gave_up_waits_for_the_post) {
+  for (int spin : {0, 200}) {
+    Baton b;
+    CHECK(!b.wait_for(0, 1));  // gave up: the state stays "waiting"
+    std::atomic<bool> about_to_post{false};
+    std::thread poster([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      about_to_post.store(true);
+      b.post();
+    });
+    b.wait(spin);
+    CHECK(about_to_post.load());  // not before the post
+    poster.join();
+  }
+}
+
 TEST(wait_for_with_spinning_catches_a_quick_post) {
   for (int i = 0; i < 100; ++i) {
     Baton b;
