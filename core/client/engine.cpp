@@ -376,6 +376,7 @@ NodePool *Engine::route(Request *r, bool *wait) {
   }
   switch (r->route) {
     case RouteKind::node: {
+      if (r->follows_shard) follow_shard(r);
       Endpoint ep;
       if (!try_parse_endpoint(r->route_node, &ep)) return nullptr;
       auto it = pools_.find(pool_key(ep, NodePool::Kind::primary));

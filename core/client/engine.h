@@ -117,6 +117,7 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   NodePool *random_primary(bool random = false);
   void fan_out(Request *r);
   static void on_fanout_part(Request *part, Status status, Reply *reply);
+  void follow_shard(Request *part);
   static void finish_fanout(FanOut *f);
   bool handle_redirect(Request *r, Reply *reply);
   void retry_later(Request *r, int delay_ms);

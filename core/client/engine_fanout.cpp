@@ -64,6 +64,9 @@ void Engine::fan_out(Request *r) {
       Request *p = make_part(r->payload);
       p->route = RouteKind::node;
       p->route_node = s.primary.endpoint.str();
+      // Every primary: the shard's primary wherever a failover puts it (not so for every
+      // node, whose parts name each node of the shard already).
+      p->follows_shard = r->route != RouteKind::all_nodes;
       f->nodes.push_back(p->route_node);
       if (r->route == RouteKind::all_nodes) {
         for (const ClusterNode &n : s.replicas) {
@@ -89,9 +92,26 @@ void Engine::fan_out(Request *r) {
   }
 }
 
+// A part sent to a primary that a failover demoted meanwhile is refused (READONLY) and
+// retried; without this it would be retried on the same node until its deadline even
+// after the refresh that READONLY asked for has named the shard's new primary.
+void Engine::follow_shard(Request *part) {
+  Endpoint ep;
+  if (!topo_ || !try_parse_endpoint(part->route_node, &ep)) return;
+  for (const Shard &s : topo_->shards) {
+    if (s.ranges.empty()) continue;
+    for (const ClusterNode &n : s.replicas) {
+      if (n.endpoint != ep) continue;
+      part->route_node = s.primary.endpoint.str();
+      return;
+    }
+  }
+}
+
 void Engine::on_fanout_part(Request *part, Status status, Reply *reply) {
   auto *f = static_cast<FanOut *>(part->ctx);
   size_t i = reinterpret_cast<size_t>(part->user);
+  if (i < f->nodes.size()) f->nodes[i] = part->route_node;  // the node that answered (follow_shard)
   if (status != Status::ok) {
     if (f->failure == Status::ok) {
       f->failure = status;

@@ -72,6 +72,9 @@ struct Request {
   Aggregate agg = Aggregate::none;
   int slot = -1;
   std::string route_node;                     // RouteKind::node: "host:port"
+  // A part of an every-primary fan-out: it stands for route_node's shard, so once the map
+  // has that node as a replica (demoted by a failover) it goes to the shard's primary.
+  bool follows_shard = false;
   std::unique_ptr<std::vector<SubCommand>> split;  // one request per slot instead of this one
   int redirects = 0;                          // MOVED/ASK followed
   int transient_retries = 0;                  // TRYAGAIN/LOADING/... retried

@@ -3,11 +3,17 @@
  * writes go straight to the new primary (the old one, now a replica, refuses none), the
  * topology JSON names it primary and a PRIMARY_CHANGED event names it. Then the old
  * primary takes over again, under load too, which restores the harness's layout
- * (teardown does it also when the test fails). */
+ * (teardown does it also when the test fails).
+ *
+ * Second: a FLUSHALL (every primary) from a client whose map missed a failover runs on
+ * the new primary within its deadline (READONLY from the demoted node brings the new
+ * map, and the part follows its shard there); then FLUSHALL in a loop across the
+ * failback, every one +OK. */
 #define _GNU_SOURCE
 #include "cluster_util.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +72,34 @@ static rcm_client *open_with_events(void) {
     rcm_config_free(cfg);
     if (st != RCM_OK) fail_msg("open: %s '%s'", rcm_status_name(st), rcm_last_error());
     return c;
+}
+
+/* rcm's topology JSON (static per thread, truncated), for failure messages. */
+static const char *topology_json(rcm_client *c) {
+    static __thread char buf[4096];
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_topology_json(c, &json), RCM_OK);
+    snprintf(buf, sizeof buf, "%s", json);
+    rcm_free(json);
+    return buf;
+}
+
+/* 1 when rcm's topology JSON gives the node on port this role ("primary", "replica"). */
+static int rcm_role_is(rcm_client *c, int port, const char *role) {
+    char *json = NULL;
+    TU_ASSERT_RC(rcm_client_topology_json(c, &json), RCM_OK);
+    cj *t = cj_parse(json);
+    rcm_free(json);
+    assert_non_null(t);
+    const cj *nodes = cj_get(t, "nodes");
+    int found = 0;
+    for (size_t i = 0; nodes && i < nodes->n; i++) {
+        const char *addr = cj_str(cj_get(cj_at(nodes, i), "address"));
+        const char *r = cj_str(cj_get(cj_at(nodes, i), "role"));
+        if (addr && r && strcmp(addr, cu_addr(port)) == 0 && strcmp(r, role) == 0) found = 1;
+    }
+    cj_free(t);
+    return found;
 }
 
 static void assert_clean(cu_load_group *g, const char *phase) {
@@ -143,28 +177,11 @@ static void test_failover__manual_failover_under_load_loses_nothing(void **state
                  snew.calls, new_port, old_port, sold.rejected);
 
     /* The client's topology says so soon (a refresh follows MOVED), and an event said so. */
-    char *json = NULL;
     double t_topo = tu_now();
-    for (;;) {
-        TU_ASSERT_RC(rcm_client_topology_json(c, &json), RCM_OK);
-        cj *t = cj_parse(json);
-        assert_non_null(t);
-        const cj *nodes = cj_get(t, "nodes");
-        int new_is_primary = 0, old_is_replica = 0;
-        for (size_t i = 0; nodes && i < nodes->n; i++) {
-            const char *addr = cj_str(cj_get(cj_at(nodes, i), "address"));
-            const char *role = cj_str(cj_get(cj_at(nodes, i), "role"));
-            if (!addr || !role) continue;
-            if (strcmp(addr, cu_addr(new_port)) == 0 && strcmp(role, "primary") == 0) new_is_primary = 1;
-            if (strcmp(addr, cu_addr(old_port)) == 0 && strcmp(role, "replica") == 0) old_is_replica = 1;
-        }
-        cj_free(t);
-        if (new_is_primary && old_is_replica) break;
-        if (tu_now() - t_topo > 40) fail_msg("topology JSON 40 s after the failover settled: %s", json);
-        rcm_free(json);
+    while (!(rcm_role_is(c, new_port, "primary") && rcm_role_is(c, old_port, "replica"))) {
+        if (tu_now() - t_topo > 40) fail_msg("topology JSON 40 s after the failover settled: %s", topology_json(c));
         tu_sleep_ms(100);
     }
-    rcm_free(json);
     double topo_s = tu_now() - t_topo;
     printf("topology JSON named the new primary %.2f s after the checks began\n", topo_s);
     /* MOVED schedules a refresh; the view must not wait for the periodic one. */
@@ -188,9 +205,94 @@ static void test_failover__manual_failover_under_load_loses_nothing(void **state
     tu_watchdog_disarm();
 }
 
+/* FLUSHALL in a loop (another thread) until told to stop, each within the client's
+ * deadline; counts what did not come back +OK. */
+typedef struct flush_loop {
+    rcm_client *c;
+    atomic_int stop;
+    atomic_long ok, bad;
+    char first_problem[256];
+} flush_loop;
+
+static void *flush_loop_run(void *arg) {
+    flush_loop *l = arg;
+    for (int i = 0; i < 20000 && !atomic_load(&l->stop); i++) {
+        rcm_reply *r = NULL;
+        rcm_status st = tu_cmd(l->c, &r, "FLUSHALL", NULL);
+        if (st == RCM_OK && tu_is_status(r, "OK")) {
+            atomic_fetch_add(&l->ok, 1);
+        } else if (atomic_fetch_add(&l->bad, 1) == 0) {
+            snprintf(l->first_problem, sizeof l->first_problem, "%s: %s", rcm_status_name(st),
+                     st == RCM_OK ? tu_describe(r) : rcm_last_error());
+        }
+        rcm_reply_free(r);
+        tu_sleep_ms(5);
+    }
+    return NULL;
+}
+
+/* A command for every primary (FLUSHALL) from a client whose map still names the demoted
+ * primary (no periodic refresh, nothing else asked for one): the demoted node answers
+ * READONLY, which must bring the new map, and the command must then run on the new
+ * primary within its deadline, not be retried on the demoted node until it ends. Then the
+ * shard fails back while another thread sends FLUSHALL in a loop: every one succeeds. */
+static void test_failover__command_to_every_primary_follows_a_failover_the_map_missed(void **state) {
+    (void)state;
+    tu_watchdog_arm(300, "every-primary command after a failover");
+    cu_cluster cl;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    int old_port = cu_port(0); /* another shard than the test above: no vote to wait for */
+    int pi = cu_node_index(&cl, old_port);
+    assert_true(pi >= 0 && cl.nodes[pi].primary);
+    int ri = cu_replica_index(&cl, pi);
+    assert_true(ri >= 0);
+    int new_port = cl.nodes[ri].port;
+
+    /* The deadline is a bound, not a measurement: ample for a refresh on a loaded machine. */
+    rcm_client *c = cu_open_ok("command_timeout_ms", "10000", "topology.refresh_ms", "0", NULL);
+    rcm_reply *r = tu_cmd_ok(c, "FLUSHALL", NULL);
+    TU_ASSERT_STATUS_REPLY(r, "OK");
+    rcm_reply_free(r);
+    if (!rcm_role_is(c, old_port, "primary")) fail_msg("before the failover rcm's map is %s", topology_json(c));
+
+    failover_to(new_port); /* valkey-cli: nothing tells this client */
+    if (!rcm_role_is(c, old_port, "primary"))
+        fail_msg("the client refreshed its map by itself (%s): the case under test did not happen", topology_json(c));
+
+    assert_int_equal(cu_reset_stats_all(), 0);
+    r = NULL;
+    rcm_status st = tu_cmd(c, &r, "FLUSHALL", NULL);
+    if (st != RCM_OK || !tu_is_status(r, "OK"))
+        fail_msg("FLUSHALL after the failover: %s %s", rcm_status_name(st), st == RCM_OK ? tu_describe(r) : rcm_last_error());
+    rcm_reply_free(r);
+    cu_cmdstat sold = cu_cmdstat_of(old_port, "flushall"), snew = cu_cmdstat_of(new_port, "flushall");
+    printf("FLUSHALL: demoted %d refused %lld; new primary %d ran %lld\n", old_port, sold.rejected, new_port, snew.calls);
+    if (sold.rejected < 1) fail_msg("the demoted primary %d refused no FLUSHALL: rcm did not send it there", old_port);
+    if (snew.calls != 1) fail_msg("the new primary %d ran FLUSHALL %lld times, expected once", new_port, snew.calls);
+    if (!rcm_role_is(c, new_port, "primary") || !rcm_role_is(c, old_port, "replica"))
+        fail_msg("after FLUSHALL ran on the new primary, rcm's map is %s", topology_json(c));
+
+    /* Fail back under a FLUSHALL loop; the loop goes on until 20 more succeeded after it. */
+    flush_loop l = {.c = c};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, flush_loop_run, &l), 0);
+    failover_to(old_port);
+    long after = atomic_load(&l.ok) + 20;
+    for (int i = 0; i < 6000 && atomic_load(&l.ok) < after && atomic_load(&l.bad) == 0; i++) tu_sleep_ms(10);
+    atomic_store(&l.stop, 1);
+    pthread_join(th, NULL);
+    printf("FLUSHALL loop across the failback: %ld ok, %ld not\n", atomic_load(&l.ok), atomic_load(&l.bad));
+    if (atomic_load(&l.bad)) fail_msg("%ld FLUSHALLs across the failback failed; first: %s", atomic_load(&l.bad), l.first_problem);
+    if (atomic_load(&l.ok) < after) fail_msg("the FLUSHALL loop stalled: %ld done", atomic_load(&l.ok));
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_failover__manual_failover_under_load_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failover__command_to_every_primary_follows_a_failover_the_map_missed,
+                                        setup, teardown),
     };
     return TU_RUN(tests, argc, argv);
 }
