@@ -237,9 +237,12 @@ static char *get_value(rcm_client *c, const char *key, unsigned flags) {
 void cu_race_run_url(const char *url, const char *tag, double seconds) {
     race r;
     memset(&r, 0, sizeof r);
-    r.reader = cu_open_cached_url(url, NULL);
+    /* Two I/O threads: replies and invalidations are read on different threads, which
+     * widens the race that the epochs close. */
+    r.reader = cu_open_cached_url(url, "io_threads", "2", NULL);
     rcm_config *cfg = rcm_config_new();
     TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set(cfg, "io_threads", "2"), RCM_OK);
     TU_ASSERT_RC(rcm_client_open(cfg, &r.writer), RCM_OK);
     rcm_config_free(cfg);
     for (int i = 0; i < RACE_KEYS; i++) {

@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,30 +159,44 @@ static void test_cache__another_clients_write_is_seen_after_its_invalidation(voi
     rcm_reply_free(tu_cmd_ok(writer, "SET", key, "0", NULL));
     cu_warm(reader, key, "0");
     enum { N = 300 };
-    static double win_us[N];
+    static double applied_us[N], seen_us[N];
     long long hits0 = cu_stat(reader, "hits");
     for (int i = 1; i <= N; i++) {
         snprintf(val, sizeof val, "%d", i);
         /* The old value is cached: read it once more (a hit) before the write. */
         rcm_reply_free(tu_cmd_ok(reader, "GET", key, NULL));
         rcm_reply_free(tu_cmd_ok(writer, "SET", key, val, NULL));
-        double acked = tu_now(), seen = 0;
+        double acked = tu_now(), sent = 0, seen = 0;
         while (!seen) {
+            double before = tu_now();
             rcm_reply *r = tu_cmd_ok(reader, "GET", key, NULL);
-            if (tu_is_cstring(r, val)) seen = tu_now();
+            if (tu_is_cstring(r, val)) {
+                seen = tu_now();
+                sent = before;
+            }
             rcm_reply_free(r);
             if (!seen && tu_now() - acked > 10) fail_msg("GET still gives the old value 10 s after SET %s", val);
+            /* Leave the CPU to the I/O thread that applies the invalidation (2 cores). */
+            if (!seen) sched_yield();
         }
-        win_us[i - 1] = (seen - acked) * 1e6;
+        /* The read that saw the new value started after the entry was gone (a hit of
+         * the old one takes a microsecond or so): that start bounds when the
+         * invalidation was applied; its end is when the reader had the new value. */
+        applied_us[i - 1] = (sent - acked) * 1e6;
+        seen_us[i - 1] = (seen - acked) * 1e6;
         rcm_reply *r = tu_cmd_ok(reader, "GET", key, NULL); /* never back to the old value */
         if (!tu_is_cstring(r, val)) fail_msg("after seeing %s, GET gave %s", val, tu_describe(r));
         rcm_reply_free(r);
     }
     assert_true(cu_stat(reader, "hits") - hits0 >= N); /* the reads before each write were hits */
-    qsort(win_us, N, sizeof win_us[0], cmp_double);
-    printf("cache invalidation window (writer ack -> reader sees the new value), %d writes: "
+    qsort(applied_us, N, sizeof applied_us[0], cmp_double);
+    qsort(seen_us, N, sizeof seen_us[0], cmp_double);
+    printf("cache invalidation delay (writer ack -> invalidation applied in the reader's cache), %d writes: "
            "p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us\n",
-           N, win_us[N / 2], win_us[N * 9 / 10], win_us[N * 99 / 100], win_us[N - 1]);
+           N, applied_us[N / 2], applied_us[N * 9 / 10], applied_us[N * 99 / 100], applied_us[N - 1]);
+    printf("cache window (writer ack -> reader has the new value), %d writes: p50 %.0f us, p90 %.0f us, "
+           "p99 %.0f us, max %.0f us\n",
+           N, seen_us[N / 2], seen_us[N * 9 / 10], seen_us[N * 99 / 100], seen_us[N - 1]);
     rcm_client_close(writer);
     rcm_client_close(reader);
     tu_watchdog_disarm();
