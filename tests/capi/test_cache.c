@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,43 @@ static void test_cache__killed_invalidation_connection_drops_what_it_covered(voi
     tu_watchdog_disarm();
 }
 
+/* A server that stops answering without closing (SIGSTOP: frozen, or cut off) is not
+ * served from the cache for ever: the health check of its invalidation connection gives
+ * it up, and its entries with it. */
+static void test_cache__stopped_server_is_not_served_from_the_cache_for_ever(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "stopped server");
+    int port = tu_port(TU_PRIV_CACHE);
+    int pid = cc_private_server(port);
+    rcm_client *c = cc_open_cached(port, "pool.health_check_ms", "200", "command_timeout_ms", "300", NULL);
+    char key[64];
+    cc_key(key, sizeof key, "stopped", 0);
+    cc_warm(c, key, "v");
+    long long resets = cc_node_stat(c, port, "resets");
+    kill(pid, SIGSTOP);
+    double t0 = tu_now(), until = t0 + 15;
+    int served = 0;
+    for (;;) {
+        rcm_reply *r = NULL;
+        rcm_status st = tu_cmd(c, &r, "GET", key, NULL);
+        rcm_reply_free(r);
+        if (st != RCM_OK) break; /* it went to the server, which does not answer */
+        served++;
+        if (tu_now() > until) {
+            kill(pid, SIGCONT);
+            fail_msg("still served from the cache %.1f s after the server stopped", tu_now() - t0);
+        }
+        tu_sleep_ms(5);
+    }
+    double gone = tu_now() - t0;
+    kill(pid, SIGCONT);
+    printf("stopped server: cached reads served for %.2f s (%d reads), then the entries were dropped\n", gone, served);
+    assert_true(cc_node_stat(c, port, "resets") > resets);
+    cc_wait_value(c, key, "v", 10); /* back, through the server */
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache__hit_is_the_servers_reply_as_an_owned_copy),
@@ -353,6 +391,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_cache__entries_and_bytes_stay_within_their_bounds),
         cmocka_unit_test(test_cache__flushall_by_another_client_empties_the_cache),
         cmocka_unit_test(test_cache__killed_invalidation_connection_drops_what_it_covered),
+        cmocka_unit_test(test_cache__stopped_server_is_not_served_from_the_cache_for_ever),
     };
     return TU_RUN(tests, argc, argv);
 }
