@@ -121,8 +121,8 @@ void Engine::on_tick(int, short, void *arg) {
   Clock::time_point now = Clock::now();
   e->reap_completed();
   for (auto &kv : e->pools_) kv.second->tick(now);
-  if (e->pubsub_) e->pubsub_->tick(now);
-  if (e->cache_links_) e->cache_links_->tick(now);  // before drop_unused_pools: it names the pools it uses
+  if (e->pubsub_) e->pubsub_->tick(now);  // before drop_unused_pools: it names the pools it uses
+  if (e->cache_links_) e->cache_links_->tick(now);
   while (!e->unrouted_.empty() && e->unrouted_.front()->completed) {
     e->unrouted_count_ -= std::min(e->unrouted_count_, unit_size(e->unrouted_.front()));
     request_release(e->unrouted_.front());
