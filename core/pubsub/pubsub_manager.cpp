@@ -34,9 +34,9 @@ PubSubManager::~PubSubManager() {
   if (wake_ev_) event_free(wake_ev_);
 }
 
-bool PubSubManager::deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m) {
+bool PubSubManager::deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m) {
   bool wake = false;
-  const bool episode = s->push(m, &wake);
+  const bool episode = s->push(std::move(m), &wake);
   if (wake) {
     if (wake_ev_ == nullptr) wake_ev_ = event_new(host_.io().base(), -1, 0, RCM_GUARDED(PubSubManager::on_wake), this);
     if (to_wake_.empty()) event_active(wake_ev_, EV_TIMEOUT, 0);
@@ -270,7 +270,7 @@ void PubSubManager::shutdown() {
     Link &l = *kv.second;
     l.dying = true;
     if (l.conn) {
-      l.conn->set_push_handler(nullptr, nullptr);
+      l.conn->set_push_handler(nullptr, nullptr, nullptr);
       l.conn->shutdown(Status::closed, "client closed");
     }
   }

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/net/pubsub_frames.h"
 #include "core/pubsub/message.h"
 #include "core/pubsub/pubsub_host.h"
 #include "core/request/request.h"
@@ -109,12 +110,13 @@ class PubSubManager {
   };
 
   static void on_push(void *ctx, Reply *reply);
+  static void on_push_frame(void *ctx, const PushFrame &frame);
   static void on_wake(int, short, void *arg);
   // Queues m for s; s is woken once, after what this loop iteration read (on_wake).
   // True when s starts an overflow episode.
-  bool deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m);
+  bool deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m);
   static void on_command_done(Request *r, Status status, Reply *reply);
-  void on_message(Link &l, Reply *reply);
+  void on_message(Link &l, const PushFrame &frame);
   void on_confirmation(Link &l, int kind_index, const std::string &name);
   void on_lost(Link &l);
   void confirmed(Link &l, const ServerName &sn, long long now_ms);

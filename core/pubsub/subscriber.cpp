@@ -64,7 +64,7 @@ void Subscriber::unsignal_locked() {
   signalled_ = false;
 }
 
-bool Subscriber::push(const MessagePtr &m, bool *wake) {
+bool Subscriber::push(MessagePtr m, bool *wake) {
   bool episode = false;
   std::lock_guard<std::mutex> lk(mu_);
   if (closed_) return false;
@@ -75,7 +75,7 @@ bool Subscriber::push(const MessagePtr &m, bool *wake) {
     episode = !overflowing_;
     overflowing_ = true;
   }
-  queue_.push_back(m);
+  queue_.push_back(std::move(m));
   if (!wake_pending_) {
     wake_pending_ = true;
     *wake = true;
@@ -102,9 +102,8 @@ void Subscriber::wake() {
 // The drop count goes first: the reader learns of the hole before what follows it.
 MessagePtr Subscriber::pop_locked() {
   if (dropped_ > 0) {
-    auto d = std::make_shared<PubSubMessage>();
-    d->type = MessageType::dropped;
-    d->dropped = dropped_;
+    MessagePtr d = PubSubMessage::make(MessageType::dropped, SubKind::channel, {}, nullptr, nullptr, {});
+    d.unshared()->dropped = dropped_;
     dropped_ = 0;
     return d;
   }
@@ -128,10 +127,13 @@ Status Subscriber::next(int timeout_ms, MessagePtr *out) {
   std::unique_lock<std::mutex> lk(mu_);
   ++readers_;
   auto ready = [this] { return closed_ || dropped_ > 0 || !queue_.empty(); };
-  if (timeout_ms < 0)
+  // Asked first: wait_for reads the clock before it looks, once per message otherwise.
+  if (ready() || timeout_ms == 0) {
+  } else if (timeout_ms < 0) {
     cv_.wait(lk, ready);
-  else if (timeout_ms > 0)
+  } else {
     cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), ready);
+  }
   Status st = Status::closed;
   if (!closed_) {
     *out = pop_locked();

@@ -58,7 +58,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // the queue was last empty), which the caller reports once. *wake is set when the
   // caller must call wake() later (once per batch of pushes: a reader or a delivery
   // thread is woken once for everything one read brought, not once per message).
-  bool push(const MessagePtr &m, bool *wake);
+  bool push(MessagePtr m, bool *wake);
   // I/O thread: makes what push() queued visible (eventfd, a waiting reader, delivery).
   void wake();
   // Delivery thread: runs the callback for up to `budget` messages. True when more wait

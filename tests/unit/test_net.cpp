@@ -245,7 +245,7 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
   REQUIRE(rig.rec.wait_for(1).size() == 1);
   SubscriberLog log;
   rig.io.run_sync([&] {
-    rig.conn->set_push_handler(&on_push_logged, &log);
+    rig.conn->set_push_handler(&on_push_logged, nullptr, &log);
     rig.conn->send_subscription("SSUBSCRIBE", {"a", "b"}, &on_done_logged, &log);
   });
   const std::string cmd = "*3\r\n$10\r\nSSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n";
