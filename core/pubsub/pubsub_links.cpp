@@ -249,7 +249,7 @@ void PubSubManager::on_message(Link &l, const PushFrame &f) {
     MessagePtr m = PubSubMessage::make(MessageType::message, kind, f.channel,
                                        kind == SubKind::pattern ? &f.pattern : nullptr, &f.payload, l.key);
     m.unshared()->every_primary = every;
-    pubsub_->stats().messages.fetch_add(static_cast<long long>(e.subs.size()), std::memory_order_relaxed);
+    queued_ += static_cast<long long>(e.subs.size());  // into the stats at on_wake
     for (size_t i = 0; i < e.subs.size(); ++i) {
       const std::shared_ptr<Subscriber> &s = e.subs[i];
       // The last subscriber takes this thread's reference: no count to give back after.

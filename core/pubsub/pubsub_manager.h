@@ -166,6 +166,7 @@ class PubSubManager {
   std::set<std::string> probing_;                         // ROLE asked, no answer yet
   std::shared_ptr<char> alive_ = std::make_shared<char>();  // a late ROLE reply finds it gone
   std::vector<std::shared_ptr<Subscriber>> to_wake_;      // pushed to since the last on_wake
+  long long queued_ = 0;  // messages queued since the last on_wake, then added to the stats
   event *wake_ev_ = nullptr;
   bool shut_ = false;
 };

@@ -47,9 +47,18 @@ Status Subscriber::unsubscribe(SubKind kind, bool every, std::vector<std::string
   return posted ? Status::ok : Status::closed;
 }
 
+int Subscriber::fd() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (efd_ >= 0 && !fd_wanted_) {
+    fd_wanted_ = true;
+    if (closed_ || dropped_ > 0 || !queue_.empty() || taken_left_.load(std::memory_order_relaxed)) signal_locked();
+  }
+  return efd_;
+}
+
 // The eventfd holds a count while messages wait: poll() reports it readable.
 void Subscriber::signal_locked() {
-  if (efd_ < 0 || signalled_) return;
+  if (efd_ < 0 || signalled_ || !fd_wanted_) return;
   uint64_t one = 1;
   ssize_t n = ::write(efd_, &one, sizeof one);
   (void)n;  // cannot fail short of overflow (2^64 - 2 writes)
@@ -110,10 +119,7 @@ MessagePtr Subscriber::pop_locked() {
   if (queue_.empty()) return nullptr;
   MessagePtr m = std::move(queue_.front());
   queue_.pop_front();
-  if (queue_.empty()) {
-    overflowing_ = false;
-    unsignal_locked();
-  }
+  if (queue_.empty()) overflowing_ = false;
   return m;
 }
 
@@ -122,22 +128,49 @@ size_t Subscriber::pending() const {
   return queue_.size();
 }
 
+// Messages are taken from the queue up to kTakeBatch at a time, under one lock (the I/O
+// thread pushes under it meanwhile), then handed out one per call.
 Status Subscriber::next(int timeout_ms, MessagePtr *out) {
   *out = nullptr;
+  std::lock_guard<std::mutex> rk(read_mu_);
+  if (closing_.load(std::memory_order_acquire)) {
+    taken_.clear();
+    taken_at_ = 0;
+    return Status::closed;
+  }
+  if (taken_at_ == taken_.size()) {
+    taken_.clear();
+    taken_at_ = 0;
+    Status st = take(timeout_ms);
+    if (st != Status::ok) return st;
+  }
+  *out = std::move(taken_[taken_at_++]);
+  if (taken_at_ == taken_.size()) taken_left_.store(false, std::memory_order_relaxed);
+  return Status::ok;
+}
+
+Status Subscriber::take(int timeout_ms) {
+  constexpr size_t kTakeBatch = 64;
   std::unique_lock<std::mutex> lk(mu_);
   ++readers_;
   auto ready = [this] { return closed_ || dropped_ > 0 || !queue_.empty(); };
-  // Asked first: wait_for reads the clock before it looks, once per message otherwise.
-  if (ready() || timeout_ms == 0) {
-  } else if (timeout_ms < 0) {
-    cv_.wait(lk, ready);
-  } else {
-    cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), ready);
+  // Asked first: wait_for reads the clock before it looks.
+  if (!ready()) {
+    unsignal_locked();  // nothing waits, none taken: the descriptor says so
+    if (timeout_ms < 0)
+      cv_.wait(lk, ready);
+    else if (timeout_ms > 0)
+      cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), ready);
   }
   Status st = Status::closed;
   if (!closed_) {
-    *out = pop_locked();
-    st = *out ? Status::ok : Status::timeout;
+    while (taken_.size() < kTakeBatch) {
+      MessagePtr m = pop_locked();
+      if (!m) break;
+      taken_.push_back(std::move(m));
+    }
+    st = taken_.empty() ? Status::timeout : Status::ok;
+    taken_left_.store(!taken_.empty(), std::memory_order_relaxed);
   }
   // close() waits for readers to leave before its caller frees the handle.
   if (--readers_ == 0 && closed_) cv_.notify_all();
