@@ -250,15 +250,8 @@ void PubSubManager::on_message(Link &l, const PushFrame &f) {
                                        kind == SubKind::pattern ? &f.pattern : nullptr, &f.payload, l.key);
     m.unshared()->every_primary = every;
     queued_ += static_cast<long long>(e.subs.size());  // into the stats at on_wake
-    for (size_t i = 0; i < e.subs.size(); ++i) {
-      const std::shared_ptr<Subscriber> &s = e.subs[i];
-      // The last subscriber takes this thread's reference: no count to give back after.
-      if (deliver(s, i + 1 == e.subs.size() ? std::move(m) : m))
-        host_.emit_event(6 /* pubsub dropped */, l.key,
-                         "subscriber " + std::to_string(s->id()) + " does not keep up: its oldest messages are dropped (pubsub.max_pending=" +
-                             std::to_string(cfg_.pubsub_max_pending) + "; " +
-                             std::to_string(pubsub_->stats().dropped.load()) + " dropped in all so far)");
-    }
+    // The last subscriber takes this thread's reference: no count to give back after.
+    for (size_t i = 0; i < e.subs.size(); ++i) deliver(e.subs[i], i + 1 == e.subs.size() ? std::move(m) : m);
   }
 }
 

@@ -35,15 +35,23 @@ PubSubManager::~PubSubManager() {
   if (wake_ev_) event_free(wake_ev_);
 }
 
-bool PubSubManager::deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m) {
+void PubSubManager::deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m) {
   bool wake = false;
-  const bool episode = s->push(std::move(m), &wake);
+  std::string node;
+  if (s->push(std::move(m), &wake, &node)) report_overflow(*s, node);
   if (wake) {
     if (wake_ev_ == nullptr) wake_ev_ = event_new(host_.io().base(), -1, 0, RCM_GUARDED(PubSubManager::on_wake), this);
     if (to_wake_.empty()) event_active(wake_ev_, EV_TIMEOUT, 0);
     to_wake_.push_back(s);
   }
-  return episode;
+}
+
+void PubSubManager::report_overflow(const Subscriber &s, const std::string &node) {
+  host_.emit_event(6 /* pubsub dropped */, node,
+                   "subscriber " + std::to_string(s.id()) +
+                       " does not keep up: its oldest messages are dropped (pubsub.max_pending=" +
+                       std::to_string(cfg_.pubsub_max_pending) + "; " +
+                       std::to_string(pubsub_->stats().dropped.load()) + " dropped in all so far)");
 }
 
 // Once per loop iteration that pushed: readers and delivery threads learn of everything
@@ -55,7 +63,9 @@ void PubSubManager::on_wake(int, short, void *arg) {
   self->pubsub_->stats().messages.fetch_add(std::exchange(self->queued_, 0), std::memory_order_relaxed);
   std::vector<std::shared_ptr<Subscriber>> batch;
   batch.swap(self->to_wake_);
-  for (const auto &s : batch) s->wake();
+  std::string node;
+  for (const auto &s : batch)
+    if (s->wake(&node)) self->report_overflow(*s, node);
 }
 
 long long PubSubManager::now_ms() const {

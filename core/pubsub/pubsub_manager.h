@@ -113,8 +113,10 @@ class PubSubManager {
   static void on_push_frame(void *ctx, const PushFrame &frame);
   static void on_wake(int, short, void *arg);
   // Queues m for s; s is woken once, after what this loop iteration read (on_wake).
-  // True when s starts an overflow episode.
-  bool deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m);
+  // An overflow episode it starts is reported (report_overflow).
+  void deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m);
+  // s started dropping its oldest messages (a message from node overflowed its queue).
+  void report_overflow(const Subscriber &s, const std::string &node);
   static void on_command_done(Request *r, Status status, Reply *reply);
   void on_message(Link &l, const PushFrame &frame);
   void on_confirmation(Link &l, int kind_index, const std::string &name);

@@ -57,13 +57,16 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // The client closed: as close(), but never waits (I/O thread) and tells no manager.
   void close_by_client();
 
-  // I/O thread: queues m. True when this starts an overflow episode (the first drop since
-  // the queue was last empty), which the caller reports once. *wake is set when the
-  // caller must call wake() later (once per batch of pushes: a reader or a delivery
-  // thread is woken once for everything one read brought, not once per message).
-  bool push(MessagePtr m, bool *wake);
-  // I/O thread: makes what push() queued visible (eventfd, a waiting reader, delivery).
-  void wake();
+  // I/O thread: gathers m for the queue (wake() hands what was gathered over, under one
+  // lock). True when this starts an overflow episode (the first drop since the queue was
+  // last empty), which the caller reports once (*node: the node of the message that
+  // overflowed). *wake is set when the caller must call wake() later (once per batch of
+  // pushes: a reader or a delivery thread is woken once for everything one loop
+  // iteration read, not once per message).
+  bool push(MessagePtr m, bool *wake, std::string *node);
+  // I/O thread: queues what push() gathered and makes it visible (eventfd, a waiting
+  // reader, delivery). True and *node as for push().
+  bool wake(std::string *node);
   // Delivery thread: runs the callback for up to `budget` messages. True when more wait
   // (the caller queues it again: other subscribers get their turn in between).
   bool deliver(int budget);
@@ -71,6 +74,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
  private:
   MessagePtr pop_locked();
+  bool hand_over_locked(std::string *node);
   // next(): moves up to a batch of what waits into taken_, waiting up to timeout_ms.
   Status take(int timeout_ms);
   void signal_locked();
@@ -92,7 +96,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool scheduled_ = false;             // guarded by mu_: in the delivery queue or being served
   bool signalled_ = false;             // guarded by mu_: the eventfd holds a count
   bool fd_wanted_ = false;             // guarded by mu_: fd() was asked for
-  bool wake_pending_ = false;          // guarded by mu_: pushed since the last wake()
+  bool wake_pending_ = false;          // I/O thread only: pushed since the last wake()
+  std::vector<MessagePtr> incoming_;   // I/O thread only: pushed, not yet queued
   std::atomic<bool> closing_{false};   // closed_, readable without mu_ between callbacks
   std::thread::id delivering_;         // guarded by mu_: the thread inside the callback
   int readers_ = 0;                    // guarded by mu_: threads inside next()
