@@ -20,22 +20,20 @@ namespace {
 constexpr int kScanDepth = 8;
 
 // The number ending a header line at p ("3\r\n" of "*3\r\n"); *next past its CRLF.
-// 1 read, 0 incomplete, -1 not a plain number.
+// 1 read, 0 incomplete, -1 not a plain number (at most 18 digits, an optional '-').
 int read_number(const char *p, const char *end, long long *value, const char **next) {
-  constexpr long kLongest = 20;  // "-" and 19 digits
-  const char *cr = static_cast<const char *>(std::memchr(p, '\r', static_cast<size_t>(end - p)));
-  if (cr == nullptr) return end - p > kLongest ? -1 : 0;
-  if (cr + 1 == end) return 0;
-  const bool neg = p < cr && *p == '-';
-  const char *d = p + (neg ? 1 : 0);
-  if (cr[1] != '\n' || d == cr || cr - d > 18) return -1;
+  const bool neg = p < end && *p == '-';
+  const char *digits = p + (neg ? 1 : 0);
+  const char *q = digits;
   long long v = 0;
-  for (; d < cr; ++d) {
-    if (*d < '0' || *d > '9') return -1;
-    v = v * 10 + (*d - '0');
+  for (; q < end && *q >= '0' && *q <= '9'; ++q) {
+    if (q - digits == 18) return -1;
+    v = v * 10 + (*q - '0');
   }
+  if (q == end || q + 1 == end) return q == end || *q == '\r' ? 0 : -1;
+  if (q == digits || q[0] != '\r' || q[1] != '\n') return -1;
   *value = neg ? -v : v;
-  *next = cr + 2;
+  *next = q + 2;
   return 1;
 }
 
