@@ -66,6 +66,8 @@ void PubSubManager::on_wake(int, short, void *arg) {
   std::string node;
   for (const auto &s : batch)
     if (s->wake(&node)) self->report_overflow(*s, node);
+  batch.clear();
+  if (self->to_wake_.empty()) self->to_wake_.swap(batch);  // its capacity, for the next iteration
 }
 
 long long PubSubManager::now_ms() const {
