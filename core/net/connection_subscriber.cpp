@@ -87,6 +87,37 @@ int scan_value(const char *p, const char *end, int depth, unsigned long long max
   return 1;
 }
 
+// The common case, read in a row: a whole message push whose header is the server's
+// usual one. 0 when it is anything else (incomplete, another shape): the general scan
+// below decides then.
+long long scan_message(const char *data, size_t len, unsigned long long max_bulk, PushFrame *msg) {
+  struct Head {
+    std::string_view bytes;
+    int kind;  // as PushFrame::kind
+    int bulks;
+  };
+  static constexpr Head kHeads[] = {{"*3\r\n$7\r\nmessage\r\n", 0, 2},
+                                    {"*3\r\n$8\r\nsmessage\r\n", 2, 2},
+                                    {"*4\r\n$8\r\npmessage\r\n", 1, 3}};
+  for (const Head &h : kHeads) {
+    if (len < h.bytes.size() || std::memcmp(data, h.bytes.data(), h.bytes.size()) != 0) continue;
+    const char *p = data + h.bytes.size();
+    const char *end = data + len;
+    std::string_view el[3];
+    for (int i = 0; i < h.bulks; ++i) {
+      long long n = 0;
+      if (p == end || *p != '$' || read_number(p + 1, end, &n, &p) <= 0 || n < 0) return 0;
+      if ((max_bulk != 0 && static_cast<unsigned long long>(n) > max_bulk) || end - p < n + 2) return 0;
+      if (p[n] != '\r' || p[n + 1] != '\n') return 0;
+      el[i] = std::string_view(p, static_cast<size_t>(n));
+      p += n + 2;
+    }
+    *msg = h.bulks == 3 ? PushFrame{h.kind, el[0], el[1], el[2]} : PushFrame{h.kind, {}, el[0], el[1]};
+    return p - data;
+  }
+  return 0;
+}
+
 }  // namespace
 
 long long scan_push_frame(const char *data, size_t len, unsigned long long max_bulk, PushFrame *msg, bool *is_msg) {
@@ -94,6 +125,10 @@ long long scan_push_frame(const char *data, size_t len, unsigned long long max_b
   const char *end = data + len;
   const char *p = data;
   if (len == 0) return 0;
+  if (long long n = scan_message(data, len, max_bulk, msg)) {
+    *is_msg = true;
+    return n;
+  }
   if (data[0] != '*') {
     int st = scan_value(p, end, 0, max_bulk, &p, nullptr);
     return st > 0 ? p - data : st;
