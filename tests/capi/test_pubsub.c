@@ -408,6 +408,17 @@ static void test_pubsub__unsubscribe_all_of_a_kind(void **state) {
 
 /* ---- pull mode with poll() ------------------------------------------------------------- */
 
+/* A pull-mode subscriber of c whose channel ps:<pid>:<what>:0 (written to ch) is live. */
+static rcm_subscriber *pull_subscriber_of(rcm_client *c, const char *what, char *ch, size_t n) {
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    name_for(ch, n, what, 0);
+    const char *names[] = {ch};
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    wait_subscribed(s, 1);
+    return s;
+}
+
 /* The descriptor is kept in step only once asked for: asked while messages already wait
  * (read by rcm_subscriber_next alone until then), it is readable at once; and it stays
  * readable until the last message is read, one call at a time, although rcm takes them
@@ -415,14 +426,9 @@ static void test_pubsub__unsubscribe_all_of_a_kind(void **state) {
 static void test_pubsub__fd_asked_late_is_readable_until_the_last_message(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
-    rcm_subscriber *s = NULL;
-    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
     char ch[64];
-    name_for(ch, sizeof ch, "fdlate", 0);
-    const char *names[] = {ch};
-    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
-    rcm_message *m = next_of_type(s, RCM_MSG_SUBSCRIBED, 10000);
-    rcm_message_free(m);
+    rcm_subscriber *s = pull_subscriber_of(c, "fdlate", ch, sizeof ch);
+    rcm_message *m = NULL;
     enum { N = 5 };
     for (int i = 0; i < N; i++) {
         char p = (char)('a' + i);

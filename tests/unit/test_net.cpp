@@ -117,6 +117,27 @@ struct Rig {
   }
 };
 
+// A subscriber connection to a peer socket of the test's own: accepted and ready.
+struct SubscriberRig {
+  int lfd = -1;
+  int peer = -1;
+  std::unique_ptr<Rig> rig;
+  explicit SubscriberRig(long long max_reply_bytes = 0) {
+    uint16_t port = 0;
+    lfd = listen_local(&port);
+    REQUIRE(lfd >= 0);
+    rig = std::make_unique<Rig>(port, Connection::Role::subscriber, max_reply_bytes);
+    peer = ::accept(lfd, nullptr, nullptr);
+    REQUIRE(peer >= 0);
+    REQUIRE(rig->rec.wait_for(1).size() == 1);
+  }
+  ~SubscriberRig() {
+    rig.reset();
+    if (peer >= 0) ::close(peer);
+    ::close(lfd);
+  }
+};
+
 void done_ignore(Request *, Status, Reply *reply) { delete reply; }
 
 // A PING request whose outcome goes to done (with ctx).
@@ -245,13 +266,9 @@ TEST(test_connection__refused_connect_names_the_server_and_counts) {
 // name (an unsolicited sunsubscribe in between is not counted); a PING is answered by
 // ["pong", ""]; an error reply ends the request with its names still due.
 TEST(test_connection__subscriber_confirmations_complete_by_name) {
-  uint16_t port = 0;
-  int lfd = listen_local(&port);
-  REQUIRE(lfd >= 0);
-  Rig rig(port, Connection::Role::subscriber);
-  int peer = ::accept(lfd, nullptr, nullptr);
-  REQUIRE(peer >= 0);
-  REQUIRE(rig.rec.wait_for(1).size() == 1);
+  SubscriberRig sr;
+  Rig &rig = *sr.rig;
+  const int peer = sr.peer;
   SubscriberLog log;
   rig.io.run_sync([&] {
     rig.conn->set_push_handler(&on_push_logged, nullptr, &log);
@@ -293,8 +310,6 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
   CHECK_EQ(log.done[1], std::string(status_name(Status::ok)) + " pong");
   CHECK_EQ(log.done[2], std::string(status_name(Status::ok)) + " MOVED 7365 127.0.0.1:1 due:c");
   CHECK_EQ(log.pushes.size(), static_cast<size_t>(4));
-  ::close(peer);
-  ::close(lfd);
 }
 
 // scan_push_frame: a value is found whole or not at all (every shorter prefix asks for
@@ -344,13 +359,9 @@ TEST(test_push_frames__whole_values_only_messages_recognised) {
 // through the reply reader, in the order the server sent them, however the stream is cut
 // into reads (pieces of 1 to 13 bytes, then a payload larger than the read buffer).
 TEST(test_connection__subscriber_frames_keep_order_across_any_cut) {
-  uint16_t port = 0;
-  int lfd = listen_local(&port);
-  REQUIRE(lfd >= 0);
-  Rig rig(port, Connection::Role::subscriber);
-  int peer = ::accept(lfd, nullptr, nullptr);
-  REQUIRE(peer >= 0);
-  REQUIRE(rig.rec.wait_for(1).size() == 1);
+  SubscriberRig sr;
+  Rig &rig = *sr.rig;
+  const int peer = sr.peer;
   SubscriberLog log;
   rig.io.run_sync([&] {
     rig.conn->set_push_handler(&on_push_logged, &on_frame_logged, &log);
@@ -381,21 +392,15 @@ TEST(test_connection__subscriber_frames_keep_order_across_any_cut) {
   for (size_t i = 0; i < want.size() && i < log.pushes.size(); ++i) CHECK_EQ(log.pushes[i], want[i]);
   REQUIRE(log.done.size() == 1);
   CHECK_EQ(log.done[0], std::string(status_name(Status::ok)));
-  ::close(peer);
-  ::close(lfd);
 }
 
 // max_reply_bytes holds for messages read without the reader: one over it (whole or
 // still arriving) breaks the connection, as any reply over it does.
 TEST(test_connection__subscriber_frame_over_max_reply_bytes_breaks) {
   for (bool announced : {true, false}) {
-    uint16_t port = 0;
-    int lfd = listen_local(&port);
-    REQUIRE(lfd >= 0);
-    Rig rig(port, Connection::Role::subscriber, 64);
-    int peer = ::accept(lfd, nullptr, nullptr);
-    REQUIRE(peer >= 0);
-    REQUIRE(rig.rec.wait_for(1).size() == 1);
+    SubscriberRig sr(64);
+    Rig &rig = *sr.rig;
+    const int peer = sr.peer;
     SubscriberLog log;
     rig.io.run_sync([&] { rig.conn->set_push_handler(&on_push_logged, &on_frame_logged, &log); });
     // Under the bound as a bulk, over it as a whole; or a bulk announced over it.
@@ -407,8 +412,6 @@ TEST(test_connection__subscriber_frame_over_max_reply_bytes_breaks) {
     CHECK(events[1].find("reply too large") != std::string::npos);
     std::lock_guard<std::mutex> lock(log.mu);
     CHECK(log.pushes.empty());
-    ::close(peer);
-    ::close(lfd);
   }
 }
 
