@@ -114,6 +114,7 @@ bool Subscriber::hand_over_locked(std::string *node) {
 
 bool Subscriber::wake(std::string *node) {
   bool schedule = false;
+  bool notify = false;
   bool episode = false;
   wake_pending_ = false;
   {
@@ -122,11 +123,14 @@ bool Subscriber::wake(std::string *node) {
     if (closed_ || (queue_.empty() && dropped_ == 0)) return episode;
     if (fn_ == nullptr) {
       signal_locked();
-      if (readers_ > 0) cv_.notify_all();
+      notify = readers_ > 0;
     } else if (!scheduled_) {
       scheduled_ = schedule = true;
     }
   }
+  // After the unlock: a reader woken while the lock is still held would wake only to
+  // wait for it (a second sleep and wake-up per batch).
+  if (notify) cv_.notify_all();
   if (schedule) pubsub_->schedule(shared_from_this());
   return episode;
 }
