@@ -224,6 +224,9 @@ bool Connection::consume_pushes(const char *data, size_t len) {
     push_carry_.erase(0, off);
   else
     push_carry_.assign(data + off, len - off);
+  // What one large message grew it to is not kept for the small ones after it.
+  constexpr size_t kKeptCarry = 64 * 1024;
+  if (push_carry_.empty() && push_carry_.capacity() > kKeptCarry) std::string().swap(push_carry_);
   return true;
 }
 
