@@ -558,19 +558,20 @@ rcm_message view_of(const PubSubMessage &m) {
   out.type = static_cast<rcm_message_type>(m.type);
   out.kind = static_cast<rcm_sub_kind>(m.kind);
   out.every_primary = m.every_primary ? 1 : 0;
+  // The message's strings are each followed by a NUL (core/pubsub/message.h).
   if (m.type != MessageType::dropped) {
-    out.channel = m.channel.c_str();
+    out.channel = m.channel.data();
     out.channel_len = m.channel.size();
   }
   if (m.has_pattern) {
-    out.pattern = m.pattern.c_str();
+    out.pattern = m.pattern.data();
     out.pattern_len = m.pattern.size();
   }
   if (m.has_payload) {
-    out.payload = m.payload.c_str();
+    out.payload = m.payload.data();
     out.payload_len = m.payload.size();
   }
-  out.node = m.node.c_str();
+  out.node = m.node.data();
   out.gap_from_ms = m.gap_from_ms;
   out.gap_to_ms = m.gap_to_ms;
   out.dropped = m.dropped;
@@ -595,7 +596,7 @@ rcm_message *copy_message(const PubSubMessage &m) {
   out->channel = v.channel ? put(v.channel, v.channel_len) : nullptr;
   out->pattern = v.pattern ? put(v.pattern, v.pattern_len) : nullptr;
   out->payload = v.payload ? put(v.payload, v.payload_len) : nullptr;
-  out->node = put(m.node.c_str(), m.node.size());
+  out->node = put(m.node.data(), m.node.size());
   return out;
 }
 

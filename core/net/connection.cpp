@@ -172,13 +172,17 @@ void Connection::on_socket_readable(int fd, short, void *arg) {
 // Feeds one slice and hands out the replies it completes. False when the connection
 // closed meanwhile.
 bool Connection::consume(const char *data, size_t len) {
-  try {
-    reader_->feed(data, len);
-  } catch (const Error &e) {
-    fail(e.status(), std::string("connection to ") + target_.endpoint.str() + ": " + e.what());
-    return false;
+  if (role_ == Role::subscriber && push_frame_fn_ != nullptr && reader_->partial_bytes() == 0) {
+    if (!consume_pushes(data, len)) return false;
+  } else {
+    try {
+      reader_->feed(data, len);
+    } catch (const Error &e) {
+      fail(e.status(), std::string("connection to ") + target_.endpoint.str() + ": " + e.what());
+      return false;
+    }
+    parse_replies();
   }
-  parse_replies();
   if (state_ == State::closed) return false;
   // Nobody waits for the reply being read any more (its request timed out): rather than
   // read and hold a large one, drop the connection; the requests behind it are resent

@@ -13,6 +13,7 @@
 
 #include "core/config/config.h"
 #include "core/net/connection_listener.h"
+#include "core/net/pubsub_frames.h"
 #include "core/net/resolver.h"
 #include "core/request/request.h"
 #include "core/resp/reader.h"
@@ -42,6 +43,9 @@ class Connection {
   enum class Role { shared, lease, subscriber };
   // Receives what a subscriber connection is pushed (I/O thread); owns the reply.
   using PushHandler = void (*)(void *ctx, Reply *reply);
+  // Receives a subscriber connection's published messages, read without a Reply (I/O
+  // thread); the frame's views are valid for the call only.
+  using PushFrameHandler = void (*)(void *ctx, const PushFrame &frame);
 
   // ctx, target and listener outlive the connection.
   Connection(const IoContext &ctx, const ConnectionTarget &target, ConnectionListener &listener, Role role);
@@ -89,8 +93,9 @@ class Connection {
   // Sends what returns it to a clean state (DISCARD, UNWATCH, SELECT db).
   void clean();
   const std::shared_ptr<LeaseInbox> &inbox() const { return inbox_; }
-  void set_push_handler(PushHandler fn, void *ctx) {
+  void set_push_handler(PushHandler fn, PushFrameHandler frame_fn, void *ctx) {
     push_fn_ = fn;
+    push_frame_fn_ = frame_fn;
     push_ctx_ = ctx;
   }
   // Sends one of rcm's own commands whose reply is ignored (SUBSCRIBE on a subscriber).
@@ -136,6 +141,7 @@ class Connection {
   void on_ready();
   void handle_reply(Reply *reply);
   bool subscriber_reply(Reply *reply);
+  bool consume_pushes(const char *data, size_t len);
   // Reads keep the I/O loop polling for what follows them (IoThread::loop_spinning)
   // when a request waits for its reply; a subscriber connection's pushes answer nobody,
   // and polling between them only burns the CPU the next push needs.
@@ -203,7 +209,9 @@ class Connection {
   std::set<std::string> subscriptions_[3];
   std::shared_ptr<LeaseInbox> inbox_;
   PushHandler push_fn_ = nullptr;
+  PushFrameHandler push_frame_fn_ = nullptr;
   void *push_ctx_ = nullptr;
+  std::string push_carry_;  // subscriber: the start of a value the next read completes
 };
 
 }  // namespace rcm::core

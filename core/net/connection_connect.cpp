@@ -27,6 +27,7 @@ void Connection::connect() {
   const Endpoint &ep = target_.endpoint;
   state_ = State::connecting;
   reader_ = std::make_unique<ReplyReader>(cfg_.max_reply_bytes);
+  push_carry_.clear();
   bytes_queued_ = 0;
   handshake_status_ = Status::ok;
   handshake_error_.clear();

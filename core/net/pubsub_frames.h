@@ -4,7 +4,9 @@
 // sorts replies from pushes, and by pub/sub above it, which reads them.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "core/resp/reply.h"
 
@@ -33,5 +35,24 @@ inline int confirmation_kind(const Reply *r) {
 
 // The kind index of a subscribe-family command name (any case), or -1.
 int confirmation_kind_of_command(const std::string &command);
+
+// A published message read straight from the bytes a subscriber connection received:
+// views into them, valid for the push handler's call only. kind: 0 channel (message),
+// 1 pattern (pmessage), 2 shard channel (smessage), as kConfirmations / 2.
+struct PushFrame {
+  int kind = 0;
+  std::string_view pattern;  // pmessage only
+  std::string_view channel;
+  std::string_view payload;
+};
+
+// The RESP2 value at the front of data (len bytes), without building it:
+//   > 0  its size; *msg filled and *is_msg true when it is a message push
+//        ([message|smessage, channel, payload] or [pmessage, pattern, channel, payload])
+//   0    incomplete: more bytes are needed
+//   < 0  not for this scanner (malformed, nested deeper than it follows, or a bulk
+//        announced over max_bulk when that is not 0): the reply reader takes it, and
+//        reports what is wrong as it always did.
+long long scan_push_frame(const char *data, size_t len, unsigned long long max_bulk, PushFrame *msg, bool *is_msg);
 
 }  // namespace rcm::core

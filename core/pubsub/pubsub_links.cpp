@@ -77,7 +77,7 @@ void PubSubManager::sync(Link &l) {
   }
   if (!l.conn) {
     l.conn = host_.pool_for(l.ep, NodePool::Kind::primary).make_subscriber();
-    l.conn->set_push_handler(&PubSubManager::on_push, &l);
+    l.conn->set_push_handler(&PubSubManager::on_push, &PubSubManager::on_push_frame, &l);
     l.conn->connect();
     return;
   }
@@ -139,7 +139,7 @@ void PubSubManager::close_link(Link &l) {
   if (l.ready) pubsub_->stats().connections.fetch_sub(1, std::memory_order_relaxed);
   l.ready = false;
   if (l.conn) {
-    l.conn->set_push_handler(nullptr, nullptr);
+    l.conn->set_push_handler(nullptr, nullptr, nullptr);
     l.conn->shutdown(Status::closed, "no subscription left on " + l.key);
   }
   auto it = links_.find(l.key);
@@ -217,63 +217,41 @@ void PubSubManager::on_push(void *ctx, Reply *reply) {
     if (name != nullptr && name->kind != ReplyKind::nil) m.on_confirmation(l, kind, name->str);
     return;
   }
-  m.on_message(l, reply);
-}
-
-void PubSubManager::on_message(Link &l, Reply *reply) {
+  // A message the connection left to its reply reader (a connection without a frame
+  // handler does): the same as one read straight from the bytes.
   const auto &el = reply->elements;
   for (const Reply *r : el)
-    if (r == nullptr) return;
+    if (r == nullptr || r->kind != ReplyKind::string) return;
   const std::string &type = el[0]->str;
-  SubKind kind;
-  size_t ch, pay;
-  if (type == "message" && el.size() == 3) {
-    kind = SubKind::channel, ch = 1, pay = 2;
-  } else if (type == "pmessage" && el.size() == 4) {
-    kind = SubKind::pattern, ch = 2, pay = 3;
-  } else if (type == "smessage" && el.size() == 3) {
-    kind = SubKind::shard, ch = 1, pay = 2;
-  } else {
-    return;
-  }
-  // Looked up as a plain and as an every-primary subscription, by a view of the name
-  // (no copy); once the reply's strings are moved into the message, the view is rebound
-  // to the message's.
-  KeyView key{kind, false, el[1]->str};
-  std::shared_ptr<PubSubMessage> built;
+  if ((type == "message" || type == "smessage") && el.size() == 3)
+    m.on_message(l, PushFrame{type[0] == 's' ? 2 : 0, {}, el[1]->str, el[2]->str});
+  else if (type == "pmessage" && el.size() == 4)
+    m.on_message(l, PushFrame{1, el[1]->str, el[2]->str, el[3]->str});
+}
+
+void PubSubManager::on_push_frame(void *ctx, const PushFrame &frame) {
+  Link &l = *static_cast<Link *>(ctx);
+  if (!l.dying) l.mgr->on_message(l, frame);
+}
+
+// One block per message, shared by every subscriber of its name (a second block only
+// when the name is also wanted on every primary, whose messages say so).
+void PubSubManager::on_message(Link &l, const PushFrame &f) {
+  const SubKind kind = kind_of_index(f.kind);
+  // Looked up as a plain and as an every-primary subscription, by a view of the name.
+  KeyView key{kind, false, kind == SubKind::pattern ? f.pattern : f.channel};
   for (bool every : {false, true}) {
     key.every = every;
     auto it = entries_.find(key);
     if (it == entries_.end()) continue;
     Entry &e = it->second;
-    if (std::find(e.nodes.begin(), e.nodes.end(), l.key) == e.nodes.end()) continue;
-    std::shared_ptr<PubSubMessage> m;
-    if (built) {
-      m = std::make_shared<PubSubMessage>(*built);
-    } else {
-      m = std::make_shared<PubSubMessage>();
-      m->kind = kind;
-      m->channel = std::move(el[ch]->str);
-      if (kind == SubKind::pattern) {
-        m->pattern = std::move(el[1]->str);
-        m->has_pattern = true;
-      }
-      m->payload = std::move(el[pay]->str);
-      m->has_payload = true;
-      m->node = l.key;
-      built = m;
-      key.name = kind == SubKind::pattern ? std::string_view(built->pattern) : std::string_view(built->channel);
-    }
-    m->every_primary = every;
-    MessagePtr shared = m;
-    pubsub_->stats().messages.fetch_add(static_cast<long long>(e.subs.size()), std::memory_order_relaxed);
-    for (const auto &s : e.subs) {
-      if (deliver(s, shared))
-        host_.emit_event(6 /* pubsub dropped */, l.key,
-                         "subscriber " + std::to_string(s->id()) + " does not keep up: its oldest messages are dropped (pubsub.max_pending=" +
-                             std::to_string(cfg_.pubsub_max_pending) + "; " +
-                             std::to_string(pubsub_->stats().dropped.load()) + " dropped in all so far)");
-    }
+    if (e.subs.empty() || std::find(e.nodes.begin(), e.nodes.end(), l.key) == e.nodes.end()) continue;
+    MessagePtr m = PubSubMessage::make(MessageType::message, kind, f.channel,
+                                       kind == SubKind::pattern ? &f.pattern : nullptr, &f.payload, l.key);
+    m.unshared()->every_primary = every;
+    queued_ += static_cast<long long>(e.subs.size());  // into the stats at on_wake
+    // The last subscriber takes this thread's reference: no count to give back after.
+    for (size_t i = 0; i < e.subs.size(); ++i) deliver(e.subs[i], i + 1 == e.subs.size() ? std::move(m) : m);
   }
 }
 
@@ -322,10 +300,9 @@ void PubSubManager::confirmed(Link &l, const ServerName &sn, long long now) {
     if (std::find(e.nodes.begin(), e.nodes.end(), l.key) == e.nodes.end()) continue;
     auto g = e.gap_from.find(l.key);
     if (g != e.gap_from.end()) {
-      auto m = make_notice(MessageType::gap, kind, every, sn.second, l.key);
-      m->gap_from_ms = g->second;
-      m->gap_to_ms = now;
-      MessagePtr shared = m;
+      MessagePtr shared = make_notice(MessageType::gap, kind, every, sn.second, l.key);
+      shared.unshared()->gap_from_ms = g->second;
+      shared.unshared()->gap_to_ms = now;
       for (const auto &s : e.subs)
         if (std::find(e.awaiting.begin(), e.awaiting.end(), s) == e.awaiting.end()) deliver(s, shared);
       l.report.push_back(GapNote{std::string(kKindWord[sn.first]) + " '" + sn.second + "'", g->second});

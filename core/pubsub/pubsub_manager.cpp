@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <utility>
 
 #include <event2/event.h>
 
@@ -34,24 +35,39 @@ PubSubManager::~PubSubManager() {
   if (wake_ev_) event_free(wake_ev_);
 }
 
-bool PubSubManager::deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m) {
+void PubSubManager::deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m) {
   bool wake = false;
-  const bool episode = s->push(m, &wake);
+  std::string node;
+  if (s->push(std::move(m), &wake, &node)) report_overflow(*s, node);
   if (wake) {
     if (wake_ev_ == nullptr) wake_ev_ = event_new(host_.io().base(), -1, 0, RCM_GUARDED(PubSubManager::on_wake), this);
     if (to_wake_.empty()) event_active(wake_ev_, EV_TIMEOUT, 0);
     to_wake_.push_back(s);
   }
-  return episode;
+}
+
+void PubSubManager::report_overflow(const Subscriber &s, const std::string &node) {
+  host_.emit_event(6 /* pubsub dropped */, node,
+                   "subscriber " + std::to_string(s.id()) +
+                       " does not keep up: its oldest messages are dropped (pubsub.max_pending=" +
+                       std::to_string(cfg_.pubsub_max_pending) + "; " +
+                       std::to_string(pubsub_->stats().dropped.load()) + " dropped in all so far)");
 }
 
 // Once per loop iteration that pushed: readers and delivery threads learn of everything
 // the reads of this iteration brought at once.
 void PubSubManager::on_wake(int, short, void *arg) {
   auto *self = static_cast<PubSubManager *>(arg);
+  // Counted once per iteration: an atomic add per message costs the I/O thread a stall
+  // on the stores of the message just built.
+  self->pubsub_->stats().messages.fetch_add(std::exchange(self->queued_, 0), std::memory_order_relaxed);
   std::vector<std::shared_ptr<Subscriber>> batch;
   batch.swap(self->to_wake_);
-  for (const auto &s : batch) s->wake();
+  std::string node;
+  for (const auto &s : batch)
+    if (s->wake(&node)) self->report_overflow(*s, node);
+  batch.clear();
+  if (self->to_wake_.empty()) self->to_wake_.swap(batch);  // its capacity, for the next iteration
 }
 
 long long PubSubManager::now_ms() const {
@@ -270,7 +286,7 @@ void PubSubManager::shutdown() {
     Link &l = *kv.second;
     l.dying = true;
     if (l.conn) {
-      l.conn->set_push_handler(nullptr, nullptr);
+      l.conn->set_push_handler(nullptr, nullptr, nullptr);
       l.conn->shutdown(Status::closed, "client closed");
     }
   }

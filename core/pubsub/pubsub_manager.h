@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/net/pubsub_frames.h"
 #include "core/pubsub/message.h"
 #include "core/pubsub/pubsub_host.h"
 #include "core/request/request.h"
@@ -109,12 +110,15 @@ class PubSubManager {
   };
 
   static void on_push(void *ctx, Reply *reply);
+  static void on_push_frame(void *ctx, const PushFrame &frame);
   static void on_wake(int, short, void *arg);
   // Queues m for s; s is woken once, after what this loop iteration read (on_wake).
-  // True when s starts an overflow episode.
-  bool deliver(const std::shared_ptr<Subscriber> &s, const MessagePtr &m);
+  // An overflow episode it starts is reported (report_overflow).
+  void deliver(const std::shared_ptr<Subscriber> &s, MessagePtr m);
+  // s started dropping its oldest messages (a message from node overflowed its queue).
+  void report_overflow(const Subscriber &s, const std::string &node);
   static void on_command_done(Request *r, Status status, Reply *reply);
-  void on_message(Link &l, Reply *reply);
+  void on_message(Link &l, const PushFrame &frame);
   void on_confirmation(Link &l, int kind_index, const std::string &name);
   void on_lost(Link &l);
   void confirmed(Link &l, const ServerName &sn, long long now_ms);
@@ -164,6 +168,7 @@ class PubSubManager {
   std::set<std::string> probing_;                         // ROLE asked, no answer yet
   std::shared_ptr<char> alive_ = std::make_shared<char>();  // a late ROLE reply finds it gone
   std::vector<std::shared_ptr<Subscriber>> to_wake_;      // pushed to since the last on_wake
+  long long queued_ = 0;  // messages queued since the last on_wake, then added to the stats
   event *wake_ev_ = nullptr;
   bool shut_ = false;
 };

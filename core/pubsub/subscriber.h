@@ -35,7 +35,9 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
   uint64_t id() const { return id_; }
   bool pull_mode() const { return fn_ == nullptr; }
-  int fd() const { return efd_; }
+  // Pull mode: the eventfd. It is kept in step with the queue only once asked for (two
+  // system calls per batch that a subscriber read with next() alone does not need).
+  int fd();
   bool closed() const;
 
   // Caller threads: hand what sub wants to the manager (never waits for the I/O thread).
@@ -45,7 +47,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   Status unsubscribe(SubKind kind, bool every, std::vector<std::string> names, bool all);
 
   // Pull mode: the next message (nullptr and Status::timeout when none came in time).
-  // timeout_ms -1: no limit.
+  // timeout_ms -1: no limit. The eventfd stays readable while messages wait, taken
+  // from the queue or not.
   Status next(int timeout_ms, MessagePtr *out);
 
   // Closes: no callback runs once this returns (except the one it is called from), a
@@ -54,13 +57,16 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // The client closed: as close(), but never waits (I/O thread) and tells no manager.
   void close_by_client();
 
-  // I/O thread: queues m. True when this starts an overflow episode (the first drop since
-  // the queue was last empty), which the caller reports once. *wake is set when the
-  // caller must call wake() later (once per batch of pushes: a reader or a delivery
-  // thread is woken once for everything one read brought, not once per message).
-  bool push(const MessagePtr &m, bool *wake);
-  // I/O thread: makes what push() queued visible (eventfd, a waiting reader, delivery).
-  void wake();
+  // I/O thread: gathers m for the queue (wake() hands what was gathered over, under one
+  // lock). True when this starts an overflow episode (the first drop since the queue was
+  // last empty), which the caller reports once (*node: the node of the message that
+  // overflowed). *wake is set when the caller must call wake() later (once per batch of
+  // pushes: a reader or a delivery thread is woken once for everything one loop
+  // iteration read, not once per message).
+  bool push(MessagePtr m, bool *wake, std::string *node);
+  // I/O thread: queues what push() gathered and makes it visible (eventfd, a waiting
+  // reader, delivery). True and *node as for push().
+  bool wake(std::string *node);
   // Delivery thread: runs the callback for up to `budget` messages. True when more wait
   // (the caller queues it again: other subscribers get their turn in between).
   bool deliver(int budget);
@@ -68,6 +74,9 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
  private:
   MessagePtr pop_locked();
+  bool hand_over_locked(std::string *node);
+  // next(): moves up to a batch of what waits into taken_, waiting up to timeout_ms.
+  Status take(int timeout_ms);
   void signal_locked();
   void unsignal_locked();
   void mark_closed_locked();
@@ -86,10 +95,16 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool closed_ = false;                // guarded by mu_
   bool scheduled_ = false;             // guarded by mu_: in the delivery queue or being served
   bool signalled_ = false;             // guarded by mu_: the eventfd holds a count
-  bool wake_pending_ = false;          // guarded by mu_: pushed since the last wake()
+  bool fd_wanted_ = false;             // guarded by mu_: fd() was asked for
+  bool wake_pending_ = false;          // I/O thread only: pushed since the last wake()
+  std::vector<MessagePtr> incoming_;   // I/O thread only: pushed, not yet queued
   std::atomic<bool> closing_{false};   // closed_, readable without mu_ between callbacks
   std::thread::id delivering_;         // guarded by mu_: the thread inside the callback
   int readers_ = 0;                    // guarded by mu_: threads inside next()
+  std::mutex read_mu_;                 // next(): one reader at a time
+  std::vector<MessagePtr> taken_;      // guarded by read_mu_: taken from queue_, handed out in order
+  size_t taken_at_ = 0;                // guarded by read_mu_: the next one to hand out
+  std::atomic<bool> taken_left_{false}; // some of taken_ not handed out yet (for fd())
 };
 
 }  // namespace rcm::core

@@ -440,7 +440,7 @@ void SentinelTracker::listen(const Endpoint &sentinel) {
   NodePool &pool = host_.pool_for(sentinel, NodePool::Kind::sentinel);
   listeners_.push_back(Listener{sentinel, pool.make_subscriber(), 0});
   Connection &c = *listeners_.back().conn;
-  c.set_push_handler(&SentinelTracker::on_push, this);
+  c.set_push_handler(&SentinelTracker::on_push, nullptr, this);
   c.connect();
 }
 

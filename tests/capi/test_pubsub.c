@@ -408,6 +408,54 @@ static void test_pubsub__unsubscribe_all_of_a_kind(void **state) {
 
 /* ---- pull mode with poll() ------------------------------------------------------------- */
 
+/* A pull-mode subscriber of c whose channel ps:<pid>:<what>:0 (written to ch) is live. */
+static rcm_subscriber *pull_subscriber_of(rcm_client *c, const char *what, char *ch, size_t n) {
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    name_for(ch, n, what, 0);
+    const char *names[] = {ch};
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    wait_subscribed(s, 1);
+    return s;
+}
+
+/* The descriptor is kept in step only once asked for: asked while messages already wait
+ * (read by rcm_subscriber_next alone until then), it is readable at once; and it stays
+ * readable until the last message is read, one call at a time, although rcm takes them
+ * from its queue many at a time. */
+static void test_pubsub__fd_asked_late_is_readable_until_the_last_message(void **state) {
+    (void)state;
+    rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    char ch[64];
+    rcm_subscriber *s = pull_subscriber_of(c, "fdlate", ch, sizeof ch);
+    rcm_message *m = NULL;
+    enum { N = 5 };
+    for (int i = 0; i < N; i++) {
+        char p = (char)('a' + i);
+        publish_ok(c, ch, &p, 1);
+    }
+    usleep(300 * 1000); /* most likely all arrived: the next call takes them at once */
+    TU_ASSERT_RC(rcm_subscriber_next(s, 10000, &m), RCM_OK);
+    assert_int_equal(m->payload[0], 'a');
+    rcm_message_free(m);
+    int fd = -1;
+    TU_ASSERT_RC(rcm_subscriber_fd(s, &fd), RCM_OK);
+    struct pollfd pfd = {fd, POLLIN, 0};
+    for (int i = 1; i < N; i++) {
+        pfd.revents = 0;
+        assert_int_equal(poll(&pfd, 1, 10000), 1); /* message i waits */
+        TU_ASSERT_RC(rcm_subscriber_next(s, 0, &m), RCM_OK);
+        assert_int_equal(m->payload[0], 'a' + i);
+        rcm_message_free(m);
+    }
+    TU_ASSERT_RC(rcm_subscriber_next(s, 0, &m), RCM_ERR_TIMEOUT);
+    pfd.revents = 0;
+    assert_int_equal(poll(&pfd, 1, 0), 0); /* drained */
+    rcm_subscriber_close(s);
+    rcm_client_close(c);
+}
+
+
 static void test_pubsub__fd_is_readable_while_messages_wait(void **state) {
     (void)state;
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
@@ -994,6 +1042,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_pubsub__two_hundred_subscribers_share_one_connection),
         cmocka_unit_test(test_pubsub__unsubscribe_all_of_a_kind),
         cmocka_unit_test(test_pubsub__fd_is_readable_while_messages_wait),
+        cmocka_unit_test(test_pubsub__fd_asked_late_is_readable_until_the_last_message),
         cmocka_unit_test(test_pubsub__slow_consumer_drops_oldest_and_counts),
         cmocka_unit_test(test_pubsub__client_close_closes_subscribers),
         cmocka_unit_test(test_pubsub__close_wakes_a_reader_waiting_without_limit),

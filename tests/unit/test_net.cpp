@@ -102,8 +102,9 @@ struct Rig {
   Recorder rec{io};
   std::unique_ptr<Connection> conn;
 
-  explicit Rig(uint16_t port, Connection::Role role = Connection::Role::shared)
+  explicit Rig(uint16_t port, Connection::Role role = Connection::Role::shared, long long max_reply_bytes = 0)
       : target{Endpoint{"127.0.0.1", port}, &stats} {
+    if (max_reply_bytes > 0) cfg.max_reply_bytes = max_reply_bytes;
     io.start();
     io.run_sync([this, role] {
       conn = std::make_unique<Connection>(ctx, target, rec, role);
@@ -113,6 +114,27 @@ struct Rig {
   ~Rig() {
     io.run_sync([this] { conn.reset(); });
     io.stop([] {});
+  }
+};
+
+// A subscriber connection to a peer socket of the test's own: accepted and ready.
+struct SubscriberRig {
+  int lfd = -1;
+  int peer = -1;
+  std::unique_ptr<Rig> rig;
+  explicit SubscriberRig(long long max_reply_bytes = 0) {
+    uint16_t port = 0;
+    lfd = listen_local(&port);
+    REQUIRE(lfd >= 0);
+    rig = std::make_unique<Rig>(port, Connection::Role::subscriber, max_reply_bytes);
+    peer = ::accept(lfd, nullptr, nullptr);
+    REQUIRE(peer >= 0);
+    REQUIRE(rig->rec.wait_for(1).size() == 1);
+  }
+  ~SubscriberRig() {
+    rig.reset();
+    if (peer >= 0) ::close(peer);
+    ::close(lfd);
   }
 };
 
@@ -166,6 +188,14 @@ void on_push_logged(void *ctx, Reply *reply) {
   std::lock_guard<std::mutex> lock(log->mu);
   log->pushes.push_back(reply->elements[0]->str + " " + reply->elements[1]->str);
   delete reply;
+}
+
+// Message pushes read without a Reply: "frame <kind> <pattern>|<channel>|<payload>".
+void on_frame_logged(void *ctx, const PushFrame &f) {
+  auto *log = static_cast<SubscriberLog *>(ctx);
+  std::lock_guard<std::mutex> lock(log->mu);
+  log->pushes.push_back("frame " + std::to_string(f.kind) + " " + std::string(f.pattern) + "|" + std::string(f.channel) +
+                        "|" + std::string(f.payload));
 }
 
 void on_done_logged(Request *r, Status status, Reply *reply) {
@@ -236,16 +266,12 @@ TEST(test_connection__refused_connect_names_the_server_and_counts) {
 // name (an unsolicited sunsubscribe in between is not counted); a PING is answered by
 // ["pong", ""]; an error reply ends the request with its names still due.
 TEST(test_connection__subscriber_confirmations_complete_by_name) {
-  uint16_t port = 0;
-  int lfd = listen_local(&port);
-  REQUIRE(lfd >= 0);
-  Rig rig(port, Connection::Role::subscriber);
-  int peer = ::accept(lfd, nullptr, nullptr);
-  REQUIRE(peer >= 0);
-  REQUIRE(rig.rec.wait_for(1).size() == 1);
+  SubscriberRig sr;
+  Rig &rig = *sr.rig;
+  const int peer = sr.peer;
   SubscriberLog log;
   rig.io.run_sync([&] {
-    rig.conn->set_push_handler(&on_push_logged, &log);
+    rig.conn->set_push_handler(&on_push_logged, nullptr, &log);
     rig.conn->send_subscription("SSUBSCRIBE", {"a", "b"}, &on_done_logged, &log);
   });
   const std::string cmd = "*3\r\n$10\r\nSSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n";
@@ -284,8 +310,109 @@ TEST(test_connection__subscriber_confirmations_complete_by_name) {
   CHECK_EQ(log.done[1], std::string(status_name(Status::ok)) + " pong");
   CHECK_EQ(log.done[2], std::string(status_name(Status::ok)) + " MOVED 7365 127.0.0.1:1 due:c");
   CHECK_EQ(log.pushes.size(), static_cast<size_t>(4));
-  ::close(peer);
-  ::close(lfd);
+}
+
+// scan_push_frame: a value is found whole or not at all (every shorter prefix asks for
+// more), messages are told apart from everything else, and what it does not follow
+// (malformed, too deep, a bulk over the bound) is left to the reply reader (< 0).
+TEST(test_push_frames__whole_values_only_messages_recognised) {
+  struct Case {
+    std::string bytes;
+    bool is_msg;
+    std::string seen;  // kind|pattern|channel|payload of a message
+  };
+  const std::vector<Case> cases = {
+      {"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$4\r\na\r\nb\r\n", true, "0||ch|a\r\nb"},
+      {"*3\r\n$8\r\nsmessage\r\n$1\r\ns\r\n$0\r\n\r\n", true, "2||s|"},
+      {"*4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\npq\r\n$1\r\nx\r\n", true, "1|p*|pq|x"},
+      {"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n", false, ""},
+      {"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n", false, ""},
+      {"*2\r\n$4\r\npong\r\n$0\r\n\r\n", false, ""},
+      {"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n:5\r\n", false, ""},  // not a message's shape
+      {"*2\r\n*1\r\n+OK\r\n*-1\r\n", false, ""},
+      {"-ERR a\rb\r\n", false, ""},
+      {":12\r\n", false, ""},
+  };
+  for (const Case &c : cases) {
+    PushFrame f;
+    bool is_msg = true;
+    for (size_t n = 0; n < c.bytes.size(); ++n) CHECK_EQ(scan_push_frame(c.bytes.data(), n, 0, &f, &is_msg), 0LL);
+    const std::string more = c.bytes + "*1\r\n";  // what follows is not read
+    CHECK_EQ(scan_push_frame(more.data(), more.size(), 0, &f, &is_msg), static_cast<long long>(c.bytes.size()));
+    CHECK_EQ(is_msg, c.is_msg);
+    if (c.is_msg)
+      CHECK_EQ(std::to_string(f.kind) + "|" + std::string(f.pattern) + "|" + std::string(f.channel) + "|" +
+                   std::string(f.payload),
+               c.seen);
+  }
+  PushFrame f;
+  bool is_msg = false;
+  for (const std::string bad : {"$x\r\n", "?\r\n", "$3\r\nabcXY", "*-2\r\n", "$123456789012345678901\r\n",
+                                "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n"})
+    CHECK(scan_push_frame(bad.data(), bad.size(), 0, &f, &is_msg) < 0);
+  const std::string big = "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$100\r\n";
+  CHECK(scan_push_frame(big.data(), big.size(), 99, &f, &is_msg) < 0);  // announced over the bound
+  CHECK_EQ(scan_push_frame(big.data(), big.size(), 100, &f, &is_msg), 0LL);
+}
+
+// With a frame handler, messages are read straight from the bytes and everything else
+// through the reply reader, in the order the server sent them, however the stream is cut
+// into reads (pieces of 1 to 13 bytes, then a payload larger than the read buffer).
+TEST(test_connection__subscriber_frames_keep_order_across_any_cut) {
+  SubscriberRig sr;
+  Rig &rig = *sr.rig;
+  const int peer = sr.peer;
+  SubscriberLog log;
+  rig.io.run_sync([&] {
+    rig.conn->set_push_handler(&on_push_logged, &on_frame_logged, &log);
+    rig.conn->send_subscription("SUBSCRIBE", {"a"}, &on_done_logged, &log);
+  });
+  const std::string cmd = "*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n";
+  CHECK_EQ(read_exactly(peer, cmd.size()), cmd);
+  const std::string large(10000, 'L');
+  const std::string head =
+      "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
+      "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$5\r\nx\r\n*1\r\n"
+      "*4\r\n$8\r\npmessage\r\n$2\r\na*\r\n$2\r\nab\r\n$0\r\n\r\n"
+      "*3\r\n$12\r\nsunsubscribe\r\n$1\r\nb\r\n:0\r\n"
+      "*3\r\n$8\r\nsmessage\r\n$1\r\nb\r\n$1\r\ny\r\n";
+  const std::string tail = "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$10000\r\n" + large + "\r\n" +
+                           "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nz\r\n";
+  for (size_t at = 0, piece = 1; at < head.size(); at += piece, piece = piece % 13 + 1) {
+    const size_t n = std::min(piece, head.size() - at);
+    REQUIRE(::write(peer, head.data() + at, n) == static_cast<ssize_t>(n));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE(::write(peer, tail.data(), tail.size()) == static_cast<ssize_t>(tail.size()));
+  wait_logged(log, [&] { return log.pushes.size() >= 7; });
+  std::lock_guard<std::mutex> lock(log.mu);
+  const std::vector<std::string> want = {"subscribe a",   "frame 0 |a|x\r\n*1", "frame 1 a*|ab|", "sunsubscribe b",
+                                         "frame 2 |b|y", "frame 0 |a|" + large, "frame 0 |a|z"};
+  CHECK_EQ(log.pushes.size(), want.size());
+  for (size_t i = 0; i < want.size() && i < log.pushes.size(); ++i) CHECK_EQ(log.pushes[i], want[i]);
+  REQUIRE(log.done.size() == 1);
+  CHECK_EQ(log.done[0], std::string(status_name(Status::ok)));
+}
+
+// max_reply_bytes holds for messages read without the reader: one over it (whole or
+// still arriving) breaks the connection, as any reply over it does.
+TEST(test_connection__subscriber_frame_over_max_reply_bytes_breaks) {
+  for (bool announced : {true, false}) {
+    SubscriberRig sr(64);
+    Rig &rig = *sr.rig;
+    const int peer = sr.peer;
+    SubscriberLog log;
+    rig.io.run_sync([&] { rig.conn->set_push_handler(&on_push_logged, &on_frame_logged, &log); });
+    // Under the bound as a bulk, over it as a whole; or a bulk announced over it.
+    const std::string frame = announced ? "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$65\r\n"
+                                        : "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$60\r\n" + std::string(60, 'p') + "\r\n";
+    REQUIRE(::write(peer, frame.data(), frame.size()) == static_cast<ssize_t>(frame.size()));
+    auto events = rig.rec.wait_for(2);
+    REQUIRE(events.size() == 2);
+    CHECK(events[1].find("reply too large") != std::string::npos);
+    std::lock_guard<std::mutex> lock(log.mu);
+    CHECK(log.pushes.empty());
+  }
 }
 
 CHECK_MAIN
