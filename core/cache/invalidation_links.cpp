@@ -28,7 +28,7 @@ void InvalidationLinks::shutdown() {
   for (auto &kv : links_) {
     Link &l = *kv.second;
     if (!l.conn) continue;
-    l.conn->set_push_handler(nullptr, nullptr);
+    l.conn->set_push_handler(nullptr, nullptr, nullptr);
     l.conn->shutdown(Status::closed, "client closed");
   }
 }
@@ -43,7 +43,7 @@ void InvalidationLinks::want(CacheNode *node) {
   l->target.endpoint = ep;
   l->target.stats = &l->stats;
   l->conn = std::make_unique<Connection>(owner_.io_context(), l->target, *this, Connection::Role::subscriber);
-  l->conn->set_push_handler(&InvalidationLinks::on_push, l.get());
+  l->conn->set_push_handler(&InvalidationLinks::on_push, nullptr, l.get());
   Connection *c = l->conn.get();
   links_.emplace(node->addr, std::move(l));
   c->connect();
