@@ -40,8 +40,9 @@ struct ClientCore {
 
   // All of these run without the GIL and return rcm's status with its message in *err.
   // Sends one command; *wait then completes (see SyncWait in client.cpp).
-  rcm_status start(const Argv &av, SyncWait **wait, std::string *err);
-  rcm_status submit(const Argv &av, void *slot, std::string *err);
+  // flags: RCM_CALL_* (0, or RCM_CALL_NO_CACHE: past the client-side cache).
+  rcm_status start(const Argv &av, unsigned flags, SyncWait **wait, std::string *err);
+  rcm_status submit(const Argv &av, unsigned flags, void *slot, std::string *err);
   rcm_status acquire(const char *key, size_t keylen, rcm_lease **out, std::string *err);
   void release(rcm_lease *lease);
   void close();
