@@ -169,8 +169,10 @@ _COUNTERS = ("hits", "misses", "invalidations", "evictions", "bytes", "entries")
 
 
 def cache_stats_of(stats: Dict[str, Any]) -> Dict[str, Any]:
-    """stats()["cache"], with every counter present (0 when the cache is off)."""
-    got = stats.get("cache") or {}
-    out: Dict[str, Any] = {k: int(got.get(k, 0)) for k in _COUNTERS}
-    out["nodes"] = dict(got.get("nodes") or {})
+    """stats()["cache"] (rcm_client_stats_json documents it), with every counter present:
+    0 when the cache is off, where the library leaves the object out."""
+    out: Dict[str, Any] = dict(stats.get("cache") or {})
+    for k in _COUNTERS:
+        out.setdefault(k, 0)
+    out.setdefault("nodes", {})
     return out
