@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import random
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -59,25 +58,8 @@ def loop(client: Any, ops: List[Tuple[bool, str]], value: bytes, seconds: float,
 def threaded(client: Any, ops: List[Tuple[bool, str]], value: bytes, seconds: float, threads: int) -> Tuple[int, int]:
     if threads == 1:
         return loop(client, ops, value, seconds, 0)
-    out: List[Tuple[int, int]] = [(0, 0)] * threads
-    errors: List[BaseException] = []
-    start = threading.Barrier(threads + 1)
-
-    def worker(i: int) -> None:
-        start.wait()
-        try:
-            out[i] = loop(client, ops, value, seconds, i * 7919)
-        except BaseException as e:  # raised again below: a failed thread fails the workload
-            errors.append(e)
-
-    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in ts:
-        t.start()
-    start.wait()
-    for t in ts:
-        t.join()
-    if errors:
-        raise errors[0]
+    from .bench import in_threads
+    out = in_threads(threads, lambda i: loop(client, ops, value, seconds, i * 7919))
     return sum(o for o, _ in out), sum(s for _, s in out)
 
 

@@ -145,14 +145,19 @@ def pipeline_loop(client: Any, keys: List[str], value: bytes, seconds: float, de
 
 
 def threads_loop(client: Any, keys: List[str], value: bytes, seconds: float, threads: int) -> int:
-    counts = [0] * threads
+    return sum(in_threads(threads, lambda i: mix_loop(client, keys, value, seconds, offset=i * 7919)))
+
+
+def in_threads(threads: int, fn: Callable[[int], Any]) -> List[Any]:
+    """fn(i) in threads i = 0..threads-1, started together; their results in order."""
+    out: List[Any] = [None] * threads
     errors: List[BaseException] = []
     start = threading.Barrier(threads + 1)
 
     def worker(i: int) -> None:
         start.wait()
         try:
-            counts[i] = mix_loop(client, keys, value, seconds, offset=i * 7919)
+            out[i] = fn(i)
         except BaseException as e:  # raised again in the caller: a failed thread fails the workload
             errors.append(e)
 
@@ -164,7 +169,7 @@ def threads_loop(client: Any, keys: List[str], value: bytes, seconds: float, thr
         t.join()
     if errors:
         raise errors[0]
-    return sum(counts)
+    return out
 
 
 def delete_keys(client: Any, keys: List[str], batch: int = 1000) -> int:
