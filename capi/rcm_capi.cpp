@@ -1,6 +1,7 @@
 // The C ABI: checks arguments, maps handles, and stops every C++ exception at the wall.
 #include "rcm/rcm.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -97,6 +98,16 @@ rcm_status check_may_block(const Client &c, const char *what) {
     c.check_may_block(what);
     return RCM_OK;
   });
+}
+
+rcm_status check_flags(unsigned flags) {
+  if (flags & ~static_cast<unsigned>(RCM_CALL_NO_CACHE))
+    return fail(Status::arg, "flags 0x" + [flags] {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%x", flags);
+      return std::string(buf);
+    }() + " has bits that are no RCM_CALL_* flag");
+  return RCM_OK;
 }
 
 rcm_status check_argv(int argc, const char *const *argv) {
@@ -227,13 +238,20 @@ rcm_status rcm_client_shutdown(rcm_client *client) {
 
 rcm_status rcm_command(rcm_client *client, int argc, const char *const *argv, const size_t *argvlen,
                        rcm_reply **out) {
+  return rcm_command_flags(client, 0, argc, argv, argvlen, out);
+}
+
+rcm_status rcm_command_flags(rcm_client *client, unsigned flags, int argc, const char *const *argv,
+                             const size_t *argvlen, rcm_reply **out) {
   if (out == nullptr) return fail_arg("out");
   *out = nullptr;
   if (rcm_status s = check_client(client)) return s;
   if (rcm_status s = check_may_block(*client->client, "rcm_command")) return s;
+  if (rcm_status s = check_flags(flags)) return s;
   if (rcm_status s = check_argv(argc, argv)) return s;
   return guarded([&] {
     Request *r = client->client->make_request(argc, argv, argvlen, false);
+    r->no_cache = (flags & RCM_CALL_NO_CACHE) != 0;
     Reply *reply = nullptr;
     std::string err;
     Status st = client->client->execute(r, &reply, &err);
@@ -300,11 +318,18 @@ rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int ar
 
 rcm_status rcm_command_async(rcm_client *client, int argc, const char *const *argv, const size_t *argvlen,
                              rcm_callback cb, void *userdata) {
+  return rcm_command_async_flags(client, 0, argc, argv, argvlen, cb, userdata);
+}
+
+rcm_status rcm_command_async_flags(rcm_client *client, unsigned flags, int argc, const char *const *argv,
+                                   const size_t *argvlen, rcm_callback cb, void *userdata) {
   if (rcm_status s = check_client(client)) return s;
+  if (rcm_status s = check_flags(flags)) return s;
   if (rcm_status s = check_argv(argc, argv)) return s;
   if (cb == nullptr) return fail_arg("cb");
   return guarded([&] {
     Request *r = client->client->make_request(argc, argv, argvlen, false);
+    r->no_cache = (flags & RCM_CALL_NO_CACHE) != 0;
     r->done = &async_done;
     r->ctx = reinterpret_cast<void *>(cb);
     r->user = userdata;

@@ -157,6 +157,7 @@ Client::Client(const Config &cfg, Mode mode)
     : cfg_(cfg), mode_(mode), pubsub_(std::make_shared<PubSub>(cfg_)), table_(&CommandTable::builtin()) {
   std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, &on_fork_child); });
   fork_generation_ = g_fork_generation.load();
+  if (cfg_.cache_max_bytes > 0 && !cfg_.cache_commands.empty()) cache_ = std::make_unique<Cache>(cfg_);
 }
 
 Client::~Client() { close(); }
@@ -261,6 +262,8 @@ void Client::publish_primary(const Endpoint &ep, const std::vector<Endpoint> &re
     primary_addr_ = ep.str();
   }
   topo_cv_.notify_all();
+  // A new primary: what the old one's invalidations covered is no longer known true.
+  if (cache_ && !old.empty() && old != ep.str()) cache_->reset_all();
   for (size_t i = 0; i < engines_.size(); ++i) {
     Engine *e = engines_[i].get();
     if (io_[i]->on_loop_thread()) {
@@ -288,6 +291,7 @@ void Client::primary_hint(const Endpoint &ep, const std::string &cause) {
 void Client::publish_topology(std::shared_ptr<const ClusterTopology> topo,
                               std::shared_ptr<const ClusterTopology> previous, bool changed) {
   refreshes_.fetch_add(1, std::memory_order_relaxed);
+  if (cache_) cache_topology_changed(previous.get(), *topo);
   {
     std::lock_guard<std::mutex> lk(topo_mu_);
     topo_ = topo;
@@ -498,14 +502,22 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
   // ... and without arguments (only UNSUBSCRIBE's kinds allow that) one per subscription,
   // which the lease's connection counts.
   if ((info.flags & kCmdSubscribe) && argc == 1) r->unsubscribe_all = true;
+  if (cache_) cache_plan(r, argc, args, argvlen);
   return owned.release();
 }
 
 Status Client::execute(Request *r, Reply **out, std::string *err) {
   SyncCall call;
+  *out = nullptr;
+  if (r->cache) {
+    if (Reply *hit = cache_serve(r)) {
+      delete r;
+      *out = hit;
+      return Status::ok;
+    }
+  }
   r->done = &sync_done;
   r->ctx = &call;
-  *out = nullptr;
   Status st = execute_async(r, err);
   return st == Status::ok ? wait_sync(call, cfg_.sync_spin_us, out, err) : st;
 }
@@ -513,6 +525,21 @@ Status Client::execute(Request *r, Reply **out, std::string *err) {
 Status Client::execute_async(Request *r, std::string *err) {
   Engine &e = pick_engine();
   r->engine = &e;
+  if (r->cache && !r->track && !r->cache->write) {
+    // A hit completes on the I/O thread, as every async call does, without a round trip.
+    if (Reply *hit = cache_serve(r)) {
+      if (closed() || !e.io().post([r, hit] {
+            r->done(r, Status::ok, hit);
+            delete r;
+          })) {
+        delete hit;
+        delete r;
+        if (err) *err = "client closed";
+        return Status::closed;
+      }
+      return Status::ok;
+    }
+  }
   if (closed() || !e.io().post(&Engine::submit_task, r)) {
     delete r;
     if (err) *err = "client closed";
@@ -586,7 +613,7 @@ Status Client::execute_batch(std::vector<Request *> &reqs, std::vector<Reply *> 
       i = j;
     }
   }
-  Status st = run_batch(reqs, out, err);
+  Status st = cache_ ? run_batch_cached(reqs, out, err) : run_batch(reqs, out, err);
   if (st != Status::ok) return st;
   // A slot that moved under a transaction: the command queued for it got MOVED, so the
   // server aborted the EXEC (EXECABORT) and nothing of the block ran. The map now names

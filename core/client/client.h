@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/cache/cache.h"
 #include "core/request/request.h"
 #include "core/config/config.h"
 #include "core/pubsub/pubsub.h"
@@ -133,6 +134,17 @@ class Client : public std::enable_shared_from_this<Client> {
   std::shared_ptr<Subscriber> open_subscriber(Subscriber::DeliverFn fn, void *ctx);
   std::shared_ptr<PubSub> pubsub() const { return pubsub_; }
 
+  // Client-side caching (client_cache.cpp); cache() is null when cache.max_bytes is 0.
+  Cache *cache() const { return cache_.get(); }
+  // Caller's thread: a copy of the cached reply r asks for (r is then not sent), or null;
+  // on a miss, r is marked to store its reply.
+  Reply *cache_serve(Request *r);
+  // I/O thread, before r completes with the server's reply: stores a read's reply, or
+  // drops a write's keys again now that it is acknowledged.
+  void cache_reply(Request *r, const Reply *reply);
+  // Any thread: engine 0 opens node's invalidation connection.
+  void cache_want_link(CacheNode *node);
+
   std::string stats_json();
   std::string topology_json();
 
@@ -150,6 +162,8 @@ class Client : public std::enable_shared_from_this<Client> {
   void wait_topology();
   // Hands reqs to one engine as a batch and waits until every one completed.
   Status run_batch(std::vector<Request *> &reqs, std::vector<Reply *> &out, std::string *err);
+  // run_batch with the cache's hits answered in place and only the misses sent.
+  Status run_batch_cached(std::vector<Request *> &reqs, std::vector<Reply *> &out, std::string *err);
   Engine &pick_engine();
   std::string role_of(const std::string &address, const std::string &fallback);
 
@@ -176,6 +190,11 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string topo_error_;                       // guarded by topo_mu_
   bool topo_failed_once_ = false;                // guarded by topo_mu_
   std::atomic<uint64_t> refreshes_{0};
+  std::unique_ptr<Cache> cache_;  // thread-safe; null when off
+  // make_request's part: what r reads from or drops in the cache.
+  void cache_plan(Request *r, int argc, const char *const *argv, const size_t *argvlen) const;
+  // Topology: the nodes whose slots changed owner lose their entries.
+  void cache_topology_changed(const ClusterTopology *previous, const ClusterTopology &topo);
 };
 
 }  // namespace rcm::core

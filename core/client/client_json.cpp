@@ -99,6 +99,31 @@ std::string Client::stats_json() {
   j.key("gaps").value(ps.gaps.load());
   j.key("resubscribes").value(ps.resubscribes.load());
   j.end_object();
+  if (cache_) {
+    const CacheStats cs = cache_->stats();
+    auto n = [](uint64_t v) { return static_cast<long long>(v); };
+    j.key("cache").begin_object();
+    j.key("hits").value(n(cs.hits));
+    j.key("misses").value(n(cs.misses));
+    j.key("invalidations").value(n(cs.invalidations));
+    j.key("evictions").value(n(cs.evictions));
+    j.key("bytes").value(n(cs.bytes));
+    j.key("entries").value(n(cs.entries));
+    j.key("max_bytes").value(cache_->max_bytes());
+    j.key("max_entries").value(cache_->max_entries());
+    j.key("nodes").begin_object();
+    for (const CacheStats::Node &node : cs.nodes) {
+      j.key(node.addr).begin_object();
+      j.key("hits").value(n(node.hits));
+      j.key("misses").value(n(node.misses));
+      j.key("invalidations").value(n(node.invalidations));
+      j.key("resets").value(n(node.resets));
+      j.key("tracking").value(node.subscribed);
+      j.end_object();
+    }
+    j.end_object();
+    j.end_object();
+  }
   j.end_object();
   return j.str();
 }

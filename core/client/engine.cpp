@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/cache/invalidation_links.h"
 #include "core/client/client.h"
 #include "core/common/guard.h"
 #include "core/common/strings.h"
@@ -27,11 +28,13 @@ std::string pool_key(const Endpoint &ep, NodePool::Kind kind) {
 Engine::Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index, Mode mode)
     : client_(client), io_(io), cfg_(cfg), tls_(tls), index_(index), mode_(mode) {
   if (index_ == 0) pubsub_ = std::make_unique<PubSubManager>(*this, client.pubsub());
+  if (index_ == 0 && client.cache() != nullptr) cache_links_ = std::make_unique<InvalidationLinks>(*client.cache(), *this);
 }
 
 Engine::~Engine() {
   shutdown();
   pubsub_.reset();
+  cache_links_.reset();
   refresher_.reset();
   tracker_.reset();
   pools_.clear();
@@ -85,6 +88,8 @@ NodePool &Engine::pool_for(const Endpoint &ep, NodePool::Kind kind) {
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
   auto pool = std::make_unique<NodePool>(*this, ep, kind);
+  if (client_.cache() != nullptr && kind != NodePool::Kind::sentinel)
+    pool->set_tracking(&client_.cache()->node(ep.str())->tracking);
   NodePool &ref = *pool;
   pools_.emplace(key, std::move(pool));
   ref.start();
@@ -269,6 +274,7 @@ void Engine::dispatch(Request *r) {
   }
   if (starts_with(r->last_error, "no known owner")) r->last_error.clear();  // it has one now
   if (!r->ask_node.empty()) {
+    r->track = false;  // nothing may come between ASKING and its command
     // ASK: this node serves the slot for this one command, after ASKING.
     auto *asking = new Request();
     const char *argv[] = {"ASKING"};
@@ -463,6 +469,7 @@ void Engine::shutdown() {
   shut_ = true;
   // Its connections belong to pools closed next; its subscribers hear the client closed.
   if (pubsub_) pubsub_->shutdown();
+  if (cache_links_) cache_links_->shutdown();
   for (auto &kv : pools_) kv.second->shutdown(Status::closed, "client closed");
   for (Request *r : unrouted_) {
     request_fail(r, Status::closed, "client closed");

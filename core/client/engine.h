@@ -28,6 +28,7 @@ class Client;
 class ClusterRefresher;
 class PrimaryTracker;
 class PubSubManager;
+class InvalidationLinks;
 class IoThread;
 class TlsContext;
 
@@ -79,6 +80,8 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   bool has_topology() const { return topo_ != nullptr; }
   std::shared_ptr<const ClusterTopology> topology() const override { return topo_; }
   const NodePool *writable_node() const override { return primary_; }
+  // Engine 0, client-side caching on: the invalidation connections (null otherwise).
+  InvalidationLinks *cache_links() { return cache_links_.get(); }
   // Engine 0: the client's Pub/Sub (null on the others).
   PubSubManager *pubsub() { return pubsub_.get(); }
   NodePool &pool_for(const Endpoint &ep, NodePool::Kind kind) override;
@@ -152,6 +155,7 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   std::unique_ptr<ClusterRefresher> refresher_;              // engine 0 in cluster mode
   std::unique_ptr<PrimaryTracker> tracker_;                  // engine 0 in raft / sentinel mode
   std::unique_ptr<PubSubManager> pubsub_;                    // engine 0
+  std::unique_ptr<InvalidationLinks> cache_links_;           // engine 0, cache on
   std::vector<NodePool *> replicas_;                         // sentinel: replicas for reads
   using Deadline = std::pair<Clock::time_point, Request *>;
   // Requests with one command_timeout_ms arrive in deadline order: a FIFO takes them in

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/client/client.h"
 #include "core/client/engine.h"
 
 namespace rcm::core {
@@ -181,6 +182,7 @@ void Engine::finish_fanout(FanOut *f) {
     }
   }
   free_parts();
+  if (parent->cache && !parent->completed) parent->engine->client().cache_reply(parent, out);
   request_complete(parent, Status::ok, out);
   request_release(parent);
 }

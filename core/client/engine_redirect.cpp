@@ -23,6 +23,7 @@ bool out_of_transient_retries(const Request *r) {
 
 void Engine::on_reply(Request *r, Reply *reply) {
   if (reply->is_error() && handle_redirect(r, reply)) return;
+  if (r->cache && !r->completed) client_.cache_reply(r, reply);
   request_complete(r, Status::ok, reply);
 }
 

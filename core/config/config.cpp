@@ -41,6 +41,26 @@ std::string lower(std::string s) {
   return s;
 }
 
+// "get, mget,HGET" -> {"GET", "MGET", "HGET"}; an empty list caches nothing.
+std::vector<std::string> parse_cache_commands(const std::string &key, const std::string &v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    std::string name = v.substr(start, comma - start);
+    name.erase(0, name.find_first_not_of(" \t"));
+    name.erase(name.find_last_not_of(" \t") + 1);
+    for (char &c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') bad(key, "'" + name + "' is not a command name");
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    if (!name.empty()) out.push_back(name);
+    start = comma + 1;
+  }
+  return out;
+}
+
 int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -222,6 +242,14 @@ void Config::set(const std::string &key, const std::string &value) {
     pubsub_node = value;
   } else if (key == "pubsub.callback_threads") {
     pubsub_callback_threads = static_cast<int>(parse_int(key, value, 1, 64));
+  } else if (key == "cache.max_bytes") {
+    cache_max_bytes = parse_int(key, value, 0, std::numeric_limits<long long>::max());
+  } else if (key == "cache.max_entries") {
+    cache_max_entries = parse_int(key, value, 1, std::numeric_limits<long long>::max());
+  } else if (key == "cache.ttl_ms") {
+    cache_ttl_ms = parse_int(key, value, 1, std::numeric_limits<long long>::max());
+  } else if (key == "cache.commands") {
+    cache_commands = parse_cache_commands(key, value);
   } else if (key == "sentinel.master") {
     if (value.empty()) bad(key, "empty master name");
     sentinel_master = value;
@@ -290,6 +318,14 @@ std::string Config::get(const std::string &key) const {
   if (key == "pubsub.max_pending") return i(pubsub_max_pending);
   if (key == "pubsub.node") return pubsub_node;
   if (key == "pubsub.callback_threads") return i(pubsub_callback_threads);
+  if (key == "cache.max_bytes") return std::to_string(cache_max_bytes);
+  if (key == "cache.max_entries") return std::to_string(cache_max_entries);
+  if (key == "cache.ttl_ms") return std::to_string(cache_ttl_ms);
+  if (key == "cache.commands") {
+    std::string out;
+    for (const std::string &c : cache_commands) out += (out.empty() ? "" : ",") + c;
+    return out;
+  }
   if (key == "sentinel.master") return sentinel_master;
   if (key == "sentinel.username") return sentinel_username;
   if (key == "sentinel.password") return sentinel_password;

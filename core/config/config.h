@@ -73,6 +73,15 @@ struct Config {
   std::string pubsub_node;
   int pubsub_callback_threads = 2;
 
+  // Client-side caching (core/cache): off while cache_max_bytes is 0. Entries live at
+  // most cache_ttl_ms whatever the server says; cache_commands are upper-case names.
+  long long cache_max_bytes = 0;
+  long long cache_max_entries = 100000;
+  long long cache_ttl_ms = 60000;
+  std::vector<std::string> cache_commands{"GET",     "MGET",     "HGET",      "HGETALL", "HMGET",
+                                          "EXISTS",  "STRLEN",   "SMEMBERS",  "SISMEMBER", "LRANGE",
+                                          "ZRANGE",  "ZSCORE",   "TYPE"};
+
   std::string sentinel_master;
   std::string sentinel_username;
   std::string sentinel_password;

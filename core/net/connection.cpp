@@ -88,6 +88,9 @@ Connection::~Connection() {
 }
 
 void Connection::close_socket() {
+  // The server forgets what a closed connection read: its invalidations will never come.
+  if (tracking_sent_ != 0 && target_.tracking != nullptr) target_.tracking->reset();
+  tracking_sent_ = tracking_ok_ = 0;
   if (bev_ != nullptr) {
     bufferevent_free(bev_);
     bev_ = nullptr;
@@ -336,16 +339,48 @@ void Connection::on_connected() {
 
 void Connection::send_internal(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
                                size_t tag) {
+  if (done == &Connection::on_handshake_reply) ++handshake_left_;
+  send_request(argc, argv, argvlen, done, this, tag);
+}
+
+void Connection::send_request(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done,
+                              void *ctx, size_t tag) {
   auto *r = new Request();
   r->index = tag;
   encode_command(r->payload, argc, argv, argvlen);
   r->internal = true;
   r->pinned = true;
   r->done = done;
-  r->ctx = this;
+  r->ctx = ctx;
   r->created = Clock::now();
-  if (done == &Connection::on_handshake_reply) ++handshake_left_;
   send(r);
+}
+
+// A read whose reply may be cached goes after CLIENT TRACKING on this socket, sent once
+// per tracking generation; r->track_gen says under which (0: not tracked, not stored).
+// gen is read on both sides of redirect, so a generation is never paired with an id
+// from another one.
+void Connection::stamp_tracking(Request *r) {
+  TrackingTarget &t = *target_.tracking;
+  const uint64_t gen = t.gen.load(std::memory_order_acquire);
+  const long long id = t.redirect.load(std::memory_order_acquire);
+  r->track_gen = 0;
+  if (id == 0 || t.gen.load(std::memory_order_acquire) != gen) return;
+  if (tracking_sent_ != gen) {
+    tracking_sent_ = gen;
+    const std::string ids = std::to_string(id);
+    const char *argv[] = {"CLIENT", "TRACKING", "on", "REDIRECT", ids.c_str()};
+    size_t lens[] = {6, 8, 2, 8, ids.size()};
+    send_internal(5, argv, lens, &Connection::on_tracking_reply, gen);
+  }
+  r->track_gen = gen;
+}
+
+void Connection::on_tracking_reply(Request *r, Status status, Reply *reply) {
+  auto *c = static_cast<Connection *>(r->ctx);
+  std::unique_ptr<Reply> owned(reply);
+  if (status == Status::ok && reply != nullptr && !reply->is_error() && c->tracking_sent_ == r->index)
+    c->tracking_ok_ = r->index;
 }
 
 void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
@@ -420,6 +455,7 @@ void Connection::connect_failed(Status why, const std::string &message) {
 }
 
 void Connection::send(Request *r) {
+  if (r->track && target_.tracking != nullptr && role_ == Role::shared) stamp_tracking(r);
   if (inflight_.empty()) awaiting_since_ = Clock::now();
   r->offset = bytes_queued_;
   bytes_queued_ += r->payload.size();
@@ -530,6 +566,8 @@ void Connection::handle_reply(Reply *reply) {
   if (r->internal || r->lease != nullptr) {
     request_complete(r, Status::ok, reply);
   } else {
+    // Stored only if the server confirmed tracking before it ran the read (in order).
+    if (r->track_gen != 0 && r->track_gen != tracking_ok_) r->track_gen = 0;
     listener_.on_reply(r, reply);
   }
   request_release(r);

@@ -100,6 +100,10 @@ class Connection {
   // request completes (done(r, ok, nullptr)) once each name is confirmed, or with the
   // error reply (MOVED, CROSSSLOT, NOPERM) or the connection's failure. r->sub_due then
   // holds the names not confirmed. ctx goes to r->ctx, tag to r->index.
+  // Sends one of rcm's own commands; done(r, status, reply) gets ctx as r->ctx, tag as
+  // r->index (CLIENT ID on an invalidation connection).
+  void send_request(int argc, const char *const *argv, const size_t *argvlen, Request::DoneFn done, void *ctx,
+                    size_t tag = 0);
   void send_subscription(const std::string &command, const std::vector<std::string> &names, Request::DoneFn done,
                          void *ctx, size_t tag = 0);
 
@@ -124,6 +128,8 @@ class Connection {
   static void on_handshake_reply(Request *r, Status status, Reply *reply);
   static void on_ping_reply(Request *r, Status status, Reply *reply);
   static void on_ignore_reply(Request *r, Status status, Reply *reply);
+  static void on_tracking_reply(Request *r, Status status, Reply *reply);
+  void stamp_tracking(Request *r);
 
   void on_read();
   void on_connected();
@@ -180,6 +186,10 @@ class Connection {
   Clock::time_point awaiting_since_; // when inflight_ last went from empty to non-empty
   Clock::time_point ping_sent_;
   bool ping_outstanding_ = false;
+  // Client-side caching, this socket: the tracking generation CLIENT TRACKING was sent
+  // for, and the one the server confirmed (0 = none).
+  uint64_t tracking_sent_ = 0;
+  uint64_t tracking_ok_ = 0;
 
   // Lease state, from the commands sent.
   bool in_multi_ = false;

@@ -3,7 +3,9 @@
 // are virtual, called once per reply, state change or loop iteration, never per byte.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,12 +32,26 @@ struct IoContext {
   size_t read_buffer_size;
 };
 
+// Client-side caching: one node's server-assisted tracking, shared by every connection to
+// it on any I/O thread (owned by core/cache). A connection that carries a cacheable read
+// first sends CLIENT TRACKING on REDIRECT <redirect> once per generation; gen moves on
+// whenever what the server tracked for us may have been lost (the invalidation
+// connection or a tracked connection broke), so replies read under an older generation
+// are never stored and entries stored under it are never served.
+struct TrackingTarget {
+  std::atomic<uint64_t> gen{1};
+  std::atomic<long long> redirect{0};  // CLIENT ID of the node's invalidation connection; 0 = none
+  void *owner = nullptr;               // the cache's record of the node
+  void reset() { gen.fetch_add(1, std::memory_order_acq_rel); }
+};
+
 // The server a connection talks to, and how to greet it.
 struct ConnectionTarget {
   Endpoint endpoint;
   NodeStats *stats;        // the node's counters (reconnects, retries); I/O thread
   bool sentinel = false;   // a Sentinel: its own credentials, no SELECT
   bool readonly = false;   // a cluster replica: READONLY before reads
+  TrackingTarget *tracking = nullptr;  // client-side caching is on for this node
 };
 
 class ConnectionListener {

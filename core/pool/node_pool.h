@@ -68,6 +68,9 @@ class NodePool final : public ConnectionListener {
   NodeStats &stats() { return stats_; }
   bool is_replica() const { return kind_ == Kind::replica; }
   bool is_sentinel() const { return kind_ == Kind::sentinel; }
+  // Client-side caching: the node's tracking state (before start()); null when off.
+  void set_tracking(TrackingTarget *t) { target_.tracking = t; }
+  TrackingTarget *tracking() const { return target_.tracking; }
   bool up() const;
   // Was up once and is not now: its connections are reconnecting with backoff.
   bool lost() const { return ever_up_ && !up(); }

@@ -28,6 +28,16 @@ class Engine;
 class NodePool;
 struct NodeStats;
 
+// A read that missed the client-side cache: the entries its reply fills (one per key;
+// MGET: one per element) and each key's invalidation epoch, taken before it was sent.
+struct CacheTicket {
+  std::string variant;            // the command and its arguments other than the key
+  std::vector<std::string> keys;
+  std::vector<uint64_t> epochs;
+  bool write = false;  // not a read: a write whose keys are dropped when sent and when acknowledged
+  bool flush = false;  // FLUSHALL / FLUSHDB: everything is dropped
+};
+
 struct Request {
   // Receives the outcome: reply is the server's reply (status ok) or an error reply rcm
   // made (status != ok). The receiver owns reply.
@@ -58,6 +68,12 @@ struct Request {
   bool pinned = false;          // never resend on another connection
   bool internal = false;        // rcm's own (handshake, health check)
   bool fanned_out = false;      // split into parts that carry its deadline (engine_fanout.cpp)
+
+  // Client-side caching (core/cache decides; the layers below only carry it).
+  bool no_cache = false;        // the caller bypasses the cache (RCM_CALL_NO_CACHE)
+  bool track = false;           // its reply may be stored: its connection must track its keys
+  uint64_t track_gen = 0;       // net: the node's tracking generation it was read under; 0 = untracked
+  std::unique_ptr<CacheTicket> cache;  // what its reply fills, and each key's epoch before it was sent
 
   // A unit: requests that travel together, in order, on one connection (a pipeline's
   // requests for one node, a MULTI ... EXEC block, ASKING + its command). Members share a

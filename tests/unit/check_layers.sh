@@ -2,13 +2,13 @@
 # unit.layers: core/ depends one way. A file in one layer may include its own layer and
 # the layers below it, never one above. Usage: check_layers.sh <repo root>
 #
-#   common < config < resp < route < request < net < pool < topology < pubsub < client
+#   common < config < resp < route < request < net < pool < topology < pubsub < cache < client
 #
 # route/ sits below request/ because a Request carries its routing facts (CommandInfo,
 # slot, split); route/ itself is pure functions over bytes and needs nothing above resp/.
 set -u
 root=${1:?usage: check_layers.sh <repo root>}
-order="common config resp route request net pool topology pubsub client"
+order="common config resp route request net pool topology pubsub cache client"
 
 rank() {
   i=0

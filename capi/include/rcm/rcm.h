@@ -149,6 +149,15 @@ RCM_API void rcm_free(void *ptr);
  *   pubsub.node          cluster: "host:port" of the node for channels and patterns
  *                        (default "": a primary rcm picks, another when it goes away)
  *   pubsub.callback_threads  threads that run message callbacks (default 2)
+ *   cache.max_bytes      client-side caching (see "Client-side caching" below): the
+ *                        cache's bound in bytes of cached replies and keys; 0 = off
+ *                        (default 0)
+ *   cache.max_entries    the most entries cached at once (default 100000)
+ *   cache.ttl_ms         the longest any entry lives, whatever the server says
+ *                        (default 60000)
+ *   cache.commands       comma-separated read commands whose replies are cached
+ *                        (default GET,MGET,HGET,HGETALL,HMGET,EXISTS,STRLEN,SMEMBERS,
+ *                        SISMEMBER,LRANGE,ZRANGE,ZSCORE,TYPE; MGET is cached per key)
  *   sentinel.master      master name for mode=sentinel
  *   sentinel.username, sentinel.password   credentials for the sentinels themselves
  *   tls                  true | false (rediss:// sets it); cluster nodes that announce a
@@ -352,6 +361,47 @@ typedef void (*rcm_callback)(rcm_status status, rcm_reply *reply, void *userdata
  *  pipeline when order matters. Thread-safe; does not block. Callable from a callback. */
 RCM_API rcm_status rcm_command_async(rcm_client *client, int argc, const char *const *argv,
                                      const size_t *argvlen, rcm_callback cb, void *userdata);
+
+/* ---------------------------------------------------------------------------------
+ * Client-side caching (cache.max_bytes > 0). Replies of the read commands named by
+ * cache.commands are kept in process, shared by every thread of the client, and served
+ * from there by rcm_command, rcm_command_async and pipelines without a round trip; a
+ * hit returns an owned copy identical to the server's reply. The server keeps them
+ * true: rcm turns CLIENT TRACKING on (RESP2, REDIRECT to one invalidation connection
+ * per node subscribed to __redis__:invalidate) for the connections whose reads it
+ * stores, and drops an entry when the server says its key changed. Guarantees:
+ *   - a write made through this client drops its keys' entries before it is sent and
+ *     again when it is acknowledged: a read that follows the write's reply sees it;
+ *   - a read whose reply races an invalidation of its key (a write by anyone) is not
+ *     stored;
+ *   - a node's entries are dropped before any further hit when its invalidation
+ *     connection breaks (CLIENT KILL, a restart), when a connection whose reads were
+ *     tracked breaks, when the topology changes (failover, slots moved, a new Sentinel
+ *     or Raft primary), and on FLUSHALL / FLUSHDB by anyone (the server's null
+ *     invalidation empties the cache);
+ *   - no entry lives longer than cache.ttl_ms.
+ * Not guaranteed: a write by another client is seen only once its invalidation has
+ * arrived, which takes a loopback round trip or so after that client's acknowledgement
+ * (see README: "Client-side caching" for the measured window). Eviction is LRU per
+ * shard within both bounds (cache.max_entries, cache.max_bytes), which hold at every
+ * moment. Routed commands, leases and transactions (MULTI ... EXEC) never use the
+ * cache; cluster MGETs whose keys span slots are served but not stored.
+ * Stats: "cache" in rcm_client_stats_json.
+ * ------------------------------------------------------------------------------ */
+
+/** Flags of rcm_command_flags and rcm_command_async_flags. */
+#define RCM_CALL_NO_CACHE 0x1u /* neither read nor fill the client-side cache */
+
+/** Like rcm_command, with flags (RCM_CALL_*; unknown bits: RCM_ERR_ARG, nothing sent).
+ *  Thread-safe; blocks. */
+RCM_API rcm_status rcm_command_flags(rcm_client *client, unsigned flags, int argc, const char *const *argv,
+                                     const size_t *argvlen, rcm_reply **out);
+
+/** Like rcm_command_async, with flags (RCM_CALL_*; unknown bits: RCM_ERR_ARG, no
+ *  callback). Thread-safe; does not block. Callable from a callback. */
+RCM_API rcm_status rcm_command_async_flags(rcm_client *client, unsigned flags, int argc,
+                                           const char *const *argv, const size_t *argvlen, rcm_callback cb,
+                                           void *userdata);
 
 /* ---------------------------------------------------------------------------------
  * Explicit routes. Without one, a command goes where its keys say (cluster mode: the
@@ -595,7 +645,13 @@ RCM_API void rcm_subscriber_close(rcm_subscriber *sub);
  *  "patterns", "shard_channels" (names wanted), "subscriber_connections" (ready),
  *  "messages" (queued for subscribers), "dropped" (pubsub.max_pending), "gaps"
  *  (RCM_EVENT_SUBSCRIPTION_GAP events), "resubscribes" (names live again after an
- *  interruption)}. *json belongs to the caller (rcm_free). Blocks briefly: every I/O
+ *  interruption)}; and "cache" (client-side caching; present when it is on):
+ *  {"hits", "misses", "invalidations" (entries dropped by the server's or this client's
+ *  invalidations, flushes included), "evictions" (LRU and cache.ttl_ms), "bytes",
+ *  "entries", "max_bytes", "max_entries", "nodes": {"host:port": {"hits", "misses",
+ *  "invalidations", "resets" (times all of the node's entries were dropped: its
+ *  invalidation connection lost, a tracked connection lost, a topology change),
+ *  "tracking" (its invalidation connection is subscribed)}}}. *json belongs to the caller (rcm_free). Blocks briefly: every I/O
  *  thread makes its part. Thread-safe, but not from an rcm_callback: there it would wait
  *  for the other I/O threads, which may be waiting for this one, so it returns
  *  RCM_ERR_STATE (whatever io_threads is). */

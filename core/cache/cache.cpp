@@ -1,0 +1,304 @@
+#include "core/cache/cache.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <functional>
+#include <string_view>
+
+#include "core/route/router.h"
+
+namespace rcm::core {
+
+namespace {
+
+// What an entry costs beyond its strings: the entry, its map node and key index slot.
+constexpr size_t kEntryOverhead = 160;
+
+size_t reply_bytes(const Reply &r) {
+  size_t n = sizeof(Reply) + r.str.size();
+  for (const Reply *e : r.elements) n += e ? reply_bytes(*e) : 0;
+  return n;
+}
+
+size_t hash_of(const std::string &key) { return std::hash<std::string_view>{}(std::string_view(key)); }
+
+void append_arg(std::string &out, const char *p, size_t n) {
+  uint32_t len = static_cast<uint32_t>(n);
+  out.append(reinterpret_cast<const char *>(&len), sizeof len);
+  out.append(p, n);
+}
+
+}  // namespace
+
+Reply *reply_copy(const Reply &r) {
+  auto *c = new Reply(r.kind);
+  c->integer = r.integer;
+  c->str = r.str;
+  c->origin = r.origin;
+  c->elements.reserve(r.elements.size());
+  for (const Reply *e : r.elements) c->elements.push_back(e ? reply_copy(*e) : nullptr);
+  return c;
+}
+
+struct Cache::Entry {
+  std::string id;  // key length, key, variant: the map's key
+  std::string key;
+  Reply *value = nullptr;  // owned
+  CacheNode *node = nullptr;
+  uint64_t gen = 0;
+  Clock::time_point expires;
+  size_t bytes = 0;
+  Entry *prev = nullptr, *next = nullptr;  // LRU: head is the most recent
+};
+
+struct Cache::Shard {
+  std::mutex mu;
+  std::unordered_map<std::string, Entry *> entries;              // by id
+  std::unordered_map<std::string, std::vector<Entry *>> by_key;  // the entries of one key
+  Entry *head = nullptr, *tail = nullptr;
+  long long bytes = 0, count = 0;
+  long long max_bytes = 0, max_count = 0;
+  uint64_t hits = 0, invalidations = 0, evictions = 0;
+  std::vector<uint64_t> node_hits, node_invalidations;  // by CacheNode::index
+
+  void push_front(Entry *e) {
+    e->prev = nullptr;
+    e->next = head;
+    if (head) head->prev = e;
+    head = e;
+    if (!tail) tail = e;
+  }
+  void remove(Entry *e) {
+    (e->prev ? e->prev->next : head) = e->next;
+    (e->next ? e->next->prev : tail) = e->prev;
+    e->prev = e->next = nullptr;
+  }
+  void count_node(std::vector<uint64_t> &v, const CacheNode *n) {
+    if (v.size() <= n->index) v.resize(n->index + 1);
+    ++v[n->index];
+  }
+};
+
+Cache::Cache(const Config &cfg)
+    : max_bytes_(cfg.cache_max_bytes), max_entries_(cfg.cache_max_entries), ttl_(cfg.cache_ttl_ms) {
+  for (const std::string &c : cfg.cache_commands) commands_.insert(c);
+  // Shards spread the lock; each holds its share of both bounds, so a share must still
+  // hold a useful number of entries (at least 64) and bytes (at least 64 KiB).
+  while (nshards_ < 16 && max_entries_ / static_cast<long long>(nshards_ * 2) >= 64 &&
+         max_bytes_ / static_cast<long long>(nshards_ * 2) >= 64 * 1024)
+    nshards_ *= 2;
+  shards_.reset(new Shard[nshards_]);
+  for (size_t i = 0; i < nshards_; ++i) {
+    shards_[i].max_bytes = max_bytes_ / static_cast<long long>(nshards_);
+    shards_[i].max_count = std::max<long long>(1, max_entries_ / static_cast<long long>(nshards_));
+  }
+  epochs_.reset(new std::atomic<uint64_t>[kEpochs]);
+  for (size_t i = 0; i < kEpochs; ++i) epochs_[i].store(0, std::memory_order_relaxed);
+}
+
+Cache::~Cache() {
+  for (size_t i = 0; i < nshards_; ++i)
+    for (auto &kv : shards_[i].entries) {
+      delete kv.second->value;
+      delete kv.second;
+    }
+}
+
+Cache::Shard &Cache::shard_of(size_t hash) const { return shards_[hash & (nshards_ - 1)]; }
+std::atomic<uint64_t> &Cache::epoch_slot(size_t hash) const { return epochs_[(hash >> 4) & (kEpochs - 1)]; }
+
+bool Cache::plan(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen,
+                 CacheTicket *t) const {
+  if (argc < 2 || commands_.empty()) return false;
+  auto len = [&](int i) { return argvlen ? argvlen[i] : std::strlen(argv[i]); };
+  const size_t n0 = len(0);
+  if (n0 > 32) return false;
+  char name[33];
+  for (size_t i = 0; i < n0; ++i) name[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(argv[0][i])));
+  name[n0] = '\0';
+  if (commands_.find(std::string(name, n0)) == commands_.end()) return false;
+  if (!(info.flags & kCmdReadonly) || (info.flags & (kCmdWrite | kCmdBlocking | kCmdStateful | kCmdMaybeBlocking)))
+    return false;
+  t->variant.assign(name, n0);
+  t->keys.clear();
+  if (n0 == 4 && std::memcmp(name, "MGET", 4) == 0) {
+    // One entry per key: an element of MGET's reply is what "MGET key" answers.
+    for (int i = 1; i < argc; ++i) t->keys.emplace_back(argv[i] ? argv[i] : "", len(i));
+    return true;
+  }
+  // Others: exactly one key, at argv[1] (an entry is dropped by its one key's invalidation).
+  std::vector<int> pos = key_positions(info, argc, argv, argvlen);
+  if (pos.size() != 1 || pos[0] != 1) return false;
+  t->keys.emplace_back(argv[1] ? argv[1] : "", len(1));
+  for (int i = 2; i < argc; ++i) append_arg(t->variant, argv[i] ? argv[i] : "", len(i));
+  return true;
+}
+
+Reply *Cache::get(const std::string &key, const std::string &variant) {
+  thread_local std::string id;
+  id.clear();
+  append_arg(id, key.data(), key.size());
+  id += variant;
+  const size_t h = hash_of(key);
+  Shard &s = shard_of(h);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.entries.find(id);
+  if (it == s.entries.end()) return nullptr;
+  Entry *e = it->second;
+  if (e->gen != e->node->tracking.gen.load(std::memory_order_acquire) || Clock::now() >= e->expires) {
+    unlink(s, e, true);
+    return nullptr;
+  }
+  if (s.head != e) {
+    s.remove(e);
+    s.push_front(e);
+  }
+  ++s.hits;
+  s.count_node(s.node_hits, e->node);
+  return reply_copy(*e->value);
+}
+
+uint64_t Cache::epoch(const std::string &key) const {
+  return epoch_slot(hash_of(key)).load(std::memory_order_acquire);
+}
+
+void Cache::put(const std::string &key, const std::string &variant, const Reply &value, uint64_t epoch,
+                CacheNode *node, uint64_t gen) {
+  if (value.is_error() || gen == 0) return;
+  const size_t h = hash_of(key);
+  Shard &s = shard_of(h);
+  std::string id;
+  append_arg(id, key.data(), key.size());
+  id += variant;
+  const size_t bytes = kEntryOverhead + 2 * id.size() + reply_bytes(value);
+  if (static_cast<long long>(bytes) > s.max_bytes) return;
+  Reply *copy = reply_copy(value);  // outside the lock
+  std::lock_guard<std::mutex> lock(s.mu);
+  // An invalidation of this key (or a generation change) since the read was sent: the
+  // reply may predate it, so it is not kept.
+  if (epoch_slot(h).load(std::memory_order_acquire) != epoch ||
+      node->tracking.gen.load(std::memory_order_acquire) != gen) {
+    delete copy;
+    return;
+  }
+  auto it = s.entries.find(id);
+  if (it != s.entries.end()) unlink(s, it->second, false);
+  while (s.tail && (s.count + 1 > s.max_count || s.bytes + static_cast<long long>(bytes) > s.max_bytes))
+    unlink(s, s.tail, true);
+  auto *e = new Entry();
+  e->id = std::move(id);
+  e->key = key;
+  e->value = copy;
+  e->node = node;
+  e->gen = gen;
+  e->expires = Clock::now() + ttl_;
+  e->bytes = bytes;
+  s.entries.emplace(e->id, e);
+  s.by_key[key].push_back(e);
+  s.push_front(e);
+  s.bytes += static_cast<long long>(bytes);
+  ++s.count;
+}
+
+// Under s.mu.
+void Cache::unlink(Shard &s, Entry *e, bool evicted) {
+  s.remove(e);
+  s.entries.erase(e->id);
+  auto k = s.by_key.find(e->key);
+  if (k != s.by_key.end()) {
+    auto &v = k->second;
+    v.erase(std::remove(v.begin(), v.end(), e), v.end());
+    if (v.empty()) s.by_key.erase(k);
+  }
+  s.bytes -= static_cast<long long>(e->bytes);
+  --s.count;
+  if (evicted) ++s.evictions;
+  delete e->value;
+  delete e;
+}
+
+void Cache::invalidate(const std::string &key, CacheNode *from) {
+  const size_t h = hash_of(key);
+  Shard &s = shard_of(h);
+  std::lock_guard<std::mutex> lock(s.mu);
+  epoch_slot(h).fetch_add(1, std::memory_order_acq_rel);
+  auto k = s.by_key.find(key);
+  if (k == s.by_key.end()) return;
+  std::vector<Entry *> doomed = k->second;
+  for (Entry *e : doomed) {
+    ++s.invalidations;
+    s.count_node(s.node_invalidations, from ? from : e->node);
+    unlink(s, e, false);
+  }
+}
+
+void Cache::reset_node(CacheNode *node) {
+  node->tracking.reset();
+  node->resets.fetch_add(1, std::memory_order_relaxed);
+  sweep(node);
+}
+
+void Cache::reset_all() {
+  for (CacheNode *n : nodes()) reset_node(n);
+}
+
+// Frees what a generation change made unreachable (node null: every stale entry).
+void Cache::sweep(CacheNode *node) {
+  for (size_t i = 0; i < nshards_; ++i) {
+    Shard &s = shards_[i];
+    std::lock_guard<std::mutex> lock(s.mu);
+    for (Entry *e = s.head; e != nullptr;) {
+      Entry *next = e->next;
+      if ((node == nullptr || e->node == node) && e->gen != e->node->tracking.gen.load(std::memory_order_acquire)) {
+        ++s.invalidations;
+        s.count_node(s.node_invalidations, e->node);
+        unlink(s, e, false);
+      }
+      e = next;
+    }
+  }
+}
+
+CacheNode *Cache::node(const std::string &addr) {
+  std::lock_guard<std::mutex> lock(nodes_mu_);
+  for (auto &n : nodes_)
+    if (n->addr == addr) return n.get();
+  nodes_.push_back(std::make_unique<CacheNode>(addr, nodes_.size()));
+  return nodes_.back().get();
+}
+
+std::vector<CacheNode *> Cache::nodes() const {
+  std::lock_guard<std::mutex> lock(nodes_mu_);
+  std::vector<CacheNode *> out;
+  for (auto &n : nodes_) out.push_back(n.get());
+  return out;
+}
+
+CacheStats Cache::stats() const {
+  CacheStats st;
+  std::vector<CacheNode *> ns = nodes();
+  st.nodes.resize(ns.size());
+  for (size_t i = 0; i < ns.size(); ++i) {
+    st.nodes[i].addr = ns[i]->addr;
+    st.nodes[i].misses = ns[i]->misses.load(std::memory_order_relaxed);
+    st.nodes[i].resets = ns[i]->resets.load(std::memory_order_relaxed);
+    st.nodes[i].subscribed = ns[i]->subscribed.load(std::memory_order_relaxed);
+  }
+  for (size_t i = 0; i < nshards_; ++i) {
+    Shard &s = shards_[i];
+    std::lock_guard<std::mutex> lock(s.mu);
+    st.hits += s.hits;
+    st.invalidations += s.invalidations;
+    st.evictions += s.evictions;
+    st.bytes += static_cast<uint64_t>(s.bytes);
+    st.entries += static_cast<uint64_t>(s.count);
+    for (size_t j = 0; j < s.node_hits.size() && j < st.nodes.size(); ++j) st.nodes[j].hits += s.node_hits[j];
+    for (size_t j = 0; j < s.node_invalidations.size() && j < st.nodes.size(); ++j)
+      st.nodes[j].invalidations += s.node_invalidations[j];
+  }
+  st.misses = misses_.load(std::memory_order_relaxed);
+  return st;
+}
+
+}  // namespace rcm::core

@@ -1,0 +1,121 @@
+// Client-side caching: replies of read commands kept in process, shared by every thread
+// of a client, and kept true by the server's invalidations (CLIENT TRACKING, see
+// invalidation_links.h). Thread-safe: any caller thread looks up and any I/O thread
+// stores and invalidates.
+//
+// Entries are keyed by (Redis key, variant: the command and its other arguments), so
+// that one invalidation of a key drops every entry read from it. The map is split in
+// shards by the key's hash, each with its own lock, LRU list and share of both bounds
+// (cache.max_entries, cache.max_bytes), so the bounds hold at every moment.
+//
+// No stale entry survives (issue 15, item 3):
+//  - Each key hashes to an invalidation epoch, bumped under the shard's lock by every
+//    invalidation of a key with that hash. A read takes its keys' epochs before it is
+//    sent; its reply is stored only if they did not move, so a reply that raced an
+//    invalidation (or this client's own write) is dropped. A collision only costs a store.
+//  - Each entry records its node and the node's tracking generation; a hit is served only
+//    while that generation is current, so bumping it (invalidation connection lost, a
+//    tracked connection lost, failover, slots moved, a flush) drops the node's entries at
+//    once; a sweep frees their memory.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/net/connection_listener.h"
+#include "core/request/request.h"
+#include "core/resp/reply.h"
+#include "core/route/command_table.h"
+
+namespace rcm::core {
+
+// One node's share: its tracking state (read by its connections) and its counters.
+struct CacheNode {
+  explicit CacheNode(std::string a, size_t i) : addr(std::move(a)), index(i) { tracking.owner = this; }
+  const std::string addr;  // "host:port"
+  const size_t index;      // in the cache's node table (per-shard counters)
+  TrackingTarget tracking;
+  std::atomic<bool> link_wanted{false};  // engine 0 was asked to open its invalidation connection
+  std::atomic<bool> subscribed{false};   // its invalidation connection is subscribed
+  std::atomic<uint64_t> misses{0}, resets{0};
+};
+
+struct CacheStats {
+  struct Node {
+    std::string addr;
+    uint64_t hits = 0, misses = 0, invalidations = 0, resets = 0;
+    bool subscribed = false;
+  };
+  uint64_t hits = 0, misses = 0, invalidations = 0, evictions = 0, bytes = 0, entries = 0;
+  std::vector<Node> nodes;
+};
+
+// A deep copy (replies are owned by whoever receives them).
+Reply *reply_copy(const Reply &r);
+
+class Cache {
+ public:
+  explicit Cache(const Config &cfg);
+  ~Cache();
+  Cache(const Cache &) = delete;
+  Cache &operator=(const Cache &) = delete;
+
+  // The entries a command would read: its variant and its keys (MGET: one per key).
+  // False when the command is not one cache.commands names or has no single-key form.
+  bool plan(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen,
+            CacheTicket *t) const;
+  bool empty_config() const { return commands_.empty(); }
+
+  // A copy of the entry, or null (a miss, an expired entry, or one whose node's
+  // generation moved). Counts a hit or nothing: misses are counted by miss().
+  Reply *get(const std::string &key, const std::string &variant);
+  void miss(size_t n) { misses_.fetch_add(n, std::memory_order_relaxed); }
+  // The key's invalidation epoch now (taken before the read is sent).
+  uint64_t epoch(const std::string &key) const;
+  // Stores a copy of value if the key's epoch is still `epoch` and node's generation `gen`.
+  void put(const std::string &key, const std::string &variant, const Reply &value, uint64_t epoch, CacheNode *node,
+           uint64_t gen);
+  // The server (or this client's write) says key changed.
+  void invalidate(const std::string &key, CacheNode *from);
+  // Everything node covered is gone (generation bump) and its memory is freed.
+  void reset_node(CacheNode *node);
+  // Every entry of every node (FLUSHALL by this client, its own FLUSHDB).
+  void reset_all();
+
+  // Find or create; the pointer stays valid as long as the cache.
+  CacheNode *node(const std::string &addr);
+  std::vector<CacheNode *> nodes() const;
+  // What the "cache" object of rcm_client_stats_json shows.
+  CacheStats stats() const;
+  long long max_bytes() const { return max_bytes_; }
+  long long max_entries() const { return max_entries_; }
+
+ private:
+  struct Entry;
+  struct Shard;
+  Shard &shard_of(size_t hash) const;
+  std::atomic<uint64_t> &epoch_slot(size_t hash) const;
+  void unlink(Shard &s, Entry *e, bool evicted);
+  void sweep(CacheNode *node);
+
+  const long long max_bytes_, max_entries_;
+  const std::chrono::milliseconds ttl_;
+  std::unordered_set<std::string> commands_;  // upper case
+  size_t nshards_ = 1;
+  std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<std::atomic<uint64_t>[]> epochs_;
+  static constexpr size_t kEpochs = 1 << 14;
+  std::atomic<uint64_t> misses_{0};
+  mutable std::mutex nodes_mu_;
+  std::vector<std::unique_ptr<CacheNode>> nodes_;  // guarded by nodes_mu_; never shrinks
+};
+
+}  // namespace rcm::core
