@@ -6,7 +6,6 @@ compared with slack, never exactly)."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 
 import pytest
@@ -24,18 +23,29 @@ COMMANDS = ["GET", "MGET", "HGET", "HGETALL", "HMGET", "EXISTS", "STRLEN", "SMEM
 POLL_S = 5.0  # how long a test waits for an invalidation, at most (loopback: about 1 ms)
 
 
+def ready(c, timeout: float = 10.0):
+    """Waits until c serves hits: rcm stores replies only once the node's invalidation
+    connection is subscribed, a round trip or so after the client opens. Returns c."""
+    sync = getattr(c, "_sync", c)  # an rcm.asyncio.Client: its synchronous twin
+    k = f"py:cache-ready:{id(c)}"
+    sync.set(k, "1")
+    hits = sync.cache_stats()["hits"]
+    assert until(lambda: (sync.get(k), sync.cache_stats()["hits"] > hits)[1], timeout), \
+        "no read was a hit within the time"
+    sync.delete(k)
+    return c
+
+
 @pytest.fixture
 def cached():
     with rcm.Client(URL, cache={"max_bytes": 1 << 20, "commands": COMMANDS}) as c:
-        yield c
+        yield ready(c)
 
 
 def server_calls(r: rcm.Client, command: str) -> int:
     """How many times the server ran command (INFO commandstats), all clients together."""
-    info = r.execute_command("INFO", "commandstats")
-    text = info.decode() if isinstance(info, bytes) else str(info)
-    m = re.search(rf"cmdstat_{command.lower()}:calls=(\d+)", text)
-    return int(m.group(1)) if m else 0
+    stat = r.info("commandstats").get(f"cmdstat_{command.lower()}")
+    return int(stat["calls"]) if stat else 0
 
 
 def until(pred, timeout: float = POLL_S) -> bool:
@@ -95,6 +105,7 @@ def test_cached_reads_equal_uncached_ones(r, cached, key):
 
 def test_cached_reads_decode_as_the_client_says(key):
     with rcm.Client(URL, decode_responses=True, cache=True) as c:
+        ready(c)
         c.set(key(), "é")
         assert c.get(key()) == "é"
         assert c.get(key()) == "é"  # the hit is decoded too
@@ -143,7 +154,7 @@ def test_flushdb_by_another_client_empties_the_cache(cached, key):
 
 def test_asyncio_client_caches_and_sees_writes(r, key):
     async def main():
-        c = rcm.asyncio.Client(URL, cache={"commands": COMMANDS})
+        c = ready(rcm.asyncio.Client(URL, cache={"commands": COMMANDS}))
         try:
             r.set(key(), "a")
             assert await c.get(key()) == b"a"
@@ -232,6 +243,7 @@ def test_stats_counters_move(r, cached, key):
 
 def test_entries_bound_is_kept(r, key):
     with rcm.Client(URL, cache={"max_entries": 10, "commands": ["GET"]}) as c:
+        ready(c)
         for i in range(50):
             r.set(key(str(i)), i)
             assert c.get(key(str(i))) == str(i).encode()
@@ -257,6 +269,7 @@ def test_spellings_that_turn_it_on(r, key):
                {"cache_config": rcm.CacheConfig(max_size=100)}, {"cache_max_bytes": 1 << 20},
                {"cache": {"max_bytes": 1 << 20, "ttl": 60}}):
         with rcm.Client(URL, **kw) as c:
+            ready(c)
             c.get(key())
             c.get(key())
             assert c.cache_stats()["hits"] >= 1, kw
@@ -267,6 +280,7 @@ def test_url_and_from_url_turn_it_on(r, key):
     for c in (rcm.Client.from_url(URL + "?cache.max_bytes=1048576"), rcm.from_url(URL, cache=True),
               rcm.asyncio.Client.from_url(URL, cache=True)._sync):
         try:
+            ready(c)
             c.get(key())
             c.get(key())
             assert c.cache_stats()["hits"] >= 1
@@ -277,6 +291,7 @@ def test_url_and_from_url_turn_it_on(r, key):
 def test_ttl_bounds_an_entrys_life(r, key):
     r.set(key(), "v")
     with rcm.Client(URL, cache={"ttl_ms": 50, "commands": ["GET"]}) as c:
+        ready(c)
         c.get(key())
         m0 = c.cache_stats()["misses"]
         # Past the TTL the entry is gone: a read misses again (poll: a loaded machine).
@@ -297,6 +312,7 @@ class CacheConfig:
 def test_redis_py_cache_config_maps(r, key):
     r.set(key(), "v")
     with rcm.Client(URL, cache_config=CacheConfig(max_size=5)) as c:
+        ready(c)
         assert c.get(key()) == b"v" and c.get(key()) == b"v"
         assert c.cache_stats()["hits"] >= 1
     cfg = rcm.CacheConfig(max_size=5, eviction_policy="LRU")

@@ -218,22 +218,14 @@ PyTypeObject *client_type() { return g_client_type; }
 
 namespace {
 
-#ifdef RCM_CALL_NO_CACHE
 constexpr unsigned kNoCache = RCM_CALL_NO_CACHE;
-#else
-constexpr unsigned kNoCache = 0x1;
-#endif
 
 // rcm_command_async, with flags only when there are any: the plain call stays the path
 // of every ordinary command.
 rcm_status command_async(rcm_client *handle, unsigned flags, const Argv &av, rcm_callback cb, void *userdata) {
   int argc = static_cast<int>(av.size());
   if (flags == 0) return rcm_command_async(handle, argc, av.argv(), av.lens(), cb, userdata);
-#ifdef RCM_CALL_NO_CACHE
   return rcm_command_async_flags(handle, flags, argc, av.argv(), av.lens(), cb, userdata);
-#else  // TEMPORARY until the core's cache (fix-cache-core) is merged: no cache, nothing to bypass
-  return rcm_command_async(handle, argc, av.argv(), av.lens(), cb, userdata);
-#endif
 }
 
 }  // namespace
