@@ -413,6 +413,7 @@ PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     self->core->sync_spin_us = std::atoi(spin);
     rcm_free(spin);
   }
+  self->core->cached_commands = cached_commands_of(cfg);
   rcm_client *handle = nullptr;
   rcm_status st;
   std::string err;
@@ -443,12 +444,25 @@ void Client_dealloc(PyObject *o) {
   Py_DECREF(tp);
 }
 
+// A read the client-side cache may answer (ClientCore::command_cached).
+PyObject *execute_cacheable(ClientCore *c, const Argv &av, const Decoding &d) {
+  rcm_reply *reply = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  st = c->command_cached(av, &reply, &err);
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) return errors::raise(st, err);
+  return reply_result(reply, d);
+}
+
 // execute(*args) -> the reply, its bulk strings converted as d says; a server error
 // reply is raised.
 PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &d, unsigned flags = 0) {
   ClientCore *c = core_of(o);
   ScopedArgv av(c->dec);
   if (!av->add_all(args, nargs)) return nullptr;
+  if (flags == 0 && c->cacheable(*av)) return execute_cacheable(c, *av, d);
   rcm_reply *reply = nullptr;
   SyncWait *w = nullptr;
   std::string err;
