@@ -271,6 +271,7 @@ rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int ar
   if (rcm_status s = check_argv(argc, argv)) return s;
   return guarded([&] {
     std::unique_ptr<Request> r(client->client->make_request(argc, argv, argvlen, false));
+    if (r->cache && !r->cache->write) r->cache.reset();  // a routed read asks that node, not the cache
     r->split.reset();
     r->agg = rcm::core::Aggregate::none;
     // A C caller may pass any int; loading an out-of-range enum is undefined in C++.

@@ -502,7 +502,7 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
   // ... and without arguments (only UNSUBSCRIBE's kinds allow that) one per subscription,
   // which the lease's connection counts.
   if ((info.flags & kCmdSubscribe) && argc == 1) r->unsubscribe_all = true;
-  if (cache_) cache_plan(r, argc, args, argvlen);
+  if (cache_) cache_plan(r, argc, args, argvlen, for_lease);
   return owned.release();
 }
 

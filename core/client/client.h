@@ -169,6 +169,8 @@ class Client : public std::enable_shared_from_this<Client> {
 
   Config cfg_;
   Mode mode_ = Mode::standalone;
+  // Thread-safe; null when off. Before the engines: their connections point into it.
+  std::unique_ptr<Cache> cache_;
   std::unique_ptr<TlsContext> tls_;
   std::vector<std::unique_ptr<IoThread>> io_;
   std::vector<std::unique_ptr<Engine>> engines_;
@@ -190,9 +192,8 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string topo_error_;                       // guarded by topo_mu_
   bool topo_failed_once_ = false;                // guarded by topo_mu_
   std::atomic<uint64_t> refreshes_{0};
-  std::unique_ptr<Cache> cache_;  // thread-safe; null when off
   // make_request's part: what r reads from or drops in the cache.
-  void cache_plan(Request *r, int argc, const char *const *argv, const size_t *argvlen) const;
+  void cache_plan(Request *r, int argc, const char *const *argv, const size_t *argvlen, bool for_lease) const;
   // Topology: the nodes whose slots changed owner lose their entries.
   void cache_topology_changed(const ClusterTopology *previous, const ClusterTopology &topo);
 };

@@ -23,7 +23,7 @@ bool named(const char *a, size_t alen, const char *b) {
 }
 }  // namespace
 
-void Client::cache_plan(Request *r, int argc, const char *const *argv, const size_t *argvlen) const {
+void Client::cache_plan(Request *r, int argc, const char *const *argv, const size_t *argvlen, bool for_lease) const {
   const CommandInfo &info = r->cmd;
   auto t = std::make_unique<CacheTicket>();
   if (info.flags & kCmdWrite) {
@@ -40,7 +40,7 @@ void Client::cache_plan(Request *r, int argc, const char *const *argv, const siz
     r->cache = std::move(t);
     return;
   }
-  if (cache_->plan(info, argc, argv, argvlen, t.get())) r->cache = std::move(t);
+  if (!for_lease && cache_->plan(info, argc, argv, argvlen, t.get())) r->cache = std::move(t);
 }
 
 Reply *Client::cache_serve(Request *r) {

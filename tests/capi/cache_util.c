@@ -25,7 +25,7 @@ static rcm_client *open_va(const char *url, va_list ap) {
     return c;
 }
 
-rcm_client *cu_open_cached_url(const char *url, ...) {
+rcm_client *cc_open_cached_url(const char *url, ...) {
     va_list ap;
     va_start(ap, url);
     rcm_client *c = open_va(url, ap);
@@ -33,7 +33,7 @@ rcm_client *cu_open_cached_url(const char *url, ...) {
     return c;
 }
 
-rcm_client *cu_open_cached(int port, ...) {
+rcm_client *cc_open_cached(int port, ...) {
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
     va_list ap;
@@ -43,14 +43,14 @@ rcm_client *cu_open_cached(int port, ...) {
     return c;
 }
 
-void cu_key(char *buf, size_t n, const char *what, int i) { snprintf(buf, n, "cache:%d:%s:%d", (int)getpid(), what, i); }
+void cc_key(char *buf, size_t n, const char *what, int i) { snprintf(buf, n, "cache:%d:%s:%d", (int)getpid(), what, i); }
 
 static const char *cache_section(const char *json) {
     const char *p = strstr(json, "\"cache\":");
     return p ? p : "";
 }
 
-long long cu_stat(rcm_client *c, const char *name) {
+long long cc_stat(rcm_client *c, const char *name) {
     char *json = NULL;
     if (rcm_client_stats_json(c, &json) != RCM_OK) return -1;
     long long v = tu_json_number(cache_section(json), name);
@@ -58,7 +58,7 @@ long long cu_stat(rcm_client *c, const char *name) {
     return v;
 }
 
-long long cu_node_stat_addr(rcm_client *c, const char *addr, const char *name) {
+long long cc_node_stat_addr(rcm_client *c, const char *addr, const char *name) {
     char *json = NULL;
     if (rcm_client_stats_json(c, &json) != RCM_OK) return -1;
     char quoted[128];
@@ -69,26 +69,26 @@ long long cu_node_stat_addr(rcm_client *c, const char *addr, const char *name) {
     return v;
 }
 
-long long cu_node_stat(rcm_client *c, int port, const char *name) {
+long long cc_node_stat(rcm_client *c, int port, const char *name) {
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    return cu_node_stat_addr(c, addr, name);
+    return cc_node_stat_addr(c, addr, name);
 }
 
-void cu_warm(rcm_client *c, const char *key, const char *value) {
+void cc_warm(rcm_client *c, const char *key, const char *value) {
     rcm_reply_free(tu_cmd_ok(c, "SET", key, value, NULL));
-    long long hits = cu_stat(c, "hits");
+    long long hits = cc_stat(c, "hits");
     double until = tu_now() + 10;
-    while (cu_stat(c, "hits") == hits) {
+    while (cc_stat(c, "hits") == hits) {
         rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
         if (!tu_is_cstring(r, value)) fail_msg("warming %s: GET gave %s, expected %s", key, tu_describe(r), value);
         rcm_reply_free(r);
         if (tu_now() > until) fail_msg("warming %s: no read was a hit within 10 s", key);
-        if (cu_stat(c, "hits") == hits) tu_sleep_ms(2);
+        if (cc_stat(c, "hits") == hits) tu_sleep_ms(2);
     }
 }
 
-void cu_wait_value(rcm_client *c, const char *key, const char *value, int seconds) {
+void cc_wait_value(rcm_client *c, const char *key, const char *value, int seconds) {
     double until = tu_now() + seconds;
     for (;;) {
         rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
@@ -105,7 +105,7 @@ void cu_wait_value(rcm_client *c, const char *key, const char *value, int second
     }
 }
 
-void cu_private_server(int port) {
+void cc_private_server(int port) {
     static int started[100];
     int slot = port % 100;
     if (started[slot] == port) return;
@@ -113,7 +113,7 @@ void cu_private_server(int port) {
     started[slot] = port;
 }
 
-void cu_kill_invalidation_connection(int port) {
+void cc_kill_invalidation_connection(int port) {
     rcm_client *admin = tu_open_ok(port, NULL);
     rcm_reply *list = tu_cmd_ok(admin, "CLIENT", "LIST", NULL);
     size_t len = 0;
@@ -137,8 +137,8 @@ void cu_kill_invalidation_connection(int port) {
     rcm_client_close(admin);
 }
 
-void cu_async_cb(rcm_status status, rcm_reply *reply, void *userdata) {
-    cu_async_result *res = userdata;
+void cc_async_cb(rcm_status status, rcm_reply *reply, void *userdata) {
+    cc_async_result *res = userdata;
     if (res) {
         res->status = status;
         size_t len = 0;
@@ -151,10 +151,10 @@ void cu_async_cb(rcm_status status, rcm_reply *reply, void *userdata) {
     rcm_reply_free(reply);
 }
 
-void cu_async_get(rcm_client *c, const char *key, cu_async_result *res) {
+void cc_async_get(rcm_client *c, const char *key, cc_async_result *res) {
     memset(res, 0, sizeof *res);
     const char *argv[] = {"GET", key};
-    TU_ASSERT_RC(rcm_command_async(c, 2, argv, NULL, cu_async_cb, res), RCM_OK);
+    TU_ASSERT_RC(rcm_command_async(c, 2, argv, NULL, cc_async_cb, res), RCM_OK);
     double until = tu_now() + 10;
     while (!atomic_load(&res->done)) {
         if (tu_now() > until) fail_msg("async GET %s: no callback within 10 s", key);
@@ -234,16 +234,19 @@ static char *get_value(rcm_client *c, const char *key, unsigned flags) {
     return out;
 }
 
-void cu_race_run_url(const char *url, const char *tag, double seconds) {
+void cc_race_run_url(const char *url, const char *tag, double seconds) {
     race r;
     memset(&r, 0, sizeof r);
-    r.reader = cu_open_cached_url(url, NULL);
+    /* Two I/O threads: replies and invalidations are read on different threads, which
+     * widens the race that the epochs close. */
+    r.reader = cc_open_cached_url(url, "io_threads", "2", NULL);
     rcm_config *cfg = rcm_config_new();
     TU_ASSERT_RC(rcm_config_from_url(cfg, url), RCM_OK);
+    TU_ASSERT_RC(rcm_config_set(cfg, "io_threads", "2"), RCM_OK);
     TU_ASSERT_RC(rcm_client_open(cfg, &r.writer), RCM_OK);
     rcm_config_free(cfg);
     for (int i = 0; i < RACE_KEYS; i++) {
-        cu_key(r.keys[i], sizeof r.keys[i], tag, i);
+        cc_key(r.keys[i], sizeof r.keys[i], tag, i);
         const char *argv[] = {"SET", r.keys[i], "init"};
         rcm_reply *rep = NULL;
         TU_ASSERT_RC(rcm_command(r.writer, 3, argv, NULL, &rep), RCM_OK);
@@ -251,7 +254,7 @@ void cu_race_run_url(const char *url, const char *tag, double seconds) {
     }
     pthread_t th[RACE_WRITERS + RACE_READERS];
     race_thread args[RACE_WRITERS + RACE_READERS];
-    long long hits0 = cu_stat(r.reader, "hits"), inv0 = cu_stat(r.reader, "invalidations");
+    long long hits0 = cc_stat(r.reader, "hits"), inv0 = cc_stat(r.reader, "invalidations");
     for (int i = 0; i < RACE_WRITERS + RACE_READERS; i++) {
         args[i].r = &r;
         args[i].index = i;
@@ -260,7 +263,7 @@ void cu_race_run_url(const char *url, const char *tag, double seconds) {
     tu_sleep_ms((int)(seconds * 1000));
     atomic_store(&r.stop, 1);
     for (int i = 0; i < RACE_WRITERS + RACE_READERS; i++) pthread_join(th[i], NULL);
-    long long hits = cu_stat(r.reader, "hits") - hits0, inv = cu_stat(r.reader, "invalidations") - inv0;
+    long long hits = cc_stat(r.reader, "hits") - hits0, inv = cc_stat(r.reader, "invalidations") - inv0;
     /* Once the invalidations in flight are applied, the cached value is the server's; a
      * stale entry would stay (cache.ttl_ms is 60 s), so a bounded wait catches it. */
     int converged_ms[RACE_KEYS];
@@ -297,8 +300,8 @@ void cu_race_run_url(const char *url, const char *tag, double seconds) {
     rcm_client_close(r.reader);
 }
 
-void cu_race_run(int port, const char *tag, double seconds) {
+void cc_race_run(int port, const char *tag, double seconds) {
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
-    cu_race_run_url(url, tag, seconds);
+    cc_race_run_url(url, tag, seconds);
 }

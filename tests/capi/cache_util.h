@@ -13,40 +13,40 @@ enum { TU_PRIV_CACHE = 73 }; /* capi.cache's private server (FLUSHALL, CLIENT KI
 
 /* A client of url with cache.max_bytes=64 MB and the key/value pairs after it
  * (NULL-terminated). Asserts. */
-rcm_client *cu_open_cached_url(const char *url, ...);
+rcm_client *cc_open_cached_url(const char *url, ...);
 /* The same for redis://127.0.0.1:<port>. */
-rcm_client *cu_open_cached(int port, ...);
+rcm_client *cc_open_cached(int port, ...);
 /* A key unique to this process: "cache:<pid>:<what>:<i>". */
-void cu_key(char *buf, size_t n, const char *what, int i);
+void cc_key(char *buf, size_t n, const char *what, int i);
 /* A number of the "cache" stats object (-1 when absent). */
-long long cu_stat(rcm_client *c, const char *name);
+long long cc_stat(rcm_client *c, const char *name);
 /* A number of one node's entry in the "cache" stats ("host:port"). */
-long long cu_node_stat_addr(rcm_client *c, const char *addr, const char *name);
-long long cu_node_stat(rcm_client *c, int port, const char *name);
+long long cc_node_stat_addr(rcm_client *c, const char *addr, const char *name);
+long long cc_node_stat(rcm_client *c, int port, const char *name);
 /* SET key value through c, then GET until a read is a hit (bounded). Asserts. */
-void cu_warm(rcm_client *c, const char *key, const char *value);
+void cc_warm(rcm_client *c, const char *key, const char *value);
 /* GET through c until it gives value (NULL: nil), up to seconds. Asserts. */
-void cu_wait_value(rcm_client *c, const char *key, const char *value, int seconds);
+void cc_wait_value(rcm_client *c, const char *key, const char *value, int seconds);
 /* Starts the private server on port once per process. */
-void cu_private_server(int port);
+void cc_private_server(int port);
 /* CLIENT KILL of the connection subscribed to __redis__:invalidate on the server at
  * port (found with CLIENT LIST). Asserts one was found. */
-void cu_kill_invalidation_connection(int port);
+void cc_kill_invalidation_connection(int port);
 
-typedef struct cu_async_result {
+typedef struct cc_async_result {
     atomic_int done;
     rcm_status status;
     char value[256];
-} cu_async_result;
-void cu_async_cb(rcm_status status, rcm_reply *reply, void *userdata);
+} cc_async_result;
+void cc_async_cb(rcm_status status, rcm_reply *reply, void *userdata);
 /* GET key with rcm_command_async and waits for its callback. */
-void cu_async_get(rcm_client *c, const char *key, cu_async_result *res);
+void cc_async_get(rcm_client *c, const char *key, cc_async_result *res);
 
 /* Writers (a client without cache) and readers (one cached client shared by its
  * threads) on a few hot keys for `seconds`; then, once the writers stopped, every key's
  * cached value must come to equal the server's (a stale entry would stay until
  * cache.ttl_ms). url: where both connect. Prints what it did. Asserts. */
-void cu_race_run_url(const char *url, const char *tag, double seconds);
-void cu_race_run(int port, const char *tag, double seconds);
+void cc_race_run_url(const char *url, const char *tag, double seconds);
+void cc_race_run(int port, const char *tag, double seconds);
 
 #endif

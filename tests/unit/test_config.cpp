@@ -159,6 +159,27 @@ TEST(test_config__set_keys) {
   CHECK_EQ(c.sentinel_master, std::string("mymaster"));
 }
 
+TEST(test_config__cache_keys) {
+  Config c;
+  CHECK_EQ(c.cache_max_bytes, 0LL);  // off by default
+  CHECK_EQ(c.get("cache.commands"),
+           std::string("GET,MGET,HGET,HGETALL,HMGET,EXISTS,STRLEN,SMEMBERS,SISMEMBER,LRANGE,ZRANGE,ZSCORE,TYPE"));
+  c.set("cache.max_bytes", "1048576");
+  c.set("cache.max_entries", "10");
+  c.set("cache.ttl_ms", "250");
+  c.set("cache.commands", " get, hget ,,ZSCORE");
+  CHECK_EQ(c.cache_max_bytes, 1048576LL);
+  CHECK_EQ(c.cache_max_entries, 10LL);
+  CHECK_EQ(c.cache_ttl_ms, 250LL);
+  CHECK_EQ(c.get("cache.commands"), std::string("GET,HGET,ZSCORE"));
+  c.set("cache.commands", "");
+  CHECK(c.cache_commands.empty());
+  Config u;
+  u.apply_url("redis://h:1/0?cache.max_bytes=4096&cache.ttl_ms=5");
+  CHECK_EQ(u.cache_max_bytes, 4096LL);
+  CHECK_EQ(u.cache_ttl_ms, 5LL);
+}
+
 TEST(test_config__unknown_key_named) {
   Config c;
   CHECK_THROWS_IF(c.set("pool.sizee", "1"), Error, config_error_naming("pool.sizee"));
@@ -177,7 +198,9 @@ TEST(test_config__bad_values_named_and_not_applied) {
                          {"io_spin_us", "-1"},        {"io_spin_us", "10001"},
                          {"sync_spin_us", "-1"},      {"sync_spin_us", "10001"},
                          {"max_reply_bytes", "-1"},   {"max_reply_bytes", "1MiB"},
-                         {"pool.stall_timeout_ms", "-1"}};
+                         {"pool.stall_timeout_ms", "-1"}, {"cache.max_bytes", "-1"},
+                         {"cache.max_entries", "0"},  {"cache.ttl_ms", "0"},
+                         {"cache.commands", "GET,G ET"}};
   for (auto &p : kv) {
     Config c;
     CHECK_THROWS_IF(c.set(p[0], p[1]), Error, config_error_naming(p[0]));
