@@ -250,6 +250,12 @@ rcm_status rcm_command_flags(rcm_client *client, unsigned flags, int argc, const
   if (rcm_status s = check_flags(flags)) return s;
   if (rcm_status s = check_argv(argc, argv)) return s;
   return guarded([&] {
+    if (!(flags & RCM_CALL_NO_CACHE)) {
+      if (Reply *hit = client->client->cache_fast(argc, argv, argvlen)) {
+        *out = as_c(hit);
+        return RCM_OK;
+      }
+    }
     Request *r = client->client->make_request(argc, argv, argvlen, false);
     r->no_cache = (flags & RCM_CALL_NO_CACHE) != 0;
     Reply *reply = nullptr;

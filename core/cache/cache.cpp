@@ -82,7 +82,17 @@ struct Cache::Shard {
 
 Cache::Cache(const Config &cfg)
     : max_bytes_(cfg.cache_max_bytes), max_entries_(cfg.cache_max_entries), ttl_(cfg.cache_ttl_ms) {
-  for (const std::string &c : cfg.cache_commands) commands_.insert(c);
+  for (const std::string &c : cfg.cache_commands) {
+    commands_.insert(c);
+    const CommandInfo *info = CommandTable::builtin().find(c.data(), c.size());
+    if (info == nullptr || !(info->flags & kCmdReadonly) || (info->flags & (kCmdWrite | kCmdBlocking | kCmdStateful)) ||
+        info->key_rule != KeyRule::spec || info->has_subcommands)
+      continue;
+    if (c == "MGET")
+      fast_.emplace(c, Shape::mget);
+    else if (info->first_key == 1 && info->last_key == 1)
+      fast_.emplace(c, Shape::single);
+  }
   // Shards spread the lock; each holds its share of both bounds, so a share must still
   // hold a useful number of entries (at least 64) and bytes (at least 64 KiB).
   while (nshards_ < 16 && max_entries_ / static_cast<long long>(nshards_ * 2) >= 64 &&
@@ -133,6 +143,35 @@ bool Cache::plan(const CommandInfo &info, int argc, const char *const *argv, con
   t->keys.emplace_back(argv[1] ? argv[1] : "", len(1));
   for (int i = 2; i < argc; ++i) append_arg(t->variant, argv[i] ? argv[i] : "", len(i));
   return true;
+}
+
+Reply *Cache::get_argv(int argc, const char *const *argv, const size_t *argvlen) {
+  if (argc < 2 || argv[0] == nullptr) return nullptr;
+  auto len = [&](int i) { return argvlen ? argvlen[i] : std::strlen(argv[i]); };
+  const size_t n0 = len(0);
+  if (n0 > 15) return nullptr;
+  thread_local std::string name, key, variant;
+  name.resize(n0);
+  for (size_t i = 0; i < n0; ++i) name[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(argv[0][i])));
+  auto it = fast_.find(name);
+  if (it == fast_.end()) return nullptr;
+  for (int i = 1; i < argc; ++i)
+    if (argv[i] == nullptr) return nullptr;
+  variant = name;
+  if (it->second == Shape::mget) {
+    std::unique_ptr<Reply> arr(Reply::make_array());
+    for (int i = 1; i < argc; ++i) {
+      key.assign(argv[i], len(i));
+      Reply *hit = get(key, variant);
+      if (hit == nullptr) return nullptr;
+      arr->elements.push_back(hit);
+    }
+    return arr.release();
+  }
+  // Only what plan() accepted was ever stored under this (key, variant): "GET k x" finds nothing.
+  key.assign(argv[1], len(1));
+  for (int i = 2; i < argc; ++i) append_arg(variant, argv[i], len(i));
+  return get(key, variant);
 }
 
 Reply *Cache::get(const std::string &key, const std::string &variant) {

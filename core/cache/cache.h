@@ -74,6 +74,12 @@ class Cache {
             CacheTicket *t) const;
   bool empty_config() const { return commands_.empty(); }
 
+  // The caller's fast path, straight from argv (no request is made): a copy of what the
+  // cache holds for this command, or null (then the ordinary path looks again, counts
+  // the miss and marks the read). Only commands whose key position the built-in table
+  // knows (one key at argv[1], or MGET).
+  Reply *get_argv(int argc, const char *const *argv, const size_t *argvlen);
+
   // A copy of the entry, or null (a miss, an expired entry, or one whose node's
   // generation moved). Counts a hit or nothing: misses are counted by miss().
   Reply *get(const std::string &key, const std::string &variant);
@@ -109,6 +115,8 @@ class Cache {
   const long long max_bytes_, max_entries_;
   const std::chrono::milliseconds ttl_;
   std::unordered_set<std::string> commands_;  // upper case
+  enum class Shape : uint8_t { single, mget };
+  std::unordered_map<std::string, Shape> fast_;  // commands_ get_argv serves
   size_t nshards_ = 1;
   std::unique_ptr<Shard[]> shards_;
   std::unique_ptr<std::atomic<uint64_t>[]> epochs_;

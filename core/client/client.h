@@ -139,6 +139,10 @@ class Client : public std::enable_shared_from_this<Client> {
   // Caller's thread: a copy of the cached reply r asks for (r is then not sent), or null;
   // on a miss, r is marked to store its reply.
   Reply *cache_serve(Request *r);
+  // Caller's thread, before any request is made (rcm_command): a hit, or null.
+  Reply *cache_fast(int argc, const char *const *argv, const size_t *argvlen) {
+    return cache_ && !closed() ? cache_->get_argv(argc, argv, argvlen) : nullptr;
+  }
   // I/O thread, before r completes with the server's reply: stores a read's reply, or
   // drops a write's keys again now that it is acknowledged.
   void cache_reply(Request *r, const Reply *reply);
