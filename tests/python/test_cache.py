@@ -195,6 +195,19 @@ def test_cache_false_goes_to_the_server(r, cached, key):
     assert cached.cache_stats()["hits"] >= hits0 + n
 
 
+def test_declared_helpers_take_cache_false(r, key):
+    # XLEN's helper is declared in one line (rcm/_decl.py), not written out.
+    r.xadd(key(), {"f": "v"})
+    with rcm.Client(URL, cache={"commands": ["GET", "XLEN"]}) as c:
+        ready(c)
+        hits = c.cache_stats()["hits"]
+        c.xlen(key())
+        assert c.xlen(key()) == 1  # a hit
+        assert c.cache_stats()["hits"] == hits + 1
+        assert c.xlen(key(), cache=False) == 1
+        assert c.cache_stats()["hits"] == hits + 1
+
+
 def test_execute_command_cache_false(r, cached, key):
     r.set(key(), "x")
     cached.get(key())
