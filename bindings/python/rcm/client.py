@@ -480,7 +480,10 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
         if target_nodes is not None or slot is not None or route_key is not None:
             kind, target = route_of(target_nodes, slot, route_key)
             return routed_reply(kind, self._native.execute_routed(kind, target, *args), post)
-        r = self._raw(*args) if cache else self._native.execute_uncached(*args)
+        if cache or (args and _command_name(args[0]) in _BLOCKING):  # a lease never uses the cache
+            r = self._raw(*args)
+        else:
+            r = self._native.execute_uncached(*args)
         return r if post is None else post(r)
 
     def _raw(self, *args: Any) -> Any:
