@@ -138,7 +138,8 @@ class Client : public std::enable_shared_from_this<Client> {
   Cache *cache() const { return cache_.get(); }
   // Caller's thread: a copy of the cached reply r asks for (r is then not sent), or null;
   // on a miss, r is marked to store its reply.
-  Reply *cache_serve(Request *r);
+  // fill_only: not answered from the cache, only marked to store its reply.
+  Reply *cache_serve(Request *r, bool fill_only = false);
   // Caller's thread, before any request is made (rcm_command): a hit, or null.
   Reply *cache_fast(int argc, const char *const *argv, const size_t *argvlen) {
     return cache_ && !closed() ? cache_->get_argv(argc, argv, argvlen) : nullptr;

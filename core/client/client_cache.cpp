@@ -43,14 +43,15 @@ void Client::cache_plan(Request *r, int argc, const char *const *argv, const siz
   if (!for_lease && cache_->plan(info, argc, argv, argvlen, t.get())) r->cache = std::move(t);
 }
 
-Reply *Client::cache_serve(Request *r) {
+Reply *Client::cache_serve(Request *r, bool fill_only) {
   CacheTicket *t = r->cache.get();
   if (t == nullptr || t->write) return nullptr;
   if (r->no_cache || r->pinned || r->route == RouteKind::node) {
     r->cache.reset();
     return nullptr;
   }
-  if (t->variant == "MGET") {
+  if (fill_only) {
+  } else if (t->variant == "MGET") {
     std::unique_ptr<Reply> arr(Reply::make_array());
     for (const std::string &k : t->keys) {
       Reply *hit = cache_->get(k, t->variant);
@@ -131,8 +132,12 @@ void Client::cache_topology_changed(const ClusterTopology *previous, const Clust
 Status Client::run_batch_cached(std::vector<Request *> &reqs, std::vector<Reply *> &out, std::string *err) {
   std::vector<Request *> sent;
   std::vector<size_t> where;
+  // After a write in the pipeline, reads go to the server: they must see it, and the
+  // write has not run yet.
+  bool wrote = false;
   for (size_t i = 0; i < reqs.size(); ++i) {
-    Reply *hit = reqs[i]->cache ? cache_serve(reqs[i]) : nullptr;
+    wrote = wrote || (reqs[i]->cmd.flags & kCmdWrite);
+    Reply *hit = reqs[i]->cache ? cache_serve(reqs[i], wrote) : nullptr;
     if (hit != nullptr) {
       out[i] = hit;
       delete reqs[i];

@@ -62,6 +62,27 @@ static void test_cache__hit_is_the_servers_reply_as_an_owned_copy(void **state) 
     for (size_t i = 0; i < n; i++) rcm_reply_free(out[i]);
     rcm_free(out);
     rcm_pipeline_free(p);
+    /* A read after a write in one pipeline sees the write, even with the old value
+     * cached again between the append and the exec (the write has not run then). */
+    TU_ASSERT_RC(rcm_pipeline_new(c, &p), RCM_OK);
+    const char *set[] = {"SET", key, "v2"};
+    TU_ASSERT_RC(rcm_pipeline_append(p, 3, set, NULL), RCM_OK);
+    long long h0 = cc_stat(c, "hits");
+    for (int i = 0; i < 500 && cc_stat(c, "hits") == h0; i++) {
+        rcm_reply *g = tu_cmd_ok(c, "GET", key, NULL);
+        TU_ASSERT_CSTRING_REPLY(g, "v1");
+        rcm_reply_free(g);
+    }
+    assert_true(cc_stat(c, "hits") > h0);
+    TU_ASSERT_RC(rcm_pipeline_append(p, 2, get, NULL), RCM_OK);
+    TU_ASSERT_RC(rcm_pipeline_exec(p, &out, &n), RCM_OK);
+    assert_int_equal(n, 2);
+    TU_ASSERT_CSTRING_REPLY(out[1], "v2");
+    for (size_t i = 0; i < n; i++) rcm_reply_free(out[i]);
+    rcm_free(out);
+    rcm_pipeline_free(p);
+    rcm_reply_free(tu_cmd_ok(c, "SET", key, "v1", NULL));
+    cc_warm(c, key, "v1");
     /* What a hit costs the caller (printed, not asserted): rcm_command end to end. */
     enum { HITS = 200000 };
     long long before = cc_stat(c, "hits");
@@ -273,6 +294,18 @@ static void test_cache__flushall_by_another_client_empties_the_cache(void **stat
     for (int i = 0; i < 10; i++) {
         cc_key(key, sizeof key, "flush", i);
         cc_wait_value(c, key, NULL, 10);
+    }
+    /* This client's own FLUSHDB: nothing cached is served after its reply. */
+    for (int i = 0; i < 10; i++) {
+        cc_key(key, sizeof key, "flush", i);
+        cc_warm(c, key, "v");
+    }
+    rcm_reply_free(tu_cmd_ok(c, "FLUSHDB", NULL));
+    for (int i = 0; i < 10; i++) {
+        cc_key(key, sizeof key, "flush", i);
+        rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
+        if (rcm_reply_type(r) != RCM_REPLY_NIL) fail_msg("GET %s after FLUSHDB: %s", key, tu_describe(r));
+        rcm_reply_free(r);
     }
     rcm_client_close(other);
     rcm_client_close(c);
