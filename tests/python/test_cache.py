@@ -21,6 +21,9 @@ NODE = f"127.0.0.1:{PLAIN_PORT}"
 COMMANDS = ["GET", "MGET", "HGET", "HGETALL", "HMGET", "EXISTS", "STRLEN", "SMEMBERS", "SISMEMBER", "LRANGE",
             "ZRANGE", "ZSCORE", "TYPE"]
 POLL_S = 5.0  # how long a test waits for an invalidation, at most (loopback: about 1 ms)
+# Every client here: a deadline that holds while other suites load the 2-core machine
+# (opening a client waits for its first connection within command_timeout_ms).
+SLOW = {"command_timeout_ms": 10000}
 
 
 def ready(c, timeout: float = 10.0):
@@ -38,7 +41,7 @@ def ready(c, timeout: float = 10.0):
 
 @pytest.fixture
 def cached():
-    with rcm.Client(URL, cache={"max_bytes": 1 << 20, "commands": COMMANDS}) as c:
+    with rcm.Client(URL, cache={"max_bytes": 1 << 20, "commands": COMMANDS}, **SLOW) as c:
         yield ready(c)
 
 
@@ -104,7 +107,7 @@ def test_cached_reads_equal_uncached_ones(r, cached, key):
 
 
 def test_cached_reads_decode_as_the_client_says(key):
-    with rcm.Client(URL, decode_responses=True, cache=True) as c:
+    with rcm.Client(URL, decode_responses=True, cache=True, **SLOW) as c:
         ready(c)
         c.set(key(), "é")
         assert c.get(key()) == "é"
@@ -142,7 +145,7 @@ def test_own_write_is_visible_at_once(cached, key):
 
 
 def test_flushdb_by_another_client_empties_the_cache(cached, key):
-    with rcm.Client(URL) as other:
+    with rcm.Client(URL, **SLOW) as other:
         other.set(key(), "v")
         assert cached.get(key()) == b"v"
         assert cached.cache_stats()["entries"] >= 1
@@ -154,7 +157,7 @@ def test_flushdb_by_another_client_empties_the_cache(cached, key):
 
 def test_asyncio_client_caches_and_sees_writes(r, key):
     async def main():
-        c = ready(rcm.asyncio.Client(URL, cache={"commands": COMMANDS}))
+        c = ready(rcm.asyncio.Client(URL, cache={"commands": COMMANDS}, **SLOW))
         try:
             r.set(key(), "a")
             assert await c.get(key()) == b"a"
@@ -198,7 +201,7 @@ def test_cache_false_goes_to_the_server(r, cached, key):
 def test_declared_helpers_take_cache_false(r, key):
     # XLEN's helper is declared in one line (rcm/_decl.py), not written out.
     r.xadd(key(), {"f": "v"})
-    with rcm.Client(URL, cache={"commands": ["GET", "XLEN"]}) as c:
+    with rcm.Client(URL, cache={"commands": ["GET", "XLEN"]}, **SLOW) as c:
         ready(c)
         hits = c.cache_stats()["hits"]
         c.xlen(key())
@@ -255,7 +258,7 @@ def test_stats_counters_move(r, cached, key):
 
 
 def test_entries_bound_is_kept(r, key):
-    with rcm.Client(URL, cache={"max_entries": 10, "commands": ["GET"]}) as c:
+    with rcm.Client(URL, cache={"max_entries": 10, "commands": ["GET"]}, **SLOW) as c:
         ready(c)
         for i in range(50):
             r.set(key(str(i)), i)
@@ -281,7 +284,7 @@ def test_spellings_that_turn_it_on(r, key):
     for kw in ({"cache": True}, {"cache": rcm.CacheConfig(max_entries=100)},
                {"cache_config": rcm.CacheConfig(max_size=100)}, {"cache_max_bytes": 1 << 20},
                {"cache": {"max_bytes": 1 << 20, "ttl": 60}}):
-        with rcm.Client(URL, **kw) as c:
+        with rcm.Client(URL, **kw, **SLOW) as c:
             ready(c)
             c.get(key())
             c.get(key())
@@ -290,8 +293,8 @@ def test_spellings_that_turn_it_on(r, key):
 
 def test_url_and_from_url_turn_it_on(r, key):
     r.set(key(), "v")
-    for c in (rcm.Client.from_url(URL + "?cache.max_bytes=1048576"), rcm.from_url(URL, cache=True),
-              rcm.asyncio.Client.from_url(URL, cache=True)._sync):
+    for c in (rcm.Client.from_url(URL + "?cache.max_bytes=1048576", **SLOW), rcm.from_url(URL, cache=True, **SLOW),
+              rcm.asyncio.Client.from_url(URL, cache=True, **SLOW)._sync):
         try:
             ready(c)
             c.get(key())
@@ -303,7 +306,7 @@ def test_url_and_from_url_turn_it_on(r, key):
 
 def test_ttl_bounds_an_entrys_life(r, key):
     r.set(key(), "v")
-    with rcm.Client(URL, cache={"ttl_ms": 50, "commands": ["GET"]}) as c:
+    with rcm.Client(URL, cache={"ttl_ms": 50, "commands": ["GET"]}, **SLOW) as c:
         ready(c)
         c.get(key())
         m0 = c.cache_stats()["misses"]
@@ -324,7 +327,7 @@ class CacheConfig:
 
 def test_redis_py_cache_config_maps(r, key):
     r.set(key(), "v")
-    with rcm.Client(URL, cache_config=CacheConfig(max_size=5)) as c:
+    with rcm.Client(URL, cache_config=CacheConfig(max_size=5), **SLOW) as c:
         ready(c)
         assert c.get(key()) == b"v" and c.get(key()) == b"v"
         assert c.cache_stats()["hits"] >= 1
