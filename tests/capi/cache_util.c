@@ -105,6 +105,28 @@ void cc_wait_value(rcm_client *c, const char *key, const char *value, int second
     }
 }
 
+void cc_write_ok(rcm_client *c, const char *key, const char *value) {
+    double until = tu_now() + 30;
+    for (;;) {
+        rcm_reply *r = NULL;
+        rcm_status st = tu_cmd(c, &r, "SET", key, value, NULL);
+        int ok = st == RCM_OK && tu_is_status(r, "OK");
+        if (!ok && tu_now() > until) fail_msg("SET %s %s: %s %s", key, value, rcm_status_name(st), tu_describe(r));
+        rcm_reply_free(r);
+        if (ok) return;
+        tu_sleep_ms(50);
+    }
+}
+
+void cc_assert_sees(rcm_client *reader, const char *key, const char *value) {
+    cc_wait_value(reader, key, value, 20);
+    for (int i = 0; i < 50; i++) {
+        rcm_reply *r = tu_cmd_ok(reader, "GET", key, NULL);
+        if (!tu_is_cstring(r, value)) fail_msg("GET %s gave %s after %s", key, tu_describe(r), value);
+        rcm_reply_free(r);
+    }
+}
+
 void cc_private_server(int port) {
     static int started[100];
     int slot = port % 100;

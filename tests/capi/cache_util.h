@@ -27,6 +27,11 @@ long long cc_node_stat(rcm_client *c, int port, const char *name);
 void cc_warm(rcm_client *c, const char *key, const char *value);
 /* GET through c until it gives value (NULL: nil), up to seconds. Asserts. */
 void cc_wait_value(rcm_client *c, const char *key, const char *value, int seconds);
+/* SET key value through c (a client without cache), retried up to 30 s while the
+ * server refuses it (a failover in progress). Asserts. */
+void cc_write_ok(rcm_client *c, const char *key, const char *value);
+/* cc_wait_value (20 s), then 50 reads that all give value: never the old one again. */
+void cc_assert_sees(rcm_client *reader, const char *key, const char *value);
 /* Starts the private server on port once per process. */
 void cc_private_server(int port);
 /* CLIENT KILL of the connection subscribed to __redis__:invalidate on the server at

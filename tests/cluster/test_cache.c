@@ -19,16 +19,6 @@ static struct {
     int slot, home_port;
 } mig = {-1, -1};
 
-static int setup(void **state) {
-    (void)state;
-    char why[256];
-    if (cu_restore_layout(why, sizeof why) != 0) {
-        fprintf(stderr, "setup: the cluster is not in the harness's layout: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
 static int teardown(void **state) {
     (void)state;
     char why[256];
@@ -53,30 +43,6 @@ static const char *cluster_url(void) {
     static char url[128];
     snprintf(url, sizeof url, "redis+cluster://:%s@127.0.0.1:%d,127.0.0.1:%d", CU_PASSWORD, cu_port(0), cu_port(1));
     return url;
-}
-
-/* SET through a client without cache, retried while the shard has no primary. */
-static void write_ok(rcm_client *c, const char *key, const char *value) {
-    double until = tu_now() + 30;
-    for (;;) {
-        rcm_reply *r = NULL;
-        rcm_status st = tu_cmd(c, &r, "SET", key, value, NULL);
-        int ok = st == RCM_OK && tu_is_status(r, "OK");
-        if (!ok && tu_now() > until) fail_msg("SET %s %s: %s %s", key, value, rcm_status_name(st), tu_describe(r));
-        rcm_reply_free(r);
-        if (ok) return;
-        tu_sleep_ms(50);
-    }
-}
-
-/* The value is seen, and then only it. */
-static void assert_sees(rcm_client *reader, const char *key, const char *value) {
-    cc_wait_value(reader, key, value, 20);
-    for (int i = 0; i < 50; i++) {
-        rcm_reply *r = tu_cmd_ok(reader, "GET", key, NULL);
-        if (!tu_is_cstring(r, value)) fail_msg("GET %s gave %s after %s", key, tu_describe(r), value);
-        rcm_reply_free(r);
-    }
 }
 
 static void wait_reset(rcm_client *reader, int port, long long before) {
@@ -129,15 +95,15 @@ static void test_cluster_cache__failover_drops_the_shards_entries(void **state) 
     shard_case_open(&sc, cu_port(0), "cfo:");
     long long resets = cc_node_stat_addr(sc.reader, cu_addr(sc.port), "resets");
     if (cu_failover_to(sc.replica_port, 60) < 0) fail_msg("CLUSTER FAILOVER to %d did not complete", sc.replica_port);
-    write_ok(sc.writer, sc.key, "after");
-    assert_sees(sc.reader, sc.key, "after");
+    cc_write_ok(sc.writer, sc.key, "after");
+    cc_assert_sees(sc.reader, sc.key, "after");
     /* The reader learns the new topology from a MOVED or a refresh: its old primary's
      * entries go then. */
     wait_reset(sc.reader, sc.port, resets);
     /* Cached again from the new primary, and kept true by it. */
     cc_warm(sc.reader, sc.key, "again");
-    write_ok(sc.writer, sc.key, "third");
-    assert_sees(sc.reader, sc.key, "third");
+    cc_write_ok(sc.writer, sc.key, "third");
+    cc_assert_sees(sc.reader, sc.key, "third");
     shard_case_close(&sc);
     tu_watchdog_disarm();
 }
@@ -155,11 +121,11 @@ static void test_cluster_cache__sigkill_of_a_primary_drops_its_entries(void **st
     if (cu_wait_role_master(sc.replica_port, 60) < 0) fail_msg("replica %d was not promoted", sc.replica_port);
     cu_note_vote(sc.port);
     wait_reset(sc.reader, sc.port, resets);
-    write_ok(sc.writer, sc.key, "after");
-    assert_sees(sc.reader, sc.key, "after");
+    cc_write_ok(sc.writer, sc.key, "after");
+    cc_assert_sees(sc.reader, sc.key, "after");
     cc_warm(sc.reader, sc.key, "again");
-    write_ok(sc.writer, sc.key, "third");
-    assert_sees(sc.reader, sc.key, "third");
+    cc_write_ok(sc.writer, sc.key, "third");
+    cc_assert_sees(sc.reader, sc.key, "third");
     shard_case_close(&sc);
     tu_watchdog_disarm();
 }
@@ -187,14 +153,14 @@ static void test_cluster_cache__slot_migrated_under_cached_keys(void **state) {
     if (cu_move_slot(slot, from_port, to_port, 3, 0, why, sizeof why) != 0) fail_msg("moving slot %d: %s", slot, why);
     for (int i = 0; i < N; i++) {
         snprintf(val, sizeof val, "moved-%d", i);
-        write_ok(writer, keys[i], val);
-        assert_sees(reader, keys[i], val);
+        cc_write_ok(writer, keys[i], val);
+        cc_assert_sees(reader, keys[i], val);
     }
     wait_reset(reader, from_port, resets);
     /* Cached from the new owner, and kept true by it. */
     cc_warm(reader, keys[0], "again");
-    write_ok(writer, keys[0], "third");
-    assert_sees(reader, keys[0], "third");
+    cc_write_ok(writer, keys[0], "third");
+    cc_assert_sees(reader, keys[0], "third");
     rcm_client_close(writer);
     rcm_client_close(reader);
     tu_watchdog_disarm();
@@ -203,9 +169,9 @@ static void test_cluster_cache__slot_migrated_under_cached_keys(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster_cache__race_on_keys_of_every_shard),
-        cmocka_unit_test_setup_teardown(test_cluster_cache__failover_drops_the_shards_entries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cluster_cache__sigkill_of_a_primary_drops_its_entries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cluster_cache__slot_migrated_under_cached_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_cache__failover_drops_the_shards_entries, cu_layout_fixture, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_cache__sigkill_of_a_primary_drops_its_entries, cu_layout_fixture, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_cache__slot_migrated_under_cached_keys, cu_layout_fixture, teardown),
     };
     return TU_RUN(tests, argc, argv);
 }

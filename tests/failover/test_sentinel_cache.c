@@ -12,38 +12,6 @@
 
 #include "cache_util.h"
 
-static int healthy(void **state) {
-    (void)state;
-    char why[256];
-    if (!fo_sentinel_wait_healthy(90, why, sizeof why)) {
-        fprintf(stderr, "the sentinel topology is not healthy: %s\n", why);
-        return -1;
-    }
-    return 0;
-}
-
-static void write_ok(rcm_client *c, const char *key, const char *value) {
-    double until = tu_now() + 30;
-    for (;;) {
-        rcm_reply *r = NULL;
-        rcm_status st = tu_cmd(c, &r, "SET", key, value, NULL);
-        int ok = st == RCM_OK && tu_is_status(r, "OK");
-        if (!ok && tu_now() > until) fail_msg("SET %s %s: %s %s", key, value, rcm_status_name(st), tu_describe(r));
-        rcm_reply_free(r);
-        if (ok) return;
-        tu_sleep_ms(50);
-    }
-}
-
-static void assert_sees(rcm_client *reader, const char *key, const char *value) {
-    cc_wait_value(reader, key, value, 20);
-    for (int i = 0; i < 50; i++) {
-        rcm_reply *r = tu_cmd_ok(reader, "GET", key, NULL);
-        if (!tu_is_cstring(r, value)) fail_msg("GET %s gave %s after %s", key, tu_describe(r), value);
-        rcm_reply_free(r);
-    }
-}
-
 static void test_sentinel_cache__switch_drops_the_old_masters_entries(void **state) {
     (void)state;
     tu_watchdog_arm(180, "cache through SENTINEL FAILOVER");
@@ -68,16 +36,16 @@ static void test_sentinel_cache__switch_drops_the_old_masters_entries(void **sta
         else tu_sleep_ms(50);
     }
     if (new_master < 0) fail_msg("the sentinels named no new master within 60 s of SENTINEL FAILOVER");
-    write_ok(writer, key, "after");
-    assert_sees(reader, key, "after");
+    cc_write_ok(writer, key, "after");
+    cc_assert_sees(reader, key, "after");
     double until = tu_now() + 20;
     while (cc_node_stat(reader, old_master, "resets") <= resets) {
         if (tu_now() > until) fail_msg("the old master's entries were not dropped within 20 s of the switch");
         tu_sleep_ms(20);
     }
     cc_warm(reader, key, "again");
-    write_ok(writer, key, "third");
-    assert_sees(reader, key, "third");
+    cc_write_ok(writer, key, "third");
+    cc_assert_sees(reader, key, "third");
     printf("switch %d -> %d: the cached key followed\n", old_master, new_master);
     rcm_client_close(writer);
     rcm_client_close(reader);
@@ -90,5 +58,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_sentinel_cache__switch_drops_the_old_masters_entries),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, healthy, healthy);
+    return cmocka_run_group_tests(tests, fo_sentinel_fixture, fo_sentinel_fixture);
 }
