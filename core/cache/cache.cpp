@@ -274,7 +274,6 @@ void Cache::invalidate(const std::string &key, CacheNode *from) {
 
 void Cache::reset_node(CacheNode *node) {
   node->tracking.reset();
-  node->resets.fetch_add(1, std::memory_order_relaxed);
   sweep(node);
 }
 
@@ -321,7 +320,7 @@ CacheStats Cache::stats() const {
   for (size_t i = 0; i < ns.size(); ++i) {
     st.nodes[i].addr = ns[i]->addr;
     st.nodes[i].misses = ns[i]->misses.load(std::memory_order_relaxed);
-    st.nodes[i].resets = ns[i]->resets.load(std::memory_order_relaxed);
+    st.nodes[i].resets = ns[i]->tracking.resets.load(std::memory_order_relaxed);
     st.nodes[i].subscribed = ns[i]->subscribed.load(std::memory_order_relaxed);
   }
   for (size_t i = 0; i < nshards_; ++i) {

@@ -45,7 +45,7 @@ struct CacheNode {
   TrackingTarget tracking;
   std::atomic<bool> link_wanted{false};  // engine 0 was asked to open its invalidation connection
   std::atomic<bool> subscribed{false};   // its invalidation connection is subscribed
-  std::atomic<uint64_t> misses{0}, resets{0};
+  std::atomic<uint64_t> misses{0};
 };
 
 struct CacheStats {

@@ -49,6 +49,16 @@ void InvalidationLinks::want(CacheNode *node) {
   c->connect();
 }
 
+void InvalidationLinks::tick(Clock::time_point now) {
+  if (shut_) return;
+  const Config &cfg = owner_.io_context().cfg;
+  const int timeout = std::max(cfg.command_timeout_ms, 1000);
+  std::vector<Connection *> conns;
+  for (auto &kv : links_)
+    if (kv.second->conn && kv.second->conn->ready()) conns.push_back(kv.second->conn.get());
+  for (Connection *c : conns) c->health_check(now, cfg.pool_health_check_ms, timeout);
+}
+
 InvalidationLinks::Link *InvalidationLinks::link_of(Connection *c) {
   for (auto &kv : links_)
     if (kv.second->conn.get() == c) return kv.second.get();

@@ -25,6 +25,9 @@ class InvalidationLinks final : public ConnectionListener {
   // Opens node's invalidation connection unless it has one.
   void want(CacheNode *node);
   void shutdown();
+  // Engine 0's tick: a health check of every listening connection, so that a server that
+  // stops answering without closing (frozen, cut off) counts as lost, its entries dropped.
+  void tick(Clock::time_point now);
 
   void on_connection_ready(Connection *c) override;
   void on_connection_down(Connection *c, Status why, const std::string &message, std::vector<Request *> &resend,

@@ -140,9 +140,10 @@ class Client : public std::enable_shared_from_this<Client> {
   // on a miss, r is marked to store its reply.
   // fill_only: not answered from the cache, only marked to store its reply.
   Reply *cache_serve(Request *r, bool fill_only = false);
-  // Caller's thread, before any request is made (rcm_command): a hit, or null.
+  // Caller's thread, before any request is made (rcm_command): a hit, or null. Never in
+  // a forked child: no invalidation reaches its copy of the cache.
   Reply *cache_fast(int argc, const char *const *argv, const size_t *argvlen) {
-    return cache_ && !closed() ? cache_->get_argv(argc, argv, argvlen) : nullptr;
+    return cache_ && !closed() && !forked() ? cache_->get_argv(argc, argv, argvlen) : nullptr;
   }
   // I/O thread, before r completes with the server's reply: stores a read's reply, or
   // drops a write's keys again now that it is acknowledged.

@@ -46,7 +46,7 @@ void Client::cache_plan(Request *r, int argc, const char *const *argv, const siz
 Reply *Client::cache_serve(Request *r, bool fill_only) {
   CacheTicket *t = r->cache.get();
   if (t == nullptr || t->write) return nullptr;
-  if (r->no_cache || r->pinned || r->route == RouteKind::node) {
+  if (r->no_cache || r->pinned || r->route == RouteKind::node || forked()) {
     r->cache.reset();
     return nullptr;
   }

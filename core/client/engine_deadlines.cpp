@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cache/invalidation_links.h"
 #include "core/client/engine.h"
 #include "core/pubsub/pubsub_manager.h"
 #include "core/common/strings.h"
@@ -121,6 +122,7 @@ void Engine::on_tick(int, short, void *arg) {
   e->reap_completed();
   for (auto &kv : e->pools_) kv.second->tick(now);
   if (e->pubsub_) e->pubsub_->tick(now);  // before drop_unused_pools: it names the pools it uses
+  if (e->cache_links_) e->cache_links_->tick(now);
   while (!e->unrouted_.empty() && e->unrouted_.front()->completed) {
     e->unrouted_count_ -= std::min(e->unrouted_count_, unit_size(e->unrouted_.front()));
     request_release(e->unrouted_.front());

@@ -42,7 +42,11 @@ struct TrackingTarget {
   std::atomic<uint64_t> gen{1};
   std::atomic<long long> redirect{0};  // CLIENT ID of the node's invalidation connection; 0 = none
   void *owner = nullptr;               // the cache's record of the node
-  void reset() { gen.fetch_add(1, std::memory_order_acq_rel); }
+  std::atomic<uint64_t> resets{0};     // generations ended (stats)
+  void reset() {
+    gen.fetch_add(1, std::memory_order_acq_rel);
+    resets.fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 // The server a connection talks to, and how to greet it.

@@ -127,12 +127,13 @@ void cc_assert_sees(rcm_client *reader, const char *key, const char *value) {
     }
 }
 
-void cc_private_server(int port) {
-    static int started[100];
+int cc_private_server(int port) {
+    static int started[100], pids[100];
     int slot = port % 100;
-    if (started[slot] == port) return;
-    tu_server_start_ok(port, NULL);
+    if (started[slot] == port) return pids[slot];
+    pids[slot] = tu_server_start_ok(port, NULL);
     started[slot] = port;
+    return pids[slot];
 }
 
 void cc_kill_invalidation_connection(int port) {

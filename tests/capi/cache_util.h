@@ -32,8 +32,8 @@ void cc_wait_value(rcm_client *c, const char *key, const char *value, int second
 void cc_write_ok(rcm_client *c, const char *key, const char *value);
 /* cc_wait_value (20 s), then 50 reads that all give value: never the old one again. */
 void cc_assert_sees(rcm_client *reader, const char *key, const char *value);
-/* Starts the private server on port once per process. */
-void cc_private_server(int port);
+/* Starts the private server on port once per process; returns its PID. */
+int cc_private_server(int port);
 /* CLIENT KILL of the connection subscribed to __redis__:invalidate on the server at
  * port (found with CLIENT LIST). Asserts one was found. */
 void cc_kill_invalidation_connection(int port);

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,93 @@ static void test_cache__no_cache_flag_bypasses_and_bad_flags_are_refused(void **
     assert_null(strstr(json, "\"cache\""));
     rcm_free(json);
     rcm_client_close(plain);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+/* Every default command: a hit equals what the server answers (read past the cache),
+ * and one write to the key drops every entry read from it (HGET, HGETALL, ... of one
+ * hash). */
+static int same_reply(const rcm_reply *a, const rcm_reply *b) {
+    if (rcm_reply_type(a) != rcm_reply_type(b)) return 0;
+    switch (rcm_reply_type(a)) {
+        case RCM_REPLY_INTEGER: return rcm_reply_integer(a) == rcm_reply_integer(b);
+        case RCM_REPLY_ARRAY:
+            if (rcm_reply_length(a) != rcm_reply_length(b)) return 0;
+            for (size_t i = 0; i < rcm_reply_length(a); i++)
+                if (!same_reply(rcm_reply_element(a, i), rcm_reply_element(b, i))) return 0;
+            return 1;
+        default: {
+            size_t la = 0, lb = 0;
+            const char *sa = rcm_reply_string(a, &la), *sb = rcm_reply_string(b, &lb);
+            return la == lb && (la == 0 || memcmp(sa, sb, la) == 0);
+        }
+    }
+}
+
+static void test_cache__every_default_command_hits_as_the_server_answers(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "commands");
+    rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
+    rcm_client *other = tu_open_ok(tu_port(TU_PLAIN), NULL);
+    char s[64], h[64], l[64], z[64], set[64];
+    cc_key(s, sizeof s, "cmd-str", 0);
+    cc_key(h, sizeof h, "cmd-hash", 0);
+    cc_key(l, sizeof l, "cmd-list", 0);
+    cc_key(z, sizeof z, "cmd-zset", 0);
+    cc_key(set, sizeof set, "cmd-set", 0);
+    rcm_reply_free(tu_cmd_ok(c, "DEL", s, h, l, z, set, NULL));
+    rcm_reply_free(tu_cmd_ok(c, "SET", s, "hello\0world", NULL));
+    rcm_reply_free(tu_cmd_ok(c, "HSET", h, "f1", "a", "f2", "b", NULL));
+    rcm_reply_free(tu_cmd_ok(c, "RPUSH", l, "x", "y", "z", NULL));
+    rcm_reply_free(tu_cmd_ok(c, "ZADD", z, "1.5", "m1", "2", "m2", NULL));
+    rcm_reply_free(tu_cmd_ok(c, "SADD", set, "only", NULL));
+    const char *cmds[][5] = {
+        {"GET", s, NULL},          {"STRLEN", s, NULL},        {"TYPE", h, NULL},
+        {"EXISTS", l, NULL},       {"HGET", h, "f1", NULL},    {"HGET", h, "nope", NULL},
+        {"HGETALL", h, NULL},      {"HMGET", h, "f2", "f1", NULL}, {"LRANGE", l, "0", "-1", NULL},
+        {"ZRANGE", z, "0", "-1", NULL}, {"ZSCORE", z, "m1", NULL}, {"SMEMBERS", set, NULL},
+        {"SISMEMBER", set, "only", NULL}, {"MGET", s, h, NULL},
+    };
+    const int n = (int)(sizeof cmds / sizeof cmds[0]);
+    for (int i = 0; i < n; i++) {
+        int argc = 0;
+        while (argc < 5 && cmds[i][argc]) argc++;
+        rcm_reply *server = NULL;
+        TU_ASSERT_RC(rcm_command_flags(c, RCM_CALL_NO_CACHE, argc, cmds[i], NULL, &server), RCM_OK);
+        long long hits = cc_stat(c, "hits");
+        rcm_reply *cached = NULL;
+        for (int k = 0; k < 300 && cc_stat(c, "hits") == hits; k++) {
+            rcm_reply_free(cached);
+            TU_ASSERT_RC(rcm_command(c, argc, cmds[i], NULL, &cached), RCM_OK);
+            if (cc_stat(c, "hits") == hits) tu_sleep_ms(2);
+        }
+        if (cc_stat(c, "hits") == hits) fail_msg("%s: never a hit", cmds[i][0]);
+        if (!same_reply(server, cached))
+            fail_msg("%s: the cache gave %s, the server %s", cmds[i][0], tu_describe(cached), tu_describe(server));
+        rcm_reply_free(server);
+        rcm_reply_free(cached);
+    }
+    /* Another client's HSET drops HGET, HGETALL and HMGET of the hash. */
+    rcm_reply_free(tu_cmd_ok(other, "HSET", h, "f1", "changed", NULL));
+    double until = tu_now() + 10;
+    for (;;) {
+        rcm_reply *a = tu_cmd_ok(c, "HGET", h, "f1", NULL);
+        rcm_reply *b = tu_cmd_ok(c, "HMGET", h, "f2", "f1", NULL);
+        rcm_reply *all = tu_cmd_ok(c, "HGETALL", h, NULL);
+        int fresh = tu_is_cstring(a, "changed") && tu_is_cstring(rcm_reply_element(b, 1), "changed") &&
+                    rcm_reply_length(all) == 4;
+        int all_fresh = 0;
+        for (size_t i = 0; i + 1 < rcm_reply_length(all); i += 2)
+            if (tu_is_cstring(rcm_reply_element(all, i), "f1")) all_fresh = tu_is_cstring(rcm_reply_element(all, i + 1), "changed");
+        rcm_reply_free(a);
+        rcm_reply_free(b);
+        rcm_reply_free(all);
+        if (fresh && all_fresh) break;
+        if (tu_now() > until) fail_msg("HGET/HMGET/HGETALL still old 10 s after another client's HSET");
+        tu_sleep_ms(1);
+    }
+    rcm_client_close(other);
     rcm_client_close(c);
     tu_watchdog_disarm();
 }
@@ -343,16 +431,55 @@ static void test_cache__killed_invalidation_connection_drops_what_it_covered(voi
     tu_watchdog_disarm();
 }
 
+/* A server that stops answering without closing (SIGSTOP: frozen, or cut off) is not
+ * served from the cache for ever: the health check of its invalidation connection gives
+ * it up, and its entries with it. */
+static void test_cache__stopped_server_is_not_served_from_the_cache_for_ever(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "stopped server");
+    int port = tu_port(TU_PRIV_CACHE);
+    int pid = cc_private_server(port);
+    rcm_client *c = cc_open_cached(port, "pool.health_check_ms", "200", "command_timeout_ms", "300", NULL);
+    char key[64];
+    cc_key(key, sizeof key, "stopped", 0);
+    cc_warm(c, key, "v");
+    long long resets = cc_node_stat(c, port, "resets");
+    kill(pid, SIGSTOP);
+    double t0 = tu_now(), until = t0 + 15;
+    int served = 0;
+    for (;;) {
+        rcm_reply *r = NULL;
+        rcm_status st = tu_cmd(c, &r, "GET", key, NULL);
+        rcm_reply_free(r);
+        if (st != RCM_OK) break; /* it went to the server, which does not answer */
+        served++;
+        if (tu_now() > until) {
+            kill(pid, SIGCONT);
+            fail_msg("still served from the cache %.1f s after the server stopped", tu_now() - t0);
+        }
+        tu_sleep_ms(5);
+    }
+    double gone = tu_now() - t0;
+    kill(pid, SIGCONT);
+    printf("stopped server: cached reads served for %.2f s (%d reads), then the entries were dropped\n", gone, served);
+    assert_true(cc_node_stat(c, port, "resets") > resets);
+    cc_wait_value(c, key, "v", 10); /* back, through the server */
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache__hit_is_the_servers_reply_as_an_owned_copy),
         cmocka_unit_test(test_cache__own_write_is_seen_by_the_next_read),
         cmocka_unit_test(test_cache__no_cache_flag_bypasses_and_bad_flags_are_refused),
+        cmocka_unit_test(test_cache__every_default_command_hits_as_the_server_answers),
         cmocka_unit_test(test_cache__another_clients_write_is_seen_after_its_invalidation),
         cmocka_unit_test(test_cache__race_of_reads_and_invalidations_leaves_no_stale_entry),
         cmocka_unit_test(test_cache__entries_and_bytes_stay_within_their_bounds),
         cmocka_unit_test(test_cache__flushall_by_another_client_empties_the_cache),
         cmocka_unit_test(test_cache__killed_invalidation_connection_drops_what_it_covered),
+        cmocka_unit_test(test_cache__stopped_server_is_not_served_from_the_cache_for_ever),
     };
     return TU_RUN(tests, argc, argv);
 }

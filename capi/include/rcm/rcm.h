@@ -379,7 +379,10 @@ RCM_API rcm_status rcm_command_async(rcm_client *client, int argc, const char *c
  *     tracked breaks, when the topology changes (failover, slots moved, a new Sentinel
  *     or Raft primary), and on FLUSHALL / FLUSHDB by anyone (the server's null
  *     invalidation empties the cache);
- *   - no entry lives longer than cache.ttl_ms.
+ *   - no entry lives longer than cache.ttl_ms;
+ *   - a server that stops answering without closing is given up by the health check of
+ *     its invalidation connection (pool.health_check_ms, then max(command_timeout_ms,
+ *     1 s) for the PING), and its entries with it.
  * Not guaranteed: a write by another client is seen only once its invalidation has
  * arrived, which takes a loopback round trip or so after that client's acknowledgement
  * (see README: "Client-side caching" for the measured window). Eviction is LRU per
@@ -650,7 +653,8 @@ RCM_API void rcm_subscriber_close(rcm_subscriber *sub);
  *  invalidations, flushes included), "evictions" (LRU and cache.ttl_ms), "bytes",
  *  "entries", "max_bytes", "max_entries", "nodes": {"host:port": {"hits", "misses",
  *  "invalidations", "resets" (times all of the node's entries were dropped: its
- *  invalidation connection lost, a tracked connection lost, a topology change),
+ *  invalidation connection lost or (re)subscribed, a tracked connection lost, a
+ *  topology change, a flush),
  *  "tracking" (its invalidation connection is subscribed)}}}. *json belongs to the caller (rcm_free). Blocks briefly: every I/O
  *  thread makes its part. Thread-safe, but not from an rcm_callback: there it would wait
  *  for the other I/O threads, which may be waiting for this one, so it returns
