@@ -75,6 +75,18 @@ long long cc_node_stat(rcm_client *c, int port, const char *name) {
     return cc_node_stat_addr(c, addr, name);
 }
 
+int cc_node_tracking(rcm_client *c, int port) {
+    char *json = NULL;
+    if (rcm_client_stats_json(c, &json) != RCM_OK) return -1;
+    char quoted[128];
+    snprintf(quoted, sizeof quoted, "\"127.0.0.1:%d\":{", port);
+    const char *p = strstr(cache_section(json), quoted);
+    const char *t = p ? strstr(p, "\"tracking\":") : NULL;
+    int v = t ? strncmp(t + 11, "true", 4) == 0 : -1;
+    rcm_free(json);
+    return v;
+}
+
 void cc_warm(rcm_client *c, const char *key, const char *value) {
     rcm_reply_free(tu_cmd_ok(c, "SET", key, value, NULL));
     long long hits = cc_stat(c, "hits");

@@ -23,6 +23,8 @@ long long cc_stat(rcm_client *c, const char *name);
 /* A number of one node's entry in the "cache" stats ("host:port"). */
 long long cc_node_stat_addr(rcm_client *c, const char *addr, const char *name);
 long long cc_node_stat(rcm_client *c, int port, const char *name);
+/* The node's "tracking" (its invalidation connection is subscribed): 1, 0, or -1. */
+int cc_node_tracking(rcm_client *c, int port);
 /* SET key value through c, then GET until a read is a hit (bounded). Asserts. */
 void cc_warm(rcm_client *c, const char *key, const char *value);
 /* GET through c until it gives value (NULL: nil), up to seconds. Asserts. */

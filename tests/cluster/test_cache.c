@@ -60,6 +60,17 @@ static void test_cluster_cache__race_on_keys_of_every_shard(void **state) {
     tu_watchdog_disarm();
 }
 
+/* The same with reads from replicas: tracking on the replicas' connections, whose
+ * invalidations come as they apply the primaries' writes. */
+static void test_cluster_cache__race_with_reads_from_replicas(void **state) {
+    (void)state;
+    tu_watchdog_arm(120, "cluster race, replica reads");
+    char url[160];
+    snprintf(url, sizeof url, "%s?read_from=replica", cluster_url());
+    cc_race_run_url(url, "crace-replica", 2.0);
+    tu_watchdog_disarm();
+}
+
 /* A cached key on the primary at port, a cached client and a writer without cache. */
 typedef struct shard_case {
     int port, replica_port;
@@ -169,6 +180,7 @@ static void test_cluster_cache__slot_migrated_under_cached_keys(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster_cache__race_on_keys_of_every_shard),
+        cmocka_unit_test(test_cluster_cache__race_with_reads_from_replicas),
         cmocka_unit_test_setup_teardown(test_cluster_cache__failover_drops_the_shards_entries, cu_layout_fixture, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_cache__sigkill_of_a_primary_drops_its_entries, cu_layout_fixture, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_cache__slot_migrated_under_cached_keys, cu_layout_fixture, teardown),
