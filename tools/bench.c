@@ -72,6 +72,9 @@ static const char BENCH_USAGE[] =
     "  --only LIST       run only these groups: sync1,syncn,inflight (default all;\n"
     "                    cluster: syncn,inflight)\n"
     "  --no-external     skip valkey-benchmark (its ratio is then not printed)\n"
+    "  --workload readmostly  instead: 98 % GET / 2 % SET, Zipf keys, through rcm with and\n"
+    "                    without the client-side cache and raw hiredis (see\n"
+    "                    `rcm bench --workload readmostly --help`)\n"
     "\n"
     "Exit status: 0 when every workload ran without errors (the targets are reported, not\n"
     "enforced), 1 when a workload failed or saw errors, 2 for bad usage.\n";
@@ -1560,6 +1563,8 @@ static void disconnect_servers(void)
 
 int cli_bench(const cli_opts *opts, int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--workload") == 0) return cli_bench_readmostly(opts, argc, argv);
     static bench_cfg cfg;
     cfg = (bench_cfg){.threads = 8, .depth = 64, .duration_s = 2, .value_size = 16,
                       .keyspace = 10000, .rounds = 3, .groups = GROUP_ALL, .external = true};

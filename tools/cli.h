@@ -64,6 +64,9 @@ const char *cli_event_name(rcm_event_kind kind);
 /** The `bench` subcommand (bench.c). argv[0] is "bench". */
 int cli_bench(const cli_opts *opts, int argc, char **argv);
 
+/** `bench --workload readmostly` (bench_readmostly.c): the client-side cache's figures. */
+int cli_bench_readmostly(const cli_opts *opts, int argc, char **argv);
+
 /** The `pubsub-bench` subcommand (pubsub_bench.c; --failover: pubsub_failover.c).
  *  argv[0] is "pubsub-bench". */
 int cli_pubsub_bench(const cli_opts *opts, int argc, char **argv);

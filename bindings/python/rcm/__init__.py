@@ -43,6 +43,7 @@ from .exceptions import (
     WatchError,
 )
 from .commands import Script
+from ._cache import CacheConfig
 from .client import Client, Lease, Pipeline
 from .pubsub import PubSub, PubSubWorkerThread
 from ._cluster import ClusterNode
@@ -71,6 +72,7 @@ __all__ = [
     "PubSubWorkerThread",
     "Script",
     "ClusterNode",
+    "CacheConfig",
     "Lock",
     "from_url",
     "LIBRARY_VERSION",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from ._cache import cache_options
 from ._options import redis_py_options
 from .exceptions import ConfigError
 
@@ -13,7 +14,7 @@ from .exceptions import ConfigError
 # ("command_timeout_ms", "read_from"), and a dotted key passes through as it is
 # (Client(**{"pool.size": 4})). Keys rcm does not know are rejected by the C library,
 # whose ConfigError names them.
-_DOTTED_PREFIXES = ("pool_", "retry_", "tls_", "topology_", "cluster_", "sentinel_", "pubsub_")
+_DOTTED_PREFIXES = ("pool_", "retry_", "tls_", "topology_", "cluster_", "sentinel_", "pubsub_", "cache_")
 
 # redis-py's spellings of the same settings.
 _ALIASES = {
@@ -69,7 +70,7 @@ def c_value(value: Any) -> str:
 def config_items(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
     """The (key, value) pairs for rcm_config_set, in keyword order. None means "default",
     except socket_timeout=None: no deadline, as in redis-py."""
-    kwargs = redis_py_options(kwargs)
+    kwargs = redis_py_options(cache_options(kwargs))
     items: list[tuple[str, str]] = []
     host = kwargs.pop("host", None)
     port = kwargs.pop("port", None)

@@ -16,7 +16,8 @@ names (which the spec spells). A spec is a list of tokens:
                   ``name=True`` makes it True)
 
 Every declared method also takes ``target_nodes=`` (where a cluster sends it: see
-rcm.Client.execute_command) and ignores other keywords, as redis-py's methods do with
+rcm.Client.execute_command) and ``cache=False`` (past the client-side cache, for a read
+named in cache.commands), and ignores other keywords, as redis-py's methods do with
 their ``**kwargs``. A ``blocking=`` key index makes the method wait on a lease (a blocking
 command) through ``_run_blocking``.
 """
@@ -126,6 +127,8 @@ def cmd(spec: str, post: Optional[Callable[[Any], Any]] = None, *, blocking: Opt
                     out.append(v)
         if blocking is not None:
             return self._run_blocking(post, out[blocking] if len(out) > blocking else None, *out)
+        if kwargs and kwargs.get("cache", True) is False and values.get("target_nodes") is None:
+            return self._run_uncached(post, *out)  # past the client-side cache
         return self._run_routed(post, values.get("target_nodes"), *out)
 
     method.__signature__ = sig  # type: ignore[attr-defined]

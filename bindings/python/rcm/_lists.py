@@ -71,8 +71,8 @@ class ListCommands:
     def lpushx(self, name: KeyT, *values: EncodableT) -> ResponseT:
         return self._run(None, b"LPUSHX", name, *values)
 
-    def lrange(self, name: KeyT, start: int, end: int) -> ResponseT:
-        return self._run(None, b"LRANGE", name, start, end)
+    def lrange(self, name: KeyT, start: int, end: int, cache: bool = True) -> ResponseT:
+        return self._read(cache, None, b"LRANGE", name, start, end)
 
     def lrem(self, name: KeyT, count: int, value: EncodableT) -> ResponseT:
         return self._run(None, b"LREM", name, count, value)

@@ -29,6 +29,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, List, Opti
 
 from . import _cluster, _native
 from . import client as _sync
+from ._cache import cache_stats_of
 from ._config import config_items
 from .commands import Commands, KeyT, Post, Script
 from ._pubsub_asyncio import PubSub
@@ -175,6 +176,9 @@ class Lease(_Base, Commands):
     def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
         return self._in_lease(self._lease._run, post, *args)
 
+    # A lease's commands never use the client-side cache: cache=False changes nothing.
+    _run_uncached = _run
+
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Awaitable[Any]:
         return self._blocking(post, args)
 
@@ -287,7 +291,9 @@ class Pipeline(_sync.Pipeline):
         self._posts.append(post)
         return self
 
-    def get(self, name: KeyT) -> Any:
+    def get(self, name: KeyT, cache: bool = True) -> Any:
+        if not cache:
+            return self._run_uncached(None, b"GET", name)  # refused: see Commands
         return self._run(None, b"GET", name)
 
     def set(self, name: KeyT, value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -371,13 +377,16 @@ class Client(Commands, _cluster.ClientExtras):
     def _run(self, post: Post, *args: Any) -> Awaitable[Any]:
         return self._call(post, args)
 
-    async def _call(self, post: Post, args: tuple) -> Any:
+    def _run_uncached(self, post: Post, *args: Any) -> Awaitable[Any]:
+        return self._call(post, args, self._native.submit_uncached)
+
+    async def _call(self, post: Post, args: tuple, submit: Any = None) -> Any:
         # Sent when first awaited (as redis.asyncio): asyncio.run(client.get(k)) works.
         loop = _get_running_loop()
         if loop is not self._loop:
             self._attach(loop)
         fut = loop.create_future()
-        self._submit(fut, post, *args)
+        (submit or self._submit)(fut, post, *args)
         return await fut
 
     PRIMARIES = _sync.Client.PRIMARIES
@@ -385,16 +394,16 @@ class Client(Commands, _cluster.ClientExtras):
     RANDOM = _sync.Client.RANDOM
 
     def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
-                        route_key: Any = None, **options: Any) -> Awaitable[Any]:
+                        route_key: Any = None, cache: bool = True, **options: Any) -> Awaitable[Any]:
         """Sends one command; awaits its reply, converted as by rcm.Client.execute_command
-        (blocking commands go on a lease). Routing keywords as there."""
+        (blocking commands go on a lease). Routing keywords and cache=False as there."""
         post = _sync.response_post(args, options)
         if target_nodes is not None or slot is not None or route_key is not None:
             kind, target = _sync.route_of(target_nodes, slot, route_key)
             return self._routed(kind, target, args, post)
         if args and _sync._command_name(args[0]) in _sync._BLOCKING:
             return self._run_blocking(post, _sync.blocking_key(args), *args)
-        return self._run(post, *args)
+        return self._run(post, *args) if cache else self._run_uncached(post, *args)
 
     async def _routed(self, kind: int, target: Any, args: tuple, post: Post = None) -> Any:
         reply = await self._thread_call(lambda: self._native.execute_routed(kind, target, *args))
@@ -567,6 +576,10 @@ class Client(Commands, _cluster.ClientExtras):
 
     async def topology(self) -> dict:
         return json.loads(self._native.topology_json())
+
+    async def cache_stats(self) -> dict:
+        """As rcm.Client.cache_stats()."""
+        return cache_stats_of(json.loads(self._native.stats_json()))
 
     @property
     def decode_responses(self) -> bool:

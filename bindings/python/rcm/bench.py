@@ -14,6 +14,10 @@ Workloads (a 50/50 GET/SET mix over --keyspace keys, --value-size byte values):
   pubsub-drain  the same loop draining a round's messages, published while subscribed
              (rcm's I/O thread receives them meanwhile): msgs/s of the drain, CPU per
              message of this process over publishing and drain
+  readmostly 98 % GET / 2 % SET, Zipf-like keys (s = 1), through rcm with the client-side
+             cache, rcm without it and redis-py, at 1 and --threads threads; prints the
+             cache's hit rate and the bound 1/(share reaching the server) beside the
+             ratios (rcm/_bench_cache.py says how)
   cluster    the single-thread mix against --cluster-url (rcm vs redis.cluster.RedisCluster),
              and cluster-pipeline: pipeline(depth) across slots against the same cluster;
              skipped with a message when no cluster URL is given
@@ -70,6 +74,7 @@ TARGETS = {
     "pubsub-drain": (3.0, None),
     "cluster": (1.0, None),
     "cluster-pipeline": (3.0, None),
+    # readmostly: its own report (rcm/_bench_cache.py), >= 20x redis-py with the cache
 }
 
 
@@ -99,6 +104,7 @@ class Result:
     name: str
     samples: Dict[str, Sample] = field(default_factory=dict)
     skipped: Optional[str] = None
+    text: Optional[str] = None  # a workload that reports in its own shape (readmostly)
 
 
 def measure(fn: Callable[[], int]) -> Sample:
@@ -139,14 +145,19 @@ def pipeline_loop(client: Any, keys: List[str], value: bytes, seconds: float, de
 
 
 def threads_loop(client: Any, keys: List[str], value: bytes, seconds: float, threads: int) -> int:
-    counts = [0] * threads
+    return sum(in_threads(threads, lambda i: mix_loop(client, keys, value, seconds, offset=i * 7919)))
+
+
+def in_threads(threads: int, fn: Callable[[int], Any]) -> List[Any]:
+    """fn(i) in threads i = 0..threads-1, started together; their results in order."""
+    out: List[Any] = [None] * threads
     errors: List[BaseException] = []
     start = threading.Barrier(threads + 1)
 
     def worker(i: int) -> None:
         start.wait()
         try:
-            counts[i] = mix_loop(client, keys, value, seconds, offset=i * 7919)
+            out[i] = fn(i)
         except BaseException as e:  # raised again in the caller: a failed thread fails the workload
             errors.append(e)
 
@@ -158,7 +169,7 @@ def threads_loop(client: Any, keys: List[str], value: bytes, seconds: float, thr
         t.join()
     if errors:
         raise errors[0]
-    return sum(counts)
+    return out
 
 
 def delete_keys(client: Any, keys: List[str], batch: int = 1000) -> int:
@@ -338,7 +349,7 @@ def hiredis_on(redis: Any) -> bool:
     return bool(HIREDIS_AVAILABLE)
 
 
-STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio", "pubsub", "pubsub-drain")
+STANDALONE_WORKLOADS = ("single", "pipeline", "threads", "asyncio", "pubsub", "pubsub-drain", "readmostly")
 
 
 def wanted(args: argparse.Namespace, name: str) -> bool:
@@ -409,6 +420,12 @@ def run_standalone(args: argparse.Namespace, keys: List[str], value: bytes, slic
         for name in ("pubsub", "pubsub-drain"):
             if want(name):
                 results.append(run_pubsub_workload(args, name, rc, rp))
+        if want("readmostly"):
+            from rcm._bench_cache import run_readmostly, thread_counts_for
+            text = run_readmostly(args.url, args.rcm_config, redis, keys, value, slice_s, args.rounds,
+                                  thread_counts_for(args.threads))
+            results.append(Result("readmostly", text=text))
+            print("  readmostly: done", file=sys.stderr)
     finally:
         rc.close()
         if rp is not None:
@@ -524,6 +541,9 @@ def report(results: List[Result], args: argparse.Namespace, hiredis: bool) -> st
         if res.skipped:
             lines.append(f"{res.name:<16} skipped: {res.skipped}")
             continue
+        if res.text is not None:
+            lines += ["", res.text, ""]
+            continue
         r, p, f = res.samples.get("rcm"), res.samples.get("redis-py"), res.samples.get("floor")
         want_ops, want_cpu = TARGETS[res.name]
         for label, s in (("rcm", r), ("redis-py", p), ("floor", f)):
@@ -561,7 +581,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--value-size", type=int, default=16)
     ap.add_argument("--pubsub-messages", type=int, default=200000,
                     help="messages per client of the pubsub workload, all rounds together (default 200000)")
-    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,pubsub,cluster")
+    ap.add_argument("--only", help="comma-separated workloads: single,pipeline,threads,asyncio,pubsub,"
+                                   "pubsub-drain,readmostly,cluster")
     ap.add_argument("--cluster-url", help="e.g. redis+cluster://127.0.0.1:7000 for the cluster workload")
     ap.add_argument("--cluster-password")
     ap.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",

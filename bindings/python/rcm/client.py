@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from . import _cluster, _native
 from ._compat import MappingAccess
 from ._callbacks import callback_for
+from ._cache import cache_stats_of
 from ._config import config_items
 from .commands import NEVER_DECODE, AbsExpiryT, Commands, EncodableT, ExpiryT, KeyT, Post, Script, _set_reply
 from .exceptions import ArgumentError, NoScriptError, ResponseError, StateError, WatchError
@@ -179,6 +180,9 @@ class Lease(Commands):
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> Any:
         return self._run(post, *args)
 
+    # A lease's commands never use the client-side cache: cache=False changes nothing.
+    _run_uncached = _run
+
     def _call_script(self, script: Script, keys: List[Any], args: List[Any]) -> Any:
         try:
             return self._x(b"EVALSHA", script.sha, len(keys), *keys, *args)
@@ -272,7 +276,9 @@ class Pipeline(Commands):
         return self._run(response_post(args, options), *args)
 
     # Fast paths for the commands pipelines are mostly made of.
-    def get(self, name: KeyT) -> Any:
+    def get(self, name: KeyT, cache: bool = True) -> Any:
+        if not cache:
+            return self._run_uncached(None, b"GET", name)  # refused: see Commands
         if self._lease is not None and not self._explicit_multi:
             return self._lease._x(b"GET", name)
         self._cmds.append((b"GET", name))
@@ -457,7 +463,7 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
     RANDOM = "random"
 
     def execute_command(self, *args: Any, target_nodes: Any = None, slot: Optional[int] = None,
-                        route_key: Any = None, **options: Any) -> Any:
+                        route_key: Any = None, cache: bool = True, **options: Any) -> Any:
         """Sends one command and returns its reply converted as redis-py's execute_command
         converts it (its response callbacks: SET -> True, HGETALL -> a dict, ZRANGE with
         withscores=True -> pairs...; other replies raw: bytes/str, int, list, None). A
@@ -467,12 +473,17 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
         Where it goes, when the command's keys should not decide (cluster mode):
         ``target_nodes=Client.PRIMARIES`` / ``Client.ALL_NODES`` (the reply is then a dict
         {"host:port": reply}), ``Client.RANDOM``, or ``"host:port"``; ``slot=`` a hash
-        slot's owner; ``route_key=`` the owner of that key's slot."""
+        slot's owner; ``route_key=`` the owner of that key's slot.
+
+        ``cache=False``: past the client-side cache (when one is configured), to the server."""
         post = response_post(args, options)
         if target_nodes is not None or slot is not None or route_key is not None:
             kind, target = route_of(target_nodes, slot, route_key)
             return routed_reply(kind, self._native.execute_routed(kind, target, *args), post)
-        r = self._raw(*args)
+        if cache or (args and _command_name(args[0]) in _BLOCKING):  # a lease never uses the cache
+            r = self._raw(*args)
+        else:
+            r = self._native.execute_uncached(*args)
         return r if post is None else post(r)
 
     def _raw(self, *args: Any) -> Any:
@@ -492,6 +503,14 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
         if post is None:
             # A status reply no helper converts (FUNCTION DELETE's OK): bytes unless
             # decoding, as redis-py returns it. (Only status replies are str here.)
+            return r.encode() if self._status_bytes and type(r) is str else r
+        return post(r)
+
+    def _run_uncached(self, post: Post, *args: Any) -> Any:
+        if post is NEVER_DECODE:
+            return self._native.execute_uncached_bytes(*args)
+        r = self._native.execute_uncached(*args)
+        if post is None:
             return r.encode() if self._status_bytes and type(r) is str else r
         return post(r)
 
@@ -515,8 +534,9 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
         return _cluster.gather(post, several, replies)
 
     # The two commands benchmarks and caches live on, without the generic path.
-    def get(self, name: KeyT) -> Any:
-        return self._x(b"GET", name)
+    def get(self, name: KeyT, cache: bool = True) -> Any:
+        """GET name; cache=False: past the client-side cache, to the server."""
+        return self._x(b"GET", name) if cache else self._native.execute_uncached(b"GET", name)
 
     def set(self, name: KeyT, value: EncodableT, ex: Optional[ExpiryT] = None, px: Optional[ExpiryT] = None,
             nx: bool = False, xx: bool = False, keepttl: bool = False, get: bool = False,
@@ -623,6 +643,12 @@ class Client(Commands, _cluster.ClientExtras, MappingAccess):
     def topology(self) -> dict:
         """The deployment as rcm sees it: mode, nodes with role and state."""
         return json.loads(self._native.topology_json())
+
+    def cache_stats(self) -> dict:
+        """The client-side cache's counters (stats()["cache"]): hits, misses,
+        invalidations, evictions, bytes, entries, and the same per node under "nodes"
+        ({"host:port": {...}}). All zero when no cache is configured."""
+        return cache_stats_of(self.stats())
 
     @property
     def decode_responses(self) -> bool:

@@ -58,7 +58,7 @@ from ._cluster import ClusterCommands
 from ._data import BitFieldOperation, DataCommands
 from ._lists import ListCommands
 from ._server import ServerCommands
-from .exceptions import DataError
+from .exceptions import ArgumentError, DataError
 
 __all__ = ["Commands", "Script", "parse_info", "BitFieldOperation"]
 
@@ -91,6 +91,16 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
 
     def _run_blocking(self, post: Post, key: Any, *args: Any) -> ResponseT:  # pragma: no cover
         raise NotImplementedError
+
+    def _run_uncached(self, post: Post, *args: Any) -> ResponseT:
+        """As _run, past the client-side cache (the read helpers' cache=False)."""
+        raise ArgumentError(f"cache=False: {type(self).__name__} sends its commands as they are; "
+                            "bypass the cache on the client (client.get(k, cache=False))")
+
+    def _read(self, cache: bool, post: Post, *args: Any) -> ResponseT:
+        """A cacheable read: from the client-side cache when one is configured and cache
+        is true; else, and always with cache=False, from the server."""
+        return self._run(post, *args) if cache else self._run_uncached(post, *args)
 
     # ---- connection / server -------------------------------------------------------
 
@@ -138,8 +148,8 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def decrby(self, name: KeyT, amount: int = 1) -> ResponseT:
         return self._run(None, b"DECRBY", name, amount)
 
-    def get(self, name: KeyT) -> ResponseT:
-        return self._run(None, b"GET", name)
+    def get(self, name: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, None, b"GET", name)
 
     def getdel(self, name: KeyT) -> ResponseT:
         return self._run(None, b"GETDEL", name)
@@ -181,11 +191,11 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def incrbyfloat(self, name: KeyT, amount: float = 1.0) -> ResponseT:
         return self._run(float, b"INCRBYFLOAT", name, amount)
 
-    def mget(self, keys: Any, *args: KeyT) -> ResponseT:
+    def mget(self, keys: Any, *args: KeyT, cache: bool = True) -> ResponseT:
         keys = _keys(keys, args)
         if not keys:  # redis-py answers [] (pipelines too): a harmless command holds its place
             return self._run(_compat.empty_list, b"ECHO", b"")
-        return self._run(None, b"MGET", *keys)
+        return self._read(cache, None, b"MGET", *keys)
 
     def mset(self, mapping: Mapping[KeyT, EncodableT]) -> ResponseT:
         args: list = [b"MSET"]
@@ -244,8 +254,8 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def setrange(self, name: KeyT, offset: int, value: EncodableT) -> ResponseT:
         return self._run(None, b"SETRANGE", name, offset, value)
 
-    def strlen(self, name: KeyT) -> ResponseT:
-        return self._run(None, b"STRLEN", name)
+    def strlen(self, name: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, None, b"STRLEN", name)
 
     def setbit(self, name: KeyT, offset: int, value: int) -> ResponseT:
         return self._run(None, b"SETBIT", name, offset, 1 if value else 0)
@@ -290,8 +300,8 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def unlink(self, *names: KeyT) -> ResponseT:
         return self._run(None, b"UNLINK", *names)
 
-    def exists(self, *names: KeyT) -> ResponseT:
-        return self._run(None, b"EXISTS", *names)
+    def exists(self, *names: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, None, b"EXISTS", *names)
 
     def touch(self, *names: KeyT) -> ResponseT:
         return self._run(None, b"TOUCH", *names)
@@ -339,8 +349,8 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def renamenx(self, src: KeyT, dst: KeyT) -> ResponseT:
         return self._run(_bool, b"RENAMENX", src, dst)
 
-    def type(self, name: KeyT) -> ResponseT:
-        return self._run(_compat.status_value(self), b"TYPE", name)
+    def type(self, name: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, _compat.status_value(self), b"TYPE", name)
 
     def copy(self, source: KeyT, destination: KeyT, destination_db: Optional[Union[str, int]] = None,
              replace: bool = False) -> ResponseT:
@@ -431,11 +441,11 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def hexists(self, name: KeyT, key: KeyT) -> ResponseT:
         return self._run(_bool, b"HEXISTS", name, key)
 
-    def hget(self, name: KeyT, key: KeyT) -> ResponseT:
-        return self._run(None, b"HGET", name, key)
+    def hget(self, name: KeyT, key: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, None, b"HGET", name, key)
 
-    def hgetall(self, name: KeyT) -> ResponseT:
-        return self._run(_pairs, b"HGETALL", name)
+    def hgetall(self, name: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, _pairs, b"HGETALL", name)
 
     def hincrby(self, name: KeyT, key: KeyT, amount: int = 1) -> ResponseT:
         return self._run(None, b"HINCRBY", name, key, amount)
@@ -474,8 +484,8 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
             args += [k, v]
         return self._run(_ok, *args)
 
-    def hmget(self, name: KeyT, keys: Any, *args: KeyT) -> ResponseT:
-        return self._run(None, b"HMGET", name, *_keys(keys, args))
+    def hmget(self, name: KeyT, keys: Any, *args: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, None, b"HMGET", name, *_keys(keys, args))
 
     def hvals(self, name: KeyT) -> ResponseT:
         return self._run(None, b"HVALS", name)
@@ -523,11 +533,11 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def sintercard(self, numkeys: int, keys: Sequence[KeyT], limit: int = 0) -> ResponseT:
         return self._run(None, b"SINTERCARD", numkeys, *keys, b"LIMIT", limit)
 
-    def sismember(self, name: KeyT, value: EncodableT) -> ResponseT:
-        return self._run(_bool, b"SISMEMBER", name, value)
+    def sismember(self, name: KeyT, value: EncodableT, cache: bool = True) -> ResponseT:
+        return self._read(cache, _bool, b"SISMEMBER", name, value)
 
-    def smembers(self, name: KeyT) -> ResponseT:
-        return self._run(_set, b"SMEMBERS", name)
+    def smembers(self, name: KeyT, cache: bool = True) -> ResponseT:
+        return self._read(cache, _set, b"SMEMBERS", name)
 
     def smismember(self, name: KeyT, values: Any, *args: EncodableT) -> ResponseT:
         return self._run(None, b"SMISMEMBER", name, *_keys(values, args))  # [0/1...], as redis-py 4.3.4
@@ -599,7 +609,7 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
 
     def zrange(self, name: KeyT, start: Any, end: Any, desc: bool = False, withscores: bool = False,
                score_cast_func: Callable[[Any], Any] = float, byscore: bool = False, bylex: bool = False,
-               offset: Optional[int] = None, num: Optional[int] = None) -> ResponseT:
+               offset: Optional[int] = None, num: Optional[int] = None, cache: bool = True) -> ResponseT:
         _compat.zrange_flags(byscore, bylex, withscores, offset, num)
         args: list = [b"ZRANGE", name, start, end]
         if byscore:
@@ -612,8 +622,8 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
             args += [b"LIMIT", offset, num]
         if withscores:
             args.append(b"WITHSCORES")
-            return self._run(_with_scores(score_cast_func), *args)
-        return self._run(None, *args)
+            return self._read(cache, _with_scores(score_cast_func), *args)
+        return self._read(cache, None, *args)
 
     def zrevrange(self, name: KeyT, start: int, end: int, withscores: bool = False,
                   score_cast_func: Callable[[Any], Any] = float) -> ResponseT:
@@ -705,8 +715,8 @@ class Commands(ListCommands, DataCommands, ServerCommands, ClusterCommands):
     def zremrangebyscore(self, name: KeyT, min: Any, max: Any) -> ResponseT:
         return self._run(None, b"ZREMRANGEBYSCORE", name, min, max)
 
-    def zscore(self, name: KeyT, value: EncodableT) -> ResponseT:
-        return self._run(_float_or_none, b"ZSCORE", name, value)
+    def zscore(self, name: KeyT, value: EncodableT, cache: bool = True) -> ResponseT:
+        return self._read(cache, _float_or_none, b"ZSCORE", name, value)
 
     def zmscore(self, key: KeyT, members: Sequence[EncodableT]) -> ResponseT:
         if not members:

@@ -216,7 +216,21 @@ PyTypeObject *client_type() { return g_client_type; }
 
 // ---- ClientCore: everything that touches the handle, without the GIL ----------------
 
-rcm_status ClientCore::start(const Argv &av, SyncWait **wait, std::string *err) {
+namespace {
+
+constexpr unsigned kNoCache = RCM_CALL_NO_CACHE;
+
+// rcm_command_async, with flags only when there are any: the plain call stays the path
+// of every ordinary command.
+rcm_status command_async(rcm_client *handle, unsigned flags, const Argv &av, rcm_callback cb, void *userdata) {
+  int argc = static_cast<int>(av.size());
+  if (flags == 0) return rcm_command_async(handle, argc, av.argv(), av.lens(), cb, userdata);
+  return rcm_command_async_flags(handle, flags, argc, av.argv(), av.lens(), cb, userdata);
+}
+
+}  // namespace
+
+rcm_status ClientCore::start(const Argv &av, unsigned flags, SyncWait **wait, std::string *err) {
   *wait = nullptr;
   if (!gate.enter()) {
     *err = kClosed;
@@ -226,7 +240,7 @@ rcm_status ClientCore::start(const Argv &av, SyncWait **wait, std::string *err) 
   // submitting, so close() from another thread never waits for this reply (it completes
   // it instead), and the wait can stop for Ctrl-C.
   auto *w = new SyncWait();
-  rcm_status st = rcm_command_async(handle, static_cast<int>(av.size()), av.argv(), av.lens(), &sync_done, w);
+  rcm_status st = command_async(handle, flags, av, &sync_done, w);
   if (st != RCM_OK) {
     *err = rcm_last_error();
     delete w;
@@ -237,12 +251,12 @@ rcm_status ClientCore::start(const Argv &av, SyncWait **wait, std::string *err) 
   return st;
 }
 
-rcm_status ClientCore::submit(const Argv &av, void *slot, std::string *err) {
+rcm_status ClientCore::submit(const Argv &av, unsigned flags, void *slot, std::string *err) {
   if (!gate.enter()) {
     *err = kClosed;
     return RCM_ERR_CLOSED;
   }
-  rcm_status st = rcm_command_async(handle, static_cast<int>(av.size()), av.argv(), av.lens(), &async_done, slot);
+  rcm_status st = command_async(handle, flags, av, &async_done, slot);
   if (st != RCM_OK) *err = rcm_last_error();
   gate.leave();
   return st;
@@ -399,6 +413,7 @@ PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     self->core->sync_spin_us = std::atoi(spin);
     rcm_free(spin);
   }
+  self->core->cached_commands = cached_commands_of(cfg);
   rcm_client *handle = nullptr;
   rcm_status st;
   std::string err;
@@ -429,19 +444,32 @@ void Client_dealloc(PyObject *o) {
   Py_DECREF(tp);
 }
 
+// A read the client-side cache may answer (ClientCore::command_cached).
+PyObject *execute_cacheable(ClientCore *c, const Argv &av, const Decoding &d) {
+  rcm_reply *reply = nullptr;
+  rcm_status st;
+  std::string err;
+  Py_BEGIN_ALLOW_THREADS
+  st = c->command_cached(av, &reply, &err);
+  Py_END_ALLOW_THREADS
+  if (st != RCM_OK) return errors::raise(st, err);
+  return reply_result(reply, d);
+}
+
 // execute(*args) -> the reply, its bulk strings converted as d says; a server error
 // reply is raised.
-PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &d) {
+PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &d, unsigned flags = 0) {
   ClientCore *c = core_of(o);
   ScopedArgv av(c->dec);
   if (!av->add_all(args, nargs)) return nullptr;
+  if (flags == 0 && c->cacheable(*av)) return execute_cacheable(c, *av, d);
   rcm_reply *reply = nullptr;
   SyncWait *w = nullptr;
   std::string err;
   rcm_status st;
   bool done = false;
   Py_BEGIN_ALLOW_THREADS
-  st = c->start(*av, &w, &err);
+  st = c->start(*av, flags, &w, &err);
   if (st == RCM_OK) done = w->baton.wait_for(c->sync_spin_us, kReadSliceMs);
   Py_END_ALLOW_THREADS
   if (st != RCM_OK) return errors::raise(st, err);
@@ -460,6 +488,16 @@ PyObject *Client_execute(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
 
 PyObject *Client_execute_bytes(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   return execute_as(o, args, nargs, kBytes);
+}
+
+// execute_uncached(*args): as execute(), past the client-side cache (RCM_CALL_NO_CACHE).
+PyObject *Client_execute_uncached(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return execute_as(o, args, nargs, core_of(o)->dec, kNoCache);
+}
+
+// execute_uncached_bytes(*args): execute_bytes() past the client-side cache.
+PyObject *Client_execute_uncached_bytes(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return execute_as(o, args, nargs, kBytes, kNoCache);
 }
 
 // execute_routed(kind, target, *args) -> the reply of rcm_command_routed: kind is an
@@ -524,7 +562,7 @@ PyObject *Client_execute_routed(PyObject *o, PyObject *const *args, Py_ssize_t n
 }
 
 // submit(future, post, *args): queues the command; drain() settles the future later.
-PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+PyObject *submit_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, unsigned flags) {
   if (nargs < 3) {
     PyErr_SetString(PyExc_TypeError, "submit(future, post, *command) needs a command");
     return nullptr;
@@ -539,7 +577,7 @@ PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
   Py_INCREF(slot->future);
   Py_XINCREF(post);
   std::string err;
-  rcm_status st = c->submit(*av, slot, &err);  // does not wait: the GIL stays held
+  rcm_status st = c->submit(*av, flags, slot, &err);  // does not wait: the GIL stays held
   if (st != RCM_OK) {
     Py_DECREF(slot->future);
     Py_XDECREF(post);
@@ -547,6 +585,15 @@ PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
     return errors::raise(st, err);
   }
   Py_RETURN_NONE;
+}
+
+PyObject *Client_submit(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return submit_as(o, args, nargs, 0);
+}
+
+// submit_uncached(future, post, *args): submit() past the client-side cache.
+PyObject *Client_submit_uncached(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+  return submit_as(o, args, nargs, kNoCache);
 }
 
 // drain() -> number of completions settled.
@@ -890,6 +937,12 @@ PyMethodDef client_methods[] = {
      "execute_routed(kind, target, *args): send one command where an RCM_ROUTE_* route says."},
     {"submit", FASTCALL(Client_submit),
      "submit(future, post, *args): send one command without waiting; drain() settles future."},
+    {"execute_uncached", FASTCALL(Client_execute_uncached),
+     "execute_uncached(*args): as execute(), past the client-side cache (RCM_CALL_NO_CACHE)."},
+    {"execute_uncached_bytes", FASTCALL(Client_execute_uncached_bytes),
+     "execute_uncached_bytes(*args): as execute_bytes(), past the client-side cache."},
+    {"submit_uncached", FASTCALL(Client_submit_uncached),
+     "submit_uncached(future, post, *args): as submit(), past the client-side cache."},
     {"drain", Client_drain, METH_NOARGS, "drain(): settle the futures of every completed submit()."},
     {"fileno", Client_fileno, METH_NOARGS, "fileno(): the eventfd that becomes readable when drain() has work."},
     {"pipeline", FASTCALL(Client_pipeline),

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "completion_queue.h"
 #include "gate.h"
@@ -37,11 +38,23 @@ struct ClientCore {
   Decoding dec;
   unsigned fork_gen = fork_generation();
   int sync_spin_us = 200;        // the config's: how long a sync wait polls before it sleeps
+  // cache.commands when the client-side cache is on (upper case; empty: off). The sync
+  // calls of these go through rcm_command, which answers a hit on the calling thread;
+  // rcm_command_async completes every call, hits too, on an I/O thread (a hand-off).
+  std::vector<std::string> cached_commands;
+
+  // Whether av's command is one of cached_commands (cache.cpp).
+  bool cacheable(const Argv &av) const;
+  // Sends av with rcm_command: a hit comes back on this thread at once; a miss waits
+  // there, as a routed command does (close() from another thread ends the wait; Ctrl-C
+  // is seen when the reply or the deadline comes). Without the GIL. (cache.cpp)
+  rcm_status command_cached(const Argv &av, rcm_reply **out, std::string *err);
 
   // All of these run without the GIL and return rcm's status with its message in *err.
   // Sends one command; *wait then completes (see SyncWait in client.cpp).
-  rcm_status start(const Argv &av, SyncWait **wait, std::string *err);
-  rcm_status submit(const Argv &av, void *slot, std::string *err);
+  // flags: RCM_CALL_* (0, or RCM_CALL_NO_CACHE: past the client-side cache).
+  rcm_status start(const Argv &av, unsigned flags, SyncWait **wait, std::string *err);
+  rcm_status submit(const Argv &av, unsigned flags, void *slot, std::string *err);
   rcm_status acquire(const char *key, size_t keylen, rcm_lease **out, std::string *err);
   void release(rcm_lease *lease);
   void close();
@@ -60,6 +73,10 @@ struct LeaseObject {
   std::atomic<bool> busy;         // one thread at a time, as rcm_lease requires
   bool interrupted;               // released because Ctrl-C cut a command short
 };
+
+// cache.commands, upper case, when cache.max_bytes turns the client-side cache on; else
+// empty (cache.cpp).
+std::vector<std::string> cached_commands_of(const rcm_config *cfg);
 
 // Creates the types and adds them to the module. False with a Python error set.
 bool add_types(PyObject *module);
