@@ -98,7 +98,9 @@ fi
 failed=0
 # instructions URL WORKLOAD N: callgrind's total for one run of N requests, all threads.
 instructions() {
-  local out="$work/cg.$2.$3.$RANDOM"
+  local mode=standalone
+  [[ $1 == redis+cluster://* ]] && mode=cluster
+  local out="$work/callgrind.out.$mode.$2.$3"
   if ! valgrind --tool=callgrind --callgrind-out-file="$out" \
       "$rcm" -u "$1" -c io_spin_us=0 -c sync_spin_us=0 \
       instr-run --workload "$2" --requests "$3" --depth "$depth" >"$work/run.log" 2>&1; then
