@@ -6,32 +6,50 @@ namespace rcm::core {
 
 namespace {
 
-// Appends prefix, the decimal n and "\r\n" without going through printf.
-inline void put_header(std::string &out, char prefix, size_t n) {
-  char buf[24];
-  char *end = buf + sizeof(buf);
-  char *p = end;
-  do {
-    *--p = static_cast<char>('0' + n % 10);
+size_t decimal_digits(size_t n) {
+  size_t d = 1;
+  while (n >= 10) {
     n /= 10;
-  } while (n != 0);
-  *--p = prefix;
-  out.append(p, static_cast<size_t>(end - p));
-  out.append("\r\n", 2);
+    ++d;
+  }
+  return d;
+}
+
+// Writes prefix, the decimal n and "\r\n" at p (digits() bytes + 3); returns the end.
+char *put_header(char *p, char prefix, size_t n, size_t digits) {
+  *p++ = prefix;
+  char *end = p + digits;
+  for (char *q = end; q != p;) {
+    *--q = static_cast<char>('0' + n % 10);
+    n /= 10;
+  }
+  end[0] = '\r';
+  end[1] = '\n';
+  return end + 2;
 }
 
 }  // namespace
 
+// The exact size first, then one resize and plain stores: appending piece by piece cost
+// a capacity check and a call per piece (six per argument).
 void encode_command(std::string &out, int argc, const char *const *argv, const size_t *argvlen) {
-  size_t need = 16;
-  for (int i = 0; i < argc; ++i) need += (argvlen ? argvlen[i] : std::strlen(argv[i])) + 16;
-  out.reserve(out.size() + need);
-  put_header(out, '*', static_cast<size_t>(argc));
-  for (int i = 0; i < argc; ++i) {
+  const size_t n = static_cast<size_t>(argc);
+  size_t need = 3 + decimal_digits(n);
+  for (size_t i = 0; i < n; ++i) {
     size_t len = argvlen ? argvlen[i] : std::strlen(argv[i]);
-    put_header(out, '$', len);
-    out.append(argv[i], len);
-    out.append("\r\n", 2);
+    need += 3 + decimal_digits(len) + len + 2;
+  }
+  const size_t start = out.size();
+  out.resize(start + need);
+  char *p = put_header(&out[start], '*', n, decimal_digits(n));
+  for (size_t i = 0; i < n; ++i) {
+    size_t len = argvlen ? argvlen[i] : std::strlen(argv[i]);
+    p = put_header(p, '$', len, decimal_digits(len));
+    if (len != 0) std::memcpy(p, argv[i], len);
+    p += len;
+    p[0] = '\r';
+    p[1] = '\n';
+    p += 2;
   }
 }
 
