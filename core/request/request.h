@@ -79,6 +79,11 @@ struct Request {
   std::string last_error;                     // the last such answer, for the timeout message
   std::string ask_node;                       // set by ASK: send ASKING + this, once, there
 
+  // Request memory comes from a recycling pool (request.cpp): a request is made on the
+  // caller's thread and freed on an I/O thread, which malloc serves only on its slow path.
+  static void *operator new(size_t size);
+  static void operator delete(void *p, size_t size) noexcept;
+
   bool has_deadline() const { return deadline != Clock::time_point::max(); }
   // Sent at least once without an answer that says it did not run.
   bool maybe_executed() const { return attempts > refused; }
