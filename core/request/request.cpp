@@ -1,100 +1,10 @@
 #include "core/request/request.h"
 
-#include <algorithm>
 #include <atomic>
-#include <mutex>
-#include <new>
-#include <vector>
 
 #include "core/request/stats.h"
 
 namespace rcm::core {
-
-namespace {
-
-// The pool behind Request's operator new/delete. Each thread keeps a cache; a thread that
-// frees more than it makes (an I/O thread) hands batches to a shared depot, and a thread
-// that makes more than it frees (a caller) takes batches from it: one lock per kBatch
-// requests instead of malloc's cross-thread path per request. Under AddressSanitizer the
-// pool is off, so a use after free of a request is still caught.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kPooled = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kPooled = false;
-#else
-constexpr bool kPooled = true;
-#endif
-#else
-constexpr bool kPooled = true;
-#endif
-constexpr size_t kBatch = 32;
-constexpr size_t kDepotMax = 4096;  // requests kept for reuse across threads
-
-struct Depot {
-  std::mutex mu;
-  std::vector<void *> items;  // guarded by mu
-};
-Depot &depot() {
-  static Depot *d = new Depot();  // never destroyed: threads may free requests during exit
-  return *d;
-}
-
-struct Cache {
-  std::vector<void *> items;
-  ~Cache();
-};
-thread_local bool t_cache_gone = false;  // trivial, so readable after ~Cache ran
-thread_local Cache t_cache;
-
-Cache::~Cache() {
-  t_cache_gone = true;
-  Depot &d = depot();
-  std::lock_guard<std::mutex> lk(d.mu);
-  for (void *p : items) {
-    if (d.items.size() < kDepotMax) d.items.push_back(p);
-    else ::operator delete(p);
-  }
-}
-
-}  // namespace
-
-void *Request::operator new(size_t size) {
-  if (!kPooled || size != sizeof(Request) || t_cache_gone) return ::operator new(size);
-  std::vector<void *> &mine = t_cache.items;
-  if (mine.empty()) {
-    Depot &d = depot();
-    std::lock_guard<std::mutex> lk(d.mu);
-    size_t take = std::min(kBatch, d.items.size());
-    mine.insert(mine.end(), d.items.end() - static_cast<std::ptrdiff_t>(take), d.items.end());
-    d.items.resize(d.items.size() - take);
-  }
-  if (mine.empty()) return ::operator new(size);
-  void *p = mine.back();
-  mine.pop_back();
-  return p;
-}
-
-void Request::operator delete(void *p, size_t size) noexcept {
-  if (p == nullptr) return;
-  if (!kPooled || size != sizeof(Request) || t_cache_gone) return ::operator delete(p);
-  std::vector<void *> &mine = t_cache.items;
-  if (mine.size() >= 2 * kBatch) {
-    // Keep kBatch here for this thread's own next requests; the rest go to the depot.
-    Depot &d = depot();
-    std::lock_guard<std::mutex> lk(d.mu);
-    while (mine.size() > kBatch) {
-      if (d.items.size() < kDepotMax) d.items.push_back(mine.back());
-      else ::operator delete(mine.back());
-      mine.pop_back();
-    }
-  }
-  try {
-    mine.push_back(p);
-  } catch (...) {  // the cache could not grow: plain free
-    ::operator delete(p);
-  }
-}
 
 void request_complete(Request *r, Status status, Reply *reply) {
   if (r->completed) {

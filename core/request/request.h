@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/common/recycled.h"
 #include "core/common/status.h"
 #include "core/resp/reply.h"
 #include "core/route/command_table.h"
@@ -28,7 +29,8 @@ class Engine;
 class NodePool;
 struct NodeStats;
 
-struct Request {
+// Recycled: made on the caller's thread, freed on an I/O thread (common/recycled.h).
+struct Request : Recycled<Request> {
   // Receives the outcome: reply is the server's reply (status ok) or an error reply rcm
   // made (status != ok). The receiver owns reply.
   using DoneFn = void (*)(Request *req, Status status, Reply *reply);
@@ -78,11 +80,6 @@ struct Request {
   int refused = 0;                            // sends answered "not executed" (MOVED, CLUSTERDOWN...)
   std::string last_error;                     // the last such answer, for the timeout message
   std::string ask_node;                       // set by ASK: send ASKING + this, once, there
-
-  // Request memory comes from a recycling pool (request.cpp): a request is made on the
-  // caller's thread and freed on an I/O thread, which malloc serves only on its slow path.
-  static void *operator new(size_t size);
-  static void operator delete(void *p, size_t size) noexcept;
 
   bool has_deadline() const { return deadline != Clock::time_point::max(); }
   // Sent at least once without an answer that says it did not run.
