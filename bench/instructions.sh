@@ -102,7 +102,7 @@ instructions() {
   [[ $1 == redis+cluster://* ]] && mode=cluster
   local out="$work/callgrind.out.$mode.$2.$3"
   if ! valgrind --tool=callgrind --callgrind-out-file="$out" \
-      "$rcm" -u "$1" -c io_spin_us=0 -c sync_spin_us=0 \
+      "$rcm" -u "$1" -c io_spin_us=0 -c sync_spin_us=0 -c command_timeout_ms=60000 \
       instr-run --workload "$2" --requests "$3" --depth "$depth" >"$work/run.log" 2>&1; then
     echo "instructions.sh: $2 x $3 on $1 failed:" >&2
     grep -v '^==' "$work/run.log" >&2 || true

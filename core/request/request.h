@@ -12,6 +12,7 @@
 
 #include "core/common/recycled.h"
 #include "core/common/status.h"
+#include "core/request/payload.h"
 #include "core/resp/reply.h"
 #include "core/route/command_table.h"
 #include "core/route/router.h"
@@ -35,7 +36,7 @@ struct Request : Recycled<Request> {
   // made (status != ok). The receiver owns reply.
   using DoneFn = void (*)(Request *req, Status status, Reply *reply);
 
-  std::string payload;          // encoded RESP
+  Payload payload;              // encoded RESP
   CommandInfo cmd;
   Clock::time_point created;
   Clock::time_point deadline = Clock::time_point::max();

@@ -30,18 +30,19 @@ char *put_header(char *p, char prefix, size_t n, size_t digits) {
 
 }  // namespace
 
-// The exact size first, then one resize and plain stores: appending piece by piece cost
-// a capacity check and a call per piece (six per argument).
-void encode_command(std::string &out, int argc, const char *const *argv, const size_t *argvlen) {
+size_t encoded_command_size(int argc, const char *const *argv, const size_t *argvlen) {
   const size_t n = static_cast<size_t>(argc);
   size_t need = 3 + decimal_digits(n);
   for (size_t i = 0; i < n; ++i) {
     size_t len = argvlen ? argvlen[i] : std::strlen(argv[i]);
     need += 3 + decimal_digits(len) + len + 2;
   }
-  const size_t start = out.size();
-  out.resize(start + need);
-  char *p = put_header(&out[start], '*', n, decimal_digits(n));
+  return need;
+}
+
+char *encode_command_into(char *p, int argc, const char *const *argv, const size_t *argvlen) {
+  const size_t n = static_cast<size_t>(argc);
+  p = put_header(p, '*', n, decimal_digits(n));
   for (size_t i = 0; i < n; ++i) {
     size_t len = argvlen ? argvlen[i] : std::strlen(argv[i]);
     p = put_header(p, '$', len, decimal_digits(len));
@@ -51,6 +52,15 @@ void encode_command(std::string &out, int argc, const char *const *argv, const s
     p[1] = '\n';
     p += 2;
   }
+  return p;
+}
+
+// The exact size first, then one resize and plain stores: appending piece by piece cost
+// a capacity check and a call per piece (six per argument).
+void encode_command(std::string &out, int argc, const char *const *argv, const size_t *argvlen) {
+  const size_t start = out.size();
+  out.resize(start + encoded_command_size(argc, argv, argvlen));
+  encode_command_into(&out[start], argc, argv, argvlen);
 }
 
 }  // namespace rcm::core
