@@ -6,7 +6,9 @@ namespace rcm::core {
 
 namespace {
 
-size_t decimal_digits(size_t n) {
+inline size_t decimal_digits(size_t n) {
+  if (n < 10) return 1;  // argc and most lengths: no loop
+  if (n < 100) return 2;
   size_t d = 1;
   while (n >= 10) {
     n /= 10;
@@ -16,12 +18,16 @@ size_t decimal_digits(size_t n) {
 }
 
 // Writes prefix, the decimal n and "\r\n" at p (digits() bytes + 3); returns the end.
-char *put_header(char *p, char prefix, size_t n, size_t digits) {
+inline char *put_header(char *p, char prefix, size_t n, size_t digits) {
   *p++ = prefix;
   char *end = p + digits;
-  for (char *q = end; q != p;) {
-    *--q = static_cast<char>('0' + n % 10);
-    n /= 10;
+  if (digits == 1) {
+    *p = static_cast<char>('0' + n);
+  } else {
+    for (char *q = end; q != p;) {
+      *--q = static_cast<char>('0' + n % 10);
+      n /= 10;
+    }
   }
   end[0] = '\r';
   end[1] = '\n';
