@@ -4,7 +4,7 @@
 # row printed an instruction figure for rcm and for its baseline, and a ratio: the measure
 # works end to end (callgrind, the differential, the parsing). It asserts no target.
 # standalone PORT: the script starts its own server on PORT and stops it; cluster URL: the
-# harness's cluster. Exit 77 (skipped) without valgrind.
+# harness's cluster. Exit 77 (skipped) without valgrind, or for an ASan build.
 set -euo pipefail
 rcm=$1
 mode=$2
@@ -12,6 +12,11 @@ where=$3
 script="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/bench/instructions.sh"
 if ! command -v valgrind >/dev/null; then
   echo "instructions_smoke: valgrind is not installed; skipped"
+  exit 77
+fi
+# AddressSanitizer's shadow memory and valgrind do not run together.
+if ldd "$rcm" 2>/dev/null | grep -q 'libasan'; then
+  echo "instructions_smoke: an AddressSanitizer build cannot run under valgrind; skipped"
   exit 77
 fi
 if [[ $mode == standalone ]]; then
