@@ -71,6 +71,10 @@ int cli_bench_readmostly(const cli_opts *opts, int argc, char **argv);
  *  argv[0] is "pubsub-bench". */
 int cli_pubsub_bench(const cli_opts *opts, int argc, char **argv);
 
+/** The `instr-run` subcommand (instr_run.c): N requests of one workload, to be counted
+ *  by callgrind (bench/instructions.sh). argv[0] is "instr-run". */
+int cli_instr_run(const cli_opts *opts, int argc, char **argv);
+
 /** The `load` subcommand (load.c). argv[0] is "load". */
 int cli_load(const cli_opts *opts, int argc, char **argv);
 

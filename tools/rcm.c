@@ -56,6 +56,8 @@ static const char USAGE[] =
     "                    against a raw hiredis subscriber on the same publisher and server;\n"
     "                    --failover: resubscription time after a restart or failover\n"
     "                    (see `rcm pubsub-bench --help`)\n"
+    "  instr-run --workload W --requests N  exactly N GETs of one workload, for\n"
+    "                    bench/instructions.sh to count under callgrind\n"
     "  watch [--seconds S]  print topology/health events until Ctrl-C (or S seconds)\n"
     "  load [options]    SET/GET from N threads for S seconds; requests and errors by\n"
     "                    status every second, events as they come, a summary; SIGUSR1\n"
@@ -690,6 +692,7 @@ int main(int argc, char **argv)
     else if (strcmp(sub[0], "threads") == 0) rc = run_threads(&opts, rest, sub);
     else if (strcmp(sub[0], "bench") == 0) rc = cli_bench(&opts, rest, sub);
     else if (strcmp(sub[0], "pubsub-bench") == 0) rc = cli_pubsub_bench(&opts, rest, sub);
+    else if (strcmp(sub[0], "instr-run") == 0) rc = cli_instr_run(&opts, rest, sub);
     else if (strcmp(sub[0], "watch") == 0) rc = run_watch(&opts, rest, sub);
     else if (strcmp(sub[0], "load") == 0) rc = cli_load(&opts, rest, sub);
     else if (strcmp(sub[0], "soak") == 0) rc = cli_soak(&opts, rest, sub);

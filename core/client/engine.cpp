@@ -272,7 +272,7 @@ void Engine::dispatch(Request *r) {
     request_release(r);
     return;
   }
-  if (starts_with(r->last_error, "no known owner")) r->last_error.clear();  // it has one now
+  if (!r->last_error.empty() && starts_with(r->last_error, "no known owner")) r->last_error.clear();  // it has one now
   if (!r->ask_node.empty()) {
     r->track = false;  // nothing may come between ASKING and its command
     // ASK: this node serves the slot for this one command, after ASKING.

@@ -27,9 +27,9 @@ void Engine::fan_out(Request *r) {
   f->keys = 0;
   std::vector<std::pair<std::string, int>> targets;  // payload owner: node or slot
   std::vector<Request *> parts;
-  auto make_part = [&](std::string payload) {
+  auto make_part = [&](const Payload &payload) {
     auto *p = new Request();
-    p->payload = std::move(payload);
+    p->payload = payload;
     p->cmd = r->cmd;
     p->created = r->created;
     p->deadline = r->deadline;
@@ -45,7 +45,9 @@ void Engine::fan_out(Request *r) {
   if (r->split) {
     f->agg = r->agg;
     for (SubCommand &sc : *r->split) {
-      Request *p = make_part(std::move(sc.payload));
+      Payload payload;
+      payload.append(sc.payload.data(), sc.payload.size());
+      Request *p = make_part(payload);
       p->route = RouteKind::slot;
       p->slot = sc.slot;
       f->key_index.push_back(std::move(sc.key_index));

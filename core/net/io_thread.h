@@ -63,6 +63,7 @@ class IoThread {
   std::atomic<std::thread::id> thread_id_{};
   std::mutex mu_;
   std::vector<Task> inbox_;      // guarded by mu_
+  std::vector<Task> draining_;   // loop thread only: swapped with inbox_, keeps its capacity
   bool wake_pending_ = false;    // guarded by mu_
   bool sleeping_ = true;         // guarded by mu_: the loop may block, post() must wake it
   std::atomic<bool> has_tasks_{false};  // inbox_ non-empty (a hint for the spinning loop)

@@ -56,13 +56,20 @@ Connection *NodePool::least_loaded() const {
   constexpr size_t kBatchSlack = 32;
   Connection *best = nullptr;
   Connection *batching = nullptr;
+  size_t best_n = 0, batching_n = 0;  // their in_flight(), read once (a deque's size)
   for (const auto &c : shared_) {
     if (!c->ready()) continue;
-    if (best == nullptr || c->in_flight() < best->in_flight()) best = c.get();
-    if (c->flush_pending() && (batching == nullptr || c->in_flight() < batching->in_flight())) batching = c.get();
+    const size_t n = c->in_flight();
+    if (best == nullptr || n < best_n) {
+      best = c.get();
+      best_n = n;
+    }
+    if (c->flush_pending() && (batching == nullptr || n < batching_n)) {
+      batching = c.get();
+      batching_n = n;
+    }
   }
-  if (batching != nullptr && batching->in_flight() <= best->in_flight() + kBatchSlack &&
-      !(best->in_flight() == 0 && batching->writes_held()))
+  if (batching != nullptr && batching_n <= best_n + kBatchSlack && !(best_n == 0 && batching->writes_held()))
     return batching;
   return best;
 }

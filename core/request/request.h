@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <string>
 
+#include "core/common/recycled.h"
 #include "core/common/status.h"
+#include "core/request/payload.h"
 #include "core/resp/reply.h"
 #include "core/route/command_table.h"
 #include "core/route/router.h"
@@ -38,12 +40,13 @@ struct CacheTicket {
   bool flush = false;  // FLUSHALL / FLUSHDB: everything is dropped
 };
 
-struct Request {
+// Recycled: made on the caller's thread, freed on an I/O thread (common/recycled.h).
+struct Request : Recycled<Request> {
   // Receives the outcome: reply is the server's reply (status ok) or an error reply rcm
   // made (status != ok). The receiver owns reply.
   using DoneFn = void (*)(Request *req, Status status, Reply *reply);
 
-  std::string payload;          // encoded RESP
+  Payload payload;              // encoded RESP
   CommandInfo cmd;
   Clock::time_point created;
   Clock::time_point deadline = Clock::time_point::max();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/common/recycled.h"
 #include "core/common/status.h"
 
 namespace rcm::core {
@@ -19,7 +20,8 @@ enum class ReplyKind : int {
   error = 6,
 };
 
-struct Reply {
+// Recycled: built on an I/O thread, freed by the caller (common/recycled.h).
+struct Reply : Recycled<Reply> {
   ReplyKind kind = ReplyKind::nil;
   long long integer = 0;
   std::string str;               // string, status, error

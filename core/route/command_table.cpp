@@ -1,5 +1,6 @@
 #include "core/route/command_table.h"
 
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <initializer_list>
@@ -187,7 +188,41 @@ const CommandTable &CommandTable::builtin() {
   return table;
 }
 
+uint64_t CommandTable::Id::next() {
+  static std::atomic<uint64_t> n{1};
+  return n.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+
+// find()'s per-thread memo: a client sends a handful of distinct command names, and
+// lower-casing, building a std::string and hashing it cost more than the rest of
+// classify. Keyed by the name's exact bytes (so "get" and "GET" are two entries) and the
+// table's id; a table is not changed once it is in use. Direct-mapped, 8 entries.
+struct NameMemo {
+  uint64_t table = 0;  // 0: empty
+  const CommandInfo *info = nullptr;
+  uint8_t len = 0;
+  char name[23];
+};
+thread_local NameMemo t_memo[8];
+
+}  // namespace
+
 const CommandInfo *CommandTable::find(const char *name, size_t len) const {
+  if (len == 0 || len > sizeof(NameMemo::name)) return find_uncached(name, len);
+  NameMemo &m = t_memo[(len * 7 + (static_cast<unsigned char>(name[0]) | 0x20) +
+                        (static_cast<unsigned char>(name[len - 1]) | 0x20)) & 7];
+  if (m.table == id_.value && m.len == len && std::memcmp(m.name, name, len) == 0) return m.info;
+  const CommandInfo *info = find_uncached(name, len);
+  m.table = id_.value;
+  m.len = static_cast<uint8_t>(len);
+  std::memcpy(m.name, name, len);
+  m.info = info;
+  return info;
+}
+
+const CommandInfo *CommandTable::find_uncached(const char *name, size_t len) const {
   char buf[64];
   if (len >= sizeof(buf)) return nullptr;
   for (size_t i = 0; i < len; ++i) buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));

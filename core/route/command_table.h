@@ -104,9 +104,24 @@ class CommandTable {
  private:
   void learn_entry(const Reply &entry, const std::string &prefix);
 
+  // Tells tables apart for find()'s per-thread memo: every table, a copy too, gets its
+  // own, never reused, so a memo entry of a freed table can never match another.
+  struct Id {
+    uint64_t value = next();
+    Id() = default;
+    Id(const Id &) : value(next()) {}
+    Id &operator=(const Id &) {
+      value = next();
+      return *this;
+    }
+    static uint64_t next();
+  };
+  const CommandInfo *find_uncached(const char *name, size_t len) const;
+
   std::unordered_map<std::string, CommandInfo> map_;
   std::vector<std::shared_ptr<const KeySpecs>> specs_;  // what the entries' specs point to
   bool learned_ = false;
+  Id id_;
 };
 
 // Lower-cased copy of a command name (ASCII).

@@ -215,15 +215,22 @@ bool changes_every_primary(int argc, const char *const *argv, const size_t *argv
 
 RoutePlan plan_route(const CommandInfo &info, int argc, const char *const *argv, const size_t *argvlen) {
   RoutePlan plan;
-  // The common case (GET, SET, HSET...): one key at a fixed position, no vector, no names.
+  // The common case (GET, SET, HSET...): one key at a fixed position, no vector, no names;
+  // from the built-in table (first/last key) or from COMMAND's key specs (one spec: an
+  // index and a range of one, as push_spec_keys reads it).
+  int single = 0;
   if (info.key_rule == KeyRule::spec && info.specs == nullptr && info.first_key > 0 && info.first_key < argc) {
     int last = info.last_key >= 0 ? info.last_key : argc + info.last_key;
-    if (last == info.first_key) {
-      plan.keys = 1;
-      plan.kind = RouteKind::slot;
-      plan.slot = key_slot(argv[last], len_of(argv, argvlen, last));
-      return plan;
-    }
+    if (last == info.first_key) single = last;
+  } else if (info.specs != nullptr && info.specs->size() == 1) {
+    const KeySpec &k = info.specs->front();
+    if (!k.by_keyword && !k.keynum && k.lastkey == 0 && k.index > 0 && k.index < argc) single = k.index;
+  }
+  if (single > 0) {
+    plan.keys = 1;
+    plan.kind = RouteKind::slot;
+    plan.slot = key_slot(argv[single], len_of(argv, argvlen, single));
+    return plan;
   }
   std::vector<int> keys = key_positions(info, argc, argv, argvlen);
   plan.keys = keys.size();

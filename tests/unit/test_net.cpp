@@ -211,6 +211,28 @@ void on_done_logged(Request *r, Status status, Reply *reply) {
 
 }  // namespace
 
+// A request's payload is kept inline up to Payload::kInline bytes and on the heap beyond:
+// both encode byte for byte as a std::string does, also when an append crosses the line.
+TEST(test_payload__inline_and_heap_encode_alike) {
+  std::string big(300, 'x');
+  for (size_t len : {size_t(0), size_t(3), size_t(60), Payload::kInline, size_t(300)}) {
+    const char *argv[] = {"SET", "key", big.data()};
+    const size_t lens[] = {3, 3, len};
+    std::string expect;
+    encode_command(expect, 3, argv, lens);
+    Payload p;
+    encode_command(p, 3, argv, lens);
+    CHECK_EQ(std::string(p.data(), p.size()), expect);
+    encode_command(p, 3, argv, lens);  // appends, maybe moving inline bytes to the heap
+    encode_command(expect, 3, argv, lens);
+    CHECK_EQ(std::string(p.data(), p.size()), expect);
+    Payload copy(p);
+    CHECK_EQ(std::string(copy.data(), copy.size()), expect);
+    copy = Payload();
+    CHECK(copy.empty());
+  }
+}
+
 TEST(test_connection__tells_its_listener_ready_reply_and_loss) {
   uint16_t port = 0;
   int lfd = listen_local(&port);

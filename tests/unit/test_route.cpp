@@ -302,6 +302,25 @@ TEST(test_route__learned_table_keeps_the_rules) {
   CHECK(has(t->classify(2, std::vector<const char *>{"NEWCMD", "bar"}.data(), nullptr), kCmdWrite));
 }
 
+// find() memoizes names per thread; two tables that answer the same name differently
+// (and a table allocated where a freed one was) must each keep their own answer.
+TEST(test_commands__lookup_memo_tells_tables_apart) {
+  std::unique_ptr<Reply> ro(Reply::make_array()), rw(Reply::make_array());
+  ro->elements.push_back(command_entry("newcmd", {"readonly"}, 1, 1, 1));
+  rw->elements.push_back(command_entry("newcmd", {"write"}, 1, 1, 1));
+  std::vector<const char *> argv{"NEWCMD", "k"};
+  for (int round = 0; round < 3; ++round) {
+    std::unique_ptr<CommandTable> a(CommandTable::from_command_reply(*ro));
+    CHECK(has(a->classify(2, argv.data(), nullptr), kCmdReadonly));
+    a.reset(CommandTable::from_command_reply(*rw));  // often at the freed table's address
+    CHECK(has(a->classify(2, argv.data(), nullptr), kCmdWrite));
+    CHECK(!has(a->classify(2, argv.data(), nullptr), kCmdReadonly));
+    CHECK(CommandTable::builtin().find("NEWCMD", 6) == nullptr);
+    CommandTable copy(*a);  // a copy answers alike, from its own entries
+    CHECK(copy.find("NEWCMD", 6) != nullptr && copy.find("NEWCMD", 6) != a->find("NEWCMD", 6));
+  }
+}
+
 // Valkey lists PING, ECHO and TIME with neither "readonly" nor "write" (flags such as
 // fast, loading, stale): once the table is learned they must stay read-only, or one in
 // flight when its connection breaks ends UNCERTAIN instead of being resent.
