@@ -36,6 +36,7 @@ struct CacheTicket {
   std::vector<uint64_t> epochs;
   bool write = false;  // not a read: a write whose keys are dropped when sent and when acknowledged
   bool flush = false;  // FLUSHALL / FLUSHDB: everything is dropped
+  void *flight = nullptr;  // core/cache's CacheFlight this read leads (other readers wait for its reply)
 };
 
 struct Request {
