@@ -117,20 +117,26 @@ static void test_cache__hit_is_the_servers_reply_as_an_owned_copy(void **state) 
     tu_watchdog_disarm();
 }
 
-static void test_cache__own_write_is_seen_by_the_next_read(void **state) {
-    (void)state;
-    tu_watchdog_arm(60, "own write");
-    rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
-    char key[64], val[32];
-    cc_key(key, sizeof key, "own", 0);
-    cc_warm(c, key, "0");
-    for (int i = 1; i <= 500; i++) {
+/* SET key 1..n through c, each acknowledged SET followed by a GET that must see it. */
+static void own_writes_are_seen(rcm_client *c, const char *key, int n) {
+    char val[32];
+    for (int i = 1; i <= n; i++) {
         snprintf(val, sizeof val, "%d", i);
         rcm_reply_free(tu_cmd_ok(c, "SET", key, val, NULL));
         rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
         if (!tu_is_cstring(r, val)) fail_msg("after SET %s acknowledged: GET gave %s", val, tu_describe(r));
         rcm_reply_free(r);
     }
+}
+
+static void test_cache__own_write_is_seen_by_the_next_read(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "own write");
+    rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
+    char key[64];
+    cc_key(key, sizeof key, "own", 0);
+    cc_warm(c, key, "0");
+    own_writes_are_seen(c, key, 500);
     assert_true(cc_stat(c, "invalidations") > 0);
     rcm_client_close(c);
     tu_watchdog_disarm();
@@ -236,7 +242,7 @@ static void test_cache__own_write_is_seen_while_other_threads_read_it(void **sta
     (void)state;
     tu_watchdog_arm(120, "own write, readers");
     rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
-    char key[64], val[32];
+    char key[64];
     cc_key(key, sizeof key, "own-flight", 0);
     cc_warm(c, key, "0");
     enum { N = 4 };
@@ -247,13 +253,7 @@ static void test_cache__own_write_is_seen_while_other_threads_read_it(void **sta
         fr[i] = (flight_reader){c, key, NULL, &stop, 0, ""};
         assert_int_equal(pthread_create(&th[i], NULL, flight_read, &fr[i]), 0);
     }
-    for (int i = 1; i <= 300; i++) {
-        snprintf(val, sizeof val, "%d", i);
-        rcm_reply_free(tu_cmd_ok(c, "SET", key, val, NULL));
-        rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
-        if (!tu_is_cstring(r, val)) fail_msg("after SET %s acknowledged: GET gave %s", val, tu_describe(r));
-        rcm_reply_free(r);
-    }
+    own_writes_are_seen(c, key, 300);
     atomic_store(&stop, 1);
     for (int i = 0; i < N; i++) {
         pthread_join(th[i], NULL);
