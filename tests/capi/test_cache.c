@@ -236,6 +236,44 @@ static void test_cache__concurrent_misses_of_one_entry_send_one_read(void **stat
     tu_watchdog_disarm();
 }
 
+/* The client shut down while readers wait for a read in flight: each completes (its
+ * reply, or RCM_ERR_CLOSED), none hangs. */
+static void test_cache__shutdown_completes_readers_waiting_for_a_read_in_flight(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "single-flight shutdown");
+    int port = tu_port(TU_PRIV_CACHE);
+    int pid = cc_private_server(port);
+    rcm_client *c = cc_open_cached(port, "command_timeout_ms", "20000", NULL);
+    char key[64], warm[64];
+    cc_key(key, sizeof key, "flight-close", 0);
+    cc_key(warm, sizeof warm, "flight-close-warm", 0);
+    cc_warm(c, warm, "w");
+    long long misses = cc_stat(c, "misses");
+    int fd = tu_raw_debug_sleep_ok(pid, port, "2");
+    enum { N = 4 };
+    pthread_t th[N];
+    flight_reader fr[N];
+    for (int i = 0; i < N; i++) {
+        fr[i] = (flight_reader){c, key, NULL, NULL, 0, ""};
+        assert_int_equal(pthread_create(&th[i], NULL, flight_read, &fr[i]), 0);
+    }
+    for (double until = tu_now() + 10; cc_stat(c, "misses") < misses + N && tu_now() < until;) tu_sleep_ms(5);
+    assert_int_equal(cc_stat(c, "misses"), misses + N); /* all missed: one leads, the others wait */
+    assert_int_equal(rcm_client_shutdown(c), RCM_OK);
+    int closed = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        closed += fr[i].failed;
+    }
+    printf("shutdown: %d of %d readers failed (closed)\n", closed, N);
+    assert_int_equal(closed, N);
+    char buf[64];
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
 /* This client's write, acknowledged, is seen by its next read even while other threads
  * keep reading the key (a read in flight from before the write must not answer it). */
 static void test_cache__own_write_is_seen_while_other_threads_read_it(void **state) {
@@ -605,6 +643,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_cache__cache_get_answers_hits_only),
         cmocka_unit_test(test_cache__concurrent_misses_of_one_entry_send_one_read),
         cmocka_unit_test(test_cache__own_write_is_seen_while_other_threads_read_it),
+        cmocka_unit_test(test_cache__shutdown_completes_readers_waiting_for_a_read_in_flight),
         cmocka_unit_test(test_cache__every_default_command_hits_as_the_server_answers),
         cmocka_unit_test(test_cache__another_clients_write_is_seen_after_its_invalidation),
         cmocka_unit_test(test_cache__race_of_reads_and_invalidations_leaves_no_stale_entry),
