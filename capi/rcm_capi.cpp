@@ -267,6 +267,20 @@ rcm_status rcm_command_flags(rcm_client *client, unsigned flags, int argc, const
   });
 }
 
+rcm_status rcm_cache_get(rcm_client *client, int argc, const char *const *argv, const size_t *argvlen,
+                         rcm_reply **out) {
+  if (out == nullptr) return fail_arg("out");
+  *out = nullptr;
+  if (rcm_status s = check_client(client)) return s;
+  if (rcm_status s = check_argv(argc, argv)) return s;
+  return guarded([&] {
+    // A miss (and a closed or forked client, the cache off, a command it does not
+    // answer this way) is RCM_OK with *out NULL: the caller's ordinary call says the rest.
+    if (Reply *hit = client->client->cache_fast(argc, argv, argvlen)) *out = as_c(hit);
+    return RCM_OK;
+  });
+}
+
 rcm_status rcm_command_routed(rcm_client *client, const rcm_route *route, int argc, const char *const *argv,
                               const size_t *argvlen, rcm_reply **out) {
   if (out == nullptr) return fail_arg("out");

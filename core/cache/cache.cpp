@@ -61,6 +61,7 @@ struct Cache::Shard {
   long long max_bytes = 0, max_count = 0;
   uint64_t hits = 0, invalidations = 0, evictions = 0;
   std::vector<uint64_t> node_hits, node_invalidations;  // by CacheNode::index
+  std::unordered_map<std::string, CacheFlight *> flights;  // by id: reads in flight
 
   void push_front(Entry *e) {
     e->prev = nullptr;
@@ -238,6 +239,36 @@ void Cache::put(const std::string &key, const std::string &variant, const Reply 
   s.push_front(e);
   s.bytes += static_cast<long long>(bytes);
   ++s.count;
+}
+
+CacheFlight *Cache::fly(const std::string &key, const std::string &variant, uint64_t epoch, Request *r) {
+  auto f = std::make_unique<CacheFlight>();
+  append_arg(f->id, key.data(), key.size());
+  f->id += variant;
+  f->hash = hash_of(key);
+  f->epoch = epoch;
+  Shard &s = shard_of(f->hash);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.flights.find(f->id);
+  if (it != s.flights.end()) {
+    if (it->second->epoch == epoch) {
+      it->second->waiters.push_back(r);
+      return nullptr;
+    }
+    it->second = f.get();  // the older flight may predate an invalidation: this one leads now
+  } else {
+    s.flights.emplace(f->id, f.get());
+  }
+  return f.release();
+}
+
+std::vector<Request *> Cache::land(CacheFlight *f) {
+  std::unique_ptr<CacheFlight> owned(f);
+  Shard &s = shard_of(f->hash);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.flights.find(f->id);
+  if (it != s.flights.end() && it->second == f) s.flights.erase(it);
+  return std::move(f->waiters);
 }
 
 // Under s.mu.

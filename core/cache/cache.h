@@ -37,6 +37,18 @@
 
 namespace rcm::core {
 
+// A read of one entry on its way to the server, which other readers of that entry wait
+// for instead of sending their own (Cache::fly). Its leader's done/ctx are kept here
+// while the flight's own completion stands in for them.
+struct CacheFlight {
+  std::string id;
+  size_t hash = 0;
+  uint64_t epoch = 0;               // the key's epoch when the leader was planned
+  std::vector<Request *> waiters;   // guarded by the shard's lock until landed
+  Request::DoneFn done = nullptr;
+  void *ctx = nullptr;
+};
+
 // One node's share: its tracking state (read by its connections) and its counters.
 struct CacheNode {
   explicit CacheNode(std::string a, size_t i) : addr(std::move(a)), index(i) { tracking.owner = this; }
@@ -89,6 +101,16 @@ class Cache {
   // Stores a copy of value if the key's epoch is still `epoch` and node's generation `gen`.
   void put(const std::string &key, const std::string &variant, const Reply &value, uint64_t epoch, CacheNode *node,
            uint64_t gen);
+  // Single-flight. A miss of (key, variant) planned at `epoch` (the key's epoch when the
+  // read began): if a read of that entry is in flight that began at the same epoch (no
+  // invalidation of the key came between the two starts), r joins it (null: r is now the
+  // flight's, answered by land's caller); otherwise r leads a new flight (returned). A
+  // waiter so gets a reply as fresh as a hit at its start would have been, never one read
+  // before an invalidation it had seen; the reply is stored only under put's rule.
+  CacheFlight *fly(const std::string &key, const std::string &variant, uint64_t epoch, Request *r);
+  // The leader completed: the flight is over (no one joins any more); its waiters, for
+  // the caller to answer. Deletes f.
+  std::vector<Request *> land(CacheFlight *f);
   // The server (or this client's write) says key changed.
   void invalidate(const std::string &key, CacheNode *from);
   // Everything node covered is gone (generation bump) and its memory is freed.

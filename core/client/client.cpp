@@ -540,7 +540,10 @@ Status Client::execute_async(Request *r, std::string *err) {
       return Status::ok;
     }
   }
+  // A miss of an entry another caller is reading already waits for that reply.
+  if (r->cache && r->track && !r->cache->write && !cache_fly(r)) return Status::ok;
   if (closed() || !e.io().post(&Engine::submit_task, r)) {
+    cache_ground(r);
     delete r;
     if (err) *err = "client closed";
     return Status::closed;

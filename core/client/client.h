@@ -150,6 +150,15 @@ class Client : public std::enable_shared_from_this<Client> {
   void cache_reply(Request *r, const Reply *reply);
   // Any thread: engine 0 opens node's invalidation connection.
   void cache_want_link(CacheNode *node);
+  // Single-flight (client_cache.cpp). Caller's thread, a missed read about to be sent:
+  // false when it joined a read of its entry in flight (it is then answered with that
+  // reply and must not be touched); true to send it (it may lead a flight).
+  bool cache_fly(Request *r);
+  // The flight r leads is over: its waiters get copies of reply (status ok) or are sent
+  // on their own. r gets its own done back.
+  void cache_land(Request *r, Status status, const Reply *reply);
+  // r leads a flight but will not be sent (the client closed): its waiters fail so.
+  void cache_ground(Request *r);
 
   std::string stats_json();
   std::string topology_json();

@@ -100,6 +100,51 @@ void Client::cache_reply(Request *r, const Reply *reply) {
     if (reply->elements[i] != nullptr) cache_->put(t->keys[i], t->variant, *reply->elements[i], t->epochs[i], node, r->track_gen);
 }
 
+namespace {
+// A flight leader's completion: its waiters first, then its caller.
+void flight_done(Request *r, Status status, Reply *reply) {
+  r->engine->client().cache_land(r, status, reply);
+  r->done(r, status, reply);
+}
+}  // namespace
+
+bool Client::cache_fly(Request *r) {
+  CacheTicket *t = r->cache.get();
+  if (t->flight != nullptr || t->keys.size() != 1 || t->epochs.size() != 1 || t->variant == "MGET") return true;
+  CacheFlight *f = cache_->fly(t->keys.front(), t->variant, t->epochs.front(), r);
+  if (f == nullptr) return false;
+  // The flight's completion stands in for the caller's until it lands (the I/O thread
+  // reads these only once r is posted).
+  f->done = r->done;
+  f->ctx = r->ctx;
+  r->done = &flight_done;
+  r->ctx = f;
+  t->flight = f;
+  return true;
+}
+
+void Client::cache_land(Request *r, Status status, const Reply *reply) {
+  auto *f = static_cast<CacheFlight *>(r->ctx);
+  r->done = f->done;
+  r->ctx = f->ctx;
+  if (r->cache) r->cache->flight = nullptr;
+  for (Request *w : cache_->land(f)) {
+    if (status == Status::ok && reply != nullptr) {
+      w->done(w, Status::ok, reply_copy(*reply));
+      delete w;
+    } else if (closed() || !w->engine->io().post(&Engine::submit_task, w)) {
+      // The leader failed (a deadline, a broken connection): each waiter tries on its
+      // own, within its own deadline, unless the client is closing.
+      w->done(w, Status::closed, Reply::make_error(Status::closed, "client closed"));
+      delete w;
+    }
+  }
+}
+
+void Client::cache_ground(Request *r) {
+  if (r->cache && r->cache->flight != nullptr) cache_land(r, Status::closed, nullptr);
+}
+
 void Client::cache_want_link(CacheNode *node) {
   if (engines_.empty() || closed()) return;
   Engine *e0 = engines_.front().get();

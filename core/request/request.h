@@ -38,6 +38,7 @@ struct CacheTicket {
   std::vector<uint64_t> epochs;
   bool write = false;  // not a read: a write whose keys are dropped when sent and when acknowledged
   bool flush = false;  // FLUSHALL / FLUSHDB: everything is dropped
+  void *flight = nullptr;  // core/cache's CacheFlight this read leads (other readers wait for its reply)
 };
 
 // Recycled: made on the caller's thread, freed on an I/O thread (common/recycled.h).

@@ -117,21 +117,186 @@ static void test_cache__hit_is_the_servers_reply_as_an_owned_copy(void **state) 
     tu_watchdog_disarm();
 }
 
-static void test_cache__own_write_is_seen_by_the_next_read(void **state) {
-    (void)state;
-    tu_watchdog_arm(60, "own write");
-    rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
-    char key[64], val[32];
-    cc_key(key, sizeof key, "own", 0);
-    cc_warm(c, key, "0");
-    for (int i = 1; i <= 500; i++) {
+/* SET key 1..n through c, each acknowledged SET followed by a GET that must see it. */
+static void own_writes_are_seen(rcm_client *c, const char *key, int n) {
+    char val[32];
+    for (int i = 1; i <= n; i++) {
         snprintf(val, sizeof val, "%d", i);
         rcm_reply_free(tu_cmd_ok(c, "SET", key, val, NULL));
         rcm_reply *r = tu_cmd_ok(c, "GET", key, NULL);
         if (!tu_is_cstring(r, val)) fail_msg("after SET %s acknowledged: GET gave %s", val, tu_describe(r));
         rcm_reply_free(r);
     }
+}
+
+static void test_cache__own_write_is_seen_by_the_next_read(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "own write");
+    rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
+    char key[64];
+    cc_key(key, sizeof key, "own", 0);
+    cc_warm(c, key, "0");
+    own_writes_are_seen(c, key, 500);
     assert_true(cc_stat(c, "invalidations") > 0);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+/* rcm_cache_get answers from the cache alone: NULL on a miss (nothing sent, nothing
+ * stored), the entry after a read filled it, NULL again once this client's write dropped
+ * it, NULL for a command it does not answer; bad arguments are RCM_ERR_ARG. */
+static void test_cache__cache_get_answers_hits_only(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "cache_get");
+    rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
+    char key[64];
+    cc_key(key, sizeof key, "cget", 0);
+    const char *argv[] = {"GET", key};
+    rcm_reply *r = (rcm_reply *)1;
+    assert_int_equal(rcm_cache_get(c, 2, argv, NULL, &r), RCM_OK);
+    assert_null(r);
+    assert_int_equal(cc_stat(c, "misses"), 0); /* a look only: the ordinary call counts */
+    cc_warm(c, key, "v1");
+    assert_int_equal(rcm_cache_get(c, 2, argv, NULL, &r), RCM_OK);
+    if (!tu_is_cstring(r, "v1")) fail_msg("cache_get after warm-up gave %s", tu_describe(r));
+    rcm_reply_free(r);
+    rcm_reply_free(tu_cmd_ok(c, "SET", key, "v2", NULL));
+    assert_int_equal(rcm_cache_get(c, 2, argv, NULL, &r), RCM_OK);
+    assert_null(r);
+    const char *ping[] = {"PING"};
+    assert_int_equal(rcm_cache_get(c, 1, ping, NULL, &r), RCM_OK);
+    assert_null(r);
+    assert_int_equal(rcm_cache_get(NULL, 2, argv, NULL, &r), RCM_ERR_ARG);
+    assert_int_equal(rcm_cache_get(c, 0, argv, NULL, &r), RCM_ERR_ARG);
+    assert_int_equal(rcm_cache_get(c, 2, argv, NULL, NULL), RCM_ERR_ARG);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+/* ---- single-flight: concurrent misses of one entry ------------------------------------- */
+
+typedef struct flight_reader {
+    rcm_client *c;
+    const char *key;
+    const char *expect; /* NULL: any value (the writer test's readers) */
+    atomic_int *stop;   /* NULL: read once */
+    int failed;
+    char got[64];
+} flight_reader;
+
+static void *flight_read(void *p) {
+    flight_reader *fr = p;
+    do {
+        const char *argv[] = {"GET", fr->key};
+        rcm_reply *r = NULL;
+        if (rcm_command(fr->c, 2, argv, NULL, &r) != RCM_OK || (fr->expect && !tu_is_cstring(r, fr->expect))) {
+            snprintf(fr->got, sizeof fr->got, "%s", r ? tu_describe(r) : rcm_last_error());
+            fr->failed = 1;
+        }
+        rcm_reply_free(r);
+    } while (fr->stop && !atomic_load(fr->stop) && !fr->failed);
+    return NULL;
+}
+
+/* Eight threads miss one entry while the server sleeps: one read reaches the server, the
+ * others wait for its reply (the node's "misses" counts reads sent). */
+static void test_cache__concurrent_misses_of_one_entry_send_one_read(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "single-flight");
+    int port = tu_port(TU_PRIV_CACHE);
+    int pid = cc_private_server(port);
+    rcm_client *c = cc_open_cached(port, "command_timeout_ms", "20000", NULL);
+    rcm_client *other = tu_open_ok(port, NULL);
+    char key[64], warm[64];
+    cc_key(key, sizeof key, "flight", 0);
+    cc_key(warm, sizeof warm, "flight-warm", 0);
+    cc_warm(c, warm, "w"); /* the node's invalidation connection is up: replies are stored */
+    rcm_reply_free(tu_cmd_ok(other, "SET", key, "v", NULL));
+    long long sent = cc_node_stat(c, port, "misses");
+    int fd = tu_raw_debug_sleep_ok(pid, port, "1");
+    enum { N = 8 };
+    pthread_t th[N];
+    flight_reader fr[N];
+    for (int i = 0; i < N; i++) {
+        fr[i] = (flight_reader){c, key, "v", NULL, 0, ""};
+        assert_int_equal(pthread_create(&th[i], NULL, flight_read, &fr[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (fr[i].failed) fail_msg("reader %d got %s", i, fr[i].got);
+    }
+    char buf[64];
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+    long long now = cc_node_stat(c, port, "misses");
+    printf("single-flight: %d readers, %lld reads sent\n", N, now - sent);
+    assert_int_equal(now - sent, 1);
+    rcm_client_close(other);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+/* The client shut down while readers wait for a read in flight: each completes (its
+ * reply, or RCM_ERR_CLOSED), none hangs. */
+static void test_cache__shutdown_completes_readers_waiting_for_a_read_in_flight(void **state) {
+    (void)state;
+    tu_watchdog_arm(60, "single-flight shutdown");
+    int port = tu_port(TU_PRIV_CACHE);
+    int pid = cc_private_server(port);
+    rcm_client *c = cc_open_cached(port, "command_timeout_ms", "20000", NULL);
+    char key[64], warm[64];
+    cc_key(key, sizeof key, "flight-close", 0);
+    cc_key(warm, sizeof warm, "flight-close-warm", 0);
+    cc_warm(c, warm, "w");
+    long long misses = cc_stat(c, "misses");
+    int fd = tu_raw_debug_sleep_ok(pid, port, "2");
+    enum { N = 4 };
+    pthread_t th[N];
+    flight_reader fr[N];
+    for (int i = 0; i < N; i++) {
+        fr[i] = (flight_reader){c, key, NULL, NULL, 0, ""};
+        assert_int_equal(pthread_create(&th[i], NULL, flight_read, &fr[i]), 0);
+    }
+    for (double until = tu_now() + 10; cc_stat(c, "misses") < misses + N && tu_now() < until;) tu_sleep_ms(5);
+    assert_int_equal(cc_stat(c, "misses"), misses + N); /* all missed: one leads, the others wait */
+    assert_int_equal(rcm_client_shutdown(c), RCM_OK);
+    int closed = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        closed += fr[i].failed;
+    }
+    printf("shutdown: %d of %d readers failed (closed)\n", closed, N);
+    assert_int_equal(closed, N);
+    char buf[64];
+    tu_raw_read(fd, buf, sizeof buf, 5000);
+    tu_raw_close(fd);
+    rcm_client_close(c);
+    tu_watchdog_disarm();
+}
+
+/* This client's write, acknowledged, is seen by its next read even while other threads
+ * keep reading the key (a read in flight from before the write must not answer it). */
+static void test_cache__own_write_is_seen_while_other_threads_read_it(void **state) {
+    (void)state;
+    tu_watchdog_arm(120, "own write, readers");
+    rcm_client *c = cc_open_cached(tu_port(TU_PLAIN), NULL);
+    char key[64];
+    cc_key(key, sizeof key, "own-flight", 0);
+    cc_warm(c, key, "0");
+    enum { N = 4 };
+    atomic_int stop = 0;
+    pthread_t th[N];
+    flight_reader fr[N];
+    for (int i = 0; i < N; i++) {
+        fr[i] = (flight_reader){c, key, NULL, &stop, 0, ""};
+        assert_int_equal(pthread_create(&th[i], NULL, flight_read, &fr[i]), 0);
+    }
+    own_writes_are_seen(c, key, 300);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (fr[i].failed) fail_msg("reader %d: %s", i, fr[i].got);
+    }
     rcm_client_close(c);
     tu_watchdog_disarm();
 }
@@ -475,6 +640,10 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_cache__hit_is_the_servers_reply_as_an_owned_copy),
         cmocka_unit_test(test_cache__own_write_is_seen_by_the_next_read),
         cmocka_unit_test(test_cache__no_cache_flag_bypasses_and_bad_flags_are_refused),
+        cmocka_unit_test(test_cache__cache_get_answers_hits_only),
+        cmocka_unit_test(test_cache__concurrent_misses_of_one_entry_send_one_read),
+        cmocka_unit_test(test_cache__own_write_is_seen_while_other_threads_read_it),
+        cmocka_unit_test(test_cache__shutdown_completes_readers_waiting_for_a_read_in_flight),
         cmocka_unit_test(test_cache__every_default_command_hits_as_the_server_answers),
         cmocka_unit_test(test_cache__another_clients_write_is_seen_after_its_invalidation),
         cmocka_unit_test(test_cache__race_of_reads_and_invalidations_leaves_no_stale_entry),

@@ -176,6 +176,39 @@ def test_asyncio_client_caches_and_sees_writes(r, key):
     asyncio.run(main())
 
 
+def test_asyncio_hit_settles_its_future_without_the_event_loop(r, key):
+    """A hit is answered on the calling thread (rcm_cache_get): the future is done as soon
+    as submit() returns, before the loop could run drain(); a miss is not (it goes to the
+    server and comes back through the I/O thread). Values and the post step as usual."""
+    async def main():
+        c = ready(rcm.asyncio.Client(URL, cache={"commands": COMMANDS}, **SLOW))
+        try:
+            r.set(key(), "a")
+            assert await c.get(key()) == b"a"  # the miss that fills the entry
+            loop = asyncio.get_running_loop()
+            deadline = time.monotonic() + POLL_S
+            while (await c.cache_stats())["entries"] == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.001)
+            fut = loop.create_future()
+            c._native.submit(fut, None, b"GET", key())
+            assert fut.done() and fut.result() == b"a"
+            fut = loop.create_future()
+            c._native.submit(fut, lambda v: [v], b"GET", key())  # post runs on hits too
+            assert fut.done() and fut.result() == [b"a"]
+            fut = loop.create_future()
+            c._native.submit(fut, None, b"GET", key("other"))  # a miss: settled by drain()
+            assert not fut.done()
+            assert await fut is None
+            fut = loop.create_future()
+            c._native.submit_uncached(fut, None, b"GET", key())  # past the cache
+            assert not fut.done()
+            assert await fut == b"a"
+        finally:
+            await c.close()
+
+    asyncio.run(main())
+
+
 # ---- the per-call bypass -----------------------------------------------------------------------
 
 

@@ -8,7 +8,8 @@
 
 A command is handed to rcm at once (no thread per request); rcm's I/O thread puts the
 reply on a queue and wakes the event loop through an eventfd watched with
-``loop.add_reader``, and the loop settles the command's future. Cancelling a task that
+``loop.add_reader``, and the loop settles the command's future. A read the client-side
+cache answers settles its future at once, on the calling thread (rcm_cache_get). Cancelling a task that
 awaits a command is safe: the command still completes inside rcm and its reply is
 dropped. Pub/sub waits on its subscriber's descriptor with ``loop.add_reader`` too
 (rcm/_pubsub_asyncio.py). Leases, pipelines and transactions wait on rcm in a small

@@ -54,4 +54,12 @@ rcm_status ClientCore::command_cached(const Argv &av, rcm_reply **out, std::stri
   return st;
 }
 
+rcm_reply *ClientCore::cache_get(const Argv &av) {
+  if (!gate.enter()) return nullptr;
+  rcm_reply *hit = nullptr;
+  if (rcm_cache_get(handle, static_cast<int>(av.size()), av.argv(), av.lens(), &hit) != RCM_OK) hit = nullptr;
+  gate.leave();
+  return hit;
+}
+
 }  // namespace rcm_py

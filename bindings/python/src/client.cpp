@@ -576,6 +576,15 @@ PyObject *submit_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, unsign
   auto *slot = new AsyncSlot{&c->queue, args[0], post, bytes};
   Py_INCREF(slot->future);
   Py_XINCREF(post);
+  // A cache hit settles the future now, on this thread: no I/O thread hand-off, no
+  // eventfd wake-up of the loop (the await then returns without suspending).
+  if (flags == 0 && c->cacheable(*av)) {
+    if (rcm_reply *hit = c->cache_get(*av)) {
+      CompletionQueue::Item item{slot, RCM_OK, hit};
+      complete(c->dec, item);
+      Py_RETURN_NONE;
+    }
+  }
   std::string err;
   rcm_status st = c->submit(*av, flags, slot, &err);  // does not wait: the GIL stays held
   if (st != RCM_OK) {

@@ -40,7 +40,8 @@ struct ClientCore {
   int sync_spin_us = 200;        // the config's: how long a sync wait polls before it sleeps
   // cache.commands when the client-side cache is on (upper case; empty: off). The sync
   // calls of these go through rcm_command, which answers a hit on the calling thread;
-  // rcm_command_async completes every call, hits too, on an I/O thread (a hand-off).
+  // rcm_command_async completes every call, hits too, on an I/O thread (a hand-off), so
+  // submit() (asyncio) first asks rcm_cache_get, which answers a hit at once.
   std::vector<std::string> cached_commands;
 
   // Whether av's command is one of cached_commands (cache.cpp).
@@ -49,6 +50,9 @@ struct ClientCore {
   // there, as a routed command does (close() from another thread ends the wait; Ctrl-C
   // is seen when the reply or the deadline comes). Without the GIL. (cache.cpp)
   rcm_status command_cached(const Argv &av, rcm_reply **out, std::string *err);
+  // The cache's entry for av (an owned reply), or NULL: a miss, or a closed client.
+  // Does not block: callable with the GIL held (the asyncio path's hits). (cache.cpp)
+  rcm_reply *cache_get(const Argv &av);
 
   // All of these run without the GIL and return rcm's status with its message in *err.
   // Sends one command; *wait then completes (see SyncWait in client.cpp).

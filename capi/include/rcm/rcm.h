@@ -406,6 +406,17 @@ RCM_API rcm_status rcm_command_async_flags(rcm_client *client, unsigned flags, i
                                            const char *const *argv, const size_t *argvlen, rcm_callback cb,
                                            void *userdata);
 
+/** The client-side cache's answer to a read, without sending anything: on a hit RCM_OK
+ *  and *out an owned copy of the entry (rcm_reply_free), as rcm_command would return it;
+ *  otherwise RCM_OK and *out NULL (a miss, the cache off, a command the cache does not
+ *  answer from argv alone: GET-like single-key reads and MGET of cache.commands, a
+ *  closed or forked client). Then send the command as usual (rcm_command_async), which
+ *  counts the miss and fills the cache. For callers that must not block and want no
+ *  thread hand-off on a hit (an event loop). RCM_ERR_ARG for NULL arguments or argc <= 0.
+ *  Thread-safe; does not block (a shard lock only). Callable from a callback. */
+RCM_API rcm_status rcm_cache_get(rcm_client *client, int argc, const char *const *argv, const size_t *argvlen,
+                                 rcm_reply **out);
+
 /* ---------------------------------------------------------------------------------
  * Explicit routes. Without one, a command goes where its keys say (cluster mode: the
  * primary of its slot, or a replica for reads when read_from allows; MGET, MSET, DEL,
