@@ -100,7 +100,10 @@ def test_ctrl_c_interrupts_a_blocking_lease_command(r, key):
         watchdog.join(60)
 
 
-def test_ctrl_c_interrupts_a_command_without_deadline(private_server):
+# cache=True: a client-side cache's miss is a command without deadline too (sync cached
+# reads once went through the blocking rcm_command, which no signal interrupts).
+@pytest.mark.parametrize("cache", [False, True], ids=["uncached", "cached-read-miss"])
+def test_ctrl_c_interrupts_a_command_without_deadline(private_server, cache):
     server = private_server()
     resumed = threading.Event()
     interrupted = threading.Event()
@@ -110,8 +113,9 @@ def test_ctrl_c_interrupts_a_command_without_deadline(private_server):
             resumed.set()
         server.signal(signal.SIGCONT)
 
-    with rcm.Client(server.url, command_timeout_ms=0) as c:
+    with rcm.Client(server.url, command_timeout_ms=0, **({"cache": True} if cache else {})) as c:
         assert c.ping() is True
+        assert bool(c.cache_stats().get("max_bytes")) == cache
         server.signal(signal.SIGSTOP)
         t = threading.Thread(target=resume)
         t.start()

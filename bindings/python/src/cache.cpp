@@ -42,18 +42,6 @@ bool ClientCore::cacheable(const Argv &av) const {
   return false;
 }
 
-rcm_status ClientCore::command_cached(const Argv &av, rcm_reply **out, std::string *err) {
-  *out = nullptr;
-  if (!gate.enter()) {
-    *err = "client closed";
-    return RCM_ERR_CLOSED;
-  }
-  rcm_status st = rcm_command(handle, static_cast<int>(av.size()), av.argv(), av.lens(), out);
-  if (st != RCM_OK) *err = rcm_last_error();
-  gate.leave();
-  return st;
-}
-
 rcm_reply *ClientCore::cache_get(const Argv &av) {
   if (!gate.enter()) return nullptr;
   rcm_reply *hit = nullptr;

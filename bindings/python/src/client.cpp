@@ -444,25 +444,17 @@ void Client_dealloc(PyObject *o) {
   Py_DECREF(tp);
 }
 
-// A read the client-side cache may answer (ClientCore::command_cached).
-PyObject *execute_cacheable(ClientCore *c, const Argv &av, const Decoding &d) {
-  rcm_reply *reply = nullptr;
-  rcm_status st;
-  std::string err;
-  Py_BEGIN_ALLOW_THREADS
-  st = c->command_cached(av, &reply, &err);
-  Py_END_ALLOW_THREADS
-  if (st != RCM_OK) return errors::raise(st, err);
-  return reply_result(reply, d);
-}
-
 // execute(*args) -> the reply, its bulk strings converted as d says; a server error
 // reply is raised.
 PyObject *execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs, const Decoding &d, unsigned flags = 0) {
   ClientCore *c = core_of(o);
   ScopedArgv av(c->dec);
   if (!av->add_all(args, nargs)) return nullptr;
-  if (flags == 0 && c->cacheable(*av)) return execute_cacheable(c, *av, d);
+  // A hit comes back here, the GIL held: releasing and taking it again costs more than
+  // the hit (and, with several threads, is a GIL hand-off per read). A miss goes the
+  // ordinary way, which fills the cache (and waits in slices: Ctrl-C interrupts it).
+  if (flags == 0 && c->cacheable(*av))
+    if (rcm_reply *hit = c->cache_get(*av)) return reply_result(hit, d);
   rcm_reply *reply = nullptr;
   SyncWait *w = nullptr;
   std::string err;

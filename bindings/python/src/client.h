@@ -38,20 +38,16 @@ struct ClientCore {
   Decoding dec;
   unsigned fork_gen = fork_generation();
   int sync_spin_us = 200;        // the config's: how long a sync wait polls before it sleeps
-  // cache.commands when the client-side cache is on (upper case; empty: off). The sync
-  // calls of these go through rcm_command, which answers a hit on the calling thread;
-  // rcm_command_async completes every call, hits too, on an I/O thread (a hand-off), so
-  // submit() (asyncio) first asks rcm_cache_get, which answers a hit at once.
+  // cache.commands when the client-side cache is on (upper case; empty: off). A call of
+  // one of these (sync or asyncio) first asks rcm_cache_get, which answers a hit at once
+  // on the calling thread with the GIL held; rcm_command_async would complete a hit on an
+  // I/O thread (a hand-off). A miss then goes the ordinary way.
   std::vector<std::string> cached_commands;
 
   // Whether av's command is one of cached_commands (cache.cpp).
   bool cacheable(const Argv &av) const;
-  // Sends av with rcm_command: a hit comes back on this thread at once; a miss waits
-  // there, as a routed command does (close() from another thread ends the wait; Ctrl-C
-  // is seen when the reply or the deadline comes). Without the GIL. (cache.cpp)
-  rcm_status command_cached(const Argv &av, rcm_reply **out, std::string *err);
   // The cache's entry for av (an owned reply), or NULL: a miss, or a closed client.
-  // Does not block: callable with the GIL held (the asyncio path's hits). (cache.cpp)
+  // Does not block: called with the GIL held. (cache.cpp)
   rcm_reply *cache_get(const Argv &av);
 
   // All of these run without the GIL and return rcm's status with its message in *err.
