@@ -35,8 +35,8 @@ for t in "1 thread" "2 threads"; do
     fail=1
   fi
 done
-if [[ $(grep -Ec 'hit rate .* reach the server: bound [0-9.]+x' <<<"$out") -ne 4 ]]; then
-  echo "bench_readmostly_smoke: expected 4 ratio lines with the hit rate and the bound" >&2
+if [[ $(grep -Ec 'hit rate .* reach the server: bound [0-9.]+x' <<<"$out") -lt 4 ]]; then
+  echo "bench_readmostly_smoke: expected at least 4 ratio lines with the hit rate and the bound" >&2
   fail=1
 fi
 exit "$fail"
