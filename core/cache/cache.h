@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -94,7 +95,7 @@ class Cache {
 
   // A copy of the entry, or null (a miss, an expired entry, or one whose node's
   // generation moved). Counts a hit or nothing: misses are counted by miss().
-  Reply *get(const std::string &key, const std::string &variant);
+  Reply *get(std::string_view key, std::string_view variant);
   void miss(size_t n) { misses_.fetch_add(n, std::memory_order_relaxed); }
   // The key's invalidation epoch now (taken before the read is sent).
   uint64_t epoch(const std::string &key) const;
@@ -134,11 +135,19 @@ class Cache {
   void unlink(Shard &s, Entry *e, bool evicted);
   void sweep(CacheNode *node);
 
+  int64_t now_ns() const;  // the clock of Entry::expires
+
   const long long max_bytes_, max_entries_;
-  const std::chrono::milliseconds ttl_;
+  bool coarse_ = false;  // expiry by CLOCK_MONOTONIC_COARSE
+  int64_t ttl_ns_ = 0;   // cache.ttl_ms less the clock's resolution
   std::unordered_set<std::string> commands_;  // upper case
   enum class Shape : uint8_t { single, mget };
-  std::unordered_map<std::string, Shape> fast_;  // commands_ get_argv serves
+  struct FastCommand {
+    char name[16];
+    size_t len = 0;
+    Shape shape = Shape::single;
+  };
+  std::vector<FastCommand> fast_;  // the commands_ get_argv serves (a few: a scan is fastest)
   size_t nshards_ = 1;
   std::unique_ptr<Shard[]> shards_;
   std::unique_ptr<std::atomic<uint64_t>[]> epochs_;
