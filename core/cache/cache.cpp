@@ -66,7 +66,10 @@ struct Cache::Entry {
   std::string key;
   std::string variant;
   uint64_t hid = 0;  // id_hash(key, variant): the index's key
-  Reply *value = nullptr;  // owned
+  // Shared with the hits being copied: a hit takes a reference under the shard's lock and
+  // copies outside it, so the lock is held for the probe and the LRU step only (a thread
+  // preempted while holding it stalls every reader of the shard).
+  std::shared_ptr<const Reply> value;
   CacheNode *node = nullptr;
   uint64_t gen = 0;
   int64_t expires = 0;  // Cache::now_ns()
@@ -150,7 +153,6 @@ Cache::~Cache() {
   for (size_t i = 0; i < nshards_; ++i)
     for (Entry *e = shards_[i].head; e != nullptr;) {
       Entry *next = e->next;
-      delete e->value;
       delete e;
       e = next;
     }
@@ -223,7 +225,7 @@ Reply *Cache::get(std::string_view key, std::string_view variant) {
   const size_t h = hash_of(key);
   const uint64_t hid = id_hash(h, variant);
   Shard &s = shard_of(h);
-  std::lock_guard<std::mutex> lock(s.mu);
+  std::unique_lock<std::mutex> lock(s.mu);
   Entry *e = s.index.find(hid, [&](const Entry *x) { return x->key == key && x->variant == variant; });
   if (e == nullptr) return nullptr;
   if (e->gen != e->node->tracking.gen.load(std::memory_order_acquire) || now_ns() >= e->expires) {
@@ -236,7 +238,9 @@ Reply *Cache::get(std::string_view key, std::string_view variant) {
   }
   ++s.hits;
   s.count_node(s.node_hits, e->node);
-  return reply_copy(*e->value);
+  std::shared_ptr<const Reply> value = e->value;
+  lock.unlock();
+  return reply_copy(*value);
 }
 
 uint64_t Cache::epoch(const std::string &key) const {
@@ -251,15 +255,13 @@ void Cache::put(const std::string &key, const std::string &variant, const Reply 
   Shard &s = shard_of(h);
   const size_t bytes = kEntryOverhead + 2 * (key.size() + variant.size()) + reply_bytes(value);
   if (static_cast<long long>(bytes) > s.max_bytes) return;
-  Reply *copy = reply_copy(value);  // outside the lock
+  std::shared_ptr<const Reply> copy(reply_copy(value));  // outside the lock
   std::lock_guard<std::mutex> lock(s.mu);
   // An invalidation of this key (or a generation change) since the read was sent: the
   // reply may predate it, so it is not kept.
   if (epoch_slot(h).load(std::memory_order_acquire) != epoch ||
-      node->tracking.gen.load(std::memory_order_acquire) != gen) {
-    delete copy;
+      node->tracking.gen.load(std::memory_order_acquire) != gen)
     return;
-  }
   if (Entry *old = s.index.find(hid, [&](const Entry *x) { return x->key == key && x->variant == variant; }))
     unlink(s, old, false);
   while (s.tail && (s.count + 1 > s.max_count || s.bytes + static_cast<long long>(bytes) > s.max_bytes))
@@ -268,7 +270,7 @@ void Cache::put(const std::string &key, const std::string &variant, const Reply 
   e->key = key;
   e->variant = variant;
   e->hid = hid;
-  e->value = copy;
+  e->value = std::move(copy);
   e->node = node;
   e->gen = gen;
   e->expires = now_ns() + ttl_ns_;
@@ -323,7 +325,6 @@ void Cache::unlink(Shard &s, Entry *e, bool evicted) {
   s.bytes -= static_cast<long long>(e->bytes);
   --s.count;
   if (evicted) ++s.evictions;
-  delete e->value;
   delete e;
 }
 
