@@ -1,6 +1,11 @@
 #include "core/pubsub/delivery_pool.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <climits>
 
 #include "core/pubsub/subscriber.h"
 
@@ -19,13 +24,18 @@ DeliveryPool::DeliveryPool(int threads) : state_(std::make_shared<State>()) {
   }
 }
 
+void DeliveryPool::wake(State &st, int threads) {
+  st.word.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(&st.word), FUTEX_WAKE_PRIVATE, threads, nullptr, nullptr, 0);
+}
+
 DeliveryPool::~DeliveryPool() {
   {
     std::lock_guard<std::mutex> lk(state_->mu);
     state_->stop = true;
     state_->ready.clear();
   }
-  state_->cv.notify_all();
+  wake(*state_, INT_MAX);
   const auto self = std::this_thread::get_id();
   const bool inside = std::any_of(threads_.begin(), threads_.end(), [self](const std::thread &t) { return t.get_id() == self; });
   for (std::thread &t : threads_) {
@@ -37,18 +47,29 @@ DeliveryPool::~DeliveryPool() {
 }
 
 void DeliveryPool::enqueue(std::shared_ptr<Subscriber> s) {
+  bool sleeper = false;
   {
     std::lock_guard<std::mutex> lk(state_->mu);
     if (state_->stop) return;
     state_->ready.push_back(std::move(s));
+    sleeper = state_->sleepers > 0;
   }
-  state_->cv.notify_one();
+  if (sleeper) wake(*state_, 1);
 }
 
 void DeliveryPool::run(const std::shared_ptr<State> &state) {
   std::unique_lock<std::mutex> lk(state->mu);
   for (;;) {
-    state->cv.wait(lk, [&] { return state->stop || !state->ready.empty(); });
+    // The word's value is read under mu: an enqueue after the unlock changes it, and the
+    // sleep returns at once.
+    while (!state->stop && state->ready.empty()) {
+      const uint32_t seen = state->word.load(std::memory_order_relaxed);
+      ++state->sleepers;
+      lk.unlock();
+      syscall(SYS_futex, reinterpret_cast<uint32_t *>(&state->word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+      lk.lock();
+      --state->sleepers;
+    }
     if (state->stop) return;
     std::shared_ptr<Subscriber> s = std::move(state->ready.front());
     state->ready.pop_front();

@@ -4,7 +4,8 @@
 // holds) and a slow one holds one thread, not the others.
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -27,12 +28,17 @@ class DeliveryPool {
   void enqueue(std::shared_ptr<Subscriber> s);
 
  private:
+  // The threads sleep on a futex word, not a condition variable: after a wait on one,
+  // glibc marks the mutex contended, so the unlock that follows makes a system call
+  // that wakes nobody, one per batch (bench/README.md, Pub/Sub).
   struct State {
     std::mutex mu;
-    std::condition_variable cv;
     std::deque<std::shared_ptr<Subscriber>> ready;  // guarded by mu
     bool stop = false;                              // guarded by mu
+    int sleepers = 0;                               // guarded by mu: threads asleep on word
+    std::atomic<uint32_t> word{0};                  // changed (and woken) when work or stop comes
   };
+  static void wake(State &st, int threads);
   static void run(const std::shared_ptr<State> &state);
   std::shared_ptr<State> state_;
   std::vector<std::thread> threads_;

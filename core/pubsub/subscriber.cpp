@@ -1,16 +1,30 @@
 #include "core/pubsub/subscriber.h"
 
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
+#include <ctime>
 
 #include "core/pubsub/pubsub.h"
 #include "core/pubsub/pubsub_manager.h"
 
 namespace rcm::core {
+
+namespace {
+
+// timeout: relative, nullptr for none. Returns on a wake, a change of *word from seen,
+// a signal or the timeout: the caller looks again.
+void futex_wait(std::atomic<uint32_t> *word, uint32_t seen, const timespec *timeout) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT_PRIVATE, seen, timeout, nullptr, 0);
+}
+
+}  // namespace
 
 Subscriber::Subscriber(std::shared_ptr<PubSub> pubsub, DeliverFn fn, void *ctx, size_t max_pending, uint64_t id)
     : pubsub_(std::move(pubsub)), fn_(fn), ctx_(ctx), max_pending_(max_pending), id_(id) {
@@ -123,14 +137,15 @@ bool Subscriber::wake(std::string *node) {
     if (closed_ || (queue_.empty() && dropped_ == 0)) return episode;
     if (fn_ == nullptr) {
       signal_locked();
-      notify = readers_ > 0;
+      notify = reader_sleeps_;
+      reader_sleeps_ = false;  // one wake-up per sleep, however many batches come meanwhile
     } else if (!scheduled_) {
       scheduled_ = schedule = true;
     }
   }
   // After the unlock: a reader woken while the lock is still held would wake only to
   // wait for it (a second sleep and wake-up per batch).
-  if (notify) cv_.notify_all();
+  if (notify) wake_reader();
   if (schedule) pubsub_->schedule(shared_from_this());
   return episode;
 }
@@ -176,18 +191,45 @@ Status Subscriber::next(int timeout_ms, MessagePtr *out) {
   return Status::ok;
 }
 
+void Subscriber::wake_reader() {
+  wake_word_.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(&wake_word_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+// The reader sleeps on a futex word of its own rather than on cv_: the I/O thread makes
+// the system call only when the reader sleeps, and the reader makes one per sleep (on
+// cv_, glibc's condition variable made two per batch on the reader's side: bench/README.md,
+// Pub/Sub). reader_sleeps_ and the word's value are both set under mu_, so a wake() that
+// comes between the unlock and the sleep changes the word and the sleep returns at once.
+void Subscriber::sleep_locked(std::unique_lock<std::mutex> &lk, int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  auto ready = [this] { return closed_ || dropped_ > 0 || !queue_.empty(); };
+  const Clock::time_point until = timeout_ms > 0 ? Clock::now() + std::chrono::milliseconds(timeout_ms) : Clock::time_point();
+  while (!ready()) {
+    timespec ts{};
+    if (timeout_ms > 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now()).count();
+      if (left <= 0) return;
+      ts.tv_sec = static_cast<time_t>(left / 1000000000);
+      ts.tv_nsec = static_cast<long>(left % 1000000000);
+    }
+    const uint32_t seen = wake_word_.load(std::memory_order_relaxed);
+    reader_sleeps_ = true;
+    lk.unlock();
+    futex_wait(&wake_word_, seen, timeout_ms > 0 ? &ts : nullptr);
+    lk.lock();
+    reader_sleeps_ = false;
+  }
+}
+
 Status Subscriber::take(int timeout_ms) {
   constexpr size_t kTakeBatch = 64;
   std::unique_lock<std::mutex> lk(mu_);
   ++readers_;
-  auto ready = [this] { return closed_ || dropped_ > 0 || !queue_.empty(); };
-  // Asked first: wait_for reads the clock before it looks.
-  if (!ready()) {
+  // Asked first: a wait reads the clock before it looks.
+  if (!closed_ && dropped_ == 0 && queue_.empty()) {
     unsignal_locked();  // nothing waits, none taken: the descriptor says so
-    if (timeout_ms < 0)
-      cv_.wait(lk, ready);
-    else if (timeout_ms > 0)
-      cv_.wait_for(lk, std::chrono::milliseconds(timeout_ms), ready);
+    if (timeout_ms != 0) sleep_locked(lk, timeout_ms);
   }
   Status st = Status::closed;
   if (!closed_) {
@@ -251,6 +293,7 @@ void Subscriber::close() {
     const bool was_closed = closed_;
     mark_closed_locked();
     cv_.notify_all();
+    wake_reader();  // a reader asleep in next() wakes, sees closed_ and leaves
     // A callback running on another thread finishes first; from inside it, no waiting.
     const auto self = std::this_thread::get_id();
     cv_.wait(lk, [&] { return readers_ == 0 && (delivering_ == std::thread::id() || delivering_ == self); });
@@ -265,6 +308,7 @@ void Subscriber::close_by_client() {
   std::lock_guard<std::mutex> lk(mu_);
   mark_closed_locked();
   cv_.notify_all();
+  wake_reader();
 }
 
 }  // namespace rcm::core

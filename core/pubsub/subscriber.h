@@ -77,6 +77,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool hand_over_locked(std::string *node);
   // next(): moves up to a batch of what waits into taken_, waiting up to timeout_ms.
   Status take(int timeout_ms);
+  // next(): sleeps (mu_ released meanwhile) until something waits, the subscriber is
+  // closed or timeout_ms (-1: no limit) passed.
+  void sleep_locked(std::unique_lock<std::mutex> &lk, int timeout_ms);
+  void wake_reader();
   void signal_locked();
   void unsignal_locked();
   void mark_closed_locked();
@@ -88,7 +92,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   const uint64_t id_;
   int efd_ = -1;                       // pull mode: readable while messages wait
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;         // close() waits on it for readers and a callback to leave
   std::deque<MessagePtr> queue_;       // guarded by mu_
   unsigned long long dropped_ = 0;     // guarded by mu_: not yet reported by a DROPPED
   bool overflowing_ = false;           // guarded by mu_: dropped since the queue was empty
@@ -96,6 +100,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool scheduled_ = false;             // guarded by mu_: in the delivery queue or being served
   bool signalled_ = false;             // guarded by mu_: the eventfd holds a count
   bool fd_wanted_ = false;             // guarded by mu_: fd() was asked for
+  bool reader_sleeps_ = false;         // guarded by mu_: next() sleeps on wake_word_
+  std::atomic<uint32_t> wake_word_{0}; // a futex: changed (and woken) for a reader that sleeps
   bool wake_pending_ = false;          // I/O thread only: pushed since the last wake()
   std::vector<MessagePtr> incoming_;   // I/O thread only: pushed, not yet queued
   std::atomic<bool> closing_{false};   // closed_, readable without mu_ between callbacks
