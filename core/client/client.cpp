@@ -46,7 +46,7 @@ Status wait_sync(SyncCall &call, int spin_us, Reply **out, std::string *err) {
     *out = call.reply;
     return Status::ok;
   }
-  if (err) *err = call.reply ? call.reply->str : status_name(call.status);
+  if (err) *err = call.reply ? std::string(call.reply->str) : status_name(call.status);
   delete call.reply;
   *out = nullptr;
   return call.status;
@@ -374,7 +374,7 @@ void Client::check_server() {
       throw Error(Status::auth, cfg_.seeds.front().str() + " requires a password: " + reply->str);
     throw Error(Status::connection, "INFO on " + cfg_.seeds.front().str() + " failed: " + reply->str);
   }
-  const std::string &info = reply->str;
+  const std::string info(reply->str);
   auto field = [&info](const char *name) -> std::string {
     std::string key = std::string("\n") + name + ":";
     size_t p = info.find(key);

@@ -397,7 +397,7 @@ void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
   if (status != Status::ok) {
     if (c->handshake_status_ == Status::ok) {
       c->handshake_status_ = status;
-      c->handshake_error_ = reply ? reply->str : "handshake failed";
+      c->handshake_error_ = reply ? std::string(reply->str) : "handshake failed";
     }
   } else if (reply && reply->is_error() && !is_setname) {
     if (c->handshake_status_ == Status::ok) {
@@ -596,9 +596,9 @@ bool Connection::lease_inbox_bound(const Reply *reply) {
   const Reply *channel = reply->elements[1];
   if (channel != nullptr && channel->kind == ReplyKind::string) {
     if (kind % 2 == 0)
-      set.insert(channel->str);
+      set.emplace(channel->str);
     else
-      set.erase(channel->str);
+      set.erase(std::string(channel->str));
   }
   // Subscribed until no subscription is left: then the connection answers as before.
   subscribed_ = !(subscriptions_[0].empty() && subscriptions_[1].empty() && subscriptions_[2].empty()) ||

@@ -20,7 +20,7 @@ void request_complete(Request *r, Status status, Reply *reply) {
   // A queued unit's head fails for the unit: its members were not sent either, and
   // they must never leave without it (a block's EXEC without its MULTI).
   const bool unit_fails = r->unit_tail && status != Status::ok;
-  std::string message = unit_fails ? (reply != nullptr ? reply->str : std::string(status_name(status))) : "";
+  std::string message = unit_fails ? (reply != nullptr ? std::string(reply->str) : std::string(status_name(status))) : "";
   r->done(r, status, reply);
   if (unit_fails)
     for (Request *m : *r->unit_tail) request_fail(m, status, message);

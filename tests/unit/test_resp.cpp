@@ -275,6 +275,33 @@ TEST(test_reader__large_bulk) {
   CHECK(r->str == v);
 }
 
+// Reply::str keeps short texts inside the reply and longer ones in a heap block: every
+// length on both sides of the boundary, and assignments that cross it either way, keep
+// the bytes, the length and the NUL that rcm_reply_string's c_str() promises.
+TEST(test_reply_text__inline_and_heap_lengths_keep_bytes_and_nul) {
+  using rcm::core::ReplyText;
+  const size_t edge = ReplyText::kInline;
+  for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(16), edge - 1, edge, edge + 1, size_t(1000)}) {
+    std::string v(n, 'a');
+    for (size_t i = 0; i < n; ++i) v[i] = static_cast<char>('a' + i % 26);
+    if (n > 3) v[2] = '\0';
+    auto r = parse_one("$" + std::to_string(n) + "\r\n" + v + "\r\n");
+    CHECK_EQ(r->str.size(), n);
+    CHECK(r->str == v);
+    CHECK(r->str.c_str()[n] == '\0');
+    ReplyText copy(r->str);
+    CHECK(copy == v);
+    ReplyText other;
+    other = std::string(2 * edge, 'x');  // heap first, then whatever length v has
+    other = copy;
+    CHECK(other == v);
+    CHECK(other.c_str()[n] == '\0');
+    other = std::string_view("s");
+    CHECK(other == "s");
+    CHECK_EQ(std::string(other), std::string("s"));
+  }
+}
+
 TEST(test_reader__garbage_is_protocol_error) {
   const char *bad[] = {"?what\r\n", "!x\r\n", ":abc\r\n", "$x\r\n", "*x\r\n"};
   for (const char *b : bad) {
