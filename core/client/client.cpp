@@ -428,6 +428,7 @@ std::shared_ptr<Subscriber> Client::open_subscriber(Subscriber::DeliverFn fn, vo
 }
 
 Engine &Client::pick_engine() {
+  if (engines_.size() == 1) return *engines_.front();  // io_threads=1: no thread_local to reach
   static std::atomic<unsigned> next{0};
   thread_local unsigned mine = next.fetch_add(1);
   return *engines_[mine % engines_.size()];
