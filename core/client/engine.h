@@ -169,6 +169,7 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   event *tick_ = nullptr;
   event *flush_ev_ = nullptr;
   std::vector<Connection *> dirty_;
+  std::vector<Connection *> flushing_;  // on_flush's batch (swapped with dirty_)
   std::unique_ptr<char[]> read_buf_{new char[kReadBufferSize]};
   Resolver resolver_{io_};
   unsigned rr_ = 0;  // round-robin cursor for replicas and "any" node

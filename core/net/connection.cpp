@@ -148,11 +148,12 @@ void Connection::on_socket_readable(int fd, short, void *arg) {
   if (c->awaits_replies()) c->ctx_.io.note_activity();
   char *buf = c->ctx_.read_buffer;
   const size_t cap = c->ctx_.read_buffer_size;
-  const Clock::time_point woke = Clock::now();
+  Clock::time_point woke;  // the first slice's read: the budget counts from it
   for (int slice = 0; slice < kReadSlices && c->state_ != State::closed;) {
     ssize_t n = ::read(fd, buf, cap);
     if (n > 0) {
       c->last_activity_ = Clock::now();
+      if (slice == 0) woke = c->last_activity_;
       if (!c->consume(buf, static_cast<size_t>(n))) return;
       if (static_cast<size_t>(n) < cap) return;
       if (Clock::now() - woke > kReadBudget) return;
@@ -554,7 +555,7 @@ void Connection::send_command(int argc, const char *const *argv, const size_t *a
 void Connection::handle_reply(Reply *reply) {
   // A subscriber's pushes are not replies (and a clock read per message is not free).
   if (role_ == Role::subscriber && subscriber_reply(reply)) return;
-  last_reply_ = Clock::now();
+  last_reply_ = last_activity_;  // set by the read that completed it (consume's callers)
   if (role_ == Role::lease && lease_inbox_bound(reply)) {
     inbox_->push(reply);
     return;
