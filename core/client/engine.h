@@ -139,6 +139,8 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   static void on_tick(int, short, void *arg);
   static void on_command_table(Request *r, Status status, Reply *reply);
   static void on_flush(int, short, void *arg);
+  static void after_tasks(void *arg);  // the I/O thread's hook after a batch of tasks
+  void flush_dirty();
 
   Client &client_;
   IoThread &io_;

@@ -230,11 +230,21 @@ void IoThread::drain(bool until_empty) {
       has_tasks_.store(false, std::memory_order_relaxed);
     }
     if (tasks.empty()) return;
-    struct Clear {  // a task that throws past run_guarded still leaves the vector empty
-      std::vector<Task> &v;
-      ~Clear() { v.clear(); }
-    } clear{tasks};
-    for (const Task &t : tasks) run_guarded("a task on the I/O thread", [&t] { t.fn(t.arg); });
+    {
+      struct Clear {  // a task that throws past run_guarded still leaves the vector empty
+        std::vector<Task> &v;
+        bool &running;
+        ~Clear() {
+          v.clear();
+          running = false;
+        }
+      } clear{tasks, running_tasks_};
+      running_tasks_ = true;
+      for (const Task &t : tasks) run_guarded("a task on the I/O thread", [&t] { t.fn(t.arg); });
+    }
+    // Not after the loop stopped (until_empty): the tasks then only fail their requests.
+    if (after_tasks_ != nullptr && !until_empty)
+      run_guarded("after the tasks on the I/O thread", [this] { after_tasks_(after_tasks_arg_); });
   } while (until_empty);
 }
 

@@ -39,6 +39,14 @@ class IoThread {
   event_base *base() const { return base_; }
   int index() const { return index_; }
   bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+  // Loop thread: fn(arg) runs after each batch of posted tasks (nullptr: none). What the
+  // tasks queued can so be written at once, without another event (see Engine::want_flush).
+  void set_after_tasks(TaskFn fn, void *arg) {
+    after_tasks_ = fn;
+    after_tasks_arg_ = arg;
+  }
+  // Loop thread: a batch of posted tasks is running; the after-tasks hook follows it.
+  bool running_tasks() const { return running_tasks_; }
   // Loop thread: a socket or the task queue had something (resets the spin window).
   void note_activity() { ++activity_; }
 
@@ -56,6 +64,9 @@ class IoThread {
   int spin_us_;
   uint64_t activity_ = 0;  // loop thread only
   bool quit_ = false;      // loop thread only: stop() ran
+  bool running_tasks_ = false;       // loop thread only
+  TaskFn after_tasks_ = nullptr;     // loop thread only
+  void *after_tasks_arg_ = nullptr;  // loop thread only
   event_base *base_ = nullptr;
   event *wake_ev_ = nullptr;
   int wake_fd_ = -1;
