@@ -79,7 +79,6 @@ Connection::Connection(const IoContext &ctx, const ConnectionTarget &target, Con
 Connection::~Connection() {
   if (flush_wanted_) listener_.forget_flush(this);
   close_socket();
-  if (out_) evbuffer_free(out_);
   if (connect_timer_) event_free(connect_timer_);
   if (reconnect_timer_) event_free(reconnect_timer_);
   // Anything still queued here has already been completed by fail()/shutdown().
@@ -107,7 +106,8 @@ void Connection::close_socket() {
     ::close(fd_);
     fd_ = -1;
   }
-  if (out_) evbuffer_drain(out_, evbuffer_get_length(out_));
+  out_.clear();
+  out_sent_ = 0;
   held_ = false;
   if (connect_timer_) event_del(connect_timer_);
   if (resolving_) {  // the lookup's result, when it comes, is dropped
@@ -197,17 +197,24 @@ bool Connection::consume(const char *data, size_t len) {
   return true;
 }
 
-evbuffer *Connection::output() const { return bev_ ? bufferevent_get_output(bev_) : out_; }
+size_t Connection::unsent() const {
+  return bev_ ? evbuffer_get_length(bufferevent_get_output(bev_)) : out_.size() - out_sent_;
+}
 
 void Connection::flush() {
   flush_wanted_ = false;
   held_ = false;
-  if (fd_ < 0 || out_ == nullptr || state_ == State::connecting) return;
-  while (evbuffer_get_length(out_) > 0) {
-    int n = evbuffer_write(out_, fd_);
-    if (n > 0) continue;
+  if (fd_ < 0 || state_ == State::connecting) return;
+  while (out_sent_ < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_sent_ += static_cast<size_t>(n);
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      out_.erase(0, out_sent_);  // once per kernel buffer's worth
+      out_sent_ = 0;
       event_add(write_ev_, nullptr);  // the kernel buffer is full: resume when writable
       return;
     }
@@ -215,6 +222,11 @@ void Connection::flush() {
                                  (n < 0 ? std::strerror(errno) : "no progress"));
     return;
   }
+  // All written. A large command's buffer is not kept for the connection's lifetime.
+  constexpr size_t kKeepBytes = 64 * 1024;
+  if (out_.capacity() > kKeepBytes) std::string().swap(out_);
+  out_.clear();
+  out_sent_ = 0;
 }
 
 void Connection::schedule_reconnect(int delay_ms) {
@@ -465,7 +477,10 @@ void Connection::send(Request *r) {
   r->offset = bytes_queued_;
   bytes_queued_ += r->payload.size();
   ++r->attempts;
-  evbuffer_add(output(), r->payload.data(), r->payload.size());
+  if (bev_ != nullptr)
+    evbuffer_add(bufferevent_get_output(bev_), r->payload.data(), r->payload.size());
+  else
+    out_.append(r->payload.data(), r->payload.size());
   inflight_.push_back(r);
   if (fd_ >= 0 && !flush_wanted_) {
     if (should_hold()) {
@@ -513,7 +528,7 @@ void Connection::on_read() {
 bool Connection::should_hold() const {
   constexpr size_t kHoldBytes = 32 * 1024;
   if (role_ != Role::shared || state_ != State::ready || inflight_.size() < 2) return false;
-  size_t unsent = evbuffer_get_length(out_);
+  size_t unsent = out_.size() - out_sent_;
   if (unsent >= kHoldBytes) return false;
   // The oldest request (the front) was written when fewer bytes are unsent than were
   // queued after its offset.
@@ -613,8 +628,7 @@ void Connection::fail(Status why, const std::string &message) {
     if (state_ != State::closed) connect_failed(why, message);
     return;
   }
-  evbuffer *out = output();
-  uint64_t unsent = out ? evbuffer_get_length(out) : 0;
+  uint64_t unsent = this->unsent();
   uint64_t written = bytes_queued_ - unsent;
   close_socket();
   state_ = State::closed;

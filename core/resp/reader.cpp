@@ -176,6 +176,7 @@ Reply *ReplyReader::next() {
     }
     return r;
   }
+  if (reader_->ridx < 0 && reader_->pos == reader_->len) return nullptr;  // hiredis holds nothing
   void *out = nullptr;
   if (!waiting_crlf_ && redisReaderGetReply(reader_, &out) != REDIS_OK)
     throw Error(Status::protocol, std::string("malformed reply from server: ") + reader_->errstr);
