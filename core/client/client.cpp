@@ -464,7 +464,10 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
       throw Error(Status::arg,
                   std::string(argv[0], len0) + " changes the connection's state: send it on a lease (rcm_lease_acquire)");
   }
-  auto owned = std::make_unique<Request>();
+  // Default-initialized, not value-initialized (make_unique): every member has its
+  // initializer, and value-initialization zeroed the whole object first, the payload's
+  // 112-byte inline buffer included.
+  std::unique_ptr<Request> owned(new Request);
   Request *r = owned.get();
   // argv[i] may be NULL with length 0: encode it as an empty string.
   static const char empty[] = "";
