@@ -62,7 +62,7 @@ void IoThread::run() {
     event_base_loop(base_, 0);
   // The loop is over: run whatever was queued meanwhile so every request completes.
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<SpinLock> lk(mu_);
     accepting_ = false;
   }
   drain(true);
@@ -107,7 +107,7 @@ void IoThread::loop_spinning() {
   const us min_grow(std::min(spin_us_, 10));
   us window = max_window;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<SpinLock> lk(mu_);
     sleeping_ = false;
   }
   auto last = steady_clock::now();
@@ -130,14 +130,14 @@ void IoThread::loop_spinning() {
         polling = false;
       }
       {
-        std::lock_guard<std::mutex> lk(mu_);
+        std::lock_guard<SpinLock> lk(mu_);
         if (!inbox_.empty()) continue;
         sleeping_ = true;  // from here on post() writes the eventfd
       }
       const uint64_t slept_at = activity_;
       event_base_loop(base_, EVLOOP_ONCE);
       {
-        std::lock_guard<std::mutex> lk(mu_);
+        std::lock_guard<SpinLock> lk(mu_);
         sleeping_ = false;
       }
       const auto woke = steady_clock::now();
@@ -151,14 +151,14 @@ void IoThread::loop_spinning() {
     }
   }
   if (polling) g_polling.fetch_sub(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lk(mu_);
+  std::lock_guard<SpinLock> lk(mu_);
   sleeping_ = true;
 }
 
 bool IoThread::post(TaskFn fn, void *arg) {
   bool wake = false;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<SpinLock> lk(mu_);
     if (!accepting_) return false;
     inbox_.push_back(Task{fn, arg});
     has_tasks_.store(true, std::memory_order_release);
@@ -224,7 +224,7 @@ void IoThread::drain(bool until_empty) {
   std::vector<Task> &tasks = draining_;
   do {
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      std::lock_guard<SpinLock> lk(mu_);
       tasks.swap(inbox_);
       wake_pending_ = false;
       has_tasks_.store(false, std::memory_order_relaxed);

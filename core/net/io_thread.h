@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/common/spin_lock.h"
+
 struct event_base;
 struct event;
 
@@ -72,7 +74,7 @@ class IoThread {
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
-  std::mutex mu_;
+  SpinLock mu_;                  // held for a push or a swap only (common/spin_lock.h)
   std::vector<Task> inbox_;      // guarded by mu_
   std::vector<Task> draining_;   // loop thread only: swapped with inbox_, keeps its capacity
   bool wake_pending_ = false;    // guarded by mu_
