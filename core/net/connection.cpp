@@ -477,6 +477,7 @@ void Connection::send(Request *r) {
   r->offset = bytes_queued_;
   bytes_queued_ += r->payload.size();
   ++r->attempts;
+  r->answered = {};  // a resend after a refusal (MOVED, TRYAGAIN...) waits for its own reply
   if (bev_ != nullptr)
     evbuffer_add(bufferevent_get_output(bev_), r->payload.data(), r->payload.size());
   else
@@ -582,6 +583,7 @@ void Connection::handle_reply(Reply *reply) {
   }
   Request *r = inflight_.front();
   inflight_.pop_front();
+  r->answered = last_reply_;
   if (r->extra_replies > 0) absorb_ += r->extra_replies;
   if (r->internal || r->lease != nullptr) {
     request_complete(r, Status::ok, reply);

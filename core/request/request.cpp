@@ -13,7 +13,8 @@ void request_complete(Request *r, Status status, Reply *reply) {
   }
   r->completed = true;
   if (r->stats != nullptr && !r->internal) {
-    Clock::time_point now = Clock::now();
+    // A reply's time is the read that brought it (one clock read per read, not per reply).
+    Clock::time_point now = r->answered != Clock::time_point{} ? r->answered : Clock::now();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - r->created).count();
     r->stats->record(status, reply != nullptr && reply->is_error(), static_cast<uint64_t>(us), now);
   }
