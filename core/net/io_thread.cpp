@@ -53,7 +53,7 @@ void IoThread::start() {
 }
 
 void IoThread::run() {
-  thread_id_.store(std::this_thread::get_id());
+  t_current = this;
   std::string name = "rcm-io-" + std::to_string(index_);  // top -H, perf, gdb
   pthread_setname_np(pthread_self(), name.c_str());
   if (spin_us_ > 0)

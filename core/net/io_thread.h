@@ -37,7 +37,7 @@ class IoThread {
   // with the loop stopped (they must complete their requests as closed).
   void stop(std::function<void()> last);
 
-  bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
+  bool on_loop_thread() const { return t_current == this; }
   event_base *base() const { return base_; }
   int index() const { return index_; }
   bool stopped() const { return stopped_.load(std::memory_order_acquire); }
@@ -73,7 +73,9 @@ class IoThread {
   event *wake_ev_ = nullptr;
   int wake_fd_ = -1;
   std::thread thread_;
-  std::atomic<std::thread::id> thread_id_{};
+  // The loop the calling thread runs, if any: every blocking call asks (a thread id
+  // compare cost a pthread_self call and an atomic load per I/O thread).
+  static inline thread_local IoThread *t_current = nullptr;
   SpinLock mu_;                  // held for a push or a swap only (common/spin_lock.h)
   std::vector<Task> inbox_;      // guarded by mu_
   std::vector<Task> draining_;   // loop thread only: swapped with inbox_, keeps its capacity
