@@ -37,7 +37,13 @@ IoThread::IoThread(int index, int spin_us) : index_(index), spin_us_(spin_us) {
   if (base_ == nullptr) throw Error(Status::internal, "event_base_new failed");
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw Error(Status::internal, "eventfd failed");
-  wake_ev_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, RCM_GUARDED(IoThread::on_wake), this);
+  // Edge-triggered where the backend can (epoll): every write to an eventfd is a new edge,
+  // so the wake-up needs no read(2) of the count (a syscall per sleeping request; the
+  // count, one per wake-up, cannot reach its 2^64 limit). Level-triggered elsewhere,
+  // where on_wake must read it.
+  wake_edge_ = (event_base_get_features(base_) & EV_FEATURE_ET) != 0;
+  wake_ev_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST | (wake_edge_ ? EV_ET : 0), RCM_GUARDED(IoThread::on_wake),
+                       this);
   event_add(wake_ev_, nullptr);
 }
 
@@ -207,10 +213,12 @@ bool IoThread::run_sync(const std::function<void()> &fn) {
 }
 
 void IoThread::on_wake(int fd, short, void *arg) {
-  uint64_t v;
-  ssize_t n = read(fd, &v, sizeof(v));  // an eventfd hands over its whole count at once
-  (void)n;
   auto *t = static_cast<IoThread *>(arg);
+  if (!t->wake_edge_) {
+    uint64_t v;
+    ssize_t n = read(fd, &v, sizeof(v));  // an eventfd hands over its whole count at once
+    (void)n;
+  }
   t->note_activity();
   t->drain(false);
 }

@@ -72,6 +72,7 @@ class IoThread {
   event_base *base_ = nullptr;
   event *wake_ev_ = nullptr;
   int wake_fd_ = -1;
+  bool wake_edge_ = false;  // wake_ev_ is edge-triggered: its count is never read
   std::thread thread_;
   // The loop the calling thread runs, if any: every blocking call asks (a thread id
   // compare cost a pthread_self call and an atomic load per I/O thread).
