@@ -83,21 +83,23 @@ void ReplyReader::feed(const char *data, size_t len) {
 
 namespace {
 
-// A RESP length as hiredis accepts it (string2ll): digits without a leading zero or
-// sign, or "-1"; false for anything else (hiredis then decides, and reports it).
-bool simple_length(const char *p, const char *end, long long *out) {
-  if (end - p == 2 && p[0] == '-' && p[1] == '1') {
-    *out = -1;
-    return true;
+// The length line of a bulk string at p (after the '$') as hiredis accepts it (string2ll):
+// digits without a leading zero or sign, or "-1", then CRLF. Sets *n and returns where
+// the line ends (after the CRLF); nullptr for anything else, or a line not all there
+// (hiredis then decides, and reports what it rejects).
+const char *bulk_length(const char *p, const char *end, long long *n) {
+  if (end - p >= 4 && p[0] == '-' && p[1] == '1' && p[2] == '\r' && p[3] == '\n') {
+    *n = -1;
+    return p + 4;
   }
-  if (p == end || end - p > 18 || (p[0] == '0' && end - p > 1)) return false;
+  const char *const start = p;
   long long v = 0;
-  for (; p < end; ++p) {
-    if (*p < '0' || *p > '9') return false;
-    v = v * 10 + (*p - '0');
-  }
-  *out = v;
-  return true;
+  for (; p < end && p - start < 18 && *p >= '0' && *p <= '9'; ++p) v = v * 10 + (*p - '0');  // cannot overflow
+  const long long digits = p - start;
+  if (digits == 0 || (start[0] == '0' && digits > 1)) return nullptr;
+  if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return nullptr;  // also a 19th digit
+  *n = v;
+  return p + 2;
 }
 
 }  // namespace
@@ -110,21 +112,21 @@ size_t ReplyReader::take_simple(const char *data, size_t len) {
   const char *p = data;
   const char *const end = data + len;
   while (p < end && (*p == '$' || *p == '+')) {
-    const char *nl = static_cast<const char *>(std::memchr(p + 1, '\n', static_cast<size_t>(end - p - 1)));
-    if (nl == nullptr || nl[-1] != '\r' || nl - 1 == p) break;
-    const char *body = nl + 1;
     Reply *r = nullptr;
     const char *next = nullptr;
     if (*p == '+') {
+      const char *nl = static_cast<const char *>(std::memchr(p + 1, '\n', static_cast<size_t>(end - p - 1)));
+      if (nl == nullptr || nl[-1] != '\r' || nl - 1 == p) break;
       if (std::memchr(p + 1, '\r', static_cast<size_t>(nl - 1 - (p + 1))) != nullptr) break;  // hiredis's line ends at the first CRLF
-      next = body;
+      next = nl + 1;
       if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;
       r = new (std::nothrow) Reply(ReplyKind::status);
       if (r == nullptr) break;
       r->str.assign(p + 1, static_cast<size_t>(nl - 1 - (p + 1)));
     } else {
       long long n = 0;
-      if (!simple_length(p + 1, nl - 1, &n)) break;
+      const char *body = bulk_length(p + 1, end, &n);
+      if (body == nullptr) break;
       if (n < 0) {
         next = body;
         r = new (std::nothrow) Reply(ReplyKind::nil);

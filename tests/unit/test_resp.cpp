@@ -410,9 +410,11 @@ TEST(test_reader__simple_replies_read_directly_match_at_every_split) {
 }
 
 // What hiredis rejects is still rejected after replies read directly: a length with a
-// leading zero, and a bulk over max_reply_bytes, each once the replies before it are out.
+// leading zero or too many digits, and a bulk over max_reply_bytes, each once the
+// replies before it are out.
 TEST(test_reader__after_direct_replies_bad_items_still_fail) {
-  for (const std::string &bad : {std::string("$016\r\n0123456789abcdef\r\n"), "$200\r\n" + std::string(200, 'x') + "\r\n"}) {
+  for (const std::string &bad : {std::string("$016\r\n0123456789abcdef\r\n"), "$200\r\n" + std::string(200, 'x') + "\r\n",
+                                 std::string("$99999999999999999999\r\nx\r\n")}) {
     ReplyReader r(100);
     std::string s = "+OK\r\n$1\r\nx\r\n" + bad;
     r.feed(s.data(), s.size());
