@@ -6,22 +6,23 @@ namespace rcm::core {
 
 namespace {
 
-// Tables for the CCITT/XMODEM polynomial 0x1021, built once at compile time. v: one
-// byte's step, crc' = (crc << 8) ^ v[(crc >> 8) ^ b]. two: the first byte's share of two
-// steps at once; the CRC is linear, so two steps are
-//   crc'' = two[(crc >> 8) ^ b0] ^ v[(crc & 0xff) ^ b1],
-// two lookups per two bytes instead of a dependent chain of two (a cluster request's
-// slot is most of what routing adds to it).
+// Tables for the CCITT/XMODEM polynomial 0x1021, built once at compile time. t[0] is one
+// byte's step, crc = (crc << 8) ^ t[0][(crc >> 8) ^ b]; t[k] is a byte's share when k
+// zero bytes follow it (t[k-1] and one more step). The CRC is linear, so four steps are
+//   crc = t[3][(crc >> 8) ^ b0] ^ t[2][(crc & 0xff) ^ b1] ^ t[1][b2] ^ t[0][b3]:
+// four independent lookups instead of a dependent chain of four (a cluster request's
+// slot was most of what routing adds to it).
 struct Crc16Table {
-  uint16_t v[256];
-  uint16_t two[256];
-  constexpr Crc16Table() : v(), two() {
+  uint16_t t[4][256];
+  constexpr Crc16Table() : t() {
     for (int i = 0; i < 256; ++i) {
       uint16_t crc = static_cast<uint16_t>(i << 8);
       for (int b = 0; b < 8; ++b) crc = static_cast<uint16_t>((crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1);
-      v[i] = crc;
+      t[0][i] = crc;
     }
-    for (int i = 0; i < 256; ++i) two[i] = static_cast<uint16_t>(((v[i] & 0xff) << 8) ^ v[v[i] >> 8]);
+    for (int k = 1; k < 4; ++k)
+      for (int i = 0; i < 256; ++i)
+        t[k][i] = static_cast<uint16_t>(((t[k - 1][i] & 0xff) << 8) ^ t[0][t[k - 1][i] >> 8]);
   }
 };
 constexpr Crc16Table kTable;
@@ -30,11 +31,12 @@ constexpr Crc16Table kTable;
 
 uint16_t crc16(const char *buf, size_t len) {
   const auto *p = reinterpret_cast<const unsigned char *>(buf);
+  const auto &t = kTable.t;
   uint16_t crc = 0;
   size_t i = 0;
-  for (; i + 1 < len; i += 2)
-    crc = static_cast<uint16_t>(kTable.two[(crc >> 8) ^ p[i]] ^ kTable.v[(crc & 0xff) ^ p[i + 1]]);
-  if (i < len) crc = static_cast<uint16_t>((crc << 8) ^ kTable.v[(crc >> 8) ^ p[i]]);
+  for (; i + 3 < len; i += 4)
+    crc = static_cast<uint16_t>(t[3][(crc >> 8) ^ p[i]] ^ t[2][(crc & 0xff) ^ p[i + 1]] ^ t[1][p[i + 2]] ^ t[0][p[i + 3]]);
+  for (; i < len; ++i) crc = static_cast<uint16_t>((crc << 8) ^ t[0][(crc >> 8) ^ p[i]]);
   return crc;
 }
 

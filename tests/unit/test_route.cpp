@@ -113,9 +113,9 @@ TEST(test_slot__crc16_xmodem_reference) {
   CHECK_EQ(crc16("", 0), static_cast<uint16_t>(0));
 }
 
-// crc16 takes two bytes per step; the plain bit-by-bit definition must agree at every
-// length, odd and even, and for every byte value.
-TEST(test_slot__crc16_two_bytes_a_step_matches_the_bitwise_definition) {
+// crc16 takes four bytes per step; the plain bit-by-bit definition must agree at every
+// length (every remainder of four) and for every byte value.
+TEST(test_slot__crc16_four_bytes_a_step_matches_the_bitwise_definition) {
   std::string buf;
   for (int i = 0; i < 300; ++i) buf.push_back(static_cast<char>((i * 167 + 13) & 0xff));
   for (size_t len = 0; len <= buf.size(); ++len) {
