@@ -137,11 +137,11 @@ void InvalidationLinks::on_push(void *ctx, Reply *reply) {
     return;
   }
   if (payload->kind == ReplyKind::string) {
-    l.self->cache_.invalidate(payload->str, l.node);
+    l.self->cache_.invalidate(std::string(payload->str), l.node);
     return;
   }
   for (const Reply *k : payload->elements)
-    if (k != nullptr) l.self->cache_.invalidate(k->str, l.node);
+    if (k != nullptr) l.self->cache_.invalidate(std::string(k->str), l.node);
 }
 
 }  // namespace rcm::core

@@ -46,7 +46,7 @@ Status wait_sync(SyncCall &call, int spin_us, Reply **out, std::string *err) {
     *out = call.reply;
     return Status::ok;
   }
-  if (err) *err = call.reply ? call.reply->str : status_name(call.status);
+  if (err) *err = call.reply ? std::string(call.reply->str) : status_name(call.status);
   delete call.reply;
   *out = nullptr;
   return call.status;
@@ -374,7 +374,7 @@ void Client::check_server() {
       throw Error(Status::auth, cfg_.seeds.front().str() + " requires a password: " + reply->str);
     throw Error(Status::connection, "INFO on " + cfg_.seeds.front().str() + " failed: " + reply->str);
   }
-  const std::string &info = reply->str;
+  const std::string info(reply->str);
   auto field = [&info](const char *name) -> std::string {
     std::string key = std::string("\n") + name + ":";
     size_t p = info.find(key);
@@ -428,6 +428,7 @@ std::shared_ptr<Subscriber> Client::open_subscriber(Subscriber::DeliverFn fn, vo
 }
 
 Engine &Client::pick_engine() {
+  if (engines_.size() == 1) return *engines_.front();  // io_threads=1: no thread_local to reach
   static std::atomic<unsigned> next{0};
   thread_local unsigned mine = next.fetch_add(1);
   return *engines_[mine % engines_.size()];
@@ -463,7 +464,10 @@ Request *Client::make_request(int argc, const char *const *argv, const size_t *a
       throw Error(Status::arg,
                   std::string(argv[0], len0) + " changes the connection's state: send it on a lease (rcm_lease_acquire)");
   }
-  auto owned = std::make_unique<Request>();
+  // Default-initialized, not value-initialized (make_unique): every member has its
+  // initializer, and value-initialization zeroed the whole object first, the payload's
+  // 112-byte inline buffer included.
+  std::unique_ptr<Request> owned(new Request);
   Request *r = owned.get();
   // argv[i] may be NULL with length 0: encode it as an empty string.
   static const char empty[] = "";

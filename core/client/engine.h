@@ -139,6 +139,8 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   static void on_tick(int, short, void *arg);
   static void on_command_table(Request *r, Status status, Reply *reply);
   static void on_flush(int, short, void *arg);
+  static void after_tasks(void *arg);  // the I/O thread's hook after a batch of tasks
+  void flush_dirty();
 
   Client &client_;
   IoThread &io_;
@@ -169,6 +171,7 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   event *tick_ = nullptr;
   event *flush_ev_ = nullptr;
   std::vector<Connection *> dirty_;
+  std::vector<Connection *> flushing_;  // on_flush's batch (swapped with dirty_)
   std::unique_ptr<char[]> read_buf_{new char[kReadBufferSize]};
   Resolver resolver_{io_};
   unsigned rr_ = 0;  // round-robin cursor for replicas and "any" node

@@ -118,7 +118,7 @@ void Engine::on_fanout_part(Request *part, Status status, Reply *reply) {
   if (status != Status::ok) {
     if (f->failure == Status::ok) {
       f->failure = status;
-      f->failure_message = reply ? reply->str : status_name(status);
+      f->failure_message = reply ? std::string(reply->str) : status_name(status);
       // which of the nodes failed: the others may have applied the command
       if (!part->route_node.empty()) f->failure_message = part->route_node + ": " + f->failure_message;
     }

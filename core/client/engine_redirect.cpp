@@ -28,7 +28,7 @@ void Engine::on_reply(Request *r, Reply *reply) {
 }
 
 bool Engine::handle_redirect(Request *r, Reply *reply) {
-  const std::string &e = reply->str;
+  const std::string e(reply->str);  // an error reply: rare
   if (r->completed) return false;
   if (mode_ == Mode::cluster && (starts_with(e, "MOVED ") || starts_with(e, "ASK "))) {
     bool moved = e[0] == 'M';

@@ -7,7 +7,8 @@
 namespace rcm::core {
 
 inline bool starts_with(const std::string &s, const char *prefix) {
-  return s.compare(0, std::strlen(prefix), prefix) == 0;
+  const size_t n = std::strlen(prefix);  // a literal's: folded
+  return s.size() >= n && s.compare(0, n, prefix) == 0;
 }
 
 }  // namespace rcm::core

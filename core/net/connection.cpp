@@ -79,7 +79,6 @@ Connection::Connection(const IoContext &ctx, const ConnectionTarget &target, Con
 Connection::~Connection() {
   if (flush_wanted_) listener_.forget_flush(this);
   close_socket();
-  if (out_) evbuffer_free(out_);
   if (connect_timer_) event_free(connect_timer_);
   if (reconnect_timer_) event_free(reconnect_timer_);
   // Anything still queued here has already been completed by fail()/shutdown().
@@ -107,7 +106,8 @@ void Connection::close_socket() {
     ::close(fd_);
     fd_ = -1;
   }
-  if (out_) evbuffer_drain(out_, evbuffer_get_length(out_));
+  out_.clear();
+  out_sent_ = 0;
   held_ = false;
   if (connect_timer_) event_del(connect_timer_);
   if (resolving_) {  // the lookup's result, when it comes, is dropped
@@ -148,11 +148,12 @@ void Connection::on_socket_readable(int fd, short, void *arg) {
   if (c->awaits_replies()) c->ctx_.io.note_activity();
   char *buf = c->ctx_.read_buffer;
   const size_t cap = c->ctx_.read_buffer_size;
-  const Clock::time_point woke = Clock::now();
+  Clock::time_point woke;  // the first slice's read: the budget counts from it
   for (int slice = 0; slice < kReadSlices && c->state_ != State::closed;) {
     ssize_t n = ::read(fd, buf, cap);
     if (n > 0) {
       c->last_activity_ = Clock::now();
+      if (slice == 0) woke = c->last_activity_;
       if (!c->consume(buf, static_cast<size_t>(n))) return;
       if (static_cast<size_t>(n) < cap) return;
       if (Clock::now() - woke > kReadBudget) return;
@@ -196,17 +197,24 @@ bool Connection::consume(const char *data, size_t len) {
   return true;
 }
 
-evbuffer *Connection::output() const { return bev_ ? bufferevent_get_output(bev_) : out_; }
+size_t Connection::unsent() const {
+  return bev_ ? evbuffer_get_length(bufferevent_get_output(bev_)) : out_.size() - out_sent_;
+}
 
 void Connection::flush() {
   flush_wanted_ = false;
   held_ = false;
-  if (fd_ < 0 || out_ == nullptr || state_ == State::connecting) return;
-  while (evbuffer_get_length(out_) > 0) {
-    int n = evbuffer_write(out_, fd_);
-    if (n > 0) continue;
+  if (fd_ < 0 || state_ == State::connecting) return;
+  while (out_sent_ < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_sent_ += static_cast<size_t>(n);
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      out_.erase(0, out_sent_);  // once per kernel buffer's worth
+      out_sent_ = 0;
       event_add(write_ev_, nullptr);  // the kernel buffer is full: resume when writable
       return;
     }
@@ -214,6 +222,11 @@ void Connection::flush() {
                                  (n < 0 ? std::strerror(errno) : "no progress"));
     return;
   }
+  // All written. A large command's buffer is not kept for the connection's lifetime.
+  constexpr size_t kKeepBytes = 64 * 1024;
+  if (out_.capacity() > kKeepBytes) std::string().swap(out_);
+  out_.clear();
+  out_sent_ = 0;
 }
 
 void Connection::schedule_reconnect(int delay_ms) {
@@ -397,7 +410,7 @@ void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
   if (status != Status::ok) {
     if (c->handshake_status_ == Status::ok) {
       c->handshake_status_ = status;
-      c->handshake_error_ = reply ? reply->str : "handshake failed";
+      c->handshake_error_ = reply ? std::string(reply->str) : "handshake failed";
     }
   } else if (reply && reply->is_error() && !is_setname) {
     if (c->handshake_status_ == Status::ok) {
@@ -464,7 +477,11 @@ void Connection::send(Request *r) {
   r->offset = bytes_queued_;
   bytes_queued_ += r->payload.size();
   ++r->attempts;
-  evbuffer_add(output(), r->payload.data(), r->payload.size());
+  r->answered = {};  // a resend after a refusal (MOVED, TRYAGAIN...) waits for its own reply
+  if (bev_ != nullptr)
+    evbuffer_add(bufferevent_get_output(bev_), r->payload.data(), r->payload.size());
+  else
+    out_.append(r->payload.data(), r->payload.size());
   inflight_.push_back(r);
   if (fd_ >= 0 && !flush_wanted_) {
     if (should_hold()) {
@@ -512,7 +529,7 @@ void Connection::on_read() {
 bool Connection::should_hold() const {
   constexpr size_t kHoldBytes = 32 * 1024;
   if (role_ != Role::shared || state_ != State::ready || inflight_.size() < 2) return false;
-  size_t unsent = evbuffer_get_length(out_);
+  size_t unsent = out_.size() - out_sent_;
   if (unsent >= kHoldBytes) return false;
   // The oldest request (the front) was written when fewer bytes are unsent than were
   // queued after its offset.
@@ -554,7 +571,7 @@ void Connection::send_command(int argc, const char *const *argv, const size_t *a
 void Connection::handle_reply(Reply *reply) {
   // A subscriber's pushes are not replies (and a clock read per message is not free).
   if (role_ == Role::subscriber && subscriber_reply(reply)) return;
-  last_reply_ = Clock::now();
+  last_reply_ = last_activity_;  // set by the read that completed it (consume's callers)
   if (role_ == Role::lease && lease_inbox_bound(reply)) {
     inbox_->push(reply);
     return;
@@ -566,6 +583,7 @@ void Connection::handle_reply(Reply *reply) {
   }
   Request *r = inflight_.front();
   inflight_.pop_front();
+  r->answered = last_reply_;
   if (r->extra_replies > 0) absorb_ += r->extra_replies;
   if (r->internal || r->lease != nullptr) {
     request_complete(r, Status::ok, reply);
@@ -596,9 +614,9 @@ bool Connection::lease_inbox_bound(const Reply *reply) {
   const Reply *channel = reply->elements[1];
   if (channel != nullptr && channel->kind == ReplyKind::string) {
     if (kind % 2 == 0)
-      set.insert(channel->str);
+      set.emplace(channel->str);
     else
-      set.erase(channel->str);
+      set.erase(std::string(channel->str));
   }
   // Subscribed until no subscription is left: then the connection answers as before.
   subscribed_ = !(subscriptions_[0].empty() && subscriptions_[1].empty() && subscriptions_[2].empty()) ||
@@ -612,8 +630,7 @@ void Connection::fail(Status why, const std::string &message) {
     if (state_ != State::closed) connect_failed(why, message);
     return;
   }
-  evbuffer *out = output();
-  uint64_t unsent = out ? evbuffer_get_length(out) : 0;
+  uint64_t unsent = this->unsent();
   uint64_t written = bytes_queued_ - unsent;
   close_socket();
   state_ = State::closed;

@@ -179,7 +179,6 @@ bool Connection::connect_plain(const SockAddr &a, std::string &error) {
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-  if (out_ == nullptr) out_ = evbuffer_new();
   event_base *base = ctx_.io.base();
   read_ev_ = event_new(base, fd_, EV_READ | EV_PERSIST, RCM_GUARDED(Connection::on_socket_readable), this);
   write_ev_ = event_new(base, fd_, EV_WRITE, RCM_GUARDED(Connection::on_socket_writable), this);

@@ -245,7 +245,7 @@ bool Connection::subscriber_reply(Reply *reply) {
   bool finished = false;
   const Reply *name = reply->elements[1];
   if (front != nullptr && front->sub_due && name != nullptr) {
-    auto it = front->sub_due->find(static_cast<char>('0' + kind) + name->str);
+    auto it = front->sub_due->find(std::string(1, static_cast<char>('0' + kind)) + name->str);
     if (it != front->sub_due->end()) {
       front->sub_due->erase(it);
       finished = front->sub_due->empty();

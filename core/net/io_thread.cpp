@@ -37,7 +37,13 @@ IoThread::IoThread(int index, int spin_us) : index_(index), spin_us_(spin_us) {
   if (base_ == nullptr) throw Error(Status::internal, "event_base_new failed");
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw Error(Status::internal, "eventfd failed");
-  wake_ev_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, RCM_GUARDED(IoThread::on_wake), this);
+  // Edge-triggered where the backend can (epoll): every write to an eventfd is a new edge,
+  // so the wake-up needs no read(2) of the count (a syscall per sleeping request; the
+  // count, one per wake-up, cannot reach its 2^64 limit). Level-triggered elsewhere,
+  // where on_wake must read it.
+  wake_edge_ = (event_base_get_features(base_) & EV_FEATURE_ET) != 0;
+  wake_ev_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST | (wake_edge_ ? EV_ET : 0), RCM_GUARDED(IoThread::on_wake),
+                       this);
   event_add(wake_ev_, nullptr);
 }
 
@@ -53,7 +59,7 @@ void IoThread::start() {
 }
 
 void IoThread::run() {
-  thread_id_.store(std::this_thread::get_id());
+  t_current = this;
   std::string name = "rcm-io-" + std::to_string(index_);  // top -H, perf, gdb
   pthread_setname_np(pthread_self(), name.c_str());
   if (spin_us_ > 0)
@@ -62,7 +68,7 @@ void IoThread::run() {
     event_base_loop(base_, 0);
   // The loop is over: run whatever was queued meanwhile so every request completes.
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<SpinLock> lk(mu_);
     accepting_ = false;
   }
   drain(true);
@@ -107,7 +113,7 @@ void IoThread::loop_spinning() {
   const us min_grow(std::min(spin_us_, 10));
   us window = max_window;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<SpinLock> lk(mu_);
     sleeping_ = false;
   }
   auto last = steady_clock::now();
@@ -130,14 +136,14 @@ void IoThread::loop_spinning() {
         polling = false;
       }
       {
-        std::lock_guard<std::mutex> lk(mu_);
+        std::lock_guard<SpinLock> lk(mu_);
         if (!inbox_.empty()) continue;
         sleeping_ = true;  // from here on post() writes the eventfd
       }
       const uint64_t slept_at = activity_;
       event_base_loop(base_, EVLOOP_ONCE);
       {
-        std::lock_guard<std::mutex> lk(mu_);
+        std::lock_guard<SpinLock> lk(mu_);
         sleeping_ = false;
       }
       const auto woke = steady_clock::now();
@@ -151,14 +157,14 @@ void IoThread::loop_spinning() {
     }
   }
   if (polling) g_polling.fetch_sub(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lk(mu_);
+  std::lock_guard<SpinLock> lk(mu_);
   sleeping_ = true;
 }
 
 bool IoThread::post(TaskFn fn, void *arg) {
   bool wake = false;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    std::lock_guard<SpinLock> lk(mu_);
     if (!accepting_) return false;
     inbox_.push_back(Task{fn, arg});
     has_tasks_.store(true, std::memory_order_release);
@@ -207,10 +213,12 @@ bool IoThread::run_sync(const std::function<void()> &fn) {
 }
 
 void IoThread::on_wake(int fd, short, void *arg) {
-  uint64_t v;
-  ssize_t n = read(fd, &v, sizeof(v));  // an eventfd hands over its whole count at once
-  (void)n;
   auto *t = static_cast<IoThread *>(arg);
+  if (!t->wake_edge_) {
+    uint64_t v;
+    ssize_t n = read(fd, &v, sizeof(v));  // an eventfd hands over its whole count at once
+    (void)n;
+  }
   t->note_activity();
   t->drain(false);
 }
@@ -224,17 +232,27 @@ void IoThread::drain(bool until_empty) {
   std::vector<Task> &tasks = draining_;
   do {
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      std::lock_guard<SpinLock> lk(mu_);
       tasks.swap(inbox_);
       wake_pending_ = false;
       has_tasks_.store(false, std::memory_order_relaxed);
     }
     if (tasks.empty()) return;
-    struct Clear {  // a task that throws past run_guarded still leaves the vector empty
-      std::vector<Task> &v;
-      ~Clear() { v.clear(); }
-    } clear{tasks};
-    for (const Task &t : tasks) run_guarded("a task on the I/O thread", [&t] { t.fn(t.arg); });
+    {
+      struct Clear {  // a task that throws past run_guarded still leaves the vector empty
+        std::vector<Task> &v;
+        bool &running;
+        ~Clear() {
+          v.clear();
+          running = false;
+        }
+      } clear{tasks, running_tasks_};
+      running_tasks_ = true;
+      for (const Task &t : tasks) run_guarded("a task on the I/O thread", [&t] { t.fn(t.arg); });
+    }
+    // Not after the loop stopped (until_empty): the tasks then only fail their requests.
+    if (after_tasks_ != nullptr && !until_empty)
+      run_guarded("after the tasks on the I/O thread", [this] { after_tasks_(after_tasks_arg_); });
   } while (until_empty);
 }
 

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/common/spin_lock.h"
+
 struct event_base;
 struct event;
 
@@ -35,10 +37,18 @@ class IoThread {
   // with the loop stopped (they must complete their requests as closed).
   void stop(std::function<void()> last);
 
-  bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
+  bool on_loop_thread() const { return t_current == this; }
   event_base *base() const { return base_; }
   int index() const { return index_; }
   bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+  // Loop thread: fn(arg) runs after each batch of posted tasks (nullptr: none). What the
+  // tasks queued can so be written at once, without another event (see Engine::want_flush).
+  void set_after_tasks(TaskFn fn, void *arg) {
+    after_tasks_ = fn;
+    after_tasks_arg_ = arg;
+  }
+  // Loop thread: a batch of posted tasks is running; the after-tasks hook follows it.
+  bool running_tasks() const { return running_tasks_; }
   // Loop thread: a socket or the task queue had something (resets the spin window).
   void note_activity() { ++activity_; }
 
@@ -56,12 +66,18 @@ class IoThread {
   int spin_us_;
   uint64_t activity_ = 0;  // loop thread only
   bool quit_ = false;      // loop thread only: stop() ran
+  bool running_tasks_ = false;       // loop thread only
+  TaskFn after_tasks_ = nullptr;     // loop thread only
+  void *after_tasks_arg_ = nullptr;  // loop thread only
   event_base *base_ = nullptr;
   event *wake_ev_ = nullptr;
   int wake_fd_ = -1;
+  bool wake_edge_ = false;  // wake_ev_ is edge-triggered: its count is never read
   std::thread thread_;
-  std::atomic<std::thread::id> thread_id_{};
-  std::mutex mu_;
+  // The loop the calling thread runs, if any: every blocking call asks (a thread id
+  // compare cost a pthread_self call and an atomic load per I/O thread).
+  static inline thread_local IoThread *t_current = nullptr;
+  SpinLock mu_;                  // held for a push or a swap only (common/spin_lock.h)
   std::vector<Task> inbox_;      // guarded by mu_
   std::vector<Task> draining_;   // loop thread only: swapped with inbox_, keeps its capacity
   bool wake_pending_ = false;    // guarded by mu_

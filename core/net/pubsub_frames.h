@@ -18,7 +18,7 @@ inline constexpr const char *kConfirmations[] = {"subscribe",    "unsubscribe", 
 
 inline bool is_push_message(const Reply *r) {
   if (r->kind != ReplyKind::array || r->elements.empty() || r->elements[0] == nullptr) return false;
-  const std::string &k = r->elements[0]->str;
+  std::string_view k = r->elements[0]->str;
   return k == "message" || k == "pmessage" || k == "smessage";
 }
 

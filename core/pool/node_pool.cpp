@@ -52,14 +52,16 @@ bool NodePool::up() const {
 // arrive together then leave in one write instead of a few bytes on every connection.
 // A connection whose bytes are held until its written batch is answered never wins
 // over an idle one: that batch may wait on a slow reply, and the idle one sends now.
-Connection *NodePool::least_loaded() const {
+Connection *NodePool::least_loaded(size_t *in_flight) const {
   constexpr size_t kBatchSlack = 32;
   Connection *best = nullptr;
   Connection *batching = nullptr;
   size_t best_n = 0, batching_n = 0;  // their in_flight(), read once (a deque's size)
+  size_t total = 0;
   for (const auto &c : shared_) {
-    if (!c->ready()) continue;
     const size_t n = c->in_flight();
+    total += n;
+    if (!c->ready()) continue;
     if (best == nullptr || n < best_n) {
       best = c.get();
       best_n = n;
@@ -69,6 +71,7 @@ Connection *NodePool::least_loaded() const {
       batching_n = n;
     }
   }
+  if (in_flight != nullptr) *in_flight = total;
   if (batching != nullptr && batching_n <= best_n + kBatchSlack && !(best_n == 0 && batching->writes_held()))
     return batching;
   return best;
@@ -95,9 +98,9 @@ void NodePool::dispatch(Request *r) {
     return;
   }
   // Queued and in flight together are bounded: a hung server must not grow either forever.
-  Connection *c = least_loaded();
-  size_t pending = waiting_.size();
-  for (const auto &conn : shared_) pending += conn->in_flight();
+  size_t in_flight = 0;
+  Connection *c = least_loaded(&in_flight);
+  const size_t pending = waiting_.size() + in_flight;
   if (!r->internal && pending >= static_cast<size_t>(cfg_.pool_max_pending)) {
     request_fail(r, Status::backpressure,
                  "queue for " + ep_.str() + " is full (pool.max_pending=" + std::to_string(cfg_.pool_max_pending) + ")");

@@ -109,7 +109,9 @@ class NodePool final : public ConnectionListener {
   NodeSnapshot snapshot() const;
 
  private:
-  Connection *least_loaded() const;
+  // *in_flight (if given): the requests in flight on every shared connection, counted in
+  // the same pass.
+  Connection *least_loaded(size_t *in_flight = nullptr) const;
   void drain_waiting();
   void send_unit(Connection *c, std::vector<Request *> &unit);
   void connect_if_idle();

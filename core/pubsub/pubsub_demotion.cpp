@@ -61,7 +61,7 @@ void PubSubManager::on_role(Request *r, Status status, Reply *reply) {
   // the slot map is what says where it went.
   if (el.size() < 3 || el[0] == nullptr || el[1] == nullptr || el[2] == nullptr) return;
   if (el[0]->str != "slave" && el[0]->str != "replica") return;
-  const std::string port = el[2]->kind == ReplyKind::integer ? std::to_string(el[2]->integer) : el[2]->str;
+  const std::string port = el[2]->kind == ReplyKind::integer ? std::to_string(el[2]->integer) : std::string(el[2]->str);
   Endpoint to;
   if (!try_parse_endpoint(el[1]->str + ":" + port, &to)) return;
   m.demoted_.erase(to.str());  // its own hint (an earlier failover the other way) is void now

@@ -214,7 +214,7 @@ void PubSubManager::on_push(void *ctx, Reply *reply) {
   const int kind = confirmation_kind(reply);
   if (kind >= 0) {
     const Reply *name = reply->elements[1];
-    if (name != nullptr && name->kind != ReplyKind::nil) m.on_confirmation(l, kind, name->str);
+    if (name != nullptr && name->kind != ReplyKind::nil) m.on_confirmation(l, kind, std::string(name->str));
     return;
   }
   // A message the connection left to its reply reader (a connection without a frame
@@ -222,7 +222,7 @@ void PubSubManager::on_push(void *ctx, Reply *reply) {
   const auto &el = reply->elements;
   for (const Reply *r : el)
     if (r == nullptr || r->kind != ReplyKind::string) return;
-  const std::string &type = el[0]->str;
+  std::string_view type = el[0]->str;
   if ((type == "message" || type == "smessage") && el.size() == 3)
     m.on_message(l, PushFrame{type[0] == 's' ? 2 : 0, {}, el[1]->str, el[2]->str});
   else if (type == "pmessage" && el.size() == 4)

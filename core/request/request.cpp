@@ -13,14 +13,15 @@ void request_complete(Request *r, Status status, Reply *reply) {
   }
   r->completed = true;
   if (r->stats != nullptr && !r->internal) {
-    Clock::time_point now = Clock::now();
+    // A reply's time is the read that brought it (one clock read per read, not per reply).
+    Clock::time_point now = r->answered != Clock::time_point{} ? r->answered : Clock::now();
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - r->created).count();
     r->stats->record(status, reply != nullptr && reply->is_error(), static_cast<uint64_t>(us), now);
   }
   // A queued unit's head fails for the unit: its members were not sent either, and
   // they must never leave without it (a block's EXEC without its MULTI).
   const bool unit_fails = r->unit_tail && status != Status::ok;
-  std::string message = unit_fails ? (reply != nullptr ? reply->str : std::string(status_name(status))) : "";
+  std::string message = unit_fails ? (reply != nullptr ? std::string(reply->str) : std::string(status_name(status))) : "";
   r->done(r, status, reply);
   if (unit_fails)
     for (Request *m : *r->unit_tail) request_fail(m, status, message);

@@ -51,6 +51,7 @@ struct Request : Recycled<Request> {
   CommandInfo cmd;
   Clock::time_point created;
   Clock::time_point deadline = Clock::time_point::max();
+  Clock::time_point answered{};  // when its reply was read (net/); the epoch: not yet
   DoneFn done = nullptr;
   void *ctx = nullptr;          // for done
   void *user = nullptr;         // for done (async: the caller's userdata)

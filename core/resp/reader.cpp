@@ -63,10 +63,95 @@ ReplyReader::ReplyReader(long long max_reply_bytes)
   if (reader_ == nullptr) throw std::bad_alloc();
 }
 
-ReplyReader::~ReplyReader() { redisReaderFree(reader_); }
+ReplyReader::~ReplyReader() {
+  for (size_t i = ready_next_; i < ready_.size(); ++i) delete ready_[i];
+  redisReaderFree(reader_);
+}
 
 void ReplyReader::feed(const char *data, size_t len) {
   if (len == 0) return;
+  // Only where hiredis holds nothing (no unfinished reply) can a reply start at data.
+  if (reader_->ridx < 0 && reader_->pos == reader_->len) {
+    waiting_crlf_ = last_was_cr_ = false;  // nothing unfinished to wait for
+    size_t used = take_simple(data, len);
+    data += used;
+    len -= used;
+    if (len == 0) return;
+  }
+  feed_hiredis(data, len);
+}
+
+namespace {
+
+// The length line of a bulk string at p (after the '$') as hiredis accepts it (string2ll):
+// digits without a leading zero or sign, or "-1", then CRLF. Sets *n and returns where
+// the line ends (after the CRLF); nullptr for anything else, or a line not all there
+// (hiredis then decides, and reports what it rejects).
+const char *bulk_length(const char *p, const char *end, long long *n) {
+  if (end - p >= 4 && p[0] == '-' && p[1] == '1' && p[2] == '\r' && p[3] == '\n') {
+    *n = -1;
+    return p + 4;
+  }
+  const char *const start = p;
+  long long v = 0;
+  for (; p < end && p - start < 18 && *p >= '0' && *p <= '9'; ++p) v = v * 10 + (*p - '0');  // cannot overflow
+  const long long digits = p - start;
+  if (digits == 0 || (start[0] == '0' && digits > 1)) return nullptr;
+  if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return nullptr;  // also a 19th digit
+  *n = v;
+  return p + 2;
+}
+
+}  // namespace
+
+// Reads complete "$<n>\r\n<n bytes>\r\n", "$-1\r\n" and "+<line>\r\n" replies from the
+// front of data into ready_, and returns the bytes they took. It stops at the first
+// other or unfinished item, or one over max_reply_bytes: hiredis reads (or rejects) that
+// and whatever follows, exactly as it would have.
+size_t ReplyReader::take_simple(const char *data, size_t len) {
+  const char *p = data;
+  const char *const end = data + len;
+  while (p < end && (*p == '$' || *p == '+')) {
+    Reply *r = nullptr;
+    const char *next = nullptr;
+    if (*p == '+') {
+      const char *nl = static_cast<const char *>(std::memchr(p + 1, '\n', static_cast<size_t>(end - p - 1)));
+      if (nl == nullptr || nl[-1] != '\r' || nl - 1 == p) break;
+      if (std::memchr(p + 1, '\r', static_cast<size_t>(nl - 1 - (p + 1))) != nullptr) break;  // hiredis's line ends at the first CRLF
+      next = nl + 1;
+      if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;
+      r = new (std::nothrow) Reply(ReplyKind::status);
+      if (r == nullptr) break;
+      r->str.assign(p + 1, static_cast<size_t>(nl - 1 - (p + 1)));
+    } else {
+      long long n = 0;
+      const char *body = bulk_length(p + 1, end, &n);
+      if (body == nullptr) break;
+      if (n < 0) {
+        next = body;
+        r = new (std::nothrow) Reply(ReplyKind::nil);
+      } else {
+        if (static_cast<unsigned long long>(end - body) < static_cast<unsigned long long>(n) + 2) break;
+        next = body + n + 2;
+        if (next[-2] != '\r' || next[-1] != '\n') break;
+        if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;
+        r = new (std::nothrow) Reply(ReplyKind::string);
+        if (r != nullptr) r->str.assign(body, static_cast<size_t>(n));
+      }
+      if (r == nullptr) break;
+    }
+    try {
+      ready_.push_back(r);
+    } catch (const std::bad_alloc &) {
+      delete r;
+      throw Error(Status::protocol, "reply parser: out of memory");
+    }
+    p = next;
+  }
+  return static_cast<size_t>(p - data);
+}
+
+void ReplyReader::feed_hiredis(const char *data, size_t len) {
   if (redisReaderFeed(reader_, data, len) != REDIS_OK)
     throw Error(Status::protocol, std::string("reply parser: ") + reader_->errstr);
   partial_ += len;
@@ -85,6 +170,15 @@ void ReplyReader::feed(const char *data, size_t len) {
 }
 
 Reply *ReplyReader::next() {
+  if (ready_next_ < ready_.size()) {
+    Reply *r = ready_[ready_next_++];
+    if (ready_next_ == ready_.size()) {
+      ready_.clear();  // keeps its capacity
+      ready_next_ = 0;
+    }
+    return r;
+  }
+  if (reader_->ridx < 0 && reader_->pos == reader_->len) return nullptr;  // hiredis holds nothing
   void *out = nullptr;
   if (!waiting_crlf_ && redisReaderGetReply(reader_, &out) != REDIS_OK)
     throw Error(Status::protocol, std::string("malformed reply from server: ") + reader_->errstr);

@@ -1,8 +1,12 @@
 // RESP parsing: hiredis's redisReader with object functions that build core::Reply.
+// The commonest replies (a bulk string, nil, a status line), arriving whole while hiredis
+// holds nothing, are read straight from the fed bytes instead: feeding and parsing them
+// through hiredis cost about 300 instructions per GET, most of a pipelined GET's parse.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "core/resp/reply.h"
 
@@ -30,8 +34,12 @@ class ReplyReader {
 
  private:
   void check_bound() const;
+  size_t take_simple(const char *data, size_t len);
+  void feed_hiredis(const char *data, size_t len);
 
   redisReader *reader_;
+  std::vector<Reply *> ready_;  // complete replies take_simple read, before anything in reader_
+  size_t ready_next_ = 0;       // the first of ready_ not handed out yet
   unsigned long long max_;
   unsigned long long partial_ = 0;
   // hiredis found no complete reply in what is buffered, and no CRLF came since: no

@@ -8,6 +8,7 @@
 
 #include "core/common/recycled.h"
 #include "core/common/status.h"
+#include "core/resp/reply_text.h"
 
 namespace rcm::core {
 
@@ -24,7 +25,7 @@ enum class ReplyKind : int {
 struct Reply : Recycled<Reply> {
   ReplyKind kind = ReplyKind::nil;
   long long integer = 0;
-  std::string str;               // string, status, error
+  ReplyText str;                 // string, status, error (short ones inline, see reply_text.h)
   std::vector<Reply *> elements; // array; owned
   Status origin = Status::ok;    // ok for server replies; the failure for rcm-made errors
 

@@ -199,10 +199,12 @@ namespace {
 // lower-casing, building a std::string and hashing it cost more than the rest of
 // classify. Keyed by the name's exact bytes (so "get" and "GET" are two entries) and the
 // table's id; a table is not changed once it is in use. Direct-mapped, 8 entries.
+// No member initializers: thread storage starts zeroed (table 0: empty), and a type with
+// them is initialized through a guard, a second __tls_get_addr per lookup.
 struct NameMemo {
-  uint64_t table = 0;  // 0: empty
-  const CommandInfo *info = nullptr;
-  uint8_t len = 0;
+  uint64_t table;  // 0: empty
+  const CommandInfo *info;
+  uint8_t len;
   char name[23];
 };
 thread_local NameMemo t_memo[8];

@@ -115,7 +115,7 @@ void ClusterRefresher::on_reply(Request *r, Status status, Reply *reply) {
       if (round->first_failure == Status::ok)
         round->first_failure = status != Status::ok ? status : not_cluster ? Status::config : Status::clusterdown;
       if (!round->errors.empty()) round->errors += "; ";
-      round->errors += ep.str() + ": " + (reply ? reply->str : status_name(status));
+      round->errors += ep.str() + ": " + (reply ? std::string(reply->str) : status_name(status));
       if (not_cluster) round->errors += " (mode=cluster, but this server is not a cluster node)";
     } else {
       try {

@@ -25,7 +25,7 @@ const Reply *field(const Reply &flat, const char *name) {
 std::string text(const Reply *r) {
   if (r == nullptr) return "";
   if (r->kind == ReplyKind::integer) return std::to_string(r->integer);
-  return r->str;
+  return std::string(r->str);
 }
 
 long long number(const Reply *r, const char *what) {

@@ -209,10 +209,10 @@ void RaftTracker::on_info(Request *r, Status status, Reply *reply) {
                        ": not a RedisRaft node (no INFO raft section, RAFT.INFO unknown)";
     } else {
       if (self->failure_ == Status::ok) self->failure_ = status != Status::ok ? status : Status::no_leader;
-      self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() + ": " + (reply ? reply->str : status_name(status));
+      self->errors_ += (self->errors_.empty() ? "" : "; ") + ep.str() + ": " + (reply ? std::string(reply->str) : status_name(status));
     }
   } else {
-    const std::string &info = reply->str;
+    const std::string info(reply->str);
     std::string role = info_field(info, "role");
     if (!role.empty()) ++self->answered_;
     if (role.empty() && r->index == kTagInfoRaft) {
@@ -294,12 +294,12 @@ void SentinelTracker::on_master_addr(Request *r, Status status, Reply *reply) {
     }
   } else if (is_permanent(status)) {
     if (self->failure_ == Status::ok) self->failure_ = status;
-    self->errors_ += who + ": " + (reply ? reply->str : status_name(status)) + "; ";
+    self->errors_ += who + ": " + (reply ? std::string(reply->str) : status_name(status)) + "; ";
   } else if (reply && reply->is_error() && reply->str.find("unknown command") != std::string::npos) {
     self->failure_ = Status::config;
     self->errors_ += who + ": not a Sentinel (SENTINEL is an unknown command); ";
   } else {
-    self->errors_ += who + ": " + (reply ? (reply->kind == ReplyKind::nil ? "unknown master name" : reply->str)
+    self->errors_ += who + ": " + (reply ? (reply->kind == ReplyKind::nil ? "unknown master name" : std::string(reply->str))
                                          : status_name(status)) + "; ";
   }
   if (--self->asking_ == 0) self->rank_answers();
@@ -367,8 +367,8 @@ void SentinelTracker::on_role(Request *r, Status status, Reply *reply) {
     if (is_permanent(status)) self->failure_ = status;
     self->errors_ += self->candidates_[self->next_candidate_].node.str() + " is not a master yet (" +
                      (reply && reply->kind == ReplyKind::array && !reply->elements.empty() && reply->elements[0]
-                          ? reply->elements[0]->str
-                          : reply ? reply->str : status_name(status)) +
+                          ? std::string(reply->elements[0]->str)
+                          : reply ? std::string(reply->str) : status_name(status)) +
                      "); ";
   }
   if (--self->waiting_ == 0) self->conclude();
@@ -383,7 +383,7 @@ void SentinelTracker::on_replicas(Request *r, Status status, Reply *reply) {
       if (!entry || entry->kind != ReplyKind::array) continue;
       std::string ip, port, flags;
       for (size_t k = 0; k + 1 < entry->elements.size(); k += 2) {
-        const std::string &key = entry->elements[k]->str;
+        std::string_view key = entry->elements[k]->str;
         if (key == "ip") ip = entry->elements[k + 1]->str;
         else if (key == "port") port = entry->elements[k + 1]->str;
         else if (key == "flags") flags = entry->elements[k + 1]->str;
@@ -423,7 +423,7 @@ void SentinelTracker::on_sentinels(Request *r, Status status, Reply *reply) {
     std::string ip, port;
     for (size_t k = 0; k + 1 < entry->elements.size(); k += 2) {
       if (!entry->elements[k] || !entry->elements[k + 1]) continue;
-      const std::string &key = entry->elements[k]->str;
+      std::string_view key = entry->elements[k]->str;
       if (key == "ip") ip = entry->elements[k + 1]->str;
       else if (key == "port") port = entry->elements[k + 1]->str;
     }
@@ -466,7 +466,7 @@ void SentinelTracker::on_push(void *ctx, Reply *reply) {
   auto *self = static_cast<SentinelTracker *>(ctx);
   // ["message", "+switch-master", "<name> <old-ip> <old-port> <new-ip> <new-port>"]
   if (reply->elements.size() < 3 || !reply->elements[2]) return;
-  const std::string &text = reply->elements[2]->str;
+  const std::string text(reply->elements[2]->str);
   std::vector<std::string> f;
   size_t p = 0;
   while (p < text.size()) {

@@ -275,6 +275,33 @@ TEST(test_reader__large_bulk) {
   CHECK(r->str == v);
 }
 
+// Reply::str keeps short texts inside the reply and longer ones in a heap block: every
+// length on both sides of the boundary, and assignments that cross it either way, keep
+// the bytes, the length and the NUL that rcm_reply_string's c_str() promises.
+TEST(test_reply_text__inline_and_heap_lengths_keep_bytes_and_nul) {
+  using rcm::core::ReplyText;
+  const size_t edge = ReplyText::kInline;
+  for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(16), edge - 1, edge, edge + 1, size_t(1000)}) {
+    std::string v(n, 'a');
+    for (size_t i = 0; i < n; ++i) v[i] = static_cast<char>('a' + i % 26);
+    if (n > 3) v[2] = '\0';
+    auto r = parse_one("$" + std::to_string(n) + "\r\n" + v + "\r\n");
+    CHECK_EQ(r->str.size(), n);
+    CHECK(r->str == v);
+    CHECK(r->str.c_str()[n] == '\0');
+    ReplyText copy(r->str);
+    CHECK(copy == v);
+    ReplyText other;
+    other = std::string(2 * edge, 'x');  // heap first, then whatever length v has
+    other = copy;
+    CHECK(other == v);
+    CHECK(other.c_str()[n] == '\0');
+    other = std::string_view("s");
+    CHECK(other == "s");
+    CHECK_EQ(std::string(other), std::string("s"));
+  }
+}
+
 TEST(test_reader__garbage_is_protocol_error) {
   const char *bad[] = {"?what\r\n", "!x\r\n", ":abc\r\n", "$x\r\n", "*x\r\n"};
   for (const char *b : bad) {
@@ -325,6 +352,76 @@ TEST(test_reader__max_reply_bytes) {
     ReplyPtr x(r.next());
     REQUIRE(x != nullptr);
     CHECK_EQ(x->str.size(), size_t(900));
+  }
+}
+
+std::string describe(const Reply *r) {
+  if (r == nullptr) return "null";
+  switch (r->kind) {
+    case ReplyKind::string: return "s:" + std::string(r->str);
+    case ReplyKind::status: return "t:" + std::string(r->str);
+    case ReplyKind::error: return "e:" + std::string(r->str);
+    case ReplyKind::integer: return "i:" + std::to_string(r->integer);
+    case ReplyKind::nil: return "n";
+    case ReplyKind::array: {
+      std::string out = "a[";
+      for (const Reply *e : r->elements) out += describe(e) + ",";
+      return out + "]";
+    }
+  }
+  return "?";
+}
+
+// Bulk strings, nils and status lines that arrive whole are read without hiredis
+// (ReplyReader::take_simple); everything else, and what follows an unfinished item, goes
+// through hiredis. Whole, split at every byte into two feeds, and fed byte by byte, the
+// stream gives the same replies in the same order.
+TEST(test_reader__simple_replies_read_directly_match_at_every_split) {
+  const std::string wire = std::string("+OK\r\n$5\r\nhello\r\n$-1\r\n*2\r\n$1\r\na\r\n:5\r\n$0\r\n\r\n-ERR x\r\n") +
+                           "+a\rb\r\n$3\r\na\r\n\r\n" + "$16\r\n" + std::string(16, 'v') + "\r\n+\r\n" + std::string("$2\r\n\0\n\r\n", 8);
+  const std::vector<std::string> want = {"t:OK", "s:hello", "n", "a[s:a,i:5,]", "s:", "e:ERR x", "t:a\rb",
+                                         "s:a\r\n", "s:" + std::string(16, 'v'), "t:", std::string("s:\0\n", 4)};
+  auto run = [&](const std::vector<size_t> &cuts) {
+    ReplyReader r;
+    std::vector<std::string> got;
+    size_t from = 0;
+    for (size_t i = 0; i <= cuts.size(); ++i) {
+      size_t to = i < cuts.size() ? cuts[i] : wire.size();
+      r.feed(wire.data() + from, to - from);
+      from = to;
+      while (Reply *x = r.next()) {
+        got.push_back(describe(x));
+        delete x;
+      }
+    }
+    return got;
+  };
+  CHECK(run({}) == want);
+  for (size_t cut = 1; cut < wire.size(); ++cut) {
+    std::vector<std::string> got = run({cut});
+    if (got != want) {
+      CHECK_EQ(cut, size_t(0));  // names the split that differs
+      break;
+    }
+  }
+  std::vector<size_t> bytes;
+  for (size_t i = 1; i < wire.size(); ++i) bytes.push_back(i);
+  CHECK(run(bytes) == want);
+}
+
+// What hiredis rejects is still rejected after replies read directly: a length with a
+// leading zero or too many digits, and a bulk over max_reply_bytes, each once the
+// replies before it are out.
+TEST(test_reader__after_direct_replies_bad_items_still_fail) {
+  for (const std::string &bad : {std::string("$016\r\n0123456789abcdef\r\n"), "$200\r\n" + std::string(200, 'x') + "\r\n",
+                                 std::string("$99999999999999999999\r\nx\r\n")}) {
+    ReplyReader r(100);
+    std::string s = "+OK\r\n$1\r\nx\r\n" + bad;
+    r.feed(s.data(), s.size());
+    ReplyPtr a(r.next()), b(r.next());
+    REQUIRE(a != nullptr && b != nullptr);
+    CHECK_EQ(describe(a.get()) + describe(b.get()), std::string("t:OKs:x"));
+    CHECK_THROWS_IF({ ReplyPtr c(r.next()); }, Error, [](const Error &e) { return e.status() == Status::protocol; });
   }
 }
 

@@ -113,6 +113,24 @@ TEST(test_slot__crc16_xmodem_reference) {
   CHECK_EQ(crc16("", 0), static_cast<uint16_t>(0));
 }
 
+// crc16 takes four bytes per step; the plain bit-by-bit definition must agree at every
+// length (every remainder of four) and for every byte value.
+TEST(test_slot__crc16_four_bytes_a_step_matches_the_bitwise_definition) {
+  std::string buf;
+  for (int i = 0; i < 300; ++i) buf.push_back(static_cast<char>((i * 167 + 13) & 0xff));
+  for (size_t len = 0; len <= buf.size(); ++len) {
+    uint16_t want = 0;
+    for (size_t i = 0; i < len; ++i) {
+      want = static_cast<uint16_t>(want ^ (static_cast<uint8_t>(buf[i]) << 8));
+      for (int b = 0; b < 8; ++b) want = static_cast<uint16_t>((want & 0x8000) ? (want << 1) ^ 0x1021 : want << 1);
+    }
+    if (crc16(buf.data(), len) != want) {
+      CHECK_EQ(len, size_t(0));  // names the first length that differs
+      break;
+    }
+  }
+}
+
 TEST(test_slot__known_keys) {
   CHECK_EQ(slot("foo"), 12182);
   CHECK_EQ(slot("bar"), 5061);
