@@ -129,6 +129,7 @@ size_t ReplyReader::take_simple(const char *data, size_t len) {
       if (body == nullptr) break;
       if (n < 0) {
         next = body;
+        if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;  // "$-1\r\n" is 5 bytes too
         r = new (std::nothrow) Reply(ReplyKind::nil);
       } else {
         if (static_cast<unsigned long long>(end - body) < static_cast<unsigned long long>(n) + 2) break;

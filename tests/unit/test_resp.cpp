@@ -425,6 +425,26 @@ TEST(test_reader__after_direct_replies_bad_items_still_fail) {
   }
 }
 
+// Found by fuzz_reader (fresh-chroot run at 4063cc9): the direct path read a nil under a
+// max_reply_bytes smaller than its 5 bytes, which hiredis's path (the same bytes in
+// chunks) rejects.
+TEST(test_reader__a_nil_over_max_reply_bytes_fails_read_directly_or_in_chunks) {
+  const std::string s = "$-1\r\n";
+  ReplyReader whole(4);
+  whole.feed(s.data(), s.size());
+  CHECK_THROWS_IF({ ReplyPtr a(whole.next()); }, Error, [](const Error &e) { return e.status() == Status::protocol; });
+  ReplyReader chunked(4);
+  chunked.feed(s.data(), 3);
+  CHECK(chunked.next() == nullptr);
+  chunked.feed(s.data() + 3, 2);
+  CHECK_THROWS_IF({ ReplyPtr a(chunked.next()); }, Error, [](const Error &e) { return e.status() == Status::protocol; });
+  ReplyReader roomy(5);  // exactly its size: read
+  roomy.feed(s.data(), s.size());
+  ReplyPtr n(roomy.next());
+  REQUIRE(n != nullptr);
+  CHECK_EQ(n->kind, ReplyKind::nil);
+}
+
 TEST(test_reader__reply_factories) {
   ReplyPtr e(Reply::make_error(Status::timeout, "timed out"));
   CHECK_EQ(e->kind, ReplyKind::error);
