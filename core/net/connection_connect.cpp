@@ -1,6 +1,7 @@
 // Connection's way to a ready socket: the host name resolved off the I/O thread, every
 // address tried in order within connect_timeout_ms, plain TCP or TLS. The handshake that
-// follows (AUTH, SELECT, CLIENT SETNAME) is in connection.cpp.
+// follows (AUTH, SELECT, CLIENT SETNAME) is in connection.cpp, the health check in
+// connection_health.cpp.
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>

@@ -112,35 +112,39 @@ size_t ReplyReader::take_simple(const char *data, size_t len) {
   const char *p = data;
   const char *const end = data + len;
   while (p < end && (*p == '$' || *p == '+')) {
-    Reply *r = nullptr;
-    const char *next = nullptr;
+    // First where the item ends and what it holds, then one bound for every kind (the
+    // bound once checked per kind missed the nil), then the reply.
+    ReplyKind kind;
+    const char *text = nullptr, *next = nullptr;
+    size_t text_len = 0;
     if (*p == '+') {
       const char *nl = static_cast<const char *>(std::memchr(p + 1, '\n', static_cast<size_t>(end - p - 1)));
       if (nl == nullptr || nl[-1] != '\r' || nl - 1 == p) break;
       if (std::memchr(p + 1, '\r', static_cast<size_t>(nl - 1 - (p + 1))) != nullptr) break;  // hiredis's line ends at the first CRLF
+      kind = ReplyKind::status;
+      text = p + 1;
+      text_len = static_cast<size_t>(nl - 1 - text);
       next = nl + 1;
-      if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;
-      r = new (std::nothrow) Reply(ReplyKind::status);
-      if (r == nullptr) break;
-      r->str.assign(p + 1, static_cast<size_t>(nl - 1 - (p + 1)));
     } else {
       long long n = 0;
       const char *body = bulk_length(p + 1, end, &n);
       if (body == nullptr) break;
       if (n < 0) {
+        kind = ReplyKind::nil;
         next = body;
-        if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;  // "$-1\r\n" is 5 bytes too
-        r = new (std::nothrow) Reply(ReplyKind::nil);
       } else {
         if (static_cast<unsigned long long>(end - body) < static_cast<unsigned long long>(n) + 2) break;
+        if (body[n] != '\r' || body[n + 1] != '\n') break;
+        kind = ReplyKind::string;
+        text = body;
+        text_len = static_cast<size_t>(n);
         next = body + n + 2;
-        if (next[-2] != '\r' || next[-1] != '\n') break;
-        if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;
-        r = new (std::nothrow) Reply(ReplyKind::string);
-        if (r != nullptr) r->str.assign(body, static_cast<size_t>(n));
       }
-      if (r == nullptr) break;
     }
+    if (max_ != 0 && static_cast<unsigned long long>(next - p) > max_) break;
+    Reply *r = new (std::nothrow) Reply(kind);
+    if (r == nullptr) break;
+    if (text != nullptr) r->str.assign(text, text_len);
     try {
       ready_.push_back(r);
     } catch (const std::bad_alloc &) {
