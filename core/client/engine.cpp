@@ -174,14 +174,13 @@ void Engine::dispatch_unit(std::vector<Request *> &reqs) {
                       : route(r, &wait);
     if (p == nullptr) {
       if (wait && !r->split) {
-        r->last_error = "no known owner for slot " + std::to_string(r->slot);
         unknown.push_back(r);
       } else {
         dispatch(r);
       }
       continue;
     }
-    if (starts_with(r->last_error, "no known owner")) r->last_error.clear();
+    clear_wait_reason(r);
     auto it = std::find_if(groups.begin(), groups.end(), [p](const auto &g) { return g.first == p; });
     if (it == groups.end()) {
       groups.emplace_back(p, std::vector<Request *>{});
@@ -270,21 +269,16 @@ void Engine::dispatch(Request *r) {
   NodePool *pool = route(r, &wait);
   if (pool == nullptr) {
     if (wait) {
-      r->last_error = "no known owner for slot " + std::to_string(r->slot);
       std::string why = r->last_error;
       queue_unrouted(r);
       request_refresh(why);
       return;
     }
-    if (r->route == RouteKind::node)
-      request_fail(r, Status::arg, "route: no node " + r->route_node + " in the topology");
-    else
-      request_fail(r, Status::clusterdown,
-                   "read_from=replica: no replica of slot " + std::to_string(r->slot) + " is available");
+    request_fail(r, Status::arg, "route: no node " + r->route_node + " in the topology");
     request_release(r);
     return;
   }
-  if (!r->last_error.empty() && starts_with(r->last_error, "no known owner")) r->last_error.clear();  // it has one now
+  clear_wait_reason(r);  // it has a node now
   if (!r->ask_node.empty()) {
     r->track = false;  // nothing may come between ASKING and its command
     // ASK: this node serves the slot for this one command, after ASKING.
@@ -353,7 +347,23 @@ NodePool *Engine::pick_replica(int shard, NodePool *primary) {
       return p;
     }
   }
+  // All lost. read_from=replica may not fall back to the primary: the read waits on a
+  // replica's pool, which reconnects with backoff and asks for a new map at every failed
+  // try (a promotion or a replacement re-routes it), until its deadline.
+  if (cfg_.read_from == ReadFrom::replica && !replicas.empty()) return replicas[rr_++ % replicas.size()];
   return nullptr;
+}
+
+// Why a request waits in unrouted_ (fail_at_deadline reports it when the deadline comes).
+void Engine::set_wait_reason(Request *r, bool *wait, bool for_replica) {
+  *wait = true;
+  r->last_error = (for_replica ? kNoReplicaPrefix : kNoOwnerPrefix) + std::to_string(r->slot);
+  if (for_replica) r->last_error += " is up";
+}
+
+void Engine::clear_wait_reason(Request *r) {
+  if (!r->last_error.empty() && (starts_with(r->last_error, kNoOwnerPrefix) || starts_with(r->last_error, kNoReplicaPrefix)))
+    r->last_error.clear();
 }
 
 NodePool *Engine::route(Request *r, bool *wait) {
@@ -384,7 +394,7 @@ NodePool *Engine::route(Request *r, bool *wait) {
         }
       }
     }
-    if (primary_ == nullptr) *wait = true;
+    if (primary_ == nullptr) set_wait_reason(r, wait, false);
     return primary_;
   }
   if (!r->ask_node.empty()) {
@@ -414,37 +424,44 @@ NodePool *Engine::route(Request *r, bool *wait) {
     case RouteKind::random: {
       // "any": the next primary in turn (spreads keyless commands); "random": a random one.
       NodePool *p = random_primary(r->route == RouteKind::random);
-      if (p == nullptr) *wait = true;
+      if (p == nullptr) set_wait_reason(r, wait, false);
       return p;
     }
     default:
       break;
   }
   if (r->slot < 0 || !topo_) {
-    *wait = true;
+    set_wait_reason(r, wait, false);
     return nullptr;
   }
   NodePool *owner = slot_primary_[r->slot];
   if (owner == nullptr) {
-    *wait = true;
+    set_wait_reason(r, wait, false);
     return nullptr;
   }
   if ((r->cmd.flags & kCmdReadonly) && cfg_.read_from != ReadFrom::primary && r->redirects == 0 && !r->pinned) {
     NodePool *replica = pick_replica(topo_->slot_shard[r->slot], owner);
     if (replica != nullptr) return replica;
     if (cfg_.read_from == ReadFrom::replica) {
-      // Strict: no replica up is an error, not a silent read from the primary.
-      *wait = false;
+      // Strict: never a silent read from the primary. The shard has no replica in the
+      // map (a fresh cluster's gossip may not have named one yet, or the only one failed):
+      // the read waits, within its deadline, for a map that names one.
+      set_wait_reason(r, wait, true);
       return nullptr;
     }
   }
   return owner;
 }
 
-void Engine::reroute_waiting() {
-  std::vector<Request *> again(unrouted_.begin(), unrouted_.end());
+std::vector<Request *> Engine::take_unrouted() {
+  std::vector<Request *> out(unrouted_.begin(), unrouted_.end());
   unrouted_.clear();
   unrouted_count_ = 0;
+  return out;
+}
+
+void Engine::reroute_waiting() {
+  std::vector<Request *> again = take_unrouted();
   for (auto &kv : pools_) kv.second->take_waiting(again);
   for (Request *r : again) dispatch(r);
 }

@@ -56,7 +56,13 @@ void Engine::fail_at_deadline(Request *r) {
     return;
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(r->deadline - r->created).count();
-  if (!r->maybe_executed() && (starts_with(r->last_error, "CLUSTERDOWN") || starts_with(r->last_error, "no known owner"))) {
+  if (!r->maybe_executed() && starts_with(r->last_error, kNoReplicaPrefix)) {
+    // Strict replica reads: no replica of the shard came up before the deadline.
+    request_fail(r, Status::clusterdown,
+                 r->last_error + " within the " + std::to_string(ms) + " ms deadline (it did not run)");
+    return;
+  }
+  if (!r->maybe_executed() && (starts_with(r->last_error, "CLUSTERDOWN") || starts_with(r->last_error, kNoOwnerPrefix))) {
     // The slot had no node to serve it until the deadline: say so, not merely "timeout".
     request_fail(r, Status::clusterdown,
                  "cluster down for " + std::to_string(ms) + " ms: " + r->last_error + " (it did not run)");

@@ -8,18 +8,32 @@
  *
  * test_kill__unsent_requests_wait_for_the_new_primary: the same kill with
  * command_timeout_ms 5000 and a takeover ~1 s later: requests not sent when the primary
- * died wait for the new one instead of failing (no RCM_ERR_CONNECTION). */
+ * died wait for the new one instead of failing (no RCM_ERR_CONNECTION).
+ *
+ * test_kill__strict_replica_reads_wait_for_the_replica: read_from=replica reads of a shard
+ * whose only replica is SIGKILLed wait for it and are served by it once it is back and in
+ * sync (not by the primary, not from its empty dataset). */
 #define _GNU_SOURCE
 #include "cluster_util.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TIMEOUT_MS 1000
 
 static int killed_port = -1;
+static int delayed_primary = -1; /* a primary whose repl-diskless-sync-delay a test raised */
+
+static void restore_sync_delay(void) {
+    if (delayed_primary > 0) free(cu_cli(delayed_primary, "CONFIG SET repl-diskless-sync-delay 0"));
+    delayed_primary = -1;
+}
 
 /* Keys for a load group: on each thread, even ones on the primary on port, odd ones anywhere. */
 static void fill_keys(cu_load_group *g, const cu_cluster *cl, int port, const char *prefix) {
@@ -47,6 +61,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
+    restore_sync_delay();
     if (killed_port > 0 && cu_node_pid(killed_port) < 0) {
         int pid = cu_node_restart(killed_port);
         fprintf(stderr, "teardown: restarted node %d (pid %d)\n", killed_port, pid);
@@ -223,10 +238,166 @@ static void test_kill__unsent_requests_wait_for_the_new_primary(void **state) {
     tu_watchdog_disarm();
 }
 
+/* 1 when every node but `port` itself flags the node on `port` as failed (CLUSTER NODES
+ * "fail", not the suspicion "fail?"). */
+static int failed_everywhere(const cu_cluster *cl, int port) {
+    char needle[32];
+    snprintf(needle, sizeof needle, ":%d@", port);
+    for (int i = 0; i < cl->n; i++) {
+        if (cl->nodes[i].port == port) continue;
+        char *out = cu_cli(cl->nodes[i].port, "CLUSTER NODES");
+        const char *line = out ? strstr(out, needle) : NULL;
+        int failed = 0;
+        if (line) {
+            const char *end = strchr(line, '\n');
+            const char *flags = strchr(line, ' ');
+            if (flags && (!end || flags < end)) {
+                const char *f = strstr(flags + 1, "fail");
+                failed = f && (!end || f < end) && f[4] != '?';
+            }
+        }
+        free(out);
+        if (!failed) return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    rcm_client *c;
+    const char *key;
+    rcm_status st;
+    int kept; /* the reply was "kept" */
+    char value[128];
+    char error[256];
+    atomic_int done;
+} strict_read;
+
+static void *strict_read_main(void *arg) {
+    strict_read *sr = arg;
+    rcm_reply *r = NULL;
+    sr->st = tu_cmd(sr->c, &r, "GET", sr->key, NULL);
+    sr->kept = sr->st == RCM_OK && tu_is_cstring(r, "kept");
+    if (sr->st == RCM_OK) snprintf(sr->value, sizeof sr->value, "%s", tu_describe(r));
+    else snprintf(sr->error, sizeof sr->error, "%s", rcm_last_error());
+    rcm_reply_free(r);
+    atomic_store(&sr->done, 1);
+    return NULL;
+}
+
+/* read_from=replica never reads from the primary; when a shard's only replica dies, reads
+ * of that shard wait (within their deadline) for it to come back, instead of failing at
+ * once with RCM_ERR_CLUSTERDOWN as main did. Both ways a read can find no replica:
+ *   A: a client that was using the replica when it died (its pool lost, in the map);
+ *   B: a client opened after the cluster flagged the replica failed (no replica in its map,
+ *      as on a fresh cluster whose gossip has not named the replica yet: the read waits
+ *      for a map that names one).
+ * Both reads, started while the replica is dead, end OK with the value once it is back
+ * and in sync (it restarts empty and the primary delays its full sync by 3 s: main's
+ * handshake sent READONLY only and read nil from the empty replica then), and no GET
+ * reaches the primary. A read whose deadline ends first says why. */
+static void test_kill__strict_replica_reads_wait_for_the_replica(void **state) {
+    (void)state;
+    tu_watchdog_arm(240, "read_from=replica across the death of a replica");
+    cu_cluster cl;
+    assert_int_equal(cu_cluster_read(cu_port(0), &cl), 0);
+    int port = cu_port(0);
+    int pi = cu_node_index(&cl, port);
+    assert_true(pi >= 0 && cl.nodes[pi].primary);
+    int ri = cu_replica_index(&cl, pi);
+    assert_true(ri >= 0);
+    int replica_port = cl.nodes[ri].port;
+    int pid = cu_node_pid(replica_port);
+    if (pid <= 0) fail_msg("no PID recorded by the harness for node %d", replica_port);
+    char key[64];
+    int n = 0;
+    cu_key_on(&cl, port, "strict:", &n, key, sizeof key);
+
+    rcm_client *a = cu_open_ok("read_from", "replica", "command_timeout_ms", "60000", NULL);
+    rcm_reply *r = tu_cmd_ok(a, "SET", key, "kept", NULL);
+    rcm_reply_free(r);
+    char *out = cu_cli(port, "WAIT 1 5000");
+    if (!out || atoi(out) != 1) fail_msg("WAIT 1 on %d: '%s'", port, out ? out : "");
+    free(out);
+    r = tu_cmd_ok(a, "GET", key, NULL);
+    if (!tu_is_cstring(r, "kept")) fail_msg("GET %s before the kill: %s", key, tu_describe(r));
+    rcm_reply_free(r);
+
+    /* The replica comes back empty (its RDB removed; the harness runs nodes without
+     * persistence) and the primary holds the full sync for 3 s, during which the replica
+     * answers from its empty dataset: a read sent to it then would find no "kept". */
+    out = cu_cli(port, "CONFIG SET repl-diskless-sync-delay 3");
+    if (!out || strncmp(out, "OK", 2) != 0) fail_msg("CONFIG SET on %d: '%s'", port, out ? out : "");
+    free(out);
+    delayed_primary = port;
+    killed_port = replica_port;
+    if (kill(pid, SIGKILL) != 0) fail_msg("kill(%d, SIGKILL) failed", pid);
+    char rdb[512];
+    snprintf(rdb, sizeof rdb, "%s/cluster/%d/dump-%d.rdb", tu_state_dir(), replica_port, replica_port);
+    tu_sleep_ms(200);
+    if (unlink(rdb) != 0 && errno != ENOENT) fail_msg("could not remove %s", rdb);
+    for (int i = 0; i < cl.n; i++)
+        if (cl.nodes[i].port != replica_port) free(cu_cli(cl.nodes[i].port, "CONFIG RESETSTAT"));
+    strict_read ra = {.c = a, .key = key};
+    pthread_t ta;
+    assert_int_equal(pthread_create(&ta, NULL, strict_read_main, &ra), 0);
+
+    double t0 = tu_now();
+    while (!failed_everywhere(&cl, replica_port)) {
+        if (tu_now() - t0 > 60) fail_msg("the cluster did not flag the killed replica %d failed within 60 s", replica_port);
+        tu_sleep_ms(100);
+    }
+    printf("replica %d flagged failed by every node %.1f s after the kill\n", replica_port, tu_now() - t0);
+    rcm_client *b = cu_open_ok("read_from", "replica", "command_timeout_ms", "60000", NULL);
+    strict_read rb = {.c = b, .key = key};
+    pthread_t tb;
+    assert_int_equal(pthread_create(&tb, NULL, strict_read_main, &rb), 0);
+
+    /* A read whose deadline comes first fails then, not before, and says why. */
+    rcm_client *c = cu_open_ok("read_from", "replica", "command_timeout_ms", "400", NULL);
+    double t_short = tu_now();
+    rcm_status st = tu_cmd(c, &r, "GET", key, NULL);
+    double waited = tu_now() - t_short;
+    const char *why = st != RCM_OK ? rcm_last_error() : "";
+    printf("400 ms read: %s after %.3f s: %s\n", rcm_status_name(st), waited, why);
+    if (st != RCM_ERR_CLUSTERDOWN || !strstr(why, "read_from=replica: no replica of slot"))
+        fail_msg("a 400 ms read_from=replica GET with the replica down: %s '%s' (expected RCM_ERR_CLUSTERDOWN "
+                 "naming the missing replica)", rcm_status_name(st), why);
+    if (waited < 0.39) fail_msg("the 400 ms read failed after %.3f s, before its deadline", waited);
+    rcm_reply_free(r);
+    rcm_client_close(c);
+
+    tu_sleep_ms(1000);
+    if (atomic_load(&ra.done)) fail_msg("client A's read ended while the replica was dead: %s '%s'", rcm_status_name(ra.st), ra.error);
+    if (atomic_load(&rb.done)) fail_msg("client B's read ended while the replica was dead: %s '%s'", rcm_status_name(rb.st), rb.error);
+
+    int newpid = cu_node_restart(replica_port);
+    if (newpid <= 0) fail_msg("could not restart node %d", replica_port);
+    double t_restart = tu_now();
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    printf("reads ended %.1f s after the restart: A %s %s, B %s %s\n", tu_now() - t_restart, rcm_status_name(ra.st),
+           ra.st == RCM_OK ? ra.value : ra.error, rcm_status_name(rb.st), rb.st == RCM_OK ? rb.value : rb.error);
+    killed_port = -1;
+    restore_sync_delay();
+    for (int i = 0; i < cl.n; i++)
+        printf("node %d: %lld GETs since the kill\n", cl.nodes[i].port, cu_cmdstat_of(cl.nodes[i].port, "get").calls);
+    if (!ra.kept)
+        fail_msg("client A's read across the replica's death: %s %s", rcm_status_name(ra.st), ra.st == RCM_OK ? ra.value : ra.error);
+    if (!rb.kept)
+        fail_msg("client B's read across the replica's death: %s %s", rcm_status_name(rb.st), rb.st == RCM_OK ? rb.value : rb.error);
+    long long on_primary = cu_cmdstat_of(port, "get").calls;
+    if (on_primary != 0) fail_msg("read_from=replica: %lld GETs reached the primary %d", on_primary, port);
+    rcm_client_close(a);
+    rcm_client_close(b);
+    cu_assert_healthy_ok(120);
+    tu_watchdog_disarm();
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill__primary_sigkill_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill__unsent_requests_wait_for_the_new_primary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill__strict_replica_reads_wait_for_the_replica, setup, teardown),
     };
     return TU_RUN(tests, argc, argv);
 }
