@@ -552,7 +552,8 @@ static void test_faults__backpressure_when_server_down(void **state) {
     rcm_client *c = tu_open_ok(port, "pool.max_pending", "50", "command_timeout_ms", "2000",
                                "retry.backoff_ms", "1000", "retry.backoff_max_ms", "1000", NULL);
     tu_server_stop(pid);
-    tu_sleep_ms(300); /* the client has seen its connections close */
+    /* The client has seen its connections close: what follows waits unsent. */
+    if (tu_wait_disconnected(c, 30) != 0) fail_msg("the client still has a connection up 30 s after the server stopped");
     tu_watchdog_arm(60, "requests to a stopped server");
     int refused = flood(c);
     tu_watchdog_disarm();

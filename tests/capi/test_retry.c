@@ -197,7 +197,8 @@ static void test_retry__unsent_request_at_its_deadline_says_not_sent(void **stat
     rcm_reply *r = tu_cmd_ok(c, "PING", NULL);
     rcm_reply_free(r);
     tu_server_stop(pid);
-    tu_sleep_ms(300); /* the connection has seen the server go: the INCR waits unsent */
+    /* The client has seen its connections close: what follows waits unsent. */
+    if (tu_wait_disconnected(c, 30) != 0) fail_msg("the client still has a connection up 30 s after the server stopped");
     r = NULL;
     rcm_status st = tu_cmd(c, &r, "INCR", "retry:unsent", NULL);
     const char *msg = rcm_last_error();

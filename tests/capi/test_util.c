@@ -674,3 +674,21 @@ void tu_script_start_ok(tu_script *sc, const char *env_script, const char *pytho
         fail_msg("%s did not start (printed '%s')", script, line);
     }
 }
+
+int tu_wait_disconnected(rcm_client *c, double seconds) {
+    double until = tu_now() + seconds;
+    for (;;) {
+        char *json = NULL;
+        int none = 0;
+        if (rcm_client_stats_json(c, &json) == RCM_OK && json) {
+            /* Every node's "connected" count is 0 (and there is at least one node). */
+            none = strstr(json, "\"connected\":") != NULL;
+            for (const char *p = json; none && (p = strstr(p, "\"connected\":")) != NULL; p++)
+                if (p[12] != '0') none = 0;
+        }
+        rcm_free(json);
+        if (none) return 0;
+        if (tu_now() > until) return -1;
+        tu_sleep_ms(10);
+    }
+}

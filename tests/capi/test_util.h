@@ -52,7 +52,10 @@ const char *tu_state_dir(void);
 /* "<state dir>/tls/<file>" in a static per-thread buffer. */
 const char *tu_tls_file(const char *file);
 
-double tu_now(void); /* monotonic seconds */
+double tu_now(void);
+/* Waits (polling the stats) until the client has no connection up to any node: it has
+ * seen its server go. 0, or -1 after `seconds`. */
+int tu_wait_disconnected(rcm_client *c, double seconds); /* monotonic seconds */
 void tu_sleep_ms(int ms);
 
 /* A config for 127.0.0.1:<port> (scheme "redis" or "rediss") with key/value pairs after
