@@ -75,7 +75,11 @@ void Engine::fail_at_deadline(Request *r) {
                      r->last_error.substr(std::strlen(kNoConnectionPrefix)) + " or its successor (it was not sent)");
     return;
   }
-  std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)"
+  // A retry in flight at the deadline: its outcome is unknown, and what refused the tries
+  // before it is still what the caller needs to hear (LOADING, TRYAGAIN, ...).
+  const std::string refused_before =
+      r->refused > 0 && !r->last_error.empty() ? "; the try before was refused with '" + r->last_error + "'" : "";
+  std::string why = r->maybe_executed() ? "waiting for the reply (it was sent; outcome unknown)" + refused_before
                     : r->attempts > 0   ? "retrying; the last reply was '" + r->last_error + "' (it did not run)"
                     : r->connect_failures > 0
                         ? "waiting for a connection (it was not sent; " + std::to_string(r->connect_failures) +

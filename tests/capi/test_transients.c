@@ -15,6 +15,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,19 @@ static int wait_for_reply(int port, const char *key, const char *prefix, double 
 }
 
 /* ---- LOADING -------------------------------------------------------------------------- */
+
+typedef struct {
+    int pid, after_ms;
+    int stopped;
+} stopper;
+
+/* SIGSTOPs pid after after_ms (the caller sends SIGCONT). */
+static void *stop_later(void *arg) {
+    stopper *s = arg;
+    tu_sleep_ms(s->after_ms);
+    s->stopped = kill(s->pid, SIGSTOP) == 0;
+    return NULL;
+}
 
 /* Starts DEBUG RELOAD on its own connection (left open: it answers when the load ends)
  * and waits until the server answers -LOADING. Returns the connection. */
@@ -122,6 +136,32 @@ static void test_transients__loading_is_retried_until_the_load_ends(void **state
     if (st != RCM_ERR_TIMEOUT) fail_msg("expected RCM_ERR_TIMEOUT, got %s ('%s')", rcm_status_name(st), err);
     if (!strstr(err, "LOADING")) fail_msg("the timeout's message does not name the last reply (LOADING): '%s'", err);
 
+    /* A retry in flight at the deadline (the server stopped with SIGSTOP 300 ms into the
+     * call, while it answered -LOADING): RCM_ERR_TIMEOUT, and the message still names
+     * LOADING, what refused the tries before (main said only "waiting for the reply"). */
+    rcm_client *held = tu_open_ok(port, "command_timeout_ms", "1500", "retry.backoff_ms", "10",
+                                  "retry.backoff_max_ms", "50", NULL);
+    r = tu_cmd_ok(held, "PING", NULL);
+    rcm_reply_free(r);
+    fd = start_slow_reload(port);
+    stopper s = {.pid = pid, .after_ms = 300};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stop_later, &s), 0);
+    r = NULL;
+    st = tu_cmd(held, &r, "GET", "key:1", NULL);
+    snprintf(err, sizeof err, "%s", rcm_last_error());
+    pthread_join(th, NULL);
+    kill(pid, SIGCONT);
+    printf("GET with a 1500 ms deadline, server stopped mid-load: %s ('%s') %s\n", rcm_status_name(st), err,
+           tu_describe(r));
+    rcm_reply_free(r);
+    end_reload(fd);
+    if (!s.stopped) fail_msg("could not stop the server (pid %d)", pid);
+    if (st != RCM_ERR_TIMEOUT) fail_msg("expected RCM_ERR_TIMEOUT, got %s ('%s')", rcm_status_name(st), err);
+    if (!strstr(err, "LOADING"))
+        fail_msg("a retry in flight at the deadline: the message does not name the reply before (LOADING): '%s'", err);
+
+    rcm_client_close(held);
     rcm_client_close(quick);
     rcm_client_close(c);
     tu_server_stop(pid);
