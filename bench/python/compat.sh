@@ -54,7 +54,7 @@ if "$py" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0
 fi
 "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
   --daemonize yes --pidfile "$dir/server.pid" --logfile "$dir/server.log" --enable-debug-command yes >/dev/null
-stop() { [ -f "$dir/server.pid" ] && kill "$(cat "$dir/server.pid")" 2>/dev/null || true; }
+stop() { if [ -f "$dir/server.pid" ]; then kill "$(cat "$dir/server.pid")" 2>/dev/null || true; fi; }
 trap stop EXIT
 for i in $(seq 50); do
   "$py" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))" && break

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools.shellcheck: every shell script of the tree (docker/, scripts/, tests/) passes the
+# tools.shellcheck: every shell script of the tree (bench/, docker/, scripts/, tests/, .ci/run) passes the
 # linter. Skipped (exit 77) with a message when shellcheck is not installed.
 set -euo pipefail
 root=${1:?usage: shellcheck.sh <source dir>}
@@ -8,7 +8,8 @@ if ! command -v shellcheck >/dev/null 2>&1; then
   exit 77
 fi
 cd "$root"
-mapfile -t files < <(find docker scripts tests -name '*.sh' -type f | sort)
+mapfile -t files < <(find bench docker scripts tests -name '*.sh' -type f | sort)
+files+=(.ci/run)
 # The tree has a dozen; far fewer means the search itself is broken.
 ((${#files[@]} >= 8)) || { echo "found only ${#files[@]} scripts under $root"; exit 1; }
 shellcheck "${files[@]}"
