@@ -342,12 +342,12 @@ NodePool *Engine::pick_replica(int shard, NodePool *primary) {
   // None ready yet (just opened): one still connecting queues the read until it is.
   for (size_t i = 0; i < replicas.size(); ++i) {
     NodePool *p = replicas[(rr_ + i) % replicas.size()];
-    if (!p->lost()) {
+    if (!p->failing()) {
       ++rr_;
       return p;
     }
   }
-  // All lost. read_from=replica may not fall back to the primary: the read waits on a
+  // All failing. read_from=replica may not fall back to the primary: the read waits on a
   // replica's pool, which reconnects with backoff and asks for a new map at every failed
   // try (a promotion or a replacement re-routes it), until its deadline.
   if (cfg_.read_from == ReadFrom::replica && !replicas.empty()) return replicas[rr_++ % replicas.size()];

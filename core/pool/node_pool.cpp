@@ -216,6 +216,7 @@ bool NodePool::lease_connection(const Connection *c) const { return c->role() ==
 
 void NodePool::on_connection_ready(Connection *c) {
   ever_up_ = true;
+  connect_failed_ = false;
   if (!was_up_) {
     was_up_ = true;
     owner_.emit_event(1 /* node up */, ep_.str(), "connected");
@@ -328,6 +329,7 @@ void NodePool::on_connection_down(Connection *c, Status why, const std::string &
     // A lease in use stays with its holder, broken, until released.
     return;
   }
+  if (!was_ready) connect_failed_ = true;
 
   if (!up()) {
     if (was_up_) {

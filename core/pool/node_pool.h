@@ -74,6 +74,9 @@ class NodePool final : public ConnectionListener {
   bool up() const;
   // Was up once and is not now: its connections are reconnecting with backoff.
   bool lost() const { return ever_up_ && !up(); }
+  // Not up, and known not to be coming up at once: lost, or its last connect or handshake
+  // failed (a replica not yet in sync with its primary refuses to be read from).
+  bool failing() const { return !up() && (ever_up_ || connect_failed_); }
 
   // Sends r on the least loaded ready connection, or queues it until one is ready.
   void dispatch(Request *r);
@@ -137,6 +140,7 @@ class NodePool final : public ConnectionListener {
   std::vector<std::unique_ptr<Connection>> graveyard_;  // closed, freed at the next tick
   bool was_up_ = false;
   bool ever_up_ = false;  // a connection of this pool was ready at least once
+  bool connect_failed_ = false;  // the last connect or handshake of a shared connection failed
   bool shut_ = false;
   uint64_t uses_ = 0;       // requests and lease requests handed to the pool
   uint64_t uses_seen_ = 0;  // uses_ at the last unused_for()

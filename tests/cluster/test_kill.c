@@ -294,7 +294,8 @@ static void *strict_read_main(void *arg) {
  * Both reads, started while the replica is dead, end OK with the value once it is back
  * and in sync (it restarts empty and the primary delays its full sync by 3 s: main's
  * handshake sent READONLY only and read nil from the empty replica then), and no GET
- * reaches the primary. A read whose deadline ends first says why. */
+ * reaches the primary. A read whose deadline ends first says why.
+ * read_from=prefer_replica reads of the shard while the replica syncs go to the primary. */
 static void test_kill__strict_replica_reads_wait_for_the_replica(void **state) {
     (void)state;
     tu_watchdog_arm(240, "read_from=replica across the death of a replica");
@@ -373,6 +374,20 @@ static void test_kill__strict_replica_reads_wait_for_the_replica(void **state) {
     int newpid = cu_node_restart(replica_port);
     if (newpid <= 0) fail_msg("could not restart node %d", replica_port);
     double t_restart = tu_now();
+    /* read_from=prefer_replica meanwhile: the replica is up but syncing (the primary
+     * holds its sync 3 s), so the read goes to the primary, within a deadline shorter than
+     * the sync, and is not served from the replica's empty dataset (STRLEN would be 0).
+     * STRLEN, not GET: the primary's GET count stays A's and B's alone. */
+    rcm_client *p = cu_open_ok("read_from", "prefer_replica", "command_timeout_ms", "1500", NULL);
+    rcm_status pst = tu_cmd(p, &r, "STRLEN", key, NULL);
+    const char *perr = pst != RCM_OK ? rcm_last_error() : "";
+    printf("prefer_replica STRLEN %.1f s after the restart: %s %s %s\n", tu_now() - t_restart, rcm_status_name(pst),
+           tu_describe(r), perr);
+    if (pst != RCM_OK || !r || rcm_reply_type(r) != RCM_REPLY_INTEGER || rcm_reply_integer(r) != 4)
+        fail_msg("read_from=prefer_replica while the replica syncs: %s %s '%s' (expected :4 from the primary)",
+                 rcm_status_name(pst), tu_describe(r), perr);
+    rcm_reply_free(r);
+    rcm_client_close(p);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     printf("reads ended %.1f s after the restart: A %s %s, B %s %s\n", tu_now() - t_restart, rcm_status_name(ra.st),
