@@ -270,10 +270,7 @@ PyObject *Client_execute_routed(PyObject *o, PyObject *const *args, Py_ssize_t n
   rcm_status st;
   std::string err;
   Py_BEGIN_ALLOW_THREADS
-  if (!c->gate.enter()) {  // rcm_command_routed blocks: the gate stays entered until its deadline at most
-    st = RCM_ERR_CLOSED;
-    err = kClosed;
-  } else {
+  if (enter_gate(c, &st, &err)) {  // rcm_command_routed blocks: the gate stays entered until its deadline at most
     st = rcm_command_routed(c->handle, &route, static_cast<int>(av->size() - first), av->argv(first),
                             av->lens(first), &reply);
     if (st != RCM_OK) err = rcm_last_error();
@@ -290,10 +287,7 @@ PyObject *json_call(PyObject *o, rcm_status (*fn)(rcm_client *, char **)) {
   rcm_status st;
   std::string err;
   Py_BEGIN_ALLOW_THREADS
-  if (!c->gate.enter()) {
-    st = RCM_ERR_CLOSED;
-    err = kClosed;
-  } else {
+  if (enter_gate(c, &st, &err)) {
     st = fn(c->handle, &json);
     if (st != RCM_OK) err = rcm_last_error();
     c->gate.leave();

@@ -10,6 +10,8 @@
 
 #include <Python.h>
 
+#include <string>
+
 #include "client.h"
 #include "completion_queue.h"
 #include "rcm/rcm.h"
@@ -29,6 +31,15 @@ inline const Decoding kBytes;  // decode_responses off
 inline ClientCore *core_of(PyObject *o) { return reinterpret_cast<ClientObject *>(o)->core; }
 
 inline bool forked(unsigned gen) { return gen != fork_generation(); }
+
+// Enters c's gate for a call on the handle (without the GIL; the caller leaves it).
+// Once close() has shut the gate: false, with *st and *err saying the client is closed.
+inline bool enter_gate(ClientCore *c, rcm_status *st, std::string *err) {
+  if (c->gate.enter()) return true;
+  *st = RCM_ERR_CLOSED;
+  *err = kClosed;
+  return false;
+}
 
 // ---- async.cpp --------------------------------------------------------------------------
 

@@ -19,6 +19,17 @@ PyTypeObject *g_lease_type = nullptr;
 
 LeaseObject *lease_of(PyObject *o) { return reinterpret_cast<LeaseObject *>(o); }
 
+// Gives l's connection back to the pool, the GIL released meanwhile; l is released from
+// now on (cleared first, so no other thread can use it while the GIL is released).
+void give_back(LeaseObject *l) {
+  rcm_lease *lease = l->lease;
+  l->lease = nullptr;
+  ClientCore *c = l->owner->core;
+  Py_BEGIN_ALLOW_THREADS
+  c->release(lease);
+  Py_END_ALLOW_THREADS
+}
+
 // Checks that the lease may be used now and marks it busy; nullptr-returning raise else.
 bool lease_enter(LeaseObject *l) {
   if (l->lease == nullptr) {
@@ -78,12 +89,8 @@ PyObject *lease_execute_as(PyObject *o, PyObject *const *args, Py_ssize_t nargs,
     // Ctrl-C: the connection still owes this reply, so it cannot serve another command.
     // Released now, rcm closes it instead of reusing it; the reply is dropped when it comes.
     w->drop();
-    rcm_lease *lease = l->lease;
-    l->lease = nullptr;
     l->interrupted = true;
-    Py_BEGIN_ALLOW_THREADS
-    c->release(lease);
-    Py_END_ALLOW_THREADS
+    give_back(l);
     l->busy.store(false);
     return nullptr;
   }
@@ -141,12 +148,7 @@ PyObject *Lease_release(PyObject *o, PyObject *) {
   LeaseObject *l = lease_of(o);
   if (l->lease == nullptr) Py_RETURN_NONE;
   if (l->busy.load()) return errors::raise(RCM_ERR_STATE, "the lease is in use by another thread");
-  rcm_lease *lease = l->lease;
-  l->lease = nullptr;
-  ClientCore *c = l->owner->core;
-  Py_BEGIN_ALLOW_THREADS
-  c->release(lease);
-  Py_END_ALLOW_THREADS
+  give_back(l);
   Py_RETURN_NONE;
 }
 
@@ -154,14 +156,7 @@ PyObject *Lease_get_released(PyObject *o, void *) { return PyBool_FromLong(lease
 
 void Lease_dealloc(PyObject *o) {
   LeaseObject *l = lease_of(o);
-  if (l->lease != nullptr) {
-    rcm_lease *lease = l->lease;
-    l->lease = nullptr;
-    ClientCore *c = l->owner->core;
-    Py_BEGIN_ALLOW_THREADS
-    c->release(lease);
-    Py_END_ALLOW_THREADS
-  }
+  if (l->lease != nullptr) give_back(l);
   Py_XDECREF(l->owner);
   PyTypeObject *tp = Py_TYPE(o);
   tp->tp_free(o);

@@ -60,10 +60,7 @@ PyObject *Client_pipeline(PyObject *o, PyObject *const *args, Py_ssize_t nargs) 
   rcm_status st = RCM_OK;
   std::string err;
   Py_BEGIN_ALLOW_THREADS
-  if (!c->gate.enter()) {
-    st = RCM_ERR_CLOSED;
-    err = kClosed;
-  } else {
+  if (enter_gate(c, &st, &err)) {
     rcm_pipeline *p = nullptr;
     st = rcm_pipeline_new(c->handle, &p);
     for (size_t i = 0; st == RCM_OK && i < spans.size(); ++i)
