@@ -51,7 +51,7 @@ struct ClientCore {
   rcm_reply *cache_get(const Argv &av);
 
   // All of these run without the GIL and return rcm's status with its message in *err.
-  // Sends one command; *wait then completes (see SyncWait in client.cpp).
+  // Sends one command; *wait then completes (see SyncWait in sync_wait.h).
   // flags: RCM_CALL_* (0, or RCM_CALL_NO_CACHE: past the client-side cache).
   rcm_status start(const Argv &av, unsigned flags, SyncWait **wait, std::string *err);
   rcm_status submit(const Argv &av, unsigned flags, void *slot, std::string *err);

@@ -1,5 +1,5 @@
 // rcm._native: the Python extension over librcm's C API (rcm.h only). The hot types
-// (Client, Lease) are plain CPython types from client.cpp; pybind11 carries the module
+// (Client, Lease) are plain CPython types (client.cpp, lease.cpp); pybind11 carries the module
 // and its small helpers. The Pythonic surface is the pure-Python package rcm.
 #include <pybind11/pybind11.h>
 
