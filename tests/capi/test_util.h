@@ -40,8 +40,8 @@ enum {
     TU_PRIV_SHUTDOWN = 59, /* stopped (SIGSTOP) while calls wait on it */
     /* base+70..79: more private servers (60..69 are the Python tests'). */
     TU_PRIV_HOSTILE = 70,  /* capi.hostile's hostile_server.py */
-    TU_PRIV_PUBSUB_RESTART = 71, /* capi.pubsub: SIGKILLed and restarted under subscriptions */
-    TU_PRIV_PUBSUB_STOPPED = 72  /* capi.pubsub: stopped (SIGSTOP) under subscriptions */
+    TU_PRIV_PUBSUB_RESTART = 71, /* capi.pubsub_restart: SIGKILLed and restarted under subscriptions */
+    TU_PRIV_PUBSUB_STOPPED = 72  /* capi.pubsub_restart: stopped (SIGSTOP) under subscriptions */
 };
 
 #define TU_PASSWORD_TEXT "abc123"
