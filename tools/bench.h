@@ -199,6 +199,12 @@ run_bounds bench_bounds_now(void);
  *  thread, or in cluster mode one per thread and primary, routed by slot). bench_run.c */
 void bench_run_sync(result *res, const char *name, rcm_client *client, int threads);
 
+/** The group "sync, T threads" of either bench (when --only selects it): the raw
+ *  baseline into h (named hname), valkey-benchmark into vb (when external), rcm into r
+ *  (named rname), alternating over the rounds. bench_run.c */
+void bench_run_group_syncn(result *h, result *vb, result *r, const char *hname, const char *rname,
+                           rcm_client *client);
+
 /** rcm_pipeline_exec of `depth` at a time; latency per batch. bench_run.c */
 void bench_run_pipeline_rcm(result *res, rcm_client *client);
 
@@ -251,6 +257,10 @@ void bench_print_ratio_line(const result *a, const result *b, double target);
 void bench_print_notes(void);
 void bench_print_server_info(void);
 void bench_print_handoff_cost(void);
+
+/** The report's rows of the group "sync, T threads" (what bench_run_group_syncn ran),
+ *  rcm's with its verdict against the raw baseline (target 1.5x). */
+void bench_print_group_syncn(const result *h, const result *vb, const result *r);
 
 /** The exit status of a bench's results (1 when one that ran failed or saw errors);
  *  frees their histograms. bench_report.c */

@@ -135,21 +135,7 @@ int bench_cluster(rcm_client *client)
             }
         }
     }
-    if (bench_G->groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", bench_G->threads);
-    for (int r = 0; r < bench_G->rounds && (bench_G->groups & GROUP_SYNCN); r++) {
-        for (int k = 0; k < 3; k++) {
-            switch ((k + r) % 3) {
-            case 0: bench_run_sync(&res[H_SYNCT], hname, NULL, bench_G->threads); break;
-            case 1: bench_run_sync(&res[R_SYNCT], rname, client, bench_G->threads); break;
-            case 2:
-                if (!ext) break;
-                bench_result_finish(&res[H_SYNCT]);
-                bench_run_valkey_benchmark(&res[VB_SYNCT], 1, bench_G->threads,
-                                     res[H_SYNCT].valid ? res[H_SYNCT].ops_s : 50000);
-                break;
-            }
-        }
-    }
+    bench_run_group_syncn(&res[H_SYNCT], &res[VB_SYNCT], &res[R_SYNCT], hname, rname, client);
     if (bench_G->groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", bench_G->depth);
     for (int r = 0; r < bench_G->rounds && (bench_G->groups & GROUP_INFLIGHT); r++) {
         for (int k = 0; k < 6; k++) {
@@ -178,12 +164,7 @@ int bench_cluster(rcm_client *client)
         bench_print_row(&res[H_SYNC1], NULL);
         bench_print_row(&res[R_SYNC1], &(verdict){&res[R_SYNC1], &res[H_SYNC1], 0.85});
     }
-    if (bench_G->groups & GROUP_SYNCN) {
-        printf(" sync, %d threads\n", bench_G->threads);
-        bench_print_row(&res[H_SYNCT], NULL);
-        if (ext) bench_print_row(&res[VB_SYNCT], NULL);
-        bench_print_row(&res[R_SYNCT], &(verdict){&res[R_SYNCT], &res[H_SYNCT], 1.5});
-    }
+    if (bench_G->groups & GROUP_SYNCN) bench_print_group_syncn(&res[H_SYNCT], &res[VB_SYNCT], &res[R_SYNCT]);
     if (bench_G->groups & GROUP_INFLIGHT) {
         printf(" %d in flight (valkey-benchmark: -c %d = one connection per primary, %d resp. "
                "%d in flight)\n", bench_G->depth, n, bench_G->depth * n, eq_depth * n);

@@ -81,7 +81,8 @@ void bench_print_server_info(void)
         if (!v) { v = strstr(r->str, "redis_version:"); name = "redis"; }
         if (v) {
             v = strchr(v, ':') + 1;
-            printf("server: %s %.*s at %s:%d", name, (int)strcspn(v, "\r\n"), v, bench_G->srv.host, bench_G->srv.port);
+            printf("server: %s %.*s at %s:%d", name, (int)strcspn(v, "\r\n"), v, bench_G->srv.host,
+                   bench_G->srv.port);
             if (bench_G->cluster)
                 printf(" (cluster: %d primaries, %d/%d slots covered)", bench_map.nnodes,
                        bench_map.covered, SLOTMAP_SLOTS);
@@ -96,6 +97,14 @@ void bench_print_server_info(void)
         if (load[0] > 0.5 * (double)ncpu) printf(" (busy: other work competes; expect noise)");
     }
     putchar('\n');
+}
+
+void bench_print_group_syncn(const result *h, const result *vb, const result *r)
+{
+    printf(" sync, %d threads\n", bench_G->threads);
+    bench_print_row(h, NULL);
+    if (bench_G->external) bench_print_row(vb, NULL);
+    bench_print_row(r, &(verdict){r, h, 1.5});
 }
 
 int bench_results_status(result *res, int n)

@@ -88,7 +88,8 @@ run_bounds bench_bounds_now(void)
 {
     run_bounds b;
     b.deadline_ns = cli_now_ns() + (uint64_t)(bench_G->duration_s / bench_G->rounds * 1e9);
-    b.max_ops = bench_G->requests > 0 ? (bench_G->requests + bench_G->rounds - 1) / bench_G->rounds : INT64_MAX;
+    b.max_ops = bench_G->requests > 0 ? (bench_G->requests + bench_G->rounds - 1) / bench_G->rounds
+                                      : INT64_MAX;
     return b;
 }
 
@@ -214,6 +215,29 @@ void bench_run_sync(result *res, const char *name, rcm_client *client, int threa
     pthread_barrier_destroy(&start);
     free(jobs);
     free(tids);
+}
+
+/* The group "sync, T threads", alike in both benches: the raw baseline, rcm and
+ * valkey-benchmark -P 1 -c T (its -n sized from the baseline's rate) alternate over the
+ * rounds, their order rotating from round to round. */
+void bench_run_group_syncn(result *h, result *vb, result *r, const char *hname, const char *rname,
+                           rcm_client *client)
+{
+    const bool ext = bench_G->external;
+    if (bench_G->groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", bench_G->threads);
+    for (int round = 0; round < bench_G->rounds && (bench_G->groups & GROUP_SYNCN); round++) {
+        for (int k = 0; k < 3; k++) {
+            switch ((k + round) % 3) {
+            case 0: bench_run_sync(h, hname, NULL, bench_G->threads); break;
+            case 1: bench_run_sync(r, rname, client, bench_G->threads); break;
+            case 2:
+                if (!ext) break;
+                bench_result_finish(h);
+                bench_run_valkey_benchmark(vb, 1, bench_G->threads, h->valid ? h->ops_s : 50000);
+                break;
+            }
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------------------

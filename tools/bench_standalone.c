@@ -97,27 +97,14 @@ int bench_standalone(rcm_client *client)
             case 2:
                 if (!ext) break;
                 bench_result_finish(&res[H_SYNC1]);
-                bench_run_valkey_benchmark(&res[VB_SYNC1], 1, 1, res[H_SYNC1].valid ? res[H_SYNC1].ops_s : 20000);
+                bench_run_valkey_benchmark(&res[VB_SYNC1], 1, 1,
+                                           res[H_SYNC1].valid ? res[H_SYNC1].ops_s : 20000);
                 break;
             }
         }
     }
 
-    if (bench_G->groups & GROUP_SYNCN) fprintf(stderr, "bench: sync %d threads...\n", bench_G->threads);
-    for (int r = 0; r < bench_G->rounds && (bench_G->groups & GROUP_SYNCN); r++) {
-        for (int k = 0; k < 3; k++) {
-            switch ((k + r) % 3) {
-            case 0: bench_run_sync(&res[H_SYNCT], hname, NULL, bench_G->threads); break;
-            case 1: bench_run_sync(&res[R_SYNCT], rname, client, bench_G->threads); break;
-            case 2:
-                if (!ext) break;
-                bench_result_finish(&res[H_SYNCT]);
-                bench_run_valkey_benchmark(&res[VB_SYNCT], 1, bench_G->threads,
-                                     res[H_SYNCT].valid ? res[H_SYNCT].ops_s : 50000);
-                break;
-            }
-        }
-    }
+    bench_run_group_syncn(&res[H_SYNCT], &res[VB_SYNCT], &res[R_SYNCT], hname, rname, client);
 
     if (bench_G->groups & GROUP_INFLIGHT) fprintf(stderr, "bench: %d in flight...\n", bench_G->depth);
     for (int r = 0; r < bench_G->rounds && (bench_G->groups & GROUP_INFLIGHT); r++) {
@@ -129,7 +116,7 @@ int bench_standalone(rcm_client *client)
                 if (!ext) break;
                 bench_result_finish(&res[H_PIPE]);
                 bench_run_valkey_benchmark(&res[VB_PIPE], bench_G->depth, 1,
-                                     res[H_PIPE].valid ? res[H_PIPE].ops_s : 500000);
+                                           res[H_PIPE].valid ? res[H_PIPE].ops_s : 500000);
                 break;
             case 3: bench_run_async_callback(&res[R_ASYNC_CB], client); break;
             case 4: bench_run_pipeline_rcm(&res[R_PIPE], client); break;
@@ -150,12 +137,7 @@ int bench_standalone(rcm_client *client)
         if (bench_G->external) bench_print_row(&res[VB_SYNC1], NULL);
         bench_print_row(&res[R_SYNC1], &(verdict){&res[R_SYNC1], &res[H_SYNC1], 0.85});
     }
-    if (bench_G->groups & GROUP_SYNCN) {
-        printf(" sync, %d threads\n", bench_G->threads);
-        bench_print_row(&res[H_SYNCT], NULL);
-        if (bench_G->external) bench_print_row(&res[VB_SYNCT], NULL);
-        bench_print_row(&res[R_SYNCT], &(verdict){&res[R_SYNCT], &res[H_SYNCT], 1.5});
-    }
+    if (bench_G->groups & GROUP_SYNCN) bench_print_group_syncn(&res[H_SYNCT], &res[VB_SYNCT], &res[R_SYNCT]);
     if (bench_G->groups & GROUP_INFLIGHT) {
         printf(" %d in flight\n", bench_G->depth);
         bench_print_row(&res[H_PIPE], NULL);
