@@ -1,7 +1,7 @@
 /*
  * cli.c — the helpers the rcm tool's subcommands share (declared in cli.h): options to
  * a config and a client, failure and usage messages, time, integer arguments, event
- * names. rcm.c (the front end), bench.c and load.c use them; this file uses none of them.
+ * names. rcm.c (the front end), bench*.c and load.c use them; this file uses none of them.
  */
 #include "cli.h"
 

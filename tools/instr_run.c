@@ -13,8 +13,8 @@
  *   hiredis-sync      redisCommandArgv on one blocking context
  *   hiredis-pipeline  redisAppendCommandArgv x depth, redisGetReply x depth
  * In cluster mode (a redis+cluster:// URL or -c mode=cluster) the hiredis workloads route
- * as bench.c's baselines do: one context per primary, the slot computed here (CRC16) and
- * looked up in the map read once with CLUSTER SLOTS.
+ * as bench_cluster.c's baselines do: one context per primary, the slot computed here
+ * (CRC16) and looked up in the map read once with CLUSTER SLOTS.
  *
  * The fill writes keys rcm:instr:<n> before the measured part and deletes them after.
  */
