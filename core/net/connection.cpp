@@ -48,7 +48,7 @@ void LeaseInbox::close() {
 
 namespace {
 
-enum : size_t { kTagNone = 0, kTagAuth = 1, kTagSelect = 2, kTagSetName = 3, kTagRole = 4 };
+enum : size_t { kTagNone = 0, kTagAuth = 1, kTagSelect = 2, kTagSetName = 3 };
 
 // Requests handed back to the pool travel as they came: the consecutive members of one
 // unit (request.h) become one queued unit again, so they leave together and in order.
@@ -350,11 +350,6 @@ void Connection::on_connected() {
     const char *argv[] = {"READONLY"};
     size_t lens[] = {8};
     send_internal(1, argv, lens, &Connection::on_handshake_reply);
-    // A replica serves reads only once it is in sync: one that restarted without its data
-    // (or is still loading it) would answer from an empty or old dataset.
-    const char *role[] = {"ROLE"};
-    size_t role_lens[] = {4};
-    send_internal(1, role, role_lens, &Connection::on_handshake_reply, kTagRole);
   }
   if (handshake_left_ == 0) on_ready();
 }
@@ -405,14 +400,6 @@ void Connection::on_tracking_reply(Request *r, Status status, Reply *reply) {
     c->tracking_ok_ = r->index;
 }
 
-// The replication link state in a ROLE reply of a replica; empty for any other reply.
-static std::string_view replica_link_state(const Reply &reply) {
-  if (reply.kind != ReplyKind::array || reply.elements.size() < 4) return {};
-  const Reply *role = reply.elements[0], *state = reply.elements[3];
-  if (role->kind != ReplyKind::string || role->str.view() != "slave" || state->kind != ReplyKind::string) return {};
-  return state->str.view();
-}
-
 void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
   auto *c = static_cast<Connection *>(r->ctx);
   std::unique_ptr<Reply> owned(reply);
@@ -420,18 +407,7 @@ void Connection::on_handshake_reply(Request *r, Status status, Reply *reply) {
   const bool is_auth = r->index == kTagAuth;
   const bool is_select = r->index == kTagSelect;
   const bool is_setname = r->index == kTagSetName;
-  const bool is_role = r->index == kTagRole;
-  if (is_role && status == Status::ok && reply && !reply->is_error()) {
-    // ROLE of a replica: ["slave", host, port, state, offset]; it serves reads in "connected".
-    const std::string_view state = replica_link_state(*reply);
-    if (!state.empty() && state != "connected" && c->handshake_status_ == Status::ok) {
-      c->handshake_status_ = Status::connection;
-      c->handshake_error_ = "replica " + c->target_.endpoint.str() + " is not in sync with its primary (ROLE: " +
-                            std::string(state) + ")";
-    }
-  } else if (is_role && reply && reply->is_error()) {
-    // ROLE refused (an ACL without it): read from the replica as before.
-  } else if (status != Status::ok) {
+  if (status != Status::ok) {
     if (c->handshake_status_ == Status::ok) {
       c->handshake_status_ = status;
       c->handshake_error_ = reply ? std::string(reply->str) : "handshake failed";

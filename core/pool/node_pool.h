@@ -75,7 +75,7 @@ class NodePool final : public ConnectionListener {
   // Was up once and is not now: its connections are reconnecting with backoff.
   bool lost() const { return ever_up_ && !up(); }
   // Not up, and known not to be coming up at once: lost, or its last connect or handshake
-  // failed (a replica not yet in sync with its primary refuses to be read from).
+  // failed (a replica that never answered is passed over, as a lost one is).
   bool failing() const { return !up() && (ever_up_ || connect_failed_); }
 
   // Sends r on the least loaded ready connection, or queues it until one is ready.

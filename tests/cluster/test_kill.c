@@ -11,29 +11,21 @@
  * died wait for the new one instead of failing (no RCM_ERR_CONNECTION).
  *
  * test_kill__strict_replica_reads_wait_for_the_replica: read_from=replica reads of a shard
- * whose only replica is SIGKILLed wait for it and are served by it once it is back and in
- * sync (not by the primary, not from its empty dataset). */
+ * whose only replica is SIGKILLed wait for it and are served by it once it is back (never
+ * by the primary); read_from=prefer_replica reads meanwhile go to the primary. */
 #define _GNU_SOURCE
 #include "cluster_util.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define TIMEOUT_MS 1000
 
 static int killed_port = -1;
-static int delayed_primary = -1; /* a primary whose repl-diskless-sync-delay a test raised */
-
-static void restore_sync_delay(void) {
-    if (delayed_primary > 0) free(cu_cli(delayed_primary, "CONFIG SET repl-diskless-sync-delay 0"));
-    delayed_primary = -1;
-}
 
 /* Keys for a load group: on each thread, even ones on the primary on port, odd ones anywhere. */
 static void fill_keys(cu_load_group *g, const cu_cluster *cl, int port, const char *prefix) {
@@ -61,7 +53,6 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    restore_sync_delay();
     if (killed_port > 0 && cu_node_pid(killed_port) < 0) {
         int pid = cu_node_restart(killed_port);
         fprintf(stderr, "teardown: restarted node %d (pid %d)\n", killed_port, pid);
@@ -292,10 +283,12 @@ static void *strict_read_main(void *arg) {
  *      as on a fresh cluster whose gossip has not named the replica yet: the read waits
  *      for a map that names one).
  * Both reads, started while the replica is dead, end OK with the value once it is back
- * and in sync (it restarts empty and the primary delays its full sync by 3 s: main's
- * handshake sent READONLY only and read nil from the empty replica then), and no GET
- * reaches the primary. A read whose deadline ends first says why.
- * read_from=prefer_replica reads of the shard while the replica syncs go to the primary. */
+ * (SAVEd before the kill: the harness runs nodes without persistence, and a replica back
+ * from an older RDB would miss the value until its primary's backlog reached it), and no
+ * GET reaches the primary. A read whose deadline ends first says why.
+ * read_from=prefer_replica: a client whose map still names the dead replica reads from the
+ * primary within a short deadline (main kept queueing it on the replica that had never
+ * answered, until the deadline). */
 static void test_kill__strict_replica_reads_wait_for_the_replica(void **state) {
     (void)state;
     tu_watchdog_arm(240, "read_from=replica across the death of a replica");
@@ -323,24 +316,31 @@ static void test_kill__strict_replica_reads_wait_for_the_replica(void **state) {
     if (!tu_is_cstring(r, "kept")) fail_msg("GET %s before the kill: %s", key, tu_describe(r));
     rcm_reply_free(r);
 
-    /* The replica comes back empty (its RDB removed; the harness runs nodes without
-     * persistence) and the primary holds the full sync for 3 s, during which the replica
-     * answers from its empty dataset: a read sent to it then would find no "kept". */
-    out = cu_cli(port, "CONFIG SET repl-diskless-sync-delay 3");
-    if (!out || strncmp(out, "OK", 2) != 0) fail_msg("CONFIG SET on %d: '%s'", port, out ? out : "");
+    out = cu_cli(replica_port, "SAVE");
+    if (!out || strncmp(out, "OK", 2) != 0) fail_msg("SAVE on %d: '%s'", replica_port, out ? out : "");
     free(out);
-    delayed_primary = port;
     killed_port = replica_port;
     if (kill(pid, SIGKILL) != 0) fail_msg("kill(%d, SIGKILL) failed", pid);
-    char rdb[512];
-    snprintf(rdb, sizeof rdb, "%s/cluster/%d/dump-%d.rdb", tu_state_dir(), replica_port, replica_port);
-    tu_sleep_ms(200);
-    if (unlink(rdb) != 0 && errno != ENOENT) fail_msg("could not remove %s", rdb);
     for (int i = 0; i < cl.n; i++)
         if (cl.nodes[i].port != replica_port) free(cu_cli(cl.nodes[i].port, "CONFIG RESETSTAT"));
     strict_read ra = {.c = a, .key = key};
     pthread_t ta;
     assert_int_equal(pthread_create(&ta, NULL, strict_read_main, &ra), 0);
+
+    /* read_from=prefer_replica, opened now: its map names the replica (no node has flagged
+     * it yet), which refuses every connect. STRLEN, not GET: the primary's GET count stays
+     * A's and B's alone. */
+    rcm_client *p = cu_open_ok("read_from", "prefer_replica", "command_timeout_ms", "1500", NULL);
+    double t_p = tu_now();
+    rcm_status pst = tu_cmd(p, &r, "STRLEN", key, NULL);
+    const char *perr = pst != RCM_OK ? rcm_last_error() : "";
+    printf("prefer_replica STRLEN with the replica dead: %s %s after %.2f s %s\n", rcm_status_name(pst),
+           tu_describe(r), tu_now() - t_p, perr);
+    if (pst != RCM_OK || !r || rcm_reply_type(r) != RCM_REPLY_INTEGER || rcm_reply_integer(r) != 4)
+        fail_msg("read_from=prefer_replica with the replica dead: %s %s '%s' (expected :4 from the primary)",
+                 rcm_status_name(pst), tu_describe(r), perr);
+    rcm_reply_free(r);
+    rcm_client_close(p);
 
     double t0 = tu_now();
     while (!failed_everywhere(&cl, replica_port)) {
@@ -374,26 +374,11 @@ static void test_kill__strict_replica_reads_wait_for_the_replica(void **state) {
     int newpid = cu_node_restart(replica_port);
     if (newpid <= 0) fail_msg("could not restart node %d", replica_port);
     double t_restart = tu_now();
-    /* read_from=prefer_replica meanwhile: the replica is up but syncing (the primary
-     * holds its sync 3 s), so the read goes to the primary, within a deadline shorter than
-     * the sync, and is not served from the replica's empty dataset (STRLEN would be 0).
-     * STRLEN, not GET: the primary's GET count stays A's and B's alone. */
-    rcm_client *p = cu_open_ok("read_from", "prefer_replica", "command_timeout_ms", "1500", NULL);
-    rcm_status pst = tu_cmd(p, &r, "STRLEN", key, NULL);
-    const char *perr = pst != RCM_OK ? rcm_last_error() : "";
-    printf("prefer_replica STRLEN %.1f s after the restart: %s %s %s\n", tu_now() - t_restart, rcm_status_name(pst),
-           tu_describe(r), perr);
-    if (pst != RCM_OK || !r || rcm_reply_type(r) != RCM_REPLY_INTEGER || rcm_reply_integer(r) != 4)
-        fail_msg("read_from=prefer_replica while the replica syncs: %s %s '%s' (expected :4 from the primary)",
-                 rcm_status_name(pst), tu_describe(r), perr);
-    rcm_reply_free(r);
-    rcm_client_close(p);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     printf("reads ended %.1f s after the restart: A %s %s, B %s %s\n", tu_now() - t_restart, rcm_status_name(ra.st),
            ra.st == RCM_OK ? ra.value : ra.error, rcm_status_name(rb.st), rb.st == RCM_OK ? rb.value : rb.error);
     killed_port = -1;
-    restore_sync_delay();
     for (int i = 0; i < cl.n; i++)
         printf("node %d: %lld GETs since the kill\n", cl.nodes[i].port, cu_cmdstat_of(cl.nodes[i].port, "get").calls);
     if (!ra.kept)
