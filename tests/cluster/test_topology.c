@@ -129,7 +129,9 @@ static void test_topology__replica_reads_on_a_fresh_cluster(void **state) {
         fail_msg("CLUSTER SHARDS reports no replica 'loading': the cluster is not fresh (written to, or pinged: "
                  "run cluster.topology first, on a cluster the harness has just made)");
     assert_int_equal(cu_reset_stats_all(), 0);
-    rcm_client *c = cu_open_ok("read_from", "replica", NULL);
+    /* 5 s: the map a node gives right after the cluster formed may not name every replica
+     * yet (gossip); a read waits for one, asking again, within its deadline. */
+    rcm_client *c = cu_open_ok("read_from", "replica", "command_timeout_ms", "5000", NULL);
     for (int i = 0; i < 30; i++) {
         char key[32];
         snprintf(key, sizeof key, "fresh:%d", i);
