@@ -453,15 +453,10 @@ NodePool *Engine::route(Request *r, bool *wait) {
   return owner;
 }
 
-std::vector<Request *> Engine::take_unrouted() {
-  std::vector<Request *> out(unrouted_.begin(), unrouted_.end());
+void Engine::reroute_waiting() {
+  std::vector<Request *> again(unrouted_.begin(), unrouted_.end());
   unrouted_.clear();
   unrouted_count_ = 0;
-  return out;
-}
-
-void Engine::reroute_waiting() {
-  std::vector<Request *> again = take_unrouted();
   for (auto &kv : pools_) kv.second->take_waiting(again);
   for (Request *r : again) dispatch(r);
 }
@@ -482,7 +477,7 @@ void Engine::acquire_lease(LeaseWaiter *w, int slot) {
     pool = slot >= 0 && topo_ ? slot_primary_[slot] : random_primary();
     if (pool == nullptr) {
       w->finish(Status::clusterdown,
-                slot >= 0 ? "no known owner for slot " + std::to_string(slot) : "no known primary", nullptr);
+                slot >= 0 ? kNoOwnerPrefix + std::to_string(slot) : "no known primary", nullptr);
       return;
     }
   }

@@ -32,13 +32,13 @@ class InvalidationLinks;
 class IoThread;
 class TlsContext;
 
-// The layers below reach it only through PoolOwner (its pools), TopologyHost (its
-// refresher or tracker) and PubSubHost (engine 0's Pub/Sub). final: its own calls to
-// those methods stay direct.
 // What a request waiting in the unrouted queue waits for (its last_error until then).
 inline constexpr const char *kNoOwnerPrefix = "no known owner for slot ";
 inline constexpr const char *kNoReplicaPrefix = "read_from=replica: no replica of slot ";
 
+// The layers below reach it only through PoolOwner (its pools), TopologyHost (its
+// refresher or tracker) and PubSubHost (engine 0's Pub/Sub). final: its own calls to
+// those methods stay direct.
 class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
  public:
   Engine(Client &client, IoThread &io, const Config &cfg, const TlsContext *tls, int index, Mode mode);
@@ -122,7 +122,6 @@ class Engine final : public PoolOwner, public TopologyHost, public PubSubHost {
   NodePool *route(Request *r, bool *wait);
   static void set_wait_reason(Request *r, bool *wait, bool for_replica);
   static void clear_wait_reason(Request *r);
-  std::vector<Request *> take_unrouted();
   NodePool *pick_replica(int shard, NodePool *primary);
   NodePool *random_primary(bool random = false);
   void fan_out(Request *r);
