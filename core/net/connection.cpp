@@ -17,9 +17,11 @@
 #include <cstring>
 #include <vector>
 
+#include "core/common/coarse_clock.h"
 #include "core/common/guard.h"
 #include "core/net/io_thread.h"
 #include "core/net/pubsub_frames.h"
+#include "core/net/raw_io.h"
 #include "core/net/tls.h"
 #include "core/request/stats.h"
 #include "core/resp/encoder.h"
@@ -150,7 +152,7 @@ void Connection::on_socket_readable(int fd, short, void *arg) {
   const size_t cap = c->ctx_.read_buffer_size;
   Clock::time_point woke;  // the first slice's read: the budget counts from it
   for (int slice = 0; slice < kReadSlices && c->state_ != State::closed;) {
-    ssize_t n = ::read(fd, buf, cap);
+    ssize_t n = raw_read(fd, buf, cap);
     if (n > 0) {
       c->last_activity_ = Clock::now();
       if (slice == 0) woke = c->last_activity_;
@@ -206,7 +208,7 @@ void Connection::flush() {
   held_ = false;
   if (fd_ < 0 || state_ == State::connecting) return;
   while (out_sent_ < out_.size()) {
-    ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
+    ssize_t n = raw_send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
     if (n > 0) {
       out_sent_ += static_cast<size_t>(n);
       continue;
@@ -473,7 +475,7 @@ void Connection::connect_failed(Status why, const std::string &message) {
 
 void Connection::send(Request *r) {
   if (r->track && target_.tracking != nullptr && role_ == Role::shared) stamp_tracking(r);
-  if (inflight_.empty()) awaiting_since_ = Clock::now();
+  if (inflight_.empty()) awaiting_since_ = coarse_now();  // for the health check's ms-scale timeouts
   r->offset = bytes_queued_;
   bytes_queued_ += r->payload.size();
   ++r->attempts;

@@ -16,6 +16,7 @@
 
 #include "core/common/guard.h"
 #include "core/common/status.h"
+#include "core/net/raw_io.h"
 
 namespace rcm::core {
 
@@ -177,7 +178,7 @@ bool IoThread::post(TaskFn fn, void *arg) {
     uint64_t one = 1;
     ssize_t n;
     do {
-      n = write(wake_fd_, &one, sizeof(one));
+      n = raw_write(wake_fd_, &one, sizeof(one));
     } while (n < 0 && errno == EINTR);
   }
   return true;

@@ -233,9 +233,14 @@ const CommandInfo *CommandTable::find_uncached(const char *name, size_t len) con
 }
 
 CommandInfo CommandTable::classify(int argc, const char *const *argv, const size_t *argvlen) const {
-  CommandInfo info;
   size_t len0 = arglen(argv, argvlen, 0);
-  if (const CommandInfo *ci = find(argv[0], len0)) info = *ci;
+  const CommandInfo *ci = find(argv[0], len0);
+  // Most commands (GET, SET...): nothing below can apply. A name as long as "client"
+  // takes the full path.
+  if (ci != nullptr && !ci->has_subcommands && !(ci->flags & kCmdMaybeBlocking) && len0 != sizeof("client") - 1)
+    return *ci;
+  CommandInfo info;
+  if (ci != nullptr) info = *ci;
   // OBJECT ENCODING key, XGROUP CREATE key...: the keys are where COMMAND says for the
   // subcommand ("object|encoding"); the flags stay the command's.
   if (info.has_subcommands && argc >= 2) {
