@@ -18,6 +18,8 @@
 #     --quick               --counts 100,300 (proves the measure works; figures are noisy)
 #     --keep DIR            keep the callgrind output files (callgrind_annotate them)
 #     --only LIST           comma list of rows: sync,pipeline,async (default all)
+#     --verdict R B T       print the verdict for R instructions against B at target T
+#                           (met or MISS) and exit (tests/tools/instructions_smoke.sh)
 #
 # Polling is off in the rcm client (io_spin_us=0, sync_spin_us=0): spinning burns
 # instructions that depend on timing, not on the request. Exit status 0 when every run
@@ -35,7 +37,11 @@ keep=""
 only="sync,pipeline,async"
 depth=64
 standalone=1
+verdict_args=()
 
+# verdict RCM BASE TARGET: met when RCM <= BASE x TARGET. On the counts, not on the
+# printed ratio: 4090 against 4086 prints 1.00x, and is a miss.
+verdict() { awk -v r="$1" -v b="$2" -v t="$3" 'BEGIN {print (r <= b * t ? "met" : "MISS")}'; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -50,10 +56,12 @@ while [[ $# -gt 0 ]]; do
     --quick) counts="100,300"; shift ;;
     --keep) keep=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --verdict) verdict_args=("$2" "$3" "$4"); shift 4 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "instructions.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+if ((${#verdict_args[@]})); then verdict "${verdict_args[@]}"; exit 0; fi
 n1=${counts%,*}
 n2=${counts#*,}
 if ! [[ $n1 =~ ^[0-9]+$ && $n2 =~ ^[0-9]+$ ]] || (( n2 <= n1 )); then
@@ -129,8 +137,7 @@ row() {
   if [[ $r == - || $b == - || $b -le 0 ]]; then ratio="-"
   else
     ratio=$(awk -v r="$r" -v b="$b" 'BEGIN {printf "%.2f", r / b}')
-    # On the counts, not the rounded ratio: 4090 against 4086 is 1.00x printed, and a miss.
-    verdict=$(awk -v r="$r" -v b="$b" -v t="$7" 'BEGIN {print (r <= b * t ? "met" : "MISS")}')
+    verdict=$(verdict "$r" "$b" "$7")
   fi
   printf '%-11s %-22s %8s   %-26s %8s   %6sx  (target <= %.2fx: %s)\n' \
     "$1" "$3" "$r" "$6" "$b" "$ratio" "$7" "$verdict"

@@ -45,4 +45,14 @@ for w in "sync 1 thread" "pipeline 64" "async 64 in flight"; do
     fail=1
   fi
 done
+# The verdict is taken on the counts, not on the printed (rounded) ratio: 4090 against
+# 4086 prints 1.00x and must still be a miss of a <= 1.00x target.
+for case in "4090 4086 1.00 MISS" "4086 4086 1.00 met" "2143 3416 0.70 met" "2400 3416 0.70 MISS"; do
+  read -r vr vb vt want <<<"$case"
+  got=$("$script" --verdict "$vr" "$vb" "$vt")
+  if [[ $got != "$want" ]]; then
+    echo "instructions_smoke: verdict of $vr against $vb at ${vt}x is '$got', want '$want'" >&2
+    fail=1
+  fi
+done
 exit $fail
