@@ -592,25 +592,16 @@ rcm_message view_of(const PubSubMessage &m) {
   return out;
 }
 
-// One allocation holds the message and its strings: rcm_message_free is free().
-rcm_message *copy_message(const PubSubMessage &m) {
-  rcm_message v = view_of(m);
-  const size_t size = sizeof(rcm_message) + v.channel_len + 1 + v.pattern_len + 1 + v.payload_len + 1 + m.node.size() + 1;
-  auto *out = static_cast<rcm_message *>(std::malloc(size));
-  if (out == nullptr) throw std::bad_alloc();
-  *out = v;
-  char *p = reinterpret_cast<char *>(out + 1);
-  auto put = [&p](const char *src, size_t len) {
-    if (len > 0) std::memcpy(p, src, len);
-    p[len] = '\0';
-    const char *at = p;
-    p += len + 1;
-    return at;
-  };
-  out->channel = v.channel ? put(v.channel, v.channel_len) : nullptr;
-  out->pattern = v.pattern ? put(v.pattern, v.pattern_len) : nullptr;
-  out->payload = v.payload ? put(v.payload, v.payload_len) : nullptr;
-  out->node = put(m.node.data(), m.node.size());
+// The caller gets the message's block itself, its rcm_message written in the block's
+// embed area, with the reference m held (rcm_message_free releases it). A message shared
+// with other subscribers is copied first: the caller may write to its rcm_message, which
+// no other subscriber may see.
+static_assert(sizeof(rcm_message) <= PubSubMessage::kEmbedBytes && alignof(rcm_message) <= 8,
+              "rcm_message must fit PubSubMessage's embed area");
+rcm_message *hand_out(MessagePtr m) {
+  if (!m.unique()) m = PubSubMessage::copy(*m);
+  auto *out = new (m.unshared()->embed_area()) rcm_message(view_of(*m));
+  m.detach();
   return out;
 }
 
@@ -708,7 +699,7 @@ rcm_status rcm_subscriber_next(rcm_subscriber *sub, int timeout_ms, rcm_message 
     Status st = keep->next(timeout_ms, &m);
     if (st == Status::closed) return fail(st, "subscriber closed (by rcm_subscriber_close or with its client)");
     if (st == Status::timeout) return fail(st, "no message within " + std::to_string(timeout_ms) + " ms");
-    *msg = copy_message(*m);
+    *msg = hand_out(std::move(m));
     return RCM_OK;
   });
 }
@@ -723,7 +714,9 @@ rcm_status rcm_subscriber_fd(rcm_subscriber *sub, int *fd) {
   return RCM_OK;
 }
 
-void rcm_message_free(rcm_message *msg) { std::free(msg); }
+void rcm_message_free(rcm_message *msg) {
+  if (msg != nullptr) MessagePtr::adopt(PubSubMessage::from_embed_area(msg));  // released here
+}
 
 void rcm_subscriber_close(rcm_subscriber *sub) {
   if (sub == nullptr) return;

@@ -18,7 +18,7 @@ namespace {
 // thread gathers the blocks it frees in a batch, and full batches go back, one lock per
 // batch, to the threads that allocate. At most kSharedBatches wait in the pool; beyond
 // that blocks go back to malloc.
-constexpr size_t kPooledBytes = 256;
+constexpr size_t kPooledBytes = 384;  // the block (with its embed area) and ~200 bytes of strings
 constexpr size_t kBatch = 32;
 constexpr size_t kSharedBatches = 64;
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <string_view>
 #include <utility>
 
@@ -43,12 +44,29 @@ class PubSubMessage {
   PubSubMessage(const PubSubMessage &) = delete;
   PubSubMessage &operator=(const PubSubMessage &) = delete;
 
+  // Room for an embedding's own view of the message (the C API's rcm_message), so that
+  // rcm_subscriber_next hands out the block itself rather than a copy of it (a malloc, four
+  // copies and a free per message: bench/README.md, Pub/Sub). Only the holder of the sole
+  // reference (MessagePtr::unique) may write it; MessagePtr::detach and adopt carry that
+  // reference through the embedding's pointer to the view.
+  static constexpr size_t kEmbedBytes = 96;
+  void *embed_area() {
+    embed_.owner = this;
+    return embed_.area;
+  }
+  static PubSubMessage *from_embed_area(void *area) { return reinterpret_cast<Embed *>(area)->owner; }
+
  private:
   PubSubMessage() = default;
   ~PubSubMessage() = default;
   friend class MessagePtr;
   mutable std::atomic<unsigned> refs_{1};
   bool pooled_ = false;  // a block of message.cpp's pool, not malloc's
+  struct Embed {  // standard layout: a pointer to `area` is one to the Embed
+    alignas(8) unsigned char area[kEmbedBytes];
+    PubSubMessage *owner;
+  };
+  Embed embed_;
 };
 
 // A counted reference to a message (like shared_ptr<const PubSubMessage>, without the
@@ -73,6 +91,11 @@ class MessagePtr {
   explicit operator bool() const { return p_ != nullptr; }
   // The message to fill in, while this is its only reference (just made).
   PubSubMessage *unshared() const { return p_; }
+  // No other reference exists (none can appear: only a holder makes one).
+  bool unique() const { return p_ != nullptr && p_->refs_.load(std::memory_order_acquire) == 1; }
+  // Gives up this reference without releasing it; adopt() takes it back (once).
+  PubSubMessage *detach() { return std::exchange(p_, nullptr); }
+  static MessagePtr adopt(PubSubMessage *p) { return MessagePtr(p); }
 
  private:
   friend class PubSubMessage;

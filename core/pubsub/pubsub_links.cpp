@@ -241,6 +241,7 @@ void PubSubManager::on_message(Link &l, const PushFrame &f) {
   // Looked up as a plain and as an every-primary subscription, by a view of the name.
   KeyView key{kind, false, kind == SubKind::pattern ? f.pattern : f.channel};
   for (bool every : {false, true}) {
+    if (every && every_entries_ == 0) break;
     key.every = every;
     auto it = entries_.find(key);
     if (it == entries_.end()) continue;

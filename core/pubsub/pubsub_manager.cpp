@@ -84,7 +84,10 @@ void PubSubManager::add(const std::shared_ptr<Subscriber> &s, SubKind kind, bool
     Entry &e = ins.first->second;
     if (contains(e.subs, s)) continue;  // already wanted: not twice
     e.subs.push_back(s);
-    if (ins.second) attach(k, e);
+    if (ins.second) {
+      if (every) ++every_entries_;
+      attach(k, e);
+    }
     std::string live_on;
     for (const std::string &node : e.nodes) {
       auto l = links_.find(node);
@@ -147,6 +150,7 @@ void PubSubManager::drop(const std::shared_ptr<Subscriber> &s) {
 
 void PubSubManager::release_entry(std::map<Key, Entry, KeyLess>::iterator it) {
   detach(it->first, it->second, now_ms());
+  if (it->first.every) --every_entries_;
   entries_.erase(it);
 }
 
@@ -293,6 +297,7 @@ void PubSubManager::shutdown() {
   links_.clear();
   graveyard_.clear();
   entries_.clear();
+  every_entries_ = 0;
   to_wake_.clear();
   if (wake_ev_) event_del(wake_ev_);
   pubsub_->close_all();

@@ -157,6 +157,7 @@ class PubSubManager {
   std::shared_ptr<PubSub> pubsub_;
   const Config &cfg_;
   std::map<Key, Entry, KeyLess> entries_;
+  size_t every_entries_ = 0;  // entries_ with every: on_message looks those up only when there are some
   std::map<std::string, std::unique_ptr<Link>> links_;
   std::set<std::string> dirty_;                           // links to sync
   std::vector<std::unique_ptr<Link>> graveyard_;          // closed in a callback, freed at the next tick

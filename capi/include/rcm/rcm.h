@@ -627,7 +627,8 @@ RCM_API rcm_status rcm_unsubscribe(rcm_subscriber *sub, int kind, int n, const c
                                    const size_t *lens);
 
 /** Pull mode: waits up to timeout_ms (0: do not wait, -1: no limit) for the next message.
- *  *msg belongs to the caller (rcm_message_free). RCM_ERR_TIMEOUT when none came,
+ *  *msg belongs to the caller alone (its fields and strings too) until rcm_message_free,
+ *  which may come on any thread, also after sub and its client are closed. RCM_ERR_TIMEOUT when none came,
  *  RCM_ERR_CLOSED once the subscriber or its client is closed, RCM_ERR_STATE for a
  *  subscriber opened with a callback. Blocks. One thread at a time per subscriber. */
 RCM_API rcm_status rcm_subscriber_next(rcm_subscriber *sub, int timeout_ms, rcm_message **msg);
