@@ -710,8 +710,10 @@ rcm_status rcm_subscriber_fd(rcm_subscriber *sub, int *fd) {
   if (sub == nullptr) return fail_arg("sub");
   if (!sub->sub->pull_mode())
     return fail(Status::state, "rcm_subscriber_fd: this subscriber was opened with a callback (pull mode needs NULL)");
-  *fd = sub->sub->fd();
-  return RCM_OK;
+  return guarded([&] {
+    *fd = sub->sub->fd();
+    return RCM_OK;
+  });
 }
 
 void rcm_message_free(rcm_message *msg) {

@@ -30,11 +30,14 @@ void DeliveryPool::wake(State &st, int threads) {
 }
 
 DeliveryPool::~DeliveryPool() {
+  std::vector<std::shared_ptr<WakePipe>> asleep;
   {
     std::lock_guard<std::mutex> lk(state_->mu);
     state_->stop = true;
     state_->ready.clear();
+    asleep.swap(state_->asleep);
   }
+  for (const auto &p : asleep) p->notify();
   wake(*state_, INT_MAX);
   const auto self = std::this_thread::get_id();
   const bool inside = std::any_of(threads_.begin(), threads_.end(), [self](const std::thread &t) { return t.get_id() == self; });
@@ -48,12 +51,19 @@ DeliveryPool::~DeliveryPool() {
 
 void DeliveryPool::enqueue(std::shared_ptr<Subscriber> s) {
   bool sleeper = false;
+  std::shared_ptr<WakePipe> pipe;
   {
     std::lock_guard<std::mutex> lk(state_->mu);
     if (state_->stop) return;
     state_->ready.push_back(std::move(s));
-    sleeper = state_->sleepers > 0;
+    if (!state_->asleep.empty()) {
+      pipe = std::move(state_->asleep.back());  // the thread that slept last: its cache is warmest
+      state_->asleep.pop_back();
+    } else {
+      sleeper = state_->sleepers > 0;
+    }
   }
+  if (pipe) pipe->notify();
   if (sleeper) wake(*state_, 1);
 }
 
@@ -63,6 +73,16 @@ void DeliveryPool::run(const std::shared_ptr<State> &state) {
     // The word's value is read under mu: an enqueue after the unlock changes it, and the
     // sleep returns at once.
     while (!state->stop && state->ready.empty()) {
+      if (std::shared_ptr<WakePipe> pipe = WakePipe::for_this_thread()) {
+        state->asleep.push_back(pipe);
+        lk.unlock();
+        pipe->wait(-1);
+        lk.lock();
+        // Still listed when the wake-up was a byte left over from an earlier one.
+        auto it = std::find(state->asleep.begin(), state->asleep.end(), pipe);
+        if (it != state->asleep.end()) state->asleep.erase(it);
+        continue;
+      }
       const uint32_t seen = state->word.load(std::memory_order_relaxed);
       ++state->sleepers;
       lk.unlock();

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/pubsub/wake_pipe.h"
+
 namespace rcm::core {
 
 class Subscriber;
@@ -28,13 +30,16 @@ class DeliveryPool {
   void enqueue(std::shared_ptr<Subscriber> s);
 
  private:
-  // The threads sleep on a futex word, not a condition variable: after a wait on one,
-  // glibc marks the mutex contended, so the unlock that follows makes a system call
-  // that wakes nobody, one per batch (bench/README.md, Pub/Sub).
+  // The threads sleep on their own pipes (wake_pipe.h: woken as a "sync" wake-up, which
+  // may run the thread on the I/O thread's CPU once it sleeps), or, where no pipe could be
+  // made, on a futex word; not on a condition variable: after a wait on one, glibc marks
+  // the mutex contended, so the unlock that follows makes a system call that wakes
+  // nobody, one per batch (bench/README.md, Pub/Sub).
   struct State {
     std::mutex mu;
     std::deque<std::shared_ptr<Subscriber>> ready;  // guarded by mu
     bool stop = false;                              // guarded by mu
+    std::vector<std::shared_ptr<WakePipe>> asleep;  // guarded by mu: pipes of sleeping threads
     int sleepers = 0;                               // guarded by mu: threads asleep on word
     std::atomic<uint32_t> word{0};                  // changed (and woken) when work or stop comes
   };

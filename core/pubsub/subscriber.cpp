@@ -1,7 +1,7 @@
 #include "core/pubsub/subscriber.h"
 
 #include <linux/futex.h>
-#include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <utility>
 
 #include "core/pubsub/pubsub.h"
 #include "core/pubsub/pubsub_manager.h"
@@ -27,15 +28,11 @@ void futex_wait(std::atomic<uint32_t> *word, uint32_t seen, const timespec *time
 }  // namespace
 
 Subscriber::Subscriber(std::shared_ptr<PubSub> pubsub, DeliverFn fn, void *ctx, size_t max_pending, uint64_t id)
-    : pubsub_(std::move(pubsub)), fn_(fn), ctx_(ctx), max_pending_(max_pending), id_(id) {
-  if (fn_ == nullptr) {
-    efd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd_ < 0) throw Error(Status::internal, std::string("eventfd for a pull-mode subscriber: ") + std::strerror(errno));
-  }
-}
+    : pubsub_(std::move(pubsub)), fn_(fn), ctx_(ctx), max_pending_(max_pending), id_(id) {}
 
 Subscriber::~Subscriber() {
-  if (efd_ >= 0) ::close(efd_);
+  if (fd_read_ >= 0) ::close(fd_read_);
+  if (fd_write_ >= 0) ::close(fd_write_);
 }
 
 bool Subscriber::closed() const {
@@ -61,28 +58,36 @@ Status Subscriber::unsubscribe(SubKind kind, bool every, std::vector<std::string
   return posted ? Status::ok : Status::closed;
 }
 
+// Made at the first ask: a subscriber read with next() alone needs no descriptor. A pipe,
+// not an eventfd: a pipe's wake-up of a thread in poll() is a "sync" one (wake_pipe.h).
 int Subscriber::fd() {
   std::lock_guard<std::mutex> lk(mu_);
-  if (efd_ >= 0 && !fd_wanted_) {
+  if (fn_ != nullptr) return -1;
+  if (!fd_wanted_) {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+      throw Error(Status::internal, std::string("a pipe for rcm_subscriber_fd: ") + std::strerror(errno));
+    fd_read_ = fds[0];
+    fd_write_ = fds[1];
     fd_wanted_ = true;
     if (closed_ || dropped_ > 0 || !queue_.empty() || taken_left_.load(std::memory_order_relaxed)) signal_locked();
   }
-  return efd_;
+  return fd_read_;
 }
 
-// The eventfd holds a count while messages wait: poll() reports it readable.
+// The pipe holds a byte while messages wait: poll() reports it readable.
 void Subscriber::signal_locked() {
-  if (efd_ < 0 || signalled_ || !fd_wanted_) return;
-  uint64_t one = 1;
-  ssize_t n = ::write(efd_, &one, sizeof one);
-  (void)n;  // cannot fail short of overflow (2^64 - 2 writes)
+  if (!fd_wanted_ || signalled_) return;
+  const char one = 1;
+  ssize_t n = ::write(fd_write_, &one, 1);
+  (void)n;  // an empty pipe takes a byte
   signalled_ = true;
 }
 
 void Subscriber::unsignal_locked() {
-  if (efd_ < 0 || !signalled_) return;
-  uint64_t v = 0;
-  ssize_t n = ::read(efd_, &v, sizeof v);
+  if (!fd_wanted_ || !signalled_) return;
+  char byte;
+  ssize_t n = ::read(fd_read_, &byte, 1);
   (void)n;
   signalled_ = false;
 }
@@ -129,6 +134,7 @@ bool Subscriber::hand_over_locked(std::string *node) {
 bool Subscriber::wake(std::string *node) {
   bool schedule = false;
   bool notify = false;
+  std::shared_ptr<WakePipe> pipe;
   bool episode = false;
   wake_pending_ = false;
   {
@@ -139,13 +145,14 @@ bool Subscriber::wake(std::string *node) {
       signal_locked();
       notify = reader_sleeps_;
       reader_sleeps_ = false;  // one wake-up per sleep, however many batches come meanwhile
+      pipe = std::move(sleeper_);
     } else if (!scheduled_) {
       scheduled_ = schedule = true;
     }
   }
   // After the unlock: a reader woken while the lock is still held would wake only to
   // wait for it (a second sleep and wake-up per batch).
-  if (notify) wake_reader();
+  if (notify) wake_reader(pipe);
   if (schedule) pubsub_->schedule(shared_from_this());
   return episode;
 }
@@ -191,16 +198,23 @@ Status Subscriber::next(int timeout_ms, MessagePtr *out) {
   return Status::ok;
 }
 
-void Subscriber::wake_reader() {
+void Subscriber::wake_reader(const std::shared_ptr<WakePipe> &pipe) {
+  if (pipe) {
+    pipe->notify();
+    return;
+  }
   wake_word_.fetch_add(1, std::memory_order_release);
   syscall(SYS_futex, reinterpret_cast<uint32_t *>(&wake_word_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
-// The reader sleeps on a futex word of its own rather than on cv_: the I/O thread makes
-// the system call only when the reader sleeps, and the reader makes one per sleep (on
-// cv_, glibc's condition variable made two per batch on the reader's side: bench/README.md,
-// Pub/Sub). reader_sleeps_ and the word's value are both set under mu_, so a wake() that
-// comes between the unlock and the sleep changes the word and the sleep returns at once.
+// The reader sleeps on its thread's pipe (wake_pipe.h: a pipe's wake-up is a "sync" one,
+// which a futex's is not), or, where none could be made, on a futex word of its own; not
+// on cv_ (glibc's condition variable made two system calls per batch on the reader's side:
+// bench/README.md, Pub/Sub). The I/O thread makes a system call only when the reader
+// sleeps. reader_sleeps_, sleeper_ and the word's value are set under mu_, so a wake()
+// that comes between the unlock and the sleep leaves a byte in the pipe (or changes the
+// word) and the sleep returns at once. A byte left over from a wake-up that came after a
+// timeout ends one later sleep of the thread early: the loop looks again.
 void Subscriber::sleep_locked(std::unique_lock<std::mutex> &lk, int timeout_ms) {
   using Clock = std::chrono::steady_clock;
   auto ready = [this] { return closed_ || dropped_ > 0 || !queue_.empty(); };
@@ -214,11 +228,20 @@ void Subscriber::sleep_locked(std::unique_lock<std::mutex> &lk, int timeout_ms) 
       ts.tv_nsec = static_cast<long>(left % 1000000000);
     }
     const uint32_t seen = wake_word_.load(std::memory_order_relaxed);
+    std::shared_ptr<WakePipe> pipe = WakePipe::for_this_thread();
     reader_sleeps_ = true;
+    sleeper_ = pipe;
     lk.unlock();
-    futex_wait(&wake_word_, seen, timeout_ms > 0 ? &ts : nullptr);
+    if (pipe) {
+      // Whole milliseconds, rounded up: the loop looks at the clock again after.
+      const long long ms = timeout_ms > 0 ? (ts.tv_sec * 1000LL + (ts.tv_nsec + 999999) / 1000000) : -1;
+      pipe->wait(static_cast<int>(ms));
+    } else {
+      futex_wait(&wake_word_, seen, timeout_ms > 0 ? &ts : nullptr);
+    }
     lk.lock();
     reader_sleeps_ = false;
+    sleeper_.reset();
   }
 }
 
@@ -293,7 +316,7 @@ void Subscriber::close() {
     const bool was_closed = closed_;
     mark_closed_locked();
     cv_.notify_all();
-    wake_reader();  // a reader asleep in next() wakes, sees closed_ and leaves
+    wake_reader(std::exchange(sleeper_, nullptr));  // a reader asleep in next() wakes, sees closed_ and leaves
     // A callback running on another thread finishes first; from inside it, no waiting.
     const auto self = std::this_thread::get_id();
     cv_.wait(lk, [&] { return readers_ == 0 && (delivering_ == std::thread::id() || delivering_ == self); });
@@ -308,7 +331,7 @@ void Subscriber::close_by_client() {
   std::lock_guard<std::mutex> lk(mu_);
   mark_closed_locked();
   cv_.notify_all();
-  wake_reader();
+  wake_reader(std::exchange(sleeper_, nullptr));
 }
 
 }  // namespace rcm::core

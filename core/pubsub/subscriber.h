@@ -1,7 +1,7 @@
 // A subscriber handle's core: what its owner wants is kept by the PubSubManager (engine
 // 0's I/O thread); this holds what waits for delivery. The I/O thread pushes, never
 // blocking: past pubsub.max_pending the oldest message is dropped and counted. A pull
-// mode subscriber is read with next() (its eventfd is readable while messages wait); a
+// mode subscriber is read with next() (its fd() is readable while messages wait); a
 // callback subscriber is served by the DeliveryPool, one thread at a time.
 #pragma once
 
@@ -17,6 +17,7 @@
 
 #include "core/common/status.h"
 #include "core/pubsub/message.h"
+#include "core/pubsub/wake_pipe.h"
 
 namespace rcm::core {
 
@@ -27,7 +28,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // Runs on a delivery thread, one message at a time, in order.
   using DeliverFn = void (*)(const PubSubMessage &msg, void *ctx);
 
-  // fn null: pull mode (an eventfd is made; throws Error(internal) if it cannot be).
+  // fn null: pull mode.
   Subscriber(std::shared_ptr<PubSub> pubsub, DeliverFn fn, void *ctx, size_t max_pending, uint64_t id);
   ~Subscriber();
   Subscriber(const Subscriber &) = delete;
@@ -35,8 +36,9 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
   uint64_t id() const { return id_; }
   bool pull_mode() const { return fn_ == nullptr; }
-  // Pull mode: the eventfd. It is kept in step with the queue only once asked for (two
-  // system calls per batch that a subscriber read with next() alone does not need).
+  // Pull mode: a descriptor readable while messages wait (a pipe, made at the first ask;
+  // throws Error(internal) when it cannot be). Kept in step with the queue only once asked
+  // for (two system calls per batch that a subscriber read with next() alone does not need).
   int fd();
   bool closed() const;
 
@@ -47,7 +49,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   Status unsubscribe(SubKind kind, bool every, std::vector<std::string> names, bool all);
 
   // Pull mode: the next message (nullptr and Status::timeout when none came in time).
-  // timeout_ms -1: no limit. The eventfd stays readable while messages wait, taken
+  // timeout_ms -1: no limit. The fd() stays readable while messages wait, taken
   // from the queue or not.
   Status next(int timeout_ms, MessagePtr *out);
 
@@ -64,7 +66,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // pushes: a reader or a delivery thread is woken once for everything one loop
   // iteration read, not once per message).
   bool push(MessagePtr m, bool *wake, std::string *node);
-  // I/O thread: queues what push() gathered and makes it visible (eventfd, a waiting
+  // I/O thread: queues what push() gathered and makes it visible (fd(), a waiting
   // reader, delivery). True and *node as for push().
   bool wake(std::string *node);
   // Delivery thread: runs the callback for up to `budget` messages. True when more wait
@@ -80,7 +82,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // next(): sleeps (mu_ released meanwhile) until something waits, the subscriber is
   // closed or timeout_ms (-1: no limit) passed.
   void sleep_locked(std::unique_lock<std::mutex> &lk, int timeout_ms);
-  void wake_reader();
+  // Wakes a reader asleep in next(); `pipe`: its pipe, taken from sleeper_ under mu_.
+  void wake_reader(const std::shared_ptr<WakePipe> &pipe);
   void signal_locked();
   void unsignal_locked();
   void mark_closed_locked();
@@ -90,7 +93,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   void *const ctx_;
   const size_t max_pending_;
   const uint64_t id_;
-  int efd_ = -1;                       // pull mode: readable while messages wait
+  int fd_read_ = -1, fd_write_ = -1;   // guarded by mu_: fd()'s pipe, readable while messages wait
   mutable std::mutex mu_;
   std::condition_variable cv_;         // close() waits on it for readers and a callback to leave
   std::deque<MessagePtr> queue_;       // guarded by mu_
@@ -98,10 +101,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool overflowing_ = false;           // guarded by mu_: dropped since the queue was empty
   bool closed_ = false;                // guarded by mu_
   bool scheduled_ = false;             // guarded by mu_: in the delivery queue or being served
-  bool signalled_ = false;             // guarded by mu_: the eventfd holds a count
+  bool signalled_ = false;             // guarded by mu_: the pipe holds a byte
   bool fd_wanted_ = false;             // guarded by mu_: fd() was asked for
-  bool reader_sleeps_ = false;         // guarded by mu_: next() sleeps on wake_word_
-  std::atomic<uint32_t> wake_word_{0}; // a futex: changed (and woken) for a reader that sleeps
+  bool reader_sleeps_ = false;         // guarded by mu_: next() sleeps (on sleeper_, or wake_word_)
+  std::shared_ptr<WakePipe> sleeper_;  // guarded by mu_: the sleeping reader's pipe (wake_pipe.h)
+  std::atomic<uint32_t> wake_word_{0}; // a futex, where no pipe could be made: changed (and woken) for a reader that sleeps
   bool wake_pending_ = false;          // I/O thread only: pushed since the last wake()
   std::vector<MessagePtr> incoming_;   // I/O thread only: pushed, not yet queued
   std::atomic<bool> closing_{false};   // closed_, readable without mu_ between callbacks
