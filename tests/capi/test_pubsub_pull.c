@@ -5,20 +5,24 @@
 #define _GNU_SOURCE
 #include "pubsub_local.h"
 
+/* A pull-mode subscriber of channel ch, its subscription confirmed. */
+static rcm_subscriber *pull_subscriber_on(rcm_client *c, const char *ch) {
+    const char *names[] = {ch};
+    rcm_subscriber *s = NULL;
+    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
+    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
+    wait_subscribed(s, 1);
+    return s;
+}
+
 static void test_pubsub_pull__a_message_written_by_one_reader_is_intact_for_another(void **state) {
     (void)state;
     tu_watchdog_arm(60, "pull hand-out");
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
     char ch[64];
     name_for(ch, sizeof ch, "pull-shared", 0);
-    const char *names[] = {ch};
-    rcm_subscriber *a = NULL, *b = NULL;
-    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &a), RCM_OK);
-    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &b), RCM_OK);
-    TU_ASSERT_RC(rcm_subscribe(a, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
-    TU_ASSERT_RC(rcm_subscribe(b, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
-    wait_subscribed(a, 1);
-    wait_subscribed(b, 1);
+    rcm_subscriber *a = pull_subscriber_on(c, ch);
+    rcm_subscriber *b = pull_subscriber_on(c, ch);
     enum { N = 50 };
     for (int i = 0; i < N; i++) {
         char payload[32];
@@ -63,11 +67,7 @@ static void test_pubsub_pull__messages_outlive_their_subscriber_and_client(void 
     rcm_client *c = tu_open_ok(tu_port(TU_PLAIN), NULL);
     char ch[64];
     name_for(ch, sizeof ch, "pull-kept", 0);
-    const char *names[] = {ch};
-    rcm_subscriber *s = NULL;
-    TU_ASSERT_RC(rcm_subscriber_open(c, NULL, NULL, &s), RCM_OK);
-    TU_ASSERT_RC(rcm_subscribe(s, RCM_SUB_CHANNEL, 1, names, NULL), RCM_OK);
-    wait_subscribed(s, 1);
+    rcm_subscriber *s = pull_subscriber_on(c, ch);
     enum { N = 300 }; /* more than one batch of rcm's recycled blocks */
     static rcm_message *kept[N];
     char big[1000]; /* some past the recycled blocks' size */
