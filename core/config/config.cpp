@@ -484,6 +484,10 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
 void Config::apply_url(const std::string &url) {
   const std::string what = "url";
   if (url.empty()) bad(what, "empty URL");
+  // No URL holds a raw NUL (a password's NUL is written %00). Refused before any part is
+  // quoted: what() ends at a NUL, so a quote opened before it would never close and the
+  // redaction could not tell a quoted piece of password from the message's own words.
+  if (url.find('\0') != std::string::npos) bad(what, "the URL holds a NUL byte (write it as %00)");
   size_t scheme_end = url.find("://");
   std::string scheme = scheme_end == std::string::npos ? std::string() : lower(url.substr(0, scheme_end));
   if (!valid_scheme(scheme)) {
