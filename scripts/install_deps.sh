@@ -22,7 +22,7 @@ BACKPORTS_PKGS=(valkey-server valkey-tools python3-scikit-build-core)
 have_all() {
   local p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || return 1
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == *"install ok installed"* ]] || return 1
   done
 }
 
@@ -66,7 +66,10 @@ if ! have_all "${BACKPORTS_PKGS[@]}"; then add_backports; fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
 cn=$(codename)
-if apt-cache policy valkey-server 2>/dev/null | grep -q "${cn}-backports"; then
+# Taken whole, then matched: `apt-cache policy` piped into `grep -q` fails under pipefail when grep
+# quits before apt-cache has written all (SIGPIPE).
+policy=$(apt-cache policy valkey-server 2>/dev/null || true)
+if [[ $policy == *"${cn}-backports"* ]]; then
   $SUDO apt-get install -y -qq --no-install-recommends -t "${cn}-backports" "${BACKPORTS_PKGS[@]}" >/dev/null
 else
   $SUDO apt-get install -y -qq --no-install-recommends "${BACKPORTS_PKGS[@]}" >/dev/null

@@ -192,7 +192,7 @@ node_addr() {
 wait_ping() { # $1: node number
   local n="$1" deadline
   deadline=$((SECONDS + READY_TIMEOUT))
-  until node_cli "$n" PING 2>/dev/null | grep -q PONG; do
+  until [[ $(node_cli "$n" PING 2>/dev/null) == *PONG* ]]; do
     if ((SECONDS >= deadline)); then
       node_failed_hint "$n"
       die "node $n ($(node_addr "$n")) did not answer PING within ${READY_TIMEOUT}s"

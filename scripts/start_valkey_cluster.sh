@@ -182,7 +182,7 @@ wait_ping() { # $1: label, $2...: command printing PONG
   local label="$1" deadline
   shift
   deadline=$((SECONDS + READY_TIMEOUT))
-  until "$@" PING 2>/dev/null | grep -q PONG; do
+  until [[ $("$@" PING 2>/dev/null) == *PONG* ]]; do
     ((SECONDS < deadline)) || die "$label did not answer PING within ${READY_TIMEOUT}s"
     sleep 0.2
   done
@@ -192,7 +192,7 @@ wait_cluster_ok() { # $1: label, $2...: command running a CLI against one node
   local label="$1" deadline
   shift
   deadline=$((SECONDS + CLUSTER_TIMEOUT))
-  until "$@" CLUSTER INFO 2>/dev/null | tr -d '\r' | grep -q '^cluster_state:ok$'; do
+  until [[ $("$@" CLUSTER INFO 2>/dev/null) == *cluster_state:ok* ]]; do
     ((SECONDS < deadline)) || die "$label: cluster_state is not ok after ${CLUSTER_TIMEOUT}s"
     sleep 0.5
   done

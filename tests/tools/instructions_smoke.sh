@@ -14,8 +14,11 @@ if ! command -v valgrind >/dev/null; then
   echo "instructions_smoke: valgrind is not installed; skipped"
   exit 77
 fi
-# AddressSanitizer's shadow memory and valgrind do not run together.
-if ldd "$rcm" 2>/dev/null | grep -q 'libasan'; then
+# AddressSanitizer's shadow memory and valgrind do not run together. ldd's output is taken
+# whole first: under pipefail, ldd piped into `grep -q` fails when grep quits at the first line and
+# ldd is still writing (SIGPIPE), and the ASan build then ran under valgrind.
+libs=$(ldd "$rcm" 2>/dev/null || true)
+if [[ $libs == *libasan* ]]; then
   echo "instructions_smoke: an AddressSanitizer build cannot run under valgrind; skipped"
   exit 77
 fi
