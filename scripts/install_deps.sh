@@ -12,7 +12,8 @@ PKGS=(build-essential cmake pkg-config libhiredis-dev libevent-dev libssl-dev
       libcmocka-dev openssl redis-server redis-tools redis-sentinel shellcheck
       python3 python3-dev python3-pytest python3-pybind11 pybind11-dev python3-redis
       python3-hiredis python3-venv python3-pip procps
-      python3-pytest-asyncio)  # bench/python/compat.sh --asyncio (redis-py's tests/test_asyncio)
+      python3-pytest-asyncio  # bench/python/compat.sh --asyncio (redis-py's tests/test_asyncio)
+      valgrind)  # bench/instructions.sh (callgrind): tools.instructions, cluster.instructions
 # clang and its sanitizer and libFuzzer runtimes (libclang-rt-dev, which clang only
 # recommends): scripts/test.sh builds the fuzz targets with them (unless
 # RCM_FUZZ_SECONDS=0), and RCM_TEST_CC=clang builds everything with them.
