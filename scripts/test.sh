@@ -37,6 +37,8 @@ CC_FAMILY=${RCM_TEST_CC:-gcc}
 read -r -a CTEST_EXTRA <<<"${CTEST_ARGS:-}"
 
 say() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=scripts/lib/ctest_failures.sh
+. "$ROOT/scripts/lib/ctest_failures.sh"
 
 SUMMARY=()
 FAILED=0
@@ -82,18 +84,6 @@ fi
 PYTHON_FLAG=()
 if [[ -f bindings/python/CMakeLists.txt ]]; then PYTHON_FLAG=(-DRCM_BUILD_PYTHON=ON); fi
 
-# failed_output_tail <LastTest.log> <test name>: the last lines a failed test printed,
-# indented, for the summary (a CI that shows only the end of the log shows why it failed).
-failed_output_tail() {
-  awk -v want="$2" '
-    $0 ~ /^[0-9]+\/[0-9]+ Test: / { name = $NF; next }
-    /^Output:$/ && name == want { grab = 1; getline; n = 0; next }
-    /^<end of output>$/ { grab = 0 }
-    grab { line[n++ % 20] = substr($0, 1, 200) }
-    END { for (i = (n > 20 ? n - 20 : 0); i < n; i++) print "        | " line[i % 20] }
-  ' "$1" 2>/dev/null || true
-}
-
 # run_build <name> <build dir> <port base> [cmake args...]
 run_build() {
   local name=$1$SUFFIX dir=$2$SUFFIX base=$(($3 + PORT_SHIFT)) t0=$SECONDS log failed_list result
@@ -132,11 +122,11 @@ run_build() {
     failed_list=$(sed -n '/^The following tests FAILED:/,/^$/p' "$log" | grep ' - ' | sed 's/^[[:space:]]*/      /')
     SUMMARY+=("$(printf '%-10s FAILED: %s (%ss)' "$name" "$result" $((SECONDS - t0)))")
     [[ -z $failed_list ]] || SUMMARY+=("$failed_list")
-    local tail_of name
-    while read -r name; do
-      tail_of=$(failed_output_tail "$ROOT/$dir/Testing/Temporary/LastTest.log" "$name")
+    local tail_of test_name
+    while read -r test_name; do
+      tail_of=$(ctest_output_tail "$ROOT/$dir/Testing/Temporary/LastTest.log" "$test_name")
       [[ -z $tail_of ]] || SUMMARY+=("$tail_of")
-    done < <(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) .*/\1/p' <<<"$failed_list")
+    done < <(ctest_failed_names "$log")
     FAILED=1
   else
     SUMMARY+=("$(printf '%-10s ok: %s (%ss)' "$name" "$result" $((SECONDS - t0)))")
