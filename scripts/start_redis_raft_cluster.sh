@@ -228,7 +228,9 @@ node_failed_hint() {
 
 # Prints the value of field $2 in INFO raft text $1 (CR stripped).
 info_field() {
-  tr -d '\r' <<<"$1" | sed -n "s/^$2:\(.*\)$/\1/p" | head -n 1
+  # sed stops at the first match itself: a `head -n 1` after it could fail the pipeline
+  # under pipefail (SIGPIPE) while sed still wrote.
+  tr -d '\r' <<<"$1" | sed -n "/^$2:/{s/^$2:\(.*\)$/\1/p;q;}"
 }
 
 node_info_raft() { # INFO raft, or RAFT.INFO for old modules whose INFO has no raft section
