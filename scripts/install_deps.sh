@@ -67,8 +67,8 @@ if ! have_all "${BACKPORTS_PKGS[@]}"; then add_backports; fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
 cn=$(codename)
-# Taken whole, then matched: `apt-cache policy` piped into `grep -q` fails under pipefail when grep
-# quits before apt-cache has written all (SIGPIPE).
+# Taken whole, then matched: `apt-cache policy` piped into `grep -q` fails under pipefail
+# when grep quits before apt-cache has written all (SIGPIPE).
 policy=$(apt-cache policy valkey-server 2>/dev/null || true)
 if [[ $policy == *"${cn}-backports"* ]]; then
   $SUDO apt-get install -y -qq --no-install-recommends -t "${cn}-backports" "${BACKPORTS_PKGS[@]}" >/dev/null

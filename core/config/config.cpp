@@ -369,8 +369,8 @@ bool mentions_password(const std::string &v) {
 
 // "url: 'x:y' is not host:port (port 'y')" -> "url: '...' is not host:port (port '...')".
 // When the quoted text itself may hold quotes, all from the first to the last goes. A
-// quote left open (the message was cut at a NUL the quoted text held: what() is a C
-// string) hides all that follows it: fail closed, not open.
+// quote left open hides all that follows it: fail closed, not open. (A NUL in the quoted
+// text cut what() short that way; apply_url now refuses a NUL before anything is quoted.)
 std::string without_quotes(const std::string &msg, bool text_has_quotes) {
   if (text_has_quotes) {
     size_t first = msg.find('\''), last = msg.rfind('\'');
@@ -463,8 +463,8 @@ void Config::apply_url_parts(const std::string &scheme, Mode scheme_mode, const 
       // ("password=a&b=c"): the key and the value are not quoted then.
       // So may a value that names a password ("db=1?password=secret": a '?' typed for
       // '&').
-      // A piece of a password may be anywhere in the key or the value, also past a NUL
-      // that cut what() short: say what is wrong without quoting either.
+      // A piece of a password may be anywhere in the key or the value: say what is wrong
+      // without quoting either.
       if (!after_password && !mentions_password(v)) throw;
       if (is_config_key(k))
         bad(what, "query parameter '" + k + "' has an invalid value (not shown: it may hold a piece of a password)");

@@ -15,8 +15,8 @@ if ! command -v valgrind >/dev/null; then
   exit 77
 fi
 # AddressSanitizer's shadow memory and valgrind do not run together. ldd's output is taken
-# whole first: under pipefail, ldd piped into `grep -q` fails when grep quits at the first line and
-# ldd is still writing (SIGPIPE), and the ASan build then ran under valgrind.
+# whole first: under pipefail, ldd piped into `grep -q` fails when grep quits at the first
+# line while ldd still writes (SIGPIPE), and the ASan build then ran under valgrind.
 libs=$(ldd "$rcm" 2>/dev/null || true)
 if [[ $libs == *libasan* ]]; then
   echo "instructions_smoke: an AddressSanitizer build cannot run under valgrind; skipped"
