@@ -46,6 +46,10 @@ workloads=('rcm sync [0-9]+ threads, 1 client' 'rcm async [0-9]+ in flight' 'rcm
            'rcm pipeline [0-9]+')
 if [[ $url != redis+cluster://* && " $* " != *" --cluster "* ]]; then
   workloads=('rcm sync 1 thread' "${workloads[@]}")
+else
+  # ... and the cluster's two pipeline baselines: replies read context by context, and
+  # in arrival order (epoll).
+  workloads+=('hiredis routed pipeline [0-9]+, [0-9]+ ctx' 'hiredis routed pipeline [0-9]+, epoll')
 fi
 for w in "${workloads[@]}"; do
   line=$(grep -E "^  $w  " <<<"$out" | grep -v ' / ' | head -n 1 || true)
