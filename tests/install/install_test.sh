@@ -23,7 +23,7 @@ step "cmake --install $build --prefix $prefix"
 "$cmake" --install "$build" --prefix "$prefix"
 find "$prefix" -type f -o -type l | sort | sed "s|^$prefix/|  |"
 
-libfile=$(find "$prefix" -name 'librcm.so.0' | head -n 1)
+libfile=$(find "$prefix" -name 'librcm.so.0' -print -quit)  # -quit: no pipe to cut short (pipefail)
 [[ -n $libfile ]] || { echo "FAIL: librcm.so.0 is not installed"; exit 1; }
 libdir=$(dirname "$libfile")
 [[ -f $prefix/include/rcm/rcm.h ]] || { echo "FAIL: include/rcm/rcm.h is not installed"; exit 1; }
@@ -38,7 +38,7 @@ step "find_package(rcm) + rcm::rcm"
 "$work/consumer-build/consumer" "$port"
 
 step "pkg-config --cflags --libs rcm"
-pcfile=$(find "$prefix" -name rcm.pc | head -n 1)
+pcfile=$(find "$prefix" -name rcm.pc -print -quit)
 [[ -n $pcfile ]] || { echo "FAIL: rcm.pc is not installed"; exit 1; }
 echo "  $pcfile:"
 sed 's/^/    /' "$pcfile"
