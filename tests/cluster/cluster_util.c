@@ -167,6 +167,7 @@ int cu_cluster_read(int port, cu_cluster *cl) {
         nd->primary = strstr(f[2], "master") != NULL;
         nd->failed = strstr(f[2], "fail") != NULL;
         if (strcmp(f[3], "-") != 0) snprintf(nd->primary_id, sizeof nd->primary_id, "%s", f[3]);
+        nd->config_epoch = atoll(f[6]);
         /* f[7] is the link state; the slots follow. */
         for (char *w = strtok_r(NULL, " ", &save2); w; w = strtok_r(NULL, " ", &save2)) {
             if (w[0] == '[') {
@@ -436,9 +437,20 @@ int cu_setslot_node_everywhere(int slot, int from_port, int to_port, char *why, 
         return -1;
     }
     int ti = cu_node_index(&cl, to_port);
-    if (ti < 0) {
-        snprintf(why, n, "node %d not found", to_port);
+    int fi = cu_node_index(&cl, from_port);
+    if (ti < 0 || fi < 0) {
+        snprintf(why, n, "node %d not found", ti < 0 ? to_port : from_port);
         return -1;
+    }
+    if (ti != fi) { /* already IMPORTING after cu_move_slot: setting it again is harmless */
+        char *out = cu_cli(to_port, "CLUSTER SETSLOT %d IMPORTING %s", slot, cl.nodes[fi].id);
+        /* "already the owner": to_port took the slot in a move that stopped half-way */
+        if (!out || (strncmp(out, "OK", 2) != 0 && !strstr(out, "already the owner"))) {
+            snprintf(why, n, "SETSLOT %d IMPORTING on %d: %s", slot, to_port, out ? out : "(cli failed)");
+            free(out);
+            return -1;
+        }
+        free(out);
     }
     int order[16], no = 0;
     order[no++] = to_port;

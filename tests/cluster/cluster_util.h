@@ -60,6 +60,7 @@ typedef struct cu_node {
     char primary_id[48];  /* for a replica: its primary's id */
     int failed;           /* fail or pfail flag */
     int slots;            /* slots served (primaries) */
+    long long config_epoch;
 } cu_node;
 
 typedef struct cu_cluster {
@@ -112,6 +113,10 @@ int cu_layout_fixture(void **state);
 
 /* CLUSTER SETSLOT slot NODE <to's id> on the new owner, the old one, then every other
  * primary (the end of a slot move; the slot must hold no keys on from_port by then).
+ * The new owner is set IMPORTING first, so that taking the slot bumps its config epoch
+ * above every other node's: its claim then wins the gossip everywhere. Without that,
+ * an old owner with the higher epoch that hears the claim before its own SETSLOT sends
+ * the new owner an UPDATE that takes the slot back, and the nodes disagree for good.
  * 0 on success; why says what failed. */
 int cu_setslot_node_everywhere(int slot, int from_port, int to_port, char *why, size_t n);
 

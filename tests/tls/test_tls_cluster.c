@@ -107,8 +107,17 @@ static void test_tls_cluster__commands_reach_every_primary_over_tls(void **state
     rcm_client_close(c);
 }
 
-/* CLUSTER SETSLOT <slot> NODE <to> on every node, the new owner first. */
-static void setslot_everywhere_ok(int slot, int to) {
+/* CLUSTER SETSLOT <slot> NODE <to> on every node, the new owner first, and that one
+ * IMPORTING from the old owner before: taking an importing slot bumps its config epoch
+ * above every other node's, so that no UPDATE from the old owner takes it back (see
+ * cu_setslot_node_everywhere and cluster.slot_moves). */
+static void setslot_everywhere_ok(int slot, int from, int to) {
+    char *imp = tt_cli(nodes[to].tls_port, "CLUSTER SETSLOT %d IMPORTING %s", slot, nodes[from].id);
+    /* "already the owner": a restore after a move that stopped half-way */
+    if (!imp || (strncmp(imp, "OK", 2) != 0 && !strstr(imp, "already the owner")))
+        fail_msg("CLUSTER SETSLOT %d IMPORTING %s on %d: '%s'", slot, nodes[from].id, nodes[to].tls_port,
+                 imp ? imp : "(cli failed)");
+    free(imp);
     int order[TT_CLUSTER_NODES] = {to, (to + 1) % TT_CLUSTER_NODES, (to + 2) % TT_CLUSTER_NODES};
     for (int k = 0; k < TT_CLUSTER_NODES; k++) {
         char *out = tt_cli(nodes[order[k]].tls_port, "CLUSTER SETSLOT %d NODE %s", slot, nodes[to].id);
@@ -142,7 +151,7 @@ static void wait_moved_everywhere_ok(const char *key, int slot, int to) {
     }
 }
 
-static int moved_slot = -1, moved_from = -1;
+static int moved_slot = -1, moved_from = -1, moved_to = -1;
 static char moved_key[32];
 
 /* Puts the slot back where the harness put it, also after a failure. */
@@ -150,7 +159,7 @@ static int restore_slot(void **state) {
     (void)state;
     if (moved_slot < 0) return 0;
     for (int i = 0; i < TT_CLUSTER_NODES; i++) free(tt_cli(nodes[i].tls_port, "DEL '%s'", moved_key));
-    setslot_everywhere_ok(moved_slot, moved_from);
+    setslot_everywhere_ok(moved_slot, moved_to, moved_from);
     wait_moved_everywhere_ok(moved_key, moved_slot, moved_from);
     moved_slot = -1;
     return 0;
@@ -165,7 +174,8 @@ static void test_tls_cluster__moved_followed_over_tls(void **state) {
     tt_set_get_ok(c, "{tls-moved:warm}", "x"); /* the map is loaded before the slot moves */
     moved_slot = slot;
     moved_from = from;
-    setslot_everywhere_ok(slot, to);
+    moved_to = to;
+    setslot_everywhere_ok(slot, from, to);
     wait_moved_everywhere_ok(moved_key, slot, to);
 
     long long moved_before = cu_stats_sum(c, "moved");
