@@ -212,6 +212,14 @@ void bench_run_pipeline_rcm(result *res, rcm_client *client);
  *  (the unread ones count as errors, the note says why). bench_run.c */
 bool bench_read_pipelined(redisContext *c, int count, long long *ops, long long *errors, result *res);
 
+/** Counts a pipelined raw reply as an op or an error, then frees it. */
+static inline void bench_count_reply(redisReply *reply, long long *ops, long long *errors)
+{
+    if (reply->type == REDIS_REPLY_ERROR) (*errors)++;
+    else (*ops)++;
+    freeReplyObject(reply);
+}
+
 /** Connects a job's hiredis context(s): one to the server, or one per primary. bench_run.c */
 bool bench_sync_job_connect(sync_job *j, char *err, size_t errcap);
 void bench_sync_job_disconnect(sync_job *j);

@@ -71,9 +71,7 @@ static bool read_arrival_order(redisContext **ctxs, int nn, int epfd, int *count
             }
             redisReply *reply = NULL;
             while (count[n] > 0 && redisGetReplyFromReader(ctxs[n], (void **)&reply) == REDIS_OK && reply) {
-                if (reply->type == REDIS_REPLY_ERROR) (*errors)++;
-                else (*ops)++;
-                freeReplyObject(reply);
+                bench_count_reply(reply, ops, errors);
                 reply = NULL;
                 count[n]--;
                 left--;

@@ -305,9 +305,7 @@ bool bench_read_pipelined(redisContext *c, int count, long long *ops, long long 
             snprintf(res->note, sizeof res->note, "hiredis: %s", c->errstr);
             return false;
         }
-        if (reply->type == REDIS_REPLY_ERROR) (*errors)++;
-        else (*ops)++;
-        freeReplyObject(reply);
+        bench_count_reply(reply, ops, errors);
     }
     return true;
 }
